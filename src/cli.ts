@@ -1,0 +1,108 @@
+/**
+ * The command-line program: commander options built from the settings table,
+ * and the one top-level error handler. Only commander and the (pure) settings
+ * table load at start-up; each command's code is imported when it runs, so
+ * `--help` and `--version` stay close to bare `node` start-up.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { CancelledError, UserError } from './errors.js';
+import { toolVersion } from './paths.js';
+import { SETTINGS } from './settings/table.js';
+import { logger, scrub } from './ui/logger.js';
+
+const INIT_EXAMPLES = `
+Examples:
+  $ npx ha-wordpress init
+      the wizard: asks, checks against your DigitalOcean account, writes ./<project>
+
+  $ DIGITALOCEAN_TOKEN=dop_v1_… ha-wordpress init --non-interactive \\
+      --project shop --region fra1 --domain shop.example.com \\
+      --vault-password-file ~/.config/shop.vault-pass
+      scripted (CI): every missing value is reported at once, nothing is asked
+
+  $ ha-wordpress init --target local --non-interactive --yes --dir lab --vault-password-file pw.txt
+      a local lab of system containers: no cloud account needed
+
+  $ ha-wordpress init --dir shop --rotate haproxy-stats-password
+      run again on a workspace: keeps every secret except the ones named
+
+Without a terminal (or with --non-interactive) init never prompts. Secrets
+are generated unless given; prefer the HA_WORDPRESS_* environment variables
+to flags for secrets, because flags are visible to other users in \`ps\`.`;
+
+export function buildProgram(): Command {
+  const program = new Command('ha-wordpress')
+    .description('Stand up a highly available WordPress cluster on DigitalOcean (or a local lab), and tear it down again.')
+    .version(toolVersion(), '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureHelp({ sortSubcommands: false, showGlobalOptions: false })
+    .exitOverride();
+
+  const init = program
+    .command('init')
+    .description('create or update a workspace: settings checked, secrets generated, Terraform and Ansible files rendered')
+    .option('-y, --yes', 'accept defaults and confirmations (e.g. creating an SSH key)')
+    .option('--non-interactive', 'never prompt, even on a terminal (the default without one)')
+    .option('--rotate <names>', 'comma-separated secrets to regenerate on an existing workspace, or "all"')
+    .addHelpText('after', INIT_EXAMPLES)
+    .exitOverride()
+    .action(async (opts: Record<string, unknown>) => {
+      const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY) && !opts.nonInteractive;
+      const [{ runInit }, { terminalPrompts }] = await Promise.all([import('./commands/init.js'), import('./ui/prompts.js')]);
+      await runInit({
+        flags: opts,
+        env: process.env,
+        cwd: process.cwd(),
+        home: process.env.HOME || (await import('node:os')).homedir(),
+        interactive,
+        yes: Boolean(opts.yes),
+        prompts: terminalPrompts,
+        log: logger,
+      });
+    });
+
+  for (const s of SETTINGS) {
+    const envNote = s.env?.length ? ` [env: ${s.env.join(', ')}]` : '';
+    const staticDefault = s.defaultHelp ?? s.default?.({});
+    const defNote = staticDefault ? ` (default: ${staticDefault})` : '';
+    if (s.kind === 'boolean') {
+      init.addOption(new Option(`--${s.flag}`, s.description + defNote).helpGroup(`${s.group}:`));
+      init.addOption(new Option(`--no-${s.flag}`).hideHelp());
+      continue;
+    }
+    const opt = new Option(`--${s.flag} ${s.arg ?? '<value>'}`, s.description + envNote + defNote).helpGroup(`${s.group}:`);
+    // No commander defaults: the resolver applies them itself, after flags,
+    // the environment and an existing workspace have had their say.
+    if (s.choices) opt.choices(s.choices as string[]);
+    init.addOption(opt);
+  }
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    process.exitCode = report(err);
+  }
+}
+
+function report(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // commander has printed its own message (or the help/version text).
+    return err.exitCode === 0 ? 0 : err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
+  }
+  if (err instanceof CancelledError) {
+    logger.info(err.message);
+    return err.exitCode;
+  }
+  if (err instanceof UserError) {
+    for (const line of err.message.split('\n')) logger.error(line);
+    return err.exitCode;
+  }
+  const e = err as Error;
+  logger.error(`unexpected: ${e?.message ?? String(err)} (set HA_WORDPRESS_DEBUG=1 for details)`);
+  if (process.env.HA_WORDPRESS_DEBUG) logger.info(scrub(e?.stack ?? ''));
+  return 1;
+}

@@ -1,0 +1,236 @@
+/**
+ * The DigitalOcean API through the official client (@digitalocean/dots).
+ * Imported lazily: dots costs ~400 ms to load, and --help must stay fast.
+ *
+ * Only what init needs lives here; every call maps HTTP and network failures
+ * to one line that says what to do (see describeFailure).
+ */
+import { UserError } from '../errors.js';
+import { DEFAULT_POLICY, NetworkError, retryingFetch, TimeoutError, type RetryPolicy } from './http.js';
+
+export interface Account {
+  dropletLimit: number;
+  status: string;
+  statusMessage: string;
+  email: string;
+}
+export interface Region {
+  slug: string;
+  name: string;
+  available: boolean;
+  sizes: string[];
+}
+export interface Size {
+  slug: string;
+  memory: number;
+  vcpus: number;
+  disk: number;
+  priceMonthly: number;
+  available: boolean;
+  regions: string[];
+  description: string;
+}
+export interface SshKey {
+  id: number;
+  name: string;
+  fingerprint: string;
+  publicKey: string;
+}
+
+export interface DoApi {
+  account(): Promise<Account>;
+  regions(): Promise<Region[]>;
+  sizes(): Promise<Size[]>;
+  sshKeys(): Promise<SshKey[]>;
+  dropletCount(): Promise<number>;
+  /**
+   * Uploads the key unless one with its fingerprint is already there; never
+   * uploads twice. `known` is a key list the caller fetched moments ago.
+   */
+  ensureSshKey(name: string, publicKey: string, fingerprint: string, known?: SshKey[]): Promise<{ key: SshKey; uploaded: boolean }>;
+}
+
+export interface ConnectOptions {
+  token: string;
+  apiUrl: string;
+  policy?: Partial<RetryPolicy>;
+}
+
+/*
+ * dots publishes its TypeScript sources (60k lines of generated models);
+ * letting tsc resolve the package would type-check all of them under our
+ * strict settings on every build. A non-literal specifier keeps tsc out, and
+ * DotsModule below types the small surface we call. test/do-client.test.ts
+ * exercises every one of these calls against the fake API.
+ */
+const DOTS: string = '@digitalocean/dots';
+type Page = { page: number; perPage: number };
+type Meta = { meta?: { total?: number | null } | null };
+interface DotsClient {
+  v2: {
+    account: {
+      get(): Promise<{ account?: { dropletLimit?: number | null; status?: string | null; statusMessage?: string | null; email?: string | null } | null } | undefined>;
+      keys: {
+        get(o: { queryParameters: Page }): Promise<({ sshKeys?: DotsKey[] | null } & Meta) | undefined>;
+        post(body: { name: string; publicKey: string }): Promise<{ sshKey?: DotsKey | null } | undefined>;
+      };
+    };
+    regions: { get(o: { queryParameters: Page }): Promise<({ regions?: { slug?: string | null; name?: string | null; available?: boolean | null; sizes?: string[] | null }[] | null } & Meta) | undefined> };
+    sizes: {
+      get(o: { queryParameters: Page }): Promise<
+        | ({
+            sizes?: {
+              slug?: string | null; memory?: number | null; vcpus?: number | null; disk?: number | null; priceMonthly?: number | null;
+              available?: boolean | null; regions?: string[] | null; description?: string | null;
+            }[] | null;
+          } & Meta)
+        | undefined
+      >;
+    };
+    droplets: { get(o: { queryParameters: Page }): Promise<Meta | undefined> };
+  };
+}
+type DotsKey = { id?: number | null; name?: string | null; fingerprint?: string | null; publicKey?: string | null };
+interface DotsModule {
+  createDigitalOceanClient(adapter: unknown): DotsClient;
+  DigitalOceanApiKeyAuthenticationProvider: new (token: string) => never;
+}
+
+const PER_PAGE = 200; // the API's maximum: fewest round trips
+
+/** One line for a failed call: what failed, and what the user can do about it. */
+export function describeFailure(err: unknown, what: string, apiUrl: string): UserError {
+  const status = (err as { responseStatusCode?: number })?.responseStatusCode;
+  const message = (err as { messageEscaped?: string })?.messageEscaped;
+  const detail = message ? `: ${message}` : '';
+  if (status === 401)
+    return new UserError(`DigitalOcean refused the API token (401) while ${what}: check --token / DIGITALOCEAN_TOKEN, or create a new token under API → Tokens`);
+  if (status === 403)
+    return new UserError(`the API token may not do this (403) while ${what}${detail}: use a token with read and write scope`);
+  if (status === 429)
+    return new UserError(`DigitalOcean's rate limit was hit (429) while ${what}: wait a minute and run the command again`);
+  if (status !== undefined && status >= 500)
+    return new UserError(`DigitalOcean answered ${status} while ${what}${detail}: the API may be having trouble; try again shortly`);
+  if (status !== undefined) return new UserError(`DigitalOcean answered ${status} while ${what}${detail}`);
+  if (err instanceof TimeoutError)
+    return new UserError(`DigitalOcean did not answer within ${Math.round(err.timeoutMs / 1000)} s while ${what}: check your network, or --api-url (${apiUrl})`);
+  if (err instanceof NetworkError)
+    return new UserError(`cannot reach the DigitalOcean API at ${apiUrl} (${err.code}) while ${what}: check your network, or --api-url / DIGITALOCEAN_API_URL`);
+  if (err instanceof UserError) return err;
+  const text = err instanceof Error ? err.message : String(err);
+  return new UserError(`unexpected failure while ${what}: ${text}`);
+}
+
+export async function connect(options: ConnectOptions): Promise<DoApi> {
+  const [{ createDigitalOceanClient, DigitalOceanApiKeyAuthenticationProvider }, http] = await Promise.all([
+    import(DOTS) as Promise<DotsModule>,
+    import('@microsoft/kiota-http-fetchlibrary'),
+  ]);
+  const policy: RetryPolicy = { ...DEFAULT_POLICY, ...options.policy };
+  // Kiota's default chain minus RetryHandler: retries and timeouts are ours (http.ts).
+  const httpClient = new http.HttpClient(
+    undefined,
+    new http.RedirectHandler(),
+    new http.ParametersNameDecodingHandler(),
+    new http.UserAgentHandler(),
+    new http.HeadersInspectionHandler(),
+    new http.UrlReplaceHandler(),
+    new http.CustomFetchHandler(retryingFetch(policy) as never),
+  );
+  const adapter = new http.FetchRequestAdapter(
+    new DigitalOceanApiKeyAuthenticationProvider(options.token),
+    undefined,
+    undefined,
+    httpClient,
+  );
+  adapter.baseUrl = options.apiUrl.replace(/\/+$/, '');
+  const client = createDigitalOceanClient(adapter);
+  const apiUrl = options.apiUrl;
+
+  async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw describeFailure(err, what, apiUrl);
+    }
+  }
+
+  /** Walks every page of a collection (meta.total says when to stop). */
+  async function allPages<T>(
+    what: string,
+    get: (page: number) => Promise<{ items: T[] | null | undefined; total: number | null | undefined } | undefined>,
+  ): Promise<T[]> {
+    const out: T[] = [];
+    for (let page = 1; page <= 1000; page++) {
+      const res = await call(what, () => get(page));
+      const items = res?.items ?? [];
+      out.push(...items);
+      const total = res?.total ?? out.length;
+      if (items.length === 0 || out.length >= total) break;
+    }
+    return out;
+  }
+
+  const sshKeys = () =>
+    allPages('listing SSH keys', async (page) => {
+      const r = await client.v2.account.keys.get({ queryParameters: { page, perPage: PER_PAGE } });
+      return { items: r?.sshKeys, total: r?.meta?.total };
+    }).then((keys) =>
+      keys.map((k) => ({ id: k.id ?? 0, name: k.name ?? '', fingerprint: k.fingerprint ?? '', publicKey: k.publicKey ?? '' })),
+    );
+
+  return {
+    account: () =>
+      call('checking the token (GET /v2/account)', async () => {
+        const r = await client.v2.account.get();
+        const a = r?.account;
+        if (!a) throw new UserError('DigitalOcean answered /v2/account without an account');
+        return { dropletLimit: a.dropletLimit ?? 0, status: a.status ?? 'unknown', statusMessage: a.statusMessage ?? '', email: a.email ?? '' };
+      }),
+    regions: () =>
+      allPages('listing regions', async (page) => {
+        const r = await client.v2.regions.get({ queryParameters: { page, perPage: PER_PAGE } });
+        return { items: r?.regions, total: r?.meta?.total };
+      }).then((rs) => rs.map((r) => ({ slug: r.slug ?? '', name: r.name ?? '', available: r.available ?? false, sizes: r.sizes ?? [] }))),
+    sizes: () =>
+      allPages('listing droplet sizes', async (page) => {
+        const r = await client.v2.sizes.get({ queryParameters: { page, perPage: PER_PAGE } });
+        return { items: r?.sizes, total: r?.meta?.total };
+      }).then((ss) =>
+        ss.map((s) => ({
+          slug: s.slug ?? '',
+          memory: s.memory ?? 0,
+          vcpus: s.vcpus ?? 0,
+          disk: s.disk ?? 0,
+          priceMonthly: s.priceMonthly ?? 0,
+          available: s.available ?? false,
+          regions: s.regions ?? [],
+          description: s.description ?? '',
+        })),
+      ),
+    sshKeys,
+    dropletCount: () =>
+      call('counting droplets', async () => {
+        const r = await client.v2.droplets.get({ queryParameters: { page: 1, perPage: 1 } });
+        return r?.meta?.total ?? 0;
+      }),
+    async ensureSshKey(name, publicKey, fingerprint, known) {
+      const find = async () => (await sshKeys()).find((k) => k.fingerprint === fingerprint);
+      const existing = known ? known.find((k) => k.fingerprint === fingerprint) : await find();
+      if (existing) return { key: existing, uploaded: false };
+      try {
+        const r = await client.v2.account.keys.post({ name, publicKey });
+        const k = r?.sshKey;
+        if (!k?.id) throw new UserError('DigitalOcean accepted the SSH key but returned no key');
+        return { key: { id: k.id, name: k.name ?? name, fingerprint: k.fingerprint ?? fingerprint, publicKey: k.publicKey ?? publicKey }, uploaded: true };
+      } catch (err) {
+        // The upload may have landed although we saw a failure (a timeout, a
+        // 5xx, or 422 "already in use" from a concurrent run). Look before
+        // reporting, and never POST again: a second upload would duplicate.
+        const landed = await find().catch(() => undefined);
+        if (landed) return { key: landed, uploaded: true };
+        throw describeFailure(err, 'uploading the SSH key', apiUrl);
+      }
+    },
+  };
+}

@@ -1,0 +1,48 @@
+/**
+ * Per-sink encoders used by the templates. Each turns a value into text that
+ * the sink's own parser reads back as exactly that value.
+ */
+import yaml from 'js-yaml';
+
+/**
+ * An HCL quoted string. Besides the JSON-like escapes, "${" and "%{" open
+ * template sequences inside quoted strings, and are written "$${" / "%%{".
+ */
+export function hclString(value: string): string {
+  let out = '';
+  for (const ch of value) {
+    const code = ch.codePointAt(0)!;
+    if (ch === '\\') out += '\\\\';
+    else if (ch === '"') out += '\\"';
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\r') out += '\\r';
+    else if (ch === '\t') out += '\\t';
+    else if (code < 0x20 || code === 0x7f) out += `\\u${code.toString(16).padStart(4, '0')}`;
+    else out += ch;
+  }
+  return `"${out.replace(/\$\{/g, '$${').replace(/%\{/g, '%%{')}"`;
+}
+
+export function hclValue(value: unknown): string {
+  if (typeof value === 'string') return hclString(value);
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  if (Array.isArray(value)) return `[${value.map(hclValue).join(', ')}]`;
+  throw new Error(`cannot write ${typeof value} as HCL`);
+}
+
+/** A YAML value on one line (flow style), quoted by the YAML library wherever plain would change its meaning. */
+export function yamlValue(value: unknown): string {
+  return yaml.dump(value, { flowLevel: 0, lineWidth: -1, noRefs: true, quotingType: '"' }).trimEnd();
+}
+
+/** A YAML block (block style, indented by `indent` spaces), for maps such as the WordPress salts. */
+export function yamlBlock(value: unknown, indent: number): string {
+  const pad = ' '.repeat(indent);
+  return yaml
+    .dump(value, { lineWidth: -1, noRefs: true, quotingType: '"' })
+    .trimEnd()
+    .split('\n')
+    .map((l) => pad + l)
+    .join('\n');
+}

@@ -1,0 +1,152 @@
+/**
+ * Which secret lives in which vault file, under the guide's variable names
+ * (DESIGN §2), and where each value comes from: a setting the user can give,
+ * the existing workspace, or the generator. Pure: the caller passes in what
+ * exists and what the user gave.
+ */
+import type { SettingKey, Target } from '../settings/table.js';
+import * as gen from './generate.js';
+
+export type VaultGroup = 'all' | 'galera_cluster_node' | 'galera_loadbalancer' | 'wp_node';
+export const VAULT_GROUPS: readonly VaultGroup[] = ['all', 'galera_cluster_node', 'galera_loadbalancer', 'wp_node'];
+
+export type VaultValue = string | number | Record<string, string>;
+export type Vaults = Record<VaultGroup, Record<string, VaultValue>>;
+
+export interface SecretSpec {
+  group: VaultGroup;
+  name: string;
+  /** The setting a user can give it through, if any. */
+  setting?: SettingKey;
+  /** Name for --rotate. */
+  rotateName: string;
+  /** What the summary calls it. */
+  label: string;
+  generate: (target: Target) => VaultValue;
+  /** Changing it on a running cluster needs the roles to apply it everywhere. */
+  live?: boolean;
+}
+
+export const SECRET_SPECS: readonly SecretSpec[] = [
+  { group: 'all', name: 'vault_wp_db_pass', setting: 'wpDbPassword', rotateName: 'wp-db-password', label: 'WordPress database password', generate: gen.password, live: true },
+  { group: 'galera_cluster_node', name: 'vault_galera_root_password', setting: 'galeraRootPassword', rotateName: 'galera-root-password', label: 'MariaDB root password', generate: gen.password, live: true },
+  { group: 'galera_cluster_node', name: 'vault_galera_sys_maint_password', setting: 'galeraSysMaintPassword', rotateName: 'galera-sys-maint-password', label: 'MariaDB maintenance password', generate: gen.password, live: true },
+  { group: 'galera_cluster_node', name: 'vault_galera_clustercheck_password', setting: 'galeraClustercheckPassword', rotateName: 'galera-clustercheck-password', label: 'Galera health-check password', generate: gen.password, live: true },
+  { group: 'galera_cluster_node', name: 'vault_galera_sst_password', rotateName: 'galera-sst-password', label: 'Galera state-transfer password', generate: gen.password, live: true },
+  { group: 'galera_loadbalancer', name: 'vault_haproxy_stats_pass', setting: 'haproxyStatsPassword', rotateName: 'haproxy-stats-password', label: 'HAProxy stats password', generate: gen.password },
+  { group: 'galera_loadbalancer', name: 'vault_keepalived_auth_pass', rotateName: 'keepalived-password', label: 'keepalived VRRP password', generate: gen.keepalivedPass },
+  { group: 'wp_node', name: 'vault_wp_admin_password', setting: 'wpAdminPassword', rotateName: 'wp-admin-password', label: 'WordPress admin password', generate: gen.password },
+  { group: 'wp_node', name: 'vault_wp_salt', rotateName: 'wp-salts', label: 'WordPress keys and salts', generate: () => gen.wpSalts() },
+];
+
+export const ROTATE_NAMES = ['all', ...SECRET_SPECS.map((s) => s.rotateName)];
+
+export interface SecretInputs {
+  target: Target;
+  /** Values given this run (flags, env, answers), already validated. */
+  given: Partial<Record<SettingKey, string>>;
+  /** Non-secret settings that the vaults carry for the guide's sake. */
+  adminUser: string;
+  haproxyStatsUser: string;
+  /** Decrypted vaults of the existing workspace, if any. */
+  existing?: Partial<Vaults>;
+  rotate: ReadonlySet<string>;
+  /** DigitalOcean: the API token (for the failover token default). */
+  apiToken?: string;
+  /** The failover token followed the API token last time. */
+  failoverFollowsApiToken: boolean;
+}
+
+export interface SecretResult {
+  vaults: Vaults;
+  generated: string[];
+  changed: string[];
+  kept: number;
+  failoverFollowsApiToken: boolean;
+}
+
+export const HAPROXY_STATS_PORT = 8404;
+export const WP_DB_NAME = 'wordpress';
+export const WP_DB_USER = 'wordpress';
+
+export function buildSecrets(inp: SecretInputs): SecretResult {
+  const vaults: Vaults = { all: {}, galera_cluster_node: {}, galera_loadbalancer: {}, wp_node: {} };
+  const generated: string[] = [];
+  const changed: string[] = [];
+  let kept = 0;
+  const old = (group: VaultGroup, name: string) => inp.existing?.[group]?.[name];
+
+  for (const spec of SECRET_SPECS) {
+    const given = spec.setting ? inp.given[spec.setting] : undefined;
+    const previous = old(spec.group, spec.name);
+    const rotate = inp.rotate.has('all') || inp.rotate.has(spec.rotateName);
+    let value: VaultValue;
+    if (given !== undefined) {
+      value = given;
+      if (previous !== undefined && previous !== given) changed.push(spec.label);
+    } else if (previous !== undefined && !rotate) {
+      value = previous;
+      kept++;
+    } else {
+      value = spec.generate(inp.target);
+      if (previous !== undefined) changed.push(spec.label);
+      else generated.push(spec.label);
+    }
+    vaults[spec.group][spec.name] = value;
+  }
+
+  // The guide's non-secret entries that live in the vaults.
+  vaults.all.vault_wp_db_name = WP_DB_NAME;
+  vaults.all.vault_wp_db_user = WP_DB_USER;
+  vaults.galera_loadbalancer.vault_haproxy_stats_user = inp.haproxyStatsUser;
+  vaults.galera_loadbalancer.vault_haproxy_stats_port = HAPROXY_STATS_PORT;
+  vaults.wp_node.vault_sys_user = inp.adminUser;
+
+  // The token the HAProxy nodes use to move the reserved IP. On DigitalOcean
+  // it defaults to the API token (a narrowly scoped one is safer, and can be
+  // given with --failover-token); the lab's stand-in API gets its own.
+  let follows = inp.failoverFollowsApiToken;
+  const prevFailover = old('galera_loadbalancer', 'vault_galera_ha_do_token');
+  let failover: string;
+  if (inp.given.failoverToken !== undefined) {
+    failover = inp.given.failoverToken;
+    follows = false;
+  } else if (inp.target === 'digitalocean' && (follows || prevFailover === undefined)) {
+    failover = inp.apiToken ?? String(prevFailover ?? '');
+    follows = true;
+  } else if (typeof prevFailover === 'string' && !inp.rotate.has('all')) {
+    failover = prevFailover;
+  } else {
+    failover = gen.labToken();
+  }
+  if (prevFailover !== undefined && prevFailover !== failover) changed.push('reserved-IP failover token');
+  vaults.galera_loadbalancer.vault_galera_ha_do_token = failover;
+
+  // Spaces credentials: given, else kept, else empty (media offload off).
+  for (const [setting, name] of [
+    ['spacesKey', 'vault_spaces_access_key'],
+    ['spacesSecret', 'vault_spaces_secret_key'],
+  ] as const) {
+    const prev = old('wp_node', name);
+    vaults.wp_node[name] = inp.given[setting] ?? (typeof prev === 'string' ? prev : '');
+  }
+
+  return { vaults, generated, changed, kept, failoverFollowsApiToken: follows };
+}
+
+/** The secret strings in the vaults (not the guide's plain entries such as the database name), for the logger's redaction list. */
+export function secretStrings(vaults: Partial<Vaults>): string[] {
+  const out: string[] = [];
+  const names: [VaultGroup, string][] = [
+    ...SECRET_SPECS.map((s) => [s.group, s.name] as [VaultGroup, string]),
+    ['galera_loadbalancer', 'vault_galera_ha_do_token'],
+    ['wp_node', 'vault_spaces_access_key'],
+    ['wp_node', 'vault_spaces_secret_key'],
+  ];
+  for (const [group, name] of names) {
+    const v = vaults[group]?.[name];
+    if (typeof v === 'string') out.push(v);
+    else if (v && typeof v === 'object') out.push(...Object.values(v));
+  }
+  return out;
+}

@@ -1,0 +1,493 @@
+/**
+ * Every setting, defined once. commander's options and --help, the wizard's
+ * prompts, the non-interactive "missing flags" check and the validation of
+ * flag, env and typed values are all derived from this table (see
+ * settings/resolve.ts and cli.ts). Pure data and pure functions: no I/O.
+ */
+import * as rules from '../validation/rules.js';
+import { secretCheck } from '../validation/secrets.js';
+
+export type Target = 'digitalocean' | 'local';
+export const TARGETS: readonly Target[] = ['digitalocean', 'local'];
+
+export type SettingKey =
+  | 'target'
+  | 'token'
+  | 'apiUrl'
+  | 'project'
+  | 'region'
+  | 'domain'
+  | 'sshKey'
+  | 'sshAllow'
+  | 'webNodes'
+  | 'dbNodes'
+  | 'webSize'
+  | 'dbSize'
+  | 'lbSize'
+  | 'image'
+  | 'siteTitle'
+  | 'adminUser'
+  | 'wpAdminUser'
+  | 'wpAdminEmail'
+  | 'wpDbPassword'
+  | 'galeraRootPassword'
+  | 'galeraSysMaintPassword'
+  | 'galeraClustercheckPassword'
+  | 'haproxyStatsUser'
+  | 'haproxyStatsPassword'
+  | 'wpAdminPassword'
+  | 'failoverToken'
+  | 'spacesKey'
+  | 'spacesSecret'
+  | 'spacesBucket'
+  | 'vaultPasswordFile'
+  | 'saveVaultPassword'
+  | 'dir';
+
+/** Values as the program holds them: strings throughout, parsed at the edges. */
+export type Values = Partial<Record<SettingKey, string>>;
+
+/**
+ * When the wizard asks:
+ * - 'always': every interactive run;
+ * - 'customise': only after the user says yes to "Customise …?";
+ * - 'never': flag/env/default only (e.g. --api-url, --dir).
+ */
+export type PromptWhen = 'always' | 'customise' | 'never';
+
+export interface Setting {
+  key: SettingKey;
+  /** Long flag without dashes, e.g. 'web-nodes'. */
+  flag: string;
+  /** commander's argument placeholder; absent for booleans. */
+  arg?: string;
+  env?: readonly string[];
+  description: string;
+  /** Help group heading. */
+  group: 'Cluster' | 'DigitalOcean' | 'Access' | 'WordPress' | 'Credentials' | 'Media offload (Spaces)' | 'Workspace';
+  kind: 'text' | 'secret' | 'number' | 'select' | 'boolean' | 'path' | 'list';
+  /** Targets the setting applies to; absent = every target. */
+  targets?: readonly Target[];
+  /** Choices for 'select' settings with a fixed list (region and sizes come from the API). */
+  choices?: readonly string[];
+  /**
+   * Default given the other values, or undefined for none. A setting with no
+   * default that is `required` must be given (non-interactive) or asked.
+   */
+  default?: (v: Values) => string | undefined;
+  /** Shown in --help when the default is computed. */
+  defaultHelp?: string;
+  required?: boolean;
+  /** Secrets: the value is generated when absent; never printed. */
+  generated?: boolean;
+  validate?: rules.Check;
+  prompt: { when: PromptWhen; message: string; hint?: string };
+}
+
+const DO: readonly Target[] = ['digitalocean'];
+
+export const DEFAULTS = {
+  project: 'hawp',
+  apiUrl: 'https://api.digitalocean.com',
+  webSize: 's-1vcpu-2gb',
+  dbSize: 's-2vcpu-4gb',
+  lbSize: 's-1vcpu-1gb',
+  image: 'debian-12-x64',
+  sshAllow: '0.0.0.0/0,::/0',
+  adminUser: 'deploy',
+  haproxyStatsUser: 'haproxy-stats',
+} as const;
+
+export const SETTINGS: readonly Setting[] = [
+  {
+    key: 'target',
+    flag: 'target',
+    arg: '<target>',
+    description: 'where the cluster runs: digitalocean, or local (system containers on this Linux machine, no cloud account)',
+    group: 'Cluster',
+    kind: 'select',
+    choices: TARGETS,
+    default: () => 'digitalocean',
+    validate: (v) => (TARGETS.includes(v as Target) ? undefined : 'use digitalocean or local'),
+    prompt: { when: 'always', message: 'Where should the cluster run?' },
+  },
+  {
+    key: 'token',
+    flag: 'token',
+    arg: '<token>',
+    env: ['DIGITALOCEAN_TOKEN', 'DIGITALOCEAN_ACCESS_TOKEN'],
+    description: 'DigitalOcean API token with read and write scope (prefer the env variable: flags show in `ps`)',
+    group: 'DigitalOcean',
+    kind: 'secret',
+    targets: DO,
+    required: true,
+    validate: rules.doToken,
+    prompt: { when: 'always', message: 'DigitalOcean API token', hint: 'create one under API → Tokens; it is stored only in the encrypted vault' },
+  },
+  {
+    key: 'apiUrl',
+    flag: 'api-url',
+    arg: '<url>',
+    env: ['DIGITALOCEAN_API_URL'],
+    description: 'DigitalOcean API base URL',
+    group: 'DigitalOcean',
+    kind: 'text',
+    targets: DO,
+    default: () => DEFAULTS.apiUrl,
+    validate: rules.httpUrl,
+    prompt: { when: 'never', message: 'API base URL' },
+  },
+  {
+    key: 'project',
+    flag: 'project',
+    arg: '<name>',
+    description: 'project name: prefix of droplet names, tags and the load balancer',
+    group: 'Cluster',
+    kind: 'text',
+    default: () => DEFAULTS.project,
+    validate: rules.projectName,
+    prompt: { when: 'always', message: 'Project name' },
+  },
+  {
+    key: 'region',
+    flag: 'region',
+    arg: '<slug>',
+    description: 'DigitalOcean region slug, e.g. fra1 (must offer the droplet sizes)',
+    group: 'DigitalOcean',
+    kind: 'select',
+    targets: DO,
+    required: true,
+    validate: rules.slug,
+    prompt: { when: 'always', message: 'Region' },
+  },
+  {
+    key: 'domain',
+    flag: 'domain',
+    arg: '<fqdn>',
+    description: 'domain the site answers on; empty: the load balancer IP',
+    group: 'WordPress',
+    kind: 'text',
+    default: () => '',
+    validate: rules.domain,
+    prompt: { when: 'always', message: 'Domain name for the site', hint: 'leave empty to use the load balancer IP' },
+  },
+  {
+    key: 'sshKey',
+    flag: 'ssh-key',
+    arg: '<path>',
+    description: 'private SSH key for the admin user (its .pub is uploaded to DigitalOcean when absent)',
+    defaultHelp: '~/.ssh/id_ed25519, else ~/.ssh/id_rsa, else a new ed25519 key',
+    group: 'Access',
+    kind: 'path',
+    prompt: { when: 'customise', message: 'Private SSH key' },
+  },
+  {
+    key: 'sshAllow',
+    flag: 'ssh-allow',
+    arg: '<cidrs>',
+    description: 'comma-separated addresses/CIDR blocks allowed to SSH to the droplets',
+    group: 'Access',
+    kind: 'list',
+    targets: DO,
+    default: () => DEFAULTS.sshAllow,
+    validate: rules.cidrList,
+    prompt: { when: 'customise', message: 'Addresses allowed to SSH (comma-separated CIDR blocks)' },
+  },
+  {
+    key: 'adminUser',
+    flag: 'admin-user',
+    arg: '<name>',
+    description: 'Linux admin user created on every node (SSH as root is disabled)',
+    group: 'Access',
+    kind: 'text',
+    default: () => DEFAULTS.adminUser,
+    validate: (v) => (v === 'root' ? 'choose a user other than root' : rules.loginName(v)),
+    prompt: { when: 'customise', message: 'Linux admin user on the nodes' },
+  },
+  {
+    key: 'webNodes',
+    flag: 'web-nodes',
+    arg: '<n>',
+    description: 'number of WordPress nodes (2-10)',
+    group: 'Cluster',
+    kind: 'number',
+    default: () => '3',
+    validate: rules.webNodes,
+    prompt: { when: 'customise', message: 'WordPress nodes' },
+  },
+  {
+    key: 'dbNodes',
+    flag: 'db-nodes',
+    arg: '<n>',
+    description: 'number of Galera database nodes (odd, 3-9)',
+    group: 'Cluster',
+    kind: 'number',
+    default: () => '3',
+    validate: rules.dbNodes,
+    prompt: { when: 'customise', message: 'Galera database nodes' },
+  },
+  {
+    key: 'webSize',
+    flag: 'web-size',
+    arg: '<slug>',
+    description: 'droplet size of the WordPress nodes',
+    group: 'DigitalOcean',
+    kind: 'select',
+    targets: DO,
+    default: () => DEFAULTS.webSize,
+    validate: rules.slug,
+    prompt: { when: 'customise', message: 'Droplet size for WordPress nodes' },
+  },
+  {
+    key: 'dbSize',
+    flag: 'db-size',
+    arg: '<slug>',
+    description: 'droplet size of the Galera nodes',
+    group: 'DigitalOcean',
+    kind: 'select',
+    targets: DO,
+    default: () => DEFAULTS.dbSize,
+    validate: rules.slug,
+    prompt: { when: 'customise', message: 'Droplet size for Galera nodes' },
+  },
+  {
+    key: 'lbSize',
+    flag: 'lb-size',
+    arg: '<slug>',
+    description: 'droplet size of the two HAProxy nodes',
+    group: 'DigitalOcean',
+    kind: 'select',
+    targets: DO,
+    default: () => DEFAULTS.lbSize,
+    validate: rules.slug,
+    prompt: { when: 'customise', message: 'Droplet size for HAProxy nodes' },
+  },
+  {
+    key: 'image',
+    flag: 'image',
+    arg: '<slug>',
+    description: 'droplet image (the roles target Debian 12)',
+    group: 'DigitalOcean',
+    kind: 'text',
+    targets: DO,
+    default: () => DEFAULTS.image,
+    validate: rules.imageSlug,
+    prompt: { when: 'customise', message: 'Droplet image' },
+  },
+  {
+    key: 'siteTitle',
+    flag: 'site-title',
+    arg: '<title>',
+    description: 'WordPress site title',
+    defaultHelp: 'the project name',
+    group: 'WordPress',
+    kind: 'text',
+    default: (v) => v.project,
+    validate: rules.siteTitle,
+    prompt: { when: 'customise', message: 'Site title' },
+  },
+  {
+    key: 'wpAdminUser',
+    flag: 'wp-admin-user',
+    arg: '<name>',
+    description: 'WordPress administrator login',
+    defaultHelp: '<project>-admin',
+    group: 'WordPress',
+    kind: 'text',
+    default: (v) => (v.project ? `${v.project}-admin`.slice(0, 32) : undefined),
+    validate: (v) => (v === 'admin' ? '"admin" is the first name brute-force attacks try; choose another' : rules.loginName(v)),
+    prompt: { when: 'customise', message: 'WordPress admin login' },
+  },
+  {
+    key: 'wpAdminEmail',
+    flag: 'wp-admin-email',
+    arg: '<email>',
+    description: 'WordPress administrator email',
+    defaultHelp: 'admin@<domain>, else admin@example.com',
+    group: 'WordPress',
+    kind: 'text',
+    default: (v) => `admin@${v.domain ? v.domain.replace(/\.$/, '') : 'example.com'}`,
+    validate: rules.email,
+    prompt: { when: 'customise', message: 'WordPress admin email' },
+  },
+  {
+    key: 'wpAdminPassword',
+    flag: 'wp-admin-password',
+    arg: '<password>',
+    env: ['HA_WORDPRESS_WP_ADMIN_PASSWORD'],
+    description: 'WordPress administrator password',
+    group: 'Credentials',
+    kind: 'secret',
+    generated: true,
+    validate: secretCheck(['yaml', 'jinja', 'php']),
+    prompt: { when: 'customise', message: 'WordPress admin password', hint: 'empty: generate one' },
+  },
+  {
+    key: 'wpDbPassword',
+    flag: 'wp-db-password',
+    arg: '<password>',
+    env: ['HA_WORDPRESS_WP_DB_PASSWORD'],
+    description: 'password of the WordPress database user',
+    group: 'Credentials',
+    kind: 'secret',
+    generated: true,
+    validate: secretCheck(['yaml', 'jinja', 'php', 'option-file']),
+    prompt: { when: 'customise', message: 'WordPress database password', hint: 'empty: generate one' },
+  },
+  {
+    key: 'galeraRootPassword',
+    flag: 'galera-root-password',
+    arg: '<password>',
+    env: ['HA_WORDPRESS_GALERA_ROOT_PASSWORD'],
+    description: 'MariaDB root password',
+    group: 'Credentials',
+    kind: 'secret',
+    generated: true,
+    validate: secretCheck(['yaml', 'jinja', 'galera-check', 'option-file']),
+    prompt: { when: 'customise', message: 'MariaDB root password', hint: 'empty: generate one' },
+  },
+  {
+    key: 'galeraSysMaintPassword',
+    flag: 'galera-sys-maint-password',
+    arg: '<password>',
+    env: ['HA_WORDPRESS_GALERA_SYS_MAINT_PASSWORD'],
+    description: 'password of the MariaDB maintenance user',
+    group: 'Credentials',
+    kind: 'secret',
+    generated: true,
+    validate: secretCheck(['yaml', 'jinja', 'galera-check', 'option-file']),
+    prompt: { when: 'customise', message: 'MariaDB maintenance password', hint: 'empty: generate one' },
+  },
+  {
+    key: 'galeraClustercheckPassword',
+    flag: 'galera-clustercheck-password',
+    arg: '<password>',
+    env: ['HA_WORDPRESS_GALERA_CLUSTERCHECK_PASSWORD'],
+    description: 'password of the user the HAProxy health check uses',
+    group: 'Credentials',
+    kind: 'secret',
+    generated: true,
+    validate: secretCheck(['yaml', 'jinja', 'galera-check', 'option-file']),
+    prompt: { when: 'customise', message: 'Galera health-check password', hint: 'empty: generate one' },
+  },
+  {
+    key: 'haproxyStatsUser',
+    flag: 'haproxy-stats-user',
+    arg: '<name>',
+    description: 'login of the HAProxy stats page (private network only)',
+    group: 'Credentials',
+    kind: 'text',
+    default: () => DEFAULTS.haproxyStatsUser,
+    validate: rules.loginName,
+    prompt: { when: 'customise', message: 'HAProxy stats login' },
+  },
+  {
+    key: 'haproxyStatsPassword',
+    flag: 'haproxy-stats-password',
+    arg: '<password>',
+    env: ['HA_WORDPRESS_HAPROXY_STATS_PASSWORD'],
+    description: 'password of the HAProxy stats page',
+    group: 'Credentials',
+    kind: 'secret',
+    generated: true,
+    validate: secretCheck(['yaml', 'jinja', 'haproxy']),
+    prompt: { when: 'customise', message: 'HAProxy stats password', hint: 'empty: generate one' },
+  },
+  {
+    key: 'failoverToken',
+    flag: 'failover-token',
+    arg: '<token>',
+    env: ['HA_WORDPRESS_FAILOVER_TOKEN'],
+    description: 'token the HAProxy nodes use to move the reserved IP (default: the API token; a separate, narrowly scoped token is safer)',
+    group: 'DigitalOcean',
+    kind: 'secret',
+    targets: DO,
+    validate: rules.doToken,
+    prompt: { when: 'customise', message: 'Token for reserved-IP failover', hint: 'empty: use the API token' },
+  },
+  {
+    key: 'spacesKey',
+    flag: 'spaces-key',
+    arg: '<key>',
+    env: ['SPACES_ACCESS_KEY_ID'],
+    description: 'Spaces access key; with --spaces-secret and --spaces-bucket turns on media offload',
+    group: 'Media offload (Spaces)',
+    kind: 'text',
+    targets: DO,
+    validate: rules.spacesKey,
+    prompt: { when: 'customise', message: 'Spaces access key', hint: 'empty: keep media on the web nodes' },
+  },
+  {
+    key: 'spacesSecret',
+    flag: 'spaces-secret',
+    arg: '<secret>',
+    env: ['SPACES_SECRET_ACCESS_KEY'],
+    description: 'Spaces secret key',
+    group: 'Media offload (Spaces)',
+    kind: 'secret',
+    targets: DO,
+    validate: rules.spacesSecret,
+    prompt: { when: 'customise', message: 'Spaces secret key' },
+  },
+  {
+    key: 'spacesBucket',
+    flag: 'spaces-bucket',
+    arg: '<name>',
+    description: 'Spaces bucket for media (created by `up` in the cluster region when absent)',
+    group: 'Media offload (Spaces)',
+    kind: 'text',
+    targets: DO,
+    validate: rules.spacesBucket,
+    prompt: { when: 'customise', message: 'Spaces bucket name' },
+  },
+  {
+    key: 'vaultPasswordFile',
+    flag: 'vault-password-file',
+    arg: '<path>',
+    env: ['HA_WORDPRESS_VAULT_PASSWORD'],
+    description: 'file holding the ansible-vault password (the env variable holds the password itself)',
+    group: 'Workspace',
+    kind: 'secret',
+    required: true,
+    validate: rules.vaultPassword,
+    prompt: { when: 'always', message: 'Vault password (encrypts every secret in the workspace)' },
+  },
+  {
+    key: 'saveVaultPassword',
+    flag: 'save-vault-password',
+    description: 'keep the vault password in <dir>/.vault-pass (mode 0600, git-ignored) so `up` needs no password; --no-save-vault-password to not',
+    group: 'Workspace',
+    kind: 'boolean',
+    default: () => 'true',
+    prompt: { when: 'always', message: 'Keep the vault password in the workspace (.vault-pass, mode 0600, git-ignored)?' },
+  },
+  {
+    key: 'dir',
+    flag: 'dir',
+    arg: '<path>',
+    description: 'workspace directory',
+    defaultHelp: './<project>',
+    group: 'Workspace',
+    kind: 'path',
+    default: (v) => (v.project ? `./${v.project}` : undefined),
+    prompt: { when: 'never', message: 'Workspace directory' },
+  },
+];
+
+export const SETTING = Object.fromEntries(SETTINGS.map((s) => [s.key, s])) as Record<SettingKey, Setting>;
+
+export function appliesTo(s: Setting, target: Target): boolean {
+  return !s.targets || s.targets.includes(target);
+}
+
+/** How a setting is named in an error: the flag, and the env variables that can stand for it. */
+export function flagName(s: Setting): string {
+  const env = s.env?.length ? ` (or ${s.env.join(' / ')})` : '';
+  return `--${s.flag}${env}`;
+}
+
+/** The one-line error for a bad value: which flag, what is wrong, how to fix. */
+export function problemLine(s: Setting, problem: string, source?: string): string {
+  const from = source && source !== `--${s.flag}` ? ` (from ${source})` : '';
+  return `--${s.flag}${from}: ${problem}`;
+}

@@ -1,0 +1,163 @@
+/**
+ * Pure validators. Each returns an error message (what is wrong and how to
+ * fix it, without naming the flag — the caller adds that) or undefined.
+ * No I/O here: checks against the live API live in digitalocean/.
+ */
+
+export type Check<T = string> = (value: T) => string | undefined;
+
+/** Runs checks in order, returning the first failure. */
+export const all =
+  <T>(...checks: Check<T>[]): Check<T> =>
+  (value) => {
+    for (const check of checks) {
+      const problem = check(value);
+      if (problem) return problem;
+    }
+    return undefined;
+  };
+
+// A hostname label is at most 63 characters; the longest name we derive is
+// "<project>-lb-01" (6 more), and DigitalOcean tags and load balancer names
+// accept the same characters, so one rule covers all three uses.
+export const projectName: Check = (v) => {
+  if (!/^[a-z][a-z0-9-]*$/.test(v))
+    return 'use lowercase letters, digits and hyphens, starting with a letter (it becomes droplet hostnames, tags and the load balancer name)';
+  if (v.length < 2 || v.length > 40) return 'use 2 to 40 characters';
+  if (v.endsWith('-') || v.includes('--')) return 'must not end with a hyphen or contain "--"';
+  return undefined;
+};
+
+export const domain: Check = (v) => {
+  if (v === '') return undefined;
+  const labels = v.toLowerCase().replace(/\.$/, '').split('.');
+  if (v.length > 253 || labels.length < 2) return 'give a full domain name such as www.example.com (or leave it empty)';
+  for (const l of labels) {
+    if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(l))
+      return `"${l}" is not a valid domain label: use letters, digits and inner hyphens`;
+  }
+  if (/^[0-9]+$/.test(labels[labels.length - 1]!)) return 'give a domain name, not an IP address';
+  return undefined;
+};
+
+export const integerIn =
+  (min: number, max: number, extra?: (n: number) => string | undefined): Check =>
+  (v) => {
+    if (!/^[0-9]+$/.test(v.trim())) return `give a whole number from ${min} to ${max}`;
+    const n = Number(v.trim());
+    if (n < min || n > max) return `give a whole number from ${min} to ${max}`;
+    return extra?.(n);
+  };
+
+export const webNodes = integerIn(2, 10);
+// Galera needs a majority to stay primary: an even count survives no more
+// failures than the odd count below it and risks split brain at 50/50.
+export const dbNodes = integerIn(3, 9, (n) =>
+  n % 2 === 0 ? 'use an odd number (3, 5, 7 or 9) so the cluster keeps a majority after a node failure' : undefined,
+);
+
+export const slug: Check = (v) =>
+  /^[a-z0-9][a-z0-9-]*$/.test(v) && v.length <= 64 ? undefined : 'use a DigitalOcean slug such as s-2vcpu-4gb (lowercase letters, digits, hyphens)';
+
+export const imageSlug: Check = (v) =>
+  /^[a-z0-9][a-z0-9._-]*$/.test(v) && v.length <= 64 ? undefined : 'use an image slug such as debian-12-x64';
+
+const IPV4 = /^(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}$/;
+
+function isIpv6(addr: string): boolean {
+  if (!/^[0-9a-fA-F:]+$/.test(addr) || !addr.includes(':')) return false;
+  const parts = addr.split('::');
+  if (parts.length > 2) return false;
+  const groups = parts.flatMap((p) => (p === '' ? [] : p.split(':')));
+  if (groups.some((g) => g.length === 0 || g.length > 4)) return false;
+  return parts.length === 2 ? groups.length < 8 : groups.length === 8;
+}
+
+export const cidr: Check = (v) => {
+  const [addr, bits, ...rest] = v.split('/');
+  if (rest.length > 0 || addr === undefined) return `"${v}" is not an address or CIDR block`;
+  if (IPV4.test(addr)) {
+    if (bits !== undefined && !(/^[0-9]+$/.test(bits) && Number(bits) <= 32)) return `"${v}": an IPv4 prefix length is 0-32`;
+    return undefined;
+  }
+  if (isIpv6(addr)) {
+    if (bits !== undefined && !(/^[0-9]+$/.test(bits) && Number(bits) <= 128)) return `"${v}": an IPv6 prefix length is 0-128`;
+    return undefined;
+  }
+  return `"${v}" is not an IPv4/IPv6 address or CIDR block (e.g. 203.0.113.7/32)`;
+};
+
+export const cidrList: Check = (v) => {
+  const items = splitList(v);
+  if (items.length === 0) return 'give at least one address or CIDR block, comma-separated';
+  for (const item of items) {
+    const problem = cidr(item);
+    if (problem) return problem;
+  }
+  return undefined;
+};
+
+export function splitList(v: string): string[] {
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+export const httpUrl: Check = (v) => {
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    return 'give a full URL such as https://api.digitalocean.com';
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'use an http:// or https:// URL';
+  if (url.username || url.password) return 'must not contain credentials';
+  if (url.search || url.hash) return 'must not contain a query or fragment';
+  return undefined;
+};
+
+// Personal access tokens are "dop_v1_" + 64 hex digits since 2021; OAuth
+// tokens use "doo_v1_", refresh tokens "dor_v1_"; tokens from before 2021 are
+// the bare 64 hex digits.
+export const doToken: Check = (v) =>
+  /^(do[opr]_v1_)?[0-9a-f]{64}$/.test(v)
+    ? undefined
+    : 'does not look like a DigitalOcean API token (dop_v1_ followed by 64 hex digits); create one under API → Tokens in the control panel';
+
+export const email: Check = (v) =>
+  /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/.test(v) &&
+  v.length <= 100
+    ? undefined
+    : 'give an email address such as admin@example.com';
+
+/** Login names that land in haproxy.cfg (`stats auth user:pass`), WordPress and Linux. */
+export const loginName: Check = (v) =>
+  /^[a-z_][a-z0-9_-]{1,31}$/.test(v)
+    ? undefined
+    : 'use 2-32 characters: lowercase letters, digits, "_" and "-", starting with a letter or "_"';
+
+// Spaces access keys are 20 upper-case letters/digits (DO00…); secrets are
+// 43 base64 characters. Allow a little slack in length.
+export const spacesKey: Check = (v) =>
+  /^[A-Z0-9]{16,32}$/.test(v) ? undefined : 'does not look like a Spaces access key (20 upper-case letters and digits)';
+export const spacesSecret: Check = (v) =>
+  /^[A-Za-z0-9/+=]{30,64}$/.test(v) ? undefined : 'does not look like a Spaces secret key (about 43 characters of A-Z a-z 0-9 / +)';
+export const spacesBucket: Check = (v) =>
+  /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(v) ? undefined : 'use 3-63 lowercase letters, digits and hyphens, starting and ending with a letter or digit';
+
+export const siteTitle: Check = (v) => {
+  if (v.trim() === '') return 'must not be empty';
+  if (v.length > 100) return 'use at most 100 characters';
+  if (/[\u0000-\u001f\u007f]/.test(v)) return 'must not contain control characters';
+  if (/\{[{%#]/.test(v)) return 'must not contain "{{", "{%" or "{#" (Ansible would read them as template syntax)';
+  return undefined;
+};
+
+export const vaultPassword: Check = (v) => {
+  if (v.length < 8) return 'use at least 8 characters';
+  // ansible-vault strips surrounding whitespace when it reads a password file.
+  if (v.trim() !== v) return 'must not start or end with whitespace (ansible-vault strips it from password files)';
+  if (/[\r\n]/.test(v)) return 'must be a single line';
+  return undefined;
+};

@@ -1,0 +1,599 @@
+/// <reference path="./support/fake-do-api.d.ts" />
+import { execFileSync } from 'node:child_process';
+import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  DEFAULT_TOKEN,
+  defaultKeys,
+  startFakeDoApi,
+  type DoPageLinks,
+  type DoRegion,
+  type DoSize,
+  type DoSshKey,
+  type FakeDoApi,
+  type FakeDoApiOptions,
+} from './support/fake-do-api.mjs';
+
+const AUTH = { authorization: `Bearer ${DEFAULT_TOKEN}` };
+
+let api: FakeDoApi | undefined;
+async function start(options?: FakeDoApiOptions): Promise<FakeDoApi> {
+  api = await startFakeDoApi(options);
+  return api;
+}
+afterEach(async () => {
+  await api?.close();
+  api = undefined;
+});
+
+async function getJson(url: string, headers: Record<string, string> = AUTH) {
+  const res = await fetch(url, { headers });
+  return { res, body: (await res.json()) as any };
+}
+
+/** Follows `links.pages.next` from `firstUrl`; returns every page body. */
+async function walk(firstUrl: string): Promise<any[]> {
+  const pages: any[] = [];
+  let next: string | undefined = firstUrl;
+  while (next) {
+    const { res, body } = await getJson(next);
+    expect(res.status).toBe(200);
+    pages.push(body);
+    next = (body.links.pages as DoPageLinks).next;
+    expect(pages.length).toBeLessThan(50);
+  }
+  return pages;
+}
+
+function pageParams(link: string | undefined, base: string): { page: number; perPage: number } {
+  expect(link).toBeDefined();
+  const u = new URL(link!);
+  expect(`${u.protocol}//${u.host}`).toBe(base);
+  return { page: Number(u.searchParams.get('page')), perPage: Number(u.searchParams.get('per_page')) };
+}
+
+// --- OpenSSH public key helpers (independent of the module under test) ------
+
+function sshString(b: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(b.length);
+  return Buffer.concat([len, b]);
+}
+function sshMpint(b: Buffer): Buffer {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0) i++;
+  const trimmed = b.subarray(i);
+  return sshString((trimmed[0]! & 0x80) !== 0 ? Buffer.concat([Buffer.from([0]), trimmed]) : trimmed);
+}
+function openSshLine(publicKey: KeyObject, comment: string): string {
+  const jwk = publicKey.export({ format: 'jwk' });
+  let blob: Buffer;
+  let type: string;
+  if (jwk.kty === 'OKP') {
+    type = 'ssh-ed25519';
+    blob = Buffer.concat([sshString(Buffer.from(type)), sshString(Buffer.from(jwk.x!, 'base64url'))]);
+  } else {
+    type = 'ssh-rsa';
+    blob = Buffer.concat([
+      sshString(Buffer.from(type)),
+      sshMpint(Buffer.from(jwk.e!, 'base64url')),
+      sshMpint(Buffer.from(jwk.n!, 'base64url')),
+    ]);
+  }
+  return `${type} ${blob.toString('base64')} ${comment}`;
+}
+
+function hasSshKeygen(): boolean {
+  try {
+    execFileSync('ssh-keygen', ['-?'], { stdio: 'ignore' });
+    return true;
+  } catch (err) {
+    // `ssh-keygen -?` exits non-zero but exists; ENOENT means it is not on PATH.
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+}
+const SSH_KEYGEN = hasSshKeygen();
+
+/** Reference MD5 fingerprint: ssh-keygen when available, node:crypto otherwise. */
+function referenceMd5(line: string): string {
+  if (SSH_KEYGEN) {
+    const dir = mkdtempSync(join(tmpdir(), 'fake-do-api-'));
+    try {
+      const file = join(dir, 'key.pub');
+      writeFileSync(file, line + '\n');
+      const out = execFileSync('ssh-keygen', ['-l', '-E', 'md5', '-f', file], { encoding: 'utf8' });
+      const m = /MD5:((?:[0-9a-f]{2}:){15}[0-9a-f]{2})/.exec(out);
+      expect(m, out).not.toBeNull();
+      return m![1]!;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const blob = Buffer.from(line.split(/\s+/)[1]!, 'base64');
+  return createHash('md5').update(blob).digest('hex').match(/../g)!.join(':');
+}
+
+// ---------------------------------------------------------------------------
+
+describe('fake DigitalOcean API: server basics', () => {
+  it('listens on 127.0.0.1 with a random port and no trailing slash', async () => {
+    const a = await start();
+    expect(a.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect((await fetch(`${a.url}/v2/account`, { headers: AUTH })).status).toBe(200);
+    // Not reachable through any other (non-loopback) address of this machine.
+    const port = new URL(a.url).port;
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((i) => i && i.family === 'IPv4' && !i.internal);
+    if (external) {
+      await expect(
+        fetch(`http://${external.address}:${port}/v2/account`, { headers: AUTH, signal: AbortSignal.timeout(1000) }),
+      ).rejects.toThrow();
+    }
+    const b = await startFakeDoApi();
+    try {
+      expect(b.url).not.toBe(a.url);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('GET /v2/account answers the real account shape with DO headers', async () => {
+    const a = await start();
+    const { res, body } = await getJson(`${a.url}/v2/account`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(res.headers.get('ratelimit-limit')).toBe('5000');
+    expect(Number(res.headers.get('ratelimit-remaining'))).toBeLessThan(5000);
+    expect(Number(res.headers.get('ratelimit-reset'))).toBeGreaterThan(Date.now() / 1000);
+    expect(body).toEqual({
+      account: {
+        droplet_limit: 25,
+        floating_ip_limit: 3,
+        reserved_ip_limit: 3,
+        volume_limit: 100,
+        email: 'sammy@example.com',
+        email_verified: true,
+        uuid: 'b6fr89dbf6d9156cace5f3c78dc9851d957381ef',
+        status: 'active',
+        status_message: '',
+        team: { uuid: expect.any(String), name: 'My Team' },
+      },
+    });
+  });
+
+  it('merges account overrides', async () => {
+    const a = await start({ account: { droplet_limit: 3, email_verified: false, status: 'locked' } });
+    const { body } = await getJson(`${a.url}/v2/account`);
+    expect(body.account).toMatchObject({
+      droplet_limit: 3,
+      email_verified: false,
+      status: 'locked',
+      email: 'sammy@example.com',
+      volume_limit: 100,
+    });
+  });
+
+  it('records every request with method, path, query, authorization, body and status', async () => {
+    const a = await start();
+    await getJson(`${a.url}/v2/sizes?page=2&per_page=2`);
+    await fetch(`${a.url}/v2/account/keys`, {
+      method: 'POST',
+      headers: { ...AUTH, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'x', public_key: 'not a key' }),
+    });
+    await fetch(`${a.url}/v2/account`);
+    expect(a.requests).toEqual([
+      {
+        method: 'GET',
+        path: '/v2/sizes',
+        query: { page: '2', per_page: '2' },
+        authorization: AUTH.authorization,
+        body: undefined,
+        status: 200,
+      },
+      {
+        method: 'POST',
+        path: '/v2/account/keys',
+        query: {},
+        authorization: AUTH.authorization,
+        body: { name: 'x', public_key: 'not a key' },
+        status: 422,
+      },
+      { method: 'GET', path: '/v2/account', query: {}, authorization: undefined, body: undefined, status: 401 },
+    ]);
+  });
+
+  it('answers 404 for unknown paths and unsupported methods', async () => {
+    const a = await start();
+    const notFound = { id: 'not_found', message: 'The resource you were accessing could not be found.' };
+    for (const [method, path] of [
+      ['GET', '/v2/volumes'],
+      ['GET', '/'],
+      ['DELETE', '/v2/account'],
+      ['POST', '/v2/regions'],
+    ] as const) {
+      const res = await fetch(`${a.url}${path}`, { method, headers: AUTH });
+      expect(res.status, `${method} ${path}`).toBe(404);
+      expect(await res.json()).toEqual(notFound);
+    }
+  });
+});
+
+describe('fake DigitalOcean API: default data', () => {
+  it('regions and sizes look like DigitalOcean and agree with each other', async () => {
+    const a = await start({ perPageCap: 200 });
+    const regions: DoRegion[] = (await getJson(`${a.url}/v2/regions?per_page=200`)).body.regions;
+    const sizes: DoSize[] = (await getJson(`${a.url}/v2/sizes?per_page=200`)).body.sizes;
+
+    expect(regions.map((r) => r.slug)).toEqual([
+      'nyc1', 'nyc3', 'ams3', 'sfo2', 'sfo3', 'sgp1', 'lon1', 'fra1', 'tor1', 'blr1', 'syd1', 'atl1', 'nyc2',
+    ]);
+    const bySlug = new Map(regions.map((r) => [r.slug, r]));
+    expect(bySlug.get('nyc1')?.name).toBe('New York 1');
+    expect(bySlug.get('sfo3')?.name).toBe('San Francisco 3');
+    expect(bySlug.get('syd1')?.name).toBe('Sydney 1');
+    expect(bySlug.get('nyc2')).toMatchObject({ available: false, sizes: [] });
+    expect(regions.filter((r) => !r.available).map((r) => r.slug)).toEqual(['nyc2']);
+    expect(bySlug.get('fra1')?.features).toEqual(
+      expect.arrayContaining(['backups', 'ipv6', 'metadata', 'install_agent', 'storage', 'image_transfer']),
+    );
+
+    const prices = Object.fromEntries(sizes.map((s) => [s.slug, s.price_monthly]));
+    expect(prices).toMatchObject({
+      's-1vcpu-512mb-10gb': 4,
+      's-1vcpu-1gb': 6,
+      's-1vcpu-2gb': 12,
+      's-2vcpu-2gb': 18,
+      's-2vcpu-4gb': 24,
+      's-4vcpu-8gb': 48,
+      'c-2': 42,
+      'g-2vcpu-8gb': 63,
+      'm-2vcpu-16gb': 84,
+    });
+    const size = (slug: string) => sizes.find((s) => s.slug === slug)!;
+    expect(size('s-1vcpu-512mb-10gb').memory).toBe(512);
+    expect(size('c-2').memory).toBe(4096);
+    expect(size('s-1vcpu-1gb').price_hourly).toBe(0.00893);
+    expect(sizes.filter((s) => !s.available).length).toBeGreaterThanOrEqual(1);
+    for (const s of sizes) {
+      expect(Object.keys(s).sort()).toEqual(
+        ['available', 'description', 'disk', 'disk_info', 'memory', 'price_hourly', 'price_monthly', 'regions',
+          'slug', 'transfer', 'vcpus'].sort(),
+      );
+      expect(s.price_hourly).toBe(Math.round((s.price_monthly / 672) * 1e5) / 1e5);
+    }
+    for (const slug of ['c-2', 'g-2vcpu-8gb', 'm-2vcpu-16gb']) {
+      expect(size(slug).regions).not.toContain('atl1');
+      expect(size(slug).regions).not.toContain('sfo2');
+      expect(size(slug).regions).toContain('nyc3');
+    }
+    expect(size('s-1vcpu-512mb-10gb').regions).not.toContain('lon1');
+
+    // Each region's sizes list is consistent with each size's regions list.
+    for (const r of regions) {
+      const expected = sizes.filter((s) => s.available && s.regions.includes(r.slug)).map((s) => s.slug);
+      expect(r.sizes, r.slug).toEqual(expected);
+    }
+    for (const s of sizes) {
+      for (const slug of s.regions) expect(bySlug.get(slug)?.sizes, `${s.slug} in ${slug}`).toContain(s.slug);
+    }
+  });
+
+  it('default SSH keys are valid OpenSSH lines with their real MD5 fingerprints', async () => {
+    const a = await start();
+    expect(a.keys).toHaveLength(4);
+    expect(new Set(a.keys.map((k) => k.id)).size).toBe(4);
+    for (const k of a.keys) {
+      expect(Object.keys(k).sort()).toEqual(['fingerprint', 'id', 'name', 'public_key']);
+      expect(k.fingerprint).toBe(referenceMd5(k.public_key));
+    }
+  });
+});
+
+describe('fake DigitalOcean API: pagination', () => {
+  it('walks every page of /v2/regions with correct links (cap 3 by default)', async () => {
+    const a = await start();
+    const pages = await walk(`${a.url}/v2/regions`);
+    expect(pages).toHaveLength(5); // 13 regions, 3 per page
+    const slugs = pages.flatMap((p) => p.regions.map((r: DoRegion) => r.slug));
+    expect(slugs).toHaveLength(13);
+    expect(new Set(slugs).size).toBe(13);
+    expect(pages[0].regions.map((r: DoRegion) => r.slug)).not.toContain('syd1');
+    expect(pages[0].regions.map((r: DoRegion) => r.slug)).not.toContain('atl1');
+    expect(slugs).toContain('syd1');
+    expect(slugs).toContain('atl1');
+
+    pages.forEach((p, i) => {
+      const page = i + 1;
+      expect(p.meta).toEqual({ total: 13 });
+      expect(p.regions.length).toBe(page < 5 ? 3 : 1);
+      const links: DoPageLinks = p.links.pages;
+      if (page === 1) {
+        expect(links.first).toBeUndefined();
+        expect(links.prev).toBeUndefined();
+      } else {
+        expect(pageParams(links.first, a.url)).toEqual({ page: 1, perPage: 3 });
+        expect(pageParams(links.prev, a.url)).toEqual({ page: page - 1, perPage: 3 });
+      }
+      if (page === 5) {
+        expect(links.next).toBeUndefined();
+        expect(links.last).toBeUndefined();
+      } else {
+        expect(pageParams(links.next, a.url)).toEqual({ page: page + 1, perPage: 3 });
+        expect(pageParams(links.last, a.url)).toEqual({ page: 5, perPage: 3 });
+      }
+      if (links.next) expect(new URL(links.next).pathname).toBe('/v2/regions');
+    });
+  });
+
+  it('caps per_page at perPageCap but honours smaller per_page values', async () => {
+    const a = await start();
+    const big = await getJson(`${a.url}/v2/sizes?per_page=200`);
+    expect(big.body.sizes).toHaveLength(3);
+    expect(big.body.meta.total).toBe(10);
+    expect(pageParams(big.body.links.pages.last, a.url)).toEqual({ page: 4, perPage: 3 });
+
+    const small = await walk(`${a.url}/v2/sizes?per_page=2`);
+    expect(small).toHaveLength(5);
+    expect(small.every((p) => p.sizes.length === 2)).toBe(true);
+    expect(small.flatMap((p) => p.sizes.map((s: DoSize) => s.slug))).toHaveLength(10);
+
+    // A bigger cap falls back to DigitalOcean's default per_page of 20.
+    const b = await startFakeDoApi({ perPageCap: 1000 });
+    try {
+      const all = await getJson(`${b.url}/v2/regions`);
+      expect(all.body.regions).toHaveLength(13);
+      expect(all.body.links).toEqual({ pages: {} });
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('puts the last default key on page 2 and answers links.pages {} for one page', async () => {
+    const a = await start();
+    const pages = await walk(`${a.url}/v2/account/keys`);
+    expect(pages.map((p) => p.ssh_keys.length)).toEqual([3, 1]);
+    expect(pages[1].ssh_keys[0].fingerprint).toBe(defaultKeys()[3]!.fingerprint);
+    expect(pages.every((p) => p.meta.total === 4)).toBe(true);
+
+    const one = await getJson(`${a.url}/v2/account/keys?per_page=3`);
+    expect(one.body.links.pages.next).toBeDefined();
+    const b = await startFakeDoApi({ keys: defaultKeys().slice(0, 2) });
+    try {
+      const single = await getJson(`${b.url}/v2/account/keys`);
+      expect(single.body).toEqual({ ssh_keys: defaultKeys().slice(0, 2), links: { pages: {} }, meta: { total: 2 } });
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('GET /v2/droplets reports dropletCount as meta.total and honours per_page=1', async () => {
+    const a = await start({ dropletCount: 7 });
+    const { body } = await getJson(`${a.url}/v2/droplets?per_page=1`);
+    expect(body.droplets).toHaveLength(1);
+    expect(body.meta).toEqual({ total: 7 });
+    expect(pageParams(body.links.pages.next, a.url)).toEqual({ page: 2, perPage: 1 });
+    expect(pageParams(body.links.pages.last, a.url)).toEqual({ page: 7, perPage: 1 });
+
+    const b = await startFakeDoApi();
+    try {
+      const empty = await getJson(`${b.url}/v2/droplets`);
+      expect(empty.body).toEqual({ droplets: [], links: { pages: {} }, meta: { total: 0 } });
+    } finally {
+      await b.close();
+    }
+  });
+});
+
+describe('fake DigitalOcean API: auth', () => {
+  it('answers 401 for a missing or unknown token', async () => {
+    const a = await start({ tokens: ['dop_v1_' + 'b'.repeat(64)] });
+    const unauthorized = { id: 'Unauthorized', message: 'Unable to authenticate you' };
+    for (const headers of [{}, AUTH, { authorization: 'Bearer nope' }, { authorization: 'dop_v1_' + 'b'.repeat(64) }]) {
+      const { res, body } = await getJson(`${a.url}/v2/account`, headers);
+      expect(res.status).toBe(401);
+      expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(body).toEqual(unauthorized);
+    }
+    const ok = await getJson(`${a.url}/v2/account`, { authorization: `Bearer ${'dop_v1_' + 'b'.repeat(64)}` });
+    expect(ok.res.status).toBe(200);
+    expect(a.requests.map((r) => r.status)).toEqual([401, 401, 401, 401, 200]);
+  });
+
+  it('answers 403 on every endpoint for forbidden tokens, and does not add keys', async () => {
+    const a = await start({ forbiddenTokens: ['dop_v1_readonly'] });
+    const headers = { authorization: 'Bearer dop_v1_readonly' };
+    const forbidden = { id: 'Forbidden', message: 'You are not authorized to perform this operation' };
+    for (const path of ['/v2/account', '/v2/regions', '/v2/sizes', '/v2/account/keys', '/v2/droplets']) {
+      const { res, body } = await getJson(`${a.url}${path}`, headers);
+      expect(res.status, path).toBe(403);
+      expect(body).toEqual(forbidden);
+    }
+    const { publicKey } = generateKeyPairSync('ed25519');
+    const res = await fetch(`${a.url}/v2/account/keys`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'nope', public_key: openSshLine(publicKey, 'x') }),
+    });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toEqual(forbidden);
+    expect(a.keys).toHaveLength(4);
+  });
+});
+
+describe('fake DigitalOcean API: injected failures', () => {
+  it('rateLimitOnce answers 429 with Retry-After once, then 200', async () => {
+    const a = await start({ rateLimitOnce: { path: '/v2/sizes', retryAfter: 1 } });
+    // Other paths are unaffected.
+    expect((await getJson(`${a.url}/v2/regions`)).res.status).toBe(200);
+
+    const first = await getJson(`${a.url}/v2/sizes?per_page=3`);
+    expect(first.res.status).toBe(429);
+    expect(first.res.headers.get('retry-after')).toBe('1');
+    expect(first.res.headers.get('ratelimit-limit')).toBe('5000');
+    expect(first.res.headers.get('ratelimit-remaining')).toBe('0');
+    expect(first.body).toEqual({ id: 'too_many_requests', message: 'API Rate limit exceeded.' });
+
+    const second = await getJson(`${a.url}/v2/sizes?per_page=3`);
+    expect(second.res.status).toBe(200);
+    expect(second.res.headers.get('retry-after')).toBeNull();
+    expect(second.body.sizes).toHaveLength(3);
+    expect(a.requests.map((r) => `${r.path} ${r.status}`)).toEqual([
+      '/v2/regions 200',
+      '/v2/sizes 429',
+      '/v2/sizes 200',
+    ]);
+  });
+
+  it('failOnce answers the given status once, then normally', async () => {
+    const a = await start({ failOnce: { path: '/v2/account/keys', status: 503 } });
+    const first = await getJson(`${a.url}/v2/account/keys`);
+    expect(first.res.status).toBe(503);
+    expect(first.body).toEqual({ id: 'server_error', message: 'Unexpected server-side error' });
+    const second = await getJson(`${a.url}/v2/account/keys`);
+    expect(second.res.status).toBe(200);
+    expect(second.body.ssh_keys).toHaveLength(3);
+
+    const b = await startFakeDoApi({ failOnce: { path: '/v2/account', status: 500 } });
+    try {
+      expect((await getJson(`${b.url}/v2/account`)).res.status).toBe(500);
+      expect((await getJson(`${b.url}/v2/account`)).res.status).toBe(200);
+    } finally {
+      await b.close();
+    }
+
+    // Both on one path: each fires once, the rate limit first.
+    const c = await startFakeDoApi({
+      rateLimitOnce: { path: '/v2/regions', retryAfter: 2 },
+      failOnce: { path: '/v2/regions', status: 502 },
+    });
+    try {
+      const statuses = [];
+      for (let i = 0; i < 3; i++) statuses.push((await getJson(`${c.url}/v2/regions`)).res.status);
+      expect(statuses).toEqual([429, 502, 200]);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('delayMs delays answers to that path only', async () => {
+    const a = await start({ delayMs: { '/v2/account': 300 } });
+    let t = performance.now();
+    expect((await getJson(`${a.url}/v2/regions`)).res.status).toBe(200);
+    expect(performance.now() - t).toBeLessThan(200);
+    t = performance.now();
+    expect((await getJson(`${a.url}/v2/account`)).res.status).toBe(200);
+    expect(performance.now() - t).toBeGreaterThanOrEqual(290);
+  });
+
+  it('a client timeout fires on a delayed path, and close() does not hang on pending requests', async () => {
+    const a = await start({ delayMs: { '/v2/account': 30_000 } });
+    await expect(
+      fetch(`${a.url}/v2/account`, { headers: AUTH, signal: AbortSignal.timeout(100) }),
+    ).rejects.toThrow(/timeout|abort/i);
+
+    const pending = fetch(`${a.url}/v2/account`, { headers: AUTH }).then(
+      (res) => `answered ${res.status}`,
+      () => 'rejected',
+    );
+    const deadline = Date.now() + 2000;
+    while (a.requests.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(a.requests).toHaveLength(2);
+    expect(a.requests[1]!.status).toBe(0); // not answered yet
+
+    const t = performance.now();
+    await a.close();
+    expect(performance.now() - t).toBeLessThan(1000);
+    expect(await pending).toBe('rejected');
+    await a.close(); // idempotent
+  });
+});
+
+describe('fake DigitalOcean API: POST /v2/account/keys', () => {
+  async function postKey(a: FakeDoApi, body: unknown, raw?: string) {
+    const res = await fetch(`${a.url}/v2/account/keys`, {
+      method: 'POST',
+      headers: { ...AUTH, 'content-type': 'application/json' },
+      body: raw ?? JSON.stringify(body),
+    });
+    return { res, body: (await res.json()) as any };
+  }
+
+  it('adds a new key with its real MD5 fingerprint (ed25519 and rsa), then lists it', async () => {
+    const a = await start();
+    const ed = openSshLine(generateKeyPairSync('ed25519').publicKey, 'tester@example');
+    const rsa = openSshLine(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey, 'rsa@example');
+
+    const created: DoSshKey[] = [];
+    for (const [name, line] of [['ed-key', ed], ['rsa-key', rsa]] as const) {
+      const { res, body } = await postKey(a, { name, public_key: line });
+      expect(res.status).toBe(201);
+      expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(body).toEqual({
+        ssh_key: { id: expect.any(Number), fingerprint: referenceMd5(line), public_key: line, name },
+      });
+      expect(body.ssh_key.fingerprint).toMatch(/^([0-9a-f]{2}:){15}[0-9a-f]{2}$/);
+      created.push(body.ssh_key);
+    }
+    const ids = [...defaultKeys().map((k) => k.id), ...created.map((k) => k.id)];
+    expect(new Set(ids).size).toBe(6);
+
+    expect(a.keys).toHaveLength(6);
+    expect(a.keys.slice(4)).toEqual(created);
+    const listed = (await walk(`${a.url}/v2/account/keys`)).flatMap((p) => p.ssh_keys);
+    expect(listed).toEqual([...defaultKeys(), ...created]);
+  });
+
+  it('rejects a key already on the account with 422, whatever its comment or name', async () => {
+    const a = await start();
+    const line = openSshLine(generateKeyPairSync('ed25519').publicKey, 'first');
+    expect((await postKey(a, { name: 'one', public_key: line })).res.status).toBe(201);
+
+    const inUse = { id: 'unprocessable_entity', message: 'SSH Key is already in use on your account' };
+    const sameKeyOtherComment = line.replace(/ first$/, ' second');
+    for (const public_key of [line, sameKeyOtherComment, defaultKeys()[1]!.public_key]) {
+      const { res, body } = await postKey(a, { name: 'dup', public_key });
+      expect(res.status).toBe(422);
+      expect(body).toEqual(inUse);
+    }
+    expect(a.keys).toHaveLength(5);
+  });
+
+  it('sees keys pushed onto the live `keys` array', async () => {
+    const a = await start({ keys: [] });
+    const line = openSshLine(generateKeyPairSync('ed25519').publicKey, 'pushed');
+    a.keys.push({ id: 42, fingerprint: referenceMd5(line), public_key: line, name: 'pushed' });
+    const { body } = await getJson(`${a.url}/v2/account/keys`);
+    expect(body.ssh_keys.map((k: DoSshKey) => k.id)).toEqual([42]);
+    expect((await postKey(a, { name: 'again', public_key: line })).res.status).toBe(422);
+  });
+
+  it('rejects invalid public keys with 422 "Key invalid, type not supported"', async () => {
+    const a = await start();
+    const good = openSshLine(generateKeyPairSync('ed25519').publicKey, 'c');
+    const [, b64] = good.split(' ');
+    const invalid = { id: 'unprocessable_entity', message: 'Key invalid, type not supported' };
+    for (const public_key of [
+      'not a key',
+      '',
+      'ssh-ed25519',
+      `ssh-foo ${b64}`,
+      `ssh-rsa ${b64}`, // blob says ssh-ed25519
+      `ssh-ed25519 ${b64!.slice(0, 20)}`, // truncated
+      `ssh-ed25519 ${b64}!!`,
+      `ssh-rsa ${Buffer.concat([sshString(Buffer.from('ssh-rsa')), sshMpint(Buffer.from([1, 0, 1]))]).toString('base64')}`, // no modulus
+      `ssh-ed25519 ${Buffer.concat([Buffer.from(b64!, 'base64'), sshString(Buffer.from('extra'))]).toString('base64')}`,
+      12345,
+      undefined,
+    ]) {
+      const { res, body } = await postKey(a, { name: 'bad', public_key });
+      expect(res.status, String(public_key)).toBe(422);
+      expect(body).toEqual(invalid);
+    }
+    expect(a.keys).toHaveLength(4);
+  });
+});

@@ -1,0 +1,187 @@
+// Type declarations for ./fake-do-api.mjs (a fake of the DigitalOcean API v2).
+//
+// Why an ambient wildcard module: with "moduleResolution": "NodeNext" an import
+// of "./support/fake-do-api.mjs" only looks for a sibling ".d.mts", never a
+// ".d.ts". This file is therefore a global script declaring the module for any
+// specifier ending in "/fake-do-api.mjs". It must be part of the program: it is
+// when a tsconfig includes "test/**/*.ts"; otherwise add
+//   /// <reference path="<relative path>/support/fake-do-api.d.ts" />
+// to the importing file. When a tsconfig sets "allowJs", TypeScript reads the
+// JSDoc types in fake-do-api.mjs instead; they mirror these declarations.
+
+declare module '*/fake-do-api.mjs' {
+  /** An SSH key as the API returns it. */
+  export interface DoSshKey {
+    id: number;
+    /** MD5 of the decoded key blob, lowercase hex pairs joined by ':'. */
+    fingerprint: string;
+    /** The OpenSSH public key line. */
+    public_key: string;
+    name: string;
+  }
+
+  export interface DoRegion {
+    name: string;
+    slug: string;
+    features: string[];
+    available: boolean;
+    /** Slugs of the sizes that can be created in this region. */
+    sizes: string[];
+  }
+
+  export interface DoDiskInfo {
+    type: string;
+    size: { amount: number; unit: string };
+  }
+
+  export interface DoSize {
+    slug: string;
+    /** MiB */
+    memory: number;
+    vcpus: number;
+    /** GiB */
+    disk: number;
+    /** TiB */
+    transfer: number;
+    price_monthly: number;
+    price_hourly: number;
+    /** Slugs of the regions the size is available in. */
+    regions: string[];
+    available: boolean;
+    description: string;
+    disk_info: DoDiskInfo[];
+  }
+
+  export interface DoAccount {
+    droplet_limit: number;
+    floating_ip_limit: number;
+    reserved_ip_limit: number;
+    volume_limit: number;
+    email: string;
+    email_verified: boolean;
+    uuid: string;
+    status: string;
+    status_message: string;
+    team?: { uuid: string; name: string };
+    [extra: string]: unknown;
+  }
+
+  /** A (minimal) droplet object as listed by GET /v2/droplets. */
+  export interface DoDroplet {
+    id: number;
+    name: string;
+    memory: number;
+    vcpus: number;
+    disk: number;
+    locked: boolean;
+    status: string;
+    created_at: string;
+    features: string[];
+    size_slug: string;
+    region: { slug: string; name: string };
+    networks: { v4: unknown[]; v6: unknown[] };
+    tags: string[];
+  }
+
+  /** The pagination links of a list response; absolute URLs on the fake's base URL. */
+  export interface DoPageLinks {
+    first?: string;
+    prev?: string;
+    next?: string;
+    last?: string;
+  }
+
+  /** `{ "<collection>": T[], links: { pages }, meta: { total } }` */
+  export interface DoListResponseBase {
+    links: { pages: DoPageLinks };
+    meta: { total: number };
+  }
+
+  export interface DoErrorBody {
+    id: string;
+    message: string;
+  }
+
+  export interface InjectedRateLimit {
+    /** Request path, e.g. '/v2/sizes' (query string not included). */
+    path: string;
+    /** Value of the Retry-After header, in seconds. Default 1. */
+    retryAfter?: number;
+  }
+
+  export interface InjectedFailure {
+    /** Request path, e.g. '/v2/regions' (query string not included). */
+    path: string;
+    /** HTTP status to answer, e.g. 500 or 503. */
+    status: number;
+  }
+
+  export interface FakeDoApiOptions {
+    /** Valid bearer tokens. Default: [DEFAULT_TOKEN]. Missing/unknown → 401. */
+    tokens?: string[];
+    /** Tokens that authenticate but get 403 on every endpoint. */
+    forbiddenTokens?: string[];
+    /** Most items one page returns, whatever per_page asks. Default 3. */
+    perPageCap?: number;
+    /** The first request to that path answers 429 with Retry-After. */
+    rateLimitOnce?: InjectedRateLimit | InjectedRateLimit[];
+    /** The first request to that path answers `status` with a server_error body. */
+    failOnce?: InjectedFailure | InjectedFailure[];
+    /** Milliseconds to wait before answering requests to a path: { '/v2/account': 2000 }. */
+    delayMs?: Record<string, number>;
+    /** Shallow-merged into the default account object. */
+    account?: Partial<DoAccount>;
+    /** Replaces the default region list. */
+    regions?: DoRegion[];
+    /** Replaces the default size list. */
+    sizes?: DoSize[];
+    /** Initial SSH keys (copied). Default: 4 realistic keys. */
+    keys?: DoSshKey[];
+    /** Number of droplets GET /v2/droplets reports (meta.total). Default 0. */
+    dropletCount?: number;
+  }
+
+  export interface RecordedRequest {
+    method: string;
+    /** URL path without the query string (trailing slash removed). */
+    path: string;
+    query: Record<string, string>;
+    /** The Authorization header value, if any. */
+    authorization: string | undefined;
+    /** The parsed JSON body, or undefined when empty / not JSON. */
+    body: unknown;
+    /** The status answered; 0 while not answered yet (e.g. still delayed, or abandoned at close()). */
+    status: number;
+  }
+
+  export interface FakeDoApi {
+    /** e.g. 'http://127.0.0.1:41234' — no trailing slash. */
+    url: string;
+    /** One entry per request, appended in arrival order. */
+    requests: RecordedRequest[];
+    /** The live SSH key list the server serves and appends to (mutable). */
+    keys: DoSshKey[];
+    /** Stops the server, abandoning delayed requests and destroying open sockets. Idempotent. */
+    close(): Promise<void>;
+  }
+
+  /** 'dop_v1_' + 64 × 'a': the token accepted when `tokens` is not given. */
+  export const DEFAULT_TOKEN: string;
+
+  /** Starts the fake on 127.0.0.1 with a random port; resolves once listening. */
+  export function startFakeDoApi(options?: FakeDoApiOptions): Promise<FakeDoApi>;
+
+  /** Fresh copies of the default data. */
+  export function defaultAccount(): DoAccount;
+  export function defaultRegions(): DoRegion[];
+  export function defaultSizes(): DoSize[];
+  export function defaultKeys(): DoSshKey[];
+
+  /** Parses and validates an OpenSSH public key line; null when invalid. */
+  export function parseOpenSshPublicKey(
+    line: unknown,
+  ): { type: string; blob: Buffer; comment: string } | null;
+
+  /** MD5 fingerprint (aa:bb:…) of an OpenSSH public key line; null when invalid. */
+  export function md5Fingerprint(publicKeyLine: string): string | null;
+}
