@@ -20,7 +20,8 @@ export function hclString(value: string): string {
     else if (code < 0x20 || code === 0x7f) out += `\\u${code.toString(16).padStart(4, '0')}`;
     else out += ch;
   }
-  return `"${out.replace(/\$\{/g, '$${').replace(/%\{/g, '%%{')}"`;
+  // Replacer functions, not strings: in a replacement string "$$" means "$".
+  return `"${out.replace(/\$\{/g, () => '$${').replace(/%\{/g, () => '%%{')}"`;
 }
 
 export function hclValue(value: unknown): string {

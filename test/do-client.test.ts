@@ -1,0 +1,138 @@
+/// <reference path="./support/fake-do-api.d.ts" />
+/**
+ * The real DigitalOcean client (@digitalocean/dots over Kiota, with our
+ * retrying fetch) against a stand-in DigitalOcean API on 127.0.0.1.
+ * Listing regions and sizes here also guards the Kiota pin: with Kiota
+ * 1.0.0-preview.109 every array-of-strings field fails to deserialize.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, type DoApi } from '../src/digitalocean/client.js';
+import { retryAfterMs } from '../src/digitalocean/http.js';
+import { UserError } from '../src/errors.js';
+import { md5Fingerprint } from '../src/ssh/keys.js';
+import { DEFAULT_TOKEN, defaultKeys, defaultRegions, defaultSizes, startFakeDoApi, type FakeDoApi, type FakeDoApiOptions } from './support/fake-do-api.mjs';
+
+let api: FakeDoApi | undefined;
+afterEach(async () => {
+  await api?.close();
+  api = undefined;
+});
+
+const sleeps: number[] = [];
+async function client(options: FakeDoApiOptions = {}, token = DEFAULT_TOKEN, policy = {}): Promise<DoApi> {
+  api = await startFakeDoApi(options);
+  sleeps.length = 0;
+  return connect({
+    token,
+    apiUrl: api.url,
+    policy: { sleep: async (ms: number) => void sleeps.push(ms), timeoutMs: 2000, ...policy },
+  });
+}
+
+describe('DigitalOcean client against a loopback stand-in API', () => {
+  it('walks every page of regions, sizes and keys (array-of-string fields included)', async () => {
+    const c = await client({ perPageCap: 3 });
+    const [regions, sizes, keys] = await Promise.all([c.regions(), c.sizes(), c.sshKeys()]);
+    expect(regions.map((r) => r.slug)).toEqual(defaultRegions().map((r) => r.slug));
+    expect(regions.find((r) => r.slug === 'syd1')?.sizes.length).toBeGreaterThan(0);
+    expect(sizes.map((s) => s.slug)).toEqual(defaultSizes().map((s) => s.slug));
+    expect(sizes.find((s) => s.slug === 's-2vcpu-4gb')).toMatchObject({ priceMonthly: 24, available: true });
+    expect(sizes.find((s) => s.slug === 's-2vcpu-4gb')?.regions).toContain('fra1');
+    expect(keys.map((k) => k.fingerprint)).toEqual(defaultKeys().map((k) => k.fingerprint));
+    const regionPages = api!.requests.filter((r) => r.path === '/v2/regions').map((r) => r.query.page);
+    expect(regionPages).toEqual(['1', '2', '3', '4', '5']);
+    expect(api!.requests.every((r) => r.authorization === `Bearer ${DEFAULT_TOKEN}`)).toBe(true);
+  });
+
+  it('reads the account and counts droplets', async () => {
+    const c = await client({ account: { droplet_limit: 10 }, dropletCount: 7 });
+    expect(await c.account()).toMatchObject({ dropletLimit: 10, status: 'active', email: 'sammy@example.com' });
+    expect(await c.dropletCount()).toBe(7);
+  });
+
+  it('a 401 becomes one line naming the token flag', async () => {
+    const c = await client({}, 'dop_v1_' + 'b'.repeat(64));
+    const err = await c.account().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as Error).message).toMatch(/refused the API token \(401\).*--token \/ DIGITALOCEAN_TOKEN/);
+    expect((err as Error).message).not.toContain('b'.repeat(64));
+    expect((err as Error).message.split('\n')).toHaveLength(1);
+  });
+
+  it('a 403 says which scope is missing', async () => {
+    const token = 'dop_v1_' + 'c'.repeat(64);
+    const c = await client({ tokens: [token], forbiddenTokens: [token] }, token);
+    await expect(c.regions()).rejects.toThrow(/\(403\).*read and write scope/);
+  });
+
+  it('a 429 is retried after the Retry-After the server gave', async () => {
+    const c = await client({ rateLimitOnce: { path: '/v2/sizes', retryAfter: 3 } });
+    expect((await c.sizes()).length).toBeGreaterThan(0);
+    expect(sleeps).toEqual([3000]);
+    expect(api!.requests.filter((r) => r.path === '/v2/sizes').map((r) => r.status).slice(0, 2)).toEqual([429, 200]);
+  });
+
+  it('a 5xx on a read is retried with backoff', async () => {
+    const c = await client({ failOnce: { path: '/v2/account', status: 503 } });
+    expect((await c.account()).status).toBe('active');
+    expect(sleeps).toHaveLength(1);
+    expect(sleeps[0]).toBeGreaterThanOrEqual(500);
+  });
+
+  it('gives up after the attempts with one clear line', async () => {
+    const c = await client({ failOnce: [{ path: '/v2/account', status: 500 }, { path: '/v2/account', status: 502 }] }, DEFAULT_TOKEN, { attempts: 2 });
+    await expect(c.account()).rejects.toThrow(/answered 502 while checking the token/);
+  });
+
+  it('a call that never answers times out, naming the API URL', async () => {
+    const c = await client({ delayMs: { '/v2/account': 5000 } }, DEFAULT_TOKEN, { timeoutMs: 300, attempts: 2 });
+    const t0 = Date.now();
+    await expect(c.account()).rejects.toThrow(/did not answer within 0 s.*--api-url/);
+    expect(Date.now() - t0).toBeLessThan(3000);
+  });
+
+  it('a refused connection is a network error naming --api-url', async () => {
+    const c = await client();
+    const url = api!.url;
+    await api!.close();
+    api = undefined;
+    const c2 = await connect({ token: DEFAULT_TOKEN, apiUrl: url, policy: { sleep: async () => undefined, attempts: 2 } });
+    void c;
+    await expect(c2.account()).rejects.toThrow(/cannot reach the DigitalOcean API at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\).*--api-url/);
+  });
+
+  it('uploads a new key once, and finds a key already on the last page without uploading', async () => {
+    const c = await client({ perPageCap: 3 });
+    const mine = defaultKeys()[3]!; // on page 2 with a cap of 3
+    const found = await c.ensureSshKey('x', mine.public_key, mine.fingerprint);
+    expect(found).toMatchObject({ uploaded: false, key: { fingerprint: mine.fingerprint } });
+    expect(api!.requests.filter((r) => r.method === 'POST')).toHaveLength(0);
+
+    const { utils } = (await import('ssh2')).default;
+    const pub = utils.generateKeyPairSync('ed25519', { comment: 'new@test' }).public;
+    const up = await c.ensureSshKey('new key', pub, md5Fingerprint(pub));
+    expect(up.uploaded).toBe(true);
+    expect(api!.keys.filter((k) => k.fingerprint === md5Fingerprint(pub))).toHaveLength(1);
+  });
+
+  it('never POSTs twice: when the upload answer is lost but the key landed, it is found by fingerprint', async () => {
+    const c = await client();
+    const { utils } = (await import('ssh2')).default;
+    const pub = utils.generateKeyPairSync('ed25519', { comment: 'race@test' }).public;
+    const fp = md5Fingerprint(pub);
+    // Another run uploaded it after our listing: our POST gets 422 "already in use".
+    api!.keys.push({ id: 999, name: 'other run', fingerprint: fp, public_key: pub });
+    const r = await c.ensureSshKey('mine', pub, fp, []);
+    expect(r.key.id).toBe(999);
+    expect(api!.requests.filter((q) => q.method === 'POST')).toHaveLength(1);
+  });
+});
+
+describe('Retry-After parsing', () => {
+  it('reads seconds and HTTP dates', () => {
+    expect(retryAfterMs('2')).toBe(2000);
+    expect(retryAfterMs(new Date(Date.now() + 5000).toUTCString())).toBeGreaterThan(3000);
+    expect(retryAfterMs('garbage')).toBeUndefined();
+    expect(retryAfterMs(null)).toBeUndefined();
+  });
+});

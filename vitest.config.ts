@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // 2 cores: the end-to-end files spawn CLIs and ansible; keep it calm.
+    maxWorkers: 2,
+    minWorkers: 1,
+    env: {
+      // Terraform must never phone home from the tests.
+      CHECKPOINT_DISABLE: '1',
+    },
+  },
+});
