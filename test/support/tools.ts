@@ -23,8 +23,23 @@ export function ansibleVaultDecrypt(file: string, passwordFile: string): string 
 
 /** Evaluates an expression with real terraform console in `dir` and returns its JSON value (base64 keeps console's quoting out of the way). */
 export function terraformEval(dir: string, expression: string, extraArgs: string[] = []): { ok: true; value: unknown } | { ok: false; stderr: string } {
-  const r = run('terraform', ['console', ...extraArgs], { cwd: dir, input: `base64encode(jsonencode(${expression}))\n`, env: TF_ENV });
+  const r = run('terraform', ['console', '-no-color', ...extraArgs], { cwd: dir, input: `base64encode(jsonencode(${expression}))\n`, env: TF_ENV });
   if (r.code !== 0) return { ok: false, stderr: r.stderr };
-  const b64 = JSON.parse(r.stdout.trim()) as string;
+  // Warnings may come first; the value is the last line.
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  if (!last.startsWith('"')) return { ok: false, stderr: r.stdout + r.stderr };
+  const b64 = JSON.parse(last) as string;
   return { ok: true, value: JSON.parse(Buffer.from(b64, 'base64').toString('utf8')) };
+}
+
+/**
+ * `terraform init` + `plan` in a directory holding only variables.tf and a
+ * tfvars file: no provider is needed, and plan runs every validation block.
+ */
+export function terraformPlan(dir: string): { code: number; output: string } {
+  const init = run('terraform', ['init', '-input=false', '-backend=false', '-no-color'], { cwd: dir, env: TF_ENV });
+  if (init.code !== 0) return { code: init.code, output: init.stdout + init.stderr };
+  const plan = run('terraform', ['plan', '-input=false', '-lock=false', '-no-color'], { cwd: dir, env: TF_ENV });
+  // Terraform wraps long messages and frames them with box-drawing characters.
+  return { code: plan.code, output: (plan.stdout + plan.stderr).replace(/\s*│\s*/g, ' ').replace(/\s+/g, ' ') };
 }

@@ -1,0 +1,350 @@
+/// <reference path="./support/fake-do-api.d.ts" />
+/**
+ * `ha-wordpress init` end to end: the built CLI, run without a terminal as CI
+ * runs it, against a stand-in DigitalOcean API on 127.0.0.1 (paginating,
+ * one 429 with Retry-After, 401 for unknown tokens), checked with the real
+ * tools: ansible-vault, ansible-playbook (Jinja templating of every value)
+ * and terraform (variables.tf validation).
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import path from 'node:path';
+import yaml from 'js-yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_TOKEN, defaultKeys, startFakeDoApi, type FakeDoApi } from './support/fake-do-api.mjs';
+import { runCli, tempDir, type CliResult } from './support/cli.js';
+import { ansibleVaultDecrypt, HAS_ANSIBLE, HAS_TERRAFORM, run, terraformEval, terraformPlan } from './support/tools.js';
+import { md5Fingerprint } from '../src/ssh/keys.js';
+
+const GROUP_VARS: Record<string, string[]> = {
+  all: ['vault_wp_db_name', 'vault_wp_db_user', 'vault_wp_db_pass'],
+  galera_cluster_node: ['vault_galera_root_password', 'vault_galera_sys_maint_password', 'vault_galera_clustercheck_password', 'vault_galera_sst_password'],
+  galera_loadbalancer: ['vault_galera_ha_do_token', 'vault_haproxy_stats_user', 'vault_haproxy_stats_pass', 'vault_haproxy_stats_port', 'vault_keepalived_auth_pass'],
+  wp_node: ['vault_sys_user', 'vault_wp_salt', 'vault_wp_admin_password', 'vault_spaces_access_key', 'vault_spaces_secret_key'],
+};
+
+let api: FakeDoApi;
+let root: string;
+let home: string;
+let pwFile: string;
+let myKeyFingerprint: string;
+
+function allFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name));
+}
+
+function vaultYaml(ws: string, rel: string): Record<string, unknown> {
+  return yaml.load(ansibleVaultDecrypt(path.join(ws, rel), pwFile)) as Record<string, unknown>;
+}
+
+function doInit(ws: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return runCli(
+    ['init', '--non-interactive', '--project', 'shop', '--region', 'syd1', '--dir', ws, '--vault-password-file', pwFile, '--api-url', api.url, ...extra],
+    { env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN, ...env } },
+  );
+}
+
+beforeAll(async () => {
+  root = tempDir('hawp-e2e-');
+  home = path.join(root, 'home');
+  mkdirSync(path.join(home, '.ssh'), { recursive: true, mode: 0o700 });
+  const { utils } = (await import('ssh2')).default;
+  const pair = utils.generateKeyPairSync('ed25519', { comment: 'me@laptop' });
+  writeFileSync(path.join(home, '.ssh', 'id_ed25519'), pair.private, { mode: 0o600 });
+  writeFileSync(path.join(home, '.ssh', 'id_ed25519.pub'), pair.public);
+  myKeyFingerprint = md5Fingerprint(pair.public);
+  pwFile = path.join(root, 'vault-pass.txt');
+  writeFileSync(pwFile, 'a long vault password\n');
+  // The user's key is already on the account, on the last page of keys.
+  const keys = [...defaultKeys(), { id: 4242, name: 'laptop', fingerprint: myKeyFingerprint, public_key: pair.public.trim() }];
+  api = await startFakeDoApi({ perPageCap: 3, keys, rateLimitOnce: { path: '/v2/sizes', retryAfter: 1 } });
+});
+
+afterAll(async () => {
+  await api?.close();
+});
+
+describe('init --non-interactive against the stand-in API', () => {
+  let ws: string;
+  let first: CliResult;
+
+  beforeAll(async () => {
+    ws = path.join(root, 'shop');
+    first = await doInit(ws, ['--domain', 'shop.example.com']);
+  });
+
+  it('succeeds, after the one 429, with a region from a later page', () => {
+    expect(first.stderr).toContain('Workspace ready');
+    expect(first.code).toBe(0);
+    const sizes = api.requests.filter((r) => r.path === '/v2/sizes').map((r) => r.status);
+    expect(sizes.slice(0, 2)).toEqual([429, 200]);
+    expect(readFileSync(path.join(ws, 'terraform', 'terraform.tfvars'), 'utf8')).toContain('region      = "syd1"');
+  });
+
+  it('does not upload a key that is already on the account’s last page', () => {
+    expect(api.requests.filter((r) => r.method === 'POST')).toHaveLength(0);
+    expect(first.stderr).toContain('already on the DigitalOcean account as "laptop"');
+    expect(readFileSync(path.join(ws, 'terraform', 'terraform.tfvars'), 'utf8')).toContain(myKeyFingerprint);
+  });
+
+  it.skipIf(!HAS_ANSIBLE)('writes vault files that real ansible-vault decrypts, with every variable of DESIGN §2', () => {
+    for (const [group, names] of Object.entries(GROUP_VARS)) {
+      const data = vaultYaml(ws, `ansible/group_vars/${group}/vault.yml`);
+      expect(Object.keys(data).sort()).toEqual([...names].sort());
+      for (const n of names) expect(data[n], `${group}.${n}`).not.toBeUndefined();
+    }
+    const salts = vaultYaml(ws, 'ansible/group_vars/wp_node/vault.yml').vault_wp_salt as Record<string, string>;
+    expect(Object.keys(salts)).toHaveLength(8);
+    expect(vaultYaml(ws, 'terraform/vault.yml')).toEqual({ do_token: DEFAULT_TOKEN });
+  });
+
+  it('lays out the workspace with private secret files', () => {
+    for (const rel of ['ha-wordpress.yml', '.gitignore', 'terraform/variables.tf', 'terraform/terraform.tfvars', 'ansible/group_vars/all/vars.yml'])
+      expect(existsSync(path.join(ws, rel)), rel).toBe(true);
+    for (const rel of ['.vault-pass', 'terraform/vault.yml', ...Object.keys(GROUP_VARS).map((g) => `ansible/group_vars/${g}/vault.yml`)])
+      expect(statSync(path.join(ws, rel)).mode & 0o777, rel).toBe(0o600);
+    expect(readFileSync(path.join(ws, '.gitignore'), 'utf8')).toMatch(/^\.vault-pass$/m);
+    const settings = yaml.load(readFileSync(path.join(ws, 'ha-wordpress.yml'), 'utf8')) as Record<string, unknown>;
+    expect(settings).toMatchObject({ target: 'digitalocean', project: 'shop', region: 'syd1', domain: 'shop.example.com', 'web-nodes': 3, 'db-nodes': 3 });
+    // No leftovers of the atomic writes.
+    expect(allFiles(ws).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('keeps the token out of every workspace file, the output and child argv', () => {
+    for (const f of allFiles(ws)) expect(readFileSync(f, 'utf8'), f).not.toContain(DEFAULT_TOKEN);
+    expect(first.stdout + first.stderr).not.toContain(DEFAULT_TOKEN);
+    for (const argv of first.children) expect(argv.join(' ')).not.toContain(DEFAULT_TOKEN);
+  });
+
+  it('prints no generated secret', async () => {
+    const secrets = [
+      ...Object.values(vaultYaml(ws, 'ansible/group_vars/galera_cluster_node/vault.yml')),
+      vaultYaml(ws, 'ansible/group_vars/all/vault.yml').vault_wp_db_pass,
+      vaultYaml(ws, 'ansible/group_vars/wp_node/vault.yml').vault_wp_admin_password,
+    ] as string[];
+    for (const s of secrets) expect(first.stdout + first.stderr).not.toContain(s);
+  });
+
+  it.skipIf(!HAS_TERRAFORM)('real terraform accepts the rendered tfvars against variables.tf and rejects a bad hand edit', () => {
+    const dir = tempDir('hawp-tf-');
+    writeFileSync(path.join(dir, 'variables.tf'), readFileSync(path.join(ws, 'terraform', 'variables.tf')));
+    const tfvars = readFileSync(path.join(ws, 'terraform', 'terraform.tfvars'), 'utf8');
+    writeFileSync(path.join(dir, 'terraform.tfvars'), tfvars);
+    const plan = terraformPlan(dir);
+    expect(plan.code, plan.output).toBe(0);
+    expect(plan.output).toMatch(/No changes/);
+    const ok = terraformEval(dir, '[var.project, var.region, var.web_count, var.db_count, var.domain, var.ssh_allow, var.ssh_key_fingerprints, var.admin_user]');
+    expect(ok.ok ? '' : ok.stderr).toBe('');
+    expect(ok.ok && ok.value).toEqual(['shop', 'syd1', 3, 3, 'shop.example.com', ['0.0.0.0/0', '::/0'], [myKeyFingerprint], 'deploy']);
+    writeFileSync(path.join(dir, 'terraform.tfvars'), tfvars.replace('db_count  = 3', 'db_count  = 4'));
+    const bad = terraformPlan(dir);
+    expect(bad.code).not.toBe(0);
+    expect(bad.output).toMatch(/db_count: use an odd number from 3 to 9/);
+  });
+
+  it('running init again keeps every secret and rewrites nothing', async () => {
+    const before = Object.fromEntries(Object.keys(GROUP_VARS).map((g) => [g, vaultYaml(ws, `ansible/group_vars/${g}/vault.yml`)]));
+    const bytes = readFileSync(path.join(ws, 'ansible/group_vars/all/vault.yml'), 'utf8');
+    const again = await runCli(['init', '--non-interactive', '--dir', ws, '--api-url', api.url], { env: { HOME: home } });
+    expect(again.stderr).toContain('existing secrets are kept');
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(/0 written/);
+    for (const g of Object.keys(GROUP_VARS)) expect(vaultYaml(ws, `ansible/group_vars/${g}/vault.yml`)).toEqual(before[g]);
+    expect(readFileSync(path.join(ws, 'ansible/group_vars/all/vault.yml'), 'utf8')).toBe(bytes);
+  });
+
+  it('keeps a hand-edited file (new version beside it), changes only what the user changed, rotates only when asked', async () => {
+    const tfvars = path.join(ws, 'terraform', 'terraform.tfvars');
+    appendFileSync(tfvars, '# my note\n');
+    const edited = readFileSync(tfvars, 'utf8');
+    const lbBefore = vaultYaml(ws, 'ansible/group_vars/galera_loadbalancer/vault.yml');
+    const galeraBefore = vaultYaml(ws, 'ansible/group_vars/galera_cluster_node/vault.yml');
+    const r = await runCli(['init', '--non-interactive', '--dir', ws, '--api-url', api.url, '--web-nodes', '5', '--rotate', 'haproxy-stats-password'], { env: { HOME: home } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(tfvars, 'utf8')).toBe(edited);
+    expect(readFileSync(`${tfvars}.new`, 'utf8')).toContain('web_count = 5');
+    expect(r.stderr).toMatch(/terraform\/terraform.tfvars was edited by hand and is kept/);
+    expect(yaml.load(readFileSync(path.join(ws, 'ha-wordpress.yml'), 'utf8'))).toMatchObject({ 'web-nodes': 5 });
+    const lbAfter = vaultYaml(ws, 'ansible/group_vars/galera_loadbalancer/vault.yml');
+    expect(lbAfter.vault_haproxy_stats_pass).not.toBe(lbBefore.vault_haproxy_stats_pass);
+    expect({ ...lbAfter, vault_haproxy_stats_pass: 0 }).toEqual({ ...lbBefore, vault_haproxy_stats_pass: 0 });
+    expect(vaultYaml(ws, 'ansible/group_vars/galera_cluster_node/vault.yml')).toEqual(galeraBefore);
+  });
+
+  it('refuses a wrong vault password on an existing workspace and changes nothing', async () => {
+    const wrong = path.join(root, 'wrong-pass');
+    writeFileSync(wrong, 'not the password\n');
+    const snapshot = Object.fromEntries(allFiles(ws).map((f) => [f, readFileSync(f, 'utf8')]));
+    const r = await runCli(['init', '--non-interactive', '--dir', ws, '--vault-password-file', wrong, '--api-url', api.url], { env: { HOME: home } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--vault-password-file: the vault password does not open/);
+    expect(Object.fromEntries(allFiles(ws).map((f) => [f, readFileSync(f, 'utf8')]))).toEqual(snapshot);
+  });
+});
+
+describe('bad input without a terminal', () => {
+  it('lists every missing flag at once, exit 2, writes nothing, asks nothing, calls no API', async () => {
+    const ws = path.join(root, 'missing');
+    const before = api.requests.length;
+    const r = await runCli(['init', '--dir', ws], { env: { HOME: home } });
+    expect(r.code).toBe(2);
+    const line = r.stderr.split('\n').find((l) => l.includes('missing'))!;
+    expect(line).toContain('--token (or DIGITALOCEAN_TOKEN / DIGITALOCEAN_ACCESS_TOKEN)');
+    expect(line).toContain('--region');
+    expect(line).toContain('--vault-password-file (or HA_WORDPRESS_VAULT_PASSWORD)');
+    expect(existsSync(ws)).toBe(false);
+    expect(api.requests.length).toBe(before);
+  });
+
+  it('reports each invalid flag on its own line naming the flag, exit 2, nothing written', async () => {
+    const ws = path.join(root, 'invalid');
+    const r = await runCli(['init', '--dir', ws, '--project', 'Bad_Name', '--db-nodes', '4', '--region', 'syd1', '--vault-password-file', pwFile, '--ssh-allow', '10.0.0.0/99'], {
+      env: { HOME: home, DIGITALOCEAN_TOKEN: 'not-a-token' },
+    });
+    expect(r.code).toBe(2);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
+    expect(errors.some((l) => l.startsWith('error: --project: '))).toBe(true);
+    expect(errors.some((l) => l.startsWith('error: --db-nodes: ') && l.includes('odd'))).toBe(true);
+    expect(errors.some((l) => l.startsWith('error: --ssh-allow: '))).toBe(true);
+    expect(errors.some((l) => l.startsWith('error: --token (from DIGITALOCEAN_TOKEN): '))).toBe(true);
+    expect(r.stderr).not.toContain('not-a-token');
+    expect(existsSync(ws)).toBe(false);
+  });
+
+  it('a region the account does not offer is refused with the choices', async () => {
+    const ws = path.join(root, 'badregion');
+    const r = await runCli(['init', '--dir', ws, '--project', 'shop', '--region', 'mars1', '--vault-password-file', pwFile, '--api-url', api.url], { env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/error: --region: no region "mars1".*syd1/);
+    expect(existsSync(ws)).toBe(false);
+  });
+
+  it('a size not offered in the region is refused, naming the flag', async () => {
+    const ws = path.join(root, 'badsize');
+    const r = await runCli(['init', '--dir', ws, '--project', 'shop', '--region', 'atl1', '--db-size', 'c-2', '--vault-password-file', pwFile, '--api-url', api.url], { env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/error: --db-size: size c-2 is not offered in atl1/);
+    expect(existsSync(ws)).toBe(false);
+  });
+
+  it('an unknown token gets one line about the token, exit 1, nothing written', async () => {
+    const ws = path.join(root, 'unauth');
+    const token = 'dop_v1_' + '0'.repeat(64);
+    const r = await runCli(['init', '--dir', ws, '--project', 'shop', '--region', 'syd1', '--vault-password-file', pwFile, '--api-url', api.url], { env: { HOME: home, DIGITALOCEAN_TOKEN: token } });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('error:'))).toEqual([expect.stringMatching(/refused the API token \(401\).*--token/)]);
+    expect(r.stderr).not.toContain(token);
+    expect(existsSync(ws)).toBe(false);
+  });
+
+  it('a non-empty directory that is not a workspace is refused', async () => {
+    const ws = path.join(root, 'occupied');
+    mkdirSync(ws);
+    writeFileSync(path.join(ws, 'notes.txt'), 'mine');
+    const r = await doInit(ws);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--dir: .* is not empty and is not an ha-wordpress workspace/);
+    expect(readdirSync(ws)).toEqual(['notes.txt']);
+  });
+});
+
+/** Accepted adversarial values per secret flag (each passes that flag's rules). */
+const ACCEPTED: Record<string, string> = {
+  'wp-db-password': `it's"a\\pass\${x}%{y}}}`,
+  'galera-root-password': `#hash:colon'quote"x\\`,
+  'galera-sys-maint-password': '-dash*alias&anchor!tag:x',
+  'galera-clustercheck-password': '0x1F0x1F0x1F',
+  'haproxy-stats-password': 'percent%{y}$dollar',
+  'wp-admin-password': `%}#}}}'"\`back\\tick;|&`,
+};
+/** Refused values, with what the error must mention. */
+const REFUSED: [string, string, RegExp][] = [
+  ['wp-db-password', 'has{{jinja}}inside', /template syntax/],
+  ['wp-admin-password', 'has{%jinja%}inside', /template syntax/],
+  ['haproxy-stats-password', 'has{#comment#}x', /template syntax/],
+  ['galera-root-password', 'pa$$word-long-1', /"\$"/],
+  ['galera-sys-maint-password', 'pa$$word-long-1', /"\$"/],
+  ['galera-clustercheck-password', 'pa$$word-long-1', /"\$"/],
+  ['haproxy-stats-password', 'hash#inside-xyz', /haproxy/],
+  ['haproxy-stats-password', 'has"quote"inside', /haproxy/],
+  ['galera-root-password', 'has a space in it', /spaces/],
+  ['wp-db-password', 'nön-ascii-välue', /ASCII/],
+  ['wp-db-password', 'short', /12/],
+];
+
+describe('adversarial secrets', () => {
+  it.each(REFUSED)('--%s %j is refused, naming the flag', async (flag, value, why) => {
+    const ws = path.join(root, `refused-${flag}`);
+    const r = await doInit(ws, [`--${flag}`, value]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`error: --${flag}: `));
+    expect(r.stderr).toMatch(why);
+    expect(r.stderr).not.toContain(value);
+    expect(existsSync(ws)).toBe(false);
+  });
+
+  it.skipIf(!HAS_ANSIBLE)('accepted values read back unchanged through Ansible’s own templating of vars.yml → vault.yml', async () => {
+    const ws = path.join(root, 'adversarial');
+    const flags = Object.entries(ACCEPTED).flatMap(([f, v]) => [`--${f}`, v]);
+    // The site title is free text that lands in vars.yml; pass one secret through its env variable too.
+    const r = await doInit(ws, [...flags.slice(2), '--site-title', `Joe's "Café" & Bar: #1 \\o/ %{x} \${y}`], { HA_WORDPRESS_WP_DB_PASSWORD: ACCEPTED['wp-db-password'] });
+    expect(r.code, r.stderr).toBe(0);
+    for (const v of Object.values(ACCEPTED)) expect(r.stdout + r.stderr).not.toContain(v);
+
+    const out = path.join(root, 'readback.json');
+    const gv = (g: string, f: string) => path.join(ws, 'ansible', 'group_vars', g, f);
+    const playbook = path.join(root, 'readback.yml');
+    const vars = ['wp_db_pass', 'galera_root_password', 'galera_sys_maint_password', 'galera_clustercheck_password', 'haproxy_stats_pass', 'wp_admin_password', 'wp_site_title'];
+    writeFileSync(
+      playbook,
+      yaml.dump([
+        {
+          hosts: 'localhost',
+          gather_facts: false,
+          vars_files: Object.keys(GROUP_VARS).flatMap((g) => [gv(g, 'vars.yml'), gv(g, 'vault.yml')]),
+          tasks: [{ 'ansible.builtin.copy': { dest: out, content: `{{ {${vars.map((v) => `'${v}': ${v}`).join(', ')}} | to_json }}` } }],
+        },
+      ]),
+    );
+    const p = run('ansible-playbook', ['-i', 'localhost,', '-c', 'local', '--vault-password-file', pwFile, playbook], { env: { ...process.env, ANSIBLE_NOCOLOR: '1' } });
+    expect(p.code, p.stdout + p.stderr).toBe(0);
+    const got = JSON.parse(readFileSync(out, 'utf8')) as Record<string, string>;
+    expect(got).toEqual({
+      wp_db_pass: ACCEPTED['wp-db-password'],
+      galera_root_password: ACCEPTED['galera-root-password'],
+      galera_sys_maint_password: ACCEPTED['galera-sys-maint-password'],
+      galera_clustercheck_password: ACCEPTED['galera-clustercheck-password'],
+      haproxy_stats_pass: ACCEPTED['haproxy-stats-password'],
+      wp_admin_password: ACCEPTED['wp-admin-password'],
+      wp_site_title: `Joe's "Café" & Bar: #1 \\o/ %{x} \${y}`,
+    });
+  });
+});
+
+describe('--target local', () => {
+  it('needs no token, region or API, and generates the SSH key with --yes', async () => {
+    const ws = path.join(root, 'lab');
+    const bareHome = path.join(root, 'bare-home');
+    mkdirSync(bareHome);
+    const before = api.requests.length;
+    const refused = await runCli(['init', '--target', 'local', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: { HOME: bareHome } });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--ssh-key: no ~\/\.ssh\/id_ed25519 or ~\/\.ssh\/id_rsa found; give --ssh-key PATH, or --yes/);
+    expect(existsSync(ws)).toBe(false);
+
+    const r = await runCli(['init', '--target', 'local', '--non-interactive', '--yes', '--dir', ws, '--vault-password-file', pwFile], { env: { HOME: bareHome } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(api.requests.length).toBe(before);
+    expect(existsSync(path.join(bareHome, '.ssh', 'id_ed25519'))).toBe(true);
+    expect(statSync(path.join(bareHome, '.ssh', 'id_ed25519')).mode & 0o777).toBe(0o600);
+    expect(existsSync(path.join(ws, 'terraform'))).toBe(false);
+    const settings = yaml.load(readFileSync(path.join(ws, 'ha-wordpress.yml'), 'utf8')) as Record<string, unknown>;
+    expect(settings).toMatchObject({ target: 'local', project: 'hawp' });
+    expect(settings).not.toHaveProperty('region');
+    if (HAS_ANSIBLE) {
+      const lb = vaultYaml(ws, 'ansible/group_vars/galera_loadbalancer/vault.yml');
+      expect(lb.vault_galera_ha_do_token).toMatch(/^dop_v1_[0-9a-f]{64}$/);
+    }
+  });
+});
