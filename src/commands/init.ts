@@ -448,7 +448,10 @@ async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
   const skip = new Set(['.terraform', 'group_vars', 'inventory']);
   for (const tree of doTarget ? ['terraform', 'ansible'] : ['ansible']) {
     const root = packagePath(tree);
-    for (const rel of await listFiles(root, skip)) {
+    const shipped = await listFiles(root, skip).catch(() => {
+      throw new UserError(`this installation of ha-wordpress has no ${tree}/ directory (${root}); reinstall the package`);
+    });
+    for (const rel of shipped) {
       if (/\.tfstate|\.tfvars$|\.new$/.test(rel)) continue;
       files.push({ rel: `${tree}/${rel}`, content: await fs.readFile(path.join(root, rel), 'utf8'), mode: 0o644, policy: 'managed' });
     }

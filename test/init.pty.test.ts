@@ -1,0 +1,113 @@
+/// <reference path="./support/fake-do-api.d.ts" />
+/**
+ * The wizard as a person uses it: answers typed into a real pseudo-terminal
+ * (test/support/pty.ts), against the stand-in DigitalOcean API on 127.0.0.1.
+ * The workspace it writes must equal the one the equivalent flags write.
+ */
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import yaml from 'js-yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_TOKEN, startFakeDoApi, type FakeDoApi } from './support/fake-do-api.mjs';
+import { BIN, runCli, tempDir } from './support/cli.js';
+import { spawnInPty } from './support/pty.js';
+import { ansibleVaultDecrypt, HAS_ANSIBLE } from './support/tools.js';
+
+const VAULT_PASSWORD = 'typed vault password';
+let api: FakeDoApi;
+let root: string;
+let home: string;
+
+beforeAll(async () => {
+  root = tempDir('hawp-pty-');
+  home = path.join(root, 'home');
+  mkdirSync(path.join(home, '.ssh'), { recursive: true, mode: 0o700 });
+  const { utils } = (await import('ssh2')).default;
+  const pair = utils.generateKeyPairSync('ed25519', { comment: 'me@laptop' });
+  writeFileSync(path.join(home, '.ssh', 'id_ed25519'), pair.private, { mode: 0o600 });
+  writeFileSync(path.join(home, '.ssh', 'id_ed25519.pub'), pair.public);
+  api = await startFakeDoApi({ perPageCap: 3 });
+});
+afterAll(async () => api?.close());
+
+const GROUPS = ['all', 'galera_cluster_node', 'galera_loadbalancer', 'wp_node'];
+/** Vault entries that are generated (random) rather than derived from the answers. */
+const GENERATED = new Set([
+  'vault_wp_db_pass', 'vault_galera_root_password', 'vault_galera_sys_maint_password', 'vault_galera_clustercheck_password',
+  'vault_galera_sst_password', 'vault_haproxy_stats_pass', 'vault_keepalived_auth_pass', 'vault_wp_admin_password', 'vault_wp_salt',
+]);
+
+function snapshot(ws: string, pwFile: string) {
+  const plain = ['ha-wordpress.yml', '.gitignore', '.vault-pass', 'terraform/terraform.tfvars', 'terraform/variables.tf', ...GROUPS.map((g) => `ansible/group_vars/${g}/vars.yml`)];
+  const files = Object.fromEntries(plain.map((f) => [f, readFileSync(path.join(ws, f), 'utf8')]));
+  const vaults: Record<string, Record<string, unknown>> = {};
+  for (const rel of ['terraform/vault.yml', ...GROUPS.map((g) => `ansible/group_vars/${g}/vault.yml`)]) {
+    const data = yaml.load(ansibleVaultDecrypt(path.join(ws, rel), pwFile)) as Record<string, unknown>;
+    vaults[rel] = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, GENERATED.has(k) ? `<generated ${typeof v}>` : v]));
+  }
+  return { files, vaults };
+}
+
+describe.skipIf(!HAS_ANSIBLE)('the interactive wizard in a pseudo-terminal', () => {
+  it('asks, re-asks a bad answer, hides secrets, and writes the same workspace as the equivalent flags', async () => {
+    const wsTyped = path.join(root, 'typed');
+    mkdirSync(wsTyped);
+    const s = spawnInPty(process.execPath, [BIN, 'init', '--api-url', api.url], {
+      cwd: wsTyped,
+      env: { HOME: home, DIGITALOCEAN_TOKEN: undefined, DIGITALOCEAN_ACCESS_TOKEN: undefined, HA_WORDPRESS_VAULT_PASSWORD: undefined, NO_COLOR: '1' },
+      timeoutMs: 15_000,
+    });
+    await s.expect('Where should the cluster run?');
+    s.write(s.keys.enter); // digitalocean, the default
+    await s.expect('Project name');
+    s.type('Bad_Name');
+    await s.expect('lowercase letters, digits and hyphens');
+    s.write(s.keys.clearLine);
+    s.type('shop');
+    await s.expect('Vault password');
+    s.type(VAULT_PASSWORD);
+    await s.expect('Repeat the vault password');
+    s.type(VAULT_PASSWORD);
+    await s.expect('DigitalOcean API token');
+    s.type(DEFAULT_TOKEN);
+    await s.expect(/Region[\s\S]*nyc1/);
+    // syd1 is the 11th available region (and on the fake API's 4th page).
+    s.write(s.keys.down.repeat(10));
+    await s.expect('❯ syd1');
+    s.write(s.keys.enter);
+    await s.expect('Domain name for the site');
+    s.type('shop.example.com');
+    await s.expect('Keep the vault password in the workspace');
+    s.write(s.keys.enter);
+    await s.expect('Customise node counts');
+    s.type('n');
+    await s.expect('Next: cd shop && ha-wordpress up', 30_000);
+    expect(await s.wait(10_000)).toEqual({ code: 0, signal: null });
+
+    const transcript = s.transcript();
+    expect(transcript).not.toContain(DEFAULT_TOKEN);
+    expect(transcript).not.toContain(VAULT_PASSWORD);
+    expect(transcript).toMatch(/syd1\s+Sydney 1\s+8 droplets ≈ \$\d+\/month/);
+
+    const wsFlags = path.join(root, 'flags', 'shop');
+    const pwFile = path.join(root, 'pw.txt');
+    writeFileSync(pwFile, VAULT_PASSWORD + '\n');
+    const r = await runCli(
+      ['init', '--non-interactive', '--project', 'shop', '--region', 'syd1', '--domain', 'shop.example.com', '--vault-password-file', pwFile, '--dir', wsFlags, '--api-url', api.url],
+      { env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN } },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(path.join(wsTyped, 'shop', 'ha-wordpress.yml'))).toBe(true);
+    expect(snapshot(path.join(wsTyped, 'shop'), pwFile)).toEqual(snapshot(wsFlags, pwFile));
+  });
+
+  it('Ctrl-C at a prompt exits 130 and writes nothing', async () => {
+    const cwd = path.join(root, 'cancel');
+    mkdirSync(cwd);
+    const s = spawnInPty(process.execPath, [BIN, 'init'], { cwd, env: { HOME: home, NO_COLOR: '1' } });
+    await s.expect('Where should the cluster run?');
+    s.write(s.keys.ctrlC);
+    expect((await s.wait(10_000)).code).toBe(130);
+    expect(existsSync(path.join(cwd, 'hawp'))).toBe(false);
+  });
+});
