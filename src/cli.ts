@@ -7,7 +7,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { CancelledError, UserError } from './errors.js';
 import { toolVersion } from './paths.js';
-import { SETTINGS } from './settings/table.js';
 import { logger, scrub } from './ui/logger.js';
 
 const INIT_EXAMPLES = `
@@ -30,9 +29,9 @@ Without a terminal (or with --non-interactive) init never prompts. Secrets
 are generated unless given; prefer the HA_WORDPRESS_* environment variables
 to flags for secrets, because flags are visible to other users in \`ps\`.`;
 
-export function buildProgram(): Command {
+export function buildProgram(withInitOptions = true): Command {
   const program = new Command('ha-wordpress')
-    .description('Stand up a highly available WordPress cluster on DigitalOcean (or a local lab), and tear it down again.')
+    .description('A highly available WordPress cluster on DigitalOcean, or in a local lab.')
     .version(toolVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .configureHelp({ sortSubcommands: false, showGlobalOptions: false })
@@ -40,11 +39,10 @@ export function buildProgram(): Command {
 
   const init = program
     .command('init')
-    .description('create or update a workspace: settings checked, secrets generated, Terraform and Ansible files rendered')
+    .description('create or update a workspace: settings, secrets, files')
     .option('-y, --yes', 'accept defaults and confirmations (e.g. creating an SSH key)')
     .option('--non-interactive', 'never prompt, even on a terminal (the default without one)')
     .option('--rotate <names>', 'comma-separated secrets to regenerate on an existing workspace, or "all"')
-    .addHelpText('after', INIT_EXAMPLES)
     .exitOverride()
     .action(async (opts: Record<string, unknown>) => {
       const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY) && !opts.nonInteractive;
@@ -61,6 +59,19 @@ export function buildProgram(): Command {
       });
     });
 
+  // init's options come from the settings table and are added only when
+  // init is named on the command line (`init …`, `help init`): plain
+  // `ha-wordpress --help` then loads neither the table nor forty option
+  // objects (start-up budget, DESIGN §9).
+  if (withInitOptions) addSettingOptions(init);
+  return program;
+}
+
+function addSettingOptions(init: Command): void {
+  // Required here, not imported at the top, to keep it off the --help path.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { SETTINGS } = require('./settings/table.js') as typeof import('./settings/table.js');
+  init.addHelpText('after', INIT_EXAMPLES);
   for (const s of SETTINGS) {
     const envNote = s.env?.length ? ` [env: ${s.env.join(', ')}]` : '';
     const staticDefault = s.defaultHelp ?? s.default?.({});
@@ -76,11 +87,10 @@ export function buildProgram(): Command {
     if (s.choices) opt.choices(s.choices as string[]);
     init.addOption(opt);
   }
-  return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const program = buildProgram(argv.slice(2).includes('init'));
   try {
     await program.parseAsync(argv);
   } catch (err) {

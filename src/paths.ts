@@ -1,13 +1,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 /**
  * The installed package's root (where templates/, terraform/ and ansible/
  * ship), found from this file's location so it works from the repo, from
  * node_modules and from an npx cache alike.
  */
-export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const PACKAGE_ROOT = path.resolve(__dirname, '..');
 
 export function packagePath(...parts: string[]): string {
   return path.join(PACKAGE_ROOT, ...parts);

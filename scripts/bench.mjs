@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+// Benchmarks for DESIGN §9 budgets (figures to report, not pass/fail tests):
+//   1. `ha-wordpress --help` / `--version` start-up vs bare `node` (budget 1.5×)
+//   2. `init --non-interactive` against a stand-in DigitalOcean API on
+//      127.0.0.1 (budget 1 s wall), and the same for `--target local`.
+// Usage: npm run bench [-- --runs N]
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startFakeDoApi, DEFAULT_TOKEN } from '../test/support/fake-do-api.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = path.join(root, 'bin', 'ha-wordpress.js');
+const runsArg = process.argv.indexOf('--runs');
+const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 15;
+
+function time(args, env = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    execFile(process.execPath, args, { env: { PATH: process.env.PATH, ...env } }, (err, _out, stderr) => {
+      if (err) reject(new Error(`${args.join(' ')} failed: ${stderr}`));
+      else resolve(performance.now() - t0);
+    });
+  });
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function series(label, fn) {
+  await fn(); // warm the file cache
+  const xs = [];
+  for (let i = 0; i < RUNS; i++) xs.push(await fn(i));
+  return { label, median: median(xs), min: Math.min(...xs), max: Math.max(...xs) };
+}
+
+const rows = [];
+const node = await series('node -e 0', () => time(['-e', '0']));
+const help = await series('ha-wordpress --help', () => time([bin, '--help']));
+const version = await series('ha-wordpress --version', () => time([bin, '--version']));
+rows.push(node, help, version);
+
+const api = await startFakeDoApi({ perPageCap: 200 });
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'hawp-bench-'));
+const home = path.join(tmp, 'home');
+mkdirSync(home);
+const pw = path.join(tmp, 'pw');
+writeFileSync(pw, 'bench vault password\n');
+// Generate the key once so every run measures init, not key generation.
+await time([bin, 'init', '--target', 'local', '--non-interactive', '--yes', '--dir', path.join(tmp, 'warm'), '--vault-password-file', pw], { HOME: home });
+const initDo = await series('init --non-interactive (digitalocean, loopback API)', (i = 'w') =>
+  time([bin, 'init', '--non-interactive', '--project', 'bench', '--region', 'fra1', '--dir', path.join(tmp, `do-${i}`), '--vault-password-file', pw, '--api-url', api.url], {
+    HOME: home,
+    DIGITALOCEAN_TOKEN: DEFAULT_TOKEN,
+  }),
+);
+const initLocal = await series('init --non-interactive --target local', (i = 'w') =>
+  time([bin, 'init', '--target', 'local', '--non-interactive', '--dir', path.join(tmp, `local-${i}`), '--vault-password-file', pw], { HOME: home }),
+);
+const rerun = await series('init again on an existing workspace (digitalocean)', () =>
+  time([bin, 'init', '--non-interactive', '--dir', path.join(tmp, 'do-0'), '--api-url', api.url], { HOME: home }),
+);
+rows.push(initDo, initLocal, rerun);
+await api.close();
+rmSync(tmp, { recursive: true, force: true });
+
+const fmt = (ms) => `${ms.toFixed(0).padStart(6)} ms`;
+console.log(`\n${RUNS} runs each on ${os.cpus().length} cores, Node ${process.versions.node}\n`);
+console.log(`${'what'.padEnd(56)} ${'median'.padStart(9)} ${'min'.padStart(9)} ${'max'.padStart(9)}`);
+for (const r of rows) console.log(`${r.label.padEnd(56)} ${fmt(r.median)} ${fmt(r.min)} ${fmt(r.max)}`);
+const ratio = help.median / node.median;
+console.log('');
+console.log(`--help start-up: ${ratio.toFixed(2)}× bare node (budget 1.5×) ${ratio <= 1.5 ? 'within budget' : 'OVER BUDGET'}`);
+console.log(`--version start-up: ${(version.median / node.median).toFixed(2)}× bare node`);
+console.log(`init against the loopback API: ${initDo.median.toFixed(0)} ms (budget 1000 ms) ${initDo.median <= 1000 ? 'within budget' : 'OVER BUDGET'}`);
