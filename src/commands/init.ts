@@ -12,7 +12,7 @@ import { packagePath, toolVersion } from '../paths.js';
 import { renderTemplate } from '../render/render.js';
 import { buildSecrets, ROTATE_NAMES, SECRET_SPECS, secretStrings, VAULT_GROUPS, type Vaults } from '../secrets/catalog.js';
 import { normaliseVaultPassword } from '../secrets/vault.js';
-import { precheck, Resolver, valuesFromSettingsFile } from '../settings/resolve.js';
+import { precheck, Resolver, valuesFromSettingsFile, type ExtraCheck } from '../settings/resolve.js';
 import { appliesTo, SETTING, SETTINGS, type SettingKey, type Target, type Values } from '../settings/table.js';
 import { expandHome, findDefaultKey, generateKey, permissionProblem, readKey, type KeyInfo } from '../ssh/keys.js';
 import { redact, type Logger } from '../ui/logger.js';
@@ -115,9 +115,13 @@ export async function runInit(ctx: InitContext): Promise<void> {
 
   const done = new Set<SettingKey>(['target', 'project', 'vaultPasswordFile', 'token', 'region', 'domain', 'saveVaultPassword', 'dir', 'sshKey']);
   const given: Values = {};
+  const spacesBefore = Boolean(existing?.vaults.wp_node?.vault_spaces_access_key);
   for (const s of SETTINGS) {
     if (done.has(s.key) || !appliesTo(s, target)) continue;
-    const extra = live && ['webSize', 'dbSize', 'lbSize'].includes(s.key) ? sizeChoices(live, r.values.region!) : {};
+    // The Spaces secret and bucket only matter once there is a key.
+    if ((s.key === 'spacesSecret' || s.key === 'spacesBucket') && !r.values.spacesKey && !spacesBefore && !r.given(s)) continue;
+    const extra: ExtraCheck = live && ['webSize', 'dbSize', 'lbSize'].includes(s.key) ? sizeChoices(live, r.values.region!) : {};
+    if (s.generated && existing) extra.hint = 'empty: keep the current one';
     const v = await r.settle(s, extra);
     if (s.kind === 'secret' && v !== undefined) given[s.key] = v;
   }
@@ -167,6 +171,11 @@ export async function runInit(ctx: InitContext): Promise<void> {
   if (secrets.generated.length) lines.push(`  ${pad('generated')}${secrets.generated.join(', ')}`);
   if (secrets.kept) lines.push(`  ${pad('kept')}${secrets.kept} existing secret${secrets.kept === 1 ? '' : 's'}`);
   if (secrets.changed.length) lines.push(`  ${pad('changed')}${secrets.changed.join(', ')}`);
+  if (live) {
+    const cost = monthly(live, r.values.region!, r.values);
+    const nodes = Number(r.values.webNodes) + Number(r.values.dbNodes) + 2;
+    if (cost !== undefined) lines.push(`  ${pad('estimated cost')}$${cost}/month for ${nodes} droplets in ${r.values.region}, plus the load balancer`);
+  }
   lines.push(`  ${pad('SSH key')}${key.path} (MD5 ${key.fingerprint}), ${keyNote}`);
   lines.push(`  ${pad('vault password')}${save ? `${VAULT_PASS_FILE} (mode 0600, git-ignored)` : 'not saved: give --vault-password-file or HA_WORDPRESS_VAULT_PASSWORD to up'}`);
   lines.push(`  ${pad('files')}${result.written.length} written, ${result.unchanged.length} unchanged`);

@@ -98,6 +98,8 @@ interface DotsModule {
 
 const PER_PAGE = 200; // the API's maximum: fewest round trips
 
+const seconds = (ms: number) => (ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`);
+
 /** One line for a failed call: what failed, and what the user can do about it. */
 export function describeFailure(err: unknown, what: string, apiUrl: string): UserError {
   const status = (err as { responseStatusCode?: number })?.responseStatusCode;
@@ -113,7 +115,7 @@ export function describeFailure(err: unknown, what: string, apiUrl: string): Use
     return new UserError(`DigitalOcean answered ${status} while ${what}${detail}: the API may be having trouble; try again shortly`);
   if (status !== undefined) return new UserError(`DigitalOcean answered ${status} while ${what}${detail}`);
   if (err instanceof TimeoutError)
-    return new UserError(`DigitalOcean did not answer within ${Math.round(err.timeoutMs / 1000)} s while ${what}: check your network, or --api-url (${apiUrl})`);
+    return new UserError(`DigitalOcean did not answer within ${seconds(err.timeoutMs)} while ${what}: check your network, or --api-url (${apiUrl})`);
   if (err instanceof NetworkError)
     return new UserError(`cannot reach the DigitalOcean API at ${apiUrl} (${err.code}) while ${what}: check your network, or --api-url / DIGITALOCEAN_API_URL`);
   if (err instanceof UserError) return err;

@@ -45,6 +45,8 @@ export interface ExtraCheck {
   check?: (v: string) => string | undefined;
   /** Choices for a select prompt. */
   choices?: Choice[];
+  /** Replaces the setting's prompt hint (e.g. "empty: keep the current one"). */
+  hint?: string;
 }
 
 export interface ResolverOptions {
@@ -121,7 +123,8 @@ export class Resolver {
 
   private async ask(s: Setting, extra: ExtraCheck, fallback: string | undefined): Promise<string | undefined> {
     const p = this.o.prompts;
-    const message = s.prompt.hint ? `${s.prompt.message} (${s.prompt.hint})` : s.prompt.message;
+    const hint = extra.hint ?? s.prompt.hint;
+    const message = hint ? `${s.prompt.message} (${hint})` : s.prompt.message;
     const validate = (v: string) => this.problem(s, v, extra) ?? true;
     switch (s.kind) {
       case 'secret': {
@@ -141,8 +144,9 @@ export class Resolver {
       default:
         break;
     }
-    const v = await p.input({ message, default: fallback, validate: (x) => (x === '' && !s.required && s.kind !== 'number' ? true : validate(x.trim())) });
-    return v.trim();
+    const v = await p.input({ message, default: fallback, validate: (x) => (x.trim() === '' && !s.required && s.kind !== 'number' ? true : validate(x.trim())) });
+    // An optional answer left empty means "not set" (the default applies, e.g. no domain).
+    return v.trim() === '' && !s.required ? undefined : v.trim();
   }
 }
 
