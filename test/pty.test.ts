@@ -1,9 +1,9 @@
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { killAllPtySessions, spawnInPty, stripAnsi } from './support/pty.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const DEMO = fileURLToPath(new URL('./fixtures/pty-demo.mjs', import.meta.url));
+const ROOT = path.resolve(__dirname, '..');
+const DEMO = path.join(__dirname, 'fixtures', 'pty-demo.mjs');
 const NODE = process.execPath;
 
 async function rejectionOf(promise: Promise<unknown>): Promise<Error> {

@@ -43,7 +43,7 @@
  *    `afterEach`/`afterAll` if you spawn from hooks.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { onTestFinished } from 'vitest';
 
@@ -156,7 +156,7 @@ export const keys: Readonly<PtyKeys> = Object.freeze({
   ctrlD: '\x04',
 });
 
-const BRIDGE = fileURLToPath(new URL('./pty-bridge.py', import.meta.url));
+const BRIDGE = path.join(__dirname, 'pty-bridge.py');
 const live = new Set<PtySessionImpl>();
 let exitHookInstalled = false;
 
