@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
-    hookTimeout: 120_000,
+    hookTimeout: 300_000,
     // 2 cores: the end-to-end files spawn CLIs and ansible; keep it calm.
     maxWorkers: 2,
     minWorkers: 1,
@@ -12,5 +12,9 @@ export default defineConfig({
       // Terraform must never phone home from the tests.
       CHECKPOINT_DISABLE: '1',
     },
+    // In CI, also a JSON report, from which .ci/run prints a plain
+    // "N passed, N failed" line.
+    reporters: process.env.CI ? ['default', 'json'] : ['default'],
+    outputFile: process.env.CI ? { json: '.ci/vitest-results.json' } : undefined,
   },
 });
