@@ -271,6 +271,9 @@ const REFUSED: [string, string, RegExp][] = [
   ['galera-root-password', 'has a space in it', /spaces/],
   ['wp-db-password', 'nön-ascii-välue', /ASCII/],
   ['wp-db-password', 'short', /12/],
+  ['failover-token', 'dop_v1_{{ lookup("env","HOME") }}', /does not look like a DigitalOcean API token/],
+  ['spaces-secret', 'has spaces and {{ braces }} inside it 0123456789', /Spaces secret key/],
+  ['spaces-key', "DO00'; DROP TABLE x", /Spaces access key/],
 ];
 
 describe('adversarial secrets', () => {
