@@ -11,7 +11,7 @@ import path from 'node:path';
 import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TOKEN, defaultKeys, startFakeDoApi, type FakeDoApi } from './support/fake-do-api.mjs';
-import { runCli, tempDir, type CliResult } from './support/cli.js';
+import { homeWithKey, runCli, tempDir, type CliResult } from './support/cli.js';
 import { ansibleVaultDecrypt, HAS_ANSIBLE, HAS_TERRAFORM, run, terraformEval, terraformPlan } from './support/tools.js';
 import { md5Fingerprint } from '../src/ssh/keys.js';
 
@@ -47,17 +47,13 @@ function doInit(ws: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): 
 
 beforeAll(async () => {
   root = tempDir('hawp-e2e-');
-  home = path.join(root, 'home');
-  mkdirSync(path.join(home, '.ssh'), { recursive: true, mode: 0o700 });
-  const { utils } = (await import('ssh2')).default;
-  const pair = utils.generateKeyPairSync('ed25519', { comment: 'me@laptop' });
-  writeFileSync(path.join(home, '.ssh', 'id_ed25519'), pair.private, { mode: 0o600 });
-  writeFileSync(path.join(home, '.ssh', 'id_ed25519.pub'), pair.public);
-  myKeyFingerprint = md5Fingerprint(pair.public);
+  const made = await homeWithKey(root);
+  home = made.home;
+  myKeyFingerprint = md5Fingerprint(made.publicKey);
   pwFile = path.join(root, 'vault-pass.txt');
   writeFileSync(pwFile, 'a long vault password\n');
   // The user's key is already on the account, on the last page of keys.
-  const keys = [...defaultKeys(), { id: 4242, name: 'laptop', fingerprint: myKeyFingerprint, public_key: pair.public.trim() }];
+  const keys = [...defaultKeys(), { id: 4242, name: 'laptop', fingerprint: myKeyFingerprint, public_key: made.publicKey }];
   api = await startFakeDoApi({ perPageCap: 3, keys, rateLimitOnce: { path: '/v2/sizes', retryAfter: 1 } });
 });
 

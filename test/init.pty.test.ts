@@ -9,7 +9,7 @@ import path from 'node:path';
 import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TOKEN, startFakeDoApi, type FakeDoApi } from './support/fake-do-api.mjs';
-import { BIN, runCli, tempDir } from './support/cli.js';
+import { BIN, homeWithKey, runCli, tempDir } from './support/cli.js';
 import { spawnInPty } from './support/pty.js';
 import { ansibleVaultDecrypt, HAS_ANSIBLE } from './support/tools.js';
 
@@ -20,12 +20,7 @@ let home: string;
 
 beforeAll(async () => {
   root = tempDir('hawp-pty-');
-  home = path.join(root, 'home');
-  mkdirSync(path.join(home, '.ssh'), { recursive: true, mode: 0o700 });
-  const { utils } = (await import('ssh2')).default;
-  const pair = utils.generateKeyPairSync('ed25519', { comment: 'me@laptop' });
-  writeFileSync(path.join(home, '.ssh', 'id_ed25519'), pair.private, { mode: 0o600 });
-  writeFileSync(path.join(home, '.ssh', 'id_ed25519.pub'), pair.public);
+  ({ home } = await homeWithKey(root));
   api = await startFakeDoApi({ perPageCap: 3 });
 });
 afterAll(async () => api?.close());

@@ -5,7 +5,7 @@
  * recorded through test/support/record-children.mjs, so tests can check argv.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -46,4 +46,15 @@ export async function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.
 
 export function tempDir(prefix = 'hawp-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A home directory holding ~/.ssh/id_ed25519 (and .pub), as a user's machine would. */
+export async function homeWithKey(parent: string): Promise<{ home: string; publicKey: string }> {
+  const home = path.join(parent, 'home');
+  mkdirSync(path.join(home, '.ssh'), { recursive: true, mode: 0o700 });
+  const { utils } = (await import('ssh2')).default;
+  const pair = utils.generateKeyPairSync('ed25519', { comment: 'me@laptop' });
+  writeFileSync(path.join(home, '.ssh', 'id_ed25519'), pair.private, { mode: 0o600 });
+  writeFileSync(path.join(home, '.ssh', 'id_ed25519.pub'), pair.public);
+  return { home, publicKey: pair.public.trim() };
 }
