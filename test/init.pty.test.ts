@@ -94,6 +94,27 @@ describe.skipIf(!HAS_ANSIBLE)('the interactive wizard in a pseudo-terminal', () 
     expect(r.code, r.stderr).toBe(0);
     expect(existsSync(path.join(wsTyped, 'shop', 'ha-wordpress.yml'))).toBe(true);
     expect(snapshot(path.join(wsTyped, 'shop'), pwFile)).toEqual(snapshot(wsFlags, pwFile));
+
+    // Again, from inside the workspace: Enter everywhere keeps everything,
+    // the stored token included (its prompt offers to keep it).
+    const ws = path.join(wsTyped, 'shop');
+    const before = ansibleVaultDecrypt(path.join(ws, 'ansible/group_vars/galera_cluster_node/vault.yml'), pwFile);
+    const again = spawnInPty(process.execPath, [BIN, 'init', '--api-url', api.url], {
+      cwd: ws,
+      env: { HOME: home, DIGITALOCEAN_TOKEN: undefined, DIGITALOCEAN_ACCESS_TOKEN: undefined, HA_WORDPRESS_VAULT_PASSWORD: undefined, NO_COLOR: '1' },
+      timeoutMs: 15_000,
+    });
+    for (const prompt of ['Where should the cluster run?', 'Project name', 'DigitalOcean API token (empty: keep the current one)', 'Region', 'Domain name', 'Keep the vault password']) {
+      await again.expect(prompt);
+      again.write(again.keys.enter);
+    }
+    await again.expect('Customise node counts');
+    again.type('n');
+    await again.expect('0 written', 30_000);
+    expect(await again.wait(10_000)).toEqual({ code: 0, signal: null });
+    expect(again.transcript()).toContain('Updating the workspace');
+    expect(ansibleVaultDecrypt(path.join(ws, 'ansible/group_vars/galera_cluster_node/vault.yml'), pwFile)).toBe(before);
+    expect(yaml.load(ansibleVaultDecrypt(path.join(ws, 'terraform/vault.yml'), pwFile))).toEqual({ do_token: DEFAULT_TOKEN });
   });
 
   it('Ctrl-C at a prompt exits 130 and writes nothing', async () => {

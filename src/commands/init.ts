@@ -80,17 +80,23 @@ export async function runInit(ctx: InitContext): Promise<void> {
   }
 
   const target = (await r.settle(SETTING.target)) as Target;
-  if (r.existing.target && r.existing.target !== target)
-    throw new UsageError(`--target: the workspace ${dir} was made for ${r.existing.target}; use another --dir for a ${target} cluster`);
+  const sameTarget = (where: string) => {
+    if (r.existing.target && r.existing.target !== target)
+      throw new UsageError(`--target: the workspace ${where} was made for ${r.existing.target}; use another --dir for a ${target} cluster`);
+  };
+  sameTarget(dir ?? ctx.cwd);
   const project = (await r.settle(SETTING.project))!;
   if (!dir) {
     dir = path.resolve(ctx.cwd, project);
     if (await isWorkspace(dir)) {
       stored = await readSettingsFile(dir);
       r.existing = valuesFromSettingsFile(stored);
-      if (r.existing.target && r.existing.target !== target)
-        throw new UsageError(`--target: the workspace ${dir} was made for ${r.existing.target}; use another --dir for a ${target} cluster`);
+      sameTarget(dir);
     }
+  }
+  for (const s of SETTINGS) {
+    const g = !appliesTo(s, target) && r.given(s);
+    if (g) log.warn(`${g.source} does not apply to --target ${target} and is ignored`);
   }
   await checkDirUsable(dir, Boolean(stored));
   if (stored) log.info(`Updating the workspace in ${dir}: existing secrets are kept.`);
@@ -125,13 +131,12 @@ export async function runInit(ctx: InitContext): Promise<void> {
     const v = await r.settle(s, extra);
     if (s.kind === 'secret' && v !== undefined) given[s.key] = v;
   }
-  if (typeof flags.token === 'string' || token !== existing?.token) given.token = token;
   checkSpaces(r.values, existing);
   if (live) checkDropletLimit(live, r.values, log);
 
+  // Every value is checked and nothing has been written. From here on, side
+  // effects: a new SSH key if there is none, its upload, the workspace.
   const key = await resolveSshKey(ctx, r.values, existing, project);
-
-  // Nothing has been written so far. From here on, side effects.
   let keyNote: string;
   if (live) {
     const { key: doKey, uploaded } = await withSpinner('Registering the SSH key with DigitalOcean…', () =>
@@ -181,9 +186,9 @@ export async function runInit(ctx: InitContext): Promise<void> {
   lines.push(`  ${pad('files')}${result.written.length} written, ${result.unchanged.length} unchanged`);
   for (const line of lines) log.info(line);
   for (const f of result.keptEdited) log.warn(`${f} was edited by hand and is kept; the new version is ${f}.new: merge it, then delete the .new file`);
-  const live_changes = SECRET_SPECS.filter((s) => s.live && secrets.changed.includes(s.label));
-  if (stored && live_changes.length)
-    log.warn(`changed on a workspace that may be running: ${live_changes.map((s) => s.label).join(', ')}; run \`ha-wordpress up --only ansible\` to apply`);
+  const liveChanges = SECRET_SPECS.filter((s) => s.live && secrets.changed.includes(s.label));
+  if (stored && liveChanges.length)
+    log.warn(`changed on a workspace that may be running: ${liveChanges.map((s) => s.label).join(', ')}; run \`ha-wordpress up --only ansible\` to apply`);
   if (key.encrypted) log.warn(`${key.path} has a passphrase: run \`ssh-add ${key.path}\` before \`ha-wordpress up\`, which connects through ssh-agent`);
   log.info('');
   log.info(`Next: ${rel === '.' ? '' : `cd ${shellQuote(rel)} && `}ha-wordpress up`);

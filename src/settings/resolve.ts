@@ -123,14 +123,16 @@ export class Resolver {
 
   private async ask(s: Setting, extra: ExtraCheck, fallback: string | undefined): Promise<string | undefined> {
     const p = this.o.prompts;
-    const hint = extra.hint ?? s.prompt.hint;
+    // A stored secret (the API token on a re-run) is kept when the answer is empty.
+    const keepStored = s.kind === 'secret' && fallback !== undefined;
+    const hint = keepStored ? 'empty: keep the current one' : (extra.hint ?? s.prompt.hint);
     const message = hint ? `${s.prompt.message} (${hint})` : s.prompt.message;
     const validate = (v: string) => this.problem(s, v, extra) ?? true;
     switch (s.kind) {
       case 'secret': {
-        const optional = !s.required;
+        const optional = !s.required || keepStored;
         const v = await p.password({ message, validate: (x) => (optional && x === '' ? true : validate(x)) });
-        return v === '' ? undefined : v;
+        return v === '' ? (keepStored ? fallback : undefined) : v;
       }
       case 'boolean':
         return String(await p.confirm({ message, default: (fallback ?? 'true') === 'true' }));
