@@ -234,6 +234,33 @@ describe('bad input without a terminal', () => {
     expect(existsSync(ws)).toBe(false);
   });
 
+  it('an unknown --rotate name is refused with the names it takes', async () => {
+    const r = await doInit(path.join(root, 'rotate'), ['--rotate', 'everything']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--rotate: unknown secret "everything"; use one or more of all, wp-db-password/);
+  });
+
+  it('a locked account and a too-small droplet limit stop init before anything is written', async () => {
+    for (const [account, why] of [
+      [{ status: 'locked', status_message: 'billing' }, /account is locked \(billing\): resolve it in the control panel/],
+      [{ droplet_limit: 5 }, /may have 5 droplets and the cluster needs 8: ask DigitalOcean support to raise the droplet limit, or lower --web-nodes/],
+    ] as const) {
+      const other = await startFakeDoApi({ account });
+      try {
+        const ws = path.join(root, `account-${String(account.status ?? account.droplet_limit)}`);
+        const r = await runCli(['init', '--dir', ws, '--project', 'shop', '--region', 'fra1', '--vault-password-file', pwFile, '--api-url', other.url], {
+          env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN },
+        });
+        expect(r.code).toBe(1);
+        expect(r.stderr).toMatch(why);
+        expect(existsSync(ws)).toBe(false);
+        expect(other.requests.filter((q) => q.method === 'POST')).toHaveLength(0);
+      } finally {
+        await other.close();
+      }
+    }
+  });
+
   it('a non-empty directory that is not a workspace is refused', async () => {
     const ws = path.join(root, 'occupied');
     mkdirSync(ws);

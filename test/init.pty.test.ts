@@ -117,6 +117,31 @@ describe.skipIf(!HAS_ANSIBLE)('the interactive wizard in a pseudo-terminal', () 
     expect(yaml.load(ansibleVaultDecrypt(path.join(ws, 'terraform/vault.yml'), pwFile))).toEqual({ do_token: DEFAULT_TOKEN });
   });
 
+  it('on a terminal, a bad flag value is reported naming the flag, then asked for', async () => {
+    const cwd = path.join(root, 'badflag');
+    mkdirSync(cwd);
+    const s = spawnInPty(process.execPath, [BIN, 'init', '--target', 'local', '--domain', 'not a domain'], {
+      cwd,
+      env: { HOME: home, HA_WORDPRESS_VAULT_PASSWORD: undefined, NO_COLOR: '1' },
+      timeoutMs: 15_000,
+    });
+    await s.expect('Project name');
+    s.type('lab');
+    await s.expect('Vault password');
+    s.type(VAULT_PASSWORD);
+    await s.expect('Repeat the vault password');
+    s.type(VAULT_PASSWORD);
+    await s.expect('error: --domain: give a full domain name such as www.example.com');
+    await s.expect('Domain name for the site');
+    s.type('lab.example.com');
+    await s.expect('Keep the vault password');
+    s.write(s.keys.enter);
+    await s.expect('Customise node counts');
+    s.type('n');
+    expect(await s.wait(20_000)).toEqual({ code: 0, signal: null });
+    expect(readFileSync(path.join(cwd, 'lab', 'ha-wordpress.yml'), 'utf8')).toMatch(/^domain: lab\.example\.com$/m);
+  });
+
   it('Ctrl-C at a prompt exits 130 and writes nothing', async () => {
     const cwd = path.join(root, 'cancel');
     mkdirSync(cwd);

@@ -182,7 +182,16 @@ export async function runInit(ctx: InitContext): Promise<void> {
     if (cost !== undefined) lines.push(`  ${pad('estimated cost')}$${cost}/month for ${nodes} droplets in ${r.values.region}, plus the load balancer`);
   }
   lines.push(`  ${pad('SSH key')}${key.path} (MD5 ${key.fingerprint}), ${keyNote}`);
-  lines.push(`  ${pad('vault password')}${save ? `${VAULT_PASS_FILE} (mode 0600, git-ignored)` : 'not saved: give --vault-password-file or HA_WORDPRESS_VAULT_PASSWORD to up'}`);
+  const oldPassFile = !save && (await readIfExists(path.join(dir, VAULT_PASS_FILE))) !== undefined;
+  lines.push(
+    `  ${pad('vault password')}${
+      save
+        ? `${VAULT_PASS_FILE} (mode 0600, git-ignored)`
+        : oldPassFile
+          ? `the existing ${VAULT_PASS_FILE} is left as it is: delete it if it should not be kept`
+          : 'not saved: give --vault-password-file or HA_WORDPRESS_VAULT_PASSWORD to up'
+    }`,
+  );
   lines.push(`  ${pad('files')}${result.written.length} written, ${result.unchanged.length} unchanged`);
   for (const line of lines) log.info(line);
   for (const f of result.keptEdited) log.warn(`${f} was edited by hand and is kept; the new version is ${f}.new: merge it, then delete the .new file`);
