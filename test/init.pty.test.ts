@@ -25,6 +25,9 @@ beforeAll(async () => {
 });
 afterAll(async () => api?.close());
 
+/** A user's environment with no token or vault password set: the wizard must ask. */
+const wizardEnv = () => ({ HOME: home, DIGITALOCEAN_TOKEN: undefined, DIGITALOCEAN_ACCESS_TOKEN: undefined, HA_WORDPRESS_VAULT_PASSWORD: undefined, NO_COLOR: '1' });
+
 const GROUPS = ['all', 'galera_cluster_node', 'galera_loadbalancer', 'wp_node'];
 /** Vault entries that are generated (random) rather than derived from the answers. */
 const GENERATED = new Set([
@@ -49,7 +52,7 @@ describe.skipIf(!HAS_ANSIBLE)('the interactive wizard in a pseudo-terminal', () 
     mkdirSync(wsTyped);
     const s = spawnInPty(process.execPath, [BIN, 'init', '--api-url', api.url], {
       cwd: wsTyped,
-      env: { HOME: home, DIGITALOCEAN_TOKEN: undefined, DIGITALOCEAN_ACCESS_TOKEN: undefined, HA_WORDPRESS_VAULT_PASSWORD: undefined, NO_COLOR: '1' },
+      env: wizardEnv(),
       timeoutMs: 15_000,
     });
     await s.expect('Where should the cluster run?');
@@ -101,7 +104,7 @@ describe.skipIf(!HAS_ANSIBLE)('the interactive wizard in a pseudo-terminal', () 
     const before = ansibleVaultDecrypt(path.join(ws, 'ansible/group_vars/galera_cluster_node/vault.yml'), pwFile);
     const again = spawnInPty(process.execPath, [BIN, 'init', '--api-url', api.url], {
       cwd: ws,
-      env: { HOME: home, DIGITALOCEAN_TOKEN: undefined, DIGITALOCEAN_ACCESS_TOKEN: undefined, HA_WORDPRESS_VAULT_PASSWORD: undefined, NO_COLOR: '1' },
+      env: wizardEnv(),
       timeoutMs: 15_000,
     });
     for (const prompt of ['Where should the cluster run?', 'Project name', 'DigitalOcean API token (empty: keep the current one)', 'Region', 'Domain name', 'Keep the vault password']) {
