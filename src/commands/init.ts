@@ -198,6 +198,8 @@ export async function runInit(ctx: InitContext): Promise<void> {
   const liveChanges = SECRET_SPECS.filter((s) => s.live && secrets.changed.includes(s.label));
   if (stored && liveChanges.length)
     log.warn(`changed on a workspace that may be running: ${liveChanges.map((s) => s.label).join(', ')}; run \`ha-wordpress up --only ansible\` to apply`);
+  if (target === 'digitalocean' && splitList(r.values.sshAllow ?? '').some((c) => c === '0.0.0.0/0' || c === '::/0'))
+    log.warn('SSH to the droplets is open to the whole internet; restrict it with --ssh-allow <your address>/32 (and run init again)');
   if (key.encrypted) log.warn(`${key.path} has a passphrase: run \`ssh-add ${key.path}\` before \`ha-wordpress up\`, which connects through ssh-agent`);
   log.info('');
   log.info(`Next: ${rel === '.' ? '' : `cd ${shellQuote(rel)} && `}ha-wordpress up`);
