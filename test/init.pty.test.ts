@@ -10,7 +10,7 @@ import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TOKEN, startFakeDoApi, type FakeDoApi } from './support/fake-do-api.mjs';
 import { BIN, homeWithKey, runCli, tempDir } from './support/cli.js';
-import { spawnInPty } from './support/pty.js';
+import { spawnInPty, type PtySession } from './support/pty.js';
 import { ansibleVaultDecrypt, HAS_ANSIBLE } from './support/tools.js';
 
 const VAULT_PASSWORD = 'typed vault password';
@@ -24,6 +24,20 @@ beforeAll(async () => {
   api = await startFakeDoApi({ perPageCap: 3 });
 });
 afterAll(async () => api?.close());
+
+/**
+ * Answers prompts in order: wait for each prompt, then type the answer (a
+ * string, followed by Enter), send raw keys ({ keys }), or nothing (a step
+ * that only waits for text). Never types ahead.
+ */
+type Step = [prompt: string | RegExp, answer?: string | { keys: string }];
+async function converse(s: PtySession, steps: Step[]): Promise<void> {
+  for (const [prompt, answer] of steps) {
+    await s.expect(prompt);
+    if (typeof answer === 'string') s.type(answer);
+    else if (answer) s.write(answer.keys);
+  }
+}
 
 /** A user's environment with no token or vault password set: the wizard must ask. */
 const wizardEnv = () => ({ HOME: home, DIGITALOCEAN_TOKEN: undefined, DIGITALOCEAN_ACCESS_TOKEN: undefined, HA_WORDPRESS_VAULT_PASSWORD: undefined, NO_COLOR: '1' });
@@ -55,30 +69,21 @@ describe.skipIf(!HAS_ANSIBLE)('the interactive wizard in a pseudo-terminal', () 
       env: wizardEnv(),
       timeoutMs: 15_000,
     });
-    await s.expect('Where should the cluster run?');
-    s.write(s.keys.enter); // digitalocean, the default
-    await s.expect('Project name');
-    s.type('Bad_Name');
-    await s.expect('lowercase letters, digits and hyphens');
-    s.write(s.keys.clearLine);
-    s.type('shop');
-    await s.expect('Vault password');
-    s.type(VAULT_PASSWORD);
-    await s.expect('Repeat the vault password');
-    s.type(VAULT_PASSWORD);
-    await s.expect('DigitalOcean API token');
-    s.type(DEFAULT_TOKEN);
-    await s.expect(/Region[\s\S]*nyc1/);
-    // syd1 is the 11th available region (and on the fake API's 4th page).
-    s.write(s.keys.down.repeat(10));
-    await s.expect('❯ syd1');
-    s.write(s.keys.enter);
-    await s.expect('Domain name for the site');
-    s.type('shop.example.com');
-    await s.expect('Keep the vault password in the workspace');
-    s.write(s.keys.enter);
-    await s.expect('Customise node counts');
-    s.type('n');
+    await converse(s, [
+      ['Where should the cluster run?', { keys: s.keys.enter }], // digitalocean, the default
+      ['Project name', 'Bad_Name'],
+      // The rejected text stays in the line: clear it, then the right answer.
+      ['lowercase letters, digits and hyphens', { keys: `${s.keys.clearLine}shop\r` }],
+      ['Vault password', VAULT_PASSWORD],
+      ['Repeat the vault password', VAULT_PASSWORD],
+      ['DigitalOcean API token', DEFAULT_TOKEN],
+      // syd1 is the 11th available region (and on the fake API's 4th page).
+      [/Region[\s\S]*nyc1/, { keys: s.keys.down.repeat(10) }],
+      ['❯ syd1', { keys: s.keys.enter }],
+      ['Domain name for the site', 'shop.example.com'],
+      ['Keep the vault password in the workspace', { keys: s.keys.enter }],
+      ['Customise node counts', 'n'],
+    ]);
     await s.expect('Next: cd shop && ha-wordpress up', 30_000);
     expect(await s.wait(10_000)).toEqual({ code: 0, signal: null });
 
@@ -107,12 +112,16 @@ describe.skipIf(!HAS_ANSIBLE)('the interactive wizard in a pseudo-terminal', () 
       env: wizardEnv(),
       timeoutMs: 15_000,
     });
-    for (const prompt of ['Where should the cluster run?', 'Project name', 'DigitalOcean API token (empty: keep the current one)', 'Region', 'Domain name', 'Keep the vault password']) {
-      await again.expect(prompt);
-      again.write(again.keys.enter);
-    }
-    await again.expect('Customise node counts');
-    again.type('n');
+    const enter = { keys: again.keys.enter };
+    await converse(again, [
+      ['Where should the cluster run?', enter],
+      ['Project name', enter],
+      ['DigitalOcean API token (empty: keep the current one)', enter],
+      ['Region', enter],
+      ['Domain name', enter],
+      ['Keep the vault password', enter],
+      ['Customise node counts', 'n'],
+    ]);
     await again.expect('0 written', 30_000);
     expect(await again.wait(10_000)).toEqual({ code: 0, signal: null });
     expect(again.transcript()).toContain('Updating the workspace');
@@ -128,19 +137,15 @@ describe.skipIf(!HAS_ANSIBLE)('the interactive wizard in a pseudo-terminal', () 
       env: { HOME: home, HA_WORDPRESS_VAULT_PASSWORD: undefined, NO_COLOR: '1' },
       timeoutMs: 15_000,
     });
-    await s.expect('Project name');
-    s.type('lab');
-    await s.expect('Vault password');
-    s.type(VAULT_PASSWORD);
-    await s.expect('Repeat the vault password');
-    s.type(VAULT_PASSWORD);
-    await s.expect('error: --domain: give a full domain name such as www.example.com');
-    await s.expect('Domain name for the site');
-    s.type('lab.example.com');
-    await s.expect('Keep the vault password');
-    s.write(s.keys.enter);
-    await s.expect('Customise node counts');
-    s.type('n');
+    await converse(s, [
+      ['Project name', 'lab'],
+      ['Vault password', VAULT_PASSWORD],
+      ['Repeat the vault password', VAULT_PASSWORD],
+      ['error: --domain: give a full domain name such as www.example.com'],
+      ['Domain name for the site', 'lab.example.com'],
+      ['Keep the vault password', { keys: s.keys.enter }],
+      ['Customise node counts', 'n'],
+    ]);
     expect(await s.wait(20_000)).toEqual({ code: 0, signal: null });
     expect(readFileSync(path.join(cwd, 'lab', 'ha-wordpress.yml'), 'utf8')).toMatch(/^domain: lab\.example\.com$/m);
   });

@@ -37,11 +37,10 @@ export interface InitContext {
 const TF_VAULT = 'terraform/vault.yml';
 const vaultRel = (group: string) => `ansible/group_vars/${group}/vault.yml`;
 
+/** What an existing workspace holds besides its settings (those are in Resolver.existing). */
 interface Existing {
-  values: Values;
   vaults: Partial<Vaults>;
   token?: string;
-  fingerprint?: string;
   failoverFollows: boolean;
 }
 
@@ -61,17 +60,20 @@ export async function runInit(ctx: InitContext): Promise<void> {
 
   // Where: --dir, else the current directory when it is a workspace, else ./<project>.
   let dir = typeof flags.dir === 'string' ? path.resolve(ctx.cwd, expandHome(flags.dir, ctx.home)) : (await isWorkspace(ctx.cwd)) ? ctx.cwd : undefined;
-  let stored = dir && (await isWorkspace(dir)) ? await readSettingsFile(dir) : undefined;
-  r.existing = stored ? valuesFromSettingsFile(stored) : {};
+  let stored: Record<string, unknown> | undefined;
+  /** Makes the workspace at `at`, if there is one, the source of existing values. */
+  const adopt = async (at: string) => {
+    if (stored || !(await isWorkspace(at))) return;
+    stored = await readSettingsFile(at);
+    r.existing = valuesFromSettingsFile(stored);
+  };
+  if (dir) await adopt(dir);
 
   if (!ctx.interactive) {
     const target = pickTarget(flags, r.existing);
     const project = (flags.project as string | undefined) ?? r.existing.project ?? SETTING.project.default!({})!;
     const probeDir = dir ?? path.resolve(ctx.cwd, project);
-    if (!stored && (await isWorkspace(probeDir))) {
-      stored = await readSettingsFile(probeDir);
-      r.existing = valuesFromSettingsFile(stored);
-    }
+    await adopt(probeDir);
     const present = new Set<SettingKey>();
     if (stored && (await readIfExists(path.join(probeDir, TF_VAULT)))) present.add('token');
     if (stored && (await readIfExists(path.join(probeDir, VAULT_PASS_FILE)))) present.add('vaultPasswordFile');
@@ -88,11 +90,8 @@ export async function runInit(ctx: InitContext): Promise<void> {
   const project = (await r.settle(SETTING.project))!;
   if (!dir) {
     dir = path.resolve(ctx.cwd, project);
-    if (await isWorkspace(dir)) {
-      stored = await readSettingsFile(dir);
-      r.existing = valuesFromSettingsFile(stored);
-      sameTarget(dir);
-    }
+    await adopt(dir);
+    sameTarget(dir);
   }
   for (const s of SETTINGS) {
     const g = !appliesTo(s, target) && r.given(s);
@@ -102,7 +101,7 @@ export async function runInit(ctx: InitContext): Promise<void> {
   if (stored) log.info(`Updating the workspace in ${dir}: existing secrets are kept.`);
 
   const vaultPassword = await resolveVaultPassword(ctx, r, dir, Boolean(stored));
-  const existing = stored ? await loadExisting(dir, r.existing, stored, vaultPassword) : undefined;
+  const existing = stored ? await loadExisting(dir, stored, vaultPassword) : undefined;
 
   let live: Live | undefined;
   let token: string | undefined;
@@ -136,7 +135,7 @@ export async function runInit(ctx: InitContext): Promise<void> {
 
   // Every value is checked and nothing has been written. From here on, side
   // effects: a new SSH key if there is none, its upload, the workspace.
-  const key = await resolveSshKey(ctx, r.values, existing, project);
+  const key = await resolveSshKey(ctx, r.values, r.existing.sshKey, project);
   let keyNote: string;
   if (live) {
     const { key: doKey, uploaded } = await withSpinner('Registering the SSH key with DigitalOcean…', () =>
@@ -238,6 +237,7 @@ async function resolveVaultPassword(ctx: InitContext, r: Resolver, dir: string, 
   const check = (pw: string) => s.validate!(pw);
   const file = ctx.flags.vaultPasswordFile;
   let pw: string | undefined;
+  let saved: string | undefined;
   if (typeof file === 'string') {
     const p = path.resolve(ctx.cwd, expandHome(file, ctx.home));
     const text = await readIfExists(p).catch((err: NodeJS.ErrnoException) => {
@@ -251,8 +251,8 @@ async function resolveVaultPassword(ctx: InitContext, r: Resolver, dir: string, 
     pw = ctx.env.HA_WORDPRESS_VAULT_PASSWORD;
     const problem = check(pw);
     if (problem) throw new UsageError(`HA_WORDPRESS_VAULT_PASSWORD: ${problem}`);
-  } else if (existingWs && (await readIfExists(path.join(dir, VAULT_PASS_FILE))) !== undefined) {
-    pw = normaliseVaultPassword((await readIfExists(path.join(dir, VAULT_PASS_FILE)))!);
+  } else if (existingWs && (saved = await readIfExists(path.join(dir, VAULT_PASS_FILE))) !== undefined) {
+    pw = normaliseVaultPassword(saved);
   } else if (ctx.interactive) {
     const validate = (v: string) => check(v) ?? true;
     for (;;) {
@@ -270,7 +270,7 @@ async function resolveVaultPassword(ctx: InitContext, r: Resolver, dir: string, 
   return pw!;
 }
 
-async function loadExisting(dir: string, values: Values, stored: Record<string, unknown>, password: string): Promise<Existing> {
+async function loadExisting(dir: string, stored: Record<string, unknown>, password: string): Promise<Existing> {
   const vaults: Partial<Vaults> = {};
   for (const group of VAULT_GROUPS) {
     const plain = await readVaultFile(dir, vaultRel(group), password);
@@ -282,10 +282,8 @@ async function loadExisting(dir: string, values: Values, stored: Record<string, 
   secretStrings(vaults).forEach(redact);
   redact(token);
   return {
-    values,
     vaults,
     token,
-    fingerprint: typeof stored['ssh-key-fingerprint'] === 'string' ? stored['ssh-key-fingerprint'] : undefined,
     failoverFollows: stored['failover-token-follows-api-token'] !== false,
   };
 }
@@ -403,16 +401,16 @@ function checkSpaces(v: Values, existing: Existing | undefined): void {
     throw new UsageError('--spaces-key, --spaces-secret and --spaces-bucket go together: give all three for media offload, or none');
 }
 
-async function resolveSshKey(ctx: InitContext, v: Values, existing: Existing | undefined, project: string): Promise<KeyInfo> {
+async function resolveSshKey(ctx: InitContext, v: Values, storedPath: string | undefined, project: string): Promise<KeyInfo> {
   const flag = ctx.flags.sshKey;
   let keyPath: string | undefined;
   if (typeof flag === 'string') keyPath = path.resolve(ctx.cwd, expandHome(flag, ctx.home));
-  else if (existing?.values.sshKey) keyPath = existing.values.sshKey;
+  else if (storedPath) keyPath = storedPath;
   else keyPath = await findDefaultKey(ctx.home);
 
   let key: KeyInfo;
   if (keyPath) {
-    key = await readKey(keyPath, typeof flag === 'string' ? '--ssh-key' : existing?.values.sshKey ? `--ssh-key (from ${SETTINGS_FILE})` : '--ssh-key');
+    key = await readKey(keyPath, typeof flag === 'string' ? '--ssh-key' : storedPath ? `--ssh-key (from ${SETTINGS_FILE})` : '--ssh-key');
   } else {
     const newPath = path.join(ctx.home, '.ssh', 'id_ed25519');
     if (!ctx.yes) {
