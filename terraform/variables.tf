@@ -130,3 +130,24 @@ variable "ssh_allow" {
     error_message = "ssh_allow: give IPv4/IPv6 addresses or CIDR blocks such as 203.0.113.7/32."
   }
 }
+
+variable "admin_ssh_keys" {
+  type        = list(string)
+  description = "OpenSSH public key lines that cloud-init authorizes for the admin user at first boot."
+
+  validation {
+    condition     = length(var.admin_ssh_keys) > 0 && alltrue([for k in var.admin_ssh_keys : can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\\.com|sk-ecdsa-sha2-nistp256@openssh\\.com) [A-Za-z0-9+/]+={0,2}( [^\\r\\n]*)?$", k))])
+    error_message = "admin_ssh_keys: give at least one OpenSSH public key line such as \"ssh-ed25519 AAAAC3Nza... user@host\" (ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256/384/521 or sk-*@openssh.com), one key per entry."
+  }
+}
+
+variable "spaces_bucket" {
+  type        = string
+  description = "Spaces bucket for WordPress media; empty to leave media offload off."
+  default     = ""
+
+  validation {
+    condition     = var.spaces_bucket == "" || can(regex("^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$", var.spaces_bucket))
+    error_message = "spaces_bucket: use 3-63 lowercase letters, digits and hyphens, starting and ending with a letter or digit, or an empty string to leave media offload off."
+  }
+}
