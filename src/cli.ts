@@ -5,7 +5,7 @@
  * `--help` and `--version` stay close to bare `node` start-up.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { CancelledError, UserError } from './errors.js';
+import { CancelledError, UsageError, UserError } from './errors.js';
 import { toolVersion } from './paths.js';
 import { logger, scrub } from './ui/logger.js';
 
@@ -28,6 +28,45 @@ Examples:
 Without a terminal (or with --non-interactive) init never prompts. Secrets
 are generated unless given; prefer the HA_WORDPRESS_* environment variables
 to flags for secrets, because flags are visible to other users in \`ps\`.`;
+
+const UP_EXAMPLES = `
+Examples:
+  $ cd shop && ha-wordpress up
+      plan, confirm, apply; then wait for the droplets and run the playbook
+
+  $ ha-wordpress up --dir shop --yes --non-interactive --vault-password-file ~/.config/shop.vault-pass
+      scripted (CI): applies the plan without asking
+
+  $ ha-wordpress up --only ansible
+      configure again (after editing group_vars, or to resume a failed playbook)
+
+A failed phase names itself, shows terraform's or ansible's last lines and
+the command that resumes; the full output is in .ha-wordpress/logs/.
+Ctrl-C stops terraform gracefully, so its state lock is released.`;
+
+const DESTROY_EXAMPLES = `
+Examples:
+  $ cd shop && ha-wordpress destroy
+      shows what goes, then asks you to type the project name
+
+  $ ha-wordpress destroy --dir shop --yes --purge
+      scripted: no question, and the workspace is deleted afterwards`;
+
+/** What up and destroy need from the command line and the process. */
+async function operationContext(opts: Record<string, unknown>) {
+  const [{ terminalPrompts }, os] = await Promise.all([import('./ui/prompts.js'), import('node:os')]);
+  return {
+    flags: opts,
+    env: process.env,
+    cwd: process.cwd(),
+    home: process.env.HOME || os.homedir(),
+    interactive: Boolean(process.stdin.isTTY && process.stdout.isTTY) && !opts.nonInteractive,
+    yes: Boolean(opts.yes),
+    verbose: Boolean(opts.verbose),
+    prompts: terminalPrompts,
+    log: logger,
+  };
+}
 
 export function buildProgram(withInitOptions = true): Command {
   const program = new Command('ha-wordpress')
@@ -59,6 +98,41 @@ export function buildProgram(withInitOptions = true): Command {
       });
     });
 
+  program
+    .command('up')
+    .description('build or update the cluster: terraform, then ansible')
+    .option('--dir <path>', 'the workspace (default: the current directory)')
+    .option('-y, --yes', 'apply the terraform plan without asking')
+    .option('--non-interactive', 'never prompt, even on a terminal (the default without one)')
+    .addOption(new Option('--only <phase>', 'run one side: terraform (and the inventory), or ansible (wait for SSH, then the playbook)').choices(['terraform', 'ansible']))
+    .option('--wait-timeout <seconds>', 'how long hosts get to accept SSH and finish cloud-init', '600')
+    .option('--vault-password-file <path>', 'file holding the vault password [env: HA_WORDPRESS_VAULT_PASSWORD] (default: the workspace\'s .vault-pass)')
+    .option('--verbose', 'stream terraform\'s and ansible\'s output (it is always in .ha-wordpress/logs/)')
+    .addHelpText('after', UP_EXAMPLES)
+    .exitOverride()
+    .action(async (opts: Record<string, unknown>) => {
+      const waitTimeout = Number(opts.waitTimeout);
+      if (!Number.isInteger(waitTimeout) || waitTimeout < 1 || waitTimeout > 7200)
+        throw new UsageError('--wait-timeout: give whole seconds from 1 to 7200, e.g. --wait-timeout 900');
+      const [{ runUp }, base] = await Promise.all([import('./commands/up.js'), operationContext(opts)]);
+      await runUp({ ...base, only: opts.only as 'terraform' | 'ansible' | undefined, waitTimeout });
+    });
+
+  program
+    .command('destroy')
+    .description('remove the cloud resources; the workspace stays')
+    .option('--dir <path>', 'the workspace (default: the current directory)')
+    .option('-y, --yes', 'destroy without asking for the project name')
+    .option('--non-interactive', 'never prompt; without --yes this refuses and changes nothing')
+    .option('--purge', 'also delete the workspace directory after a successful destroy')
+    .option('--vault-password-file <path>', 'file holding the vault password [env: HA_WORDPRESS_VAULT_PASSWORD] (default: the workspace\'s .vault-pass)')
+    .option('--verbose', 'stream terraform\'s output (it is always in .ha-wordpress/logs/)')
+    .addHelpText('after', DESTROY_EXAMPLES)
+    .exitOverride()
+    .action(async (opts: Record<string, unknown>) => {
+      const [{ runDestroy }, base] = await Promise.all([import('./commands/destroy.js'), operationContext(opts)]);
+      await runDestroy({ ...base, purge: Boolean(opts.purge) });
+    });
   // init's options come from the settings table and are added only when
   // init is named on the command line (`init …`, `help init`): plain
   // `ha-wordpress --help` then loads neither the table nor forty option

@@ -19,9 +19,11 @@ import { redact, type Logger } from '../ui/logger.js';
 import type { Choice, Prompts } from '../ui/prompts.js';
 import { withSpinner } from '../ui/spinner.js';
 import { listFiles, readIfExists } from '../workspace/files.js';
-import { applyPlan, isWorkspace, readSettingsFile, readVaultFile, SETTINGS_FILE, VAULT_PASS_FILE, type PlannedFile } from '../workspace/workspace.js';
+import { applyPlan, isWorkspace, readSettingsFile, readWorkspaceSecrets, SETTINGS_FILE, TF_VAULT, VAULT_PASS_FILE, vaultRel, type PlannedFile } from '../workspace/workspace.js';
 import { splitList } from '../validation/rules.js';
+import { readPasswordFile } from '../workspace/vault-password.js';
 import type { Account, DoApi, Region, Size, SshKey } from '../digitalocean/client.js';
+import { dropletCount, monthlyCost, sizesIn } from '../digitalocean/cost.js';
 
 export interface InitContext {
   flags: Record<string, unknown>;
@@ -34,8 +36,6 @@ export interface InitContext {
   log: Logger;
 }
 
-const TF_VAULT = 'terraform/vault.yml';
-const vaultRel = (group: string) => `ansible/group_vars/${group}/vault.yml`;
 
 /** What an existing workspace holds besides its settings (those are in Resolver.existing). */
 interface Existing {
@@ -177,7 +177,7 @@ export async function runInit(ctx: InitContext): Promise<void> {
   if (secrets.changed.length) lines.push(`  ${pad('changed')}${secrets.changed.join(', ')}`);
   if (live) {
     const cost = monthly(live, r.values.region!, r.values);
-    const nodes = Number(r.values.webNodes) + Number(r.values.dbNodes) + 2;
+    const nodes = dropletCount({ webNodes: Number(r.values.webNodes), dbNodes: Number(r.values.dbNodes) });
     if (cost !== undefined) lines.push(`  ${pad('estimated cost')}$${cost}/month for ${nodes} droplets in ${r.values.region}, plus the load balancer`);
   }
   lines.push(`  ${pad('SSH key')}${key.path} (MD5 ${key.fingerprint}), ${keyNote}`);
@@ -239,14 +239,10 @@ async function resolveVaultPassword(ctx: InitContext, r: Resolver, dir: string, 
   let pw: string | undefined;
   let saved: string | undefined;
   if (typeof file === 'string') {
-    const p = path.resolve(ctx.cwd, expandHome(file, ctx.home));
-    const text = await readIfExists(p).catch((err: NodeJS.ErrnoException) => {
-      throw new UsageError(`--vault-password-file: cannot read ${p} (${err.code}); check the path and its permissions`);
-    });
-    if (text === undefined) throw new UsageError(`--vault-password-file: ${p} does not exist; write the password to it (one line) or leave the flag out to be asked`);
-    pw = normaliseVaultPassword(text);
+    const read = await readPasswordFile(file, ctx.cwd, ctx.home);
+    pw = read.password;
     const problem = check(pw);
-    if (problem) throw new UsageError(`--vault-password-file: the password in ${p} ${problem.replace(/^use/, 'is too short: use')}`);
+    if (problem) throw new UsageError(`--vault-password-file: the password in ${read.path} ${problem.replace(/^use/, 'is too short: use')}`);
   } else if (ctx.env.HA_WORDPRESS_VAULT_PASSWORD) {
     pw = ctx.env.HA_WORDPRESS_VAULT_PASSWORD;
     const problem = check(pw);
@@ -271,31 +267,12 @@ async function resolveVaultPassword(ctx: InitContext, r: Resolver, dir: string, 
 }
 
 async function loadExisting(dir: string, stored: Record<string, unknown>, password: string): Promise<Existing> {
-  const vaults: Partial<Vaults> = {};
-  for (const group of VAULT_GROUPS) {
-    const plain = await readVaultFile(dir, vaultRel(group), password);
-    if (plain === undefined) continue;
-    vaults[group] = parseYamlMap(plain, vaultRel(group)) as Vaults[typeof group];
-  }
-  const tf = await readVaultFile(dir, TF_VAULT, password);
-  const token = tf === undefined ? undefined : String(parseYamlMap(tf, TF_VAULT).do_token ?? '') || undefined;
-  secretStrings(vaults).forEach(redact);
-  redact(token);
+  const { vaults, token } = await readWorkspaceSecrets(dir, password);
   return {
     vaults,
     token,
     failoverFollows: stored['failover-token-follows-api-token'] !== false,
   };
-}
-
-function parseYamlMap(text: string, where: string): Record<string, unknown> {
-  try {
-    const data = yaml.load(text);
-    if (data && typeof data === 'object' && !Array.isArray(data)) return data as Record<string, unknown>;
-  } catch {
-    // reported below
-  }
-  throw new UserError(`${where} does not hold a YAML mapping; fix it with \`ansible-vault edit ${where}\``);
 }
 
 async function connectAccount(ctx: InitContext, r: Resolver, storedToken: string | undefined): Promise<{ live: Live; token: string }> {
@@ -330,17 +307,14 @@ async function connectAccount(ctx: InitContext, r: Resolver, storedToken: string
   }
 }
 
-function sizesFor(live: Live, region: string): Size[] {
-  return live.sizes.filter((z) => z.available && z.regions.includes(region)).sort((a, b) => a.priceMonthly - b.priceMonthly);
-}
-
 function monthly(live: Live, region: string, v: Values): number | undefined {
-  const offered = new Map(sizesFor(live, region).map((z) => [z.slug, z.priceMonthly]));
-  const web = offered.get(v.webSize ?? SETTING.webSize.default!({})!);
-  const db = offered.get(v.dbSize ?? SETTING.dbSize.default!({})!);
-  const lb = offered.get(v.lbSize ?? SETTING.lbSize.default!({})!);
-  if (web === undefined || db === undefined || lb === undefined) return undefined;
-  return web * Number(v.webNodes ?? 3) + db * Number(v.dbNodes ?? 3) + lb * 2;
+  return monthlyCost(live.sizes, region, {
+    webSize: v.webSize ?? SETTING.webSize.default!({})!,
+    dbSize: v.dbSize ?? SETTING.dbSize.default!({})!,
+    lbSize: v.lbSize ?? SETTING.lbSize.default!({})!,
+    webNodes: Number(v.webNodes ?? 3),
+    dbNodes: Number(v.dbNodes ?? 3),
+  });
 }
 
 function regionChoices(live: Live, r: Resolver) {
@@ -350,7 +324,7 @@ function regionChoices(live: Live, r: Resolver) {
     const g = r.given(SETTING[k]);
     if (g) values[k] = g.value;
   }
-  const nodes = Number(values.webNodes ?? 3) + Number(values.dbNodes ?? 3) + 2;
+  const nodes = dropletCount({ webNodes: Number(values.webNodes ?? 3), dbNodes: Number(values.dbNodes ?? 3) });
   const choices: Choice[] = available.map((x) => {
     const cost = monthly(live, x.slug, values);
     return {
@@ -370,7 +344,7 @@ function regionChoices(live: Live, r: Resolver) {
 }
 
 function sizeChoices(live: Live, region: string) {
-  const offered = sizesFor(live, region);
+  const offered = sizesIn(live.sizes, region);
   return {
     choices: offered.map((z) => ({
       value: z.slug,
@@ -385,7 +359,7 @@ function sizeChoices(live: Live, region: string) {
 }
 
 function checkDropletLimit(live: Live, v: Values, log: Logger): void {
-  const needed = Number(v.webNodes) + Number(v.dbNodes) + 2;
+  const needed = dropletCount({ webNodes: Number(v.webNodes), dbNodes: Number(v.dbNodes) });
   const limit = live.account.dropletLimit;
   if (limit > 0 && limit < needed)
     throw new UserError(`the account may have ${limit} droplets and the cluster needs ${needed}: ask DigitalOcean support to raise the droplet limit, or lower --web-nodes / --db-nodes`);
@@ -456,6 +430,7 @@ async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
       dbSize: v.dbSize ?? '',
       lbSize: v.lbSize ?? '',
       sshKeyFingerprints: [p.key.fingerprint],
+      adminSshKeys: [p.key.publicKey],
       sshAllow: splitList(v.sshAllow ?? ''),
       siteTitle: v.siteTitle!,
       wpAdminUser: v.wpAdminUser!,

@@ -18,3 +18,16 @@ export async function withSpinner<T>(text: string, work: () => Promise<T>): Prom
     throw err;
   }
 }
+
+export interface Spinner {
+  text(text: string): void;
+  stop(): void;
+}
+
+/** A spinner whose text can change (the wait phase counts hosts); a no-op off a terminal. */
+export async function startSpinner(text: string, enabled = true): Promise<Spinner> {
+  if (!enabled || !process.stderr.isTTY) return { text: () => undefined, stop: () => undefined };
+  const { default: ora } = await import('ora');
+  const spinner = ora({ text: scrub(text), stream: process.stderr, discardStdin: false }).start();
+  return { text: (t) => (spinner.text = scrub(t)), stop: () => spinner.stop() };
+}

@@ -12,12 +12,17 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { UsageError, UserError } from '../errors.js';
+import { secretStrings, VAULT_GROUPS, type Vaults } from '../secrets/catalog.js';
 import { decryptVault, encryptVault, isVaultText, VaultError } from '../secrets/vault.js';
+import { redact } from '../ui/logger.js';
 import { readIfExists, sha256, writeAtomic } from './files.js';
 
 export const SETTINGS_FILE = 'ha-wordpress.yml';
 export const MANIFEST_FILE = '.ha-wordpress/manifest.json';
 export const VAULT_PASS_FILE = '.vault-pass';
+/** The API token's vault: terraform's, not any Ansible group's (no host needs the account token). */
+export const TF_VAULT = 'terraform/vault.yml';
+export const vaultRel = (group: string) => `ansible/group_vars/${group}/vault.yml`;
 
 export interface PlannedFile {
   /** Path relative to the workspace, '/'-separated. */
@@ -88,6 +93,35 @@ export async function readVaultFile(dir: string, rel: string, password: string):
       throw new UsageError(`--vault-password-file: the vault password does not open ${rel}; give the password this workspace was created with`);
     throw new UserError(`${rel}: ${(err as Error).message}`);
   }
+}
+
+/**
+ * Every secret of the workspace: the Ansible groups' vaults and the API token
+ * from terraform's. Each value is registered with the logger's redaction
+ * before it is returned, so no later output can show it.
+ */
+export async function readWorkspaceSecrets(dir: string, password: string): Promise<{ vaults: Partial<Vaults>; token?: string }> {
+  const vaults: Partial<Vaults> = {};
+  for (const group of VAULT_GROUPS) {
+    const plain = await readVaultFile(dir, vaultRel(group), password);
+    if (plain === undefined) continue;
+    vaults[group] = parseYamlMap(plain, vaultRel(group)) as Vaults[typeof group];
+  }
+  const tf = await readVaultFile(dir, TF_VAULT, password);
+  const token = tf === undefined ? undefined : String(parseYamlMap(tf, TF_VAULT).do_token ?? '') || undefined;
+  secretStrings(vaults).forEach(redact);
+  redact(token);
+  return { vaults, token };
+}
+
+function parseYamlMap(text: string, where: string): Record<string, unknown> {
+  try {
+    const data = yaml.load(text);
+    if (data && typeof data === 'object' && !Array.isArray(data)) return data as Record<string, unknown>;
+  } catch {
+    // reported below
+  }
+  throw new UserError(`${where} does not hold a YAML mapping; fix it with \`ansible-vault edit ${where}\``);
 }
 
 /** Current hash of a file as the manifest records it (plaintext for vault files). */

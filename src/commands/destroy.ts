@@ -1,0 +1,85 @@
+/**
+ * `ha-wordpress destroy` (DESIGN §5): shows what terraform would remove,
+ * asks for the project name (or --yes), applies exactly the plan it showed,
+ * and keeps the workspace so `up` can rebuild it (--purge removes it).
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { UsageError, UserError } from '../errors.js';
+import * as tf from '../runners/terraform.js';
+import { INVENTORY_FILE, KNOWN_HOSTS_FILE } from '../workspace/inventory.js';
+import { SETTINGS_FILE } from '../workspace/workspace.js';
+import { openWorkspace, phase, preflightTools, requireFile, resumeCommand, terraformEnv, type OpContext, type Workspace } from './operate.js';
+
+export interface DestroyContext extends OpContext {
+  purge: boolean;
+}
+
+export async function runDestroy(ctx: DestroyContext): Promise<void> {
+  // Refuse before anything runs: not even `terraform init` without consent.
+  if (!ctx.yes && !ctx.interactive)
+    throw new UsageError('destroy: not confirmed; run it on a terminal to type the project name, or add --yes (nothing was changed)');
+  const ws = await openWorkspace(ctx);
+  if (ws.target === 'local')
+    throw new UserError('this workspace is for --target local, and this version of ha-wordpress cannot build or remove the local lab yet');
+  const found = preflightTools([{ name: 'terraform', version: () => tf.terraformVersion(ctx.env), hint: tf.TERRAFORM_HINT }]);
+  await requireFile(ws, 'terraform/terraform.tf', 'the cluster\'s terraform code');
+  ctx.log.success(`preflight: ${found.join(', ')}; the vault opens; API token from ${ws.tokenSource}`);
+
+  const dir = path.join(ws.dir, 'terraform');
+  const env = terraformEnv(ctx, ws);
+  const resume = resumeCommand(ctx, 'destroy');
+  const planned = await phase(ctx, ws, 'destroy', 'terraform: planning the destroy', resume, async (p) => {
+    const run = { dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt };
+    await tf.init(run);
+    return tf.plan(run, { destroy: true });
+  }, (s) => `terraform plan -destroy: ${s.destroy} to destroy`);
+
+  if (planned.destroy === 0) {
+    ctx.log.info(`Nothing to destroy: terraform manages no resources for ${ws.project}.`);
+    await fs.rm(path.join(dir, tf.DESTROY_PLAN_FILE), { force: true });
+    await finish(ctx, ws);
+    return;
+  }
+  ctx.log.info(`  To be destroyed (${planned.destroy}):`);
+  for (const [kind, n] of countByType(planned.deleted)) ctx.log.info(`    ${String(n).padStart(3)} × ${kind}`);
+  ctx.log.warn('the droplets, their disks and the databases on them go away for good; a Spaces bucket that still holds files stops the destroy (empty it first if you mean it)');
+
+  if (!ctx.yes) {
+    const typed = await ctx.prompts.input({ message: `Type the project name (${ws.project}) to destroy it:` });
+    if (typed.trim() !== ws.project) {
+      await fs.rm(path.join(dir, tf.DESTROY_PLAN_FILE), { force: true });
+      throw new UserError(`"${typed.trim()}" is not the project name ${ws.project}; nothing was destroyed`);
+    }
+  }
+
+  await phase(ctx, ws, 'destroy', 'terraform: destroying', resume, async (p) => {
+    await tf.apply({ dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt }, tf.DESTROY_PLAN_FILE);
+  }, () => `destroyed ${planned.destroy} resources of ${ws.project}`);
+  await fs.rm(path.join(dir, tf.DESTROY_PLAN_FILE), { force: true });
+  await finish(ctx, ws);
+}
+
+/** After a destroy: the inventory and host keys describe machines that are gone. */
+async function finish(ctx: DestroyContext, ws: Workspace): Promise<void> {
+  await fs.rm(path.join(ws.dir, INVENTORY_FILE), { force: true });
+  await fs.rm(path.join(ws.dir, KNOWN_HOSTS_FILE), { force: true });
+  if (ctx.purge) {
+    // Only ever a directory that is a workspace (openWorkspace checked the settings file).
+    await fs.access(path.join(ws.dir, SETTINGS_FILE));
+    await fs.rm(ws.dir, { recursive: true, force: true });
+    ctx.log.success(`Removed the workspace ${ws.dir}`);
+  } else {
+    ctx.log.info(`The workspace ${ws.dir} is kept: \`${resumeCommand(ctx, 'up')}\` builds the cluster again (--purge removes it).`);
+  }
+}
+
+/** "digitalocean_droplet.web[0]" → counts per resource type. */
+function countByType(addresses: string[]): [string, number][] {
+  const counts = new Map<string, number>();
+  for (const a of addresses) {
+    const type = a.replace(/^module\.[^.]+\./, '').split('.')[0]!;
+    counts.set(type, (counts.get(type) ?? 0) + 1);
+  }
+  return [...counts.entries()];
+}

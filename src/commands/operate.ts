@@ -1,0 +1,194 @@
+/**
+ * What `up` and `destroy` share: finding and opening the workspace (settings,
+ * vault, token), the preflight checks, the environments of the children,
+ * and how a phase reports progress and failure.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { UsageError, UserError } from '../errors.js';
+import type { Vaults } from '../secrets/catalog.js';
+import { expandHome } from '../ssh/keys.js';
+import type { Logger } from '../ui/logger.js';
+import type { Prompts } from '../ui/prompts.js';
+import { startSpinner } from '../ui/spinner.js';
+import { doToken } from '../validation/rules.js';
+import { logStamp, PhaseLog } from '../runners/process.js';
+import { StepFailure } from '../runners/terraform.js';
+import { isWorkspace, readSettingsFile, readWorkspaceSecrets, SETTINGS_FILE } from '../workspace/workspace.js';
+import { openingPassword } from '../workspace/vault-password.js';
+
+export interface OpContext {
+  flags: Record<string, unknown>;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  home: string;
+  interactive: boolean;
+  yes: boolean;
+  verbose: boolean;
+  prompts: Prompts;
+  log: Logger;
+}
+
+export interface Workspace {
+  dir: string;
+  /** ha-wordpress.yml: keys are init's flag names. */
+  settings: Record<string, unknown>;
+  target: 'digitalocean' | 'local';
+  project: string;
+  vaultPassword: string;
+  vaults: Partial<Vaults>;
+  /** The API token (from the environment when set there, else the vault). */
+  token?: string;
+  tokenSource?: string;
+  /** Where logs of this run go, and its timestamp. */
+  logDir: string;
+  stamp: string;
+}
+
+export const LOG_DIR = '.ha-wordpress/logs';
+
+export async function openWorkspace(ctx: OpContext): Promise<Workspace> {
+  const given = typeof ctx.flags.dir === 'string';
+  const dir = given ? path.resolve(ctx.cwd, expandHome(ctx.flags.dir as string, ctx.home)) : ctx.cwd;
+  if (!(await isWorkspace(dir)))
+    throw new UsageError(
+      given
+        ? `--dir: ${dir} is not an ha-wordpress workspace (no ${SETTINGS_FILE}); give the directory \`ha-wordpress init\` created`
+        : `${dir} is not an ha-wordpress workspace (no ${SETTINGS_FILE}); cd into the directory \`ha-wordpress init\` created, or give --dir`,
+    );
+  const settings = await readSettingsFile(dir);
+  const target = settings.target === 'local' ? 'local' : 'digitalocean';
+  const project = String(settings.project ?? '');
+  if (!project) throw new UserError(`${SETTINGS_FILE} has no project; run \`ha-wordpress init\` in ${dir} again`);
+
+  const vaultPassword = await openingPassword(ctx, dir);
+  const { vaults, token: vaultToken } = await readWorkspaceSecrets(dir, vaultPassword);
+
+  let token: string | undefined;
+  let tokenSource: string | undefined;
+  if (target === 'digitalocean') {
+    for (const name of ['DIGITALOCEAN_TOKEN', 'DIGITALOCEAN_ACCESS_TOKEN']) {
+      const v = ctx.env[name];
+      if (v) {
+        const problem = doToken(v);
+        if (problem) throw new UsageError(`${name}: ${problem}`);
+        token = v;
+        tokenSource = name;
+        break;
+      }
+    }
+    if (!token && vaultToken) {
+      token = vaultToken;
+      tokenSource = 'terraform/vault.yml';
+    }
+    if (!token) throw new UsageError('no DigitalOcean API token: set DIGITALOCEAN_TOKEN, or run `ha-wordpress init` again to store one');
+  }
+  return { dir, settings, target, project, vaultPassword, vaults, token, tokenSource, logDir: path.join(dir, LOG_DIR), stamp: logStamp() };
+}
+
+/** The settings file's value for a flag name, as a string. */
+export function setting(ws: Workspace, flag: string): string | undefined {
+  const v = ws.settings[flag];
+  return v === undefined || v === null ? undefined : Array.isArray(v) ? v.join(',') : String(v);
+}
+
+export async function requireFile(ws: Workspace, rel: string, why: string): Promise<void> {
+  try {
+    await fs.access(path.join(ws.dir, rel));
+  } catch {
+    throw new UserError(`${rel} is missing from the workspace (${why}); run \`ha-wordpress init\` in ${ws.dir} again to restore the shipped files`);
+  }
+}
+
+/** Names the command that resumes after a failure, with --dir when the user gave it. */
+export function resumeCommand(ctx: OpContext, rest: string): string {
+  const dir = typeof ctx.flags.dir === 'string' ? ` --dir ${ctx.flags.dir}` : '';
+  return `ha-wordpress ${rest}${dir}`;
+}
+
+/**
+ * Runs one phase: a spinner on a terminal (or the streamed output with
+ * --verbose), its log file, a ✔ line with its result when it ends. A child
+ * that fails becomes one error line naming the phase, after the last lines
+ * of its output, the log file and how to resume.
+ */
+export async function phase<T>(
+  ctx: OpContext,
+  ws: Workspace,
+  name: string,
+  title: string,
+  resume: string,
+  work: (p: { log: PhaseLog; onLine?: (line: string) => void; status: (text: string) => void; onInterrupt: (n: number) => void }) => Promise<T>,
+  done: (result: T) => string,
+): Promise<T> {
+  const log = new PhaseLog(ws.logDir, name, ws.stamp);
+  const started = Date.now();
+  const spinner = await startSpinner(`${title}…`, !ctx.verbose);
+  if (!process.stderr.isTTY || ctx.verbose) ctx.log.info(`→ ${title}…`);
+  const onLine = ctx.verbose ? (line: string) => ctx.log.info(`  ${line}`) : undefined;
+  const onInterrupt = (n: number) => {
+    spinner.stop();
+    ctx.log.warn(
+      n === 1
+        ? `stopping ${name} gracefully (it finishes its current step and releases its locks); Ctrl-C again to force`
+        : `forcing ${name} to stop`,
+    );
+  };
+  try {
+    const result = await work({ log, onLine, status: (t) => spinner.text(t), onInterrupt });
+    spinner.stop();
+    ctx.log.success(`${done(result)} (${seconds(Date.now() - started)})`);
+    return result;
+  } catch (err) {
+    spinner.stop();
+    const rel = path.relative(ctx.cwd, log.file) || log.file;
+    if (err instanceof StepFailure) {
+      ctx.log.info(`The last lines of ${err.step}:`);
+      for (const line of err.tail.filter((l) => l.trim() !== '')) ctx.log.info(`  │ ${line}`);
+      throw new UserError(`the ${name} phase failed: ${err.message}; full output in ${rel}; fix the cause, then run \`${resume}\``);
+    }
+    if (err instanceof UserError) log.line(`error: ${err.message}`);
+    throw err;
+  } finally {
+    await log.close();
+  }
+}
+
+function seconds(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
+}
+
+/** The environment every child starts from: the user's, without our own secrets' variables. */
+export function baseEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const k of ['DIGITALOCEAN_TOKEN', 'DIGITALOCEAN_ACCESS_TOKEN', 'SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY', 'HA_WORDPRESS_VAULT_PASSWORD'])
+    delete out[k];
+  return out;
+}
+
+/** terraform's environment: the token (and Spaces keys, API URL) by environment only, never argv or files. */
+export function terraformEnv(ctx: OpContext, ws: Workspace): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...baseEnv(ctx.env), DIGITALOCEAN_TOKEN: ws.token, TF_IN_AUTOMATION: '1', TF_INPUT: '0' };
+  const apiUrl = ctx.env.DIGITALOCEAN_API_URL ?? setting(ws, 'api-url');
+  if (apiUrl) env.DIGITALOCEAN_API_URL = apiUrl;
+  const wp = ws.vaults.wp_node;
+  if (wp?.vault_spaces_access_key && wp.vault_spaces_secret_key) {
+    env.SPACES_ACCESS_KEY_ID = String(wp.vault_spaces_access_key);
+    env.SPACES_SECRET_ACCESS_KEY = String(wp.vault_spaces_secret_key);
+  }
+  return env;
+}
+
+/** Tools a run needs, with their versions; every one that is missing is named at once, with how to install it. */
+export function preflightTools(tools: { name: string; version: () => string | undefined; hint: string }[]): string[] {
+  const found: string[] = [];
+  const missing: string[] = [];
+  for (const t of tools) {
+    const v = t.version();
+    if (v) found.push(`${t.name} ${v}`);
+    else missing.push(`${t.name} was not found on PATH: ${t.hint}`);
+  }
+  if (missing.length) throw new UserError(missing.join('\n'));
+  return found;
+}

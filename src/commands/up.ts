@@ -1,0 +1,214 @@
+/**
+ * `ha-wordpress up` (DESIGN §5): preflight → terraform → inventory → wait →
+ * ansible → summary. Each phase is resumable by running `up` again:
+ * terraform converges on what exists, the inventory is rewritten from its
+ * outputs, and the playbook is idempotent.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { UsageError, UserError } from '../errors.js';
+import { DB_LB_NODES, monthlyCost } from '../digitalocean/cost.js';
+import type { Size } from '../digitalocean/client.js';
+import { ansibleVersion, ANSIBLE_HINT, runPlaybook, type RecapRow } from '../runners/ansible.js';
+import * as tf from '../runners/terraform.js';
+import { readKey } from '../ssh/keys.js';
+import { knownHosts, waitForHosts, type Credentials } from '../ssh/wait.js';
+import { withSpinner } from '../ui/spinner.js';
+import { readIfExists, writeAtomic } from '../workspace/files.js';
+import { checkOutputs, INVENTORY_FILE, KNOWN_HOSTS_FILE, readInventory, renderInventory, writeInventory, type ClusterOutputs } from '../workspace/inventory.js';
+import { HAPROXY_STATS_PORT } from '../secrets/catalog.js';
+import { baseEnv, openWorkspace, phase, preflightTools, requireFile, resumeCommand, setting, terraformEnv, type OpContext, type Workspace } from './operate.js';
+
+export type Only = 'terraform' | 'ansible';
+
+export interface UpContext extends OpContext {
+  only?: Only;
+  /** How long the wait phase gives the hosts, in seconds. */
+  waitTimeout: number;
+}
+
+export async function runUp(ctx: UpContext): Promise<void> {
+  const ws = await openWorkspace(ctx);
+  if (ws.target === 'local')
+    throw new UserError('this workspace is for --target local, and this version of ha-wordpress cannot build the local lab yet; use a --target digitalocean workspace');
+  const doTerraform = ctx.only !== 'ansible';
+  const doAnsible = ctx.only !== 'terraform';
+
+  // Preflight: everything that can be checked before anything is created.
+  const found = preflightTools([
+    ...(doTerraform ? [{ name: 'terraform', version: () => tf.terraformVersion(ctx.env), hint: tf.TERRAFORM_HINT }] : []),
+    ...(doAnsible ? [{ name: 'ansible-playbook', version: () => ansibleVersion(ctx.env), hint: ANSIBLE_HINT }] : []),
+  ]);
+  if (doTerraform) await requireFile(ws, 'terraform/terraform.tf', 'the cluster\'s terraform code');
+  if (doAnsible) await requireFile(ws, 'ansible/site.yml', 'the cluster\'s playbook');
+  const credentials = doAnsible ? await sshCredentials(ctx, ws) : undefined;
+  let sizes: Size[] | undefined;
+  if (doTerraform) sizes = await checkAccount(ctx, ws);
+  ctx.log.success(`preflight: ${found.join(', ')}; the vault opens${ws.tokenSource ? `; API token from ${ws.tokenSource}` : ''}`);
+
+  let cluster: ClusterOutputs | undefined;
+  if (doTerraform) {
+    cluster = await terraformPhase(ctx, ws, sizes ?? []);
+    if (!cluster) return; // the user declined the plan
+  }
+  if (doAnsible) {
+    await waitPhase(ctx, ws, credentials!);
+    await ansiblePhase(ctx, ws);
+  }
+  summary(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible);
+}
+
+async function checkAccount(ctx: UpContext, ws: Workspace): Promise<Size[]> {
+  const { connect } = await import('../digitalocean/client.js');
+  const api = await connect({ token: ws.token!, apiUrl: ctx.env.DIGITALOCEAN_API_URL ?? setting(ws, 'api-url') ?? 'https://api.digitalocean.com' });
+  const [account, sizes] = await withSpinner('Checking the DigitalOcean account…', () => Promise.all([api.account(), api.sizes()]));
+  if (account.status !== 'active')
+    throw new UserError(`the DigitalOcean account is ${account.status}${account.statusMessage ? ` (${account.statusMessage})` : ''}: resolve it in the control panel, then run up again`);
+  return sizes;
+}
+
+async function sshCredentials(ctx: UpContext, ws: Workspace): Promise<Credentials> {
+  const keyPath = setting(ws, 'ssh-key');
+  if (!keyPath) throw new UserError('ha-wordpress.yml names no ssh-key; run `ha-wordpress init` again with --ssh-key');
+  const key = await readKey(keyPath, 'ssh-key (in ha-wordpress.yml)');
+  const user = setting(ws, 'admin-user') ?? 'deploy';
+  if (!key.encrypted) return { user, privateKey: await fs.readFile(key.path, 'utf8') };
+  if (!ctx.env.SSH_AUTH_SOCK)
+    throw new UsageError(`${key.path} has a passphrase and no ssh-agent is running: start one (eval "$(ssh-agent)"), run \`ssh-add ${key.path}\`, then run up again`);
+  return { user, agent: ctx.env.SSH_AUTH_SOCK };
+}
+
+async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Promise<ClusterOutputs | undefined> {
+  const dir = path.join(ws.dir, 'terraform');
+  const env = terraformEnv(ctx, ws);
+  const resume = resumeCommand(ctx, 'up');
+
+  const planned = await phase(ctx, ws, 'terraform', 'terraform: init and plan', resume, async (p) => {
+    const run = { dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt };
+    p.status('terraform init…');
+    await tf.init(run);
+    p.status('terraform plan…');
+    return tf.plan(run);
+  }, (s) => `terraform plan: ${s.add} to add, ${s.change} to change, ${s.destroy} to destroy`);
+
+  if (tf.hasChanges(planned)) {
+    const cost = clusterCost(ws, sizes);
+    if (cost) ctx.log.info(`  The cluster: ${cost}`);
+    for (const a of planned.replaced) ctx.log.warn(`${a} will be REPLACED: everything on it is lost`);
+    for (const a of planned.deleted) ctx.log.warn(`${a} will be DESTROYED`);
+    const risky = planned.replaced.length + planned.deleted.length > 0;
+    if (!ctx.yes) {
+      if (!ctx.interactive)
+        throw new UsageError(`terraform: the plan has changes and up is not interactive; review it (${path.relative(ctx.cwd, ws.logDir) || ws.logDir}), then run \`${resumeCommand(ctx, 'up --yes')}\` to apply it`);
+      const ok = await ctx.prompts.confirm({ message: `Apply this plan (${planned.add} to add, ${planned.change} to change, ${planned.destroy} to destroy)?`, default: !risky });
+      if (!ok) {
+        ctx.log.info('Nothing was changed.');
+        return undefined;
+      }
+    }
+    await phase(ctx, ws, 'terraform', 'terraform: apply', resume, async (p) => {
+      await tf.apply({ dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt }, tf.PLAN_FILE);
+    }, () => 'terraform apply: the infrastructure is in place');
+  }
+  await fs.rm(path.join(dir, tf.PLAN_FILE), { force: true });
+
+  return phase(ctx, ws, 'inventory', 'inventory: reading terraform outputs', resume, async (p) => {
+    const out = checkOutputs(await tf.outputs({ dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt }));
+    const key = await readKey(setting(ws, 'ssh-key')!, 'ssh-key (in ha-wordpress.yml)');
+    await writeInventory(ws.dir, renderInventory(ws.dir, out, { adminUser: setting(ws, 'admin-user') ?? 'deploy', keyFile: key.encrypted ? undefined : key.path }));
+    return out;
+  }, (c) => `inventory: ${INVENTORY_FILE} (${Object.values(c.inventory).reduce((n, g) => n + Object.keys(g).length, 0)} hosts)`);
+}
+
+function clusterCost(ws: Workspace, sizes: Size[]): string | undefined {
+  const region = setting(ws, 'region') ?? '';
+  const shape = {
+    webSize: setting(ws, 'web-size') ?? '',
+    dbSize: setting(ws, 'db-size') ?? '',
+    lbSize: setting(ws, 'lb-size') ?? '',
+    webNodes: Number(setting(ws, 'web-nodes') ?? 3),
+    dbNodes: Number(setting(ws, 'db-nodes') ?? 3),
+  };
+  const cost = monthlyCost(sizes, region, shape);
+  const n = shape.webNodes + shape.dbNodes + DB_LB_NODES;
+  return cost === undefined ? undefined : `${n} droplets in ${region} ≈ $${cost}/month at today's prices, plus the load balancer`;
+}
+
+async function waitPhase(ctx: UpContext, ws: Workspace, credentials: Credentials): Promise<void> {
+  const hosts = await readInventory(ws.dir);
+  await phase(ctx, ws, 'wait', `wait: SSH and cloud-init on ${hosts.length} hosts`, resumeCommand(ctx, 'up --only ansible'), async (p) => {
+    let ready = 0;
+    const seen = await waitForHosts({
+      hosts,
+      credentials,
+      timeoutMs: ctx.waitTimeout * 1000,
+      onReady: (h, ms, note) => {
+        ready += 1;
+        p.log.line(`${h.name} (${h.address}) ready after ${Math.round(ms / 1000)} s${note ? `: ${note}` : ''}`);
+        p.status(`wait: ${ready}/${hosts.length} hosts ready`);
+        if (note) ctx.log.warn(`${h.name}: ${note}`);
+        else if (ctx.verbose || !process.stderr.isTTY) ctx.log.info(`  ${h.name} ready`);
+      },
+    });
+    const file = path.join(ws.dir, KNOWN_HOSTS_FILE);
+    const { text, changed } = knownHosts(seen, await readIfExists(file));
+    for (const h of changed) ctx.log.warn(`the SSH host key of ${h} changed since the last up (expected if its droplet was recreated; if not, stop and investigate)`);
+    await writeAtomic(file, text, 0o600);
+    return hosts.length;
+  }, (n) => `wait: all ${n} hosts accept SSH and cloud-init has finished`);
+}
+
+async function ansiblePhase(ctx: UpContext, ws: Workspace): Promise<RecapRow[]> {
+  return phase(ctx, ws, 'ansible', 'ansible: configuring the cluster (site.yml)', resumeCommand(ctx, 'up --only ansible'), async (p) => {
+    let done = 0;
+    return runPlaybook({
+      workspace: ws.dir,
+      env: baseEnv(ctx.env),
+      vaultPassword: ws.vaultPassword,
+      log: p.log,
+      onInterrupt: p.onInterrupt,
+      onLine: (line) => {
+        p.onLine?.(line);
+        const task = line.match(/^TASK \[(.*)\]/);
+        if (task) p.status(`ansible: ${task[1]} (${++done} tasks)`);
+      },
+    });
+  }, (recap) => {
+    const changed = recap.reduce((n, r) => n + r.changed, 0);
+    return `ansible: ${recap.length} hosts configured, ${changed} changed`;
+  });
+}
+
+/** For `--only ansible`: what terraform wrote into the inventory last time. */
+async function clusterFromInventory(ws: Workspace): Promise<ClusterOutputs | undefined> {
+  const text = await readIfExists(path.join(ws.dir, INVENTORY_FILE));
+  const yaml = (await import('js-yaml')).default;
+  const vars = (yaml.load(text ?? '') as { all?: { vars?: Record<string, string> } } | undefined)?.all?.vars;
+  if (!vars?.load_balancer_ip) return undefined;
+  return { inventory: {} as ClusterOutputs['inventory'], loadBalancerIp: vars.load_balancer_ip, dbReservedIp: vars.db_reserved_ip ?? '' };
+}
+
+function summary(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefined, configured: boolean): void {
+  const pad = (s: string) => `  ${s.padEnd(17)}`;
+  const domain = setting(ws, 'domain');
+  const lines: string[] = [];
+  if (!configured) {
+    ctx.log.success('The infrastructure is up.');
+    lines.push(`${pad('next')}${resumeCommand(ctx, 'up --only ansible')} configures it`);
+  } else {
+    ctx.log.success('The cluster is up.');
+  }
+  if (c) {
+    const site = `http://${domain || c.loadBalancerIp}/`;
+    lines.push(`${pad('site')}${site}`);
+    lines.push(`${pad('load balancer')}${c.loadBalancerIp}`);
+    if (domain) lines.push(`${pad('DNS')}point ${domain} (an A record) at ${c.loadBalancerIp}`);
+    if (c.dbReservedIp) lines.push(`${pad('database entry')}reserved IP ${c.dbReservedIp}, held by one of the two HAProxy nodes`);
+    if (configured) lines.push(`${pad('WordPress admin')}${site}wp-admin/ as ${setting(ws, 'wp-admin-user') ?? 'admin'}`);
+  }
+  const view = (group: string) => `ansible-vault view ansible/group_vars/${group}/vault.yml`;
+  lines.push(`${pad('credentials')}admin password: \`${view('wp_node')}\` (vault_wp_admin_password)`);
+  lines.push(`${pad('')}HAProxy stats (port ${HAPROXY_STATS_PORT}, inside the VPC): \`${view('galera_loadbalancer')}\``);
+  lines.push(`${pad('logs')}${path.relative(ctx.cwd, ws.logDir) || ws.logDir}/${ws.stamp}-*.log`);
+  for (const l of lines) ctx.log.info(l);
+}

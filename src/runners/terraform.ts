@@ -1,0 +1,117 @@
+/**
+ * terraform as `up` and `destroy` drive it: init, plan to a file, read the
+ * plan back as JSON for the summary, apply exactly that file, read outputs.
+ * The API token is only ever in the child's environment.
+ */
+import { UserError } from '../errors.js';
+import { probe, runChild, type PhaseLog, type RunResult } from './process.js';
+
+export const PLAN_FILE = 'tfplan';
+export const DESTROY_PLAN_FILE = 'destroy.tfplan';
+
+export const TERRAFORM_HINT =
+  'install Terraform 1.5 or newer (https://developer.hashicorp.com/terraform/install: HashiCorp\'s apt repository, or the zip on PATH)';
+
+/** The installed terraform's version, or undefined when there is none. */
+export function terraformVersion(env: NodeJS.ProcessEnv): string | undefined {
+  const out = probe('terraform', ['version', '-json'], env);
+  if (out === undefined) return undefined;
+  try {
+    return (JSON.parse(out) as { terraform_version?: string }).terraform_version;
+  } catch {
+    return out.match(/Terraform v(\S+)/)?.[1];
+  }
+}
+
+export interface PlanSummary {
+  add: number;
+  change: number;
+  destroy: number;
+  /** Addresses replaced (destroyed and created again): data on them is lost. */
+  replaced: string[];
+  /** Addresses only destroyed. */
+  deleted: string[];
+}
+
+interface PlanJson {
+  resource_changes?: { address: string; mode?: string; change: { actions: string[] } }[];
+}
+
+/** The counts terraform prints as "Plan: N to add, N to change, N to destroy", from `terraform show -json`. */
+export function summarisePlan(json: string): PlanSummary {
+  let plan: PlanJson;
+  try {
+    plan = JSON.parse(json) as PlanJson;
+  } catch {
+    throw new UserError('terraform show -json did not print JSON; run `terraform show` in the workspace\'s terraform/ to see why');
+  }
+  const s: PlanSummary = { add: 0, change: 0, destroy: 0, replaced: [], deleted: [] };
+  for (const rc of plan.resource_changes ?? []) {
+    if (rc.mode === 'data') continue;
+    const a = rc.change.actions;
+    if (a.includes('create') && a.includes('delete')) {
+      s.add++;
+      s.destroy++;
+      s.replaced.push(rc.address);
+    } else if (a.includes('create')) s.add++;
+    else if (a.includes('delete')) {
+      s.destroy++;
+      s.deleted.push(rc.address);
+    } else if (a.includes('update')) s.change++;
+  }
+  return s;
+}
+
+export const hasChanges = (s: PlanSummary) => s.add + s.change + s.destroy > 0;
+
+export interface TerraformRun {
+  dir: string;
+  env: NodeJS.ProcessEnv;
+  log: PhaseLog;
+  onLine?: (line: string) => void;
+  onInterrupt?: (n: number) => void;
+}
+
+/** Runs one terraform command; a non-zero exit becomes a StepFailure carrying the output's last lines. */
+export async function terraform(run: TerraformRun, args: string[], capture = false): Promise<RunResult> {
+  const r = await runChild('terraform', args, { cwd: run.dir, env: run.env, log: run.log, onLine: run.onLine, onInterrupt: run.onInterrupt, capture });
+  if (r.code !== 0) throw new StepFailure(`terraform ${args[0]}`, r.code, r.tail);
+  return r;
+}
+
+/** A child process that failed: which command, its exit code and its last lines. */
+export class StepFailure extends Error {
+  constructor(
+    readonly step: string,
+    readonly code: number,
+    readonly tail: string[],
+  ) {
+    super(`${step} exited with code ${code}`);
+    this.name = 'StepFailure';
+  }
+}
+
+export async function init(run: TerraformRun): Promise<void> {
+  await terraform(run, ['init', '-input=false', '-no-color']);
+}
+
+export async function plan(run: TerraformRun, opts: { destroy?: boolean } = {}): Promise<PlanSummary> {
+  const file = opts.destroy ? DESTROY_PLAN_FILE : PLAN_FILE;
+  await terraform(run, ['plan', '-input=false', '-no-color', ...(opts.destroy ? ['-destroy'] : []), `-out=${file}`]);
+  const shown = await terraform(run, ['show', '-json', '-no-color', file], true);
+  return summarisePlan(shown.stdout);
+}
+
+export async function apply(run: TerraformRun, planFile: string): Promise<void> {
+  await terraform(run, ['apply', '-input=false', '-no-color', planFile]);
+}
+
+export async function outputs(run: TerraformRun): Promise<Record<string, unknown>> {
+  const r = await terraform(run, ['output', '-json', '-no-color'], true);
+  try {
+    const raw = JSON.parse(r.stdout) as Record<string, { value: unknown }>;
+    return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v?.value]));
+  } catch {
+    throw new UserError('terraform output -json did not print JSON; run `terraform output` in the workspace\'s terraform/ to see why');
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * ansible/inventory/hosts.yml: written by `up` from terraform's outputs
+ * (DESIGN §5.3), read back by the wait phase and by ansible-playbook.
+ *
+ * Connection settings live in the inventory itself (not in flags `up` adds),
+ * so running `ansible-playbook -i inventory/hosts.yml site.yml` by hand from
+ * ansible/ reaches the hosts exactly as `up` does: the project's key, and only
+ * the host keys the wait phase recorded (.ha-wordpress/known_hosts).
+ */
+import path from 'node:path';
+import yaml from 'js-yaml';
+import { UserError } from '../errors.js';
+import { readIfExists, writeAtomic } from './files.js';
+
+export const INVENTORY_FILE = 'ansible/inventory/hosts.yml';
+export const KNOWN_HOSTS_FILE = '.ha-wordpress/known_hosts';
+export const GROUPS = ['wp_node', 'galera_cluster_node', 'galera_loadbalancer'] as const;
+export type Group = (typeof GROUPS)[number];
+
+export interface Host {
+  name: string;
+  group: Group;
+  address: string;
+  port: number;
+  privateIp?: string;
+}
+
+export interface ClusterOutputs {
+  inventory: Record<Group, Record<string, Record<string, unknown>>>;
+  loadBalancerIp: string;
+  dbReservedIp: string;
+}
+
+const stale = 'the workspace\'s terraform/ may be older than this ha-wordpress: run `ha-wordpress init` in it to update it, then `ha-wordpress up`';
+
+/** Checks terraform's outputs have the shape DESIGN §5.3 promises. */
+export function checkOutputs(out: Record<string, unknown>): ClusterOutputs {
+  const inv = out.inventory as Record<string, unknown> | undefined;
+  if (!inv || typeof inv !== 'object') throw new UserError(`terraform has no output "inventory"; ${stale}`);
+  for (const g of GROUPS) {
+    const hosts = inv[g] as Record<string, unknown> | undefined;
+    if (!hosts || typeof hosts !== 'object' || Object.keys(hosts).length === 0)
+      throw new UserError(`terraform's output "inventory" has no hosts in group ${g}; ${stale}`);
+    for (const [name, vars] of Object.entries(hosts)) {
+      const h = vars as Record<string, unknown>;
+      if (!h || typeof h.ansible_host !== 'string' || h.ansible_host === '')
+        throw new UserError(`terraform's output "inventory" gives host ${name} no ansible_host address; ${stale}`);
+    }
+  }
+  const ip = (k: string) => {
+    const v = out[k];
+    if (typeof v !== 'string' || v === '') throw new UserError(`terraform has no output "${k}"; ${stale}`);
+    return v;
+  };
+  return { inventory: inv as ClusterOutputs['inventory'], loadBalancerIp: ip('load_balancer_ip'), dbReservedIp: ip('db_reserved_ip') };
+}
+
+export interface ConnectionSettings {
+  adminUser: string;
+  /** The private key, unless the key has a passphrase (then ssh-agent serves it). */
+  keyFile?: string;
+}
+
+export function renderInventory(workspace: string, c: ClusterOutputs, conn: ConnectionSettings): string {
+  const knownHosts = path.join(workspace, KNOWN_HOSTS_FILE);
+  const vars: Record<string, unknown> = {
+    ansible_user: conn.adminUser,
+    ...(conn.keyFile ? { ansible_ssh_private_key_file: conn.keyFile } : {}),
+    ansible_ssh_common_args: `-o UserKnownHostsFile=${knownHosts} -o StrictHostKeyChecking=yes`,
+    load_balancer_ip: c.loadBalancerIp,
+    db_reserved_ip: c.dbReservedIp,
+  };
+  const children: Record<string, unknown> = {};
+  for (const g of GROUPS) children[g] = { hosts: c.inventory[g] };
+  const header = [
+    '# Written by `ha-wordpress up` from `terraform output -json`; rewritten on every up.',
+    '# Hosts are reached with the project key, and only with the host keys that up',
+    `# recorded in ${KNOWN_HOSTS_FILE} when it first reached them.`,
+  ].join('\n');
+  return `${header}\n${yaml.dump({ all: { vars, children } }, { lineWidth: -1, quotingType: '"' })}`;
+}
+
+export async function writeInventory(workspace: string, text: string): Promise<void> {
+  await writeAtomic(path.join(workspace, INVENTORY_FILE), text, 0o644);
+}
+
+/** The hosts of the workspace's inventory, in group order. */
+export async function readInventory(workspace: string): Promise<Host[]> {
+  const file = path.join(workspace, INVENTORY_FILE);
+  const text = await readIfExists(file);
+  if (text === undefined) throw new UserError(`there is no ${INVENTORY_FILE} yet: run \`ha-wordpress up\` (or \`up --only terraform\`) first`);
+  let data: { all?: { children?: Record<string, { hosts?: Record<string, Record<string, unknown>> }> } };
+  try {
+    data = yaml.load(text) as typeof data;
+  } catch (err) {
+    throw new UserError(`${INVENTORY_FILE} is not valid YAML (${(err as Error).message.split('\n')[0]}); delete it and run \`ha-wordpress up\``);
+  }
+  const hosts: Host[] = [];
+  for (const g of GROUPS) {
+    for (const [name, v] of Object.entries(data?.all?.children?.[g]?.hosts ?? {})) {
+      hosts.push({
+        name,
+        group: g,
+        address: String(v?.ansible_host ?? name),
+        port: Number(v?.ansible_port ?? 22),
+        privateIp: typeof v?.private_ip === 'string' ? v.private_ip : undefined,
+      });
+    }
+  }
+  if (hosts.length === 0) throw new UserError(`${INVENTORY_FILE} lists no hosts; delete it and run \`ha-wordpress up\``);
+  return hosts;
+}

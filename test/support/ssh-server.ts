@@ -1,0 +1,100 @@
+/**
+ * SSH servers on 127.0.0.1 for the wait phase (ssh2's server side): one that
+ * accepts only the given public key for the given user and answers
+ * `cloud-init status --wait` the way a droplet does, and one that accepts
+ * TCP connections and never says a word (a host that hangs).
+ */
+import net from 'node:net';
+import ssh2 from 'ssh2';
+import { timingSafeEqual } from 'node:crypto';
+
+export interface FakeSshHost {
+  port: number;
+  hostKey: string;
+  /** Commands run over exec, in order. */
+  commands: string[];
+  logins: string[];
+  close(): Promise<void>;
+}
+
+export interface FakeSshOptions {
+  user: string;
+  publicKey: string;
+  /** Exit code and output of `cloud-init status --wait` (default: 0, "status: done"). */
+  cloudInit?: { code: number; output: string; delayMs?: number };
+  /** Refuse every login for this long after start (cloud-init has not made the user yet). */
+  refuseLoginsForMs?: number;
+}
+
+export async function startSshServer(o: FakeSshOptions): Promise<FakeSshHost> {
+  const { Server, utils } = ssh2;
+  const hostPair = utils.generateKeyPairSync('ed25519');
+  const allowed = utils.parseKey(o.publicKey);
+  if (allowed instanceof Error) throw allowed;
+  const key = Array.isArray(allowed) ? allowed[0]! : allowed;
+  const started = Date.now();
+  const commands: string[] = [];
+  const logins: string[] = [];
+  const server = new Server({ hostKeys: [hostPair.private] }, (client) => {
+    client.on('error', () => undefined);
+    client.on('authentication', (ctx) => {
+      const tooEarly = Date.now() - started < (o.refuseLoginsForMs ?? 0);
+      if (tooEarly || ctx.method !== 'publickey' || ctx.username !== o.user) return ctx.reject(['publickey']);
+      const want = key.getPublicSSH();
+      if (ctx.key.algo !== key.type || ctx.key.data.length !== want.length || !timingSafeEqual(ctx.key.data, want)) return ctx.reject(['publickey']);
+      if (!ctx.signature) return ctx.accept(); // the client asks whether this key would do
+      if (key.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) !== true) return ctx.reject(['publickey']);
+      logins.push(ctx.username);
+      ctx.accept();
+    });
+    client.on('ready', () => {
+      client.on('session', (accept) => {
+        const session = accept();
+        session.on('exec', (acceptExec, _reject, info) => {
+          const stream = acceptExec();
+          commands.push(info.command);
+          const ci = o.cloudInit ?? { code: 0, output: 'status: done\n' };
+          setTimeout(() => {
+            if (info.command.startsWith('cloud-init status')) {
+              stream.write(ci.output);
+              stream.exit(ci.code);
+            } else {
+              stream.stderr.write(`sh: 1: ${info.command.split(' ')[0]}: not found\n`);
+              stream.exit(127);
+            }
+            stream.end();
+          }, ci.delayMs ?? 0);
+        });
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  const pub = utils.parseKey(hostPair.public);
+  const hostKey = (Array.isArray(pub) ? pub[0]! : (pub as ssh2.ParsedKey)).getPublicSSH().toString('base64');
+  return {
+    port,
+    hostKey: `ssh-ed25519 ${hostKey}`,
+    commands,
+    logins,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A TCP port that accepts connections and never answers: SSH's banner never comes. */
+export async function startSilentPort(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

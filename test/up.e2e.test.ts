@@ -1,0 +1,395 @@
+/// <reference path="./support/fake-do-api.d.ts" />
+/**
+ * `up` and `destroy` end to end: the built CLI on a workspace that `init`
+ * wrote, with stand-in terraform and ansible-playbook executables first on
+ * PATH (they record argv, cwd and environment and play back terraform's and
+ * ansible's output), the stand-in DigitalOcean API on 127.0.0.1, and an SSH
+ * server on 127.0.0.1 (ssh2) for the wait phase. Real tools check what up
+ * wrote: ansible-inventory and ansible-playbook --syntax-check.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import yaml from 'js-yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_TOKEN, defaultKeys, startFakeDoApi, type FakeDoApi } from './support/fake-do-api.mjs';
+import { BIN, homeWithKey, ROOT, runCli, tempDir, type CliResult } from './support/cli.js';
+import { readCalls, standinBin, type Call } from './support/standins.js';
+import { startSilentPort, startSshServer, type FakeSshHost } from './support/ssh-server.js';
+import { ansibleVaultDecrypt, HAS_ANSIBLE, run } from './support/tools.js';
+import { md5Fingerprint } from '../src/ssh/keys.js';
+
+const VAULT_PASSWORD = 'a long vault password';
+let api: FakeDoApi;
+let root: string;
+let home: string;
+let pwFile: string;
+let bin: string;
+let ssh: FakeSshHost;
+
+beforeAll(async () => {
+  root = tempDir('hawp-up-');
+  const made = await homeWithKey(root);
+  home = made.home;
+  pwFile = path.join(root, 'vault-pass.txt');
+  writeFileSync(pwFile, VAULT_PASSWORD + '\n');
+  const keys = [...defaultKeys(), { id: 4242, name: 'laptop', fingerprint: md5Fingerprint(made.publicKey), public_key: made.publicKey }];
+  api = await startFakeDoApi({ keys });
+  bin = standinBin(root);
+  ssh = await startSshServer({ user: 'deploy', publicKey: made.publicKey });
+});
+
+afterAll(async () => {
+  await api?.close();
+  await ssh?.close();
+});
+
+/** A fresh workspace from the real init (non-interactive, against the stand-in API). */
+async function initWorkspace(name: string, extra: string[] = []): Promise<string> {
+  const ws = path.join(root, name);
+  const r = await runCli(
+    ['init', '--non-interactive', '--project', name, '--region', 'fra1', '--dir', ws, '--vault-password-file', pwFile, '--api-url', api.url, ...extra],
+    { env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN } },
+  );
+  expect(r.stderr).toContain('Workspace ready');
+  return ws;
+}
+
+/**
+ * The environment of a user running up: stand-ins first on PATH, no token
+ * in the environment (up must read it from the workspace's vault).
+ */
+function upEnv(record: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { HOME: home, PATH: `${bin}:${process.env.PATH}`, STANDIN_RECORD: record, STANDIN_SSH_PORT: String(ssh.port), STANDIN_REPO: ROOT, ...extra };
+}
+
+const tfArgs = (calls: Call[]) => calls.filter((c) => c.tool === 'terraform').map((c) => c.argv.join(' '));
+
+/** Every secret the workspace holds, as real ansible-vault decrypts them. */
+function workspaceSecrets(ws: string): string[] {
+  const out: string[] = [VAULT_PASSWORD, DEFAULT_TOKEN];
+  for (const g of ['all', 'galera_cluster_node', 'galera_loadbalancer', 'wp_node']) {
+    const data = yaml.load(ansibleVaultDecrypt(path.join(ws, 'ansible/group_vars', g, 'vault.yml'), pwFile)) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(data)) {
+      if (/user|name|port/.test(k)) continue; // not secrets: login names, the database name, a port number
+      if (typeof v === 'string' && v.length >= 8) out.push(v);
+      if (v && typeof v === 'object') out.push(...Object.values(v as Record<string, string>));
+    }
+  }
+  return out;
+}
+
+function logsOf(ws: string): string {
+  const dir = path.join(ws, '.ha-wordpress', 'logs');
+  return readdirSync(dir)
+    .map((f) => readFileSync(path.join(dir, f), 'utf8'))
+    .join('\n');
+}
+
+describe('up --yes --non-interactive with stand-in terraform and ansible-playbook', () => {
+  let ws: string;
+  let record: string;
+  let first: CliResult;
+  let calls: Call[];
+
+  beforeAll(async () => {
+    ws = await initWorkspace('shop', ['--domain', 'shop.example.com']);
+    record = path.join(root, 'shop-calls.jsonl');
+    first = await runCli(['up', '--yes', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: upEnv(record) });
+    calls = readCalls(record);
+  });
+
+  it('runs init, plan -out, show, apply of that plan file and output, in the workspace\'s terraform/', () => {
+    expect(first.stderr).toContain('The cluster is up');
+    expect(first.code).toBe(0);
+    const tf = calls.filter((c) => c.tool === 'terraform' && c.argv[0] !== 'version');
+    expect(tf.map((c) => c.argv[0])).toEqual(['init', 'plan', 'show', 'apply', 'output']);
+    expect(tf[0]!.argv).toContain('-input=false');
+    expect(tf[1]!.argv).toContain('-out=tfplan');
+    expect(tf[2]!.argv.slice(-1)).toEqual(['tfplan']);
+    expect(tf[3]!.argv.slice(-1)).toEqual(['tfplan']);
+    for (const c of tf) expect(c.cwd).toBe(path.join(ws, 'terraform'));
+    expect(first.stderr).toMatch(/terraform plan: 18 to add, 0 to change, 0 to destroy/);
+    // The cost from the live size prices: 3 × s-1vcpu-2gb ($12) + 3 × s-2vcpu-4gb ($24) + 2 × s-1vcpu-1gb ($6).
+    expect(first.stderr).toContain('8 droplets in fra1 ≈ $120/month');
+  });
+
+  it('gives terraform the token from the vault by environment only, never in argv', () => {
+    for (const c of calls.filter((x) => x.tool === 'terraform' && x.argv[0] !== 'version')) {
+      expect(c.env.DIGITALOCEAN_TOKEN).toBe(DEFAULT_TOKEN);
+      expect(c.env.DIGITALOCEAN_API_URL).toBe(api.url);
+    }
+    const everyArgv = [...first.children.flat(), ...calls.flatMap((c) => c.argv)].join('\n');
+    expect(everyArgv).not.toContain(DEFAULT_TOKEN);
+  });
+
+  it('writes an inventory that real ansible-inventory reads as 3 wp_node, 3 galera_cluster_node and 2 galera_loadbalancer hosts', () => {
+    if (!HAS_ANSIBLE) return expect.fail('ansible-inventory is needed (apt-get install ansible-core)');
+    const r = run('ansible-inventory', ['-i', 'ansible/inventory/hosts.yml', '--list'], { cwd: ws, env: { ...process.env, ANSIBLE_CONFIG: path.join(ws, 'ansible/ansible.cfg') } });
+    expect(r.stderr).not.toMatch(/ERROR|WARNING.*Unable to parse/);
+    const inv = JSON.parse(r.stdout) as Record<string, { hosts?: string[] }> & { _meta: { hostvars: Record<string, Record<string, unknown>> } };
+    expect(inv.wp_node!.hosts).toEqual(['shop-wp-01', 'shop-wp-02', 'shop-wp-03']);
+    expect(inv.galera_cluster_node!.hosts).toEqual(['shop-db-01', 'shop-db-02', 'shop-db-03']);
+    expect(inv.galera_loadbalancer!.hosts).toEqual(['shop-dblb-01', 'shop-dblb-02']);
+    const hv = inv._meta.hostvars['shop-db-02']!;
+    expect(hv.private_ip).toBe('10.110.0.21');
+    expect(hv.ansible_user).toBe('deploy');
+    expect(hv.db_reserved_ip).toBe('203.0.113.50');
+    expect(hv.ansible_ssh_private_key_file).toBe(path.join(home, '.ssh', 'id_ed25519'));
+    expect(hv.ansible_ssh_common_args).toContain(`UserKnownHostsFile=${path.join(ws, '.ha-wordpress', 'known_hosts')}`);
+  });
+
+  it('waits for SSH with the project key and for cloud-init on every host, and records the host keys ansible may accept', () => {
+    expect(ssh.logins.length).toBeGreaterThanOrEqual(8);
+    expect(ssh.commands.filter((c) => c === 'cloud-init status --wait').length).toBeGreaterThanOrEqual(8);
+    const known = readFileSync(path.join(ws, '.ha-wordpress', 'known_hosts'), 'utf8');
+    expect(known.trim()).toBe(`[127.0.0.1]:${ssh.port} ${ssh.hostKey}`);
+  });
+
+  it('runs ansible-playbook from ansible/ with the inventory, site.yml and a vault password file that yields the password', () => {
+    const ap = calls.filter((c) => c.tool === 'ansible-playbook' && c.argv[0] !== '--version');
+    expect(ap).toHaveLength(1);
+    const { argv, cwd, env, passwordSha } = ap[0]!;
+    expect(cwd).toBe(path.join(ws, 'ansible'));
+    expect(argv.slice(0, 3)).toEqual(['-i', 'inventory/hosts.yml', 'site.yml']);
+    expect(argv[3]).toBe('--vault-password-file');
+    expect(passwordSha).toBe(createHash('sha256').update(VAULT_PASSWORD).digest('hex'));
+    expect(env.DIGITALOCEAN_TOKEN).toBeUndefined();
+    expect(env.ANSIBLE_CONFIG).toBe(path.join(ws, 'ansible', 'ansible.cfg'));
+    expect(first.stderr).toContain('ansible: 8 hosts configured, 8 changed');
+  });
+
+  it('site.yml passes real ansible-playbook --syntax-check against that inventory', () => {
+    if (!HAS_ANSIBLE) return expect.fail('ansible-playbook is needed (apt-get install ansible-core)');
+    const r = run('ansible-playbook', ['-i', 'inventory/hosts.yml', 'site.yml', '--syntax-check'], {
+      cwd: path.join(ws, 'ansible'),
+      env: { ...process.env, ANSIBLE_CONFIG: path.join(ws, 'ansible/ansible.cfg') },
+    });
+    expect(r.stdout + r.stderr).toContain('playbook: site.yml');
+    expect(r.code).toBe(0);
+  });
+
+  it('ends with the site URL, the load balancer IP and where the credentials are', () => {
+    expect(first.stderr).toContain('http://shop.example.com/');
+    expect(first.stderr).toContain('point shop.example.com (an A record) at 203.0.113.10');
+    expect(first.stderr).toContain('ansible-vault view ansible/group_vars/wp_node/vault.yml');
+  });
+
+  it('keeps the full terraform and ansible output in .ha-wordpress/logs/, and no secret anywhere', () => {
+    const logs = logsOf(ws);
+    expect(logs).toContain('Apply complete! Resources: 18 added');
+    expect(logs).toContain('PLAY RECAP');
+    const everything = [first.stdout, first.stderr, logs, ...first.children.flat(), ...calls.flatMap((c) => c.argv)].join('\n');
+    const secrets = workspaceSecrets(ws);
+    expect(secrets.length).toBeGreaterThan(15);
+    for (const s of secrets) expect(everything).not.toContain(s);
+  });
+
+  it('a second up finds nothing to change, applies nothing and runs the playbook again', async () => {
+    const record2 = path.join(root, 'shop-calls-2.jsonl');
+    const again = await runCli(['up', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: upEnv(record2) });
+    expect(again.stderr).toContain('terraform plan: 0 to add, 0 to change, 0 to destroy');
+    expect(again.code).toBe(0);
+    const calls2 = readCalls(record2);
+    expect(tfArgs(calls2).some((a) => a.startsWith('apply'))).toBe(false);
+    expect(calls2.filter((c) => c.tool === 'ansible-playbook' && c.argv[0] !== '--version')).toHaveLength(1);
+  });
+});
+
+describe('a failing phase', () => {
+  it('a failing apply exits non-zero naming the phase, shows terraform\'s error and how to resume; the next up succeeds', async () => {
+    const ws = await initWorkspace('failing');
+    const record = path.join(root, 'failing-calls.jsonl');
+    const failed = await runCli(['up', '--yes', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: upEnv(record, { STANDIN_TF_FAIL_APPLY: '1' }) });
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('error: the terraform phase failed: terraform apply exited with code 1');
+    expect(failed.stderr).toContain('│ Error: Error creating droplet: POST https://api.digitalocean.com/v2/droplets: 422');
+    expect(failed.stderr).toContain(`run \`ha-wordpress up --dir ${ws}\``);
+    expect(readCalls(record).some((c) => c.tool === 'ansible-playbook' && c.argv[0] !== '--version')).toBe(false);
+
+    const record2 = path.join(root, 'failing-calls-2.jsonl');
+    const resumed = await runCli(['up', '--yes', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: upEnv(record2) });
+    expect(resumed.stderr).toContain('The cluster is up');
+    expect(resumed.code).toBe(0);
+    // The VPC made by the failed run is kept; the plan adds the rest.
+    expect(resumed.stderr).toContain('terraform plan: 17 to add');
+  });
+
+  it('a failing playbook names the ansible phase and resumes with --only ansible', async () => {
+    const ws = await initWorkspace('badplay');
+    const r = await runCli(['up', '--yes', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], {
+      env: upEnv(path.join(root, 'badplay.jsonl'), { STANDIN_ANSIBLE_FAIL: '1' }),
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('error: the ansible phase failed: ansible-playbook exited with code 2');
+    expect(r.stderr).toContain('fatal: [badplay-dblb-02]: FAILED!');
+    expect(r.stderr).toContain(`run \`ha-wordpress up --only ansible --dir ${ws}\``);
+  });
+
+  it('a plan with changes is not applied without --yes when nothing can ask', async () => {
+    const ws = await initWorkspace('noyes');
+    const record = path.join(root, 'noyes.jsonl');
+    const r = await runCli(['up', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: upEnv(record) });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/error: terraform: the plan has changes and up is not interactive; .*ha-wordpress up --yes/);
+    expect(tfArgs(readCalls(record)).some((a) => a.startsWith('apply'))).toBe(false);
+  });
+
+  it('names every missing tool with how to install it, before doing anything', async () => {
+    const onlyNode = standinBin(root, []);
+    const record = path.join(root, 'notools.jsonl');
+    const ws = await initWorkspace('notools');
+    const r = await runCli(['up', '--yes', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: { ...upEnv(record), PATH: onlyNode } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: terraform was not found on PATH: install Terraform 1\.5 or newer/);
+    expect(r.stderr).toMatch(/error: ansible-playbook was not found on PATH: install ansible-core/);
+    expect(existsSync(path.join(ws, '.ha-wordpress', 'logs'))).toBe(false);
+  });
+
+  it('a wrong vault password is a usage error and nothing runs', async () => {
+    const ws = await initWorkspace('wrongpw');
+    const bad = path.join(root, 'wrong-pass.txt');
+    writeFileSync(bad, 'not the password\n');
+    const record = path.join(root, 'wrongpw.jsonl');
+    const r = await runCli(['up', '--yes', '--non-interactive', '--dir', ws, '--vault-password-file', bad], { env: upEnv(record) });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/error: --vault-password-file: the vault password does not open/);
+    expect(readCalls(record)).toEqual([]);
+  });
+});
+
+describe('the wait phase, against SSH servers on 127.0.0.1', () => {
+  let ws: string;
+  beforeAll(async () => {
+    ws = await initWorkspace('waiting');
+    const r = await runCli(['up', '--yes', '--non-interactive', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], { env: upEnv(path.join(root, 'waiting.jsonl')) });
+    expect(r.stderr).toContain('The infrastructure is up');
+  });
+
+  /** Points one host of the inventory at another port. */
+  function repoint(host: string, port: number): void {
+    const file = path.join(ws, 'ansible/inventory/hosts.yml');
+    const inv = yaml.load(readFileSync(file, 'utf8')) as { all: { children: Record<string, { hosts: Record<string, Record<string, unknown>> }> } };
+    for (const g of Object.values(inv.all.children)) if (g.hosts[host]) g.hosts[host]!.ansible_port = port;
+    writeFileSync(file, yaml.dump(inv));
+  }
+
+  it('a host that never answers fails the wait with a timeout naming it, and ansible does not run', async () => {
+    const silent = await startSilentPort();
+    try {
+      repoint('waiting-db-02', silent.port);
+      const record = path.join(root, 'waiting-silent.jsonl');
+      const started = Date.now();
+      const r = await runCli(['up', '--only', 'ansible', '--wait-timeout', '3', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: upEnv(record) });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`error: waiting-db-02 (127.0.0.1:${silent.port}) was not ready within 3 s: SSH did not answer`);
+      expect(r.stderr).not.toContain('waiting-db-01 (');
+      expect(Date.now() - started).toBeLessThan(20_000);
+      expect(readCalls(record).some((c) => c.tool === 'ansible-playbook' && c.argv[0] !== '--version')).toBe(false);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('a host whose cloud-init failed is named with where to look', async () => {
+    const { publicKey } = { publicKey: readFileSync(path.join(home, '.ssh', 'id_ed25519.pub'), 'utf8') };
+    const broken = await startSshServer({ user: 'deploy', publicKey, cloudInit: { code: 1, output: '\nstatus: error\n' } });
+    try {
+      repoint('waiting-db-02', ssh.port);
+      repoint('waiting-wp-03', broken.port);
+      const r = await runCli(['up', '--only', 'ansible', '--wait-timeout', '10', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], {
+        env: upEnv(path.join(root, 'waiting-ci.jsonl')),
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('error: waiting-wp-03 (127.0.0.1): cloud-init failed (status: error); see /var/log/cloud-init-output.log on the host');
+    } finally {
+      await broken.close();
+    }
+  });
+
+  it('a host that refuses the key at first (cloud-init has not made the user yet) is retried until it accepts', async () => {
+    const publicKey = readFileSync(path.join(home, '.ssh', 'id_ed25519.pub'), 'utf8');
+    const late = await startSshServer({ user: 'deploy', publicKey, refuseLoginsForMs: 2500 });
+    try {
+      repoint('waiting-wp-03', late.port);
+      const r = await runCli(['up', '--only', 'ansible', '--wait-timeout', '30', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], {
+        env: upEnv(path.join(root, 'waiting-late.jsonl')),
+      });
+      expect(r.stderr).toContain('wait: all 8 hosts accept SSH and cloud-init has finished');
+      expect(r.code).toBe(0);
+      expect(late.logins).toEqual(['deploy']);
+    } finally {
+      await late.close();
+    }
+  });
+});
+
+describe('destroy', () => {
+  let ws: string;
+  beforeAll(async () => {
+    ws = await initWorkspace('gone');
+    const r = await runCli(['up', '--yes', '--non-interactive', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], { env: upEnv(path.join(root, 'gone-up.jsonl')) });
+    expect(r.code).toBe(0);
+  });
+  const state = () => JSON.parse(readFileSync(path.join(ws, 'terraform', 'terraform.tfstate'), 'utf8')).resources as string[];
+
+  it('refuses without --yes when it cannot ask, and runs nothing', async () => {
+    const record = path.join(root, 'gone-refuse.jsonl');
+    const r = await runCli(['destroy', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: upEnv(record) });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('error: destroy: not confirmed; run it on a terminal to type the project name, or add --yes (nothing was changed)');
+    expect(readCalls(record)).toEqual([]);
+    expect(state()).toHaveLength(18);
+  });
+
+  it('with --yes applies the destroy plan it showed, with the token by environment, and keeps the workspace', async () => {
+    const record = path.join(root, 'gone-yes.jsonl');
+    const r = await runCli(['destroy', '--yes', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: upEnv(record) });
+    expect(r.stderr).toContain('destroyed 18 resources of gone');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/\s+8 × digitalocean_droplet/);
+    const tf = readCalls(record).filter((c) => c.tool === 'terraform' && c.argv[0] !== 'version');
+    expect(tf.map((c) => c.argv[0])).toEqual(['init', 'plan', 'show', 'apply']);
+    expect(tf[1]!.argv).toEqual(expect.arrayContaining(['-destroy', '-out=destroy.tfplan']));
+    expect(tf[3]!.argv.slice(-1)).toEqual(['destroy.tfplan']);
+    for (const c of tf) expect(c.env.DIGITALOCEAN_TOKEN).toBe(DEFAULT_TOKEN);
+    expect(state()).toEqual([]);
+    expect(existsSync(path.join(ws, 'ha-wordpress.yml'))).toBe(true);
+    expect(existsSync(path.join(ws, 'ansible/inventory/hosts.yml'))).toBe(false);
+    expect(r.stderr).toContain('is kept');
+  });
+
+  it('--purge removes the workspace after a successful destroy', async () => {
+    const ws2 = await initWorkspace('purged');
+    const r = await runCli(['destroy', '--yes', '--purge', '--non-interactive', '--dir', ws2, '--vault-password-file', pwFile], { env: upEnv(path.join(root, 'purged.jsonl')) });
+    expect(r.stderr).toContain('Nothing to destroy');
+    expect(r.code).toBe(0);
+    expect(existsSync(ws2)).toBe(false);
+  });
+});
+
+describe('Ctrl-C during terraform apply', () => {
+  it('forwards one SIGINT to terraform, waits for it to release its lock, then exits 130', async () => {
+    const ws = await initWorkspace('interrupted');
+    const record = path.join(root, 'interrupted.jsonl');
+    const child = spawn(process.execPath, [BIN, 'up', '--yes', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], {
+      env: { LANG: 'C.UTF-8', ...upEnv(record, { STANDIN_TF_SLOW_APPLY: '1' }) },
+      // Its own process group, like a shell job: the signal goes to the whole group, as a terminal's Ctrl-C does.
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const lock = path.join(ws, 'terraform', '.terraform.tfstate.lock.info');
+    for (let i = 0; i < 200 && !existsSync(lock); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(lock)).toBe(true);
+    process.kill(-child.pid!, 'SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(code).toBe(130);
+    // The stand-in saw exactly one interrupt (two make terraform quit without unlocking) and finished cleanly.
+    expect(readFileSync(path.join(ws, 'terraform', '.standin-lock-released'), 'utf8')).toBe('interrupts=1');
+    expect(stderr).toContain('stopping terraform gracefully');
+    expect(stderr).toContain('Interrupted: terraform stopped cleanly.');
+  });
+});
