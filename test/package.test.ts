@@ -9,7 +9,7 @@
  * exact direct dependencies too).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TOKEN, startFakeDoApi, type FakeDoApi } from './support/fake-do-api.mjs';
@@ -40,6 +40,9 @@ describe('the installed package', () => {
     expect(top).toEqual(expect.arrayContaining(['bin', 'dist', 'templates', 'terraform', 'ansible', 'package.json']));
     expect(top).not.toContain('test');
     expect(top).not.toContain('src');
+    // up's vault password script must stay executable, and the lock file and playbook must ship.
+    expect(statSync(path.join(pkg, 'libexec', 'vault-password')).mode & 0o111).not.toBe(0);
+    for (const rel of ['terraform/.terraform.lock.hcl', 'terraform/cloud-init.yaml.tftpl', 'ansible/site.yml']) expect(existsSync(path.join(pkg, rel)), rel).toBe(true);
   });
 
   it('resolves the Kiota version that works, whatever npm would pick today', () => {
@@ -66,7 +69,7 @@ describe('the installed package', () => {
       { bin: installedBin, cwd: installDir, env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN } },
     );
     expect(r.code, r.stderr).toBe(0);
-    for (const rel of ['terraform/variables.tf', 'terraform/terraform.tfvars', 'ansible/group_vars/wp_node/vault.yml', 'ha-wordpress.yml'])
+    for (const rel of ['terraform/variables.tf', 'terraform/terraform.tf', 'terraform/.terraform.lock.hcl', 'terraform/terraform.tfvars', 'ansible/group_vars/wp_node/vault.yml', 'ha-wordpress.yml'])
       expect(existsSync(path.join(ws, rel)), rel).toBe(true);
     // Regions and sizes were listed: the array-of-strings deserialization works in the installed copy.
     expect(api.requests.some((q) => q.path === '/v2/sizes' && q.status === 200)).toBe(true);

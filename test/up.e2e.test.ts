@@ -186,6 +186,16 @@ describe('up --yes --non-interactive with stand-in terraform and ansible-playboo
     for (const s of secrets) expect(everything).not.toContain(s);
   });
 
+  it('init run again after up treats the lock file as terraform\'s (terraform init adds hashes to it): no .new, no warning', async () => {
+    const lock = path.join(ws, 'terraform', '.terraform.lock.hcl');
+    writeFileSync(lock, readFileSync(lock, 'utf8') + '\n# hashes terraform init added for this platform\n');
+    const again = await runCli(['init', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile, '--api-url', api.url], { env: { HOME: home } });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toContain('edited by hand');
+    expect(existsSync(`${lock}.new`)).toBe(false);
+    expect(readFileSync(lock, 'utf8')).toContain('# hashes terraform init added');
+  });
+
   it('a second up finds nothing to change, applies nothing and runs the playbook again', async () => {
     const record2 = path.join(root, 'shop-calls-2.jsonl');
     const again = await runCli(['up', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: upEnv(record2) });

@@ -451,7 +451,8 @@ async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
     });
     for (const rel of shipped) {
       if (/\.tfstate|\.tfvars$|\.new$/.test(rel)) continue;
-      files.push({ rel: `${tree}/${rel}`, content: await fs.readFile(path.join(root, rel), 'utf8'), mode: 0o644, policy: 'managed' });
+      const policy = rel === '.terraform.lock.hcl' ? 'seed' : 'managed';
+      files.push({ rel: `${tree}/${rel}`, content: await fs.readFile(path.join(root, rel), 'utf8'), mode: 0o644, policy });
     }
   }
 

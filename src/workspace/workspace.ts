@@ -35,8 +35,11 @@ export interface PlannedFile {
    * 'managed': replace when unchanged since we wrote it, else keep + .new.
    * 'owned': always replace (ha-wordpress.yml, which init reads back first, so
    * hand edits to it become this run's input rather than being lost).
+   * 'seed': write only when absent; afterwards the file belongs to a tool
+   * (terraform adds its platform's hashes to .terraform.lock.hcl on init,
+   * which must not look like a hand edit).
    */
-  policy: 'managed' | 'owned';
+  policy: 'managed' | 'owned' | 'seed';
 }
 
 export interface ApplyResult {
@@ -145,7 +148,7 @@ export async function applyPlan(dir: string, files: PlannedFile[], vaultPassword
     const want = sha256(f.content);
     const have = await currentHash(dir, f, vaultPassword);
     if (have === undefined) decisions.push({ f, action: 'write' });
-    else if (have === want) decisions.push({ f, action: 'skip' });
+    else if (f.policy === 'seed' || have === want) decisions.push({ f, action: 'skip' });
     else if (f.policy === 'owned' || manifest.files[f.rel] === have) decisions.push({ f, action: 'write' });
     else decisions.push({ f, action: 'new' });
   }

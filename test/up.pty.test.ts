@@ -1,0 +1,99 @@
+/// <reference path="./support/fake-do-api.d.ts" />
+/**
+ * `up` and `destroy` on a terminal (a real pseudo-terminal, test/support/
+ * pty.ts), with the stand-in terraform first on PATH and the stand-in
+ * DigitalOcean API on 127.0.0.1: the plan is confirmed by a question, and
+ * destroy happens only when the project name is typed.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_TOKEN, defaultKeys, startFakeDoApi, type FakeDoApi } from './support/fake-do-api.mjs';
+import { BIN, homeWithKey, ROOT, runCli, tempDir } from './support/cli.js';
+import { spawnInPty } from './support/pty.js';
+import { readCalls, standinBin } from './support/standins.js';
+import { md5Fingerprint } from '../src/ssh/keys.js';
+
+let api: FakeDoApi;
+let root: string;
+let home: string;
+let pwFile: string;
+let bin: string;
+
+beforeAll(async () => {
+  root = tempDir('hawp-uppty-');
+  const made = await homeWithKey(root);
+  home = made.home;
+  pwFile = path.join(root, 'pw.txt');
+  writeFileSync(pwFile, 'terminal vault password\n');
+  api = await startFakeDoApi({ keys: [...defaultKeys(), { id: 7, name: 'me', fingerprint: md5Fingerprint(made.publicKey), public_key: made.publicKey }] });
+  bin = standinBin(root, ['terraform']);
+});
+afterAll(async () => api?.close());
+
+async function workspace(name: string): Promise<string> {
+  const ws = path.join(root, name);
+  const r = await runCli(['init', '--non-interactive', '--project', name, '--region', 'fra1', '--dir', ws, '--vault-password-file', pwFile, '--api-url', api.url], {
+    env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN },
+  });
+  expect(r.code, r.stderr).toBe(0);
+  return ws;
+}
+
+const env = (record: string) => ({ HOME: home, PATH: `${bin}:${process.env.PATH}`, STANDIN_RECORD: record, STANDIN_REPO: ROOT, NO_COLOR: '1', DIGITALOCEAN_TOKEN: undefined, HA_WORDPRESS_VAULT_PASSWORD: undefined });
+const state = (ws: string) => (JSON.parse(readFileSync(path.join(ws, 'terraform', 'terraform.tfstate'), 'utf8')) as { resources: string[] }).resources;
+
+describe('on a terminal', () => {
+  it('up shows the plan and its cost, and applies nothing when the answer is no', async () => {
+    const ws = await workspace('asked');
+    const record = path.join(root, 'asked.jsonl');
+    const s = spawnInPty(process.execPath, [BIN, 'up', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], { env: env(record) });
+    await s.expect('8 droplets in fra1 ≈ $120/month');
+    await s.expect('Apply this plan (18 to add, 0 to change, 0 to destroy)?');
+    s.type('n');
+    await s.expect('Nothing was changed.');
+    expect(await s.wait()).toEqual({ code: 0, signal: null });
+    expect(readCalls(record).some((c) => c.argv[0] === 'apply')).toBe(false);
+  });
+
+  it('up applies the plan when the answer is yes', async () => {
+    const ws = await workspace('yes');
+    const s = spawnInPty(process.execPath, [BIN, 'up', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], { env: env(path.join(root, 'yes.jsonl')) });
+    await s.expect('Apply this plan');
+    s.type('y');
+    await s.expect('The infrastructure is up.');
+    expect(await s.wait()).toEqual({ code: 0, signal: null });
+    expect(state(ws)).toHaveLength(18);
+  });
+
+  describe('destroy', () => {
+    let ws: string;
+    beforeAll(async () => {
+      ws = await workspace('typed');
+      const r = await runCli(['up', '--yes', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], { env: env(path.join(root, 'typed-up.jsonl')) });
+      expect(r.code, r.stderr).toBe(0);
+    });
+
+    it('aborts when the typed name is not the project name, and destroys nothing', async () => {
+      const record = path.join(root, 'typed-wrong.jsonl');
+      const s = spawnInPty(process.execPath, [BIN, 'destroy', '--dir', ws, '--vault-password-file', pwFile], { env: env(record) });
+      await s.expect('8 × digitalocean_droplet');
+      await s.expect('Type the project name (typed) to destroy it:');
+      s.type('type');
+      await s.expect('"type" is not the project name typed; nothing was destroyed');
+      expect(await s.wait()).toEqual({ code: 1, signal: null });
+      expect(readCalls(record).some((c) => c.argv[0] === 'apply')).toBe(false);
+      expect(state(ws)).toHaveLength(18);
+    });
+
+    it('destroys when the project name is typed, and keeps the workspace', async () => {
+      const s = spawnInPty(process.execPath, [BIN, 'destroy', '--dir', ws, '--vault-password-file', pwFile], { env: env(path.join(root, 'typed-right.jsonl')) });
+      await s.expect('Type the project name (typed) to destroy it:');
+      s.type('typed');
+      await s.expect('destroyed 18 resources of typed');
+      expect(await s.wait()).toEqual({ code: 0, signal: null });
+      expect(state(ws)).toEqual([]);
+      expect(readFileSync(path.join(ws, 'ha-wordpress.yml'), 'utf8')).toContain('project: typed');
+    });
+  });
+});
