@@ -61,7 +61,8 @@ export interface ConnectionSettings {
   keyFile?: string;
 }
 
-export function renderInventory(workspace: string, c: ClusterOutputs, conn: ConnectionSettings): string {
+/** `extraVars`: what the local lab adds for its stand-ins (lab_api_url, …). */
+export function renderInventory(workspace: string, c: ClusterOutputs, conn: ConnectionSettings, extraVars: Record<string, unknown> = {}): string {
   const knownHosts = path.join(workspace, KNOWN_HOSTS_FILE);
   const vars: Record<string, unknown> = {
     ansible_user: conn.adminUser,
@@ -69,6 +70,7 @@ export function renderInventory(workspace: string, c: ClusterOutputs, conn: Conn
     ansible_ssh_common_args: `-o UserKnownHostsFile=${knownHosts} -o StrictHostKeyChecking=yes`,
     load_balancer_ip: c.loadBalancerIp,
     db_reserved_ip: c.dbReservedIp,
+    ...extraVars,
   };
   const children: Record<string, unknown> = {};
   for (const g of GROUPS) children[g] = { hosts: c.inventory[g] };
