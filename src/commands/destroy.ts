@@ -20,8 +20,7 @@ export async function runDestroy(ctx: DestroyContext): Promise<void> {
   if (!ctx.yes && !ctx.interactive)
     throw new UsageError('destroy: not confirmed; run it on a terminal to type the project name, or add --yes (nothing was changed)');
   const ws = await openWorkspace(ctx);
-  if (ws.target === 'local')
-    throw new UserError('this workspace is for --target local, and this version of ha-wordpress cannot build or remove the local lab yet');
+  if (ws.target === 'local') return destroyLocal(ctx, ws);
   const found = preflightTools([{ name: 'terraform', version: () => tf.terraformVersion(ctx.env), hint: tf.TERRAFORM_HINT }]);
   await requireFile(ws, 'terraform/terraform.tf', 'the cluster\'s terraform code');
   ctx.log.success(`preflight: ${found.join(', ')}; the vault opens; API token from ${ws.tokenSource}`);
@@ -45,19 +44,33 @@ export async function runDestroy(ctx: DestroyContext): Promise<void> {
   for (const [kind, n] of countByType(planned.deleted)) ctx.log.info(`    ${String(n).padStart(3)} × ${kind}`);
   ctx.log.warn('the droplets, their disks and the databases on them go away for good; a Spaces bucket that still holds files stops the destroy (empty it first if you mean it)');
 
-  if (!ctx.yes) {
-    const typed = await ctx.prompts.input({ message: `Type the project name (${ws.project}) to destroy it:` });
-    if (typed.trim() !== ws.project) {
-      await fs.rm(path.join(dir, tf.DESTROY_PLAN_FILE), { force: true });
-      throw new UserError(`"${typed.trim()}" is not the project name ${ws.project}; nothing was destroyed`);
-    }
-  }
+  await confirmByName(ctx, ws, () => fs.rm(path.join(dir, tf.DESTROY_PLAN_FILE), { force: true }));
 
   await phase(ctx, ws, 'destroy', 'terraform: destroying', resume, async (p) => {
     await tf.apply({ dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt }, tf.DESTROY_PLAN_FILE);
   }, () => `destroyed ${planned.destroy} resources of ${ws.project}`);
   await fs.rm(path.join(dir, tf.DESTROY_PLAN_FILE), { force: true });
   await finish(ctx, ws);
+}
+
+/** The local target: every container, mount, cgroup, link and process of the lab goes. */
+async function destroyLocal(ctx: DestroyContext, ws: Workspace): Promise<void> {
+  const lab = await import('../lab/index.js');
+  ctx.log.info(`  To be destroyed: the lab of ${ws.project} (its containers and their disks, its network and stand-in services).`);
+  await confirmByName(ctx, ws, async () => undefined);
+  await phase(ctx, ws, 'destroy', 'lab: removing containers, network and services', resumeCommand(ctx, 'destroy'), async (p) => {
+    await lab.labDestroy({ workspace: ws.dir, project: ws.project, log: ctx.log, onStatus: p.status });
+  }, () => `removed the lab of ${ws.project}`);
+  await finish(ctx, ws);
+}
+
+/** --yes, or the project name typed at the prompt; anything else aborts after `cleanup`. */
+async function confirmByName(ctx: DestroyContext, ws: Workspace, cleanup: () => Promise<void>): Promise<void> {
+  if (ctx.yes) return;
+  const typed = (await ctx.prompts.input({ message: `Type the project name (${ws.project}) to destroy it:` })).trim();
+  if (typed === ws.project) return;
+  await cleanup();
+  throw new UserError(`"${typed}" is not the project name ${ws.project}; nothing was destroyed`);
 }
 
 /** After a destroy: the inventory and host keys describe machines that are gone. */

@@ -29,8 +29,7 @@ export interface UpContext extends OpContext {
 
 export async function runUp(ctx: UpContext): Promise<void> {
   const ws = await openWorkspace(ctx);
-  if (ws.target === 'local')
-    throw new UserError('this workspace is for --target local, and this version of ha-wordpress cannot build the local lab yet; use a --target digitalocean workspace');
+  if (ws.target === 'local') return upLocal(ctx, ws);
   const doTerraform = ctx.only !== 'ansible';
   const doAnsible = ctx.only !== 'terraform';
 
@@ -56,6 +55,60 @@ export async function runUp(ctx: UpContext): Promise<void> {
     await ansiblePhase(ctx, ws);
   }
   summary(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible);
+}
+
+/**
+ * The local target: the lab (src/lab) stands in for terraform and
+ * DigitalOcean; wait, ansible and the summary are the same code as for the
+ * droplets. `--only terraform` means "the infrastructure side": the lab.
+ */
+async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
+  const doLab = ctx.only !== 'ansible';
+  const doAnsible = ctx.only !== 'terraform';
+  const lab = await import('../lab/index.js');
+  const problems = [...(doLab ? await lab.labCheck() : []), ...missingTools(doAnsible)];
+  if (problems.length) throw new UserError(problems.join('\n'));
+  if (doAnsible) await requireFile(ws, 'ansible/site.yml', 'the cluster\'s playbook');
+  const credentials = doAnsible ? await sshCredentials(ctx, ws) : undefined;
+  const found = doAnsible ? [`ansible-playbook ${ansibleVersion(ctx.env)}`] : [];
+  ctx.log.success(`preflight: ${[...found, 'the vault opens'].join('; ')}`);
+
+  let cluster: ClusterOutputs | undefined;
+  if (doLab) {
+    const key = await readKey(setting(ws, 'ssh-key')!, 'ssh-key (in ha-wordpress.yml)');
+    const token = ws.vaults.galera_loadbalancer?.vault_galera_ha_do_token;
+    if (typeof token !== 'string' || !token) throw new UserError('ansible/group_vars/galera_loadbalancer/vault.yml has no vault_galera_ha_do_token; run `ha-wordpress init` again');
+    cluster = await phase(ctx, ws, 'lab', 'lab: containers, network and stand-in services', resumeCommand(ctx, 'up'), async (p) => {
+      const made = await lab.labUp({
+        workspace: ws.dir,
+        project: ws.project,
+        webNodes: Number(setting(ws, 'web-nodes') ?? 3),
+        dbNodes: Number(setting(ws, 'db-nodes') ?? 3),
+        adminUser: setting(ws, 'admin-user') ?? 'deploy',
+        publicKey: key.publicKey,
+        apiToken: token,
+        log: ctx.log,
+        yes: ctx.yes,
+        interactive: ctx.interactive,
+        confirm: (message) => ctx.prompts.confirm({ message, default: true }),
+        onStatus: p.status,
+      });
+      const out: ClusterOutputs = { inventory: made.inventory, loadBalancerIp: made.loadBalancerIp, dbReservedIp: made.dbReservedIp };
+      const conn = { adminUser: setting(ws, 'admin-user') ?? 'deploy', keyFile: key.encrypted ? undefined : key.path };
+      await writeInventory(ws.dir, renderInventory(ws.dir, out, conn, { lab_api_url: made.apiUrl, ...made.extraVars }));
+      return out;
+    }, (c) => `lab: ${Object.values(c.inventory).reduce((n, g) => n + Object.keys(g).length, 0)} containers up; inventory in ${INVENTORY_FILE}`);
+  }
+  if (doAnsible) {
+    await waitPhase(ctx, ws, credentials!);
+    await ansiblePhase(ctx, ws);
+  }
+  summary(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible);
+}
+
+function missingTools(ansible: boolean): string[] {
+  if (!ansible || ansibleVersion(process.env)) return [];
+  return [`ansible-playbook was not found on PATH: ${ANSIBLE_HINT}`];
 }
 
 async function checkAccount(ctx: UpContext, ws: Workspace): Promise<Size[]> {
@@ -199,16 +252,17 @@ function summary(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefined, c
     ctx.log.success('The cluster is up.');
   }
   if (c) {
-    const site = `http://${domain || c.loadBalancerIp}/`;
+    const site = `http://${(ws.target === 'digitalocean' && domain) || c.loadBalancerIp}/`;
     lines.push(`${pad('site')}${site}`);
     lines.push(`${pad('load balancer')}${c.loadBalancerIp}`);
-    if (domain) lines.push(`${pad('DNS')}point ${domain} (an A record) at ${c.loadBalancerIp}`);
+    if (ws.target === 'local') lines.push(`${pad('')}the lab's public entry: reachable from this machine only`);
+    else if (domain) lines.push(`${pad('DNS')}point ${domain} (an A record) at ${c.loadBalancerIp}`);
     if (c.dbReservedIp) lines.push(`${pad('database entry')}reserved IP ${c.dbReservedIp}, held by one of the two HAProxy nodes`);
     if (configured) lines.push(`${pad('WordPress admin')}${site}wp-admin/ as ${setting(ws, 'wp-admin-user') ?? 'admin'}`);
   }
   const view = (group: string) => `ansible-vault view ansible/group_vars/${group}/vault.yml`;
   lines.push(`${pad('credentials')}admin password: \`${view('wp_node')}\` (vault_wp_admin_password)`);
-  lines.push(`${pad('')}HAProxy stats (port ${HAPROXY_STATS_PORT}, inside the VPC): \`${view('galera_loadbalancer')}\``);
+  lines.push(`${pad('')}HAProxy stats (port ${HAPROXY_STATS_PORT}, on the private network): \`${view('galera_loadbalancer')}\``);
   lines.push(`${pad('logs')}${path.relative(ctx.cwd, ws.logDir) || ws.logDir}/${ws.stamp}-*.log`);
   for (const l of lines) ctx.log.info(l);
 }

@@ -1,0 +1,256 @@
+/**
+ * One systemd-nspawn container per node: an overlay of the base image with a
+ * per-container upper dir (state survives container restarts, which Galera
+ * needs), its own cgroup, and a detached nspawn (local-lab-recipe.md).
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, promises as fs } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { UserError } from '../errors.js';
+import { CGROUP_DIR, labDir } from './dirs.js';
+import type { CgroupLayout } from './host.js';
+import { aptSources, hostsFile, networkdUnit, SSHD_DROPIN, sudoersFile, type LabNode, type LabPlan } from './plan.js';
+import { exists, findInit, findProcesses, hostEnv, isOurs, killProcesses, mountsUnder, readPid, removeTree, run, sleep, unmountUnder, writeFileAtomic, type Ctx } from './sys.js';
+
+export interface ContainerPaths {
+  dir: string;
+  upper: string;
+  work: string;
+  root: string;
+  pidFile: string;
+  console: string;
+}
+
+export function containerPaths(labId: string, name: string): ContainerPaths {
+  const dir = path.join(labDir(labId), 'containers', name);
+  return { dir, upper: path.join(dir, 'upper'), work: path.join(dir, 'work'), root: path.join(dir, 'root'), pidFile: path.join(dir, 'nspawn.pid'), console: path.join(dir, 'console.log') };
+}
+
+export const cgroupDirs = (layout: CgroupLayout, labId: string, name?: string) =>
+  layout.roots.map((r) => path.join(r, CGROUP_DIR, labId, ...(name ? [name] : [])));
+
+/** What identifies this container's nspawn in /proc/<pid>/cmdline. */
+const marks = (p: ContainerPaths) => ['systemd-nspawn', `--directory=${p.root}`];
+
+/** The running container's nspawn pid and init pid, or undefined when it is not (fully) running. */
+export async function running(labId: string, node: LabNode): Promise<{ nspawn: number; init: number } | undefined> {
+  const p = containerPaths(labId, node.name);
+  const pid = await readPid(p.pidFile);
+  if (!pid || !(await isOurs(pid, marks(p)))) return undefined;
+  const init = await findInit(pid);
+  return init ? { nspawn: pid, init } : undefined;
+}
+
+async function mounted(root: string): Promise<boolean> {
+  return (await mountsUnder(root)).includes(root);
+}
+
+/**
+ * "cloud-init" for a container, before its first boot: identity, network,
+ * the admin user exactly as the project's cloud-config makes it on a droplet
+ * (terraform/cloud-init.yaml.tftpl: NOPASSWD sudo, bash, the key; root
+ * disabled the way cloud-init's disable_root does it), apt → the lab repo.
+ */
+async function provision(ctx: Ctx, plan: LabPlan, node: LabNode, root: string, user: string, publicKey: string): Promise<void> {
+  const at = (p: string) => path.join(root, p);
+  await fs.writeFile(at('etc/hostname'), `${node.name}\n`);
+  await fs.writeFile(at('etc/hosts'), hostsFile(node));
+  await fs.writeFile(at('etc/machine-id'), `${randomBytes(16).toString('hex')}\n`, { mode: 0o444 });
+  await fs.mkdir(at('etc/systemd/network'), { recursive: true });
+  await fs.writeFile(at('etc/systemd/network/10-host0.network'), networkdUnit(node));
+  await fs.writeFile(at('etc/apt/sources.list'), aptSources(plan));
+  for (const f of await fs.readdir(at('etc/apt/sources.list.d')).catch(() => [] as string[])) await fs.rm(at(`etc/apt/sources.list.d/${f}`), { force: true });
+  await fs.mkdir(at('etc/ssh/sshd_config.d'), { recursive: true });
+  await fs.writeFile(at('etc/ssh/sshd_config.d/50-cloud-init.conf'), SSHD_DROPIN);
+  // Host keys made here, not at first boot, so every container has its own from its first SSH answer.
+  for (const f of await fs.readdir(at('etc/ssh'))) if (f.startsWith('ssh_host_')) await fs.rm(at(`etc/ssh/${f}`));
+  await run(ctx, 'chroot', [root, 'ssh-keygen', '-A'], { env: hostEnv() });
+
+  const entry = async () => (await fs.readFile(at('etc/passwd'), 'utf8')).split('\n').find((l) => l.startsWith(`${user}:`));
+  // useradd leaves the password locked, as cloud-init's lock_passwd does.
+  if (!(await entry())) await run(ctx, 'chroot', [root, 'useradd', '--create-home', '--shell', '/bin/bash', '--user-group', user], { env: hostEnv() });
+  const line = await entry();
+  if (!line) throw new UserError(`could not create the admin user ${user} in ${node.name}; see ${ctx.logFile ?? 'the lab log'}`);
+  const [, , uid, gid, , home] = line.split(':') as [string, string, string, string, string, string];
+  const sshDir = path.join(root, home, '.ssh');
+  await fs.mkdir(sshDir, { recursive: true, mode: 0o700 });
+  await fs.writeFile(path.join(sshDir, 'authorized_keys'), `${publicKey.trim()}\n`, { mode: 0o600 });
+  for (const p of [sshDir, path.join(sshDir, 'authorized_keys')]) await fs.chown(p, Number(uid), Number(gid));
+  await fs.mkdir(at('etc/sudoers.d'), { recursive: true });
+  await fs.writeFile(at('etc/sudoers.d/90-cloud-init-users'), sudoersFile(user), { mode: 0o440 });
+  await fs.mkdir(at('root/.ssh'), { recursive: true, mode: 0o700 });
+  const refuse = `no-port-forwarding,no-agent-forwarding,no-X11-forwarding,command="echo 'Please login as the user \\"${user}\\" rather than the user \\"root\\".';echo;sleep 10;exit 142"`;
+  await fs.writeFile(at('root/.ssh/authorized_keys'), `${refuse} ${publicKey.trim()}\n`, { mode: 0o600 });
+}
+
+const PROVISIONED = 'etc/ha-wordpress-lab';
+
+export interface StartOptions {
+  plan: LabPlan;
+  node: LabNode;
+  imageDir: string;
+  layout: CgroupLayout;
+  adminUser: string;
+  publicKey: string;
+}
+
+/** Starts the container unless it runs; cleans up what a dead earlier one left (processes, cgroups, mount) first. */
+export async function ensureContainer(ctx: Ctx, o: StartOptions): Promise<'running' | 'started' | 'created'> {
+  const { plan, node } = o;
+  if (await running(plan.labId, node)) return 'running';
+  const p = containerPaths(plan.labId, node.name);
+  const fresh = !(await exists(path.join(p.upper, PROVISIONED)));
+  await stopContainer(ctx, plan.labId, node.name, o.layout);
+
+  // No marker means this container never booted (the marker is written before the first boot), so
+  // whatever is in its upper dir is a provisioning a killed run left half done (a user in passwd but
+  // not in shadow…): start it over from the image.
+  if (fresh) for (const d of [p.upper, p.work]) await removeTree(ctx, d);
+  for (const d of [p.upper, p.work, p.root]) await fs.mkdir(d, { recursive: true });
+  await run(ctx, 'mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${o.imageDir},upperdir=${p.upper},workdir=${p.work}`, p.root]);
+  if (fresh) {
+    await provision(ctx, plan, node, p.root, o.adminUser, o.publicKey);
+    await fs.writeFile(path.join(p.root, PROVISIONED), `${node.name} ${new Date().toISOString()}\n`);
+  }
+
+  // Without a systemd on the host every container would share our cgroup and
+  // their systemds would fight over it (status=219/CGROUP): each gets its own,
+  // joined by the launcher before it execs nspawn.
+  const cgs = cgroupDirs(o.layout, plan.labId, node.name);
+  for (const cg of cgs) await fs.mkdir(cg, { recursive: true });
+  const args = [
+    '--boot',
+    `--directory=${p.root}`,
+    `--machine=${node.machine}`,
+    // Host PID 1 is not systemd here: no machined to register with, no unit to create.
+    '--register=no',
+    '--keep-unit',
+    `--network-bridge=${plan.bridge}`,
+    '--console=passive',
+    '--capability=CAP_NET_ADMIN,CAP_NET_RAW',
+    '--resolv-conf=off',
+    '--timezone=off',
+    '--link-journal=no',
+  ];
+  const out = openSync(p.console, 'a');
+  try {
+    const child = spawn('/bin/sh', ['-c', 'for cg; do [ "$cg" = -- ] && break; echo $$ > "$cg/cgroup.procs" || exit 97; shift; done; shift; exec "$@"', 'launch', ...cgs, '--', 'systemd-nspawn', ...args], {
+      detached: true,
+      stdio: ['ignore', out, out],
+      env: hostEnv({ SYSTEMD_LOG_LEVEL: 'info' }),
+    });
+    if (!child.pid) throw new UserError(`could not start systemd-nspawn for ${node.name}; see ${p.console}`);
+    child.unref();
+    await writeFileAtomic(p.pidFile, `${child.pid}\n`);
+  } finally {
+    closeSync(out);
+  }
+  return fresh ? 'created' : 'started';
+}
+
+/** Stops a container (clean poweroff, then kill), and removes its cgroups and overlay mount. Idempotent. */
+export async function stopContainer(ctx: Ctx, labId: string, name: string, layout: CgroupLayout, graceMs = 20_000): Promise<void> {
+  const p = containerPaths(labId, name);
+  // By pid file, and by command line for an nspawn whose pid file a killed run never wrote.
+  const pid = await readPid(p.pidFile);
+  const pids = new Set(await findProcesses(marks(p)));
+  if (pid && (await isOurs(pid, marks(p)))) pids.add(pid);
+  // SIGTERM makes nspawn ask the container's systemd for a clean poweroff.
+  await killProcesses([...pids], graceMs);
+  await killCgroups(ctx, layout, cgroupDirs(layout, labId, name));
+  await fs.rm(p.pidFile, { force: true });
+  if (await mounted(p.root)) await unmountUnder(ctx, p.root);
+}
+
+/** Kills everything left in a container's cgroups (an nspawn killed with -9 may leave its payload) and removes the dirs. */
+export async function killCgroups(ctx: Ctx, layout: CgroupLayout, dirs: string[]): Promise<void> {
+  const unified = dirs.find((d) => d.startsWith(layout.unified + '/'));
+  if (unified && (await exists(path.join(unified, 'cgroup.kill')))) {
+    const populated = async () => /populated 1/.test(await fs.readFile(path.join(unified, 'cgroup.events'), 'utf8').catch(() => ''));
+    if (await populated()) {
+      await fs.writeFile(path.join(unified, 'cgroup.kill'), '1').catch(() => undefined);
+      for (let i = 0; i < 100 && (await populated()); i++) await sleep(100);
+    }
+  } else {
+    // No cgroup.kill (kernel < 5.14): SIGKILL what the cgroups list, a few rounds.
+    for (let round = 0; round < 10; round++) {
+      const pids = (await Promise.all(dirs.map((d) => procsUnder(d)))).flat();
+      if (pids.length === 0) break;
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+      await sleep(200);
+    }
+  }
+  for (const d of dirs) await rmdirTree(d);
+}
+
+async function procsUnder(dir: string): Promise<number[]> {
+  const out: number[] = [];
+  const txt = await fs.readFile(path.join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
+  out.push(...txt.split('\n').filter(Boolean).map(Number));
+  for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) out.push(...(await procsUnder(path.join(dir, e.name))));
+  return out;
+}
+
+/** cgroup dirs go with rmdir, deepest first (their files cannot be unlinked). */
+export async function rmdirTree(dir: string): Promise<void> {
+  const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => undefined);
+  if (!entries) return;
+  for (const e of entries) if (e.isDirectory()) await rmdirTree(path.join(dir, e.name));
+  for (let i = 0; i < 20; i++) {
+    try {
+      await fs.rmdir(dir);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code !== 'EBUSY' && code !== 'ENOTEMPTY') throw err;
+      await sleep(100);
+    }
+  }
+}
+
+/** Removes a container entirely (a node the lab no longer has). */
+export async function removeContainer(ctx: Ctx, labId: string, name: string, layout: CgroupLayout): Promise<void> {
+  await stopContainer(ctx, labId, name, layout);
+  await removeTree(ctx, containerPaths(labId, name).dir);
+}
+
+/** Runs a command inside a running container (machinectl does not work without a host systemd). */
+export async function inContainer(ctx: Ctx, labId: string, node: LabNode, argv: string[], o: { timeoutMs?: number; okCodes?: number[] } = {}) {
+  const r = await running(labId, node);
+  if (!r) throw new UserError(`${node.name} is not running; run \`ha-wordpress up\` again`);
+  return run(ctx, 'nsenter', ['-t', String(r.init), '-m', '-u', '-i', '-n', '-p', '--', '/usr/bin/env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LANG=C.UTF-8', 'DEBIAN_FRONTEND=noninteractive', ...argv], o);
+}
+
+/** Resolves once `ip:port` answers with an SSH banner. */
+export async function sshAnswers(ip: string, timeoutMs = 2000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: ip, port: 22 });
+    let buf = '';
+    const done = (ok: boolean) => {
+      s.destroy();
+      clearTimeout(t);
+      resolve(ok);
+    };
+    const t = setTimeout(() => done(false), timeoutMs);
+    s.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      if (buf.includes('SSH-')) done(true);
+    });
+    s.on('error', () => done(false));
+    s.on('close', () => done(buf.includes('SSH-')));
+  });
+}
+
+export async function consoleTail(labId: string, name: string, lines = 5): Promise<string> {
+  const text = await fs.readFile(containerPaths(labId, name).console, 'utf8').catch(() => '');
+  return text.trim().split('\n').slice(-lines).join(' | ');
+}

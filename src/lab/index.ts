@@ -1,0 +1,354 @@
+/**
+ * The local target's "terraform": a lab of Debian 12 system containers on
+ * this machine, shaped like the DigitalOcean cluster (DESIGN §7), with the
+ * DigitalOcean pieces the roles talk to standing in on the lab network.
+ *
+ * labUp converges: what exists and runs is kept, what a killed earlier run
+ * left half-done is cleaned up and redone, so it is also the way to resume.
+ * labDestroy removes everything the lab made on the machine except the
+ * caches (/var/cache/ha-wordpress: base image, package pool), which the next
+ * lab reuses.
+ *
+ * Loaded with `await import()` by `up`/`destroy` for the local target only;
+ * importing it does nothing by itself.
+ */
+import { promises as fs, realpathSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { UserError } from '../errors.js';
+import { PACKAGE_ROOT } from '../paths.js';
+import type { Logger } from '../ui/logger.js';
+import { cgroupDirs, consoleTail, containerPaths, ensureContainer, inContainer, killCgroups, removeContainer, running, sshAnswers, stopContainer } from './containers.js';
+import { ensureDaemon, daemonFiles, stopDaemon } from './daemon.js';
+import { CGROUP_DIR, IMAGES, labDir, labLock, REPOS, STATE_ROOT } from './dirs.js';
+import { cgroupLayout, ensureHostPackages, labCheck as check } from './host.js';
+import { ensureImage, IMAGE_MARKER, sweepBuilds } from './image.js';
+import { ensureBridge, ensureTable, pickOctet, removeNetwork } from './network.js';
+import { checkShape, debianMirrors, deliveryAddress, droplets, haproxyConfig, labHash, loadBalancer, makePlan, parseAptSources, type AptSource, type Group, type LabPlan } from './plan.js';
+import { ensureRepo, packageList } from './repo.js';
+import { readHolder } from './services.js';
+import { exists, removeTree, sleep, unmountUnder, withLock, writeFileAtomic, type Ctx } from './sys.js';
+
+export interface LabOptions {
+  /** Absolute workspace dir; with the project it identifies the lab on this machine. */
+  workspace: string;
+  project: string;
+  webNodes: number;
+  dbNodes: number;
+  /** Created in every container as cloud-init does on a droplet: NOPASSWD sudo, bash, publicKey in authorized_keys. */
+  adminUser: string;
+  publicKey: string;
+  /** The only Bearer token the stand-in API accepts. */
+  apiToken: string;
+  log: Logger;
+  yes: boolean;
+  interactive: boolean;
+  /** Asked before installing host packages (unless yes). */
+  confirm: (message: string) => Promise<boolean>;
+  onStatus?: (text: string) => void;
+}
+
+// A type alias, not an interface: it must fit inventory.ts's Record<string, unknown> host vars.
+export type LabHostVars = {
+  ansible_host: string;
+  private_ip: string;
+};
+
+export interface LabCluster {
+  /** Shaped like terraform's `inventory` output: group → droplet name → addresses. */
+  inventory: Record<Group, Record<string, LabHostVars>>;
+  /** The stand-in load balancer: the site is http://<this>/. */
+  loadBalancerIp: string;
+  dbReservedIp: string;
+  /** Base URL of the stand-in DigitalOcean API. */
+  apiUrl: string;
+  /** Inventory vars the lab needs (`all` group). */
+  extraVars: Record<string, unknown>;
+  /** Where the time went (ms), for diagnostics and the project's notes; 0 = reused. */
+  timings: Record<string, number>;
+}
+
+interface LabState {
+  version: 1;
+  labId: string;
+  project: string;
+  workspace: string;
+  octet: number;
+  image: string;
+  imageDir: string;
+  repoKey: string;
+  nodes: string[];
+  created: string;
+}
+
+export async function labCheck(): Promise<string[]> {
+  return check();
+}
+
+function identity(workspace: string, project: string): { workspace: string; hash: string; labId: string } {
+  // The same lab whichever way the workspace path is spelled (symlinks, ./, trailing slash).
+  let ws = path.resolve(workspace);
+  try {
+    ws = realpathSync(ws);
+  } catch {
+    // a workspace deleted before destroy: its resolved path is all we have
+  }
+  const hash = labHash(ws, project);
+  return { workspace: ws, hash, labId: `${project}-${hash}` };
+}
+
+async function readState(labId: string): Promise<LabState | undefined> {
+  try {
+    const s = JSON.parse(await fs.readFile(path.join(labDir(labId), 'state.json'), 'utf8')) as LabState;
+    return s.version === 1 ? s : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function hostMirrors() {
+  const sources: AptSource[] = [];
+  const read = async (file: string, deb822: boolean) => sources.push(...parseAptSources(await fs.readFile(file, 'utf8').catch(() => ''), deb822));
+  await read('/etc/apt/sources.list', false);
+  for (const f of (await fs.readdir('/etc/apt/sources.list.d').catch(() => [] as string[])).sort()) {
+    if (f.endsWith('.list')) await read(path.join('/etc/apt/sources.list.d', f), false);
+    else if (f.endsWith('.sources')) await read(path.join('/etc/apt/sources.list.d', f), true);
+  }
+  return debianMirrors(sources);
+}
+
+function newCtx(o: { log: Logger; onStatus?: (t: string) => void }, labId: string): Ctx {
+  return { log: o.log, status: o.onStatus ?? (() => undefined), logFile: path.join(labDir(labId), 'lab.log') };
+}
+
+/** The layout of this workspace's lab if it exists on this machine (names, addresses, droplet ids), for status/ssh and tests. */
+export async function labPlan(o: Pick<LabOptions, 'workspace' | 'project' | 'webNodes' | 'dbNodes'>): Promise<LabPlan | undefined> {
+  const id = identity(o.workspace, o.project);
+  const state = await readState(id.labId);
+  return state ? makePlan({ workspace: id.workspace, project: o.project, webNodes: o.webNodes, dbNodes: o.dbNodes, octet: state.octet }) : undefined;
+}
+
+export async function labUp(o: LabOptions): Promise<LabCluster> {
+  const problems = await check();
+  if (problems.length) throw new UserError(problems.join('; '));
+  const bad = checkShape(o.project, o.webNodes, o.dbNodes);
+  if (bad) throw new UserError(`${bad}: fix it in ha-wordpress.yml, then run up again`);
+  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(o.adminUser) || o.adminUser === 'root')
+    throw new UserError(`admin-user "${o.adminUser}" is not a usable Linux user name: choose lowercase letters, digits, - and _ (not root), then run init and up again`);
+  if (!/^(ssh-|ecdsa-|sk-)\S+ \S+/.test(o.publicKey.trim())) throw new UserError('the project\'s public key is not an OpenSSH public key line: check ssh-key in ha-wordpress.yml');
+  const id = identity(o.workspace, o.project);
+  const ctx = newCtx(o, id.labId);
+  return withLock(ctx, labLock(id.labId), `the lab ${id.labId}`, () => up(ctx, o, id));
+}
+
+async function up(ctx: Ctx, o: LabOptions, id: ReturnType<typeof identity>): Promise<LabCluster> {
+  const timings: Record<string, number> = {};
+  const time = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const t = Date.now();
+    try {
+      return await fn();
+    } finally {
+      timings[name] = Date.now() - t;
+    }
+  };
+  const started = Date.now();
+  await fs.mkdir(labDir(id.labId), { recursive: true, mode: 0o700 });
+  ctx.status('lab: checking this machine…');
+  await time('hostPackages', () => ensureHostPackages(ctx, o));
+  const layout = (await cgroupLayout())!;
+
+  const prev = await readState(id.labId);
+  // Node names do not depend on the subnet.
+  const nodeNames = makePlan({ workspace: id.workspace, project: o.project, webNodes: o.webNodes, dbNodes: o.dbNodes, octet: 1 }).nodes.map((n) => n.name);
+  const saveState = (octet: number, image: { name: string; dir: string } | undefined, repoKey: string) =>
+    writeFileAtomic(
+      path.join(labDir(id.labId), 'state.json'),
+      JSON.stringify({ version: 1, labId: id.labId, project: o.project, workspace: id.workspace, octet, image: image?.name ?? '', imageDir: image?.dir ?? '', repoKey, nodes: nodeNames, created: prev?.created ?? new Date().toISOString() } satisfies LabState, null, 2) + '\n',
+      0o600,
+    );
+  // A new lab claims its subnet at once, under a machine-wide lock, so two labs created at the same time never pick the same one.
+  const octet =
+    prev?.octet ??
+    (await withLock(ctx, path.join(path.dirname(labLock(id.labId)), 'subnets.lock'), 'choosing a lab subnet', async () => {
+      const picked = await pickOctet(ctx, id.hash, id.labId);
+      await saveState(picked, undefined, '');
+      return picked;
+    }));
+  const plan = makePlan({ workspace: id.workspace, project: o.project, webNodes: o.webNodes, dbNodes: o.dbNodes, octet });
+  const mirrors = await hostMirrors();
+
+  await sweepBuilds(ctx, IMAGES);
+  await sweepBuilds(ctx, REPOS);
+  // A lab keeps the image its containers were created on (it is their lower layer).
+  let image = prev && (await exists(path.join(prev.imageDir, IMAGE_MARKER))) ? { name: prev.image, dir: prev.imageDir } : undefined;
+  if (!image) {
+    const built = await ensureImage(ctx, mirrors);
+    timings.image = built.ms;
+    image = built;
+  } else timings.image = 0;
+  const list = await packageList(id.workspace, PACKAGE_ROOT);
+  // The repo is resolved against the image's installed packages: a rebuilt image gets a new repo.
+  const imageId = (await fs.readFile(path.join(image.dir, IMAGE_MARKER), 'utf8').catch(() => image!.name)).trim();
+  const repo = await ensureRepo(ctx, { image: imageId, imageDir: image.dir, names: list.names, mirrors, keepKeys: prev ? [prev.repoKey] : [] });
+  timings.repo = repo.ms;
+
+  // Recorded before anything is created, so destroy (or the next up) finds whatever follows.
+  await saveState(octet, image, repo.key);
+
+  ctx.status('lab: network…');
+  const files = daemonFiles(id.labId);
+  const holder = readHolder(files.holder, plan);
+  const holderNode = plan.nodes.find((n) => n.dropletId !== undefined && n.dropletId === holder.dropletId);
+  await time('network', async () => {
+    await ensureBridge(ctx, plan);
+    await ensureTable(ctx, plan, holderNode ? deliveryAddress(holderNode) : undefined);
+  });
+  await time('services', () => ensureDaemon(ctx, { plan, apiToken: o.apiToken, publicKey: o.publicKey.trim(), repoDir: repo.dir, holderFile: files.holder }));
+
+  // Nodes the lab no longer has (web-nodes or db-nodes lowered): gone, like terraform would destroy their droplets.
+  const wanted = new Set(plan.nodes.map((n) => n.name));
+  for (const name of await fs.readdir(path.join(labDir(id.labId), 'containers')).catch(() => [] as string[])) {
+    if (wanted.has(name)) continue;
+    ctx.log.warn(`lab: removing ${name} (no longer in the cluster's shape)`);
+    await removeContainer(ctx, id.labId, name, layout);
+  }
+
+  // cgroups of containers that no longer exist (a run killed while removing one).
+  for (const root of layout.roots) {
+    const base = path.join(root, CGROUP_DIR, id.labId);
+    for (const name of await fs.readdir(base).catch(() => [] as string[])) {
+      if (!wanted.has(name) && (await fs.stat(path.join(base, name)).catch(() => undefined))?.isDirectory())
+        await killCgroups(ctx, layout, layout.roots.map((r) => path.join(r, CGROUP_DIR, id.labId, name)));
+    }
+  }
+
+  ctx.status('lab: starting containers…');
+  const results = await time('containers', () =>
+    Promise.all(plan.nodes.map((node) => ensureContainer(ctx, { plan, node, imageDir: image!.dir, layout, adminUser: o.adminUser, publicKey: o.publicKey }))),
+  );
+  const startedCount = results.filter((r) => r !== 'running').length;
+
+  await time('ready', () => Promise.all([waitForSsh(ctx, plan, startedCount), ensureLoadBalancer(ctx, plan)]));
+  timings.total = Date.now() - started;
+  await fs.appendFile(ctx.logFile!, `labUp timings (ms): ${JSON.stringify(timings)}\n`).catch(() => undefined);
+  return cluster(plan, timings);
+}
+
+function cluster(plan: LabPlan, timings: Record<string, number>): LabCluster {
+  const inventory: LabCluster['inventory'] = { wp_node: {}, galera_cluster_node: {}, galera_loadbalancer: {} };
+  for (const n of droplets(plan)) inventory[n.group!][n.name] = { ansible_host: n.ip, private_ip: n.ip };
+  const apiUrl = `http://${plan.bridgeIp}:${plan.apiPort}`;
+  return {
+    inventory,
+    loadBalancerIp: loadBalancer(plan).ip,
+    dbReservedIp: plan.reservedIp,
+    apiUrl,
+    extraVars: {
+      lab_api_url: apiUrl,
+      // Reserved-IP traffic reaches HAProxy SNATed to the bridge address (see plan.ts nftRuleset).
+      lab_mysql_client_sources: [plan.bridgeIp],
+      // The stand-in load balancer's address: where HTTP (and its health checks) to the web nodes come from.
+      lab_http_client_sources: [loadBalancer(plan).ip],
+      // The host as the containers see it: SSH from ansible and the wait phase comes from here.
+      lab_bridge_ip: plan.bridgeIp,
+    },
+    timings,
+  };
+}
+
+async function waitForSsh(ctx: Ctx, plan: LabPlan, started: number): Promise<void> {
+  const nodes = droplets(plan);
+  const deadline = Date.now() + 180_000;
+  const pending = new Set(nodes);
+  while (pending.size) {
+    ctx.status(`lab: ${nodes.length - pending.size}/${nodes.length} containers answer SSH${started ? '' : ' (already running)'}…`);
+    await Promise.all(
+      [...pending].map(async (n) => {
+        if (await sshAnswers(n.ip, 1500)) pending.delete(n);
+      }),
+    );
+    if (!pending.size) break;
+    if (Date.now() > deadline) {
+      const n = [...pending][0]!;
+      const alive = await running(plan.labId, n);
+      throw new UserError(
+        `${[...pending].map((x) => x.name).join(', ')} did not answer SSH within 3 minutes (${alive ? 'container running' : 'container not running'}; console: ${await consoleTail(plan.labId, n.name, 3)}); see ${containerPaths(plan.labId, n.name).console}, then run up again`,
+      );
+    }
+    await sleep(300);
+  }
+}
+
+/** The stand-in for DigitalOcean's load balancer: HAProxy in the `<project>-lb` container, installed from the lab repo. */
+async function ensureLoadBalancer(ctx: Ctx, plan: LabPlan): Promise<void> {
+  const lb = loadBalancer(plan);
+  const root = containerPaths(plan.labId, lb.name).root;
+  const deadline = Date.now() + 180_000;
+  let lastErr = '';
+  while (!(await exists(path.join(root, 'usr/sbin/haproxy')))) {
+    if (Date.now() > deadline) throw new UserError(`HAProxy did not install in ${lb.name} (${lastErr.slice(0, 200)}); see ${ctx.logFile}, then run up again`);
+    try {
+      // Fails until the container has booted far enough to have its address; retried.
+      await inContainer(ctx, plan.labId, lb, ['apt-get', '-q', '-o', 'Acquire::Retries=2', 'update'], { timeoutMs: 60_000 });
+      await inContainer(ctx, plan.labId, lb, ['apt-get', '-q', '-y', 'install', 'haproxy'], { timeoutMs: 180_000 });
+    } catch (err) {
+      lastErr = (err as Error).message;
+      await sleep(1000);
+    }
+  }
+  const cfgFile = path.join(root, 'etc/haproxy/haproxy.cfg');
+  const want = haproxyConfig(plan);
+  const changed = (await fs.readFile(cfgFile, 'utf8').catch(() => '')) !== want;
+  if (changed) await fs.writeFile(cfgFile, want);
+  const active = await inContainer(ctx, plan.labId, lb, ['systemctl', 'is-active', '--quiet', 'haproxy'], { okCodes: [1, 3, 4] });
+  if (changed || active.code !== 0) await inContainer(ctx, plan.labId, lb, ['systemctl', 'restart', 'haproxy'], { timeoutMs: 60_000 });
+  while (!(await httpAnswers(lb.ip, 80))) {
+    if (Date.now() > deadline) throw new UserError(`the stand-in load balancer (${lb.name}) does not answer on http://${lb.ip}/; see ${ctx.logFile}, then run up again`);
+    await sleep(300);
+  }
+}
+
+function httpAnswers(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get({ host, port, path: '/', timeout: 1500 }, (res) => {
+      res.resume();
+      resolve(true);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
+}
+
+export async function labDestroy(o: Pick<LabOptions, 'workspace' | 'project' | 'log' | 'onStatus'>): Promise<void> {
+  if (process.platform !== 'linux') return;
+  const id = identity(o.workspace, o.project);
+  const ctx = newCtx(o, id.labId);
+  const dir = labDir(id.labId);
+  const layout = await cgroupLayout();
+  const plan = { bridge: `hw-${id.hash}`, nftTable: `ha_wordpress_${id.hash}` };
+  // Without a state dir there is no log to append to (and writing one would recreate the dir).
+  if (!(await exists(dir))) ctx.logFile = undefined;
+  await withLock(ctx, labLock(id.labId), `the lab ${id.labId}`, async () => {
+    ctx.status('lab: stopping the services daemon…');
+    await stopDaemon(id.labId);
+    const state = await readState(id.labId);
+    const names = new Set([...(state?.nodes ?? []), ...(await fs.readdir(path.join(dir, 'containers')).catch(() => [] as string[]))]);
+    ctx.status(`lab: stopping ${names.size} containers…`);
+    if (layout) {
+      await Promise.all([...names].map((n) => stopContainer(ctx, id.labId, n, layout)));
+      // Anything left in the lab's cgroups (a container whose dir was removed by hand).
+      await killCgroups(ctx, layout, cgroupDirs(layout, id.labId));
+      for (const root of layout.roots) await fs.rmdir(path.join(root, CGROUP_DIR)).catch(() => undefined);
+    }
+    ctx.status('lab: removing the network…');
+    await removeNetwork(ctx, plan);
+    ctx.status('lab: removing the containers\' files…');
+    ctx.logFile = undefined; // the log lives in the dir being removed
+    await unmountUnder(ctx, dir);
+    await removeTree(ctx, dir);
+    await fs.rmdir(STATE_ROOT).catch(() => undefined);
+  });
+  // Tidy the empty parents too (the lock file went with withLock); other labs' files keep them.
+  await fs.rmdir(path.dirname(labLock(id.labId))).catch(() => undefined);
+  await fs.rmdir(path.dirname(STATE_ROOT)).catch(() => undefined);
+}

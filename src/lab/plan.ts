@@ -1,0 +1,362 @@
+/**
+ * The lab's layout, computed from the workspace and project alone: names,
+ * addresses, droplet ids, and the text of every file and ruleset the lab
+ * writes. Pure (no I/O), so the layout is unit-tested on any machine and
+ * labUp, labDestroy and the services daemon agree on it without asking
+ * each other.
+ */
+import { createHash } from 'node:crypto';
+
+export type Role = 'web' | 'db' | 'dblb' | 'lb';
+export type Group = 'wp_node' | 'galera_cluster_node' | 'galera_loadbalancer';
+
+export interface LabNode {
+  /** Host name, exactly as terraform names the droplet (`hawp-wp-01`). */
+  name: string;
+  role: Role;
+  group?: Group;
+  /** systemd-nspawn machine name: lab-unique so two labs' veths (`vb-<machine>`) never collide, and ≤ 12 chars so that name fits IFNAMSIZ. */
+  machine: string;
+  ip: string;
+  /** HAProxy nodes only: the address reserved-IP traffic is delivered to. */
+  anchorIp?: string;
+  /** Stand-in droplet id; the public load balancer is not a droplet. */
+  dropletId?: number;
+}
+
+export interface LabPlan {
+  labId: string;
+  hash: string;
+  project: string;
+  workspace: string;
+  bridge: string;
+  nftTable: string;
+  octet: number;
+  subnet: string;
+  bridgeIp: string;
+  reservedIp: string;
+  apiPort: number;
+  metadataPort: number;
+  nodes: LabNode[];
+}
+
+/** Where the services daemon listens on the bridge address (API + apt repo; metadata behind a DNAT from 169.254.169.254:80). */
+export const API_PORT = 8055;
+export const METADATA_PORT = 8056;
+export const METADATA_IP = '169.254.169.254';
+
+export function labHash(workspace: string, project: string): string {
+  return createHash('sha256').update(`${workspace}\0${project}`).digest('hex').slice(0, 8);
+}
+
+/** First-choice third octet of 10.213.X.0/24; labUp moves on to the next free one if another lab or interface holds it. */
+export function preferredOctet(hash: string): number {
+  return (parseInt(hash.slice(0, 4), 16) % 254) + 1;
+}
+
+export function checkShape(project: string, webNodes: number, dbNodes: number): string | undefined {
+  if (!/^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/.test(project)) return `project "${project}" must be lowercase letters, digits and hyphens (≤ 40 characters)`;
+  if (!Number.isInteger(webNodes) || webNodes < 2 || webNodes > 10) return `web-nodes must be 2 to 10 (got ${webNodes})`;
+  if (!Number.isInteger(dbNodes) || dbNodes < 3 || dbNodes > 9 || dbNodes % 2 === 0) return `db-nodes must be odd, 3 to 9 (got ${dbNodes})`;
+  return undefined;
+}
+
+export function makePlan(o: { workspace: string; project: string; webNodes: number; dbNodes: number; octet: number }): LabPlan {
+  const hash = labHash(o.workspace, o.project);
+  const net = `10.213.${o.octet}`;
+  // Droplet ids look like DigitalOcean's (nine digits), stable for the lab, distinct between labs in practice.
+  const idBase = 300_000_000 + (parseInt(hash, 16) % 6_000_000) * 100;
+  const two = (n: number) => String(n).padStart(2, '0');
+  const nodes: LabNode[] = [];
+  // Ids and addresses follow the node's name, not its position, so changing web-nodes or db-nodes
+  // never gives an existing node (or the reserved IP's holder record) another identity.
+  const host = (ip: string) => Number(ip.split('.')[3]);
+  const add = (node: Omit<LabNode, 'dropletId'>) => nodes.push({ ...node, dropletId: idBase + host(node.ip) });
+  for (let i = 1; i <= o.webNodes; i++)
+    add({ name: `${o.project}-wp-${two(i)}`, role: 'web', group: 'wp_node', machine: `${hash}-w${two(i)}`, ip: `${net}.${10 + i}` });
+  for (let i = 1; i <= o.dbNodes; i++)
+    add({ name: `${o.project}-db-${two(i)}`, role: 'db', group: 'galera_cluster_node', machine: `${hash}-d${two(i)}`, ip: `${net}.${30 + i}` });
+  for (let i = 1; i <= 2; i++)
+    add({ name: `${o.project}-dblb-${two(i)}`, role: 'dblb', group: 'galera_loadbalancer', machine: `${hash}-b${two(i)}`, ip: `${net}.${40 + i}`, anchorIp: `${net}.${50 + i}` });
+  nodes.push({ name: `${o.project}-lb`, role: 'lb', machine: `${hash}-lb`, ip: `${net}.2` });
+  return {
+    labId: `${o.project}-${hash}`,
+    hash,
+    project: o.project,
+    workspace: o.workspace,
+    bridge: `hw-${hash}`,
+    nftTable: `ha_wordpress_${hash}`,
+    octet: o.octet,
+    subnet: `${net}.0/24`,
+    bridgeIp: `${net}.1`,
+    reservedIp: `${net}.3`,
+    apiPort: API_PORT,
+    metadataPort: METADATA_PORT,
+    nodes,
+  };
+}
+
+export const droplets = (p: LabPlan) => p.nodes.filter((n) => n.dropletId !== undefined);
+export const loadBalancer = (p: LabPlan) => p.nodes.find((n) => n.role === 'lb')!;
+
+/** The reserved IP's first holder, as terraform assigns it: dblb-01. */
+export const firstHolder = (p: LabPlan) => p.nodes.find((n) => n.role === 'dblb')!;
+
+/** Where traffic to the reserved IP goes while `node` holds it: its anchor, like DigitalOcean (a droplet without one gets it on its own address). */
+export const deliveryAddress = (node: LabNode) => node.anchorIp ?? node.ip;
+
+// ---------------------------------------------------------------------------
+// Files written into each container before its first boot (what cloud-init does on a droplet)
+
+export function networkdUnit(node: LabNode): string {
+  return [
+    '# Written by ha-wordpress (local lab): the droplet\'s static address.',
+    '[Match]',
+    'Name=host0',
+    '',
+    '[Network]',
+    `Address=${node.ip}/24`,
+    // A /32 anchor adds no prefix route, so the /24 address stays the source of
+    // everything the node sends; only reserved-IP traffic arrives on the anchor.
+    ...(node.anchorIp ? [`Address=${node.anchorIp}/32`] : []),
+    'LinkLocalAddressing=no',
+    'IPv6AcceptRA=no',
+    '',
+    '# The metadata service, like on a droplet. There is deliberately no default route.',
+    '[Route]',
+    `Destination=${METADATA_IP}/32`,
+    'Scope=link',
+    '',
+  ].join('\n');
+}
+
+export function hostsFile(node: LabNode): string {
+  // What cloud-init's manage_etc_hosts writes on a DigitalOcean droplet.
+  return ['127.0.0.1 localhost', `127.0.1.1 ${node.name} ${node.name}`, '', '::1 localhost ip6-localhost ip6-loopback', 'ff02::1 ip6-allnodes', 'ff02::2 ip6-allrouters', ''].join('\n');
+}
+
+export function aptSources(p: LabPlan): string {
+  return `# Written by ha-wordpress (local lab): the lab's package repository, served from the host.\ndeb [trusted=yes] http://${p.bridgeIp}:${p.apiPort}/repo/ ./\n`;
+}
+
+export function sudoersFile(user: string): string {
+  return `# Written by ha-wordpress (local lab), like cloud-init's 90-cloud-init-users on a droplet.\n${user} ALL=(ALL) NOPASSWD:ALL\n`;
+}
+
+export const SSHD_DROPIN = '# Written by ha-wordpress (local lab), like cloud-init on a droplet: keys only.\nPasswordAuthentication no\nPermitRootLogin prohibit-password\n';
+
+/** The stand-in for DigitalOcean's load balancer: HTTP on :80 to every web node, health-checked like the DO LB. */
+export function haproxyConfig(p: LabPlan): string {
+  const web = p.nodes.filter((n) => n.role === 'web');
+  return [
+    '# Written by ha-wordpress (local lab): stands in for the DigitalOcean load balancer.',
+    'global',
+    '    log stdout format raw local0 notice',
+    '    maxconn 4096',
+    '',
+    'defaults',
+    '    mode http',
+    '    log global',
+    '    option httplog',
+    '    timeout connect 1s',
+    '    timeout client 60s',
+    '    timeout server 60s',
+    '    timeout check 1s',
+    '',
+    'frontend public',
+    '    bind :80',
+    '    option forwardfor',
+    '    http-request set-header X-Forwarded-Proto http',
+    '    http-request set-header X-Forwarded-Port 80',
+    '    default_backend web',
+    '',
+    'backend web',
+    '    balance roundrobin',
+    '    option httpchk GET /healthz',
+    '    default-server inter 1s fall 2 rise 2',
+    ...web.map((n) => `    server ${n.name} ${n.ip}:80 check`),
+    '',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// The host side
+
+/**
+ * The lab's nftables table. Everything the lab needs from netfilter is here,
+ * so deleting this one table removes it all:
+ * - 169.254.169.254:80 from the bridge → the daemon's metadata port (a DNAT
+ *   rather than a listener on 169.254.169.254:80, so two labs on one host, or
+ *   another lab that does listen there, never fight over that socket);
+ * - the reserved IP → its holder's anchor (a one-element map the daemon
+ *   swaps on "assign"), plus a SNAT to the bridge address so the replies come
+ *   back through the host (the holder sees the bridge address as the client);
+ * - forwarding only from the bridge to itself;
+ * - no ICMP redirects out of the bridge: the reserved IP's traffic leaves the
+ *   interface it came in on, and a redirect would teach the sender to skip
+ *   the DNAT.
+ */
+export function nftRuleset(p: LabPlan, holderAddress: string | undefined, stamp: string): string {
+  const br = p.bridge;
+  return [
+    `table ip ${p.nftTable}`,
+    `delete table ip ${p.nftTable}`,
+    `table ip ${p.nftTable} {`,
+    `  comment "ha-wordpress lab ${p.labId} ${stamp}"`,
+    '  map reserved {',
+    '    type ipv4_addr : ipv4_addr',
+    ...(holderAddress ? [`    elements = { ${p.reservedIp} : ${holderAddress} }`] : []),
+    '  }',
+    '  chain prerouting {',
+    '    type nat hook prerouting priority dstnat; policy accept;',
+    `    iifname "${br}" ip daddr ${METADATA_IP} tcp dport 80 dnat to ${p.bridgeIp}:${p.metadataPort}`,
+    `    iifname "${br}" ip daddr ${p.reservedIp} dnat to ip daddr map @reserved`,
+    '  }',
+    '  chain output {',
+    '    type nat hook output priority -100; policy accept;',
+    `    ip daddr ${p.reservedIp} dnat to ip daddr map @reserved`,
+    '  }',
+    '  chain postrouting {',
+    '    type nat hook postrouting priority srcnat; policy accept;',
+    `    oifname "${br}" ct status dnat ip daddr ${p.subnet} snat to ${p.bridgeIp}`,
+    '  }',
+    '  chain forward {',
+    '    type filter hook forward priority filter; policy accept;',
+    `    iifname "${br}" oifname "${br}" accept`,
+    `    iifname "${br}" drop`,
+    `    oifname "${br}" drop`,
+    '  }',
+    '  chain noredirect {',
+    '    type filter hook output priority filter; policy accept;',
+    `    oifname "${br}" icmp type redirect drop`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** The command the daemon runs to move the reserved IP (one nft transaction). */
+export function nftAssign(p: LabPlan, holderAddress: string | undefined): string {
+  return [`flush map ip ${p.nftTable} reserved`, ...(holderAddress ? [`add element ip ${p.nftTable} reserved { ${p.reservedIp} : ${holderAddress} }`] : []), ''].join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// Parsing what the host says
+
+export interface AptSource {
+  uri: string;
+  suites: string[];
+  components: string[];
+  signedBy?: string;
+}
+
+/** apt sources from one-line `.list` text or deb822 `.sources` text; only `deb` (binary) entries that are enabled. */
+export function parseAptSources(text: string, deb822: boolean): AptSource[] {
+  const out: AptSource[] = [];
+  if (!deb822) {
+    for (const raw of text.split('\n')) {
+      const line = raw.replace(/#.*$/, '').trim();
+      const m = line.match(/^deb\s+(?:\[([^\]]*)\]\s+)?(\S+)\s+(\S+)\s*(.*)$/);
+      if (!m) continue;
+      const opts = m[1] ?? '';
+      const signed = opts.match(/signed-by=(\S+)/)?.[1];
+      out.push({ uri: m[2]!, suites: [m[3]!], components: (m[4] ?? '').split(/\s+/).filter(Boolean), signedBy: signed });
+    }
+    return out;
+  }
+  for (const stanza of text.split(/\n\s*\n/)) {
+    const fields: Record<string, string> = {};
+    let key = '';
+    for (const raw of stanza.split('\n')) {
+      if (raw.startsWith('#')) continue;
+      if (/^\s/.test(raw) && key) {
+        fields[key] += '\n' + raw.trim();
+        continue;
+      }
+      const m = raw.match(/^([A-Za-z0-9-]+):\s*(.*)$/);
+      if (m) {
+        key = m[1]!.toLowerCase();
+        fields[key] = m[2]!;
+      }
+    }
+    if (!fields.types?.split(/\s+/).includes('deb')) continue;
+    if (fields.enabled && /^(no|false|0)$/i.test(fields.enabled.trim())) continue;
+    const words = (k: string) => (fields[k] ?? '').split(/\s+/).filter(Boolean);
+    // Signed-By may hold an inline key block; only a file path is useful to us.
+    const signed = fields['signed-by']?.trim();
+    for (const uri of words('uris')) out.push({ uri, suites: words('suites'), components: words('components'), signedBy: signed && signed.startsWith('/') && !signed.includes('\n') ? signed : undefined });
+  }
+  return out;
+}
+
+const DEBIAN_SUITES = /^(buster|bullseye|bookworm|trixie|forky|duke|sid|oldoldstable|oldstable|stable|testing|unstable)(-updates|-security|-backports|-proposed-updates)?$|^(buster|bullseye)\/updates$/;
+
+export interface Mirrors {
+  main: string;
+  security?: string;
+  keyring?: string;
+}
+
+/** The host's Debian mirror (and security mirror), or Debian's own when the host does not use Debian's archive (e.g. Ubuntu). */
+export function debianMirrors(sources: AptSource[]): Mirrors {
+  const debian = sources.filter((s) => s.suites.some((x) => DEBIAN_SUITES.test(x)));
+  const security = debian.find((s) => s.suites.some((x) => /-security$|\/updates$/.test(x)));
+  const main = debian.find((s) => s.suites.some((x) => !/-security$|\/updates$/.test(x)));
+  return {
+    main: (main?.uri ?? 'http://deb.debian.org/debian').replace(/\/+$/, ''),
+    security: security?.uri.replace(/\/+$/, ''),
+    keyring: main?.signedBy,
+  };
+}
+
+/** The package list file: one package per line, `#` comments. */
+export function parsePackageList(text: string): string[] {
+  const names = text
+    .split('\n')
+    .map((l) => l.replace(/#.*$/, '').trim())
+    .filter(Boolean)
+    .flatMap((l) => l.split(/\s+/));
+  return [...new Set(names)].sort();
+}
+
+export const DEFAULT_PACKAGES = [
+  'mariadb-server', 'mariadb-client', 'galera-4', 'mariadb-backup', 'rsync', 'socat', 'haproxy', 'keepalived', 'nginx',
+  'php8.2-fpm', 'php8.2-mysql', 'php8.2-curl', 'php8.2-gd', 'php8.2-mbstring', 'php8.2-xml', 'php8.2-zip', 'php8.2-intl',
+  'wordpress', 'wordpress-theme-twentytwentythree', 'curl', 'nftables', 'unattended-upgrades', 'python3-apt', 'ca-certificates', 'sudo',
+];
+
+/** `apt-get -s install` output → the packages it would install, as pool file names. */
+export function parseAptSimulation(text: string): { name: string; version: string; arch: string; file: string }[] {
+  const out: { name: string; version: string; arch: string; file: string }[] = [];
+  for (const line of text.split('\n')) {
+    // Inst libfoo1 (1.2-3 Debian:12.10/stable [amd64])   or, for an upgrade,   Inst libc6 [2.36-9] (2.36-9+deb12u10 Debian:… [amd64])
+    const m = line.match(/^Inst (\S+) (?:\[[^\]]*\] )?\((\S+) .*\[([^\]]+)\]\)/);
+    if (!m) continue;
+    const [, name, version, arch] = m as unknown as [string, string, string, string];
+    out.push({ name, version, arch, file: `${name}_${version.replace(/:/g, '%3a')}_${arch}.deb` });
+  }
+  return out;
+}
+
+export interface Mount {
+  mountPoint: string;
+  fsType: string;
+}
+
+/** /proc/self/mountinfo → mounts (mount points unescaped), in mount order. */
+export function parseMountinfo(text: string): Mount[] {
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const out: Mount[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    const dash = f.indexOf('-');
+    if (f.length < 7 || dash < 0) continue;
+    out.push({ mountPoint: unescape(f[4]!), fsType: f[dash + 1] ?? '' });
+  }
+  return out;
+}
+
+/** An IPv4 address as DigitalOcean's action `resource_id` for reserved IPs: the address as an unsigned 32-bit integer. */
+export function ipToInt(ip: string): number {
+  return ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+}

@@ -1,0 +1,344 @@
+/**
+ * The local target's lab (src/lab): the pure layout everywhere; the real
+ * thing — containers, bridge, nftables, the services daemon — on a Linux
+ * machine where the tests run as root (skipped elsewhere, saying why).
+ * The real part uses the machine's caches (/var/cache/ha-wordpress); a cold
+ * first run also builds them (debootstrap + package download, ~2 minutes).
+ */
+import { existsSync, promises as fs, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inContainer, running } from '../src/lab/containers.js';
+import { CGROUP_DIR, labDir } from '../src/lab/dirs.js';
+import type { LabCluster, LabOptions } from '../src/lab/index.js';
+import {
+  checkShape,
+  debianMirrors,
+  makePlan,
+  nftRuleset,
+  parseAptSimulation,
+  parseAptSources,
+  parseMountinfo,
+  parsePackageList,
+  type LabNode,
+  type LabPlan,
+} from '../src/lab/plan.js';
+import type { Logger } from '../src/ui/logger.js';
+import { homeWithKey, ROOT, tempDir } from './support/cli.js';
+
+describe('lab layout (pure)', () => {
+  const plan = makePlan({ workspace: '/w', project: 'hawp', webNodes: 3, dbNodes: 5, octet: 77 });
+
+  it('names hosts like terraform and gives each an address on the lab /24', () => {
+    expect(plan.nodes.map((n) => n.name)).toEqual([
+      'hawp-wp-01', 'hawp-wp-02', 'hawp-wp-03',
+      'hawp-db-01', 'hawp-db-02', 'hawp-db-03', 'hawp-db-04', 'hawp-db-05',
+      'hawp-dblb-01', 'hawp-dblb-02', 'hawp-lb',
+    ]);
+    expect(new Set(plan.nodes.map((n) => n.ip)).size).toBe(plan.nodes.length);
+    for (const n of plan.nodes) expect(n.ip).toMatch(/^10\.213\.77\.\d+$/);
+    expect(plan.nodes.filter((n) => n.anchorIp).map((n) => n.name)).toEqual(['hawp-dblb-01', 'hawp-dblb-02']);
+    // veth names are vb-<machine>: must fit IFNAMSIZ (15) and differ between labs.
+    for (const n of plan.nodes) expect(`vb-${n.machine}`.length).toBeLessThanOrEqual(15);
+    expect(plan.bridge.length).toBeLessThanOrEqual(15);
+    expect(makePlan({ workspace: '/other', project: 'hawp', webNodes: 3, dbNodes: 3, octet: 77 }).nodes[0]!.machine).not.toBe(plan.nodes[0]!.machine);
+    expect(new Set(plan.nodes.filter((n) => n.dropletId).map((n) => n.dropletId)).size).toBe(10);
+  });
+
+  it('checks the shape like the CLI does', () => {
+    expect(checkShape('hawp', 3, 3)).toBeUndefined();
+    expect(checkShape('hawp', 1, 3)).toMatch(/web-nodes/);
+    expect(checkShape('hawp', 3, 4)).toMatch(/odd/);
+    expect(checkShape('Ha_wp', 3, 3)).toMatch(/project/);
+  });
+
+  it('finds the Debian mirror in deb822 and one-line sources, and ignores other archives', () => {
+    const deb822 = parseAptSources(
+      [
+        'Types: deb',
+        '# http://snapshot.debian.org/archive/debian/20250520T000000Z',
+        'URIs: http://deb.debian.org/debian',
+        'Suites: bookworm bookworm-updates',
+        'Components: main',
+        'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg',
+        '',
+        'Types: deb',
+        'URIs: http://deb.debian.org/debian-security',
+        'Suites: bookworm-security',
+        'Components: main',
+        '',
+        'Types: deb',
+        'URIs: https://deb.nodesource.com/node_20.x',
+        'Suites: nodistro',
+        'Components: main',
+        'Enabled: no',
+      ].join('\n'),
+      true,
+    );
+    expect(deb822).toHaveLength(2);
+    expect(debianMirrors(deb822)).toEqual({ main: 'http://deb.debian.org/debian', security: 'http://deb.debian.org/debian-security', keyring: '/usr/share/keyrings/debian-archive-keyring.gpg' });
+    const oneLine = parseAptSources('deb [arch=amd64] http://mirror.example/debian/ bookworm main # comment\ndeb https://packages.cloud.google.com/apt cloud-sdk main\n', false);
+    expect(debianMirrors(oneLine).main).toBe('http://mirror.example/debian');
+    expect(debianMirrors(parseAptSources('deb http://archive.ubuntu.com/ubuntu noble main\n', false)).main).toBe('http://deb.debian.org/debian');
+  });
+
+  it('parses the package list, apt simulations and mountinfo', () => {
+    expect(parsePackageList('# roles\nnginx\n\nmariadb-server  # db\nnginx\n')).toEqual(['mariadb-server', 'nginx']);
+    const sim = parseAptSimulation('Inst libfoo1 (1:1.2-3+b1 Debian:12.10/stable [amd64])\nInst libc6 [2.36-9] (2.36-9+deb12u10 Debian-Security:12/stable-security [amd64])\nConf libfoo1 (1:1.2-3+b1 Debian:12.10/stable [amd64])\n');
+    expect(sim.map((p) => p.file)).toEqual(['libfoo1_1%3a1.2-3+b1_amd64.deb', 'libc6_2.36-9+deb12u10_amd64.deb']);
+    expect(parseMountinfo('36 35 98:0 / /var/lib/x\\040y rw,noatime master:1 - overlay overlay rw\n')).toEqual([{ mountPoint: '/var/lib/x y', fsType: 'overlay' }]);
+  });
+
+  it('keeps forwarding bridge-only and DNATs the reserved IP to the holder', () => {
+    const rules = nftRuleset(plan, '10.213.77.51', 'stamp');
+    expect(rules).toContain(`iifname "${plan.bridge}" oifname "${plan.bridge}" accept`);
+    expect(rules).toContain(`iifname "${plan.bridge}" drop`);
+    expect(rules).toContain(`oifname "${plan.bridge}" drop`);
+    expect(rules).toContain(`elements = { ${plan.reservedIp} : 10.213.77.51 }`);
+    expect(rules).toContain(`snat to ${plan.bridgeIp}`);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+const whyNot = process.platform !== 'linux' ? 'not Linux' : process.getuid?.() !== 0 ? 'not root' : undefined;
+
+describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? ` (skipped: ${whyNot})` : ''}`, () => {
+  const lines: string[] = [];
+  const log: Logger = {
+    info: (m) => lines.push(`info ${m}`),
+    success: (m) => lines.push(`ok ${m}`),
+    warn: (m) => lines.push(`warn ${m}`),
+    error: (m) => lines.push(`error ${m}`),
+    out: (m) => lines.push(m),
+  };
+  let lab: typeof import('../src/lab/index.js');
+  let opts: LabOptions;
+  let privateKey: string;
+  let cluster: LabCluster;
+  let plan: LabPlan;
+  const timings: Record<string, number> = {};
+  const TOKEN = 'lab-test-token-0123456789';
+
+  const node = (name: string) => plan.nodes.find((n) => n.name === name)!;
+  const sh = (n: LabNode, script: string, timeoutMs = 20_000) => inContainer({ log, status: () => undefined }, plan.labId, n, ['/bin/sh', '-c', script], { timeoutMs });
+  const py = (n: LabNode, code: string) => inContainer({ log, status: () => undefined }, plan.labId, n, ['python3', '-c', code], { timeoutMs: 20_000 }).then((r) => r.stdout.trim());
+  const metadata = (n: LabNode, p: string) =>
+    py(n, `import urllib.request, urllib.error\ntry:\n print(urllib.request.urlopen('http://169.254.169.254/metadata/v1/${p}', timeout=5).read().decode())\nexcept urllib.error.HTTPError as e:\n print('HTTP', e.code)`);
+  /** Connects to host:port from inside a container and returns the first line the far end sends. */
+  const greet = (n: LabNode, host: string, port: number) =>
+    py(n, `import socket\ns = socket.create_connection(('${host}', ${port}), timeout=5)\nprint(s.recv(200).decode().strip())`);
+
+  const api = (method: string, p: string, body?: unknown, token = TOKEN) =>
+    new Promise<{ status: number; json: any }>((resolve, reject) => {
+      const data = body === undefined ? undefined : JSON.stringify(body);
+      const req = http.request(`${cluster.apiUrl}${p}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(data ? { 'content-length': Buffer.byteLength(data) } : {}) } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }));
+      });
+      req.on('error', reject);
+      req.end(data);
+    });
+  const httpGet = (host: string, p: string) =>
+    new Promise<number>((resolve) => {
+      const req = http.get({ host, port: 80, path: p, timeout: 3000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('timeout', () => req.destroy());
+      req.on('error', () => resolve(0));
+    });
+
+  /** Runs a command over SSH; with `until`, returns as soon as the output matches (root's refusal sleeps 10 s, like cloud-init's). */
+  const sshRun = async (host: string, user: string, command: string, until?: RegExp) => {
+    const { Client } = (await import('ssh2')).default;
+    return new Promise<{ out: string; hostKey: string }>((resolve, reject) => {
+      const c = new Client();
+      let out = '';
+      let hostKey = '';
+      c.on('ready', () =>
+        c.exec(command, (err, stream) => {
+          if (err) return reject(err);
+          stream.on('data', (d: Buffer) => {
+            out += d.toString();
+            if (until?.test(out)) {
+              c.end();
+              resolve({ out, hostKey });
+            }
+          });
+          stream.stderr.on('data', (d: Buffer) => (out += d.toString()));
+          stream.on('close', () => {
+            c.end();
+            resolve({ out, hostKey });
+          });
+        }),
+      );
+      c.on('error', reject);
+      c.connect({ host, username: user, privateKey, readyTimeout: 10_000, hostVerifier: (key: Buffer) => ((hostKey = key.toString('base64')), true) });
+    });
+  };
+
+  beforeAll(async () => {
+    if (!existsSync(path.join(ROOT, 'dist', 'lab', 'services.js'))) throw new Error('dist/lab/services.js is missing: run `npm run build` first (the lab runs its services daemon from dist/)');
+    const dir = tempDir('hawp-lab-');
+    const ws = path.join(dir, 'ws');
+    await fs.mkdir(ws);
+    const { home, publicKey } = await homeWithKey(dir);
+    privateKey = readFileSync(path.join(home, '.ssh', 'id_ed25519'), 'utf8');
+    lab = await import('../src/lab/index.js');
+    opts = { workspace: ws, project: 'hwt', webNodes: 2, dbNodes: 3, adminUser: 'deploy', publicKey, apiToken: TOKEN, log, yes: true, interactive: false, confirm: async () => true };
+  });
+
+  afterAll(async () => {
+    if (opts) await lab.labDestroy(opts).catch(() => undefined);
+    if (Object.keys(timings).length) process.stderr.write(`lab timings (ms): ${JSON.stringify(timings)}\n`);
+    if (opts) rmSync(path.dirname(opts.workspace), { recursive: true, force: true });
+  }, 120_000);
+
+  it('labCheck finds nothing that stops the lab here', async () => {
+    expect(await lab.labCheck()).toEqual([]);
+  });
+
+  it('labUp builds a fresh lab and returns terraform-shaped outputs', async () => {
+    const t = Date.now();
+    cluster = await lab.labUp(opts);
+    timings.firstUp = Date.now() - t;
+    for (const [k, v] of Object.entries(cluster.timings)) timings[`first.${k}`] = v;
+    plan = (await lab.labPlan(opts))!;
+
+    expect(Object.keys(cluster.inventory.wp_node)).toEqual(['hwt-wp-01', 'hwt-wp-02']);
+    expect(Object.keys(cluster.inventory.galera_cluster_node)).toEqual(['hwt-db-01', 'hwt-db-02', 'hwt-db-03']);
+    expect(Object.keys(cluster.inventory.galera_loadbalancer)).toEqual(['hwt-dblb-01', 'hwt-dblb-02']);
+    for (const g of Object.values(cluster.inventory))
+      for (const h of Object.values(g)) expect(h).toEqual({ ansible_host: expect.stringMatching(/^10\.213\.\d+\.\d+$/), private_ip: h.ansible_host });
+    expect(cluster.loadBalancerIp).toBe(node('hwt-lb').ip);
+    expect(cluster.dbReservedIp).toBe(plan.reservedIp);
+    expect(cluster.apiUrl).toBe(`http://${plan.bridgeIp}:8055`);
+    expect(cluster.extraVars).toMatchObject({ lab_api_url: cluster.apiUrl, lab_mysql_client_sources: [plan.bridgeIp] });
+  }, 600_000);
+
+  it('every node accepts SSH as the admin user with the project key, with passwordless sudo and its own host key; root is refused', async () => {
+    const keys = new Set<string>();
+    for (const n of plan.nodes.filter((x) => x.dropletId)) {
+      const r = await sshRun(n.ip, 'deploy', 'hostname && sudo -n true && echo SUDO-OK && cat /etc/apt/sources.list');
+      expect(r.out).toContain(n.name);
+      expect(r.out).toContain('SUDO-OK');
+      expect(r.out).toContain(`deb [trusted=yes] http://${plan.bridgeIp}:8055/repo/ ./`);
+      keys.add(r.hostKey);
+    }
+    expect(keys.size).toBe(7);
+    const root = await sshRun(node('hwt-db-01').ip, 'root', 'id', /Please login/);
+    expect(root.out).toContain('Please login as the user "deploy"');
+  }, 120_000);
+
+  it('the metadata service answers each droplet about itself', async () => {
+    const wp = node('hwt-wp-01');
+    expect(await metadata(wp, 'id')).toBe(String(wp.dropletId));
+    expect(await metadata(wp, 'hostname')).toBe('hwt-wp-01');
+    expect(await metadata(wp, 'interfaces/public/0/ipv4/address')).toBe(wp.ip);
+    expect(await metadata(wp, 'interfaces/private/0/ipv4/address')).toBe(wp.ip);
+    expect(await metadata(wp, 'interfaces/public/0/anchor_ipv4/address')).toBe('HTTP 404');
+    expect(await metadata(wp, 'reserved_ip/ipv4/active')).toBe('false');
+    for (const name of ['hwt-dblb-01', 'hwt-dblb-02']) {
+      const b = node(name);
+      expect(await metadata(b, 'id')).toBe(String(b.dropletId));
+      expect(await metadata(b, 'interfaces/public/0/anchor_ipv4/address')).toBe(b.anchorIp);
+    }
+    // terraform puts the reserved IP on dblb-01.
+    expect(await metadata(node('hwt-dblb-01'), 'reserved_ip/ipv4/active')).toBe('true');
+    expect(await metadata(node('hwt-dblb-01'), 'reserved_ip/ipv4/ip_address')).toBe(plan.reservedIp);
+    expect(await metadata(node('hwt-dblb-02'), 'reserved_ip/ipv4/active')).toBe('false');
+    expect(await metadata(node('hwt-dblb-02'), 'reserved_ip/ipv4/ip_address')).toBe('HTTP 404');
+  }, 60_000);
+
+  it('the API moves the reserved IP like DigitalOcean and traffic to it follows; a wrong token gets 401', async () => {
+    // A listener on each HAProxy node that says who it is and who it sees (in /var/tmp: nspawn gives /tmp a tmpfs).
+    const listener = `import socket, os\ns = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 3306)); s.listen(8)\nwhile True:\n  c, a = s.accept(); c.sendall((os.uname().nodename + ' ' + a[0] + '\\n').encode()); c.close()\n`;
+    await fs.writeFile(path.join(labDir(plan.labId), 'containers', 'hwt-dblb-01', 'root', 'var', 'tmp', 'listen.py'), listener);
+    await fs.writeFile(path.join(labDir(plan.labId), 'containers', 'hwt-dblb-02', 'root', 'var', 'tmp', 'listen.py'), listener);
+    for (const name of ['hwt-dblb-01', 'hwt-dblb-02']) await sh(node(name), 'setsid python3 /var/tmp/listen.py </dev/null >/dev/null 2>&1 &');
+    const web = node('hwt-wp-01');
+    await expect.poll(() => greet(web, plan.reservedIp, 3306).catch(() => ''), { timeout: 10_000 }).toBe(`hwt-dblb-01 ${plan.bridgeIp}`);
+
+    const wrong = await api('POST', `/v2/reserved_ips/${plan.reservedIp}/actions`, { type: 'assign', droplet_id: node('hwt-dblb-02').dropletId }, 'not-the-token');
+    expect(wrong).toEqual({ status: 401, json: { id: 'unauthorized', message: 'Unable to authenticate you' } });
+    expect((await api('POST', `/v2/reserved_ips/${plan.reservedIp}/actions`, { type: 'assign', droplet_id: 12345 })).status).toBe(422);
+
+    const t = Date.now();
+    const moved = await api('POST', `/v2/reserved_ips/${plan.reservedIp}/actions`, { type: 'assign', droplet_id: node('hwt-dblb-02').dropletId });
+    expect(moved.status).toBe(201);
+    expect(moved.json.action).toMatchObject({ status: 'completed', type: 'assign_ip', resource_type: 'reserved_ip' });
+    expect(await greet(web, plan.reservedIp, 3306)).toBe(`hwt-dblb-02 ${plan.bridgeIp}`);
+    timings.reservedIpMove = Date.now() - t;
+
+    const got = await api('GET', `/v2/reserved_ips/${plan.reservedIp}`);
+    expect(got.json.reserved_ip).toMatchObject({ ip: plan.reservedIp, droplet: { id: node('hwt-dblb-02').dropletId, name: 'hwt-dblb-02' } });
+    expect((await api('GET', `/v2/actions/${moved.json.action.id}`)).json.action.id).toBe(moved.json.action.id);
+    expect(await metadata(node('hwt-dblb-02'), 'reserved_ip/ipv4/active')).toBe('true');
+    expect(await metadata(node('hwt-dblb-01'), 'reserved_ip/ipv4/active')).toBe('false');
+  }, 60_000);
+
+  it('the stand-in load balancer answers 503 without healthy web nodes, then serves through the one that passes /healthz', async () => {
+    expect(await httpGet(cluster.loadBalancerIp, '/')).toBe(503);
+    await sh(node('hwt-wp-01'), 'mkdir -p /tmp/www && echo ok > /tmp/www/healthz && cd /tmp/www && setsid python3 -m http.server 80 </dev/null >/dev/null 2>&1 &');
+    await expect.poll(() => httpGet(cluster.loadBalancerIp, '/healthz'), { timeout: 15_000, interval: 250 }).toBe(200);
+  }, 60_000);
+
+  it('a second labUp is quick and changes nothing', async () => {
+    const pids = await Promise.all(plan.nodes.map((n) => running(plan.labId, n).then((r) => r?.nspawn)));
+    const daemon = readFileSync(path.join(labDir(plan.labId), 'services.pid'), 'utf8');
+    const t = Date.now();
+    const again = await lab.labUp(opts);
+    timings.secondUp = Date.now() - t;
+    expect(timings.secondUp).toBeLessThan(10_000);
+    expect({ ...again, timings: {} }).toEqual({ ...cluster, timings: {} });
+    expect(await Promise.all(plan.nodes.map((n) => running(plan.labId, n).then((r) => r?.nspawn)))).toEqual(pids);
+    expect(readFileSync(path.join(labDir(plan.labId), 'services.pid'), 'utf8')).toBe(daemon);
+  }, 60_000);
+
+  it('labUp recovers after the services daemon and a container were killed', async () => {
+    const victim = node('hwt-wp-02');
+    const nspawn = (await running(plan.labId, victim))!.nspawn;
+    const daemon = Number(readFileSync(path.join(labDir(plan.labId), 'services.pid'), 'utf8'));
+    process.kill(daemon, 'SIGKILL');
+    process.kill(nspawn, 'SIGKILL');
+    const t = Date.now();
+    await lab.labUp(opts);
+    timings.recoverUp = Date.now() - t;
+    const r = await sshRun(victim.ip, 'deploy', 'hostname');
+    expect(r.out.trim()).toBe('hwt-wp-02');
+    // The reserved IP stays where the API put it.
+    expect((await api('GET', `/v2/reserved_ips/${plan.reservedIp}`)).json.reserved_ip.droplet.id).toBe(node('hwt-dblb-02').dropletId);
+    expect(await metadata(victim, 'hostname')).toBe('hwt-wp-02');
+  }, 180_000);
+
+  it('labDestroy leaves no process, mount, cgroup, link, address, route or nft table, and is idempotent', async () => {
+    const dir = labDir(plan.labId);
+    const t = Date.now();
+    await lab.labDestroy(opts);
+    timings.destroy = Date.now() - t;
+
+    const procs: string[] = [];
+    for (const e of await fs.readdir('/proc')) {
+      if (!/^\d+$/.test(e)) continue;
+      const cl = await fs.readFile(`/proc/${e}/cmdline`, 'utf8').catch(() => '');
+      if (cl.includes(dir) || cl.includes(plan.bridge)) procs.push(cl.replace(/\0/g, ' '));
+    }
+    expect(procs).toEqual([]);
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(dir);
+    for (const root of ['/sys/fs/cgroup', '/sys/fs/cgroup/unified', '/sys/fs/cgroup/systemd']) expect(existsSync(path.join(root, CGROUP_DIR, plan.labId))).toBe(false);
+    const { execFileSync } = await import('node:child_process');
+    expect(execFileSync('ip', ['-br', 'link'], { encoding: 'utf8' })).not.toContain(plan.bridge);
+    expect(execFileSync('ip', ['-4', 'addr'], { encoding: 'utf8' })).not.toContain(`10.213.${plan.octet}.`);
+    expect(execFileSync('ip', ['-4', 'route'], { encoding: 'utf8' })).not.toContain(`10.213.${plan.octet}.`);
+    expect(execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' })).not.toContain(plan.nftTable);
+    expect(existsSync(dir)).toBe(false);
+    // The caches stay for the next lab.
+    expect(existsSync('/var/cache/ha-wordpress/images')).toBe(true);
+
+    await lab.labDestroy(opts);
+  }, 120_000);
+});
