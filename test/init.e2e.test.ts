@@ -287,6 +287,8 @@ const REFUSED: [string, string, RegExp][] = [
   ['wp-db-password', 'has{{jinja}}inside', /template syntax/],
   ['wp-admin-password', 'has{%jinja%}inside', /template syntax/],
   ['haproxy-stats-password', 'has{#comment#}x', /template syntax/],
+  ['wp-db-password', "{'looks':'like-a-dict'}", /dictionary/],
+  ['wp-admin-password', '[looks,like,a,list]', /list/],
   ['galera-root-password', 'pa$$word-long-1', /"\$"/],
   ['galera-sys-maint-password', 'pa$$word-long-1', /"\$"/],
   ['galera-clustercheck-password', 'pa$$word-long-1', /"\$"/],

@@ -8,6 +8,7 @@
  * wrote: ansible-inventory and ansible-playbook --syntax-check.
  */
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -27,6 +28,9 @@ let home: string;
 let pwFile: string;
 let bin: string;
 let ssh: FakeSshHost;
+/** The "load balancer" on 127.0.0.10:80 that up checks the site through; records the Host headers it saw. */
+let site: http.Server;
+const siteHosts: string[] = [];
 
 beforeAll(async () => {
   root = tempDir('hawp-up-');
@@ -38,11 +42,17 @@ beforeAll(async () => {
   api = await startFakeDoApi({ keys });
   bin = standinBin(root);
   ssh = await startSshServer({ user: 'deploy', publicKey: made.publicKey });
+  site = http.createServer((req, res) => {
+    siteHosts.push(req.headers.host ?? '');
+    res.end('<html>WordPress</html>');
+  });
+  await new Promise<void>((resolve) => site.listen(80, '127.0.0.10', resolve));
 });
 
 afterAll(async () => {
   await api?.close();
   await ssh?.close();
+  site?.close();
 });
 
 /** A fresh workspace from the real init (non-interactive, against the stand-in API). */
@@ -135,7 +145,7 @@ describe('up --yes --non-interactive with stand-in terraform and ansible-playboo
     const hv = inv._meta.hostvars['shop-db-02']!;
     expect(hv.private_ip).toBe('10.110.0.21');
     expect(hv.ansible_user).toBe('deploy');
-    expect(hv.db_reserved_ip).toBe('203.0.113.50');
+    expect(hv.db_reserved_ip).toBe('127.0.0.50');
     expect(hv.ansible_ssh_private_key_file).toBe(path.join(home, '.ssh', 'id_ed25519'));
     expect(hv.ansible_ssh_common_args).toContain(`UserKnownHostsFile=${path.join(ws, '.ha-wordpress', 'known_hosts')}`);
   });
@@ -170,9 +180,14 @@ describe('up --yes --non-interactive with stand-in terraform and ansible-playboo
     expect(r.code).toBe(0);
   });
 
+  it('checks that the site answers through the load balancer, with the domain as Host', () => {
+    expect(siteHosts).toContain('shop.example.com');
+    expect(first.stderr).toContain('The cluster is up: the site answers through the load balancer.');
+  });
+
   it('ends with the site URL, the load balancer IP and where the credentials are', () => {
     expect(first.stderr).toContain('http://shop.example.com/');
-    expect(first.stderr).toContain('point shop.example.com (an A record) at 203.0.113.10');
+    expect(first.stderr).toContain('point shop.example.com (an A record) at 127.0.0.10');
     expect(first.stderr).toContain('ansible-vault view ansible/group_vars/wp_node/vault.yml');
   });
 

@@ -84,6 +84,13 @@ describe('secret rules per sink', () => {
   ])('refuses the Jinja delimiter %s in every password', (_d, v) => {
     for (const check of [galera, wpDb, stats, SETTING.wpAdminPassword.validate!]) expect(check(v)).toMatch(/template syntax/);
   });
+  it('refuses a leading "{" or "[" in every password (Ansible would evaluate it as a dict or list), but not inside', () => {
+    for (const check of [galera, wpDb, stats, SETTING.wpAdminPassword.validate!]) {
+      expect(check("{'a':1,'b':2}x")).toMatch(/dictionary/);
+      expect(check('[1,2,3,4,5,6,7]')).toMatch(/list/);
+      expect(check('abc{def}[ghi]jkl')).toBeUndefined();
+    }
+  });
   it('refuses "$" in the three Galera passwords only', () => {
     for (const key of ['galeraRootPassword', 'galeraSysMaintPassword', 'galeraClustercheckPassword'] as const)
       expect(SETTING[key].validate!('abc$defghijkl')).toMatch(/"\$"/);

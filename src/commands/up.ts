@@ -54,7 +54,7 @@ export async function runUp(ctx: UpContext): Promise<void> {
     await waitPhase(ctx, ws, credentials!);
     await ansiblePhase(ctx, ws);
   }
-  summary(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible);
+  await finish(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible);
 }
 
 /**
@@ -103,7 +103,7 @@ async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
     await waitPhase(ctx, ws, credentials!);
     await ansiblePhase(ctx, ws);
   }
-  summary(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible);
+  await finish(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible);
 }
 
 function missingTools(ansible: boolean): string[] {
@@ -241,15 +241,52 @@ async function clusterFromInventory(ws: Workspace): Promise<ClusterOutputs | und
   return { inventory: {} as ClusterOutputs['inventory'], loadBalancerIp: vars.load_balancer_ip, dbReservedIp: vars.db_reserved_ip ?? '' };
 }
 
-function summary(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefined, configured: boolean): void {
+/**
+ * After the playbook: the site must answer through the public entry before
+ * up says the cluster is up. The load balancer marks a web node healthy only
+ * after its checks pass (2 in a row), so this polls for a while.
+ */
+async function finish(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefined, configured: boolean): Promise<void> {
+  let answered: boolean | undefined;
+  if (configured && c) {
+    const domain = ws.target === 'digitalocean' ? setting(ws, 'domain') : undefined;
+    answered = await withSpinner('Waiting for the site to answer through the load balancer…', () => siteAnswers(c.loadBalancerIp, domain || undefined, SITE_WAIT_MS));
+  }
+  summary(ctx, ws, c, configured, answered);
+}
+
+const SITE_WAIT_MS = 120_000;
+
+/** GET / on the load balancer (with the site's Host header) until a 200, or false after `ms`. */
+export async function siteAnswers(ip: string, host: string | undefined, ms: number): Promise<boolean> {
+  const http = await import('node:http');
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const status = await new Promise<number>((resolve) => {
+      const req = http.get({ host: ip, port: 80, path: '/', headers: host ? { Host: host } : {}, timeout: 5000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('timeout', () => req.destroy());
+      req.on('error', () => resolve(0));
+    });
+    if (status === 200) return true;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return false;
+}
+
+function summary(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefined, configured: boolean, answered?: boolean): void {
   const pad = (s: string) => `  ${s.padEnd(17)}`;
   const domain = setting(ws, 'domain');
   const lines: string[] = [];
   if (!configured) {
     ctx.log.success('The infrastructure is up.');
     lines.push(`${pad('next')}${resumeCommand(ctx, 'up --only ansible')} configures it`);
+  } else if (answered === false) {
+    ctx.log.warn(`the playbook finished, but the site did not answer through the load balancer within ${SITE_WAIT_MS / 1000} s; check \`ha-wordpress up --only ansible --verbose\` and the load balancer's health checks`);
   } else {
-    ctx.log.success('The cluster is up.');
+    ctx.log.success('The cluster is up: the site answers through the load balancer.');
   }
   if (c) {
     const site = `http://${(ws.target === 'digitalocean' && domain) || c.loadBalancerIp}/`;

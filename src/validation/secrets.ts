@@ -8,6 +8,9 @@
  * - yaml: nothing, the YAML library writes every value (never concatenation).
  * - jinja: Ansible templates every string it reads from group_vars, so "{{",
  *   "{%" and "{#" start template syntax (the guide's first known issue).
+ *   And group_vars reach the vault through `x: "{{ vault_x }}"`: a result
+ *   that starts with "{" or "[" is then evaluated as a Python literal, so
+ *   "{'a':1}" would arrive as a dict (found while writing the roles).
  * - galera-check: the guide's clustercheck script put the Galera passwords in
  *   bash source, where "$" expanded (its second known issue). Our roles use
  *   option files, but "$" stays refused so the workspace also works with
@@ -41,7 +44,9 @@ const sinkRules: Record<Sink, Check> = {
   php: () => undefined,
   jinja: (v) => {
     const m = /\{[{%#]/.exec(v);
-    return m ? `must not contain "${m[0]}": Ansible reads it as the start of template syntax` : undefined;
+    if (m) return `must not contain "${m[0]}": Ansible reads it as the start of template syntax`;
+    if (/^[[{]/.test(v)) return `must not start with "${v[0]}": Ansible would read the value as a ${v[0] === '[' ? 'list' : 'dictionary'}`;
+    return undefined;
   },
   'galera-check': (v) =>
     v.includes('$') ? 'must not contain "$": it breaks the Galera health check that HAProxy uses' : undefined,

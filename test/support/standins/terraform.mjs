@@ -13,7 +13,9 @@
 // the VPC; STANDIN_TF_SLOW_APPLY=1 makes apply wait for SIGINT and then exit
 // like terraform does after releasing its lock (it writes .standin-lock-released);
 // STANDIN_SSH_PORT adds ansible_port to every host of the inventory output
-// (all hosts are 127.0.0.1, where the test's SSH server listens).
+// (all hosts are 127.0.0.1, where the test's SSH server listens). The load
+// balancer and reserved IPs are loopback addresses too (127.0.0.10, .50), so
+// up's check of the site never sends traffic off the machine.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -161,7 +163,7 @@ switch (argv[0]) {
     out(
       plan.destroy
         ? `\nDestroy complete! Resources: ${deletes.length} destroyed.`
-        : `\nApply complete! Resources: ${creates.length} added, 0 changed, ${deletes.length} destroyed.\n\nOutputs:\n\ndb_reserved_ip = "203.0.113.50"\ninventory = <sensitive-free map>\nload_balancer_ip = "203.0.113.10"`,
+        : `\nApply complete! Resources: ${creates.length} added, 0 changed, ${deletes.length} destroyed.\n\nOutputs:\n\ndb_reserved_ip = "127.0.0.50"\ninventory = <sensitive-free map>\nload_balancer_ip = "127.0.0.10"`,
     );
     break;
   }
@@ -183,7 +185,7 @@ switch (argv[0]) {
       );
     const inventory = { wp_node: group('wp', v.webCount, 10), galera_cluster_node: group('db', v.dbCount, 20), galera_loadbalancer: group('dblb', 2, 30) };
     const o = (value, type) => ({ sensitive: false, type, value });
-    out(JSON.stringify({ db_reserved_ip: o('203.0.113.50', 'string'), inventory: o(inventory, ['object', {}]), load_balancer_ip: o('203.0.113.10', 'string') }, null, 2));
+    out(JSON.stringify({ db_reserved_ip: o('127.0.0.50', 'string'), inventory: o(inventory, ['object', {}]), load_balancer_ip: o('127.0.0.10', 'string') }, null, 2));
     break;
   }
 

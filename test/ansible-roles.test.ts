@@ -1,0 +1,708 @@
+/**
+ * The Ansible roles and site.yml shipped in ansible/: checked by the real
+ * tools (ansible-playbook --syntax-check, ansible-lint's production profile),
+ * and their templates rendered by real Ansible (ansible.builtin.template on
+ * localhost) with adversarial vault values, then read back the way each
+ * consumer reads them: PHP (php when installed, else PHP's single-quote
+ * rules), MariaDB option files (my_print_defaults when installed, else
+ * mysys's rules), SQL string literals, haproxy.cfg words, curl config
+ * quoting. The failover script and the Galera health check run for real
+ * against loopback stand-ins.
+ */
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import yaml from 'js-yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { HAS_ANSIBLE, has, run } from './support/tools.js';
+
+const ROOT = path.resolve(__dirname, '..');
+const ANSIBLE_DIR = path.join(ROOT, 'ansible');
+const ROLES = path.join(ANSIBLE_DIR, 'roles');
+const HAS_LINT = has('ansible-lint');
+const HAS_PHP = has('php');
+const HAS_CURL = has('curl');
+
+const tmp = (prefix: string) => mkdtempSync(path.join(os.tmpdir(), prefix));
+const ansibleEnv = (extra: NodeJS.ProcessEnv = {}) => ({
+  ...process.env,
+  ANSIBLE_CONFIG: path.join(ANSIBLE_DIR, 'ansible.cfg'),
+  ANSIBLE_NOCOLOR: '1',
+  ANSIBLE_RETRY_FILES_ENABLED: '0',
+  ...extra,
+});
+
+// Values that break naive templating, each within what init allows for its
+// sinks (src/validation/secrets.ts): quotes, backslashes (also trailing, and
+// before n/s/" where parsers have escapes), $, #, ;, backticks, braces
+// without "{{"/"{%"/"{#". Galera passwords carry no "$", the stats password
+// no #, quotes, backslash or spaces. Token and salts go beyond init's rules.
+const V = {
+  wpDbPass: 'Wp\'"\\\'$HOME#;`x`{a}%!\\n\\',
+  rootPass: 'Ro"o\'t\\#pw;1`x`\\\\n"\\',
+  checkPass: 'Cc"h\'k\\s#;!\\"z`%_',
+  sstPass: 'Ss\'"\\b#x;\\',
+  statsPass: 'St@ts:p$w!;x%&*`(){a}[]<>|~^=+,.?/',
+  adminPass: 'Ad\'m"in\\$pw#1\\\\%\\',
+  title: 'Bob\'s "Blog" \\ $HOME #1 {x} %y \\\'',
+  token: 'dop_v1_"quote\\back$x`y',
+  spacesKey: 'DO00ABCDEFGHIJKLMNOP',
+  spacesSecret: 'abc/def+ghi=jkl/mno+pqr=stu/vwx+yz0123456789',
+  keepalived: 'Ab3dE6gH',
+};
+const SALT_NAMES = ['AUTH_KEY', 'SECURE_AUTH_KEY', 'LOGGED_IN_KEY', 'NONCE_KEY', 'AUTH_SALT', 'SECURE_AUTH_SALT', 'LOGGED_IN_SALT', 'NONCE_SALT'];
+const SALTS = Object.fromEntries(SALT_NAMES.map((n, i) => [n, `${n}'\\${i}"$#\\`]));
+
+const HOSTS = {
+  db1: { ansible_host: '198.51.100.11', private_ip: '10.10.0.11' },
+  db2: { ansible_host: '198.51.100.12', private_ip: '10.10.0.12' },
+  db3: { ansible_host: '198.51.100.13', private_ip: '10.10.0.13' },
+  lb1: { ansible_host: '198.51.100.21', private_ip: '10.10.0.21' },
+  lb2: { ansible_host: '198.51.100.22', private_ip: '10.10.0.22' },
+  web1: { ansible_host: '198.51.100.31', private_ip: '10.10.0.31' },
+  web2: { ansible_host: '198.51.100.32', private_ip: '10.10.0.32' },
+};
+
+/** The inventory `up` writes (src/workspace/inventory.ts), plus the lab's extra vars. */
+function inventory(): string {
+  const pick = (...names: (keyof typeof HOSTS)[]) => Object.fromEntries(names.map((n) => [n, HOSTS[n]]));
+  return yaml.dump({
+    all: {
+      vars: {
+        ansible_user: 'deploy',
+        ansible_connection: 'local',
+        ansible_python_interpreter: '{{ ansible_playbook_python }}',
+        load_balancer_ip: '203.0.113.10',
+        db_reserved_ip: '203.0.113.20',
+        lab_api_url: 'http://192.0.2.1:8080',
+        lab_mysql_client_sources: ['192.0.2.1'],
+      },
+      children: {
+        wp_node: { hosts: pick('web1', 'web2') },
+        galera_cluster_node: { hosts: pick('db1', 'db2', 'db3') },
+        galera_loadbalancer: { hosts: pick('lb1', 'lb2') },
+      },
+    },
+  });
+}
+
+/** group_vars as init renders them: the role-facing names point at vault_* values. */
+function groupVars(o: { metadataUrl: string; apiUrl: string; apiConfig: string }): string {
+  return yaml.dump({
+    vault_wp_db_name: 'wordpress',
+    vault_wp_db_user: 'wordpress',
+    vault_wp_db_pass: V.wpDbPass,
+    vault_galera_root_password: V.rootPass,
+    vault_galera_sys_maint_password: V.rootPass,
+    vault_galera_clustercheck_password: V.checkPass,
+    vault_galera_sst_password: V.sstPass,
+    vault_haproxy_stats_user: 'haproxy-stats',
+    vault_haproxy_stats_pass: V.statsPass,
+    vault_haproxy_stats_port: 8404,
+    vault_keepalived_auth_pass: V.keepalived,
+    vault_galera_ha_do_token: V.token,
+    vault_wp_admin_password: V.adminPass,
+    vault_wp_salt: SALTS,
+    vault_spaces_access_key: V.spacesKey,
+    vault_spaces_secret_key: V.spacesSecret,
+    ha_wordpress_target: 'digitalocean',
+    site_domain: '',
+    ssh_allow: '203.0.113.7/32, 2001:db8::/32',
+    wp_db_name: '{{ vault_wp_db_name }}',
+    wp_db_user: '{{ vault_wp_db_user }}',
+    wp_db_pass: '{{ vault_wp_db_pass }}',
+    galera_cluster_name: 'hawp',
+    galera_root_password: '{{ vault_galera_root_password }}',
+    galera_sys_maint_password: '{{ vault_galera_sys_maint_password }}',
+    galera_clustercheck_password: '{{ vault_galera_clustercheck_password }}',
+    galera_sst_password: '{{ vault_galera_sst_password }}',
+    haproxy_stats_user: '{{ vault_haproxy_stats_user }}',
+    haproxy_stats_pass: '{{ vault_haproxy_stats_pass }}',
+    haproxy_stats_port: '{{ vault_haproxy_stats_port }}',
+    keepalived_auth_pass: '{{ vault_keepalived_auth_pass }}',
+    do_api_url: o.apiUrl,
+    do_api_token: '{{ vault_galera_ha_do_token }}',
+    wp_site_title: V.title,
+    wp_admin_user: 'hawp-admin',
+    wp_admin_email: 'admin@example.com',
+    wp_admin_password: '{{ vault_wp_admin_password }}',
+    wp_salt: '{{ vault_wp_salt }}',
+    wp_media_offload: true,
+    wp_spaces_bucket: 'media-bucket',
+    wp_spaces_region: 'fra1',
+    wp_spaces_access_key: '{{ vault_spaces_access_key }}',
+    wp_spaces_secret_key: '{{ vault_spaces_secret_key }}',
+    // What the role's tasks compute at run time (metadata, facts) or keep
+    // at fixed paths, pointed at the test's stand-ins and temp dir.
+    haproxy_metadata_url: o.metadataUrl,
+    __haproxy_anchor_ip: '198.51.100.121',
+    __haproxy_vrrp_interface: 'eth1',
+    __haproxy_api_config: o.apiConfig,
+  });
+}
+
+const t = (role: string, file: string) => path.join(ROLES, role, 'templates', file);
+
+/**
+ * One play per tier renders that tier's templates into out/<host>/. The
+ * roles' defaults and vars come first and the test's values last: vars_files
+ * outrank play vars, so everything the test sets goes in a file.
+ */
+function renderPlaybook(varsFiles: string[], out: string): string {
+  const task = (role: string, file: string, dest = file.replace(/\.j2$/, '')) => ({
+    name: `render ${role}/${file}`,
+    'ansible.builtin.template': { src: t(role, file), dest: `${out}/{{ inventory_hostname }}/${dest}`, mode: '0600' },
+  });
+  const lookupTask = (role: string, file: string, dest: string) => ({
+    name: `render ${role}/${file} through lookup`,
+    'ansible.builtin.copy': {
+      content: `{{ lookup('ansible.builtin.template', '${t(role, file)}', convert_data=False) }}`,
+      dest: `${out}/{{ inventory_hostname }}/${dest}`,
+      mode: '0600',
+    },
+  });
+  const play = (hosts: string, tasks: unknown[]) => ({
+    name: `render for ${hosts}`,
+    hosts,
+    gather_facts: false,
+    vars_files: varsFiles,
+    tasks: [{ name: 'out dir', 'ansible.builtin.file': { path: `${out}/{{ inventory_hostname }}`, state: 'directory', mode: '0700' } }, ...tasks],
+  });
+  return yaml.dump([
+    play('all', [task('common', 'nftables.conf.j2')]),
+    play('db1', [
+      task('galera', '60-galera.cnf.j2'),
+      task('galera', 'root.my.cnf.j2'),
+      task('galera', 'galera-health.cnf.j2'),
+      task('galera', 'galera-health.j2'),
+      lookupTask('galera', 'accounts-check.sql.j2', 'accounts-check.sql'),
+      lookupTask('galera', 'accounts-apply.sql.j2', 'accounts-apply.sql'),
+    ]),
+    play('galera_loadbalancer', [
+      task('haproxy', 'haproxy.cfg.j2'),
+      task('haproxy', 'keepalived.conf.j2'),
+      task('haproxy', 'do-api.curlrc.j2'),
+      task('haproxy', 'reserved-ip-assign.j2'),
+    ]),
+    play('web1', [task('wordpress', 'config-default.php.j2'), task('wordpress', 'wp-site.php.j2'), task('wordpress', 'nginx-site.conf.j2')]),
+  ]);
+}
+
+/** What site.yml passes the roles, and what the galera role's tasks compute before its SQL templates. */
+const MEMBERS = {
+  common_galera_nodes: "{{ groups['galera_cluster_node'] }}",
+  common_haproxy_nodes: "{{ groups['galera_loadbalancer'] }}",
+  common_wordpress_nodes: "{{ groups['wp_node'] }}",
+  galera_nodes: "{{ groups['galera_cluster_node'] }}",
+  galera_client_nodes: "{{ groups['galera_loadbalancer'] }}",
+  haproxy_nodes: "{{ groups['galera_loadbalancer'] }}",
+  haproxy_galera_nodes: "{{ groups['galera_cluster_node'] }}",
+  wordpress_nodes: "{{ groups['wp_node'] }}",
+  __galera_wp_hosts: "{{ galera_client_nodes | map('extract', hostvars, 'private_ip') | list }}",
+  __galera_accounts: `{{ lookup('ansible.builtin.template', '${t('galera', 'accounts.json.j2')}', convert_data=False) | from_json }}`,
+  // Nothing exists yet: the apply script holds every statement.
+  __galera_sql_state: {},
+  __galera_stale_hosts: ['10.10.0.99'],
+};
+
+// ---------------------------------------------------------------------------
+// Readers: how each consumer parses what the templates wrote.
+
+/** PHP single-quoted string literal body: only \\ and \' are escapes. */
+function phpSingleQuoted(body: string): string {
+  return body.replace(/\\([\\'])/g, '$1');
+}
+
+/** define('NAME', '...') constants of a PHP file, read with PHP's rules (no PHP needed). */
+function phpDefines(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of text.matchAll(/define\('([A-Z_]+)',\s*'((?:[^'\\]|\\.)*)'\)/g)) out[m[1]!] = phpSingleQuoted(m[2]!);
+  return out;
+}
+
+/** The same constants as real PHP sees them, when php-cli is installed. */
+function phpDefinesReal(file: string, names: string[]): Record<string, string> {
+  const code = `include $argv[1]; $o = []; foreach (json_decode($argv[2]) as $n) { $o[$n] = constant($n); } echo json_encode($o);`;
+  const r = run('php', ['-r', code, '--', file, JSON.stringify(names)]);
+  expect(r.stderr).toBe('');
+  return JSON.parse(r.stdout) as Record<string, string>;
+}
+
+/**
+ * A MariaDB option file's "name = value" for one group, read as mysys
+ * (my_default.c) reads it: "#" outside quotes ends the line, one pair of
+ * surrounding quotes is stripped, then \n \t \r \b \s \" \' \\ are escapes
+ * and any other backslash stays. Checked against my_print_defaults 10.11.
+ */
+function optionFile(text: string, group: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  let current = '';
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    const g = /^\[([^\]]+)\]$/.exec(line);
+    if (g) {
+      current = g[1]!;
+      continue;
+    }
+    if (current !== group) continue;
+    let quote = '';
+    let escape = false;
+    let end = line.length;
+    for (let i = 0; i < line.length; i++) {
+      const c = line[i]!;
+      if ((c === '"' || c === "'") && !escape) {
+        if (!quote) quote = c;
+        else if (quote === c) quote = '';
+      }
+      if (!quote && c === '#') {
+        end = i;
+        break;
+      }
+      escape = quote !== '' && c === '\\' && !escape;
+    }
+    const body = line.slice(0, end);
+    const eq = body.indexOf('=');
+    const name = (eq < 0 ? body : body.slice(0, eq)).trim();
+    let value = eq < 0 ? '' : body.slice(eq + 1).trim();
+    if (value.length >= 2 && (value[0] === '"' || value[0] === "'") && value[value.length - 1] === value[0]) value = value.slice(1, -1);
+    const map: Record<string, string> = { n: '\n', t: '\t', r: '\r', b: '\b', s: ' ', '"': '"', "'": "'", '\\': '\\' };
+    let v = '';
+    for (let i = 0; i < value.length; i++) {
+      if (value[i] === '\\' && i + 1 < value.length) {
+        const n = value[++i]!;
+        v += map[n] ?? `\\${n}`;
+      } else v += value[i];
+    }
+    out[name.replace(/_/g, '-')] = v;
+  }
+  return out;
+}
+
+/** SQL statements (split on ";" outside quotes) and their '...' literals decoded as MariaDB does. */
+function sqlStatements(text: string): { sql: string; strings: string[] }[] {
+  const out: { sql: string; strings: string[] }[] = [];
+  let sql = '';
+  let strings: string[] = [];
+  const esc: Record<string, string> = { '0': '\0', b: '\b', n: '\n', r: '\r', t: '\t', Z: '\x1a', '%': '\\%', _: '\\_' };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === "'") {
+      let s = '';
+      let j = i + 1;
+      for (; j < text.length; j++) {
+        const d = text[j]!;
+        if (d === '\\') {
+          const n = text[++j]!;
+          s += esc[n] ?? n;
+        } else if (d === "'" && text[j + 1] === "'") {
+          s += "'";
+          j++;
+        } else if (d === "'") break;
+        else s += d;
+      }
+      if (j >= text.length) throw new Error(`unterminated string literal after: ${sql.slice(-60)}`);
+      sql += text.slice(i, j + 1);
+      strings.push(s);
+      i = j;
+    } else if (c === '`') {
+      const j = text.indexOf('`', i + 1);
+      sql += text.slice(i, j + 1);
+      i = j;
+    } else if (c === ';') {
+      out.push({ sql: sql.trim(), strings });
+      sql = '';
+      strings = [];
+    } else sql += c;
+  }
+  if (sql.trim() !== '') out.push({ sql: sql.trim(), strings });
+  return out;
+}
+
+/** haproxy.cfg words (2.6 rules): '...' literal, "..." with \ escapes and $VAR, \ escapes outside, # comments. */
+function haproxyWords(line: string): string[] {
+  const words: string[] = [];
+  let w: string | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === '#') break;
+    if (c === ' ' || c === '\t') {
+      if (w !== undefined) words.push(w);
+      w = undefined;
+    } else if (c === "'") {
+      const j = line.indexOf("'", i + 1);
+      if (j < 0) throw new Error('unterminated single quote');
+      w = (w ?? '') + line.slice(i + 1, j);
+      i = j;
+    } else if (c === '"') {
+      let j = i + 1;
+      let s = '';
+      for (; j < line.length && line[j] !== '"'; j++) {
+        if (line[j] === '\\') s += line[++j];
+        else if (line[j] === '$') throw new Error('environment variable expansion inside double quotes');
+        else s += line[j];
+      }
+      w = (w ?? '') + s;
+      i = j;
+    } else if (c === '\\') w = (w ?? '') + line[++i];
+    else w = (w ?? '') + c;
+  }
+  if (w !== undefined) words.push(w);
+  return words;
+}
+
+/** A curl config file's "name = "value"" (tool_parsecfg.c: \\ \" \t \n \r \v, other \x is x). */
+function curlConfig(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^\s*([A-Za-z-]+)\s*[=:]?\s*"(.*)"\s*$/.exec(line);
+    if (!m) continue;
+    const map: Record<string, string> = { t: '\t', n: '\n', r: '\r', v: '\v' };
+    out[m[1]!] = m[2]!.replace(/\\(.)/g, (_, c: string) => map[c] ?? c);
+  }
+  return out;
+}
+
+function execAsync(cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(cmd, args, { env: opts.env ?? process.env, timeout: 30_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
+  });
+}
+
+// ---------------------------------------------------------------------------
+
+describe.skipIf(!HAS_ANSIBLE)('ansible/ roles and site.yml', () => {
+  it('site.yml passes ansible-playbook --syntax-check against an inventory shaped like the one up writes', () => {
+    const dir = tmp('hawp-syntax-');
+    writeFileSync(path.join(dir, 'hosts.yml'), inventory());
+    const r = run('ansible-playbook', ['-i', path.join(dir, 'hosts.yml'), '--syntax-check', 'site.yml'], { cwd: ANSIBLE_DIR, env: ansibleEnv() });
+    expect(r.stderr + r.stdout).not.toMatch(/ERROR/);
+    expect(r.code).toBe(0);
+  });
+
+  it.skipIf(!HAS_LINT)('ansible-lint is clean with the production profile (offline)', () => {
+    const r = run('ansible-lint', ['--offline', '--nocolor', '-p', 'site.yml', 'roles'], {
+      cwd: ANSIBLE_DIR,
+      env: ansibleEnv({ NO_COLOR: '1' }),
+    });
+    expect(r.stdout + r.stderr).toMatch(/Passed with production profile/);
+    expect(r.code).toBe(0);
+  }, 120_000);
+
+  it('debian-packages.txt lists every package a role installs (the lab serves only those)', () => {
+    const listed = new Set(
+      readFileSync(path.join(ANSIBLE_DIR, 'debian-packages.txt'), 'utf8')
+        .split('\n')
+        .map((l) => l.replace(/#.*$/, '').trim())
+        .filter(Boolean),
+    );
+    const installed: string[] = [];
+    for (const role of readdirSync(ROLES)) {
+      const vars: Record<string, unknown> = {};
+      for (const f of ['defaults/main.yml', 'vars/main.yml']) {
+        try {
+          Object.assign(vars, yaml.load(readFileSync(path.join(ROLES, role, f), 'utf8')));
+        } catch {
+          /* no such file */
+        }
+      }
+      const tasksDir = path.join(ROLES, role, 'tasks');
+      const visit = (node: unknown): void => {
+        if (Array.isArray(node)) return node.forEach(visit);
+        if (!node || typeof node !== 'object') return;
+        const task = node as Record<string, unknown>;
+        const apt = (task['ansible.builtin.apt'] ?? task['apt']) as { name?: unknown } | undefined;
+        if (apt?.name !== undefined) {
+          const name = apt.name;
+          const ref = typeof name === 'string' ? /^\{\{\s*([A-Za-z0-9_]+)\s*\}\}$/.exec(name) : null;
+          const value = ref ? vars[ref[1]!] : name;
+          expect(value, `${role}: apt name ${String(name)} resolves to a list or name`).toBeDefined();
+          installed.push(...(Array.isArray(value) ? (value as string[]) : [String(value)]));
+        }
+        for (const k of ['block', 'rescue', 'always']) visit(task[k]);
+      };
+      for (const f of readdirSync(tasksDir)) visit(yaml.load(readFileSync(path.join(tasksDir, f), 'utf8')));
+    }
+    expect(installed.length).toBeGreaterThan(20);
+    expect(installed.filter((p) => !listed.has(p))).toEqual([]);
+    // python3-apt is what ansible.builtin.apt needs on the node.
+    expect(listed.has('python3-apt')).toBe(true);
+  });
+
+  describe('templates rendered by Ansible with adversarial vault values', () => {
+    const out = tmp('hawp-render-');
+    const state = { metadataActive: 'false', posts: [] as { auth: string | undefined; body: string; url: string }[] };
+    let server: http.Server;
+    let base = '';
+    let rendered: { code: number; stdout: string; stderr: string };
+    const file = (host: string, name: string) => readFileSync(path.join(out, host, name), 'utf8');
+
+    beforeAll(async () => {
+      // Stand-ins for the metadata service and the reserved-IP action.
+      server = http.createServer((req, res) => {
+        let body = '';
+        req.on('data', (c: Buffer) => (body += c.toString()));
+        req.on('end', () => {
+          const url = req.url ?? '';
+          if (req.method === 'GET' && url === '/metadata/v1/reserved_ip/ipv4/active') return res.end(state.metadataActive);
+          if (req.method === 'GET' && url === '/metadata/v1/id') return res.end('4242');
+          if (req.method === 'POST' && url.startsWith('/v2/reserved_ips/')) {
+            state.posts.push({ auth: req.headers.authorization, body, url });
+            res.statusCode = 201;
+            return res.end('{"action":{"status":"in-progress"}}');
+          }
+          res.statusCode = 404;
+          res.end('not found');
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+      const dir = tmp('hawp-play-');
+      writeFileSync(path.join(dir, 'hosts.yml'), inventory());
+      writeFileSync(path.join(dir, 'values.yml'), groupVars({ metadataUrl: `${base}/metadata/v1`, apiUrl: `${base}/`, apiConfig: path.join(out, 'lb1', 'do-api.curlrc') }));
+      writeFileSync(path.join(dir, 'members.yml'), yaml.dump(MEMBERS));
+      const varsFiles = [
+        ...['common', 'galera', 'haproxy', 'wordpress'].flatMap((r) => [path.join(ROLES, r, 'defaults', 'main.yml'), path.join(ROLES, r, 'vars', 'main.yml')]),
+        path.join(dir, 'values.yml'),
+        path.join(dir, 'members.yml'),
+      ];
+      writeFileSync(path.join(dir, 'render.yml'), renderPlaybook(varsFiles, out));
+      rendered = await execAsync('ansible-playbook', ['-i', path.join(dir, 'hosts.yml'), path.join(dir, 'render.yml')], { env: ansibleEnv() });
+    }, 120_000);
+
+    it('renders every template', () => {
+      expect(rendered.stdout + rendered.stderr).not.toMatch(/FAILED|ERROR/);
+      expect(rendered.code).toBe(0);
+    });
+
+    it('wp-config (config-default.php): every vault value survives as PHP reads it', () => {
+      const text = file('web1', 'config-default.php');
+      const want: Record<string, string> = {
+        DB_NAME: 'wordpress',
+        DB_USER: 'wordpress',
+        DB_PASSWORD: V.wpDbPass,
+        DB_HOST: '203.0.113.20:3306',
+        WP_HOME: 'http://203.0.113.10',
+        WP_SITEURL: 'http://203.0.113.10',
+        ...SALTS,
+      };
+      const parsed = phpDefines(text);
+      for (const [k, v] of Object.entries(want)) expect(parsed[k], k).toBe(v);
+      if (HAS_PHP) {
+        const real = phpDefinesReal(path.join(out, 'web1', 'config-default.php'), Object.keys(want));
+        for (const [k, v] of Object.entries(want)) expect(real[k], `${k} (php)`).toBe(v);
+      }
+      // Spaces credentials inside the serialized AS3CF_SETTINGS.
+      expect(text).toContain(`'secret-access-key' => '${V.spacesSecret}'`);
+      expect(text).toMatch(/define\('FORCE_SSL_ADMIN', false\);/);
+      expect(text).not.toMatch(/WP_HTTP_BLOCK_EXTERNAL/);
+      if (HAS_PHP) {
+        expect(run('php', ['-l', path.join(out, 'web1', 'config-default.php')]).code).toBe(0);
+        expect(run('php', ['-l', path.join(out, 'web1', 'wp-site.php')]).code).toBe(0);
+      }
+    });
+
+    it('MariaDB option files: passwords survive mysys option parsing (# and quotes included)', () => {
+      const root = optionFile(file('db1', 'root.my.cnf'), 'client');
+      expect(root.password).toBe(V.rootPass);
+      expect(root.user).toBe('root');
+      const health = optionFile(file('db1', 'galera-health.cnf'), 'client');
+      expect(health.password).toBe(V.checkPass);
+      expect(health.user).toBe('clustercheck');
+      const galera = optionFile(file('db1', '60-galera.cnf'), 'galera');
+      expect(galera['wsrep-sst-auth']).toBe(`sst:${V.sstPass}`);
+      expect(galera['wsrep-cluster-address']).toBe('gcomm://10.10.0.11,10.10.0.12,10.10.0.13');
+      expect(galera['wsrep-node-address']).toBe('10.10.0.11');
+      expect(galera['wsrep-provider']).toBe('/usr/lib/galera/libgalera_smm.so');
+      expect(optionFile(file('db1', '60-galera.cnf'), 'mysqld')['innodb-autoinc-lock-mode']).toBe('2');
+      if (has('my_print_defaults')) {
+        const r = run('my_print_defaults', ['--defaults-file=' + path.join(out, 'db1', 'root.my.cnf'), 'client']);
+        expect(r.stdout.split('\n')).toContain(`--password=${V.rootPass}`);
+      }
+    });
+
+    it('SQL sent on stdin: statements stay whole and every password literal decodes exactly', () => {
+      const apply = sqlStatements(file('db1', 'accounts-apply.sql'));
+      const withPassword = (user: string, host: string) =>
+        apply.filter((s) => s.strings[0] === user && s.strings[1] === host && /IDENTIFIED/.test(s.sql)).map((s) => s.strings[2]);
+      expect(withPassword('root', 'localhost')).toEqual([V.rootPass]);
+      expect(withPassword('sst', 'localhost')).toEqual([V.sstPass, V.sstPass]);
+      expect(withPassword('clustercheck', 'localhost')).toEqual([V.checkPass, V.checkPass]);
+      // WordPress's account, from each HAProxy node's private address only.
+      expect(withPassword('wordpress', '10.10.0.21')).toEqual([V.wpDbPass, V.wpDbPass]);
+      expect(withPassword('wordpress', '10.10.0.22')).toEqual([V.wpDbPass, V.wpDbPass]);
+      expect(apply.filter((s) => /^GRANT .* ON `wordpress`\.\* TO/.test(s.sql)).map((s) => s.strings[1]).sort()).toEqual(['10.10.0.21', '10.10.0.22']);
+      expect(apply.some((s) => /^GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON \*\.\* TO/.test(s.sql) && s.strings[0] === 'sst')).toBe(true);
+      expect(apply.some((s) => /^DROP USER IF EXISTS/.test(s.sql) && s.strings[1] === '10.10.0.99')).toBe(true);
+      expect(apply.some((s) => /^CREATE DATABASE IF NOT EXISTS `wordpress`/.test(s.sql))).toBe(true);
+      // Every statement starts with a keyword: nothing leaked out of a literal.
+      for (const s of apply) expect(s.sql, s.sql).toMatch(/^(CREATE|ALTER|GRANT|DROP) /);
+
+      const check = sqlStatements(file('db1', 'accounts-check.sql'));
+      for (const s of check) expect(s.sql).toMatch(/^SELECT /);
+      const passwords = check.flatMap((s) => [...s.sql.matchAll(/PASSWORD\('/g)].map(() => s)).length;
+      expect(passwords).toBe(5);
+      expect(check.flatMap((s) => s.strings)).toEqual(expect.arrayContaining([V.rootPass, V.sstPass, V.checkPass, V.wpDbPass]));
+    });
+
+    it('haproxy.cfg: the stats login survives HAProxy quoting; anchor bind, private backends, check timings', () => {
+      const cfg = file('lb1', 'haproxy.cfg');
+      const auth = cfg.split('\n').find((l) => /^\s*stats auth /.test(l))!;
+      const words = haproxyWords(auth.trim());
+      expect(words.slice(0, 2)).toEqual(['stats', 'auth']);
+      expect(words).toHaveLength(3);
+      const [user, ...pass] = words[2]!.split(':');
+      expect(user).toBe('haproxy-stats');
+      expect(pass.join(':')).toBe(V.statsPass);
+      expect(cfg).toMatch(/^\s*bind 198\.51\.100\.121:3306$/m);
+      expect(cfg).toMatch(/^\s*bind 10\.10\.0\.21:8404$/m);
+      expect(cfg).toMatch(/^\s*timeout connect 1s$/m);
+      expect(cfg).toMatch(/^\s*default-server port 9200 inter 1s fall 2 rise 2/m);
+      expect(cfg).toMatch(/^\s*option httpchk/m);
+      expect(cfg).toMatch(/^\s*source 10\.10\.0\.21$/m);
+      expect(cfg.match(/^\s*server db\d 10\.10\.0\.1\d:3306 check/gm)).toHaveLength(3);
+    });
+
+    it('keepalived.conf: unicast VRRP between the private addresses, no virtual_ipaddress, script security', () => {
+      const lb1 = file('lb1', 'keepalived.conf');
+      const lb2 = file('lb2', 'keepalived.conf');
+      expect(lb1).toMatch(/^\s*auth_pass Ab3dE6gH$/m);
+      expect(lb1).toMatch(/^\s*unicast_src_ip 10\.10\.0\.21$/m);
+      expect(lb1).toMatch(/unicast_peer \{\s*10\.10\.0\.22\s*\}/);
+      expect(lb2).toMatch(/unicast_peer \{\s*10\.10\.0\.21\s*\}/);
+      expect(lb1).toMatch(/^\s*priority 150$/m);
+      expect(lb2).toMatch(/^\s*priority 140$/m);
+      expect(lb1).toMatch(/^\s*enable_script_security$/m);
+      expect(lb1).toMatch(/^\s*script_user keepalived_script$/m);
+      expect(lb1).not.toMatch(/^\s*virtual_ipaddress/m);
+      expect(lb1).toMatch(/^\s*notify_master \/usr\/local\/lib\/ha-wordpress\/reserved-ip-assign$/m);
+    });
+
+    it('the API token reaches the Authorization header intact, never the script', () => {
+      expect(curlConfig(file('lb1', 'do-api.curlrc')).header).toBe(`Authorization: Bearer ${V.token}`);
+      expect(file('lb1', 'reserved-ip-assign')).not.toContain('quote\\back');
+    });
+
+    it.skipIf(!HAS_CURL)('reserved-ip-assign moves the reserved IP through the API, and leaves it when metadata says it is here', async () => {
+      const script = path.join(out, 'lb1', 'reserved-ip-assign');
+      chmodSync(script, 0o755);
+      expect(run('sh', ['-n', script]).code).toBe(0);
+      state.posts = [];
+      state.metadataActive = 'false';
+      const moved = await execAsync('sh', [script]);
+      expect(moved.code, moved.stderr).toBe(0);
+      expect(state.posts).toHaveLength(1);
+      expect(state.posts[0]!.url).toBe('/v2/reserved_ips/203.0.113.20/actions');
+      expect(state.posts[0]!.auth).toBe(`Bearer ${V.token}`);
+      expect(JSON.parse(state.posts[0]!.body)).toEqual({ type: 'assign', droplet_id: 4242 });
+
+      state.metadataActive = 'true';
+      const stayed = await execAsync('sh', [script]);
+      expect(stayed.code).toBe(0);
+      expect(state.posts).toHaveLength(1);
+    });
+
+    it('the Galera health check answers 200 only when Synced, with the login from its option file', async () => {
+      const script = path.join(out, 'db1', 'galera-health');
+      chmodSync(script, 0o755);
+      expect(file('db1', 'galera-health')).not.toContain(V.checkPass);
+      expect(run('bash', ['-n', script]).code).toBe(0);
+      // A stand-in `mariadb` first on PATH: answers the state it is told, and
+      // only when given the option file (the script must carry no password).
+      const bin = tmp('hawp-bin-');
+      const fake = path.join(bin, 'mariadb');
+      writeFileSync(fake, '#!/bin/sh\ncase "$1" in --defaults-file=/etc/mysql/galera-health.cnf) ;; *) exit 1 ;; esac\nprintf "wsrep_local_state\\t%s\\n" "$FAKE_STATE"\n');
+      chmodSync(fake, 0o755);
+      const ask = (s: string) =>
+        execAsync('bash', [script], { input: 'GET / HTTP/1.0\r\nHost: x\r\n\r\n', env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_STATE: s } });
+      const synced = await ask('4');
+      expect(synced.stdout).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      const body = synced.stdout.split('\r\n\r\n')[1]!;
+      expect(synced.stdout).toContain(`Content-Length: ${Buffer.byteLength(body)}\r\n`);
+      expect((await ask('2')).stdout).toMatch(/^HTTP\/1\.1 503 /);
+      expect((await ask('')).stdout).toMatch(/^HTTP\/1\.1 503 /);
+    });
+
+    it('nftables.conf: SSH from ssh_allow, tier ports from the right sources only, rules outside comments', () => {
+      const rules = (host: string) =>
+        file(host, 'nftables.conf')
+          .split('\n')
+          .map((l) => l.trim())
+          .filter((l) => /^(ip|ip6|tcp|udp|meta) /.test(l));
+      for (const h of Object.keys(HOSTS)) {
+        expect(rules(h)).toContain('ip saddr { 203.0.113.7/32 } tcp dport 22 accept');
+        expect(rules(h)).toContain('ip6 saddr { 2001:db8::/32 } tcp dport 22 accept');
+      }
+      const cluster = '10.10.0.11, 10.10.0.12, 10.10.0.13, 10.10.0.21, 10.10.0.22';
+      expect(rules('db1')).toContain(`ip saddr { ${cluster} } tcp dport { 3306, 4444, 4567, 4568, 9200 } accept`);
+      expect(rules('db1')).toContain(`ip saddr { ${cluster} } udp dport { 4567 } accept`);
+      expect(rules('db1').some((r) => / 80 /.test(r) || /dport 8404/.test(r))).toBe(false);
+      expect(rules('lb1')).toContain('ip saddr { 10.10.0.31, 10.10.0.32, 192.0.2.1, 198.51.100.31, 198.51.100.32 } tcp dport 3306 accept');
+      expect(rules('lb1')).toContain('ip saddr { 10.10.0.22 } ip protocol 112 accept');
+      expect(rules('lb2')).toContain('ip saddr { 10.10.0.21 } ip protocol 112 accept');
+      expect(rules('lb1').some((r) => /dport 8404 accept$/.test(r) && !/198\.51/.test(r))).toBe(true);
+      expect(rules('web1')).toContain('tcp dport { 80 } accept');
+      expect(rules('web1').some((r) => /3306|4567/.test(r))).toBe(false);
+      if (process.getuid?.() === 0 && has('nft') && run('nft', ['-c', '-f', '/dev/null']).code === 0) {
+        for (const h of ['db1', 'lb1', 'web1']) {
+          const r = run('nft', ['-c', '-f', path.join(out, h, 'nftables.conf')]);
+          expect(r.stderr, h).toBe('');
+        }
+      }
+    });
+  });
+
+  it('the Galera plan: bootstrap only a fresh cluster, join a running one, recover after a full stop, refuse when a node is unaccounted for', () => {
+    const out = tmp('hawp-plan-');
+    const dir = tmp('hawp-plan-play-');
+    writeFileSync(path.join(dir, 'hosts.yml'), inventory());
+    const used = '5e3f1a2b-0c4d-11ef-9a3b-3b2a1c0d9e8f';
+    const fresh = '00000000-0000-0000-0000-000000000000';
+    const node = (uuid: string, running: boolean, primary: boolean) => ({ uuid, running, primary, seqno: 1, safe_to_bootstrap: false });
+    const scenarios: Record<string, { hosts: string; states: Record<string, unknown> }> = {
+      fresh: { hosts: 'db1:db2:db3', states: { db1: node(fresh, false, false), db2: node(fresh, false, false), db3: node(fresh, false, false) } },
+      join: { hosts: 'db1:db2:db3', states: { db1: node(used, false, false), db2: node(used, true, true), db3: node(used, true, true) } },
+      joinMissing: { hosts: 'db1:db2', states: { db1: node(used, true, true), db2: node(used, false, false) } },
+      fullStop: { hosts: 'db1:db2:db3', states: { db1: node(used, false, false), db2: node(used, false, false), db3: node(fresh, false, false) } },
+      lostQuorum: { hosts: 'db1:db2:db3', states: { db1: node(used, true, false), db2: node(used, true, false), db3: node(used, false, false) } },
+      refuse: { hosts: 'db1:db2', states: { db1: node(used, false, false), db2: node(used, false, false) } },
+    };
+    const plays = Object.entries(scenarios).map(([name, s]) => ({
+      name,
+      hosts: s.hosts,
+      gather_facts: false,
+      vars_files: [path.join(ROLES, 'galera', 'vars', 'main.yml')],
+      vars: { galera_nodes: ['db1', 'db2', 'db3'], states: s.states },
+      tasks: [
+        { name: 'state', 'ansible.builtin.set_fact': { __galera_node: '{{ states[inventory_hostname] }}' } },
+        {
+          name: 'plan',
+          'ansible.builtin.copy': {
+            content: `{{ lookup('ansible.builtin.template', '${t('galera', 'plan.json.j2')}', convert_data=False) }}`,
+            dest: `${out}/${name}.json`,
+            mode: '0600',
+          },
+          run_once: true,
+        },
+      ],
+    }));
+    writeFileSync(path.join(dir, 'plan.yml'), yaml.dump(plays));
+    const r = run('ansible-playbook', ['-i', path.join(dir, 'hosts.yml'), path.join(dir, 'plan.yml')], { env: ansibleEnv() });
+    expect(r.stdout + r.stderr).not.toMatch(/FAILED|ERROR/);
+    const plan = (name: string) => JSON.parse(readFileSync(path.join(out, `${name}.json`), 'utf8')) as Record<string, unknown>;
+    expect(plan('fresh')).toMatchObject({ mode: 'bootstrap', seed: 'db1' });
+    expect(plan('join')).toMatchObject({ mode: 'join', seed: 'db2', stopped: ['db1'], running: ['db2', 'db3'] });
+    expect(plan('joinMissing')).toMatchObject({ mode: 'join', seed: 'db1', missing: ['db3'] });
+    expect(plan('fullStop')).toMatchObject({ mode: 'recover', used: ['db1', 'db2'] });
+    expect(plan('lostQuorum')).toMatchObject({ mode: 'recover', running: ['db1', 'db2'] });
+    expect(plan('refuse')).toMatchObject({ mode: 'refuse', missing: ['db3'] });
+  });
+});

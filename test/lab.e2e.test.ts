@@ -1,0 +1,131 @@
+/**
+ * The product's main job on the local target, as a user runs it: `init
+ * --target local`, then `up`, builds the whole cluster as Debian 12 system
+ * containers on this machine and configures it with the real site.yml through
+ * real ansible-playbook. Then: WordPress's installed home page through the
+ * lab's public entry, Galera Synced with 3 nodes, HAProxy with 3 healthy
+ * backends on both nodes, a second up with changed=0, and a destroy that
+ * leaves nothing behind.
+ *
+ * Needs Linux and root (the lab's requirements); .ci/run provides both and
+ * the Debian packages. Minutes, not seconds: it runs the whole playbook.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { homeWithKey, runCli, tempDir, type CliResult } from './support/cli.js';
+import { ansibleVaultDecrypt } from './support/tools.js';
+import yaml from 'js-yaml';
+
+const CAN_LAB = process.platform === 'linux' && process.getuid?.() === 0;
+const MIN = 60_000;
+
+let root: string;
+let home: string;
+let ws: string;
+let pwFile: string;
+let first: CliResult;
+let keyFile: string;
+
+function get(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { timeout: 10_000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
+}
+
+/** A command on a lab node over SSH, as the admin user, with the host keys up recorded. */
+function onNode(host: string, command: string, input?: string): string {
+  return execFileSync(
+    'ssh',
+    ['-i', keyFile, '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${path.join(ws, '.ha-wordpress', 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes', `deploy@${host}`, command],
+    { encoding: 'utf8', input, timeout: 60_000 },
+  );
+}
+
+function inventory(): { group: string; name: string; ip: string }[] {
+  const inv = yaml.load(readFileSync(path.join(ws, 'ansible', 'inventory', 'hosts.yml'), 'utf8')) as {
+    all: { children: Record<string, { hosts: Record<string, { ansible_host: string }> }> };
+  };
+  return Object.entries(inv.all.children).flatMap(([group, g]) => Object.entries(g.hosts).map(([name, h]) => ({ group, name, ip: h.ansible_host })));
+}
+
+describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real site.yml)', () => {
+  beforeAll(async () => {
+    root = tempDir('hawp-lab-');
+    ({ home } = await homeWithKey(root));
+    keyFile = path.join(home, '.ssh', 'id_ed25519');
+    pwFile = path.join(root, 'pw');
+    writeFileSync(pwFile, 'lab vault password\n');
+    ws = path.join(root, 'lab');
+    const init = await runCli(['init', '--target', 'local', '--non-interactive', '--yes', '--project', 'labtest', '--dir', ws, '--vault-password-file', pwFile], { env: { HOME: home } });
+    expect(init.code, init.stderr).toBe(0);
+    first = await runCli(['up', '--non-interactive', '--yes', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 30 * MIN });
+  }, 35 * MIN);
+
+  afterAll(async () => {
+    // Never leave a lab running, whatever failed above.
+    if (ws) await runCli(['destroy', '--non-interactive', '--yes', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 5 * MIN });
+  }, 6 * MIN);
+
+  it('up ends with the installed WordPress home page at the URL it prints, through the lab\'s public entry', async () => {
+    expect(first.stderr).toContain('The cluster is up: the site answers through the load balancer.');
+    expect(first.code, first.stderr).toBe(0);
+    const url = first.stderr.match(/site\s+(http:\/\/\S+)/)?.[1];
+    expect(url).toBeDefined();
+    const page = await get(url!);
+    expect(page.status).toBe(200);
+    expect(page.body).toMatch(/<html/i);
+    expect(page.body).not.toMatch(/wp-admin\/install\.php/);
+    const title = (yaml.load(readFileSync(path.join(ws, 'ha-wordpress.yml'), 'utf8')) as Record<string, string>)['site-title'];
+    expect(page.body).toContain(title!);
+  });
+
+  it('all 3 Galera nodes are Synced in one primary component of size 3', () => {
+    for (const n of inventory().filter((h) => h.group === 'galera_cluster_node')) {
+      const out = onNode(n.ip, "sudo mariadb -N -B -e \"SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_size','wsrep_local_state_comment','wsrep_cluster_status')\"");
+      const status = Object.fromEntries(out.trim().split('\n').map((l) => l.split('\t') as [string, string]));
+      expect(status, n.name).toEqual({ wsrep_cluster_size: '3', wsrep_local_state_comment: 'Synced', wsrep_cluster_status: 'Primary' });
+    }
+  });
+
+  it('HAProxy reports 3 healthy Galera backends on both HAProxy nodes', () => {
+    const vault = yaml.load(ansibleVaultDecrypt(path.join(ws, 'ansible/group_vars/galera_loadbalancer/vault.yml'), pwFile)) as Record<string, string | number>;
+    for (const n of inventory().filter((h) => h.group === 'galera_loadbalancer')) {
+      // The stats credentials go to curl on stdin (-K -), not on a command line.
+      const config = `user = "${vault.vault_haproxy_stats_user}:${vault.vault_haproxy_stats_pass}"\nurl = "http://${n.ip}:${vault.vault_haproxy_stats_port}/;csv"\n`;
+      const csv = onNode(n.ip, 'curl -sf -K -', config);
+      const rows = csv.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(','));
+      const servers = rows.filter((r) => r[1] !== 'FRONTEND' && r[1] !== 'BACKEND' && r[17] !== undefined && !/stats/.test(r[0]!));
+      expect(servers.filter((r) => r[17] === 'UP'), `${n.name}: ${csv}`).toHaveLength(3);
+    }
+  });
+
+  it('a second up changes nothing (changed=0 in the play recap)', async () => {
+    const again = await runCli(['up', '--non-interactive', '--yes', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 15 * MIN });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/ansible: 8 hosts configured, 0 changed/);
+  }, 16 * MIN);
+
+  it('destroy leaves no process, mount, link, cgroup or nft table of the lab behind', async () => {
+    const { labHash } = await import('../src/lab/plan.js');
+    const hash = labHash(ws, 'labtest');
+    const gone = await runCli(['destroy', '--non-interactive', '--yes', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 5 * MIN });
+    expect(gone.code, gone.stderr).toBe(0);
+    const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+    expect(ps.split('\n').filter((l) => l.includes(hash))).toEqual([]);
+    expect(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(`labtest-${hash}`))).toEqual([]);
+    const links = JSON.parse(execFileSync('ip', ['-j', 'link'], { encoding: 'utf8' })) as { ifname: string }[];
+    expect(links.map((l) => l.ifname).filter((n) => n.includes(hash))).toEqual([]);
+    expect(execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' })).not.toContain(hash);
+    expect(execFileSync('find', ['/sys/fs/cgroup', '-maxdepth', '4', '-name', `*${hash}*`], { encoding: 'utf8' }).trim()).toBe('');
+  }, 6 * MIN);
+});
