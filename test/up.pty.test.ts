@@ -41,28 +41,30 @@ async function workspace(name: string): Promise<string> {
 }
 
 const env = (record: string) => ({ HOME: home, PATH: `${bin}:${process.env.PATH}`, STANDIN_RECORD: record, STANDIN_REPO: ROOT, NO_COLOR: '1', DIGITALOCEAN_TOKEN: undefined, HA_WORDPRESS_VAULT_PASSWORD: undefined });
+/** Generous timeouts: in CI these run beside the lab tests on 2 busy cores. */
+const PTY = { timeoutMs: 30_000, lifetimeMs: 120_000 };
 const state = (ws: string) => (JSON.parse(readFileSync(path.join(ws, 'terraform', 'terraform.tfstate'), 'utf8')) as { resources: string[] }).resources;
 
 describe('on a terminal', () => {
   it('up shows the plan and its cost, and applies nothing when the answer is no', async () => {
     const ws = await workspace('asked');
     const record = path.join(root, 'asked.jsonl');
-    const s = spawnInPty(process.execPath, [BIN, 'up', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], { env: env(record) });
+    const s = spawnInPty(process.execPath, [BIN, 'up', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], { env: env(record), ...PTY });
     await s.expect('8 droplets in fra1 ≈ $120/month');
     await s.expect('Apply this plan (18 to add, 0 to change, 0 to destroy)?');
     s.type('n');
     await s.expect('Nothing was changed.');
-    expect(await s.wait()).toEqual({ code: 0, signal: null });
+    expect(await s.wait(30_000)).toEqual({ code: 0, signal: null });
     expect(readCalls(record).some((c) => c.argv[0] === 'apply')).toBe(false);
   });
 
   it('up applies the plan when the answer is yes', async () => {
     const ws = await workspace('yes');
-    const s = spawnInPty(process.execPath, [BIN, 'up', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], { env: env(path.join(root, 'yes.jsonl')) });
+    const s = spawnInPty(process.execPath, [BIN, 'up', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], { env: env(path.join(root, 'yes.jsonl')), ...PTY });
     await s.expect('Apply this plan');
     s.type('y');
     await s.expect('The infrastructure is up.');
-    expect(await s.wait()).toEqual({ code: 0, signal: null });
+    expect(await s.wait(30_000)).toEqual({ code: 0, signal: null });
     expect(state(ws)).toHaveLength(18);
   });
 
@@ -76,22 +78,22 @@ describe('on a terminal', () => {
 
     it('aborts when the typed name is not the project name, and destroys nothing', async () => {
       const record = path.join(root, 'typed-wrong.jsonl');
-      const s = spawnInPty(process.execPath, [BIN, 'destroy', '--dir', ws, '--vault-password-file', pwFile], { env: env(record) });
+      const s = spawnInPty(process.execPath, [BIN, 'destroy', '--dir', ws, '--vault-password-file', pwFile], { env: env(record), ...PTY });
       await s.expect('8 × digitalocean_droplet');
       await s.expect('Type the project name (typed) to destroy it:');
       s.type('type');
       await s.expect('"type" is not the project name typed; nothing was destroyed');
-      expect(await s.wait()).toEqual({ code: 1, signal: null });
+      expect(await s.wait(30_000)).toEqual({ code: 1, signal: null });
       expect(readCalls(record).some((c) => c.argv[0] === 'apply')).toBe(false);
       expect(state(ws)).toHaveLength(18);
     });
 
     it('destroys when the project name is typed, and keeps the workspace', async () => {
-      const s = spawnInPty(process.execPath, [BIN, 'destroy', '--dir', ws, '--vault-password-file', pwFile], { env: env(path.join(root, 'typed-right.jsonl')) });
+      const s = spawnInPty(process.execPath, [BIN, 'destroy', '--dir', ws, '--vault-password-file', pwFile], { env: env(path.join(root, 'typed-right.jsonl')), ...PTY });
       await s.expect('Type the project name (typed) to destroy it:');
       s.type('typed');
       await s.expect('destroyed 18 resources of typed');
-      expect(await s.wait()).toEqual({ code: 0, signal: null });
+      expect(await s.wait(30_000)).toEqual({ code: 0, signal: null });
       expect(state(ws)).toEqual([]);
       expect(readFileSync(path.join(ws, 'ha-wordpress.yml'), 'utf8')).toContain('project: typed');
     });
