@@ -25,6 +25,7 @@ import { readPasswordFile } from '../workspace/vault-password.js';
 import type { Account, DoApi, Region, Size, SshKey } from '../digitalocean/client.js';
 import { dropletCount, monthlyCost, sizesIn } from '../digitalocean/cost.js';
 
+/** What every command gets from the command line and the process (cli.ts builds it; tests pass fakes). */
 export interface InitContext {
   flags: Record<string, unknown>;
   env: NodeJS.ProcessEnv;

@@ -8,8 +8,7 @@ import path from 'node:path';
 import { UsageError, UserError } from '../errors.js';
 import type { Vaults } from '../secrets/catalog.js';
 import { expandHome } from '../ssh/keys.js';
-import type { Logger } from '../ui/logger.js';
-import type { Prompts } from '../ui/prompts.js';
+import type { InitContext } from './init.js';
 import { startSpinner } from '../ui/spinner.js';
 import { doToken } from '../validation/rules.js';
 import { logStamp, PhaseLog } from '../runners/process.js';
@@ -17,16 +16,9 @@ import { StepFailure } from '../runners/terraform.js';
 import { isWorkspace, readSettingsFile, readWorkspaceSecrets, SETTINGS_FILE } from '../workspace/workspace.js';
 import { openingPassword } from '../workspace/vault-password.js';
 
-export interface OpContext {
-  flags: Record<string, unknown>;
-  env: NodeJS.ProcessEnv;
-  cwd: string;
-  home: string;
-  interactive: boolean;
-  yes: boolean;
+/** init's context, plus --verbose (stream the children's output). */
+export interface OpContext extends InitContext {
   verbose: boolean;
-  prompts: Prompts;
-  log: Logger;
 }
 
 export interface Workspace {

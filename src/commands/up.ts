@@ -34,10 +34,7 @@ export async function runUp(ctx: UpContext): Promise<void> {
   const doAnsible = ctx.only !== 'terraform';
 
   // Preflight: everything that can be checked before anything is created.
-  const found = preflightTools([
-    ...(doTerraform ? [{ name: 'terraform', version: () => tf.terraformVersion(ctx.env), hint: tf.TERRAFORM_HINT }] : []),
-    ...(doAnsible ? [{ name: 'ansible-playbook', version: () => ansibleVersion(ctx.env), hint: ANSIBLE_HINT }] : []),
-  ]);
+  const found = preflightTools([...(doTerraform ? [terraformTool(ctx)] : []), ...(doAnsible ? [ansibleTool(ctx)] : [])]);
   if (doTerraform) await requireFile(ws, 'terraform/terraform.tf', 'the cluster\'s terraform code');
   if (doAnsible) await requireFile(ws, 'ansible/site.yml', 'the cluster\'s playbook');
   const credentials = doAnsible ? await sshCredentials(ctx, ws) : undefined;
@@ -66,11 +63,11 @@ async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
   const doLab = ctx.only !== 'ansible';
   const doAnsible = ctx.only !== 'terraform';
   const lab = await import('../lab/index.js');
-  const problems = [...(doLab ? await lab.labCheck() : []), ...missingTools(doAnsible)];
+  const problems = doLab ? await lab.labCheck() : [];
   if (problems.length) throw new UserError(problems.join('\n'));
+  const found = preflightTools(doAnsible ? [ansibleTool(ctx)] : []);
   if (doAnsible) await requireFile(ws, 'ansible/site.yml', 'the cluster\'s playbook');
   const credentials = doAnsible ? await sshCredentials(ctx, ws) : undefined;
-  const found = doAnsible ? [`ansible-playbook ${ansibleVersion(ctx.env)}`] : [];
   ctx.log.success(`preflight: ${[...found, 'the vault opens'].join('; ')}`);
 
   let cluster: ClusterOutputs | undefined;
@@ -94,10 +91,9 @@ async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
         onStatus: p.status,
       });
       const out: ClusterOutputs = { inventory: made.inventory, loadBalancerIp: made.loadBalancerIp, dbReservedIp: made.dbReservedIp };
-      const conn = { adminUser: setting(ws, 'admin-user') ?? 'deploy', keyFile: key.encrypted ? undefined : key.path };
-      await writeInventory(ws.dir, renderInventory(ws.dir, out, conn, { lab_api_url: made.apiUrl, ...made.extraVars }));
+      await saveInventory(ws, out, { lab_api_url: made.apiUrl, ...made.extraVars });
       return out;
-    }, (c) => `lab: ${Object.values(c.inventory).reduce((n, g) => n + Object.keys(g).length, 0)} containers up; inventory in ${INVENTORY_FILE}`);
+    }, (c) => `lab: ${hostCount(c)} containers up; inventory in ${INVENTORY_FILE}`);
   }
   if (doAnsible) {
     await waitPhase(ctx, ws, credentials!);
@@ -106,10 +102,8 @@ async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
   await finish(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible);
 }
 
-function missingTools(ansible: boolean): string[] {
-  if (!ansible || ansibleVersion(process.env)) return [];
-  return [`ansible-playbook was not found on PATH: ${ANSIBLE_HINT}`];
-}
+const terraformTool = (ctx: UpContext) => ({ name: 'terraform', version: () => tf.terraformVersion(ctx.env), hint: tf.TERRAFORM_HINT });
+const ansibleTool = (ctx: UpContext) => ({ name: 'ansible-playbook', version: () => ansibleVersion(ctx.env), hint: ANSIBLE_HINT });
 
 async function checkAccount(ctx: UpContext, ws: Workspace): Promise<Size[]> {
   const { connect } = await import('../digitalocean/client.js');
@@ -155,6 +149,7 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
         throw new UsageError(`terraform: the plan has changes and up is not interactive; review it (${path.relative(ctx.cwd, ws.logDir) || ws.logDir}), then run \`${resumeCommand(ctx, 'up --yes')}\` to apply it`);
       const ok = await ctx.prompts.confirm({ message: `Apply this plan (${planned.add} to add, ${planned.change} to change, ${planned.destroy} to destroy)?`, default: !risky });
       if (!ok) {
+        await fs.rm(path.join(dir, tf.PLAN_FILE), { force: true });
         ctx.log.info('Nothing was changed.');
         return undefined;
       }
@@ -167,11 +162,19 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
 
   return phase(ctx, ws, 'inventory', 'inventory: reading terraform outputs', resume, async (p) => {
     const out = checkOutputs(await tf.outputs({ dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt }));
-    const key = await readKey(setting(ws, 'ssh-key')!, 'ssh-key (in ha-wordpress.yml)');
-    await writeInventory(ws.dir, renderInventory(ws.dir, out, { adminUser: setting(ws, 'admin-user') ?? 'deploy', keyFile: key.encrypted ? undefined : key.path }));
+    await saveInventory(ws, out);
     return out;
-  }, (c) => `inventory: ${INVENTORY_FILE} (${Object.values(c.inventory).reduce((n, g) => n + Object.keys(g).length, 0)} hosts)`);
+  }, (c) => `inventory: ${INVENTORY_FILE} (${hostCount(c)} hosts)`);
 }
+
+/** The inventory for ansible: the hosts, and how to reach them (the project key, unless ssh-agent serves it). */
+async function saveInventory(ws: Workspace, out: ClusterOutputs, extraVars: Record<string, unknown> = {}): Promise<void> {
+  const key = await readKey(setting(ws, 'ssh-key')!, 'ssh-key (in ha-wordpress.yml)');
+  const conn = { adminUser: setting(ws, 'admin-user') ?? 'deploy', keyFile: key.encrypted ? undefined : key.path };
+  await writeInventory(ws.dir, renderInventory(ws.dir, out, conn, extraVars));
+}
+
+const hostCount = (c: ClusterOutputs) => Object.values(c.inventory).reduce((n, g) => n + Object.keys(g).length, 0);
 
 function clusterCost(ws: Workspace, sizes: Size[]): string | undefined {
   const region = setting(ws, 'region') ?? '';
