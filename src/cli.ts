@@ -52,7 +52,18 @@ Examples:
   $ ha-wordpress destroy --dir shop --yes --purge
       scripted: no question, and the workspace is deleted afterwards`;
 
-/** What up and destroy need from the command line and the process. */
+const STATUS_EXAMPLES = `
+Examples:
+  $ cd shop && ha-wordpress status
+      a table: each node's services, Galera state, HAProxy backends, who holds the reserved IP
+
+  $ ha-wordpress status --dir shop --json || alert-someone
+      for scripts and monitors: exit code 0 healthy, 3 degraded, 1 or 2 when status itself failed
+
+Every node is asked at once over SSH with the project key, trusting only the
+host keys that up recorded; the site is asked through the load balancer.`;
+
+/** What up, destroy and status need from the command line and the process. */
 async function operationContext(opts: Record<string, unknown>) {
   const [{ terminalPrompts }, os] = await Promise.all([import('./ui/prompts.js'), import('node:os')]);
   return {
@@ -133,6 +144,18 @@ export function buildProgram(withInitOptions = true): Command {
       const [{ runDestroy }, base] = await Promise.all([import('./commands/destroy.js'), operationContext(opts)]);
       await runDestroy({ ...base, purge: Boolean(opts.purge) });
     });
+  program
+    .command('status')
+    .description('the health of every node; exit code 3 when degraded')
+    .option('--dir <path>', 'the workspace (default: the current directory)')
+    .option('--json', 'print the report as JSON')
+    .addHelpText('after', STATUS_EXAMPLES)
+    .exitOverride()
+    .action(async (opts: Record<string, unknown>) => {
+      const [{ runStatus }, base] = await Promise.all([import('./commands/status.js'), operationContext(opts)]);
+      await runStatus({ ...base, json: Boolean(opts.json) });
+    });
+
   // init's options come from the settings table and are added only when
   // init is named on the command line (`init …`, `help init`): plain
   // `ha-wordpress --help` then loads neither the table nor forty option

@@ -109,11 +109,40 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     }
   });
 
+  it('status --json reports the cluster healthy (exit 0): 8 nodes reachable, Galera 3 Synced, one reserved-IP holder, the site answering', async () => {
+    const r = await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } });
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const s = JSON.parse(r.stdout) as { healthy: boolean; problems: string[]; nodes: { reachable: boolean }[]; galera: { cluster_size: number; synced: string[] }; reserved_ip: { holder: string | null }; site: { answers: boolean } };
+    expect(s.problems).toEqual([]);
+    expect(s.healthy).toBe(true);
+    expect(s.nodes.filter((n) => n.reachable)).toHaveLength(8);
+    expect(s.galera.cluster_size).toBe(3);
+    expect(s.galera.synced).toHaveLength(3);
+    expect(s.reserved_ip.holder).toMatch(/^labtest-dblb-0[12]$/);
+    expect(s.site.answers).toBe(true);
+  });
+
   it('a second up changes nothing (changed=0 in the play recap)', async () => {
     const again = await runCli(['up', '--non-interactive', '--yes', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 15 * MIN });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(/ansible: 8 hosts configured, 0 changed/);
   }, 16 * MIN);
+
+  it('status shows a stopped web server within 10 s, exits 3, and is healthy again once it runs', async () => {
+    const web = inventory().find((h) => h.name === 'labtest-wp-02')!;
+    onNode(web.ip, 'sudo systemctl stop nginx');
+    try {
+      const started = Date.now();
+      const r = await runCli(['status'], { cwd: ws, env: { HOME: home } });
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(r.code).toBe(3);
+      expect(r.stdout).toContain('labtest-wp-02: nginx is inactive');
+    } finally {
+      onNode(web.ip, 'sudo systemctl start nginx');
+    }
+    const again = await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } });
+    expect(again.code, again.stdout).toBe(0);
+  });
 
   it('destroy leaves no process, mount, link, cgroup or nft table of the lab behind', async () => {
     const { labHash } = await import('../src/lab/plan.js');

@@ -7,7 +7,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UsageError, UserError } from '../errors.js';
 import type { Vaults } from '../secrets/catalog.js';
-import { expandHome } from '../ssh/keys.js';
+import { expandHome, readKey } from '../ssh/keys.js';
+import type { Credentials } from '../ssh/wait.js';
 import type { InitContext } from './init.js';
 import { startSpinner } from '../ui/spinner.js';
 import { doToken } from '../validation/rules.js';
@@ -39,7 +40,8 @@ export interface Workspace {
 
 export const LOG_DIR = '.ha-wordpress/logs';
 
-export async function openWorkspace(ctx: OpContext): Promise<Workspace> {
+/** The workspace's place and settings, without opening the vault (enough for `status`). */
+export async function locateWorkspace(ctx: OpContext): Promise<Pick<Workspace, 'dir' | 'settings' | 'target' | 'project' | 'logDir' | 'stamp'>> {
   const given = typeof ctx.flags.dir === 'string';
   const dir = given ? path.resolve(ctx.cwd, expandHome(ctx.flags.dir as string, ctx.home)) : ctx.cwd;
   if (!(await isWorkspace(dir)))
@@ -52,7 +54,11 @@ export async function openWorkspace(ctx: OpContext): Promise<Workspace> {
   const target = settings.target === 'local' ? 'local' : 'digitalocean';
   const project = String(settings.project ?? '');
   if (!project) throw new UserError(`${SETTINGS_FILE} has no project; run \`ha-wordpress init\` in ${dir} again`);
+  return { dir, settings, target, project, logDir: path.join(dir, LOG_DIR), stamp: logStamp() };
+}
 
+export async function openWorkspace(ctx: OpContext): Promise<Workspace> {
+  const { dir, settings, target, project, logDir, stamp } = await locateWorkspace(ctx);
   const vaultPassword = await openingPassword(ctx, dir);
   const { vaults, token: vaultToken } = await readWorkspaceSecrets(dir, vaultPassword);
 
@@ -75,11 +81,11 @@ export async function openWorkspace(ctx: OpContext): Promise<Workspace> {
     }
     if (!token) throw new UsageError('no DigitalOcean API token: set DIGITALOCEAN_TOKEN, or run `ha-wordpress init` again to store one');
   }
-  return { dir, settings, target, project, vaultPassword, vaults, token, tokenSource, logDir: path.join(dir, LOG_DIR), stamp: logStamp() };
+  return { dir, settings, target, project, vaultPassword, vaults, token, tokenSource, logDir, stamp };
 }
 
 /** The settings file's value for a flag name, as a string. */
-export function setting(ws: Workspace, flag: string): string | undefined {
+export function setting(ws: Pick<Workspace, 'settings'>, flag: string): string | undefined {
   const v = ws.settings[flag];
   return v === undefined || v === null ? undefined : Array.isArray(v) ? v.join(',') : String(v);
 }
@@ -90,6 +96,21 @@ export async function requireFile(ws: Workspace, rel: string, why: string): Prom
   } catch {
     throw new UserError(`${rel} is missing from the workspace (${why}); run \`ha-wordpress init\` in ${ws.dir} again to restore the shipped files`);
   }
+}
+
+/**
+ * How to log in to the nodes: the admin user with the project key, or with
+ * ssh-agent when the key has a passphrase (ansible's ssh uses the agent too).
+ */
+export async function sshCredentials(ctx: OpContext, ws: Pick<Workspace, 'settings'>): Promise<Credentials> {
+  const keyPath = setting(ws, 'ssh-key');
+  if (!keyPath) throw new UserError('ha-wordpress.yml names no ssh-key; run `ha-wordpress init` again with --ssh-key');
+  const key = await readKey(keyPath, 'ssh-key (in ha-wordpress.yml)');
+  const user = setting(ws, 'admin-user') ?? 'deploy';
+  if (!key.encrypted) return { user, privateKey: await fs.readFile(key.path, 'utf8') };
+  if (!ctx.env.SSH_AUTH_SOCK)
+    throw new UsageError(`${key.path} has a passphrase and no ssh-agent is running: start one (eval "$(ssh-agent)"), run \`ssh-add ${key.path}\`, then try again`);
+  return { user, agent: ctx.env.SSH_AUTH_SOCK };
 }
 
 /** Names the command that resumes after a failure, with --dir when the user gave it. */
@@ -183,4 +204,23 @@ export function preflightTools(tools: { name: string; version: () => string | un
   }
   if (missing.length) throw new UserError(missing.join('\n'));
   return found;
+}
+
+/** GET / on the load balancer (with the site's Host header) until a 200, or false after `ms`. */
+export async function siteAnswers(ip: string, host: string | undefined, ms: number): Promise<boolean> {
+  const http = await import('node:http');
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const status = await new Promise<number>((resolve) => {
+      const req = http.get({ host: ip, port: 80, path: '/', headers: host ? { Host: host } : {}, timeout: 5000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('timeout', () => req.destroy());
+      req.on('error', () => resolve(0));
+    });
+    if (status === 200) return true;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return false;
 }

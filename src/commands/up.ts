@@ -17,7 +17,7 @@ import { withSpinner } from '../ui/spinner.js';
 import { readIfExists, writeAtomic } from '../workspace/files.js';
 import { checkOutputs, INVENTORY_FILE, KNOWN_HOSTS_FILE, readInventory, renderInventory, writeInventory, type ClusterOutputs } from '../workspace/inventory.js';
 import { HAPROXY_STATS_PORT } from '../secrets/catalog.js';
-import { baseEnv, openWorkspace, phase, preflightTools, requireFile, resumeCommand, setting, terraformEnv, type OpContext, type Workspace } from './operate.js';
+import { baseEnv, openWorkspace, phase, preflightTools, requireFile, resumeCommand, setting, siteAnswers, sshCredentials, terraformEnv, type OpContext, type Workspace } from './operate.js';
 
 export type Only = 'terraform' | 'ansible';
 
@@ -112,17 +112,6 @@ async function checkAccount(ctx: UpContext, ws: Workspace): Promise<Size[]> {
   if (account.status !== 'active')
     throw new UserError(`the DigitalOcean account is ${account.status}${account.statusMessage ? ` (${account.statusMessage})` : ''}: resolve it in the control panel, then run up again`);
   return sizes;
-}
-
-async function sshCredentials(ctx: UpContext, ws: Workspace): Promise<Credentials> {
-  const keyPath = setting(ws, 'ssh-key');
-  if (!keyPath) throw new UserError('ha-wordpress.yml names no ssh-key; run `ha-wordpress init` again with --ssh-key');
-  const key = await readKey(keyPath, 'ssh-key (in ha-wordpress.yml)');
-  const user = setting(ws, 'admin-user') ?? 'deploy';
-  if (!key.encrypted) return { user, privateKey: await fs.readFile(key.path, 'utf8') };
-  if (!ctx.env.SSH_AUTH_SOCK)
-    throw new UsageError(`${key.path} has a passphrase and no ssh-agent is running: start one (eval "$(ssh-agent)"), run \`ssh-add ${key.path}\`, then run up again`);
-  return { user, agent: ctx.env.SSH_AUTH_SOCK };
 }
 
 async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Promise<ClusterOutputs | undefined> {
@@ -259,25 +248,6 @@ async function finish(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefin
 }
 
 const SITE_WAIT_MS = 120_000;
-
-/** GET / on the load balancer (with the site's Host header) until a 200, or false after `ms`. */
-export async function siteAnswers(ip: string, host: string | undefined, ms: number): Promise<boolean> {
-  const http = await import('node:http');
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const status = await new Promise<number>((resolve) => {
-      const req = http.get({ host: ip, port: 80, path: '/', headers: host ? { Host: host } : {}, timeout: 5000 }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      req.on('timeout', () => req.destroy());
-      req.on('error', () => resolve(0));
-    });
-    if (status === 200) return true;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  return false;
-}
 
 function summary(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefined, configured: boolean, answered?: boolean): void {
   const pad = (s: string) => `  ${s.padEnd(17)}`;

@@ -135,15 +135,18 @@ function describe(err: Error | undefined, user: string): string {
 }
 
 /** The OpenSSH public-key line of a raw host key blob (string type, then key data). */
-function keyLine(blob: Buffer): string {
+export function keyLine(blob: Buffer): string {
   const len = blob.readUInt32BE(0);
   const type = blob.subarray(4, 4 + len).toString('ascii');
   return `${type} ${blob.toString('base64')}`;
 }
 
 /** known_hosts text for the keys seen, and the hosts whose key differs from `previous`. */
+/** A host's name in known_hosts: the address, or `[address]:port` off port 22. */
+export const knownHostName = (host: string, port: number) => (port === 22 ? host : `[${host}]:${port}`);
+
 export function knownHosts(seen: SeenKey[], previous: string | undefined): { text: string; changed: string[] } {
-  const name = (s: SeenKey) => (s.port === 22 ? s.host : `[${s.host}]:${s.port}`);
+  const name = (s: SeenKey) => knownHostName(s.host, s.port);
   const before = new Map<string, string>();
   for (const line of (previous ?? '').split('\n')) {
     const [host, type, b64] = line.trim().split(/\s+/);

@@ -1,0 +1,69 @@
+# What `ha-wordpress status` asks each node. Sent over SSH on stdin and run
+# with `sudo -n python3 - <group>` (python3 is on every node: Ansible needs
+# it), so nothing is installed on the nodes and no secret is involved. Prints
+# one JSON object.
+import json
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+group = sys.argv[1] if len(sys.argv) > 1 else ''
+out = {'services': {}}
+
+
+def active(*units):
+    for unit in units:
+        r = subprocess.run(['systemctl', 'is-active', unit], capture_output=True, text=True)
+        out['services'][unit] = r.stdout.strip() or 'unknown'
+
+
+def http(url):
+    try:
+        with urllib.request.urlopen(url, timeout=3) as r:
+            return r.status, r.read().decode('utf-8', 'replace')
+    except urllib.error.HTTPError as e:
+        return e.code, ''
+    except Exception:
+        return 0, ''
+
+
+if group == 'wp_node':
+    active('nginx', 'php8.2-fpm')
+    out['healthz'] = http('http://127.0.0.1/healthz')[0]
+elif group == 'galera_cluster_node':
+    active('mariadb', 'galera-health.socket')
+    names = "'wsrep_cluster_size','wsrep_local_state_comment','wsrep_cluster_status','wsrep_ready'"
+    try:
+        r = subprocess.run(['mariadb', '-N', '-B', '-e', 'SHOW GLOBAL STATUS WHERE Variable_name IN (%s)' % names],
+                           capture_output=True, text=True, timeout=5)
+        out['galera'] = dict(line.split('\t', 1) for line in r.stdout.splitlines() if '\t' in line)
+    except Exception:
+        out['galera'] = {}
+elif group == 'galera_loadbalancer':
+    active('haproxy', 'keepalived')
+    code, body = http('http://169.254.169.254/metadata/v1/reserved_ip/ipv4/active')
+    out['reserved_ip_active'] = code == 200 and body.strip() == 'true'
+    backends = []
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(3)
+        s.connect('/run/haproxy/admin.sock')
+        s.sendall(b'show stat\n')
+        data = b''
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        for line in data.decode().splitlines():
+            f = line.split(',')
+            if line.startswith('#') or len(f) < 18 or f[1] in ('FRONTEND', 'BACKEND') or f[0] == 'stats':
+                continue
+            backends.append({'proxy': f[0], 'server': f[1], 'status': f[17]})
+    except Exception:
+        pass
+    out['backends'] = backends
+
+print(json.dumps(out))

@@ -1,0 +1,169 @@
+/**
+ * `ha-wordpress status`: every node asked at once over SSH (the host keys
+ * `up` recorded), the site asked through the public entry, one verdict.
+ * Exit code 0 when healthy, 3 when degraded (1 and 2 stay "status itself
+ * could not run" and "bad usage"), so scripts and monitors can use it.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { UserError } from '../errors.js';
+import { packagePath } from '../paths.js';
+import { keysFor, sshExec } from '../ssh/exec.js';
+import { readIfExists } from '../workspace/files.js';
+import { INVENTORY_FILE, KNOWN_HOSTS_FILE, readInventory, type Host } from '../workspace/inventory.js';
+import { locateWorkspace, setting, siteAnswers, sshCredentials, type OpContext } from './operate.js';
+
+export const DEGRADED_EXIT = 3;
+
+export interface StatusContext extends OpContext {
+  json: boolean;
+}
+
+interface Probe {
+  services?: Record<string, string>;
+  healthz?: number;
+  galera?: Record<string, string>;
+  reserved_ip_active?: boolean;
+  backends?: { proxy: string; server: string; status: string }[];
+}
+
+export interface NodeStatus {
+  name: string;
+  group: string;
+  address: string;
+  reachable: boolean;
+  error?: string;
+  services: Record<string, string>;
+  galera?: { state: string; cluster_size: number; primary: boolean };
+  healthz?: number;
+  holds_reserved_ip?: boolean;
+  backends?: { server: string; status: string }[];
+}
+
+export interface ClusterStatus {
+  healthy: boolean;
+  problems: string[];
+  nodes: NodeStatus[];
+  galera: { cluster_size: number; synced: string[]; primary: string[] };
+  reserved_ip: { address: string; holder: string | null };
+  site: { url: string; answers: boolean };
+}
+
+export async function runStatus(ctx: StatusContext): Promise<void> {
+  const ws = await locateWorkspace(ctx);
+  const hosts = await readInventory(ws.dir);
+  const credentials = await sshCredentials(ctx, ws);
+  const known = (await readIfExists(path.join(ws.dir, KNOWN_HOSTS_FILE))) ?? '';
+  if (!known) throw new UserError(`${KNOWN_HOSTS_FILE} is missing: run \`ha-wordpress up --only ansible\` once so the nodes' host keys are recorded`);
+  const script = await fs.readFile(packagePath('libexec', 'node-probe.py'), 'utf8');
+  const vars = await inventoryVars(ws.dir);
+  const domain = ws.target === 'digitalocean' ? setting(ws, 'domain') : undefined;
+
+  const [nodes, answers] = await Promise.all([
+    Promise.all(hosts.map((h) => probeNode(h, credentials, known, script))),
+    vars.load_balancer_ip ? siteAnswers(vars.load_balancer_ip, domain || undefined, 5000) : Promise.resolve(false),
+  ]);
+  const status = assess(nodes, {
+    dbNodes: hosts.filter((h) => h.group === 'galera_cluster_node').length,
+    reservedIp: vars.db_reserved_ip ?? '',
+    url: `http://${domain || vars.load_balancer_ip || '?'}/`,
+    siteAnswers: answers,
+  });
+
+  if (ctx.json) ctx.log.out(JSON.stringify(status, null, 2));
+  else for (const line of table(status)) ctx.log.out(line);
+  if (!status.healthy) process.exitCode = DEGRADED_EXIT;
+}
+
+async function inventoryVars(dir: string): Promise<Record<string, string>> {
+  const yaml = (await import('js-yaml')).default;
+  const text = (await readIfExists(path.join(dir, INVENTORY_FILE))) ?? '';
+  return ((yaml.load(text) as { all?: { vars?: Record<string, string> } })?.all?.vars ?? {}) as Record<string, string>;
+}
+
+async function probeNode(h: Host, credentials: Parameters<typeof sshExec>[1], known: string, script: string): Promise<NodeStatus> {
+  const base: NodeStatus = { name: h.name, group: h.group, address: h.address, reachable: false, services: {} };
+  const knownKeys = keysFor(known, h.address, h.port);
+  if (knownKeys.length === 0) return { ...base, error: `no host key recorded for ${h.address}` };
+  try {
+    const r = await sshExec({ address: h.address, port: h.port, knownKeys }, credentials, `sudo -n python3 - ${h.group}`, script);
+    let p: Probe;
+    try {
+      p = JSON.parse(r.stdout) as Probe;
+    } catch {
+      return { ...base, reachable: true, error: `the probe failed: ${(r.stderr || r.stdout).trim().split('\n').pop() ?? `exit ${r.code}`}` };
+    }
+    const n: NodeStatus = { ...base, reachable: true, services: p.services ?? {} };
+    if (p.galera)
+      n.galera = {
+        state: p.galera.wsrep_local_state_comment ?? 'down',
+        cluster_size: Number(p.galera.wsrep_cluster_size ?? 0),
+        primary: p.galera.wsrep_cluster_status === 'Primary',
+      };
+    if (p.healthz !== undefined) n.healthz = p.healthz;
+    if (p.reserved_ip_active !== undefined) n.holds_reserved_ip = p.reserved_ip_active;
+    if (p.backends) n.backends = p.backends.map((b) => ({ server: b.server, status: b.status }));
+    return n;
+  } catch (err) {
+    return { ...base, error: /host key|verification/i.test((err as Error).message) ? 'the host key does not match the one up recorded' : (err as Error).message };
+  }
+}
+
+/** The verdict, from what the nodes said: pure, so tests can give it any picture. */
+export function assess(nodes: NodeStatus[], c: { dbNodes: number; reservedIp: string; url: string; siteAnswers: boolean }): ClusterStatus {
+  const problems: string[] = [];
+  for (const n of nodes) {
+    if (!n.reachable) problems.push(`${n.name}: unreachable (${n.error ?? 'no answer'})`);
+    else if (n.error) problems.push(`${n.name}: ${n.error}`);
+    for (const [unit, state] of Object.entries(n.services)) if (state !== 'active') problems.push(`${n.name}: ${unit} is ${state}`);
+    if (n.group === 'wp_node' && n.reachable && n.healthz !== 200) problems.push(`${n.name}: /healthz answers ${n.healthz || 'nothing'}`);
+  }
+  const db = nodes.filter((n) => n.group === 'galera_cluster_node');
+  const synced = db.filter((n) => n.galera?.state === 'Synced').map((n) => n.name);
+  const primary = db.filter((n) => n.galera?.primary).map((n) => n.name);
+  const size = Math.max(0, ...db.map((n) => n.galera?.cluster_size ?? 0));
+  for (const n of db) if (n.reachable && n.galera?.state !== 'Synced') problems.push(`${n.name}: Galera is ${n.galera?.state ?? 'down'}`);
+  if (size !== c.dbNodes) problems.push(`Galera cluster size is ${size}, expected ${c.dbNodes}`);
+  for (const n of nodes.filter((x) => x.group === 'galera_loadbalancer' && x.reachable)) {
+    const down = (n.backends ?? []).filter((b) => b.status !== 'UP');
+    if ((n.backends ?? []).length === 0) problems.push(`${n.name}: HAProxy reports no backends`);
+    for (const b of down) problems.push(`${n.name}: backend ${b.server} is ${b.status}`);
+  }
+  const holders = nodes.filter((n) => n.holds_reserved_ip).map((n) => n.name);
+  if (holders.length !== 1) problems.push(holders.length === 0 ? 'no HAProxy node holds the reserved IP' : `the reserved IP is claimed by ${holders.join(' and ')}`);
+  if (!c.siteAnswers) problems.push(`the site does not answer at ${c.url}`);
+  return {
+    healthy: problems.length === 0,
+    problems,
+    nodes,
+    galera: { cluster_size: size, synced, primary },
+    reserved_ip: { address: c.reservedIp, holder: holders.length === 1 ? holders[0]! : null },
+    site: { url: c.url, answers: c.siteAnswers },
+  };
+}
+
+const ROLE: Record<string, string> = { wp_node: 'web', galera_cluster_node: 'galera', galera_loadbalancer: 'haproxy' };
+
+function table(s: ClusterStatus): string[] {
+  const rows = s.nodes.map((n) => {
+    const services = Object.entries(n.services).map(([u, st]) => (st === 'active' ? u : `${u} ${st.toUpperCase()}`));
+    const detail: string[] = [...services];
+    if (n.galera) detail.push(`${n.galera.state}${n.galera.primary ? '' : ' NON-PRIMARY'}, size ${n.galera.cluster_size}`);
+    if (n.healthz !== undefined) detail.push(`/healthz ${n.healthz}`);
+    if (n.backends) detail.push(`backends ${n.backends.filter((b) => b.status === 'UP').length}/${n.backends.length} UP`);
+    if (n.holds_reserved_ip) detail.push('holds the reserved IP');
+    return [n.name, ROLE[n.group] ?? n.group, n.reachable ? 'yes' : 'NO', n.reachable ? detail.join(', ') : (n.error ?? '')];
+  });
+  const header = ['NODE', 'ROLE', 'REACHABLE', 'STATE'];
+  const widths = [0, 1, 2].map((i) => Math.max(header[i]!.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c)).join('  ');
+  return [
+    line(header),
+    ...rows.map(line),
+    '',
+    `site             ${s.site.url} ${s.site.answers ? 'answers' : 'DOES NOT ANSWER'}`,
+    `reserved IP      ${s.reserved_ip.address} on ${s.reserved_ip.holder ?? 'NO NODE'}`,
+    `galera           ${s.galera.synced.length} Synced, cluster size ${s.galera.cluster_size}`,
+    s.healthy ? 'cluster          healthy' : `cluster          DEGRADED:\n${s.problems.map((p) => `  - ${p}`).join('\n')}`,
+  ];
+}

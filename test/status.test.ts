@@ -1,0 +1,67 @@
+/**
+ * The verdict of `ha-wordpress status` (assess): which pictures of the
+ * cluster are healthy and which are degraded, and what each problem says.
+ * The real probe runs against the lab in test/lab.e2e.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { assess, type NodeStatus } from '../src/commands/status.js';
+
+function healthy(): NodeStatus[] {
+  const web = (i: number): NodeStatus => ({ name: `s-wp-0${i}`, group: 'wp_node', address: `10.0.0.1${i}`, reachable: true, services: { nginx: 'active', 'php8.2-fpm': 'active' }, healthz: 200 });
+  const db = (i: number): NodeStatus => ({ name: `s-db-0${i}`, group: 'galera_cluster_node', address: `10.0.0.2${i}`, reachable: true, services: { mariadb: 'active' }, galera: { state: 'Synced', cluster_size: 3, primary: true } });
+  const lb = (i: number): NodeStatus => ({
+    name: `s-dblb-0${i}`,
+    group: 'galera_loadbalancer',
+    address: `10.0.0.3${i}`,
+    reachable: true,
+    services: { haproxy: 'active', keepalived: 'active' },
+    holds_reserved_ip: i === 1,
+    backends: [1, 2, 3].map((j) => ({ server: `s-db-0${j}`, status: 'UP' })),
+  });
+  return [web(1), web(2), web(3), db(1), db(2), db(3), lb(1), lb(2)];
+}
+const ctx = { dbNodes: 3, reservedIp: '203.0.113.50', url: 'http://shop.example.com/', siteAnswers: true };
+
+describe('status: the verdict', () => {
+  it('is healthy when every node is up, Galera is Synced with 3, backends are UP, one node holds the reserved IP and the site answers', () => {
+    const s = assess(healthy(), ctx);
+    expect(s.problems).toEqual([]);
+    expect(s.healthy).toBe(true);
+    expect(s.reserved_ip).toEqual({ address: '203.0.113.50', holder: 's-dblb-01' });
+    expect(s.galera).toEqual({ cluster_size: 3, synced: ['s-db-01', 's-db-02', 's-db-03'], primary: ['s-db-01', 's-db-02', 's-db-03'] });
+  });
+
+  it('names a dead Galera node, the smaller cluster and the backend HAProxy marks DOWN', () => {
+    const nodes = healthy();
+    nodes[4] = { ...nodes[4]!, reachable: false, services: {}, galera: undefined, error: 'timed out' };
+    for (const i of [3, 5]) nodes[i]!.galera!.cluster_size = 2;
+    for (const i of [6, 7]) nodes[i]!.backends![1]!.status = 'DOWN';
+    const s = assess(nodes, ctx);
+    expect(s.healthy).toBe(false);
+    expect(s.problems).toEqual([
+      's-db-02: unreachable (timed out)',
+      'Galera cluster size is 2, expected 3',
+      's-dblb-01: backend s-db-02 is DOWN',
+      's-dblb-02: backend s-db-02 is DOWN',
+    ]);
+  });
+
+  it('names a stopped service, a failing health path, a Donor node, a lost or doubled reserved IP and a site that does not answer', () => {
+    const nodes = healthy();
+    nodes[0]!.services.nginx = 'inactive';
+    nodes[1]!.healthz = 502;
+    nodes[3]!.galera!.state = 'Donor/Desynced';
+    nodes[6]!.holds_reserved_ip = false;
+    expect(assess(nodes, { ...ctx, siteAnswers: false }).problems).toEqual([
+      's-wp-01: nginx is inactive',
+      's-wp-02: /healthz answers 502',
+      's-db-01: Galera is Donor/Desynced',
+      'no HAProxy node holds the reserved IP',
+      'the site does not answer at http://shop.example.com/',
+    ]);
+    const both = healthy();
+    both[7]!.holds_reserved_ip = true;
+    expect(assess(both, ctx).problems).toEqual(['the reserved IP is claimed by s-dblb-01 and s-dblb-02']);
+    expect(assess(both, ctx).reserved_ip.holder).toBeNull();
+  });
+});
