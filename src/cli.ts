@@ -63,6 +63,13 @@ Examples:
 Every node is asked at once over SSH with the project key, trusting only the
 host keys that up recorded; the site is asked through the load balancer.`;
 
+/** Options every command that works on an existing workspace shares. */
+const DIR_OPTION = ['--dir <path>', 'the workspace (default: the current directory)'] as const;
+const VAULT_PASSWORD_OPTION = [
+  '--vault-password-file <path>',
+  "file holding the vault password [env: HA_WORDPRESS_VAULT_PASSWORD] (default: the workspace's .vault-pass)",
+] as const;
+
 /** What up, destroy and status need from the command line and the process. */
 async function operationContext(opts: Record<string, unknown>) {
   const [{ terminalPrompts }, os] = await Promise.all([import('./ui/prompts.js'), import('node:os')]);
@@ -112,12 +119,12 @@ export function buildProgram(withInitOptions = true): Command {
   program
     .command('up')
     .description('build or update the cluster: terraform, then ansible')
-    .option('--dir <path>', 'the workspace (default: the current directory)')
+    .option(...DIR_OPTION)
     .option('-y, --yes', 'apply the terraform plan without asking')
     .option('--non-interactive', 'never prompt, even on a terminal (the default without one)')
     .addOption(new Option('--only <phase>', 'run one side: terraform (and the inventory), or ansible (wait for SSH, then the playbook)').choices(['terraform', 'ansible']))
     .option('--wait-timeout <seconds>', 'how long hosts get to accept SSH and finish cloud-init', '600')
-    .option('--vault-password-file <path>', 'file holding the vault password [env: HA_WORDPRESS_VAULT_PASSWORD] (default: the workspace\'s .vault-pass)')
+    .option(...VAULT_PASSWORD_OPTION)
     .option('--verbose', 'stream terraform\'s and ansible\'s output (it is always in .ha-wordpress/logs/)')
     .addHelpText('after', UP_EXAMPLES)
     .exitOverride()
@@ -132,11 +139,11 @@ export function buildProgram(withInitOptions = true): Command {
   program
     .command('destroy')
     .description('remove the cloud resources; the workspace stays')
-    .option('--dir <path>', 'the workspace (default: the current directory)')
+    .option(...DIR_OPTION)
     .option('-y, --yes', 'destroy without asking for the project name')
     .option('--non-interactive', 'never prompt; without --yes this refuses and changes nothing')
     .option('--purge', 'also delete the workspace directory after a successful destroy')
-    .option('--vault-password-file <path>', 'file holding the vault password [env: HA_WORDPRESS_VAULT_PASSWORD] (default: the workspace\'s .vault-pass)')
+    .option(...VAULT_PASSWORD_OPTION)
     .option('--verbose', 'stream terraform\'s output (it is always in .ha-wordpress/logs/)')
     .addHelpText('after', DESTROY_EXAMPLES)
     .exitOverride()
@@ -147,7 +154,7 @@ export function buildProgram(withInitOptions = true): Command {
   program
     .command('status')
     .description('the health of every node; exit code 3 when degraded')
-    .option('--dir <path>', 'the workspace (default: the current directory)')
+    .option(...DIR_OPTION)
     .option('--json', 'print the report as JSON')
     .addHelpText('after', STATUS_EXAMPLES)
     .exitOverride()

@@ -86,7 +86,7 @@ async function probeNode(h: Host, credentials: Parameters<typeof sshExec>[1], kn
   const knownKeys = keysFor(known, h.address, h.port);
   if (knownKeys.length === 0) return { ...base, error: `no host key recorded for ${h.address}` };
   try {
-    const r = await sshExec({ address: h.address, port: h.port, knownKeys }, credentials, `sudo -n python3 - ${h.group}`, script);
+    const r = await sshExec(h, credentials, `sudo -n python3 - ${h.group}`, { input: script, timeoutMs: 8000, acceptKey: (k) => knownKeys.includes(k) });
     let p: Probe;
     try {
       p = JSON.parse(r.stdout) as Probe;

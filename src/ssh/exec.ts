@@ -1,40 +1,57 @@
 /**
- * One command on one host over SSH (ssh2), for `status`: the host key must be
- * the one `up` recorded in .ha-wordpress/known_hosts, the command gets its
- * input on stdin (never secrets in argv), and everything is bounded by a
- * timeout so one dead node cannot stall the report.
+ * The one way this tool runs a command on a node over SSH (ssh2): used by
+ * up's wait phase (`cloud-init status --wait`) and by `status` (the probe).
+ * The caller decides which host keys to accept, input goes on stdin (never
+ * secrets in argv), and one timeout bounds the whole exchange, so a dead
+ * node cannot stall anything.
  */
-import { keyLine, knownHostName, type Credentials } from './wait.js';
+import type { Credentials } from './wait.js';
 
 export interface ExecResult {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** The host key the node presented ("ssh-ed25519 AAAA…"). */
+  hostKey: string;
 }
 
-export interface ExecTarget {
-  address: string;
-  port: number;
-  /** "ssh-ed25519 AAAA…" lines this host may present; empty accepts none. */
-  knownKeys: string[];
+export interface ExecOptions {
+  /** Bounds connect + login + the command. */
+  timeoutMs: number;
+  /** Bounds connect + login only (default: timeoutMs). */
+  readyTimeoutMs?: number;
+  input?: string;
+  /** Whether to trust the host key the node presents. */
+  acceptKey: (keyLine: string) => boolean;
 }
 
-export async function sshExec(t: ExecTarget, credentials: Credentials, command: string, input = '', timeoutMs = 8000): Promise<ExecResult> {
+/** The whole exchange ran out of time; `loggedIn` tells "no answer" from "the command did not finish". */
+export class SshTimeout extends Error {
+  constructor(readonly loggedIn: boolean) {
+    super(loggedIn ? 'the command had not finished' : 'timed out: no answer');
+    this.name = 'SshTimeout';
+  }
+}
+
+export async function sshExec(t: { address: string; port: number }, credentials: Credentials, command: string, o: ExecOptions): Promise<ExecResult> {
   const { Client } = (await import('ssh2')).default;
   return new Promise((resolve, reject) => {
     const conn = new Client();
     let settled = false;
-    const done = (err: Error | undefined, result?: ExecResult) => {
+    let loggedIn = false;
+    let hostKey = '';
+    const done = (err: Error | undefined, result?: Omit<ExecResult, 'hostKey'>) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       conn.end();
       if (err) reject(err);
-      else resolve(result!);
+      else resolve({ ...result!, hostKey });
     };
-    const timer = setTimeout(() => done(new Error('timed out')), timeoutMs);
+    const timer = setTimeout(() => done(new SshTimeout(loggedIn)), o.timeoutMs);
     conn.on('error', (err) => done(err));
     conn.on('ready', () => {
+      loggedIn = true;
       conn.exec(command, (err, stream) => {
         if (err) return done(err);
         let stdout = '';
@@ -42,7 +59,7 @@ export async function sshExec(t: ExecTarget, credentials: Credentials, command: 
         stream.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
         stream.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
         stream.on('close', (code: number | null) => done(undefined, { code, stdout, stderr }));
-        stream.end(input);
+        stream.end(o.input ?? '');
       });
     });
     conn.connect({
@@ -51,13 +68,26 @@ export async function sshExec(t: ExecTarget, credentials: Credentials, command: 
       username: credentials.user,
       privateKey: credentials.privateKey,
       agent: credentials.privateKey ? undefined : credentials.agent,
-      readyTimeout: timeoutMs,
-      hostVerifier: (key: Buffer) => t.knownKeys.includes(keyLine(key)),
+      readyTimeout: o.readyTimeoutMs ?? o.timeoutMs,
+      hostVerifier: (key: Buffer) => {
+        hostKey = keyLine(key);
+        return o.acceptKey(hostKey);
+      },
     });
   });
 }
 
-/** The keys known_hosts lists for a host (as `up` writes it: `addr` or `[addr]:port`). */
+/** The OpenSSH public-key line of a raw host key blob (string type, then key data). */
+export function keyLine(blob: Buffer): string {
+  const len = blob.readUInt32BE(0);
+  const type = blob.subarray(4, 4 + len).toString('ascii');
+  return `${type} ${blob.toString('base64')}`;
+}
+
+/** A host's name in known_hosts: the address, or `[address]:port` off port 22. */
+export const knownHostName = (host: string, port: number) => (port === 22 ? host : `[${host}]:${port}`);
+
+/** The keys known_hosts lists for a host (as `up` writes it). */
 export function keysFor(knownHostsText: string, address: string, port: number): string[] {
   const name = knownHostName(address, port);
   return knownHostsText

@@ -11,6 +11,7 @@
  */
 import { UserError } from '../errors.js';
 import type { Host } from '../workspace/inventory.js';
+import { knownHostName, sshExec, SshTimeout } from './exec.js';
 
 export interface Credentials {
   user: string;
@@ -42,58 +43,27 @@ class CloudInitFailed extends Error {}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function waitForHosts(o: WaitOptions): Promise<SeenKey[]> {
-  const { Client } = (await import('ssh2')).default;
   const start = Date.now();
   const deadline = start + o.timeoutMs;
   const retryMs = o.retryMs ?? 2000;
 
-  const attempt = (h: Host, budgetMs: number) =>
-    new Promise<{ key: string; note?: string }>((resolve, reject) => {
-      const conn = new Client();
-      let hostKey = '';
-      let settled = false;
-      let connected = false;
-      const finish = (err: Error | undefined, note?: string) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        conn.end();
-        if (err) reject(err);
-        else resolve({ key: hostKey, note });
-      };
-      // The handshake has its own timeout; this one bounds the whole attempt
-      // (a cloud-init that never finishes).
-      const timer = setTimeout(() => finish(new Error(connected ? 'cloud-init had not finished' : 'timed out: no answer')), budgetMs);
-      conn.on('error', (err) => finish(err));
-      conn.on('ready', () => {
-        connected = true;
-        // `--wait` blocks until cloud-init is done; 127: no cloud-init on this machine (the local lab).
-        conn.exec('cloud-init status --wait', (err, stream) => {
-          if (err) return finish(err);
-          let out = '';
-          stream.on('data', (d: Buffer) => (out += d.toString('utf8')));
-          stream.stderr.on('data', (d: Buffer) => (out += d.toString('utf8')));
-          stream.on('close', (code: number | null) => {
-            if (code === 0 || code === 127) finish(undefined);
-            // cloud-init ≥ 23.4 exits 2 for "done, with recoverable errors".
-            else if (code === 2) finish(undefined, 'cloud-init finished with recoverable errors (see /var/log/cloud-init.log on the host)');
-            else finish(new CloudInitFailed(`cloud-init failed (${out.trim().split('\n').pop() || `exit ${code}`}); see /var/log/cloud-init-output.log on the host`));
-          });
-        });
-      });
-      conn.connect({
-        host: h.address,
-        port: h.port,
-        username: o.credentials.user,
-        privateKey: o.credentials.privateKey,
-        agent: o.credentials.privateKey ? undefined : o.credentials.agent,
-        readyTimeout: Math.max(1000, Math.min(budgetMs, 20_000)),
-        hostVerifier: (key: Buffer) => {
-          hostKey = keyLine(key);
-          return true;
-        },
-      });
+  // Any host key is accepted here: this is where it is first seen (and
+  // recorded for ansible and status, which then accept only it).
+  const attempt = async (h: Host, budgetMs: number): Promise<{ key: string; note?: string }> => {
+    // `--wait` blocks until cloud-init is done; 127: no cloud-init on this machine (the local lab).
+    const r = await sshExec(h, o.credentials, 'cloud-init status --wait', {
+      timeoutMs: budgetMs,
+      readyTimeoutMs: Math.max(1000, Math.min(budgetMs, 20_000)),
+      acceptKey: () => true,
+    }).catch((err: Error) => {
+      throw err instanceof SshTimeout && err.loggedIn ? new Error('cloud-init had not finished') : err;
     });
+    if (r.code === 0 || r.code === 127) return { key: r.hostKey };
+    // cloud-init ≥ 23.4 exits 2 for "done, with recoverable errors".
+    if (r.code === 2) return { key: r.hostKey, note: 'cloud-init finished with recoverable errors (see /var/log/cloud-init.log on the host)' };
+    const last = (r.stdout + r.stderr).trim().split('\n').pop();
+    throw new CloudInitFailed(`cloud-init failed (${last || `exit ${r.code}`}); see /var/log/cloud-init-output.log on the host`);
+  };
 
   const one = async (h: Host): Promise<SeenKey> => {
     let last: Error | undefined;
@@ -134,17 +104,7 @@ function describe(err: Error | undefined, user: string): string {
   return err.message;
 }
 
-/** The OpenSSH public-key line of a raw host key blob (string type, then key data). */
-export function keyLine(blob: Buffer): string {
-  const len = blob.readUInt32BE(0);
-  const type = blob.subarray(4, 4 + len).toString('ascii');
-  return `${type} ${blob.toString('base64')}`;
-}
-
 /** known_hosts text for the keys seen, and the hosts whose key differs from `previous`. */
-/** A host's name in known_hosts: the address, or `[address]:port` off port 22. */
-export const knownHostName = (host: string, port: number) => (port === 22 ? host : `[${host}]:${port}`);
-
 export function knownHosts(seen: SeenKey[], previous: string | undefined): { text: string; changed: string[] } {
   const name = (s: SeenKey) => knownHostName(s.host, s.port);
   const before = new Map<string, string>();
