@@ -63,6 +63,21 @@ Examples:
 Every node is asked at once over SSH with the project key, trusting only the
 host keys that up recorded; the site is asked through the load balancer.`;
 
+const DRILL_EXAMPLES = `
+Examples:
+  $ cd lab && ha-wordpress drill
+      the four losses the cluster must survive by itself, one after another,
+      under steady requests and writes; a table of outages and lost writes
+
+  $ ha-wordpress drill --dir lab --json --scenario galera-node-kill,full-stop
+      chosen scenarios; full-stop shuts every database node down and recovers
+      with up (full-crash kills them all at once)
+
+Scenarios: haproxy-holder-stop, galera-node-kill, web-node-stop, one-of-each
+(the default set), full-stop, full-crash. Exit code 0 when every outage is within budget
+(5 s for one node, 10 s for one of each tier), no acknowledged write is lost
+and every scenario healed; 3 otherwise. Local target only: it breaks nodes.`;
+
 /** Options every command that works on an existing workspace shares. */
 const DIR_OPTION = ['--dir <path>', 'the workspace (default: the current directory)'] as const;
 const VAULT_PASSWORD_OPTION = [
@@ -161,6 +176,22 @@ export function buildProgram(withInitOptions = true): Command {
     .action(async (opts: Record<string, unknown>) => {
       const [{ runStatus }, base] = await Promise.all([import('./commands/status.js'), operationContext(opts)]);
       await runStatus({ ...base, json: Boolean(opts.json) });
+    });
+
+  program
+    .command('drill')
+    .description('break lab nodes under load; measure outages, lost writes')
+    .option(...DIR_OPTION)
+    .option('--scenario <names>', 'comma-separated scenarios to run, or all (default: the four single-failure ones)')
+    .option('--json', 'print the results as JSON')
+    .option(...VAULT_PASSWORD_OPTION)
+    .option('--verbose', 'stream ansible\'s output when full-stop recovers with up')
+    .addHelpText('after', DRILL_EXAMPLES)
+    .exitOverride()
+    .action(async (opts: Record<string, unknown>) => {
+      const [{ runDrill }, base] = await Promise.all([import('./commands/drill.js'), operationContext(opts)]);
+      const scenarios = typeof opts.scenario === 'string' ? [opts.scenario] : undefined;
+      await runDrill({ ...base, json: Boolean(opts.json), scenarios });
     });
 
   // init's options come from the settings table and are added only when

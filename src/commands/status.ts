@@ -11,7 +11,7 @@ import { packagePath } from '../paths.js';
 import { keysFor, sshExec } from '../ssh/exec.js';
 import { readIfExists } from '../workspace/files.js';
 import { INVENTORY_FILE, KNOWN_HOSTS_FILE, readInventory, type Host } from '../workspace/inventory.js';
-import { locateWorkspace, setting, siteAnswers, sshCredentials, type OpContext } from './operate.js';
+import { locateWorkspace, setting, siteAnswers, sshCredentials, type OpContext, type Workspace } from './operate.js';
 
 export const DEGRADED_EXIT = 3;
 
@@ -51,6 +51,19 @@ export interface ClusterStatus {
 
 export async function runStatus(ctx: StatusContext): Promise<void> {
   const ws = await locateWorkspace(ctx);
+  const status = await (await statusProbe(ctx, ws))();
+  if (ctx.json) ctx.log.out(JSON.stringify(status, null, 2));
+  else for (const line of table(status)) ctx.log.out(line);
+  if (!status.healthy) process.exitCode = DEGRADED_EXIT;
+}
+
+/**
+ * Reads what every probe needs once (inventory, recorded host keys, SSH
+ * credentials, the probe script) and returns the probe: one call asks every
+ * node and the public entry at once and gives the verdict. `drill` calls it
+ * over and over while it breaks and mends the cluster.
+ */
+export async function statusProbe(ctx: OpContext, ws: Pick<Workspace, 'dir' | 'settings' | 'target'>): Promise<() => Promise<ClusterStatus>> {
   const hosts = await readInventory(ws.dir);
   const credentials = await sshCredentials(ctx, ws);
   const known = (await readIfExists(path.join(ws.dir, KNOWN_HOSTS_FILE))) ?? '';
@@ -59,20 +72,18 @@ export async function runStatus(ctx: StatusContext): Promise<void> {
   const vars = await inventoryVars(ws.dir);
   const domain = ws.target === 'digitalocean' ? setting(ws, 'domain') : undefined;
 
-  const [nodes, answers] = await Promise.all([
-    Promise.all(hosts.map((h) => probeNode(h, credentials, known, script))),
-    vars.load_balancer_ip ? siteAnswers(vars.load_balancer_ip, domain || undefined, 5000) : Promise.resolve(false),
-  ]);
-  const status = assess(nodes, {
-    dbNodes: hosts.filter((h) => h.group === 'galera_cluster_node').length,
-    reservedIp: vars.db_reserved_ip ?? '',
-    url: `http://${domain || vars.load_balancer_ip || '?'}/`,
-    siteAnswers: answers,
-  });
-
-  if (ctx.json) ctx.log.out(JSON.stringify(status, null, 2));
-  else for (const line of table(status)) ctx.log.out(line);
-  if (!status.healthy) process.exitCode = DEGRADED_EXIT;
+  return async () => {
+    const [nodes, answers] = await Promise.all([
+      Promise.all(hosts.map((h) => probeNode(h, credentials, known, script))),
+      vars.load_balancer_ip ? siteAnswers(vars.load_balancer_ip, domain || undefined, 5000) : Promise.resolve(false),
+    ]);
+    return assess(nodes, {
+      dbNodes: hosts.filter((h) => h.group === 'galera_cluster_node').length,
+      reservedIp: vars.db_reserved_ip ?? '',
+      url: `http://${domain || vars.load_balancer_ip || '?'}/`,
+      siteAnswers: answers,
+    });
+  };
 }
 
 async function inventoryVars(dir: string): Promise<Record<string, string>> {
@@ -86,7 +97,7 @@ async function probeNode(h: Host, credentials: Parameters<typeof sshExec>[1], kn
   const knownKeys = keysFor(known, h.address, h.port);
   if (knownKeys.length === 0) return { ...base, error: `no host key recorded for ${h.address}` };
   try {
-    const r = await sshExec(h, credentials, `sudo -n python3 - ${h.group}`, { input: script, timeoutMs: 8000, acceptKey: (k) => knownKeys.includes(k) });
+    const r = await sshExec(h, credentials, `sudo -n python3 - ${h.group}`, { input: script, timeoutMs: 8000, readyTimeoutMs: 4000, acceptKey: (k) => knownKeys.includes(k) });
     let p: Probe;
     try {
       p = JSON.parse(r.stdout) as Probe;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { UsageError, UserError } from '../errors.js';
 import { DB_LB_NODES, monthlyCost } from '../digitalocean/cost.js';
 import type { Size } from '../digitalocean/client.js';
+import type { LabOptions } from '../lab/index.js';
 import { ansibleVersion, ANSIBLE_HINT, runPlaybook, type RecapRow } from '../runners/ansible.js';
 import * as tf from '../runners/terraform.js';
 import { readKey } from '../ssh/keys.js';
@@ -59,7 +60,8 @@ export async function runUp(ctx: UpContext): Promise<void> {
  * DigitalOcean; wait, ansible and the summary are the same code as for the
  * droplets. `--only terraform` means "the infrastructure side": the lab.
  */
-async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
+/** `up` on the local target; also `drill`'s way back from a full stop, the same recovery path a user takes. */
+export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
   const doLab = ctx.only !== 'ansible';
   const doAnsible = ctx.only !== 'terraform';
   const lab = await import('../lab/index.js');
@@ -72,24 +74,8 @@ async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
 
   let cluster: ClusterOutputs | undefined;
   if (doLab) {
-    const key = await readKey(setting(ws, 'ssh-key')!, 'ssh-key (in ha-wordpress.yml)');
-    const token = ws.vaults.galera_loadbalancer?.vault_galera_ha_do_token;
-    if (typeof token !== 'string' || !token) throw new UserError('ansible/group_vars/galera_loadbalancer/vault.yml has no vault_galera_ha_do_token; run `ha-wordpress init` again');
     cluster = await phase(ctx, ws, 'lab', 'lab: containers, network and stand-in services', resumeCommand(ctx, 'up'), async (p) => {
-      const made = await lab.labUp({
-        workspace: ws.dir,
-        project: ws.project,
-        webNodes: Number(setting(ws, 'web-nodes') ?? 3),
-        dbNodes: Number(setting(ws, 'db-nodes') ?? 3),
-        adminUser: setting(ws, 'admin-user') ?? 'deploy',
-        publicKey: key.publicKey,
-        apiToken: token,
-        log: ctx.log,
-        yes: ctx.yes,
-        interactive: ctx.interactive,
-        confirm: (message) => ctx.prompts.confirm({ message, default: true }),
-        onStatus: p.status,
-      });
+      const made = await lab.labUp({ ...(await labOptions(ctx, ws)), onStatus: p.status });
       const out: ClusterOutputs = { inventory: made.inventory, loadBalancerIp: made.loadBalancerIp, dbReservedIp: made.dbReservedIp };
       await saveInventory(ws, out, { lab_api_url: made.apiUrl, ...made.extraVars });
       return out;
@@ -100,6 +86,26 @@ async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
     await ansiblePhase(ctx, ws);
   }
   await finish(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible);
+}
+
+/** What the lab needs to converge this workspace's containers (shared with `drill`, which restarts what it broke through it). */
+export async function labOptions(ctx: OpContext, ws: Workspace): Promise<LabOptions> {
+  const key = await readKey(setting(ws, 'ssh-key')!, 'ssh-key (in ha-wordpress.yml)');
+  const token = ws.vaults.galera_loadbalancer?.vault_galera_ha_do_token;
+  if (typeof token !== 'string' || !token) throw new UserError('ansible/group_vars/galera_loadbalancer/vault.yml has no vault_galera_ha_do_token; run `ha-wordpress init` again');
+  return {
+    workspace: ws.dir,
+    project: ws.project,
+    webNodes: Number(setting(ws, 'web-nodes') ?? 3),
+    dbNodes: Number(setting(ws, 'db-nodes') ?? 3),
+    adminUser: setting(ws, 'admin-user') ?? 'deploy',
+    publicKey: key.publicKey,
+    apiToken: token,
+    log: ctx.log,
+    yes: ctx.yes,
+    interactive: ctx.interactive,
+    confirm: (message) => ctx.prompts.confirm({ message, default: true }),
+  };
 }
 
 const terraformTool = (ctx: UpContext) => ({ name: 'terraform', version: () => tf.terraformVersion(ctx.env), hint: tf.TERRAFORM_HINT });

@@ -224,10 +224,15 @@ export async function removeContainer(ctx: Ctx, labId: string, name: string, lay
 }
 
 /** Runs a command inside a running container (machinectl does not work without a host systemd). */
-export async function inContainer(ctx: Ctx, labId: string, node: LabNode, argv: string[], o: { timeoutMs?: number; okCodes?: number[] } = {}) {
+export async function inContainer(ctx: Ctx, labId: string, node: LabNode, argv: string[], o: { timeoutMs?: number; okCodes?: number[]; input?: string } = {}) {
   const r = await running(labId, node);
   if (!r) throw new UserError(`${node.name} is not running; run \`ha-wordpress up\` again`);
-  return run(ctx, 'nsenter', ['-t', String(r.init), '-m', '-u', '-i', '-n', '-p', '--', '/usr/bin/env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LANG=C.UTF-8', 'DEBIAN_FRONTEND=noninteractive', ...argv], o);
+  return run(ctx, 'nsenter', containerArgv(r.init, argv), o);
+}
+
+/** nsenter's arguments for argv inside the container whose init is `init`: its namespaces, a clean environment. */
+export function containerArgv(init: number, argv: string[]): string[] {
+  return ['-t', String(init), '-m', '-u', '-i', '-n', '-p', '--', '/usr/bin/env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LANG=C.UTF-8', 'DEBIAN_FRONTEND=noninteractive', ...argv];
 }
 
 /** Resolves once `ip:port` answers with an SSH banner. */

@@ -13,12 +13,13 @@
  * importing it does nothing by itself.
  */
 import { promises as fs, realpathSync } from 'node:fs';
+import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import type { Logger } from '../ui/logger.js';
-import { cgroupDirs, consoleTail, containerPaths, ensureContainer, inContainer, killCgroups, removeContainer, running, sshAnswers, stopContainer } from './containers.js';
+import { cgroupDirs, consoleTail, containerArgv, containerPaths, ensureContainer, inContainer, killCgroups, removeContainer, running, sshAnswers, stopContainer } from './containers.js';
 import { ensureDaemon, daemonFiles, stopDaemon } from './daemon.js';
 import { CGROUP_DIR, IMAGES, labDir, labLock, REPOS, STATE_ROOT } from './dirs.js';
 import { cgroupLayout, ensureHostPackages, labCheck as check } from './host.js';
@@ -27,7 +28,7 @@ import { ensureBridge, ensureTable, pickOctet, removeNetwork } from './network.j
 import { checkShape, debianMirrors, deliveryAddress, droplets, haproxyConfig, labHash, loadBalancer, makePlan, parseAptSources, type AptSource, type Group, type LabPlan } from './plan.js';
 import { ensureRepo, packageList } from './repo.js';
 import { readHolder } from './services.js';
-import { exists, removeTree, sleep, unmountUnder, withLock, writeFileAtomic, type Ctx } from './sys.js';
+import { exists, hostEnv, removeTree, sleep, unmountUnder, withLock, writeFileAtomic, type Ctx } from './sys.js';
 
 export interface LabOptions {
   /** Absolute workspace dir; with the project it identifies the lab on this machine. */
@@ -351,4 +352,56 @@ export async function labDestroy(o: Pick<LabOptions, 'workspace' | 'project' | '
   // Tidy the empty parents too (the lock file went with withLock); other labs' files keep them.
   await fs.rmdir(path.dirname(labLock(id.labId))).catch(() => undefined);
   await fs.rmdir(path.dirname(STATE_ROOT)).catch(() => undefined);
+}
+
+/**
+ * What `drill` does to a running lab: breaks nodes the way real ones break
+ * and runs commands in them. `labUp` is the way back (it starts whatever is
+ * stopped), exactly as `up` is after a real outage.
+ */
+export interface LabControl {
+  plan: LabPlan;
+  /**
+   * 'stop': a clean poweroff (the container's systemd stops its services in
+   * order, as `shutdown` on a droplet does). 'kill': SIGKILL to every process
+   * of the container at once, like pulling the plug: nothing is flushed,
+   * nothing says goodbye (no VRRP priority 0, no Galera leave message).
+   */
+  breakNodes(names: string[], how: 'stop' | 'kill'): Promise<void>;
+  /** Runs argv in a running container as root, to completion. */
+  exec(name: string, argv: string[], o?: { input?: string; timeoutMs?: number; okCodes?: number[] }): Promise<{ stdout: string; stderr: string; code: number }>;
+  /** Starts argv in a running container as root with piped stdin/stdout, for long-running conversations. */
+  spawn(name: string, argv: string[]): Promise<ChildProcess>;
+}
+
+export async function labControl(o: Pick<LabOptions, 'workspace' | 'project' | 'webNodes' | 'dbNodes' | 'log'>): Promise<LabControl | undefined> {
+  const plan = await labPlan(o);
+  const layout = await cgroupLayout();
+  if (!plan || !layout) return undefined;
+  const ctx = newCtx(o, plan.labId);
+  const node = (name: string) => {
+    const n = plan.nodes.find((x) => x.name === name);
+    if (!n) throw new UserError(`the lab has no node ${name}`);
+    return n;
+  };
+  return {
+    plan,
+    async breakNodes(names, how) {
+      await Promise.all(
+        names.map(async (name) => {
+          if (how === 'kill') {
+            // The nspawn and the container's init are in the node's cgroups: one write kills them all.
+            await killCgroups(ctx, layout, cgroupDirs(layout, plan.labId, node(name).name));
+            await stopContainer(ctx, plan.labId, name, layout, 0); // the overlay mount and pid file
+          } else await stopContainer(ctx, plan.labId, name, layout);
+        }),
+      );
+    },
+    exec: (name, argv, opts = {}) => inContainer(ctx, plan.labId, node(name), argv, opts),
+    async spawn(name, argv) {
+      const r = await running(plan.labId, node(name));
+      if (!r) throw new UserError(`${name} is not running; run \`ha-wordpress up\` again`);
+      return spawnChild('nsenter', containerArgv(r.init, argv), { stdio: ['pipe', 'pipe', 'pipe'], env: hostEnv() });
+    },
+  };
 }

@@ -1,0 +1,104 @@
+/**
+ * The arithmetic of `ha-wordpress drill` (what counts as an outage and as a
+ * lost write) and its scenario choice, on their own. The drill itself runs
+ * against the lab in test/lab.e2e.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_SCENARIOS, parseScenarios, SCENARIOS } from '../src/commands/drill.js';
+import { longestOutage, lostWrites, parseIds } from '../src/drill/measure.js';
+
+const every200 = (oks: boolean[], from = 0) => oks.map((ok, i) => ({ at: from + i * 200, ok }));
+
+describe('drill: the longest outage', () => {
+  it('is zero when every request succeeded', () => {
+    expect(longestOutage(every200([true, true, true, true]), 800)).toBe(0);
+  });
+
+  it('runs from the first failed request sent to the first successful one after it', () => {
+    // fails sent at 400, 600, 800; the next success is sent at 1000.
+    expect(longestOutage(every200([true, true, false, false, false, true, true]), 1400)).toBe(600);
+  });
+
+  it('is the longest of several outages, not their sum', () => {
+    const s = every200([true, false, true, false, false, false, false, true]);
+    expect(longestOutage(s, 1600)).toBe(800);
+  });
+
+  it('counts an outage still open at the end up to the end of the window', () => {
+    expect(longestOutage(every200([true, true, false, false]), 2000)).toBe(1600);
+  });
+
+  it('orders requests by when they were sent, not by when they were recorded (slow answers arrive late)', () => {
+    const s = [
+      { at: 400, ok: true },
+      { at: 0, ok: true },
+      { at: 200, ok: false },
+    ];
+    expect(longestOutage(s, 600)).toBe(200);
+  });
+});
+
+describe('drill: lost writes', () => {
+  it('is nothing when every node has every acknowledged row (extra unacknowledged rows are fine)', () => {
+    const all = new Set([1, 2, 3, 4]);
+    expect(lostWrites([1, 2, 3], [all, all, all])).toEqual([]);
+  });
+
+  it('names a row missing from any one node', () => {
+    expect(lostWrites([1, 2, 3], [new Set([1, 2, 3]), new Set([1, 3]), new Set([1, 2, 3])])).toEqual([2]);
+  });
+
+  it('counts everything as lost when no node could be read', () => {
+    expect(lostWrites([5, 4], [])).toEqual([4, 5]);
+  });
+
+  it('reads ids from mariadb -N -B output and refuses anything else', () => {
+    expect([...parseIds('1\n2\n10\n')]).toEqual([1, 2, 10]);
+    expect(parseIds('').size).toBe(0);
+    expect(() => parseIds('1\nERROR 1146 (42S02): Table does not exist\n')).toThrow(/unexpected line/);
+  });
+});
+
+describe('drill: scenarios', () => {
+  it('runs the four losses the cluster must survive by itself by default, and full-stop only when asked', () => {
+    expect(parseScenarios(undefined).map((s) => s.name)).toEqual(['haproxy-holder-stop', 'galera-node-kill', 'web-node-stop', 'one-of-each']);
+    expect(DEFAULT_SCENARIOS).not.toContain('full-stop');
+    expect(DEFAULT_SCENARIOS).not.toContain('full-crash');
+    expect(parseScenarios(['full-stop,web-node-stop']).map((s) => s.name)).toEqual(['full-stop', 'web-node-stop']);
+    expect(parseScenarios(['all'])).toHaveLength(SCENARIOS.length);
+  });
+
+  it('holds single losses to 5 s and one of each tier to 10 s (DESIGN §9)', () => {
+    const budget = Object.fromEntries(SCENARIOS.map((s) => [s.name, s.budgetMs]));
+    expect(budget).toEqual({ 'haproxy-holder-stop': 5000, 'galera-node-kill': 5000, 'web-node-stop': 5000, 'one-of-each': 10_000, 'full-stop': null, 'full-crash': null });
+  });
+
+  it('picks its victims from the cluster: the reserved-IP holder, the database node taking writes, the first web node', () => {
+    const cluster = { web: ['s-wp-01', 's-wp-02', 's-wp-03'], db: ['s-db-01', 's-db-02', 's-db-03'] };
+    const status = { reserved_ip: { address: '10.0.0.3', holder: 's-dblb-02' } } as Parameters<(typeof SCENARIOS)[number]['victims']>[1];
+    const each = SCENARIOS.find((s) => s.name === 'one-of-each')!.victims(cluster, status);
+    expect(each.map((v) => [v.name, v.how])).toEqual([
+      ['s-dblb-02', 'stop'],
+      ['s-db-01', 'kill'],
+      ['s-wp-01', 'stop'],
+    ]);
+    const noHolder = { reserved_ip: { address: '10.0.0.3', holder: null } } as typeof status;
+    expect(() => SCENARIOS[0]!.victims(cluster, noHolder)).toThrow(/no HAProxy node holds the reserved IP/);
+  });
+
+  it('takes the database tier down one node after another for full-stop (so one node is left safe to bootstrap), all at once for full-crash', () => {
+    const cluster = { web: ['s-wp-01'], db: ['s-db-01', 's-db-02', 's-db-03'] };
+    const status = { reserved_ip: { address: '10.0.0.3', holder: 's-dblb-01' } } as Parameters<(typeof SCENARIOS)[number]['victims']>[1];
+    const stop = SCENARIOS.find((s) => s.name === 'full-stop')!;
+    const crash = SCENARIOS.find((s) => s.name === 'full-crash')!;
+    expect(stop.victims(cluster, status).map((v) => `${v.how} ${v.name}`)).toEqual(['stop s-db-01', 'stop s-db-02', 'stop s-db-03']);
+    expect(stop.oneByOne).toBe(true);
+    expect(crash.victims(cluster, status).map((v) => v.how)).toEqual(['kill', 'kill', 'kill']);
+    expect(crash.oneByOne).toBeFalsy();
+    expect([stop.restoreWithUp, crash.restoreWithUp]).toEqual([true, true]);
+  });
+
+  it('refuses an unknown scenario with the flag and the choices', () => {
+    expect(() => parseScenarios(['web-node-stop,reboot-everything'])).toThrow(/--scenario: no scenario "reboot-everything"; choose from haproxy-holder-stop, .*full-stop, full-crash, or all/);
+  });
+});
