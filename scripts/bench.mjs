@@ -6,7 +6,9 @@
 //   3. The local target (Linux + root only): `up` from fresh containers to
 //      WordPress serving (budget 3 min on 2 cores; the base image and package
 //      cache are warmed first and reported separately), and a second `up`
-//      with nothing to change (budget 30 s). Skip it with --no-lab.
+//      with nothing to change (budget 30 s), then `drill --json`: the
+//      failover budgets (< 5 s outage per lost node, < 10 s for one of each
+//      tier, no acknowledged write lost). Skip it all with --no-lab.
 // Usage: npm run bench [-- --runs N] [-- --no-lab]
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,11 +23,15 @@ const runsArg = process.argv.indexOf('--runs');
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 15;
 
 function time(args, env = {}, opts = {}) {
+  return timeAndOutput(args, env, opts).then((r) => r.ms);
+}
+
+function timeAndOutput(args, env = {}, opts = {}) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    execFile(process.execPath, args, { env: { PATH: process.env.PATH, ...env }, maxBuffer: 64 << 20, ...opts }, (err, _out, stderr) => {
-      if (err) reject(new Error(`${args.join(' ')} failed: ${stderr}`));
-      else resolve(performance.now() - t0);
+    execFile(process.execPath, args, { env: { PATH: process.env.PATH, ...env }, maxBuffer: 64 << 20, ...opts }, (err, stdout, stderr) => {
+      if (err && !opts.anyExit) reject(new Error(`${args.join(' ')} failed: ${stderr}`));
+      else resolve({ ms: performance.now() - t0, stdout });
     });
   });
 }
@@ -73,6 +79,7 @@ await api.close();
 
 // The local target: one measurement each (minutes, not milliseconds).
 const lab = [];
+const drill = [];
 if (!process.argv.includes('--no-lab') && process.platform === 'linux' && process.getuid() === 0) {
   const ws = path.join(tmp, 'lab');
   const env = { HOME: home };
@@ -84,6 +91,13 @@ if (!process.argv.includes('--no-lab') && process.platform === 'linux' && proces
   await time([bin, ...down], env, { cwd: ws });
   lab.push(['up: fresh containers to WordPress serving (budget 180 s)', await time([bin, ...up], env, { cwd: ws })]);
   lab.push(['up again, nothing to change (budget 30 s)', await time([bin, ...up], env, { cwd: ws })]);
+  // Failover under steady requests (budget: < 5 s per single node, < 10 s for one of each tier); exit 3 = over budget, still reported.
+  const drilled = await timeAndOutput([bin, 'drill', '--json', '--vault-password-file', pw], env, { cwd: ws, anyExit: true });
+  try {
+    drill.push(...JSON.parse(drilled.stdout).scenarios);
+  } catch {
+    console.error('drill printed no report; run it by hand in the bench workspace to see why');
+  }
   lab.push(['destroy', await time([bin, ...down], env, { cwd: ws })]);
 }
 rmSync(tmp, { recursive: true, force: true });
@@ -98,3 +112,8 @@ console.log(`--help start-up: ${ratio.toFixed(2)}× bare node (budget 1.5×) ${r
 console.log(`--version start-up: ${(version.median / node.median).toFixed(2)}× bare node`);
 console.log(`init against the loopback API: ${initDo.median.toFixed(0)} ms (budget 1000 ms) ${initDo.median <= 1000 ? 'within budget' : 'OVER BUDGET'}`);
 for (const [label, ms] of lab) console.log(`lab: ${label}: ${(ms / 1000).toFixed(1)} s`);
+for (const d of drill)
+  console.log(
+    `drill: ${d.name}: longest outage ${(d.longest_outage_ms / 1000).toFixed(1)} s (budget ${d.budget_ms / 1000} s) ${d.longest_outage_ms < d.budget_ms ? 'within budget' : 'OVER BUDGET'}; ` +
+      `${d.failed}/${d.requests} requests failed; ${d.writes_acknowledged} writes acknowledged, ${d.writes_lost} lost; status saw it after ${d.detected_s} s; healthy ${d.healed_s} s after the restart`,
+  );
