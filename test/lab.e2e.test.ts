@@ -19,6 +19,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { homeWithKey, runCli, tempDir, type CliResult } from './support/cli.js';
 import { ansibleVaultDecrypt } from './support/tools.js';
+import type { ScenarioResult } from '../src/commands/drill.js';
 import yaml from 'js-yaml';
 
 const CAN_LAB = process.platform === 'linux' && process.getuid?.() === 0;
@@ -146,23 +147,11 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     expect(again.code, again.stdout).toBe(0);
   });
 
-  interface Drilled {
-    name: string;
-    requests: number;
-    failed: number;
-    longest_outage_ms: number;
-    healed_s: number | null;
-    writes_acknowledged: number;
-    writes_lost: number;
-    detected_s: number | null;
-    budget_ms: number | null;
-    passed: boolean;
-  }
   const drill = async (args: string[]) => {
     const r = await runCli(['drill', '--json', '--vault-password-file', pwFile, ...args], { cwd: ws, env: { HOME: home }, timeoutMs: 20 * MIN });
-    let report: { scenarios: Drilled[]; passed: boolean } | undefined;
+    let report: { scenarios: ScenarioResult[]; passed: boolean } | undefined;
     try {
-      report = JSON.parse(r.stdout) as { scenarios: Drilled[]; passed: boolean };
+      report = JSON.parse(r.stdout) as { scenarios: ScenarioResult[]; passed: boolean };
     } catch {
       throw new Error(`drill printed no JSON (exit ${r.code}): ${r.stderr.slice(-2000)}`);
     }
