@@ -70,7 +70,7 @@ describe('drill: scenarios', () => {
 
   it('holds single losses to 5 s and one of each tier to 10 s (DESIGN §9)', () => {
     const budget = Object.fromEntries(SCENARIOS.map((s) => [s.name, s.budgetMs]));
-    expect(budget).toEqual({ 'haproxy-holder-stop': 5000, 'galera-node-kill': 5000, 'web-node-stop': 5000, 'one-of-each': 10_000, 'full-stop': null, 'full-crash': null });
+    expect(budget).toEqual({ 'haproxy-holder-stop': 5000, 'galera-node-kill': 5000, 'web-node-stop': 5000, 'one-of-each': 10_000, 'haproxy-holder-kill': 5000, 'web-node-kill': 5000, 'full-stop': null, 'full-crash': null });
   });
 
   it('picks its victims from the cluster: the reserved-IP holder, the database node taking writes, the first web node', () => {
@@ -86,6 +86,15 @@ describe('drill: scenarios', () => {
     expect(() => SCENARIOS[0]!.victims(cluster, noHolder)).toThrow(/no HAProxy node holds the reserved IP/);
   });
 
+  it('has crash variants of the single losses on request: the holder and the web node killed rather than shut down', () => {
+    const cluster = { web: ['s-wp-01', 's-wp-02'], db: ['s-db-01', 's-db-02', 's-db-03'] };
+    const status = { reserved_ip: { address: '10.0.0.3', holder: 's-dblb-01' } } as Parameters<(typeof SCENARIOS)[number]['victims']>[1];
+    const of = (name: string) => SCENARIOS.find((s) => s.name === name)!.victims(cluster, status).map((v) => `${v.how} ${v.name}`);
+    expect(of('haproxy-holder-kill')).toEqual(['kill s-dblb-01']);
+    expect(of('web-node-kill')).toEqual(['kill s-wp-01']);
+    expect(DEFAULT_SCENARIOS).not.toContain('haproxy-holder-kill');
+  });
+
   it('takes the database tier down one node after another for full-stop (so one node is left safe to bootstrap), all at once for full-crash', () => {
     const cluster = { web: ['s-wp-01'], db: ['s-db-01', 's-db-02', 's-db-03'] };
     const status = { reserved_ip: { address: '10.0.0.3', holder: 's-dblb-01' } } as Parameters<(typeof SCENARIOS)[number]['victims']>[1];
@@ -99,6 +108,6 @@ describe('drill: scenarios', () => {
   });
 
   it('refuses an unknown scenario with the flag and the choices', () => {
-    expect(() => parseScenarios(['web-node-stop,reboot-everything'])).toThrow(/--scenario: no scenario "reboot-everything"; choose from haproxy-holder-stop, .*full-stop, full-crash, or all/);
+    expect(() => parseScenarios(['web-node-stop,reboot-everything'])).toThrow(/--scenario: no scenario "reboot-everything"; choose from haproxy-holder-stop, .*web-node-kill, full-stop, full-crash, or all/);
   });
 });

@@ -178,6 +178,17 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     expect(after.code, after.stdout).toBe(0);
   }, 20 * MIN);
 
+  it('drill, crash variants: the reserved-IP holder and a web node killed rather than shut down also stay under 5 s', async () => {
+    const r = await drill(['--scenario', 'haproxy-holder-kill,web-node-kill']);
+    expect(r.report.scenarios.map((s) => s.name)).toEqual(['haproxy-holder-kill', 'web-node-kill']);
+    for (const sc of r.report.scenarios) {
+      expect(sc.writes_lost, sc.name).toBe(0);
+      expect(sc.longest_outage_ms, sc.name).toBeLessThan(5000);
+      expect(sc.healed_s, sc.name).not.toBeNull();
+    }
+    expect(r.code, r.stderr).toBe(0);
+  }, 10 * MIN);
+
   it('recovery: with every database node shut down one after another, up bootstraps from the last one (safe_to_bootstrap) and no acknowledged write is lost; after a crash of all three at once too', async () => {
     const logs = path.join(ws, '.ha-wordpress', 'logs');
     const before = new Set(readdirSync(logs));

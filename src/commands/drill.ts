@@ -73,6 +73,9 @@ export const SCENARIOS: Scenario[] = [
   { name: 'galera-node-kill', what: 'hard-kill the Galera node taking the writes', budgetMs: SINGLE_MS, victims: (c) => [writerDb(c)] },
   { name: 'web-node-stop', what: 'stop one web node', budgetMs: SINGLE_MS, victims: (c) => [firstWeb(c)] },
   { name: 'one-of-each', what: 'one node of each tier at once', budgetMs: COMBINED_MS, victims: (c, s) => [holder(s), writerDb(c), firstWeb(c)] },
+  // On request: the same single losses as a crash (no clean shutdown: the peer must notice missing VRRP adverts, the load balancer a dead backend).
+  { name: 'haproxy-holder-kill', what: 'hard-kill the HAProxy node that holds the reserved IP', budgetMs: SINGLE_MS, victims: (_c, s) => [{ ...holder(s), how: 'kill' }] },
+  { name: 'web-node-kill', what: 'hard-kill one web node', budgetMs: SINGLE_MS, victims: (c) => [{ ...firstWeb(c), how: 'kill' }] },
   // Every database node down. Crashed all at once, Galera rebuilds its primary component by itself
   // when they all come back (pc.recovery, from gvwstate.dat). Shut down one after another, as in
   // maintenance or a staged power-off, no node may start the cluster alone: the last to leave is
@@ -93,8 +96,8 @@ export const SCENARIOS: Scenario[] = [
     restoreWithUp: true,
   },
 ];
-/** What `drill` runs without --scenario: the losses the cluster must survive by itself. */
-export const DEFAULT_SCENARIOS = SCENARIOS.filter((s) => !s.restoreWithUp).map((s) => s.name);
+/** What `drill` runs without --scenario: the four losses of DESIGN §9 (the others on request). */
+export const DEFAULT_SCENARIOS = ['haproxy-holder-stop', 'galera-node-kill', 'web-node-stop', 'one-of-each'];
 
 export interface ScenarioResult {
   name: string;
