@@ -12,12 +12,12 @@
  * Needs Linux and root (the lab's requirements); .ci/run provides both and
  * the Debian packages. Minutes, not seconds: it runs the whole playbook.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { homeWithKey, runCli, tempDir, type CliResult } from './support/cli.js';
+import { BIN, homeWithKey, runCli, tempDir, type CliResult } from './support/cli.js';
 import { ansibleVaultDecrypt } from './support/tools.js';
 import type { ScenarioResult } from '../src/commands/drill.js';
 import yaml from 'js-yaml';
@@ -188,6 +188,29 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     }
     expect(r.code, r.stderr).toBe(0);
   }, 10 * MIN);
+
+  it('drill, Ctrl-C in the middle of a scenario: it starts the node it broke again, exits 130, and the cluster is healthy again', async () => {
+    const child = spawn(process.execPath, [BIN, 'drill', '--vault-password-file', pwFile, '--scenario', 'web-node-stop'], { cwd: ws, env: { PATH: process.env.PATH, HOME: home } });
+    let stderr = '';
+    child.stdout.resume();
+    const broken = new Promise<void>((resolve) =>
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString('utf8');
+        if (stderr.includes('status reports it')) resolve();
+      }),
+    );
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await Promise.race([broken, exited]);
+    child.kill('SIGINT');
+    expect(await exited, stderr).toBe(130);
+    expect(stderr).toContain('drill interrupted; the nodes it broke were started again');
+    let healthy = false;
+    for (let i = 0; i < 60 && !healthy; i++) {
+      healthy = (await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } })).code === 0;
+      if (!healthy) await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(healthy).toBe(true);
+  }, 5 * MIN);
 
   it('recovery: with every database node shut down one after another, up bootstraps from the last one (safe_to_bootstrap) and no acknowledged write is lost; after a crash of all three at once too', async () => {
     const logs = path.join(ws, '.ha-wordpress', 'logs');

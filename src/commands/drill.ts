@@ -125,6 +125,7 @@ const REQUEST_LIMIT_MS = 3000;
 const WRITE_EVERY_MS = 200;
 const DETECT_BUDGET_S = 10;
 const WRITER_FILE = '/run/ha-wordpress-drill-writer.php';
+const INTERRUPTED = 'drill interrupted; the nodes it broke were started again (`ha-wordpress status` shows when the cluster is whole)';
 
 export function parseScenarios(given: string[] | undefined): Scenario[] {
   if (!given || given.length === 0) return SCENARIOS.filter((s) => DEFAULT_SCENARIOS.includes(s.name));
@@ -174,12 +175,15 @@ export async function runDrill(ctx: DrillContext): Promise<void> {
         break;
       }
     }
+  } catch (err) {
+    if (stop.signal.aborted) throw new CancelledError(INTERRUPTED);
+    throw err;
   } finally {
     process.off('SIGINT', onSigint);
     traffic.stop();
     await writer.stop();
   }
-  if (stop.signal.aborted) throw new CancelledError('Drill interrupted; the broken nodes were started again.');
+  if (stop.signal.aborted) throw new CancelledError(INTERRUPTED);
   await control.exec(cluster.db[0]!, ['mariadb', '-e', `DROP TABLE IF EXISTS ${writer.table}`], { timeoutMs: 30_000 }).catch(() => undefined);
 
   const passed = results.length === chosen.length && results.every((r) => r.passed);

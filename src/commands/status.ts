@@ -102,7 +102,7 @@ async function probeNode(h: Host, credentials: Parameters<typeof sshExec>[1], kn
     try {
       p = JSON.parse(r.stdout) as Probe;
     } catch {
-      return { ...base, reachable: true, error: `the probe failed: ${(r.stderr || r.stdout).trim().split('\n').pop() ?? `exit ${r.code}`}` };
+      return { ...base, reachable: true, error: `the probe failed: ${(r.stderr || r.stdout).trim().split('\n').pop() || (r.code == null ? 'the connection closed' : `exit ${r.code}`)}` };
     }
     const n: NodeStatus = { ...base, reachable: true, services: p.services ?? {} };
     if (p.galera)
