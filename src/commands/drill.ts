@@ -245,7 +245,7 @@ async function runScenario(ctx: DrillContext, ws: Workspace, sc: Scenario, run: 
         await pause(1000, signal);
       }
       await Promise.allSettled(runs);
-    })();
+    })().catch(() => undefined); // Ctrl-C ends its wait early; the break's own wait reports that
     try {
       if (sc.oneByOne)
         for (const v of victims) {
@@ -257,7 +257,7 @@ async function runScenario(ctx: DrillContext, ws: Workspace, sc: Scenario, run: 
       while ((performance.now() - t0 < HOLD_MS || detected === null) && performance.now() - t0 < HOLD_MS + 30_000) await pause(500, signal);
     } finally {
       watching = false;
-      await watcher.catch(() => undefined);
+      await watcher;
     }
   } finally {
     if (broken) {

@@ -59,8 +59,9 @@ export async function runUp(ctx: UpContext): Promise<void> {
  * The local target: the lab (src/lab) stands in for terraform and
  * DigitalOcean; wait, ansible and the summary are the same code as for the
  * droplets. `--only terraform` means "the infrastructure side": the lab.
+ * Also `drill`'s way back after the whole database tier went down: the same
+ * recovery path a user takes.
  */
-/** `up` on the local target; also `drill`'s way back from a full stop, the same recovery path a user takes. */
 export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
   const doLab = ctx.only !== 'ansible';
   const doAnsible = ctx.only !== 'terraform';
