@@ -284,6 +284,24 @@ describe('a failing phase', () => {
   });
 });
 
+describe('drill outside the local target', () => {
+  it('refuses a DigitalOcean workspace in one line (it breaks nodes on purpose), exit 2, and touches nothing', async () => {
+    const ws = await initWorkspace('drilldo');
+    const record = path.join(root, 'drilldo.jsonl');
+    const r = await runCli(['drill', '--dir', ws, '--vault-password-file', pwFile], { env: upEnv(record) });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^error: drill runs on the local target only: it stops and kills nodes on purpose\. On DigitalOcean, watch `ha-wordpress status`/)]);
+    expect(readCalls(record)).toEqual([]);
+    expect(r.children).toEqual([]);
+  });
+
+  it('an unknown --scenario is named with the choices before the vault is opened', async () => {
+    const r = await runCli(['drill', '--scenario', 'haproxy-holder-stop,unplug-everything', '--dir', path.join(root, 'nowhere')], { env: { HOME: home } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error: --scenario: no scenario "unplug-everything"; choose from haproxy-holder-stop, /m);
+  });
+});
+
 describe('the wait phase, against SSH servers on 127.0.0.1', () => {
   let ws: string;
   beforeAll(async () => {
