@@ -75,9 +75,10 @@ Examples:
 
 Scenarios: haproxy-holder-stop, galera-node-kill, web-node-stop, one-of-each
 (the default set); haproxy-holder-kill, web-node-kill, full-stop, full-crash
-on request. Exit code 0 when every outage is within budget
-(5 s for one node, 10 s for one of each tier), no acknowledged write is lost
-and every scenario healed; 3 otherwise. Local target only: it breaks nodes.`;
+on request. Exit code 0 when every outage is within budget (5 s for one
+node, 10 s for one of each tier), no acknowledged write is lost, every
+scenario healed and status saw each failure within 10 s; 3 otherwise.
+Local target only: it breaks nodes on purpose.`;
 
 /** Options every command that works on an existing workspace shares. */
 const DIR_OPTION = ['--dir <path>', 'the workspace (default: the current directory)'] as const;
