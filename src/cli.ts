@@ -87,7 +87,7 @@ const VAULT_PASSWORD_OPTION = [
   "file holding the vault password [env: HA_WORDPRESS_VAULT_PASSWORD] (default: the workspace's .vault-pass)",
 ] as const;
 
-/** What up, destroy and status need from the command line and the process. */
+/** What every command needs from the command line and the process. */
 async function operationContext(opts: Record<string, unknown>) {
   const [{ terminalPrompts }, os] = await Promise.all([import('./ui/prompts.js'), import('node:os')]);
   return {
@@ -101,6 +101,34 @@ async function operationContext(opts: Record<string, unknown>) {
     prompts: terminalPrompts,
     log: logger,
   };
+}
+
+type OperationContext = Awaited<ReturnType<typeof operationContext>>;
+
+/**
+ * A command that works on an existing workspace: --dir first among its
+ * options, its examples after them, and its module loaded (alongside the
+ * context) only when it runs, so --help stays light. The caller adds the
+ * command's own options to what this returns.
+ */
+function workspaceCommand<M>(
+  program: Command,
+  name: string,
+  description: string,
+  examples: string,
+  load: () => Promise<M>,
+  run: (mod: M, base: OperationContext, opts: Record<string, unknown>) => Promise<void>,
+): Command {
+  return program
+    .command(name)
+    .description(description)
+    .option(...DIR_OPTION)
+    .addHelpText('after', examples)
+    .exitOverride()
+    .action(async (opts: Record<string, unknown>) => {
+      const [mod, base] = await Promise.all([load(), operationContext(opts)]);
+      await run(mod, base, opts);
+    });
 }
 
 export function buildProgram(withInitOptions = true): Command {
@@ -119,82 +147,43 @@ export function buildProgram(withInitOptions = true): Command {
     .option('--rotate <names>', 'comma-separated secrets to regenerate on an existing workspace, or "all"')
     .exitOverride()
     .action(async (opts: Record<string, unknown>) => {
-      const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY) && !opts.nonInteractive;
-      const [{ runInit }, { terminalPrompts }] = await Promise.all([import('./commands/init.js'), import('./ui/prompts.js')]);
-      await runInit({
-        flags: opts,
-        env: process.env,
-        cwd: process.cwd(),
-        home: process.env.HOME || (await import('node:os')).homedir(),
-        interactive,
-        yes: Boolean(opts.yes),
-        prompts: terminalPrompts,
-        log: logger,
-      });
+      const [{ runInit }, base] = await Promise.all([import('./commands/init.js'), operationContext(opts)]);
+      await runInit(base);
     });
 
-  program
-    .command('up')
-    .description('build or update the cluster: terraform, then ansible')
-    .option(...DIR_OPTION)
+  workspaceCommand(program, 'up', 'build or update the cluster: terraform, then ansible', UP_EXAMPLES, () => import('./commands/up.js'), async ({ runUp }, base, opts) => {
+    const waitTimeout = Number(opts.waitTimeout);
+    if (!Number.isInteger(waitTimeout) || waitTimeout < 1 || waitTimeout > 7200)
+      throw new UsageError('--wait-timeout: give whole seconds from 1 to 7200, e.g. --wait-timeout 900');
+    await runUp({ ...base, only: opts.only as 'terraform' | 'ansible' | undefined, waitTimeout });
+  })
     .option('-y, --yes', 'apply the terraform plan without asking')
     .option('--non-interactive', 'never prompt, even on a terminal (the default without one)')
     .addOption(new Option('--only <phase>', 'run one side: terraform (and the inventory), or ansible (wait for SSH, then the playbook)').choices(['terraform', 'ansible']))
     .option('--wait-timeout <seconds>', 'how long hosts get to accept SSH and finish cloud-init', '600')
     .option(...VAULT_PASSWORD_OPTION)
-    .option('--verbose', 'stream terraform\'s and ansible\'s output (it is always in .ha-wordpress/logs/)')
-    .addHelpText('after', UP_EXAMPLES)
-    .exitOverride()
-    .action(async (opts: Record<string, unknown>) => {
-      const waitTimeout = Number(opts.waitTimeout);
-      if (!Number.isInteger(waitTimeout) || waitTimeout < 1 || waitTimeout > 7200)
-        throw new UsageError('--wait-timeout: give whole seconds from 1 to 7200, e.g. --wait-timeout 900');
-      const [{ runUp }, base] = await Promise.all([import('./commands/up.js'), operationContext(opts)]);
-      await runUp({ ...base, only: opts.only as 'terraform' | 'ansible' | undefined, waitTimeout });
-    });
+    .option('--verbose', 'stream terraform\'s and ansible\'s output (it is always in .ha-wordpress/logs/)');
 
-  program
-    .command('destroy')
-    .description('remove the cloud resources; the workspace stays')
-    .option(...DIR_OPTION)
+  workspaceCommand(program, 'destroy', 'remove the cloud resources; the workspace stays', DESTROY_EXAMPLES, () => import('./commands/destroy.js'), ({ runDestroy }, base, opts) =>
+    runDestroy({ ...base, purge: Boolean(opts.purge) }),
+  )
     .option('-y, --yes', 'destroy without asking for the project name')
     .option('--non-interactive', 'never prompt; without --yes this refuses and changes nothing')
     .option('--purge', 'also delete the workspace directory after a successful destroy')
     .option(...VAULT_PASSWORD_OPTION)
-    .option('--verbose', 'stream terraform\'s output (it is always in .ha-wordpress/logs/)')
-    .addHelpText('after', DESTROY_EXAMPLES)
-    .exitOverride()
-    .action(async (opts: Record<string, unknown>) => {
-      const [{ runDestroy }, base] = await Promise.all([import('./commands/destroy.js'), operationContext(opts)]);
-      await runDestroy({ ...base, purge: Boolean(opts.purge) });
-    });
-  program
-    .command('status')
-    .description('the health of every node; exit code 3 when degraded')
-    .option(...DIR_OPTION)
-    .option('--json', 'print the report as JSON')
-    .addHelpText('after', STATUS_EXAMPLES)
-    .exitOverride()
-    .action(async (opts: Record<string, unknown>) => {
-      const [{ runStatus }, base] = await Promise.all([import('./commands/status.js'), operationContext(opts)]);
-      await runStatus({ ...base, json: Boolean(opts.json) });
-    });
+    .option('--verbose', 'stream terraform\'s output (it is always in .ha-wordpress/logs/)');
 
-  program
-    .command('drill')
-    .description('break lab nodes under load; measure outages, lost writes')
-    .option(...DIR_OPTION)
+  workspaceCommand(program, 'status', 'the health of every node; exit code 3 when degraded', STATUS_EXAMPLES, () => import('./commands/status.js'), ({ runStatus }, base, opts) =>
+    runStatus({ ...base, json: Boolean(opts.json) }),
+  ).option('--json', 'print the report as JSON');
+
+  workspaceCommand(program, 'drill', 'break lab nodes under load; measure outages, lost writes', DRILL_EXAMPLES, () => import('./commands/drill.js'), ({ runDrill }, base, opts) =>
+    runDrill({ ...base, json: Boolean(opts.json), scenarios: typeof opts.scenario === 'string' ? [opts.scenario] : undefined }),
+  )
     .option('--scenario <names>', 'comma-separated scenarios to run, or all (default: the four single-failure ones)')
     .option('--json', 'print the results as JSON')
     .option(...VAULT_PASSWORD_OPTION)
-    .option('--verbose', 'stream ansible\'s output when full-stop recovers with up')
-    .addHelpText('after', DRILL_EXAMPLES)
-    .exitOverride()
-    .action(async (opts: Record<string, unknown>) => {
-      const [{ runDrill }, base] = await Promise.all([import('./commands/drill.js'), operationContext(opts)]);
-      const scenarios = typeof opts.scenario === 'string' ? [opts.scenario] : undefined;
-      await runDrill({ ...base, json: Boolean(opts.json), scenarios });
-    });
+    .option('--verbose', 'stream ansible\'s output when full-stop recovers with up');
 
   // init's options come from the settings table and are added only when
   // init is named on the command line (`init …`, `help init`): plain

@@ -215,12 +215,10 @@ async function runScenario(ctx: DrillContext, ws: Workspace, sc: Scenario, run: 
   ctx.log.info(`→ ${sc.name}: ${sc.what}: ${victims.map((v) => `${v.how} ${v.name} (${v.why})`).join(', ')}`);
   await pause(CALM_MS, signal);
 
-  let broken = false;
   let detected: number | null = null;
   let healed: number | null = null;
   try {
     const t0 = performance.now();
-    broken = true;
     // status runs from the moment the break starts, a new one every second alongside the others (as a
     // user or a monitor would run it), so one run caught mid-shutdown and waiting out its SSH timeout
     // does not hide what the next one sees.
@@ -250,10 +248,10 @@ async function runScenario(ctx: DrillContext, ws: Workspace, sc: Scenario, run: 
     try {
       if (sc.oneByOne)
         for (const v of victims) {
-          await control.breakNodes([v.name], v.how);
+          await control.breakNodes([v]);
           await pause(ONE_BY_ONE_GAP_MS, signal);
         }
-      else await Promise.all(['stop', 'kill'].map((how) => control.breakNodes(victims.filter((v) => v.how === how).map((v) => v.name), how as 'stop' | 'kill')));
+      else await control.breakNodes(victims);
       // Held broken for HOLD_MS, and until status saw it (or 30 s more: then the report says it never did).
       while ((performance.now() - t0 < HOLD_MS || detected === null) && performance.now() - t0 < HOLD_MS + 30_000) await pause(500, signal);
     } finally {
@@ -261,13 +259,12 @@ async function runScenario(ctx: DrillContext, ws: Workspace, sc: Scenario, run: 
       await watcher;
     }
   } finally {
-    if (broken) {
-      const t1 = performance.now();
-      ctx.log.info(`  starting ${victims.map((v) => v.name).join(', ')} again${sc.restoreWithUp ? ' and running `up` (its recovery path)' : ''}…`);
-      if (sc.restoreWithUp && !signal.aborted) await upLocal({ ...ctx, only: undefined, waitTimeout: 600 }, ws);
-      else await run.restore();
-      if (!signal.aborted) healed = await untilHealthy(probe, t1, signal);
-    }
+    // Whatever happened since the break (Ctrl-C included), the broken nodes are started again.
+    const t1 = performance.now();
+    ctx.log.info(`  starting ${victims.map((v) => v.name).join(', ')} again${sc.restoreWithUp ? ' and running `up` (its recovery path)' : ''}…`);
+    if (sc.restoreWithUp && !signal.aborted) await upLocal({ ...ctx, only: undefined, waitTimeout: 600 }, ws);
+    else await run.restore();
+    if (!signal.aborted) healed = await untilHealthy(probe, t1, signal);
   }
   ctx.log.info(healed === null ? '  not healthy again in time' : `  healthy again after ${healed.toFixed(1)} s`);
   await pause(CALM_MS, signal);
@@ -394,7 +391,10 @@ function get(host: string, limitMs: number): Promise<boolean> {
         clearTimeout(t);
         resolve(res.statusCode === 200);
       });
-      res.on('error', () => resolve(false));
+      res.on('error', () => {
+        clearTimeout(t);
+        resolve(false);
+      });
     });
     const t = setTimeout(() => {
       req.destroy();
@@ -428,7 +428,9 @@ class Writer {
     const child = await control.spawn(node, ['php', WRITER_FILE]);
     const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
     child.stderr!.resume();
-    const first = await Promise.race([lines.next(), new Promise<IteratorResult<string>>((r) => setTimeout(() => r({ done: true, value: undefined }), 60_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    const first = await Promise.race([lines.next(), new Promise<IteratorResult<string>>((r) => (timer = setTimeout(() => r({ done: true, value: undefined }), 60_000)))]);
+    clearTimeout(timer);
     const line = first.done ? '' : first.value;
     const m = /^ready ([A-Za-z0-9_$]+\.ha_wordpress_drill)$/.exec(line);
     if (!m) {

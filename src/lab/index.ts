@@ -362,12 +362,12 @@ export async function labDestroy(o: Pick<LabOptions, 'workspace' | 'project' | '
 export interface LabControl {
   plan: LabPlan;
   /**
-   * 'stop': a clean poweroff (the container's systemd stops its services in
+   * Each at once. 'stop': a clean poweroff (the container's systemd stops its services in
    * order, as `shutdown` on a droplet does). 'kill': SIGKILL to every process
    * of the container at once, like pulling the plug: nothing is flushed,
    * nothing says goodbye (no VRRP priority 0, no Galera leave message).
    */
-  breakNodes(names: string[], how: 'stop' | 'kill'): Promise<void>;
+  breakNodes(nodes: { name: string; how: 'stop' | 'kill' }[]): Promise<void>;
   /** Runs argv in a running container as root, to completion. */
   exec(name: string, argv: string[], o?: { input?: string; timeoutMs?: number; okCodes?: number[] }): Promise<{ stdout: string; stderr: string; code: number }>;
   /** Starts argv in a running container as root with piped stdin/stdout, for long-running conversations. */
@@ -386,9 +386,9 @@ export async function labControl(o: Pick<LabOptions, 'workspace' | 'project' | '
   };
   return {
     plan,
-    async breakNodes(names, how) {
+    async breakNodes(nodes) {
       await Promise.all(
-        names.map(async (name) => {
+        nodes.map(async ({ name, how }) => {
           if (how === 'kill') {
             // The nspawn and the container's init are in the node's cgroups: one write kills them all.
             await killCgroups(ctx, layout, cgroupDirs(layout, plan.labId, node(name).name));
