@@ -17,9 +17,9 @@ import { md5Fingerprint } from '../src/ssh/keys.js';
 
 const GROUP_VARS: Record<string, string[]> = {
   all: ['vault_wp_db_name', 'vault_wp_db_user', 'vault_wp_db_pass'],
-  galera_cluster_node: ['vault_galera_root_password', 'vault_galera_sys_maint_password', 'vault_galera_clustercheck_password', 'vault_galera_sst_password'],
+  galera_cluster_node: ['vault_galera_root_password', 'vault_galera_clustercheck_password', 'vault_galera_sst_password'],
   galera_loadbalancer: ['vault_galera_ha_do_token', 'vault_haproxy_stats_user', 'vault_haproxy_stats_pass', 'vault_haproxy_stats_port', 'vault_keepalived_auth_pass'],
-  wp_node: ['vault_sys_user', 'vault_wp_salt', 'vault_wp_admin_password', 'vault_spaces_access_key', 'vault_spaces_secret_key'],
+  wp_node: ['vault_wp_salt', 'vault_wp_admin_password', 'vault_spaces_access_key', 'vault_spaces_secret_key'],
 };
 
 let api: FakeDoApi;
@@ -277,8 +277,7 @@ describe('bad input without a terminal', () => {
 const ACCEPTED: Record<string, string> = {
   'wp-db-password': `it's"a\\pass\${x}%{y}}}`,
   'galera-root-password': `#hash:colon'quote"x\\`,
-  'galera-sys-maint-password': '-dash*alias&anchor!tag:x',
-  'galera-clustercheck-password': '0x1F0x1F0x1F',
+  'galera-clustercheck-password': '-dash*alias&anchor!tag:0x1F',
   'haproxy-stats-password': 'percent%{y}$dollar',
   'wp-admin-password': `%}#}}}'"\`back\\tick;|&`,
 };
@@ -290,7 +289,6 @@ const REFUSED: [string, string, RegExp][] = [
   ['wp-db-password', "{'looks':'like-a-dict'}", /dictionary/],
   ['wp-admin-password', '[looks,like,a,list]', /list/],
   ['galera-root-password', 'pa$$word-long-1', /"\$"/],
-  ['galera-sys-maint-password', 'pa$$word-long-1', /"\$"/],
   ['galera-clustercheck-password', 'pa$$word-long-1', /"\$"/],
   ['haproxy-stats-password', 'hash#inside-xyz', /haproxy/],
   ['haproxy-stats-password', 'has"quote"inside', /haproxy/],
@@ -324,7 +322,7 @@ describe('adversarial secrets', () => {
     const out = path.join(root, 'readback.json');
     const gv = (g: string, f: string) => path.join(ws, 'ansible', 'group_vars', g, f);
     const playbook = path.join(root, 'readback.yml');
-    const vars = ['wp_db_pass', 'galera_root_password', 'galera_sys_maint_password', 'galera_clustercheck_password', 'haproxy_stats_pass', 'wp_admin_password', 'wp_site_title'];
+    const vars = ['wp_db_pass', 'galera_root_password', 'galera_clustercheck_password', 'haproxy_stats_pass', 'wp_admin_password', 'wp_site_title'];
     writeFileSync(
       playbook,
       yaml.dump([
@@ -342,7 +340,6 @@ describe('adversarial secrets', () => {
     expect(got).toEqual({
       wp_db_pass: ACCEPTED['wp-db-password'],
       galera_root_password: ACCEPTED['galera-root-password'],
-      galera_sys_maint_password: ACCEPTED['galera-sys-maint-password'],
       galera_clustercheck_password: ACCEPTED['galera-clustercheck-password'],
       haproxy_stats_pass: ACCEPTED['haproxy-stats-password'],
       wp_admin_password: ACCEPTED['wp-admin-password'],

@@ -45,7 +45,7 @@ const wizardEnv = () => ({ HOME: home, DIGITALOCEAN_TOKEN: undefined, DIGITALOCE
 const GROUPS = ['all', 'galera_cluster_node', 'galera_loadbalancer', 'wp_node'];
 /** Vault entries that are generated (random) rather than derived from the answers. */
 const GENERATED = new Set([
-  'vault_wp_db_pass', 'vault_galera_root_password', 'vault_galera_sys_maint_password', 'vault_galera_clustercheck_password',
+  'vault_wp_db_pass', 'vault_galera_root_password', 'vault_galera_clustercheck_password',
   'vault_galera_sst_password', 'vault_haproxy_stats_pass', 'vault_keepalived_auth_pass', 'vault_wp_admin_password', 'vault_wp_salt',
 ]);
 

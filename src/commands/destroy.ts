@@ -11,9 +11,7 @@ import { INVENTORY_FILE, KNOWN_HOSTS_FILE } from '../workspace/inventory.js';
 import { SETTINGS_FILE } from '../workspace/workspace.js';
 import { openWorkspace, phase, preflightTools, requireFile, resumeCommand, terraformEnv, type OpContext, type Workspace } from './operate.js';
 
-export interface DestroyContext extends OpContext {
-  purge: boolean;
-}
+type DestroyContext = OpContext;
 
 export async function runDestroy(ctx: DestroyContext): Promise<void> {
   // Refuse before anything runs: not even `terraform init` without consent.
@@ -77,7 +75,7 @@ async function confirmByName(ctx: DestroyContext, ws: Workspace, cleanup: () => 
 async function finish(ctx: DestroyContext, ws: Workspace): Promise<void> {
   await fs.rm(path.join(ws.dir, INVENTORY_FILE), { force: true });
   await fs.rm(path.join(ws.dir, KNOWN_HOSTS_FILE), { force: true });
-  if (ctx.purge) {
+  if (ctx.options.purge) {
     // Only ever a directory that is a workspace (openWorkspace checked the settings file).
     await fs.access(path.join(ws.dir, SETTINGS_FILE));
     await fs.rm(ws.dir, { recursive: true, force: true });

@@ -35,10 +35,7 @@ import { openWorkspace, type OpContext, type Workspace } from './operate.js';
 import { DEGRADED_EXIT, statusProbe, type ClusterStatus } from './status.js';
 import { labOptions, upLocal } from './up.js';
 
-export interface DrillContext extends OpContext {
-  json: boolean;
-  scenarios?: string[];
-}
+export type DrillContext = OpContext;
 
 /** DESIGN §9: one node lost costs under 5 s of outage, one of each tier at once under 10 s. */
 const SINGLE_MS = 5000;
@@ -140,7 +137,7 @@ export function parseScenarios(given: string[] | undefined): Scenario[] {
 }
 
 export async function runDrill(ctx: DrillContext): Promise<void> {
-  const chosen = parseScenarios(ctx.scenarios);
+  const chosen = parseScenarios(ctx.options.scenario !== undefined ? [ctx.options.scenario] : undefined);
   const ws = await openWorkspace(ctx);
   if (ws.target !== 'local')
     throw new UsageError('drill runs on the local target only: it stops and kills nodes on purpose. On DigitalOcean, watch `ha-wordpress status` while you power off one droplet at a time');
@@ -188,7 +185,7 @@ export async function runDrill(ctx: DrillContext): Promise<void> {
   await control.exec(cluster.db[0]!, ['mariadb', '-e', `DROP TABLE IF EXISTS ${writer.table}`], { timeoutMs: 30_000 }).catch(() => undefined);
 
   const passed = results.length === chosen.length && results.every((r) => r.passed);
-  if (ctx.json) ctx.log.out(JSON.stringify({ scenarios: results, passed }, null, 2));
+  if (ctx.options.json) ctx.log.out(JSON.stringify({ scenarios: results, passed }, null, 2));
   else for (const line of report(results)) ctx.log.out(line);
   if (passed) ctx.log.success('drill passed: every outage within budget, no acknowledged write lost, every scenario healed, status saw every failure');
   else {
@@ -262,7 +259,7 @@ async function runScenario(ctx: DrillContext, ws: Workspace, sc: Scenario, run: 
     // Whatever happened since the break (Ctrl-C included), the broken nodes are started again.
     const t1 = performance.now();
     ctx.log.info(`  starting ${victims.map((v) => v.name).join(', ')} again${sc.restoreWithUp ? ' and running `up` (its recovery path)' : ''}…`);
-    if (sc.restoreWithUp && !signal.aborted) await upLocal({ ...ctx, only: undefined, waitTimeout: 600 }, ws);
+    if (sc.restoreWithUp && !signal.aborted) await upLocal({ ...ctx, options: { ...ctx.options, only: undefined } }, ws);
     else await run.restore();
     if (!signal.aborted) healed = await untilHealthy(probe, t1, signal);
   }

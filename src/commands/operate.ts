@@ -7,26 +7,26 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UsageError, UserError } from '../errors.js';
 import type { Vaults } from '../secrets/catalog.js';
-import { expandHome, readKey } from '../ssh/keys.js';
-import type { Credentials } from '../ssh/wait.js';
-import type { InitContext } from './init.js';
+import { expandHome, readKey, type KeyInfo } from '../ssh/keys.js';
+import type { Credentials } from '../ssh/exec.js';
+import { readSettings, SETTINGS_FILE, type WorkspaceSettings } from '../settings/stored.js';
+import type { Target } from '../settings/table.js';
+import type { Context } from './context.js';
 import { startSpinner } from '../ui/spinner.js';
 import { doToken } from '../validation/rules.js';
 import { logStamp, PhaseLog } from '../runners/process.js';
 import { StepFailure } from '../runners/terraform.js';
-import { isWorkspace, readSettingsFile, readWorkspaceSecrets, SETTINGS_FILE } from '../workspace/workspace.js';
+import { isWorkspace, readSettingsFile, readWorkspaceSecrets } from '../workspace/workspace.js';
+import { shellQuote } from '../render/escape.js';
 import { openingPassword } from '../workspace/vault-password.js';
 
-/** init's context, plus --verbose (stream the children's output). */
-export interface OpContext extends InitContext {
-  verbose: boolean;
-}
+export type OpContext = Context;
 
 export interface Workspace {
   dir: string;
-  /** ha-wordpress.yml: keys are init's flag names. */
-  settings: Record<string, unknown>;
-  target: 'digitalocean' | 'local';
+  /** ha-wordpress.yml, checked and typed (settings/stored.ts). */
+  settings: WorkspaceSettings;
+  target: Target;
   project: string;
   vaultPassword: string;
   vaults: Partial<Vaults>;
@@ -42,19 +42,17 @@ export const LOG_DIR = '.ha-wordpress/logs';
 
 /** The workspace's place and settings, without opening the vault (enough for `status`). */
 export async function locateWorkspace(ctx: OpContext): Promise<Pick<Workspace, 'dir' | 'settings' | 'target' | 'project' | 'logDir' | 'stamp'>> {
-  const given = typeof ctx.flags.dir === 'string';
-  const dir = given ? path.resolve(ctx.cwd, expandHome(ctx.flags.dir as string, ctx.home)) : ctx.cwd;
+  const given = ctx.options.dir !== undefined;
+  const dir = given ? path.resolve(ctx.cwd, expandHome(ctx.options.dir!, ctx.home)) : ctx.cwd;
   if (!(await isWorkspace(dir)))
     throw new UsageError(
       given
         ? `--dir: ${dir} is not an ha-wordpress workspace (no ${SETTINGS_FILE}); give the directory \`ha-wordpress init\` created`
         : `${dir} is not an ha-wordpress workspace (no ${SETTINGS_FILE}); cd into the directory \`ha-wordpress init\` created, or give --dir`,
     );
-  const settings = await readSettingsFile(dir);
-  const target = settings.target === 'local' ? 'local' : 'digitalocean';
-  const project = String(settings.project ?? '');
-  if (!project) throw new UserError(`${SETTINGS_FILE} has no project; run \`ha-wordpress init\` in ${dir} again`);
-  return { dir, settings, target, project, logDir: path.join(dir, LOG_DIR), stamp: logStamp() };
+  const { settings, notes } = readSettings(await readSettingsFile(dir), ctx.env);
+  for (const note of notes) ctx.log.warn(note);
+  return { dir, settings, target: settings.target as Target, project: settings.project, logDir: path.join(dir, LOG_DIR), stamp: logStamp() };
 }
 
 export async function openWorkspace(ctx: OpContext): Promise<Workspace> {
@@ -84,12 +82,6 @@ export async function openWorkspace(ctx: OpContext): Promise<Workspace> {
   return { dir, settings, target, project, vaultPassword, vaults, token, tokenSource, logDir, stamp };
 }
 
-/** The settings file's value for a flag name, as a string. */
-export function setting(ws: Pick<Workspace, 'settings'>, flag: string): string | undefined {
-  const v = ws.settings[flag];
-  return v === undefined || v === null ? undefined : Array.isArray(v) ? v.join(',') : String(v);
-}
-
 export async function requireFile(ws: Workspace, rel: string, why: string): Promise<void> {
   try {
     await fs.access(path.join(ws.dir, rel));
@@ -103,19 +95,24 @@ export async function requireFile(ws: Workspace, rel: string, why: string): Prom
  * ssh-agent when the key has a passphrase (ansible's ssh uses the agent too).
  */
 export async function sshCredentials(ctx: OpContext, ws: Pick<Workspace, 'settings'>): Promise<Credentials> {
-  const keyPath = setting(ws, 'ssh-key');
-  if (!keyPath) throw new UserError('ha-wordpress.yml names no ssh-key; run `ha-wordpress init` again with --ssh-key');
-  const key = await readKey(keyPath, 'ssh-key (in ha-wordpress.yml)');
-  const user = setting(ws, 'admin-user') ?? 'deploy';
+  const key = await projectKey(ws);
+  const user = ws.settings.adminUser;
   if (!key.encrypted) return { user, privateKey: await fs.readFile(key.path, 'utf8') };
   if (!ctx.env.SSH_AUTH_SOCK)
     throw new UsageError(`${key.path} has a passphrase and no ssh-agent is running: start one (eval "$(ssh-agent)"), run \`ssh-add ${key.path}\`, then try again`);
   return { user, agent: ctx.env.SSH_AUTH_SOCK };
 }
 
-/** Names the command that resumes after a failure, with --dir when the user gave it. */
+/** The project's SSH key, as ha-wordpress.yml names it. */
+export async function projectKey(ws: Pick<Workspace, 'settings'>): Promise<KeyInfo> {
+  const keyPath = ws.settings.sshKey;
+  if (!keyPath) throw new UserError(`${SETTINGS_FILE} names no ssh-key; run \`ha-wordpress init\` again with --ssh-key`);
+  return readKey(keyPath, `--ssh-key (from ${SETTINGS_FILE})`);
+}
+
+/** Names the command that resumes after a failure, with --dir when the user gave it (quoted for a shell). */
 export function resumeCommand(ctx: OpContext, rest: string): string {
-  const dir = typeof ctx.flags.dir === 'string' ? ` --dir ${ctx.flags.dir}` : '';
+  const dir = ctx.options.dir !== undefined ? ` --dir ${shellQuote(ctx.options.dir)}` : '';
   return `ha-wordpress ${rest}${dir}`;
 }
 
@@ -183,8 +180,7 @@ export function baseEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 /** terraform's environment: the token (and Spaces keys, API URL) by environment only, never argv or files. */
 export function terraformEnv(ctx: OpContext, ws: Workspace): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...baseEnv(ctx.env), DIGITALOCEAN_TOKEN: ws.token, TF_IN_AUTOMATION: '1', TF_INPUT: '0' };
-  const apiUrl = ctx.env.DIGITALOCEAN_API_URL ?? setting(ws, 'api-url');
-  if (apiUrl) env.DIGITALOCEAN_API_URL = apiUrl;
+  if (ws.settings.apiUrl) env.DIGITALOCEAN_API_URL = ws.settings.apiUrl;
   const wp = ws.vaults.wp_node;
   if (wp?.vault_spaces_access_key && wp.vault_spaces_secret_key) {
     env.SPACES_ACCESS_KEY_ID = String(wp.vault_spaces_access_key);

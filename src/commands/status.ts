@@ -8,16 +8,14 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import { packagePath } from '../paths.js';
-import { keysFor, sshExec } from '../ssh/exec.js';
+import { HostKeyRejected, keysFor, sshExec } from '../ssh/exec.js';
 import { readIfExists } from '../workspace/files.js';
 import { INVENTORY_FILE, KNOWN_HOSTS_FILE, readInventory, type Host } from '../workspace/inventory.js';
-import { locateWorkspace, setting, siteAnswers, sshCredentials, type OpContext, type Workspace } from './operate.js';
+import { locateWorkspace, siteAnswers, sshCredentials, type OpContext, type Workspace } from './operate.js';
 
 export const DEGRADED_EXIT = 3;
 
-export interface StatusContext extends OpContext {
-  json: boolean;
-}
+type StatusContext = OpContext;
 
 interface Probe {
   services?: Record<string, string>;
@@ -52,7 +50,7 @@ export interface ClusterStatus {
 export async function runStatus(ctx: StatusContext): Promise<void> {
   const ws = await locateWorkspace(ctx);
   const status = await (await statusProbe(ctx, ws))();
-  if (ctx.json) ctx.log.out(JSON.stringify(status, null, 2));
+  if (ctx.options.json) ctx.log.out(JSON.stringify(status, null, 2));
   else for (const line of table(status)) ctx.log.out(line);
   if (!status.healthy) process.exitCode = DEGRADED_EXIT;
 }
@@ -70,7 +68,7 @@ export async function statusProbe(ctx: OpContext, ws: Pick<Workspace, 'dir' | 's
   if (!known) throw new UserError(`${KNOWN_HOSTS_FILE} is missing: run \`ha-wordpress up --only ansible\` once so the nodes' host keys are recorded`);
   const script = await fs.readFile(packagePath('libexec', 'node-probe.py'), 'utf8');
   const vars = await inventoryVars(ws.dir);
-  const domain = ws.target === 'digitalocean' ? setting(ws, 'domain') : undefined;
+  const domain = ws.target === 'digitalocean' ? ws.settings.domain : undefined;
 
   return async () => {
     const [nodes, answers] = await Promise.all([
@@ -116,7 +114,7 @@ async function probeNode(h: Host, credentials: Parameters<typeof sshExec>[1], kn
     if (p.backends) n.backends = p.backends.map((b) => ({ server: b.server, status: b.status }));
     return n;
   } catch (err) {
-    return { ...base, error: /host key|verification/i.test((err as Error).message) ? 'the host key does not match the one up recorded' : (err as Error).message };
+    return { ...base, error: err instanceof HostKeyRejected ? 'the host key does not match the one up recorded' : (err as Error).message };
   }
 }
 

@@ -12,27 +12,21 @@ import type { Size } from '../digitalocean/client.js';
 import type { LabOptions } from '../lab/index.js';
 import { ansibleVersion, ANSIBLE_HINT, runPlaybook, type RecapRow } from '../runners/ansible.js';
 import * as tf from '../runners/terraform.js';
-import { readKey } from '../ssh/keys.js';
-import { knownHosts, waitForHosts, type Credentials } from '../ssh/wait.js';
+import type { Credentials } from '../ssh/exec.js';
+import { knownHosts, waitForHosts } from '../ssh/wait.js';
 import { withSpinner } from '../ui/spinner.js';
 import { readIfExists, writeAtomic } from '../workspace/files.js';
 import { checkOutputs, INVENTORY_FILE, KNOWN_HOSTS_FILE, readInventory, renderInventory, writeInventory, type ClusterOutputs } from '../workspace/inventory.js';
 import { HAPROXY_STATS_PORT } from '../secrets/catalog.js';
-import { baseEnv, openWorkspace, phase, preflightTools, requireFile, resumeCommand, setting, siteAnswers, sshCredentials, terraformEnv, type OpContext, type Workspace } from './operate.js';
+import { baseEnv, openWorkspace, phase, preflightTools, projectKey, requireFile, resumeCommand, siteAnswers, sshCredentials, terraformEnv, type OpContext, type Workspace } from './operate.js';
 
-export type Only = 'terraform' | 'ansible';
-
-export interface UpContext extends OpContext {
-  only?: Only;
-  /** How long the wait phase gives the hosts, in seconds. */
-  waitTimeout: number;
-}
+type UpContext = OpContext;
 
 export async function runUp(ctx: UpContext): Promise<void> {
   const ws = await openWorkspace(ctx);
   if (ws.target === 'local') return upLocal(ctx, ws);
-  const doTerraform = ctx.only !== 'ansible';
-  const doAnsible = ctx.only !== 'terraform';
+  const doTerraform = ctx.options.only !== 'ansible';
+  const doAnsible = ctx.options.only !== 'terraform';
 
   // Preflight: everything that can be checked before anything is created.
   const found = preflightTools([...(doTerraform ? [terraformTool(ctx)] : []), ...(doAnsible ? [ansibleTool(ctx)] : [])]);
@@ -63,8 +57,8 @@ export async function runUp(ctx: UpContext): Promise<void> {
  * recovery path a user takes.
  */
 export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
-  const doLab = ctx.only !== 'ansible';
-  const doAnsible = ctx.only !== 'terraform';
+  const doLab = ctx.options.only !== 'ansible';
+  const doAnsible = ctx.options.only !== 'terraform';
   const lab = await import('../lab/index.js');
   const problems = doLab ? await lab.labCheck() : [];
   if (problems.length) throw new UserError(problems.join('\n'));
@@ -78,7 +72,7 @@ export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
     cluster = await phase(ctx, ws, 'lab', 'lab: containers, network and stand-in services', resumeCommand(ctx, 'up'), async (p) => {
       const made = await lab.labUp({ ...(await labOptions(ctx, ws)), onStatus: p.status });
       const out: ClusterOutputs = { inventory: made.inventory, loadBalancerIp: made.loadBalancerIp, dbReservedIp: made.dbReservedIp };
-      await saveInventory(ws, out, { lab_api_url: made.apiUrl, ...made.extraVars });
+      await saveInventory(ws, out, made.extraVars);
       return out;
     }, (c) => `lab: ${hostCount(c)} containers up; inventory in ${INVENTORY_FILE}`);
   }
@@ -91,15 +85,15 @@ export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
 
 /** What the lab needs to converge this workspace's containers (shared with `drill`, which restarts what it broke through it). */
 export async function labOptions(ctx: OpContext, ws: Workspace): Promise<LabOptions> {
-  const key = await readKey(setting(ws, 'ssh-key')!, 'ssh-key (in ha-wordpress.yml)');
+  const key = await projectKey(ws);
   const token = ws.vaults.galera_loadbalancer?.vault_galera_ha_do_token;
   if (typeof token !== 'string' || !token) throw new UserError('ansible/group_vars/galera_loadbalancer/vault.yml has no vault_galera_ha_do_token; run `ha-wordpress init` again');
   return {
     workspace: ws.dir,
     project: ws.project,
-    webNodes: Number(setting(ws, 'web-nodes') ?? 3),
-    dbNodes: Number(setting(ws, 'db-nodes') ?? 3),
-    adminUser: setting(ws, 'admin-user') ?? 'deploy',
+    webNodes: ws.settings.webNodes,
+    dbNodes: ws.settings.dbNodes,
+    adminUser: ws.settings.adminUser,
     publicKey: key.publicKey,
     apiToken: token,
     log: ctx.log,
@@ -114,7 +108,7 @@ const ansibleTool = (ctx: UpContext) => ({ name: 'ansible-playbook', version: ()
 
 async function checkAccount(ctx: UpContext, ws: Workspace): Promise<Size[]> {
   const { connect } = await import('../digitalocean/client.js');
-  const api = await connect({ token: ws.token!, apiUrl: ctx.env.DIGITALOCEAN_API_URL ?? setting(ws, 'api-url') ?? 'https://api.digitalocean.com' });
+  const api = await connect({ token: ws.token!, apiUrl: ws.settings.apiUrl });
   const [account, sizes] = await withSpinner('Checking the DigitalOcean account…', () => Promise.all([api.account(), api.sizes()]));
   if (account.status !== 'active')
     throw new UserError(`the DigitalOcean account is ${account.status}${account.statusMessage ? ` (${account.statusMessage})` : ''}: resolve it in the control panel, then run up again`);
@@ -165,22 +159,16 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
 
 /** The inventory for ansible: the hosts, and how to reach them (the project key, unless ssh-agent serves it). */
 async function saveInventory(ws: Workspace, out: ClusterOutputs, extraVars: Record<string, unknown> = {}): Promise<void> {
-  const key = await readKey(setting(ws, 'ssh-key')!, 'ssh-key (in ha-wordpress.yml)');
-  const conn = { adminUser: setting(ws, 'admin-user') ?? 'deploy', keyFile: key.encrypted ? undefined : key.path };
+  const key = await projectKey(ws);
+  const conn = { adminUser: ws.settings.adminUser, keyFile: key.encrypted ? undefined : key.path };
   await writeInventory(ws.dir, renderInventory(ws.dir, out, conn, extraVars));
 }
 
 const hostCount = (c: ClusterOutputs) => Object.values(c.inventory).reduce((n, g) => n + Object.keys(g).length, 0);
 
 function clusterCost(ws: Workspace, sizes: Size[]): string | undefined {
-  const region = setting(ws, 'region') ?? '';
-  const shape = {
-    webSize: setting(ws, 'web-size') ?? '',
-    dbSize: setting(ws, 'db-size') ?? '',
-    lbSize: setting(ws, 'lb-size') ?? '',
-    webNodes: Number(setting(ws, 'web-nodes') ?? 3),
-    dbNodes: Number(setting(ws, 'db-nodes') ?? 3),
-  };
+  const { region = '', webSize, dbSize, lbSize, webNodes, dbNodes } = ws.settings;
+  const shape = { webSize, dbSize, lbSize, webNodes, dbNodes };
   const cost = monthlyCost(sizes, region, shape);
   const n = shape.webNodes + shape.dbNodes + DB_LB_NODES;
   return cost === undefined ? undefined : `${n} droplets in ${region} ≈ $${cost}/month at today's prices, plus the load balancer`;
@@ -193,7 +181,7 @@ async function waitPhase(ctx: UpContext, ws: Workspace, credentials: Credentials
     const seen = await waitForHosts({
       hosts,
       credentials,
-      timeoutMs: ctx.waitTimeout * 1000,
+      timeoutMs: ctx.options.waitTimeout * 1000,
       onReady: (h, ms, note) => {
         ready += 1;
         p.log.line(`${h.name} (${h.address}) ready after ${Math.round(ms / 1000)} s${note ? `: ${note}` : ''}`);
@@ -248,7 +236,7 @@ async function clusterFromInventory(ws: Workspace): Promise<ClusterOutputs | und
 async function finish(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefined, configured: boolean): Promise<void> {
   let answered: boolean | undefined;
   if (configured && c) {
-    const domain = ws.target === 'digitalocean' ? setting(ws, 'domain') : undefined;
+    const domain = ws.target === 'digitalocean' ? ws.settings.domain : undefined;
     answered = await withSpinner('Waiting for the site to answer through the load balancer…', () => siteAnswers(c.loadBalancerIp, domain || undefined, SITE_WAIT_MS));
   }
   summary(ctx, ws, c, configured, answered);
@@ -258,7 +246,7 @@ const SITE_WAIT_MS = 120_000;
 
 function summary(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefined, configured: boolean, answered?: boolean): void {
   const pad = (s: string) => `  ${s.padEnd(17)}`;
-  const domain = setting(ws, 'domain');
+  const domain = ws.settings.domain;
   const lines: string[] = [];
   if (!configured) {
     ctx.log.success('The infrastructure is up.');
@@ -275,7 +263,7 @@ function summary(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefined, c
     if (ws.target === 'local') lines.push(`${pad('')}the lab's public entry: reachable from this machine only`);
     else if (domain) lines.push(`${pad('DNS')}point ${domain} (an A record) at ${c.loadBalancerIp}`);
     if (c.dbReservedIp) lines.push(`${pad('database entry')}reserved IP ${c.dbReservedIp}, held by one of the two HAProxy nodes`);
-    if (configured) lines.push(`${pad('WordPress admin')}${site}wp-admin/ as ${setting(ws, 'wp-admin-user') ?? 'admin'}`);
+    if (configured) lines.push(`${pad('WordPress admin')}${site}wp-admin/ as ${ws.settings.wpAdminUser}`);
   }
   const view = (group: string) => `ansible-vault view ansible/group_vars/${group}/vault.yml`;
   lines.push(`${pad('credentials')}admin password: \`${view('wp_node')}\` (vault_wp_admin_password)`);

@@ -100,20 +100,31 @@ const PER_PAGE = 200; // the API's maximum: fewest round trips
 
 const seconds = (ms: number) => (ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`);
 
+/** A call the API answered with an error status: callers branch on `status`. */
+export class ApiError extends UserError {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
 /** One line for a failed call: what failed, and what the user can do about it. */
 export function describeFailure(err: unknown, what: string, apiUrl: string): UserError {
   const status = (err as { responseStatusCode?: number })?.responseStatusCode;
   const message = (err as { messageEscaped?: string })?.messageEscaped;
   const detail = message ? `: ${message}` : '';
   if (status === 401)
-    return new UserError(`DigitalOcean refused the API token (401) while ${what}: check --token / DIGITALOCEAN_TOKEN, or create a new token under API → Tokens`);
+    return new ApiError(`DigitalOcean refused the API token (401) while ${what}: check --token / DIGITALOCEAN_TOKEN, or create a new token under API → Tokens`, status);
   if (status === 403)
-    return new UserError(`the API token may not do this (403) while ${what}${detail}: use a token with read and write scope`);
+    return new ApiError(`the API token may not do this (403) while ${what}${detail}: use a token with read and write scope`, status);
   if (status === 429)
-    return new UserError(`DigitalOcean's rate limit was hit (429) while ${what}: wait a minute and run the command again`);
+    return new ApiError(`DigitalOcean's rate limit was hit (429) while ${what}: wait a minute and run the command again`, status);
   if (status !== undefined && status >= 500)
-    return new UserError(`DigitalOcean answered ${status} while ${what}${detail}: the API may be having trouble; try again shortly`);
-  if (status !== undefined) return new UserError(`DigitalOcean answered ${status} while ${what}${detail}`);
+    return new ApiError(`DigitalOcean answered ${status} while ${what}${detail}: the API may be having trouble; try again shortly`, status);
+  if (status !== undefined) return new ApiError(`DigitalOcean answered ${status} while ${what}${detail}`, status);
   if (err instanceof TimeoutError)
     return new UserError(`DigitalOcean did not answer within ${seconds(err.timeoutMs)} while ${what}: check your network, or --api-url (${apiUrl})`);
   if (err instanceof NetworkError)

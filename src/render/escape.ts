@@ -47,3 +47,8 @@ export function yamlBlock(value: unknown, indent: number): string {
     .map((l) => pad + l)
     .join('\n');
 }
+
+/** A string as one word for a POSIX shell, quoted only when it needs to be (for commands we print). */
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,6 +1,6 @@
 /**
  * Which secret lives in which vault file, under the guide's variable names
- * (DESIGN §2), and where each value comes from: a setting the user can give,
+ * (group and variable names are the Navigator's Guide's), and where each value comes from: a setting the user can give,
  * the existing workspace, or the generator. Pure: the caller passes in what
  * exists and what the user gave.
  */
@@ -30,7 +30,6 @@ export interface SecretSpec {
 export const SECRET_SPECS: readonly SecretSpec[] = [
   { group: 'all', name: 'vault_wp_db_pass', setting: 'wpDbPassword', rotateName: 'wp-db-password', label: 'WordPress database password', generate: gen.password, live: true },
   { group: 'galera_cluster_node', name: 'vault_galera_root_password', setting: 'galeraRootPassword', rotateName: 'galera-root-password', label: 'MariaDB root password', generate: gen.password, live: true },
-  { group: 'galera_cluster_node', name: 'vault_galera_sys_maint_password', setting: 'galeraSysMaintPassword', rotateName: 'galera-sys-maint-password', label: 'MariaDB maintenance password', generate: gen.password, live: true },
   { group: 'galera_cluster_node', name: 'vault_galera_clustercheck_password', setting: 'galeraClustercheckPassword', rotateName: 'galera-clustercheck-password', label: 'Galera health-check password', generate: gen.password, live: true },
   { group: 'galera_cluster_node', name: 'vault_galera_sst_password', rotateName: 'galera-sst-password', label: 'Galera state-transfer password', generate: gen.password, live: true },
   { group: 'galera_loadbalancer', name: 'vault_haproxy_stats_pass', setting: 'haproxyStatsPassword', rotateName: 'haproxy-stats-password', label: 'HAProxy stats password', generate: gen.password },
@@ -39,14 +38,26 @@ export const SECRET_SPECS: readonly SecretSpec[] = [
   { group: 'wp_node', name: 'vault_wp_salt', rotateName: 'wp-salts', label: 'WordPress keys and salts', generate: () => gen.wpSalts() },
 ];
 
+/**
+ * Secrets earlier versions wrote that nothing reads any more. An existing
+ * vault that holds one still opens; the next init leaves it out and says so.
+ */
+export const RETIRED_SECRETS: readonly { group: VaultGroup; name: string; why: string }[] = [
+  {
+    group: 'galera_cluster_node',
+    name: 'vault_galera_sys_maint_password',
+    why: "no role used it: Debian's MariaDB does its maintenance as root over the unix socket",
+  },
+  { group: 'wp_node', name: 'vault_sys_user', why: 'no role used it; the admin user is admin-user in ha-wordpress.yml' },
+];
+
 export const ROTATE_NAMES = ['all', ...SECRET_SPECS.map((s) => s.rotateName)];
 
 export interface SecretInputs {
   target: Target;
   /** Values given this run (flags, env, answers), already validated. */
   given: Partial<Record<SettingKey, string>>;
-  /** Non-secret settings that the vaults carry for the guide's sake. */
-  adminUser: string;
+  /** The non-secret setting the vaults carry under the guide's name. */
   haproxyStatsUser: string;
   /** Decrypted vaults of the existing workspace, if any. */
   existing?: Partial<Vaults>;
@@ -62,6 +73,8 @@ export interface SecretResult {
   generated: string[];
   changed: string[];
   kept: number;
+  /** Retired secrets the existing vaults held, now left out (with why). */
+  retired: string[];
   failoverFollowsApiToken: boolean;
 }
 
@@ -100,7 +113,6 @@ export function buildSecrets(inp: SecretInputs): SecretResult {
   vaults.all.vault_wp_db_user = WP_DB_USER;
   vaults.galera_loadbalancer.vault_haproxy_stats_user = inp.haproxyStatsUser;
   vaults.galera_loadbalancer.vault_haproxy_stats_port = HAPROXY_STATS_PORT;
-  vaults.wp_node.vault_sys_user = inp.adminUser;
 
   // The token the HAProxy nodes use to move the reserved IP. On DigitalOcean
   // it defaults to the API token (a narrowly scoped one is safer, and can be
@@ -131,7 +143,8 @@ export function buildSecrets(inp: SecretInputs): SecretResult {
     vaults.wp_node[name] = inp.given[setting] ?? (typeof prev === 'string' ? prev : '');
   }
 
-  return { vaults, generated, changed, kept, failoverFollowsApiToken: follows };
+  const retired = RETIRED_SECRETS.filter((r) => old(r.group, r.name) !== undefined).map((r) => `${r.name} (${r.why})`);
+  return { vaults, generated, changed, kept, retired, failoverFollowsApiToken: follows };
 }
 
 /** The secret strings in the vaults (not the guide's plain entries such as the database name), for the logger's redaction list. */

@@ -41,7 +41,13 @@ export function encryptVault(plaintext: string, password: string): string {
   return [HEADER, ...lines].join('\n') + '\n';
 }
 
-export class VaultError extends Error {}
+export class VaultError extends Error {
+  /** 'wrong-password': the HMAC does not match; 'damaged': the file is not a readable vault. */
+  constructor(message: string, readonly code: 'wrong-password' | 'damaged' = 'damaged') {
+    super(message);
+    this.name = 'VaultError';
+  }
+}
 
 export function decryptVault(vaultText: string, password: string): string {
   const lines = vaultText.trim().split(/\r?\n/);
@@ -57,7 +63,7 @@ export function decryptVault(vaultText: string, password: string): string {
   const { key, hmacKey, iv } = deriveKeys(password, salt);
   const actual = createHmac('sha256', hmacKey).update(ciphertext).digest();
   if (expected.length !== actual.length || !timingSafeEqual(expected, actual))
-    throw new VaultError('the vault password is wrong (or the file was changed)');
+    throw new VaultError('the vault password is wrong (or the file was changed)', 'wrong-password');
   const decipher = createDecipheriv('aes-256-ctr', key, iv);
   const padded = Buffer.concat([decipher.update(ciphertext), decipher.final()]);
   const pad = padded[padded.length - 1] ?? 0;

@@ -6,6 +6,7 @@
  */
 import * as rules from '../validation/rules.js';
 import { secretCheck } from '../validation/secrets.js';
+import { OPTIONS } from './commands.js';
 
 export type Target = 'digitalocean' | 'local';
 export const TARGETS: readonly Target[] = ['digitalocean', 'local'];
@@ -31,7 +32,6 @@ export type SettingKey =
   | 'wpAdminEmail'
   | 'wpDbPassword'
   | 'galeraRootPassword'
-  | 'galeraSysMaintPassword'
   | 'galeraClustercheckPassword'
   | 'haproxyStatsUser'
   | 'haproxyStatsPassword'
@@ -98,7 +98,9 @@ export const DEFAULTS = {
   haproxyStatsUser: 'haproxy-stats',
 } as const;
 
-export const SETTINGS: readonly Setting[] = [
+// `as const`: the literal kinds and keys let settings/stored.ts derive the
+// typed workspace settings from this one table.
+const TABLE = [
   {
     key: 'target',
     flag: 'target',
@@ -347,18 +349,6 @@ export const SETTINGS: readonly Setting[] = [
     prompt: { when: 'customise', message: 'MariaDB root password', hint: 'empty: generate one' },
   },
   {
-    key: 'galeraSysMaintPassword',
-    flag: 'galera-sys-maint-password',
-    arg: '<password>',
-    env: ['HA_WORDPRESS_GALERA_SYS_MAINT_PASSWORD'],
-    description: 'password of the MariaDB maintenance user',
-    group: 'Credentials',
-    kind: 'secret',
-    generated: true,
-    validate: secretCheck(['yaml', 'jinja', 'galera-check', 'option-file']),
-    prompt: { when: 'customise', message: 'MariaDB maintenance password', hint: 'empty: generate one' },
-  },
-  {
     key: 'galeraClustercheckPassword',
     flag: 'galera-clustercheck-password',
     arg: '<password>',
@@ -442,9 +432,7 @@ export const SETTINGS: readonly Setting[] = [
   },
   {
     key: 'vaultPasswordFile',
-    flag: 'vault-password-file',
-    arg: '<path>',
-    env: ['HA_WORDPRESS_VAULT_PASSWORD'],
+    ...OPTIONS.vaultPasswordFile,
     description: 'file holding the ansible-vault password (the env variable holds the password itself)',
     group: 'Workspace',
     kind: 'secret',
@@ -463,8 +451,7 @@ export const SETTINGS: readonly Setting[] = [
   },
   {
     key: 'dir',
-    flag: 'dir',
-    arg: '<path>',
+    ...OPTIONS.dir,
     description: 'workspace directory',
     defaultHelp: './<project>',
     group: 'Workspace',
@@ -472,7 +459,23 @@ export const SETTINGS: readonly Setting[] = [
     default: (v) => (v.project ? `./${v.project}` : undefined),
     prompt: { when: 'never', message: 'Workspace directory' },
   },
+] as const satisfies readonly Setting[];
+
+export type SettingsTable = typeof TABLE;
+
+/**
+ * Flags of settings earlier versions had. init still accepts them (hidden
+ * from --help) and says they are ignored, so a script that passes one keeps
+ * working.
+ */
+export const RETIRED_FLAGS: readonly { flag: string; env: string; why: string }[] = [
+  {
+    flag: 'galera-sys-maint-password',
+    env: 'HA_WORDPRESS_GALERA_SYS_MAINT_PASSWORD',
+    why: "no role used it: Debian's MariaDB does its maintenance as root over the unix socket",
+  },
 ];
+export const SETTINGS: readonly Setting[] = TABLE;
 
 export const SETTING = Object.fromEntries(SETTINGS.map((s) => [s.key, s])) as Record<SettingKey, Setting>;
 

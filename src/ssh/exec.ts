@@ -5,7 +5,14 @@
  * secrets in argv), and one timeout bounds the whole exchange, so a dead
  * node cannot stall anything.
  */
-import type { Credentials } from './wait.js';
+/** How to log in to a node: the admin user, with the project key or through ssh-agent. */
+export interface Credentials {
+  user: string;
+  /** The private key's text, unless it has a passphrase. */
+  privateKey?: string;
+  /** ssh-agent socket, used for a key with a passphrase. */
+  agent?: string;
+}
 
 export interface ExecResult {
   code: number | null;
@@ -25,6 +32,14 @@ export interface ExecOptions {
   acceptKey: (keyLine: string) => boolean;
 }
 
+/** The node presented a host key the caller does not trust. */
+export class HostKeyRejected extends Error {
+  constructor(readonly hostKey: string) {
+    super('the host key is not one this tool trusts');
+    this.name = 'HostKeyRejected';
+  }
+}
+
 /** The whole exchange ran out of time; `loggedIn` tells "no answer" from "the command did not finish". */
 export class SshTimeout extends Error {
   constructor(readonly loggedIn: boolean) {
@@ -40,6 +55,7 @@ export async function sshExec(t: { address: string; port: number }, credentials:
     let settled = false;
     let loggedIn = false;
     let hostKey = '';
+    let rejected = false;
     const done = (err: Error | undefined, result?: Omit<ExecResult, 'hostKey'>) => {
       if (settled) return;
       settled = true;
@@ -49,7 +65,8 @@ export async function sshExec(t: { address: string; port: number }, credentials:
       else resolve({ ...result!, hostKey });
     };
     const timer = setTimeout(() => done(new SshTimeout(loggedIn)), o.timeoutMs);
-    conn.on('error', (err) => done(err));
+    // ssh2 reports a refused host key as a generic handshake error: say which it was.
+    conn.on('error', (err) => done(rejected ? new HostKeyRejected(hostKey) : err));
     conn.on('ready', () => {
       loggedIn = true;
       conn.exec(command, (err, stream) => {
@@ -71,7 +88,8 @@ export async function sshExec(t: { address: string; port: number }, credentials:
       readyTimeout: o.readyTimeoutMs ?? o.timeoutMs,
       hostVerifier: (key: Buffer) => {
         hostKey = keyLine(key);
-        return o.acceptKey(hostKey);
+        rejected = !o.acceptKey(hostKey);
+        return !rejected;
       },
     });
   });

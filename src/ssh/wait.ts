@@ -11,15 +11,7 @@
  */
 import { UserError } from '../errors.js';
 import type { Host } from '../workspace/inventory.js';
-import { knownHostName, sshExec, SshTimeout } from './exec.js';
-
-export interface Credentials {
-  user: string;
-  /** The private key's text, unless it has a passphrase. */
-  privateKey?: string;
-  /** ssh-agent socket, used for a key with a passphrase. */
-  agent?: string;
-}
+import { knownHostName, sshExec, SshTimeout, type Credentials } from './exec.js';
 
 export interface SeenKey {
   host: string;
@@ -98,7 +90,10 @@ function describe(err: Error | undefined, user: string): string {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ECONNREFUSED') return 'SSH refused the connection (sshd not running yet?)';
   if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return 'the address is unreachable';
-  if (/handshake|timed out|no answer/i.test(err.message)) return 'SSH did not answer';
+  const level = (err as { level?: string }).level;
+  // ssh2's levels: 'client-timeout' (no handshake in time), 'protocol' (the
+  // connection closed before the handshake: sshd still starting).
+  if (err instanceof SshTimeout || level === 'client-timeout' || level === 'protocol') return 'SSH did not answer';
   if ((err as { level?: string }).level === 'client-authentication')
     return `SSH refused the project key for user ${user} (cloud-init may not have created the user)`;
   return err.message;

@@ -161,3 +161,46 @@ export const vaultPassword: Check = (v) => {
   if (/[\r\n]/.test(v)) return 'must be a single line';
   return undefined;
 };
+
+/** The first and last address of a CIDR block (or a single address), as integers; undefined when it does not parse. */
+function addressRange(item: string): { v6: boolean; first: bigint; last: bigint } | undefined {
+  if (cidr(item)) return undefined;
+  const [addr, bits] = item.split('/') as [string, string | undefined];
+  const v6 = !IPV4.test(addr);
+  const width = v6 ? 128 : 32;
+  let n = 0n;
+  if (!v6) for (const part of addr.split('.')) n = (n << 8n) | BigInt(part);
+  else {
+    const [head, tail] = addr.split('::') as [string, string | undefined];
+    const groups = (s: string | undefined) => (s ? s.split(':').map((g) => BigInt(parseInt(g, 16))) : []);
+    const h = groups(head);
+    const t = groups(tail);
+    const all = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill(0n), ...t];
+    for (const g of all) n = (n << 16n) | g;
+  }
+  const prefix = BigInt(bits === undefined ? width : Number(bits));
+  const hostBits = BigInt(width) - prefix;
+  const first = (n >> hostBits) << hostBits;
+  return { v6, first, last: first + (1n << hostBits) - 1n };
+}
+
+/**
+ * Whether a list of addresses and CIDR blocks lets in every IPv4 or every
+ * IPv6 address, however it is split up (0.0.0.0/1,128.0.0.0/1 is the whole
+ * internet as much as 0.0.0.0/0 is).
+ */
+export function allAddresses(list: string): boolean {
+  const ranges = splitList(list)
+    .map(addressRange)
+    .filter((r) => r !== undefined);
+  return [false, true].some((v6) => {
+    const end = (1n << (v6 ? 128n : 32n)) - 1n;
+    let next = 0n;
+    for (const r of ranges.filter((x) => x.v6 === v6).sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0))) {
+      if (r.first > next) return false;
+      if (r.last >= next) next = r.last + 1n;
+      if (next > end) return true;
+    }
+    return false;
+  });
+}

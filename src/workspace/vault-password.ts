@@ -1,16 +1,20 @@
 /**
- * The vault password of an existing workspace, for `up` and `destroy`:
- * --vault-password-file, else HA_WORDPRESS_VAULT_PASSWORD, else the
- * workspace's .vault-pass, else asked once on a terminal.
+ * The vault password: --vault-password-file, else HA_WORDPRESS_VAULT_PASSWORD,
+ * else the workspace's .vault-pass, else asked on a terminal (twice for a new
+ * workspace). One place for init and for every command that opens a vault.
  */
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { normaliseVaultPassword } from '../secrets/vault.js';
 import { expandHome } from '../ssh/keys.js';
-import { redact } from '../ui/logger.js';
+import { redact, type Logger } from '../ui/logger.js';
 import type { Prompts } from '../ui/prompts.js';
+import { SETTING } from '../settings/table.js';
+import { vaultPassword as check } from '../validation/rules.js';
 import { readIfExists } from './files.js';
 import { VAULT_PASS_FILE } from './workspace.js';
+
+const ENV = 'HA_WORDPRESS_VAULT_PASSWORD';
 
 /** A password file as ansible-vault reads it (surrounding whitespace stripped). */
 export async function readPasswordFile(file: string, cwd: string, home: string): Promise<{ path: string; password: string }> {
@@ -23,23 +27,65 @@ export async function readPasswordFile(file: string, cwd: string, home: string):
 }
 
 export interface PasswordSources {
-  flags: Record<string, unknown>;
+  options: { vaultPasswordFile?: string };
   env: NodeJS.ProcessEnv;
   cwd: string;
   home: string;
   interactive: boolean;
   prompts: Prompts;
+  log: Logger;
 }
 
+/** The password the user gave (flag or environment), checked like a typed one; undefined when neither was given. */
+async function givenPassword(ctx: PasswordSources): Promise<string | undefined> {
+  const file = ctx.options.vaultPasswordFile;
+  if (file !== undefined) {
+    const read = await readPasswordFile(file, ctx.cwd, ctx.home);
+    const problem = check(read.password);
+    if (problem) throw new UsageError(`--vault-password-file: the password in ${read.path} ${problem.replace(/^use/, 'is too short: use')}`);
+    return read.password;
+  }
+  const env = ctx.env[ENV];
+  if (env) {
+    const problem = check(env);
+    if (problem) throw new UsageError(`${ENV}: ${problem}`);
+    return env;
+  }
+  return undefined;
+}
+
+async function savedPassword(dir: string): Promise<string | undefined> {
+  const saved = await readIfExists(path.join(dir, VAULT_PASS_FILE));
+  return saved === undefined ? undefined : normaliseVaultPassword(saved);
+}
+
+/** The password that opens an existing workspace's vaults. */
 export async function openingPassword(ctx: PasswordSources, dir: string): Promise<string> {
-  let pw: string | undefined;
-  if (typeof ctx.flags.vaultPasswordFile === 'string') pw = (await readPasswordFile(ctx.flags.vaultPasswordFile, ctx.cwd, ctx.home)).password;
-  else if (ctx.env.HA_WORDPRESS_VAULT_PASSWORD) pw = ctx.env.HA_WORDPRESS_VAULT_PASSWORD;
-  else {
-    const saved = await readIfExists(path.join(dir, VAULT_PASS_FILE));
-    if (saved !== undefined) pw = normaliseVaultPassword(saved);
-    else if (ctx.interactive) pw = await ctx.prompts.password({ message: 'Vault password of this workspace' });
-    else throw new UsageError(`missing --vault-password-file (or HA_WORDPRESS_VAULT_PASSWORD): the workspace keeps no ${VAULT_PASS_FILE}`);
+  let pw = (await givenPassword(ctx)) ?? (await savedPassword(dir));
+  if (pw === undefined) {
+    if (!ctx.interactive) throw new UsageError(`missing --vault-password-file (or ${ENV}): the workspace keeps no ${VAULT_PASS_FILE}`);
+    pw = await ctx.prompts.password({ message: 'Vault password of this workspace' });
+  }
+  redact(pw);
+  return pw;
+}
+
+/**
+ * init's password: an existing workspace's (as openingPassword finds it), or
+ * a new one, typed twice on a terminal.
+ */
+export async function initPassword(ctx: PasswordSources, dir: string, existingWorkspace: boolean): Promise<string> {
+  if (existingWorkspace) return openingPassword(ctx, dir);
+  let pw = await givenPassword(ctx);
+  if (pw === undefined) {
+    if (!ctx.interactive) throw new UsageError(`missing --vault-password-file (or ${ENV})`);
+    const validate = (v: string) => check(v) ?? true;
+    for (;;) {
+      pw = await ctx.prompts.password({ message: SETTING.vaultPasswordFile.prompt.message, validate });
+      const again = await ctx.prompts.password({ message: 'Repeat the vault password' });
+      if (again === pw) break;
+      ctx.log.error('the two passwords differ; type them again');
+    }
   }
   redact(pw);
   return pw;

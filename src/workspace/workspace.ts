@@ -92,7 +92,7 @@ export async function readVaultFile(dir: string, rel: string, password: string):
   try {
     return decryptVault(text, password);
   } catch (err) {
-    if (err instanceof VaultError && /password/.test(err.message))
+    if (err instanceof VaultError && err.code === 'wrong-password')
       throw new UsageError(`--vault-password-file: the vault password does not open ${rel}; give the password this workspace was created with`);
     throw new UserError(`${rel}: ${(err as Error).message}`);
   }

@@ -1,0 +1,86 @@
+/**
+ * Every file of a workspace, rendered in memory from init's checked values
+ * and secrets: the shipped terraform/ and ansible/ trees, ha-wordpress.yml,
+ * terraform.tfvars, group_vars and the vaults. Nothing is written here;
+ * workspace/workspace.ts applies the plan.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import yaml from 'js-yaml';
+import { UserError } from '../errors.js';
+import { packagePath, toolVersion } from '../paths.js';
+import { renderTemplate } from '../render/render.js';
+import { VAULT_GROUPS, type Vaults } from '../secrets/catalog.js';
+import { SETTINGS_FILE, settingsFileText, templateSettings } from '../settings/stored.js';
+import type { Target, Values } from '../settings/table.js';
+import type { KeyInfo } from '../ssh/keys.js';
+import { listFiles } from '../workspace/files.js';
+import { TF_VAULT, vaultRel, type PlannedFile } from '../workspace/workspace.js';
+
+export interface PlanInput {
+  target: Target;
+  values: Values;
+  key: KeyInfo;
+  vaults: Vaults;
+  token?: string;
+  failoverFollows: boolean;
+}
+
+export async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
+  const doTarget = p.target === 'digitalocean';
+  const s = templateSettings(p.target, p.values);
+  const model = {
+    tool: { version: toolVersion() },
+    target: p.target,
+    s: {
+      ...s,
+      sshKeyFingerprints: [p.key.fingerprint],
+      adminSshKeys: [p.key.publicKey],
+      mediaOffload: Boolean(s.spacesBucket),
+    },
+  };
+  const files: PlannedFile[] = [];
+
+  // The shipped infrastructure code, as the installed package has it.
+  const skip = new Set(['.terraform', 'group_vars', 'inventory', 'tests']);
+  for (const tree of doTarget ? ['terraform', 'ansible'] : ['ansible']) {
+    const root = packagePath(tree);
+    const shipped = await listFiles(root, skip).catch(() => {
+      throw new UserError(`this installation of ha-wordpress has no ${tree}/ directory (${root}); reinstall the package`);
+    });
+    for (const rel of shipped) {
+      if (/\.tfstate|\.tfvars$|\.new$/.test(rel)) continue;
+      const policy = rel === '.terraform.lock.hcl' ? 'seed' : 'managed';
+      files.push({ rel: `${tree}/${rel}`, content: await fs.readFile(path.join(root, rel), 'utf8'), mode: 0o644, policy });
+    }
+  }
+
+  const bookkeeping: Record<string, unknown> = { 'tool-version': toolVersion(), 'ssh-key-fingerprint': p.key.fingerprint };
+  if (doTarget) bookkeeping['failover-token-follows-api-token'] = p.failoverFollows;
+  files.push({ rel: SETTINGS_FILE, content: settingsFileText(p.target, p.values, bookkeeping), mode: 0o644, policy: 'owned' });
+  files.push({ rel: '.gitignore', content: await renderTemplate('gitignore', model), mode: 0o644, policy: 'managed' });
+  if (doTarget) {
+    files.push({ rel: 'terraform/terraform.tfvars', content: await renderTemplate('terraform/terraform.tfvars', model), mode: 0o644, policy: 'managed' });
+    const tfVault = await renderTemplate('terraform/vault.yml', { token: p.token });
+    assertRoundTrip(tfVault, { do_token: p.token }, TF_VAULT);
+    files.push({ rel: TF_VAULT, content: tfVault, mode: 0o600, vault: true, policy: 'managed' });
+  }
+  for (const group of VAULT_GROUPS) {
+    files.push({ rel: `ansible/group_vars/${group}/vars.yml`, content: await renderTemplate(`ansible/group_vars/${group}/vars.yml`, model), mode: 0o644, policy: 'managed' });
+    const vault = await renderTemplate(`ansible/group_vars/${group}/vault.yml`, { ...model, v: p.vaults[group] });
+    assertRoundTrip(vault, p.vaults[group], vaultRel(group));
+    files.push({ rel: vaultRel(group), content: vault, mode: 0o600, vault: true, policy: 'managed' });
+  }
+  return files;
+}
+
+/**
+ * A rendered vault must read back as exactly the values it was given, or the
+ * template is wrong: fail before anything is written rather than deploy a
+ * cluster with a mangled password.
+ */
+function assertRoundTrip(text: string, expected: unknown, where: string): void {
+  const parsed = yaml.load(text);
+  if (!isDeepStrictEqual(parsed, expected)) throw new Error(`internal error: ${where} does not read back as the values it was rendered from`);
+}

@@ -1,0 +1,72 @@
+/** What init tells the user at the end: where, what was generated, kept or changed, and the next command. */
+import path from 'node:path';
+import type { ApplyResult } from '../workspace/workspace.js';
+import { SETTINGS_FILE } from '../settings/stored.js';
+import { SECRET_SPECS, VAULT_GROUPS, type SecretResult } from '../secrets/catalog.js';
+import type { Target, Values } from '../settings/table.js';
+import type { KeyInfo } from '../ssh/keys.js';
+import type { Logger } from '../ui/logger.js';
+import { shellQuote } from '../render/escape.js';
+import { allAddresses } from '../validation/rules.js';
+import { dropletCount } from '../digitalocean/cost.js';
+import { monthly, type Live } from './account.js';
+import { VAULT_PASS_FILE } from '../workspace/workspace.js';
+
+export interface Summary {
+  cwd: string;
+  dir: string;
+  target: Target;
+  values: Values;
+  secrets: SecretResult;
+  result: ApplyResult;
+  key: KeyInfo;
+  keyNote: string;
+  live?: Live;
+  /** The vault password was saved in the workspace this run. */
+  saved: boolean;
+  /** A .vault-pass from before is there although this run did not save one. */
+  oldPassFile: boolean;
+  /** The workspace existed before this run. */
+  updated: boolean;
+}
+
+export function printSummary(log: Logger, s: Summary): void {
+  const pad = (t: string) => t.padEnd(16);
+  log.success(`Workspace ready in ${s.dir}`);
+  const lines: string[] = [];
+  lines.push(`  ${pad('settings')}${SETTINGS_FILE}`);
+  if (s.target === 'digitalocean') lines.push(`  ${pad('terraform')}terraform/terraform.tfvars (no secrets), terraform/vault.yml (API token, encrypted)`);
+  lines.push(`  ${pad('ansible')}ansible/group_vars/{${VAULT_GROUPS.join(',')}}/{vars,vault}.yml (vault files encrypted)`);
+  if (s.secrets.generated.length) lines.push(`  ${pad('generated')}${s.secrets.generated.join(', ')}`);
+  if (s.secrets.kept) lines.push(`  ${pad('kept')}${s.secrets.kept} existing secret${s.secrets.kept === 1 ? '' : 's'}`);
+  if (s.secrets.changed.length) lines.push(`  ${pad('changed')}${s.secrets.changed.join(', ')}`);
+  for (const r of s.secrets.retired) lines.push(`  ${pad('left out')}${r}`);
+  if (s.live) {
+    const cost = monthly(s.live, s.values.region!, s.values);
+    const nodes = dropletCount({ webNodes: Number(s.values.webNodes), dbNodes: Number(s.values.dbNodes) });
+    if (cost !== undefined) lines.push(`  ${pad('estimated cost')}$${cost}/month for ${nodes} droplets in ${s.values.region}, plus the load balancer`);
+  }
+  lines.push(`  ${pad('SSH key')}${s.key.path} (MD5 ${s.key.fingerprint}), ${s.keyNote}`);
+  lines.push(
+    `  ${pad('vault password')}${
+      s.saved
+        ? `${VAULT_PASS_FILE} (mode 0600, git-ignored)`
+        : s.oldPassFile
+          ? `the existing ${VAULT_PASS_FILE} is left as it is: delete it if it should not be kept`
+          : 'not saved: give --vault-password-file or HA_WORDPRESS_VAULT_PASSWORD to up'
+    }`,
+  );
+  lines.push(`  ${pad('files')}${s.result.written.length} written, ${s.result.unchanged.length} unchanged`);
+  for (const line of lines) log.info(line);
+  for (const f of s.result.keptEdited) log.warn(`${f} was edited by hand and is kept; the new version is ${f}.new: merge it, then delete the .new file`);
+  const liveChanges = SECRET_SPECS.filter((x) => x.live && s.secrets.changed.includes(x.label));
+  if (s.updated && liveChanges.length)
+    log.warn(`changed on a workspace that may be running: ${liveChanges.map((x) => x.label).join(', ')}; run \`ha-wordpress up --only ansible\` to apply`);
+  if (s.target === 'digitalocean' && allAddresses(s.values.sshAllow ?? ''))
+    log.warn('SSH to the droplets is open to the whole internet; restrict it with --ssh-allow <your address>/32 (and run init again)');
+  if (s.key.encrypted) log.warn(`${s.key.path} has a passphrase: run \`ssh-add ${s.key.path}\` before \`ha-wordpress up\`, which connects through ssh-agent`);
+  log.info('');
+  const relDir = path.relative(s.cwd, s.dir);
+  const rel = relDir === '' ? '.' : relDir.startsWith('..') ? s.dir : relDir;
+  log.info(`Next: ${rel === '.' ? '' : `cd ${shellQuote(rel)} && `}ha-wordpress up`);
+}

@@ -1,0 +1,224 @@
+/**
+ * Every command and every option that is not a cluster setting, defined
+ * once. cli.ts builds commander's commands, their options and their --help
+ * from these definitions, and checks option values through the same
+ * validators; a flag that several commands take is one definition here, so
+ * it means the same everywhere. The cluster settings (init's flags) are in
+ * table.ts. Pure data and pure functions, light enough for the start-up path
+ * (it imports only the validators).
+ */
+import { integerIn, type Check } from '../validation/rules.js';
+
+export interface OptionDef {
+  /** Long flag without dashes. */
+  flag: string;
+  short?: string;
+  /** commander's argument placeholder; absent for booleans. */
+  arg?: string;
+  env?: readonly string[];
+  description: string;
+  choices?: readonly string[];
+  /** Applied when the option is absent (commander shows it in --help). */
+  default?: string;
+  validate?: Check;
+}
+
+/** The options commands share. A command may word the description for itself; the meaning stays. */
+export const OPTIONS = {
+  dir: { flag: 'dir', arg: '<path>', description: 'the workspace (default: the current directory)' },
+  vaultPasswordFile: {
+    flag: 'vault-password-file',
+    arg: '<path>',
+    env: ['HA_WORDPRESS_VAULT_PASSWORD'],
+    description: "file holding the vault password (the env variable holds the password itself; default: the workspace's .vault-pass)",
+  },
+  yes: { flag: 'yes', short: 'y', description: 'accept defaults and confirmations' },
+  nonInteractive: { flag: 'non-interactive', description: 'never prompt, even on a terminal (the default without one)' },
+  verbose: { flag: 'verbose', description: "stream terraform's and ansible's output (it is always in .ha-wordpress/logs/)" },
+  json: { flag: 'json', description: 'print the result as JSON' },
+  only: {
+    flag: 'only',
+    arg: '<phase>',
+    description: 'run one side: terraform (and the inventory), or ansible (wait for SSH, then the playbook)',
+    choices: ['terraform', 'ansible'],
+  },
+  waitTimeout: {
+    flag: 'wait-timeout',
+    arg: '<seconds>',
+    description: 'how long hosts get to accept SSH and finish cloud-init',
+    default: '600',
+    validate: (v: string) => (integerIn(1, 7200)(v) ? 'give whole seconds from 1 to 7200, e.g. --wait-timeout 900' : undefined),
+  },
+  purge: { flag: 'purge', description: 'also delete the workspace directory after a successful destroy' },
+  scenario: { flag: 'scenario', arg: '<names>', description: 'comma-separated scenarios to run, or all (default: the four single-failure ones)' },
+  rotate: { flag: 'rotate', arg: '<names>', description: 'comma-separated secrets to regenerate on an existing workspace, or "all"' },
+} satisfies Record<string, OptionDef>;
+
+export type OptionKey = keyof typeof OPTIONS;
+
+/** What a command's action receives: every option, parsed and checked. */
+export interface CommandFlags {
+  dir?: string;
+  vaultPasswordFile?: string;
+  yes: boolean;
+  nonInteractive: boolean;
+  verbose: boolean;
+  json: boolean;
+  only?: 'terraform' | 'ansible';
+  waitTimeout: number;
+  purge: boolean;
+  scenario?: string;
+  rotate?: string;
+}
+
+export interface CommandDef {
+  name: string;
+  description: string;
+  /** Its options, in --help order; a pair rewords the description for this command. */
+  options: readonly (OptionKey | readonly [OptionKey, string])[];
+  /** init also takes every cluster setting of table.ts. */
+  settings?: boolean;
+  examples: string;
+}
+
+export const COMMANDS: readonly CommandDef[] = [
+  {
+    name: 'init',
+    description: 'create or update a workspace: settings, secrets, files',
+    settings: true,
+    options: [['yes', 'accept defaults and confirmations (e.g. creating an SSH key)'], 'nonInteractive', 'rotate'],
+    examples: `
+Examples:
+  $ npx ha-wordpress init
+      the wizard: asks, checks against your DigitalOcean account, writes ./<project>
+
+  $ DIGITALOCEAN_TOKEN=dop_v1_… ha-wordpress init --non-interactive \\
+      --project shop --region fra1 --domain shop.example.com \\
+      --vault-password-file ~/.config/shop.vault-pass
+      scripted (CI): every missing value is reported at once, nothing is asked
+
+  $ ha-wordpress init --target local --non-interactive --yes --dir lab --vault-password-file pw.txt
+      a local lab of system containers: no cloud account needed
+
+  $ ha-wordpress init --dir shop --rotate haproxy-stats-password
+      run again on a workspace: keeps every secret except the ones named
+
+Without a terminal (or with --non-interactive) init never prompts. Secrets
+are generated unless given; prefer the HA_WORDPRESS_* environment variables
+to flags for secrets, because flags are visible to other users in \`ps\`.`,
+  },
+  {
+    name: 'up',
+    description: 'build or update the cluster: terraform, then ansible',
+    options: ['dir', ['yes', 'apply the terraform plan without asking'], 'nonInteractive', 'only', 'waitTimeout', 'vaultPasswordFile', 'verbose'],
+    examples: `
+Examples:
+  $ cd shop && ha-wordpress up
+      plan, confirm, apply; then wait for the droplets and run the playbook
+
+  $ ha-wordpress up --dir shop --yes --non-interactive --vault-password-file ~/.config/shop.vault-pass
+      scripted (CI): applies the plan without asking
+
+  $ ha-wordpress up --only ansible
+      configure again (after editing group_vars, or to resume a failed playbook)
+
+A failed phase names itself, shows terraform's or ansible's last lines and
+the command that resumes; the full output is in .ha-wordpress/logs/.
+Ctrl-C stops terraform gracefully, so its state lock is released.`,
+  },
+  {
+    name: 'destroy',
+    description: 'remove the cloud resources; the workspace stays',
+    options: [
+      'dir',
+      ['yes', 'destroy without asking for the project name'],
+      ['nonInteractive', 'never prompt; without --yes this refuses and changes nothing'],
+      'purge',
+      'vaultPasswordFile',
+      ['verbose', "stream terraform's output (it is always in .ha-wordpress/logs/)"],
+    ],
+    examples: `
+Examples:
+  $ cd shop && ha-wordpress destroy
+      shows what goes, then asks you to type the project name
+
+  $ ha-wordpress destroy --dir shop --yes --purge
+      scripted: no question, and the workspace is deleted afterwards`,
+  },
+  {
+    name: 'status',
+    description: 'the health of every node; exit code 3 when degraded',
+    options: ['dir', ['json', 'print the report as JSON'], ['vaultPasswordFile', 'accepted like every command takes it; status opens no secret']],
+    examples: `
+Examples:
+  $ cd shop && ha-wordpress status
+      a table: each node's services, Galera state, HAProxy backends, who holds the reserved IP
+
+  $ ha-wordpress status --dir shop --json || alert-someone
+      for scripts and monitors: exit code 0 healthy, 3 degraded, 1 or 2 when status itself failed
+
+Every node is asked at once over SSH with the project key, trusting only the
+host keys that up recorded; the site is asked through the load balancer.`,
+  },
+  {
+    name: 'drill',
+    description: 'break lab nodes under load; measure outages, lost writes',
+    options: ['dir', 'scenario', ['json', 'print the results as JSON'], 'vaultPasswordFile', ['verbose', "stream ansible's output when full-stop recovers with up"]],
+    examples: `
+Examples:
+  $ cd lab && ha-wordpress drill
+      the four losses the cluster must survive by itself, one after another,
+      under steady requests and writes; a table of outages and lost writes
+
+  $ ha-wordpress drill --dir lab --json --scenario galera-node-kill,full-stop
+      chosen scenarios; full-stop shuts every database node down and recovers
+      with up (full-crash kills them all at once)
+
+Scenarios: haproxy-holder-stop, galera-node-kill, web-node-stop, one-of-each
+(the default set); haproxy-holder-kill, web-node-kill, full-stop, full-crash
+on request. Exit code 0 when every outage is within budget (5 s for one
+node, 10 s for one of each tier), no acknowledged write is lost, every
+scenario healed and status saw each failure within 10 s; 3 otherwise.
+Local target only: it breaks nodes on purpose.`,
+  },
+];
+
+/** The options of a command, each with the description it shows there. */
+export function commandOptions(cmd: CommandDef): (OptionDef & { key: OptionKey })[] {
+  return cmd.options.map((o) => {
+    const [key, description] = typeof o === 'string' ? [o, undefined] : o;
+    const def: OptionDef = OPTIONS[key];
+    return { ...def, key, description: description ?? def.description };
+  });
+}
+
+/**
+ * commander's parsed options → CommandFlags, every value checked by its
+ * option's validator: a bad value is one line naming the flag.
+ */
+export function parseFlags(cmd: CommandDef, raw: Record<string, unknown>): { flags: CommandFlags; problems: string[] } {
+  const problems: string[] = [];
+  const str = (k: OptionKey): string | undefined => {
+    const v = raw[k];
+    return typeof v === 'string' ? v : undefined;
+  };
+  for (const o of commandOptions(cmd)) {
+    const v = str(o.key);
+    const p = v === undefined ? undefined : o.validate?.(v);
+    if (p) problems.push(`--${o.flag}: ${p}`);
+  }
+  const flags: CommandFlags = {
+    dir: str('dir'),
+    vaultPasswordFile: str('vaultPasswordFile'),
+    yes: raw.yes === true,
+    nonInteractive: raw.nonInteractive === true,
+    verbose: raw.verbose === true,
+    json: raw.json === true,
+    only: str('only') as CommandFlags['only'],
+    waitTimeout: Number(str('waitTimeout') ?? OPTIONS.waitTimeout.default),
+    purge: raw.purge === true,
+    scenario: str('scenario'),
+    rotate: str('rotate'),
+  };
+  return { flags, problems };
+}
