@@ -47,10 +47,12 @@ describe('lab layout (pure)', () => {
   });
 
   it('checks the shape like the CLI does', () => {
-    expect(checkShape('hawp', 3, 3)).toBeUndefined();
-    expect(checkShape('hawp', 1, 3)).toMatch(/web-nodes/);
-    expect(checkShape('hawp', 3, 4)).toMatch(/odd/);
-    expect(checkShape('Ha_wp', 3, 3)).toMatch(/project/);
+    const ok = { project: 'hawp', webNodes: 3, dbNodes: 3, adminUser: 'deploy' };
+    expect(checkShape(ok)).toBeUndefined();
+    expect(checkShape({ ...ok, webNodes: 1 })).toMatch(/^--web-nodes \(from ha-wordpress.yml\): give a whole number from 2 to 10/);
+    expect(checkShape({ ...ok, dbNodes: 4 })).toMatch(/^--db-nodes .*odd/);
+    expect(checkShape({ ...ok, project: 'Ha_wp' })).toMatch(/^--project .*lowercase/);
+    expect(checkShape({ ...ok, adminUser: 'root' })).toMatch(/^--admin-user .*other than root/);
   });
 
   it('finds the Debian mirror in deb822 and one-line sources, and ignores other archives', () => {

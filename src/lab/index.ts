@@ -132,10 +132,8 @@ export async function labPlan(o: Pick<LabOptions, 'workspace' | 'project' | 'web
 export async function labUp(o: LabOptions): Promise<LabCluster> {
   const problems = await check();
   if (problems.length) throw new UserError(problems.join('; '));
-  const bad = checkShape(o.project, o.webNodes, o.dbNodes);
-  if (bad) throw new UserError(`${bad}: fix it in ha-wordpress.yml, then run up again`);
-  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(o.adminUser) || o.adminUser === 'root')
-    throw new UserError(`admin-user "${o.adminUser}" is not a usable Linux user name: choose lowercase letters, digits, - and _ (not root), then run init and up again`);
+  const bad = checkShape(o);
+  if (bad) throw new UserError(`${bad}; fix it, then run up again`);
   if (!/^(ssh-|ecdsa-|sk-)\S+ \S+/.test(o.publicKey.trim())) throw new UserError('the project\'s public key is not an OpenSSH public key line: check ssh-key in ha-wordpress.yml');
   const id = identity(o.workspace, o.project);
   const ctx = newCtx(o, id.labId);

@@ -6,6 +6,7 @@
  * each other.
  */
 import { createHash } from 'node:crypto';
+import { problemLine, SETTING, type Setting } from '../settings/table.js';
 
 export type Role = 'web' | 'db' | 'dblb' | 'lb';
 export type Group = 'wp_node' | 'galera_cluster_node' | 'galera_loadbalancer';
@@ -54,10 +55,18 @@ export function preferredOctet(hash: string): number {
   return (parseInt(hash.slice(0, 4), 16) % 254) + 1;
 }
 
-export function checkShape(project: string, webNodes: number, dbNodes: number): string | undefined {
-  if (!/^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/.test(project)) return `project "${project}" must be lowercase letters, digits and hyphens (≤ 40 characters)`;
-  if (!Number.isInteger(webNodes) || webNodes < 2 || webNodes > 10) return `web-nodes must be 2 to 10 (got ${webNodes})`;
-  if (!Number.isInteger(dbNodes) || dbNodes < 3 || dbNodes > 9 || dbNodes % 2 === 0) return `db-nodes must be odd, 3 to 9 (got ${dbNodes})`;
+/** The lab's shape, checked by the settings' own validators (the flag named, as init would). */
+export function checkShape(o: { project: string; webNodes: number; dbNodes: number; adminUser: string }): string | undefined {
+  const checks: [Setting, string][] = [
+    [SETTING.project, o.project],
+    [SETTING.webNodes, String(o.webNodes)],
+    [SETTING.dbNodes, String(o.dbNodes)],
+    [SETTING.adminUser, o.adminUser],
+  ];
+  for (const [s, v] of checks) {
+    const problem = s.validate?.(v);
+    if (problem) return problemLine(s, problem, 'ha-wordpress.yml');
+  }
   return undefined;
 }
 
