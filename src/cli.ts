@@ -188,7 +188,7 @@ export function buildProgram(withInitOptions = true): Command {
   // init's options come from the settings table and are added only when
   // init is named on the command line (`init …`, `help init`): plain
   // `ha-wordpress --help` then loads neither the table nor forty option
-  // objects (start-up budget, DESIGN §9).
+  // objects (start-up budget: docs/architecture.md#start-up).
   if (withInitOptions) addSettingOptions(init);
   return program;
 }
