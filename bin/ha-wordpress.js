@@ -2,7 +2,7 @@
 'use strict';
 // Tiny launcher: check the Node version before loading code that needs it.
 // CommonJS on purpose: Node 20's ESM loader costs ~15 ms at start-up, which
-// alone would put `--help` over its budget (DESIGN §9); ESM-only
+// alone would put `--help` over its budget (docs/architecture.md#start-up); ESM-only
 // dependencies are loaded with import() where they are used.
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 20 || (major === 20 && minor < 10)) {

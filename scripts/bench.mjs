@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Benchmarks for DESIGN §9 budgets (figures to report, not pass/fail tests):
+// Benchmarks for the budgets in docs/cluster.md#budgets (figures to report, not pass/fail tests):
 //   1. `ha-wordpress --help` / `--version` start-up vs bare `node` (budget 1.5×)
 //   2. `init --non-interactive` against a stand-in DigitalOcean API on
 //      127.0.0.1 (budget 1 s wall), and the same for `--target local`.

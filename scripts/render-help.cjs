@@ -1,5 +1,5 @@
 // Build step: commander renders the top-level help once, so the launcher can
-// print it without loading commander (start-up budget, DESIGN §9). Every line
+// print it without loading commander (docs/architecture.md#start-up). Every line
 // is kept under 80 columns, so commander would print the same text on any
 // terminal at least 80 wide; test/cli.test.ts checks both facts.
 'use strict';

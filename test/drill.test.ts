@@ -68,7 +68,7 @@ describe('drill: scenarios', () => {
     expect(parseScenarios(['all'])).toHaveLength(SCENARIOS.length);
   });
 
-  it('holds single losses to 5 s and one of each tier to 10 s (DESIGN §9)', () => {
+  it('holds single losses to 5 s and one of each tier to 10 s', () => {
     const budget = Object.fromEntries(SCENARIOS.map((s) => [s.name, s.budgetMs]));
     expect(budget).toEqual({ 'haproxy-holder-stop': 5000, 'galera-node-kill': 5000, 'web-node-stop': 5000, 'one-of-each': 10_000, 'haproxy-holder-kill': 5000, 'web-node-kill': 5000, 'full-stop': null, 'full-crash': null });
   });

@@ -85,7 +85,7 @@ describe('init --non-interactive against the stand-in API', () => {
     expect(readFileSync(path.join(ws, 'terraform', 'terraform.tfvars'), 'utf8')).toContain(myKeyFingerprint);
   });
 
-  it.skipIf(!HAS_ANSIBLE)('writes vault files that real ansible-vault decrypts, with every variable of DESIGN §2', () => {
+  it.skipIf(!HAS_ANSIBLE)('writes vault files that real ansible-vault decrypts, with every variable the roles read', () => {
     for (const [group, names] of Object.entries(GROUP_VARS)) {
       const data = vaultYaml(ws, `ansible/group_vars/${group}/vault.yml`);
       expect(Object.keys(data).sort()).toEqual([...names].sort());

@@ -160,7 +160,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     return { ...r, report };
   };
 
-  it('drill: losing the reserved-IP holder, the Galera writer, a web node, or one of each at once stays within DESIGN §9, loses no acknowledged write, heals by itself, and status sees each within 10 s', async () => {
+  it('drill: losing the reserved-IP holder, the Galera writer, a web node, or one of each at once stays within its budget, loses no acknowledged write, heals by itself, and status sees each within 10 s', async () => {
     const r = await drill([]);
     expect(r.report.scenarios.map((s) => s.name)).toEqual(['haproxy-holder-stop', 'galera-node-kill', 'web-node-stop', 'one-of-each']);
     for (const sc of r.report.scenarios) {

@@ -1,5 +1,5 @@
 /**
- * `ha-wordpress destroy` (DESIGN §5): shows what terraform would remove,
+ * `ha-wordpress destroy` (docs/operations.md#destroy): shows what terraform would remove,
  * asks for the project name (or --yes), applies exactly the plan it showed,
  * and keeps the workspace so `up` can rebuild it (--purge removes it).
  */

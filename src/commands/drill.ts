@@ -1,7 +1,7 @@
 /**
- * `ha-wordpress drill` (local target): proves the promise of DESIGN §1 and
- * §9 by breaking the lab the way real clusters break, while a visitor keeps
- * reloading the site and WordPress keeps writing.
+ * `ha-wordpress drill` (local target): proves the failover budgets (see
+ * docs/cluster.md#budgets) by breaking the lab the way real clusters break,
+ * while a visitor keeps reloading the site and WordPress keeps writing.
  *
  * - Traffic: a GET of the home page through the public entry every 200 ms
  *   (WordPress renders it from the database, so a database outage shows),
@@ -37,7 +37,7 @@ import { labOptions, upLocal } from './up.js';
 
 export type DrillContext = OpContext;
 
-/** DESIGN §9: one node lost costs under 5 s of outage, one of each tier at once under 10 s. */
+/** The budgets (docs/cluster.md#budgets): one node lost costs under 5 s of outage, one of each tier at once under 10 s. */
 const SINGLE_MS = 5000;
 const COMBINED_MS = 10_000;
 
@@ -94,7 +94,7 @@ export const SCENARIOS: Scenario[] = [
     restoreWithUp: true,
   },
 ];
-/** What `drill` runs without --scenario: the four losses of DESIGN §9 (the others on request). */
+/** What `drill` runs without --scenario: the four losses docs/cluster.md#budgets lists (crash variants and whole-tier losses on request). */
 export const DEFAULT_SCENARIOS = ['haproxy-holder-stop', 'galera-node-kill', 'web-node-stop', 'one-of-each'];
 
 export interface ScenarioResult {

@@ -1,5 +1,5 @@
 /**
- * `ha-wordpress up` (DESIGN §5): preflight → terraform → inventory → wait →
+ * `ha-wordpress up` (docs/operations.md#up): preflight → terraform → inventory → wait →
  * ansible → summary. Each phase is resumable by running `up` again:
  * terraform converges on what exists, the inventory is rewritten from its
  * outputs, and the playbook is idempotent.

@@ -1,7 +1,7 @@
 /**
  * One systemd-nspawn container per node: an overlay of the base image with a
  * per-container upper dir (state survives container restarts, which Galera
- * needs), its own cgroup, and a detached nspawn (local-lab-recipe.md).
+ * needs), its own cgroup, and a detached nspawn (docs/lab.md#containers).
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, promises as fs } from 'node:fs';

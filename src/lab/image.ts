@@ -82,7 +82,7 @@ export async function ensureImage(ctx: Ctx, mirrors: Mirrors): Promise<{ name: s
   });
 }
 
-/** Turns a fresh debootstrap into something that boots as many distinct machines (local-lab-recipe.md "image preparation"). */
+/** Turns a fresh debootstrap into something that boots as many distinct machines (docs/lab.md#the-base-image). */
 async function prepare(ctx: Ctx, root: string): Promise<void> {
   const at = (p: string) => path.join(root, p);
   // debootstrap leaves mounts behind only when killed, but be sure before anything copies this tree.

@@ -1,6 +1,6 @@
 /**
  * The local target's "terraform": a lab of Debian 12 system containers on
- * this machine, shaped like the DigitalOcean cluster (DESIGN §7), with the
+ * this machine, shaped like the DigitalOcean cluster (docs/lab.md), with the
  * DigitalOcean pieces the roles talk to standing in on the lab network.
  *
  * labUp converges: what exists and runs is kept, what a killed earlier run

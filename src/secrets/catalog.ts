@@ -1,6 +1,6 @@
 /**
  * Which secret lives in which vault file, under the guide's variable names
- * (group and variable names are the Navigator's Guide's), and where each value comes from: a setting the user can give,
+ * (docs/architecture.md#secrets), and where each value comes from: a setting the user can give,
  * the existing workspace, or the generator. Pure: the caller passes in what
  * exists and what the user gave.
  */

@@ -1,8 +1,7 @@
 /**
  * Turning flags, environment, an existing workspace, prompts and defaults
  * into one checked value per setting. A flag or env value is an answer: it
- * goes through the same validator as a typed one (STYLE: "A flag value is an
- * answer").
+ * goes through the same validator as a typed one.
  */
 import { UsageError } from '../errors.js';
 import type { Logger } from '../ui/logger.js';

@@ -14,7 +14,7 @@
  * - galera-check: the guide's clustercheck script put the Galera passwords in
  *   bash source, where "$" expanded (its second known issue). Our roles use
  *   option files, but "$" stays refused so the workspace also works with
- *   hand-ported roles from the guide, as DESIGN §4 asks.
+ *   hand-ported roles from the guide (docs/cluster.md#escaping).
  * - option-file: MariaDB option files; the roles write `password="…"` and
  *   escape `\` and `"`, so only the common rules apply.
  * - php: single-quoted PHP strings; the roles escape `\` and `'`.

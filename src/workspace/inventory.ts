@@ -1,6 +1,6 @@
 /**
  * ansible/inventory/hosts.yml: written by `up` from terraform's outputs
- * (DESIGN §5.3), read back by the wait phase and by ansible-playbook.
+ * (terraform/outputs.tf), read back by the wait phase and by ansible-playbook.
  *
  * Connection settings live in the inventory itself (not in flags `up` adds),
  * so running `ansible-playbook -i inventory/hosts.yml site.yml` by hand from
@@ -33,7 +33,7 @@ export interface ClusterOutputs {
 
 const stale = 'the workspace\'s terraform/ may be older than this ha-wordpress: run `ha-wordpress init` in it to update it, then `ha-wordpress up`';
 
-/** Checks terraform's outputs have the shape DESIGN §5.3 promises. */
+/** Checks terraform's outputs have the shape terraform/outputs.tf promises. */
 export function checkOutputs(out: Record<string, unknown>): ClusterOutputs {
   const inv = out.inventory as Record<string, unknown> | undefined;
   if (!inv || typeof inv !== 'object') throw new UserError(`terraform has no output "inventory"; ${stale}`);

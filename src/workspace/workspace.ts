@@ -1,5 +1,5 @@
 /**
- * The workspace on disk (DESIGN §2): where it is, what an existing one holds,
+ * The workspace on disk (docs/architecture.md#the-workspace): where it is, what an existing one holds,
  * and applying a set of planned files without losing anything.
  *
  * .ha-wordpress/manifest.json records a hash of every file init wrote (for a
@@ -145,7 +145,7 @@ export async function applyPlan(dir: string, files: PlannedFile[], vaultPassword
   const manifest = await readManifest(dir);
   // Independent files are read, and later written, concurrently: each write
   // ends in an fsync, and ~100 of them one after another were most of init's
-  // time (DESIGN §9: under 1 s). The manifest is written last, after all.
+  // time (budget under 1 s: docs/cluster.md#budgets). The manifest is written last, after all.
   const decisions = await inParallel(files, async (f) => {
     const want = sha256(f.content);
     const have = await currentHash(dir, f, vaultPassword);

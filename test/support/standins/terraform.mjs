@@ -7,7 +7,7 @@
 // difference between terraform.tfvars and a JSON state file, `show -json`
 // prints the plan in terraform's JSON format, `apply <plan>` changes the
 // state (or fails, or waits for Ctrl-C), `output -json` prints the outputs
-// of DESIGN §5.3.
+// of terraform/outputs.tf.
 //
 // Knobs (environment): STANDIN_TF_FAIL_APPLY=1 fails an apply after creating
 // the VPC; STANDIN_TF_SLOW_APPLY=1 makes apply wait for SIGINT and then exit
