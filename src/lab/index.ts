@@ -246,10 +246,6 @@ function cluster(plan: LabPlan, timings: Record<string, number>): LabCluster {
       lab_api_url: apiUrl,
       // Reserved-IP traffic reaches HAProxy SNATed to the bridge address (see plan.ts nftRuleset).
       lab_mysql_client_sources: [plan.bridgeIp],
-      // The stand-in load balancer's address: where HTTP (and its health checks) to the web nodes come from.
-      lab_http_client_sources: [loadBalancer(plan).ip],
-      // The host as the containers see it: SSH from ansible and the wait phase comes from here.
-      lab_bridge_ip: plan.bridgeIp,
     },
     timings,
   };
