@@ -13,7 +13,7 @@
  * the Debian packages. Minutes, not seconds: it runs the whole playbook.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,18 +66,24 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     root = tempDir('hawp-lab-');
     ({ home } = await homeWithKey(root));
     keyFile = path.join(home, '.ssh', 'id_ed25519');
-    pwFile = path.join(root, 'pw');
-    writeFileSync(pwFile, 'lab vault password\n');
+    // The README's start: no init, just `up --target local`, which makes ./lab with a generated vault password kept in it.
     ws = path.join(root, 'lab');
-    const init = await runCli(['init', '--target', 'local', '--non-interactive', '--yes', '--project', 'labtest', '--dir', ws, '--vault-password-file', pwFile], { env: { HOME: home } });
-    expect(init.code, init.stderr).toBe(0);
-    first = await runCli(['up', '--non-interactive', '--yes', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 30 * MIN });
+    pwFile = path.join(ws, '.vault-pass');
+    first = await runCli(['up', '--target', 'local', '--non-interactive', '--yes'], { cwd: root, env: { HOME: home }, timeoutMs: 30 * MIN });
   }, 35 * MIN);
 
   afterAll(async () => {
     // Never leave a lab running, whatever failed above.
     if (ws) await runCli(['destroy', '--non-interactive', '--yes', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 5 * MIN });
   }, 6 * MIN);
+
+  it('up --target local with no workspace makes ./lab with a generated vault password kept 0600 in it, and says so', () => {
+    expect(first.stderr).toContain(`No workspace in ${ws}: making a local lab workspace there`);
+    expect(first.stderr).toContain(`The vault password was generated and is kept in ${pwFile} (mode 0600, git-ignored).`);
+    expect(statSync(pwFile).mode & 0o777).toBe(0o600);
+    expect(readFileSync(pwFile, 'utf8').trim()).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(readFileSync(path.join(ws, '.gitignore'), 'utf8')).toMatch(/^\.vault-pass$/m);
+  });
 
   it('up ends with the installed WordPress home page at the URL it prints, through the lab\'s public entry', async () => {
     expect(first.stderr).toContain('The cluster is up: the site answers through the load balancer.');
@@ -121,7 +127,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     expect(s.nodes.filter((n) => n.reachable)).toHaveLength(8);
     expect(s.galera.cluster_size).toBe(3);
     expect(s.galera.synced).toHaveLength(3);
-    expect(s.reserved_ip.holder).toMatch(/^labtest-dblb-0[12]$/);
+    expect(s.reserved_ip.holder).toMatch(/^hawp-dblb-0[12]$/);
     expect(s.site.answers).toBe(true);
   });
 
@@ -132,14 +138,14 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
   }, 16 * MIN);
 
   it('status shows a stopped web server within 10 s, exits 3, and is healthy again once it runs', async () => {
-    const web = inventory().find((h) => h.name === 'labtest-wp-02')!;
+    const web = inventory().find((h) => h.name === 'hawp-wp-02')!;
     onNode(web.ip, 'sudo systemctl stop nginx');
     try {
       const started = Date.now();
       const r = await runCli(['status'], { cwd: ws, env: { HOME: home } });
       expect(Date.now() - started).toBeLessThan(10_000);
       expect(r.code).toBe(3);
-      expect(r.stdout).toContain('labtest-wp-02: nginx is inactive');
+      expect(r.stdout).toContain('hawp-wp-02: nginx is inactive');
     } finally {
       onNode(web.ip, 'sudo systemctl start nginx');
     }
@@ -224,7 +230,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     expect(stop!.healed_s).not.toBeNull();
     const ansibleLogs = readdirSync(logs).filter((f) => !before.has(f) && f.endsWith('-ansible.log'));
     expect(ansibleLogs.length).toBeGreaterThanOrEqual(1);
-    expect(ansibleLogs.map((f) => readFileSync(path.join(logs, f), 'utf8')).join('\n')).toContain('No node runs the cluster: bootstrapping it on labtest-db-03');
+    expect(ansibleLogs.map((f) => readFileSync(path.join(logs, f), 'utf8')).join('\n')).toContain('No node runs the cluster: bootstrapping it on hawp-db-03');
     expect(crash!.name).toBe('full-crash');
     expect(crash!.writes_lost).toBe(0);
     expect(crash!.healed_s).not.toBeNull();
@@ -233,12 +239,12 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
 
   it('destroy leaves no process, mount, link, cgroup or nft table of the lab behind', async () => {
     const { labHash } = await import('../src/lab/plan.js');
-    const hash = labHash(ws, 'labtest');
+    const hash = labHash(ws, 'hawp');
     const gone = await runCli(['destroy', '--non-interactive', '--yes', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 5 * MIN });
     expect(gone.code, gone.stderr).toBe(0);
     const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
     expect(ps.split('\n').filter((l) => l.includes(hash))).toEqual([]);
-    expect(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(`labtest-${hash}`))).toEqual([]);
+    expect(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(`hawp-${hash}`))).toEqual([]);
     const links = JSON.parse(execFileSync('ip', ['-j', 'link'], { encoding: 'utf8' })) as { ifname: string }[];
     expect(links.map((l) => l.ifname).filter((n) => n.includes(hash))).toEqual([]);
     expect(execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' })).not.toContain(hash);

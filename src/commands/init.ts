@@ -24,7 +24,8 @@ import type { Context } from './context.js';
 /** Settled before the loop over the rest of the table, in this order. */
 const SETTLED_FIRST = new Set<SettingKey>(['target', 'project', 'vaultPasswordFile', 'token', 'apiUrl', 'region', 'domain', 'saveVaultPassword', 'dir', 'sshKey']);
 
-export async function runInit(ctx: Context): Promise<void> {
+/** `next: false` leaves out the closing "Next: ha-wordpress up" (when up itself called init). */
+export async function runInit(ctx: Context, o: { next?: boolean } = {}): Promise<void> {
   const { log } = ctx;
   const rotate = parseRotate(ctx.options.rotate);
   for (const f of RETIRED_FLAGS) {
@@ -88,7 +89,7 @@ export async function runInit(ctx: Context): Promise<void> {
   const result = await applyPlan(dir, files, vaultPassword);
 
   const oldPassFile = !saved && (await readIfExists(path.join(dir, VAULT_PASS_FILE))) !== undefined;
-  printSummary(log, { cwd: ctx.cwd, dir, target, values: r.values, secrets, result, key, keyNote, live, saved, oldPassFile, updated: Boolean(stored) });
+  printSummary(log, { cwd: ctx.cwd, dir, target, values: r.values, secrets, result, key, keyNote, live, saved, oldPassFile, updated: Boolean(stored), next: o.next ?? true });
 }
 
 const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());

@@ -14,6 +14,7 @@ import { ansibleVersion, ANSIBLE_HINT, runPlaybook, type RecapRow } from '../run
 import * as tf from '../runners/terraform.js';
 import type { Credentials } from '../ssh/exec.js';
 import { knownHosts, waitForHosts } from '../ssh/wait.js';
+import { ensureLabWorkspace } from '../init/lab-workspace.js';
 import { withSpinner } from '../ui/spinner.js';
 import { readIfExists, writeAtomic } from '../workspace/files.js';
 import { checkOutputs, INVENTORY_FILE, KNOWN_HOSTS_FILE, readInventory, renderInventory, writeInventory, type ClusterOutputs } from '../workspace/inventory.js';
@@ -22,8 +23,11 @@ import { baseEnv, openWorkspace, phase, preflightTools, projectKey, requireFile,
 
 type UpContext = OpContext;
 
-export async function runUp(ctx: UpContext): Promise<void> {
+export async function runUp(given: UpContext): Promise<void> {
+  const ctx = given.options.target === 'local' ? await ensureLabWorkspace(given) : given;
   const ws = await openWorkspace(ctx);
+  if (ctx.options.target !== undefined && ctx.options.target !== ws.target)
+    throw new UsageError(`--target: the workspace in ${ws.dir} is for ${ws.target}; leave --target out, or give another --dir`);
   if (ws.target === 'local') return upLocal(ctx, ws);
   const doTerraform = ctx.options.only !== 'ansible';
   const doAnsible = ctx.options.only !== 'terraform';

@@ -28,6 +28,8 @@ export interface Summary {
   oldPassFile: boolean;
   /** The workspace existed before this run. */
   updated: boolean;
+  /** Say which command comes next. */
+  next: boolean;
 }
 
 export function printSummary(log: Logger, s: Summary): void {
@@ -65,6 +67,7 @@ export function printSummary(log: Logger, s: Summary): void {
   if (s.target === 'digitalocean' && allAddresses(s.values.sshAllow ?? ''))
     log.warn('SSH to the droplets is open to the whole internet; restrict it with --ssh-allow <your address>/32 (and run init again)');
   if (s.key.encrypted) log.warn(`${s.key.path} has a passphrase: run \`ssh-add ${s.key.path}\` before \`ha-wordpress up\`, which connects through ssh-agent`);
+  if (!s.next) return;
   log.info('');
   const relDir = path.relative(s.cwd, s.dir);
   const rel = relDir === '' ? '.' : relDir.startsWith('..') ? s.dir : relDir;

@@ -23,6 +23,12 @@ export interface OptionDef {
   validate?: Check;
 }
 
+export type Target = 'digitalocean' | 'local';
+export const TARGETS: readonly Target[] = ['digitalocean', 'local'];
+
+/** Where `up --target local` makes a lab workspace when there is none. */
+export const LAB_DIR = 'lab';
+
 /** The options commands share. A command may word the description for itself; the meaning stays. */
 export const OPTIONS = {
   dir: { flag: 'dir', arg: '<path>', description: 'the workspace (default: the current directory)' },
@@ -49,6 +55,12 @@ export const OPTIONS = {
     default: '600',
     validate: (v: string) => (integerIn(1, 7200)(v) ? 'give whole seconds from 1 to 7200, e.g. --wait-timeout 900' : undefined),
   },
+  target: {
+    flag: 'target',
+    arg: '<target>',
+    description: `the workspace's target; with local and no workspace here, a lab workspace is made in ./${LAB_DIR} first (generated secrets, the vault password kept in it)`,
+    choices: TARGETS,
+  },
   purge: { flag: 'purge', description: 'also delete the workspace directory after a successful destroy' },
   scenario: { flag: 'scenario', arg: '<names>', description: 'comma-separated scenarios to run, or all (default: the four single-failure ones)' },
   rotate: { flag: 'rotate', arg: '<names>', description: 'comma-separated secrets to regenerate on an existing workspace, or "all"' },
@@ -65,6 +77,7 @@ export interface CommandFlags {
   verbose: boolean;
   json: boolean;
   only?: 'terraform' | 'ansible';
+  target?: Target;
   waitTimeout: number;
   purge: boolean;
   scenario?: string;
@@ -110,9 +123,13 @@ to flags for secrets, because flags are visible to other users in \`ps\`.`,
   {
     name: 'up',
     description: 'build or update the cluster: terraform, then ansible',
-    options: ['dir', ['yes', 'apply the terraform plan without asking'], 'nonInteractive', 'only', 'waitTimeout', 'vaultPasswordFile', 'verbose'],
+    options: ['dir', 'target', ['yes', 'apply the terraform plan without asking (and install what the lab needs)'], 'nonInteractive', 'only', 'waitTimeout', 'vaultPasswordFile', 'verbose'],
     examples: `
 Examples:
+  $ sudo npx ha-wordpress up --target local --yes
+      a lab of system containers on this machine, from nothing: makes the
+      workspace ./lab (or reuses it) and brings the cluster up
+
   $ cd shop && ha-wordpress up
       plan, confirm, apply; then wait for the droplets and run the playbook
 
@@ -215,6 +232,7 @@ export function parseFlags(cmd: CommandDef, raw: Record<string, unknown>): { fla
     verbose: raw.verbose === true,
     json: raw.json === true,
     only: str('only') as CommandFlags['only'],
+    target: str('target') as Target | undefined,
     waitTimeout: Number(str('waitTimeout') ?? OPTIONS.waitTimeout.default),
     purge: raw.purge === true,
     scenario: str('scenario'),

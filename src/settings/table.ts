@@ -6,10 +6,9 @@
  */
 import * as rules from '../validation/rules.js';
 import { secretCheck } from '../validation/secrets.js';
-import { OPTIONS } from './commands.js';
+import { OPTIONS, TARGETS, type Target } from './commands.js';
 
-export type Target = 'digitalocean' | 'local';
-export const TARGETS: readonly Target[] = ['digitalocean', 'local'];
+export { TARGETS, type Target };
 
 export type SettingKey =
   | 'target'
