@@ -165,7 +165,7 @@ Examples:
   {
     name: 'status',
     description: 'the health of every node; exit code 3 when degraded',
-    options: ['dir', ['json', 'print the report as JSON'], ['vaultPasswordFile', 'accepted like every command takes it; status opens no secret']],
+    options: ['dir', ['json', 'print the report as JSON'], 'nonInteractive', ['vaultPasswordFile', 'accepted like every command takes it; status opens no secret']],
     examples: `
 Examples:
   $ cd shop && ha-wordpress status
@@ -180,7 +180,7 @@ host keys that up recorded; the site is asked through the load balancer.`,
   {
     name: 'drill',
     description: 'break lab nodes under load; measure outages, lost writes',
-    options: ['dir', 'scenario', ['json', 'print the results as JSON'], 'vaultPasswordFile', ['verbose', "stream ansible's output when full-stop recovers with up"]],
+    options: ['dir', 'scenario', ['json', 'print the results as JSON'], 'nonInteractive', 'vaultPasswordFile', ['verbose', "stream ansible's output when full-stop recovers with up"]],
     examples: `
 Examples:
   $ cd lab && ha-wordpress drill

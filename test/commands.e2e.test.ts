@@ -1,0 +1,127 @@
+/**
+ * Every command reads the workspace through the one settings model and takes
+ * its flags from the one set of definitions: run as a user would, on a local
+ * workspace (no cloud account, no lab started).
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import yaml from 'js-yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { decryptVault, encryptVault } from '../src/secrets/vault.js';
+import { homeWithKey, runCli, tempDir } from './support/cli.js';
+
+let root: string;
+let home: string;
+let pwFile: string;
+const PASSWORD = 'commands test vault password';
+
+async function localWorkspace(name: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const ws = path.join(root, name);
+  const r = await runCli(['init', '--target', 'local', '--non-interactive', '--yes', '--dir', ws, '--vault-password-file', pwFile, ...extra], { env: { HOME: home, ...env } });
+  expect(r.code, r.stderr).toBe(0);
+  return ws;
+}
+
+function editSettings(ws: string, change: Record<string, unknown>): void {
+  const file = path.join(ws, 'ha-wordpress.yml');
+  const data = yaml.load(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  writeFileSync(file, yaml.dump({ ...data, ...change }));
+}
+
+beforeAll(async () => {
+  root = tempDir('hawp-commands-');
+  ({ home } = await homeWithKey(root));
+  pwFile = path.join(root, 'pw');
+  writeFileSync(pwFile, `${PASSWORD}\n`);
+});
+
+describe('a hand-edited ha-wordpress.yml', () => {
+  it.each([
+    ['up', ['--only', 'ansible']],
+    ['destroy', ['--yes']],
+    ['status', []],
+    ['drill', []],
+  ])('with a bad value stops %s with the flag’s one-line error, exit 2, before anything runs', async (command, args) => {
+    const ws = await localWorkspace(`bad-${command}`);
+    editSettings(ws, { 'db-nodes': 4 });
+    const r = await runCli([command, '--non-interactive', '--vault-password-file', pwFile, ...args], { cwd: ws, env: { HOME: home } });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe(
+      'error: --db-nodes (from ha-wordpress.yml): use an odd number (3, 5, 7 or 9) so the cluster keeps a majority after a node failure; fix ha-wordpress.yml or run `ha-wordpress init` again with --db-nodes',
+    );
+    expect(r.children).toEqual([]);
+  });
+
+  it('gets the same problem text from init as from --db-nodes', async () => {
+    const r = await runCli(['init', '--target', 'local', '--non-interactive', '--yes', '--dir', path.join(root, 'flag'), '--vault-password-file', pwFile, '--db-nodes', '4'], {
+      env: { HOME: home },
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('error: --db-nodes: use an odd number (3, 5, 7 or 9) so the cluster keeps a majority after a node failure');
+  });
+});
+
+describe('flags defined once', () => {
+  it('status takes --vault-password-file like every workspace command (it was an unknown option)', async () => {
+    const ws = await localWorkspace('status-flags');
+    const r = await runCli(['status', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home } });
+    expect(r.stderr).not.toMatch(/unknown option/);
+    // No lab is running: status gets as far as the inventory.
+    expect(r.stderr).toMatch(/inventory/);
+  });
+
+  it('a bad --wait-timeout is one line naming the flag, exit 2', async () => {
+    const ws = await localWorkspace('wait-timeout');
+    const r = await runCli(['up', '--wait-timeout', '0'], { cwd: ws, env: { HOME: home } });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe('error: --wait-timeout: give whole seconds from 1 to 7200, e.g. --wait-timeout 900');
+  });
+
+  it('--target on up must match the workspace', async () => {
+    const ws = await localWorkspace('target');
+    const r = await runCli(['up', '--target', 'digitalocean', '--only', 'ansible', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`error: --target: the workspace in ${ws} is for local; leave --target out, or give another --dir`);
+  });
+});
+
+describe('retired settings', () => {
+  it('--galera-sys-maint-password (and its env variable) are accepted with a warning that they are ignored', async () => {
+    const ws = path.join(root, 'retired-flag');
+    const r = await runCli(
+      ['init', '--target', 'local', '--non-interactive', '--yes', '--dir', ws, '--vault-password-file', pwFile, '--galera-sys-maint-password', 'Whatever-123456'],
+      { env: { HOME: home, HA_WORDPRESS_GALERA_SYS_MAINT_PASSWORD: 'Other-1234567' } },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/warn.*--galera-sys-maint-password is no longer used \(no role used it/);
+    expect(r.stderr + r.stdout).not.toContain('Whatever-123456');
+    const vault = decryptVault(readFileSync(path.join(ws, 'ansible/group_vars/galera_cluster_node/vault.yml'), 'utf8'), PASSWORD);
+    expect(vault).not.toContain('sys_maint');
+  });
+
+  it('an older workspace’s vault_galera_sys_maint_password and vault_sys_user open fine and are left out by the next init, which says so', async () => {
+    const ws = await localWorkspace('retired-vault');
+    for (const [group, entry] of [
+      ['galera_cluster_node', 'vault_galera_sys_maint_password: OldMaint-0123456789\n'],
+      ['wp_node', 'vault_sys_user: deploy\n'],
+    ] as const) {
+      // As an older init wrote it: the vault with the entry, and the manifest's record of it (so it is not a hand edit).
+      const rel = `ansible/group_vars/${group}/vault.yml`;
+      const file = path.join(ws, rel);
+      const plain = decryptVault(readFileSync(file, 'utf8'), PASSWORD) + entry;
+      writeFileSync(file, encryptVault(plain, PASSWORD), { mode: 0o600 });
+      const manifestFile = path.join(ws, '.ha-wordpress/manifest.json');
+      const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as { files: Record<string, string> };
+      manifest.files[rel] = createHash('sha256').update(plain, 'utf8').digest('hex');
+      writeFileSync(manifestFile, JSON.stringify(manifest));
+    }
+    const r = await runCli(['init', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: { HOME: home } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('left out        vault_galera_sys_maint_password (no role used it');
+    expect(r.stderr).toContain('left out        vault_sys_user (no role used it');
+    expect(r.stderr).not.toContain('OldMaint-0123456789');
+    const vault = decryptVault(readFileSync(path.join(ws, 'ansible/group_vars/galera_cluster_node/vault.yml'), 'utf8'), PASSWORD);
+    expect(vault).not.toContain('sys_maint');
+  });
+});
