@@ -1,10 +1,12 @@
 /**
  * The arithmetic of `ha-wordpress drill` (what counts as an outage and as a
- * lost write) and its scenario choice, on their own. The drill itself runs
- * against the lab in test/lab.e2e.test.ts.
+ * lost write), its scenario choice and its verdict, on their own. The drill
+ * itself runs against the lab in test/lab.e2e.test.ts; its moving parts
+ * (traffic, writer, watch) have their own tests.
  */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SCENARIOS, parseScenarios, SCENARIOS } from '../src/commands/drill.js';
+import { failures, reportTable, shortfalls, type ScenarioResult } from '../src/drill/report.js';
+import { DEFAULT_SCENARIOS, parseScenarios, SCENARIOS } from '../src/drill/scenarios.js';
 import { longestOutage, lostWrites, parseIds } from '../src/drill/measure.js';
 
 const every200 = (oks: boolean[], from = 0) => oks.map((ok, i) => ({ at: from + i * 200, ok }));
@@ -68,7 +70,7 @@ describe('drill: scenarios', () => {
     expect(parseScenarios(['all'])).toHaveLength(SCENARIOS.length);
   });
 
-  it('holds single losses to 5 s and one of each tier to 10 s', () => {
+  it('holds single losses to 5 s and one of each tier to 10 s, and judges the whole database tier by its recovery only', () => {
     const budget = Object.fromEntries(SCENARIOS.map((s) => [s.name, s.budgetMs]));
     expect(budget).toEqual({ 'haproxy-holder-stop': 5000, 'galera-node-kill': 5000, 'web-node-stop': 5000, 'one-of-each': 10_000, 'haproxy-holder-kill': 5000, 'web-node-kill': 5000, 'full-stop': null, 'full-crash': null });
   });
@@ -109,5 +111,57 @@ describe('drill: scenarios', () => {
 
   it('refuses an unknown scenario with the flag and the choices', () => {
     expect(() => parseScenarios(['web-node-stop,reboot-everything'])).toThrow(/--scenario: no scenario "reboot-everything"; choose from haproxy-holder-stop, .*web-node-kill, full-stop, full-crash, or all/);
+  });
+
+  it('refuses a --scenario that names nothing (it would run nothing and pass)', () => {
+    expect(() => parseScenarios([' , '])).toThrow(/--scenario: no scenario named; choose from haproxy-holder-stop, .*, or all/);
+  });
+});
+
+describe('drill: the verdict and the report', () => {
+  const ok: ScenarioResult = {
+    name: 'galera-node-kill',
+    requests: 140,
+    failed: 3,
+    longest_outage_ms: 600,
+    healed_s: 12.4,
+    writes_acknowledged: 130,
+    writes_lost: 0,
+    writes_failed: 2,
+    detected_s: 4.1,
+    broken: ['s-db-01'],
+    budget_ms: 5000,
+    passed: true,
+  };
+
+  it('passes a scenario that healed, lost nothing, stayed under its budget and was seen by status within 10 s', () => {
+    expect(shortfalls(ok)).toEqual([]);
+    expect(shortfalls({ ...ok, budget_ms: null, longest_outage_ms: 90_000 })).toEqual([]);
+    expect(shortfalls({ ...ok, detected_s: 10 })).toEqual([]);
+  });
+
+  it('names each shortfall: not healed, lost writes, over budget (the budget itself is over), status late or blind', () => {
+    expect(shortfalls({ ...ok, healed_s: null })).toEqual(['galera-node-kill did not heal']);
+    expect(shortfalls({ ...ok, writes_lost: 2 })).toEqual(['galera-node-kill lost 2 acknowledged writes']);
+    expect(shortfalls({ ...ok, longest_outage_ms: 5000 })).toEqual(['galera-node-kill: 5.0 s outage (budget 5 s)']);
+    expect(shortfalls({ ...ok, detected_s: 10.1 })).toEqual(['galera-node-kill: status did not report the failure within 10 s']);
+    expect(shortfalls({ ...ok, detected_s: null })).toEqual(['galera-node-kill: status did not report the failure within 10 s']);
+  });
+
+  it('counts the scenarios that never ran as a failure', () => {
+    expect(failures([ok], 3)).toEqual(['2 scenarios not run']);
+    expect(failures([{ ...ok, healed_s: null, passed: false }], 1)).toEqual(['galera-node-kill did not heal']);
+  });
+
+  it('prints one aligned row per scenario, "never" for what did not happen and "-" for no budget', () => {
+    const lines = reportTable([ok, { ...ok, name: 'full-stop', budget_ms: null, healed_s: null, detected_s: null, passed: false }]);
+    expect(lines).toHaveLength(3);
+    expect(lines[0]!.split(/\s{2,}/)).toEqual(['SCENARIO', 'REQUESTS', 'FAILED', 'LONGEST OUTAGE', 'BUDGET', 'STATUS SAW IT', 'HEALED AFTER', 'WRITES ACKED', 'LOST']);
+    expect(lines[1]!.split(/\s{2,}/)).toEqual(['galera-node-kill', '140', '3', '0.6 s', '< 5 s', '4.1 s', '12.4 s', '130', '0', 'ok']);
+    expect(lines[2]!.split(/\s{2,}/)).toEqual(['full-stop', '140', '3', '0.6 s', '-', 'never', 'never', '130', '0', 'FAILED']);
+    // Aligned: every column starts at the same offset on every line.
+    const at = (line: string, cell: string) => line.indexOf(cell);
+    expect(at(lines[1]!, '140')).toBe(at(lines[0]!, 'REQUESTS'));
+    expect(at(lines[2]!, 'never')).toBe(at(lines[0]!, 'STATUS SAW IT'));
   });
 });

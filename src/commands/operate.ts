@@ -204,19 +204,11 @@ export function preflightTools(tools: { name: string; version: () => string | un
 
 /** GET / on the load balancer (with the site's Host header) until a 200, or false after `ms`. */
 export async function siteAnswers(ip: string, host: string | undefined, ms: number): Promise<boolean> {
-  const http = await import('node:http');
+  const [{ httpStatus }, { sleep }] = await Promise.all([import('../net/http-probe.js'), import('../util/sleep.js')]);
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    const status = await new Promise<number>((resolve) => {
-      const req = http.get({ host: ip, port: 80, path: '/', headers: host ? { Host: host } : {}, timeout: 5000 }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      req.on('timeout', () => req.destroy());
-      req.on('error', () => resolve(0));
-    });
-    if (status === 200) return true;
-    await new Promise((r) => setTimeout(r, 1000));
+    if ((await httpStatus({ host: ip, hostHeader: host, timeoutMs: 5000 })) === 200) return true;
+    await sleep(1000);
   }
   return false;
 }

@@ -11,6 +11,7 @@
  *   connection that was refused before anything was sent. Callers of such
  *   requests check the outcome themselves (see createSshKey).
  */
+import { sleep } from '../util/sleep.js';
 
 export interface RetryPolicy {
   attempts: number;
@@ -26,7 +27,7 @@ export const DEFAULT_POLICY: RetryPolicy = {
   timeoutMs: 20_000,
   baseDelayMs: 500,
   maxDelayMs: 30_000,
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  sleep: (ms) => sleep(ms),
 };
 
 export class TimeoutError extends Error {

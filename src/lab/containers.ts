@@ -9,10 +9,11 @@ import net from 'node:net';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { UserError } from '../errors.js';
+import { sleep } from '../util/sleep.js';
 import { CGROUP_DIR, labDir } from './dirs.js';
 import type { CgroupLayout } from './host.js';
 import { aptSources, hostsFile, networkdUnit, SSHD_DROPIN, sudoersFile, type LabNode, type LabPlan } from './plan.js';
-import { exists, findInit, findProcesses, hostEnv, isOurs, killProcesses, mountsUnder, readPid, removeTree, run, sleep, unmountUnder, writeFileAtomic, type Ctx } from './sys.js';
+import { exists, findInit, findProcesses, hostEnv, isOurs, killProcesses, mountsUnder, readPid, removeTree, run, unmountUnder, writeFileAtomic, type Ctx } from './sys.js';
 
 export interface ContainerPaths {
   dir: string;

@@ -7,15 +7,16 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, promises as fs } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { UserError } from '../errors.js';
+import { httpGet } from '../net/http-probe.js';
 import { packagePath } from '../paths.js';
+import { sleep } from '../util/sleep.js';
 import { labDir } from './dirs.js';
 import type { LabPlan } from './plan.js';
 import type { ServicesConfig } from './services.js';
-import { findProcesses, hostEnv, killProcesses, logLine, sleep, writeFileAtomic, type Ctx } from './sys.js';
+import { findProcesses, hostEnv, killProcesses, logLine, writeFileAtomic, type Ctx } from './sys.js';
 
 export const daemonFiles = (labId: string) => {
   const dir = labDir(labId);
@@ -24,23 +25,13 @@ export const daemonFiles = (labId: string) => {
 
 const daemonMarks = (labId: string) => [`${path.sep}services.js\0`, `${daemonFiles(labId).config}`];
 
-function health(plan: LabPlan, timeoutMs = 1500): Promise<{ lab: string; config: string; pid: number } | undefined> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: plan.bridgeIp, port: plan.apiPort, path: '/lab/health', timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => {
-        try {
-          resolve(res.statusCode === 200 ? (JSON.parse(body) as { lab: string; config: string; pid: number }) : undefined);
-        } catch {
-          resolve(undefined);
-        }
-      });
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(undefined));
-  });
+async function health(plan: LabPlan, timeoutMs = 1500): Promise<{ lab: string; config: string; pid: number } | undefined> {
+  const r = await httpGet({ host: plan.bridgeIp, port: plan.apiPort, path: '/lab/health', timeoutMs });
+  try {
+    return r.status === 200 ? (JSON.parse(r.body) as { lab: string; config: string; pid: number }) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function configHash(c: Omit<ServicesConfig, 'configHash'>): string {

@@ -14,11 +14,12 @@
  */
 import { promises as fs, realpathSync } from 'node:fs';
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
-import http from 'node:http';
 import path from 'node:path';
 import { UserError } from '../errors.js';
+import { httpStatus } from '../net/http-probe.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import type { Logger } from '../ui/logger.js';
+import { sleep } from '../util/sleep.js';
 import { cgroupDirs, consoleTail, containerArgv, containerPaths, ensureContainer, inContainer, killCgroups, removeContainer, running, sshAnswers, stopContainer } from './containers.js';
 import { ensureDaemon, daemonFiles, stopDaemon } from './daemon.js';
 import { CGROUP_DIR, IMAGES, labDir, labLock, REPOS, STATE_ROOT } from './dirs.js';
@@ -28,7 +29,7 @@ import { ensureBridge, ensureTable, pickOctet, removeNetwork } from './network.j
 import { checkShape, debianMirrors, deliveryAddress, droplets, haproxyConfig, labHash, loadBalancer, makePlan, parseAptSources, type AptSource, type Group, type LabPlan } from './plan.js';
 import { ensureRepo, packageList } from './repo.js';
 import { readHolder } from './services.js';
-import { exists, hostEnv, removeTree, sleep, unmountUnder, withLock, writeFileAtomic, type Ctx } from './sys.js';
+import { exists, hostEnv, removeTree, unmountUnder, withLock, writeFileAtomic, type Ctx } from './sys.js';
 
 export interface LabOptions {
   /** Absolute workspace dir; with the project it identifies the lab on this machine. */
@@ -303,15 +304,8 @@ async function ensureLoadBalancer(ctx: Ctx, plan: LabPlan): Promise<void> {
   }
 }
 
-function httpAnswers(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = http.get({ host, port, path: '/', timeout: 1500 }, (res) => {
-      res.resume();
-      resolve(true);
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(false));
-  });
+async function httpAnswers(host: string, port: number): Promise<boolean> {
+  return (await httpStatus({ host, port, timeoutMs: 1500 })) !== 0;
 }
 
 export async function labDestroy(o: Pick<LabOptions, 'workspace' | 'project' | 'log' | 'onStatus'>): Promise<void> {

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { UserError } from '../errors.js';
 import type { Logger } from '../ui/logger.js';
 import { scrub } from '../ui/logger.js';
+import { sleep } from '../util/sleep.js';
 import { parseMountinfo } from './plan.js';
 
 export interface Ctx {
@@ -23,8 +24,6 @@ export interface Ctx {
   /** Append-only log of every command and its output (the lab state dir's lab.log). */
   logFile?: string;
 }
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The environment every host command gets: sbin on PATH (debootstrap, nft), C messages to parse, apt never asking. */
 export function hostEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {

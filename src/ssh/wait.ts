@@ -10,6 +10,7 @@
  * phase reached, and a key that changes between runs is reported.
  */
 import { UserError } from '../errors.js';
+import { sleep } from '../util/sleep.js';
 import type { Host } from '../workspace/inventory.js';
 import { knownHostName, sshExec, SshTimeout, type Credentials } from './exec.js';
 
@@ -31,8 +32,6 @@ export interface WaitOptions {
 
 /** cloud-init finished with errors: retrying will not help. */
 class CloudInitFailed extends Error {}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function waitForHosts(o: WaitOptions): Promise<SeenKey[]> {
   const start = Date.now();

@@ -1,0 +1,106 @@
+/**
+ * One drill scenario, start to end, while the traffic and the writer run:
+ * 3 s of calm, the break, `status` run every second until one run sees the
+ * failure (that delay is reported), the break held for HOLD_MS, then the
+ * nodes started again (as `up` would) and `status` polled until the cluster
+ * is healthy (healed_s counts from the restart), then 3 s more. The outage is
+ * measured over the whole window, so whatever the recovery itself costs (a
+ * rejoining node taking a donor out, say) counts too.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../ui/logger.js';
+import { sleep } from '../util/sleep.js';
+import { shortfalls, type ScenarioResult } from './report.js';
+import type { Cluster, Scenario, Seen, Victim } from './scenarios.js';
+import type { Traffic } from './traffic.js';
+import { FailureWatch, untilHealthy, type Health } from './watch.js';
+import type { Writer } from './writer.js';
+
+const CALM_MS = 3000;
+/** How long a break is held once made (measured from its start). */
+const HOLD_MS = 15_000;
+/** How much longer it is held when status has not reported it yet (past that, the report says it never did). */
+const DETECT_WAIT_MS = 30_000;
+const ONE_BY_ONE_GAP_MS = 3000;
+/** From the restart to healthy, at most; past that the scenario did not heal. */
+export const HEAL_LIMIT_MS = 5 * 60_000;
+
+/** What a scenario is run with. */
+export interface Rig {
+  cluster: Cluster;
+  /** `status`'s probe. */
+  probe: () => Promise<Health & Seen>;
+  breakNodes(victims: Victim[]): Promise<void>;
+  /** Starts the broken nodes again (what `up` does for stopped nodes). */
+  restart(): Promise<unknown>;
+  /** The full `up`, the recovery path of a scenario that takes the whole database tier down. */
+  recover(): Promise<unknown>;
+  traffic: Traffic;
+  writer: Writer;
+  /** Ctrl-C: every wait ends, the broken nodes are started again, nothing more is measured. */
+  signal: AbortSignal;
+  log: Logger;
+}
+
+export async function runScenario(sc: Scenario, rig: Rig): Promise<ScenarioResult> {
+  const { probe, signal, log } = rig;
+  const start = performance.now();
+  const victims = sc.victims(rig.cluster, await probe());
+  log.info(`→ ${sc.name}: ${sc.what}: ${victims.map((v) => `${v.how} ${v.name} (${v.why})`).join(', ')}`);
+  await sleep(CALM_MS, signal);
+
+  let detected: number | null = null;
+  let healed: number | null = null;
+  try {
+    const t0 = performance.now();
+    // status runs from the moment the break starts, as a user or a monitor would run it.
+    const watch = new FailureWatch(probe, {
+      since: t0,
+      signal,
+      onDetected: (s, h) => log.info(`  status reports it after ${s.toFixed(1)} s: ${h.problems.slice(0, 2).join('; ')}`),
+    });
+    try {
+      if (sc.oneByOne)
+        for (const v of victims) {
+          await rig.breakNodes([v]);
+          await sleep(ONE_BY_ONE_GAP_MS, signal);
+        }
+      else await rig.breakNodes(victims);
+      const held = () => performance.now() - t0;
+      while ((held() < HOLD_MS || watch.detectedS === null) && held() < HOLD_MS + DETECT_WAIT_MS) await sleep(500, signal);
+    } finally {
+      await watch.stop();
+      detected = watch.detectedS;
+    }
+  } finally {
+    // Whatever happened since the break (Ctrl-C included), the broken nodes are started again.
+    const t1 = performance.now();
+    log.info(`  starting ${victims.map((v) => v.name).join(', ')} again${sc.restoreWithUp ? ' and running `up` (its recovery path)' : ''}…`);
+    if (sc.restoreWithUp && !signal.aborted) await rig.recover();
+    else await rig.restart();
+    if (!signal.aborted) healed = await untilHealthy(probe, { since: t1, limitMs: HEAL_LIMIT_MS, signal });
+  }
+  log.info(healed === null ? '  not healthy again in time' : `  healthy again after ${healed.toFixed(1)} s`);
+  await sleep(CALM_MS, signal);
+  const end = performance.now();
+
+  const t = rig.traffic.measure(start, end);
+  const w = await rig.writer.check(start, end, rig.cluster.db);
+  const figures: Omit<ScenarioResult, 'passed'> = {
+    name: sc.name,
+    requests: t.requests,
+    failed: t.failed,
+    longest_outage_ms: t.longestOutageMs,
+    healed_s: healed === null ? null : round1(healed),
+    writes_acknowledged: w.acknowledged,
+    writes_lost: w.lost.length,
+    writes_failed: w.failed,
+    detected_s: detected === null ? null : round1(detected),
+    broken: victims.map((v) => v.name),
+    budget_ms: sc.budgetMs,
+  };
+  log.info(`  ${t.failed} of ${t.requests} requests failed, longest outage ${(t.longestOutageMs / 1000).toFixed(1)} s; ${w.acknowledged} writes acknowledged, ${w.lost.length} lost`);
+  return { ...figures, passed: shortfalls(figures).length === 0 };
+}
+
+const round1 = (n: number) => Math.round(n * 10) / 10;

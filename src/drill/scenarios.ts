@@ -1,0 +1,101 @@
+/**
+ * What `ha-wordpress drill` breaks, and what each break may cost. The
+ * cluster's promise is that losing any one node, or one node of each tier at
+ * once, keeps the site up: a single loss may cost under 5 s of outage, one of
+ * each tier at once under 10 s; no acknowledged write may be lost; and
+ * `status` must report the failure within 10 s.
+ */
+import { UsageError, UserError } from '../errors.js';
+
+/** One node lost: the site may be down for less than this. */
+export const SINGLE_MS = 5000;
+/** One node of each tier lost at once. */
+export const COMBINED_MS = 10_000;
+/** `status` must report a break within this many seconds of it. */
+export const DETECT_BUDGET_S = 10;
+
+/** The lab's nodes by tier, in their order (the first database node is the one HAProxy sends queries to). */
+export interface Cluster {
+  web: string[];
+  db: string[];
+}
+
+/** What the victims are chosen from, besides the tiers: who holds the reserved IP, as `status` last saw it. */
+export interface Seen {
+  reserved_ip: { holder: string | null };
+}
+
+export interface Victim {
+  name: string;
+  /** 'stop': a clean shutdown; 'kill': every process at once, like pulling the plug. */
+  how: 'stop' | 'kill';
+  why: string;
+}
+
+export interface Scenario {
+  name: string;
+  what: string;
+  /** The longest outage allowed, ms; null: the site is expected down (the whole database tier) and only the recovery is judged. */
+  budgetMs: number | null;
+  /** Which nodes break, and how, given the cluster as status last saw it. */
+  victims(c: Cluster, s: Seen): Victim[];
+  /** Break the victims in turn, a few seconds apart (writes go on in between), rather than at once. */
+  oneByOne?: boolean;
+  /** The whole database tier: the restore is `up`, the recovery path a user takes. */
+  restoreWithUp?: boolean;
+}
+
+const holder = (s: Seen): Victim => {
+  if (!s.reserved_ip.holder) throw new UserError('no HAProxy node holds the reserved IP; run `ha-wordpress status`, then `ha-wordpress up`');
+  return { name: s.reserved_ip.holder, how: 'stop', why: 'the HAProxy node holding the reserved IP' };
+};
+// With haproxy_single_writer (the default) HAProxy sends every query to the first database node and keeps the others as backups.
+const writerDb = (c: Cluster): Victim => ({ name: c.db[0]!, how: 'kill', why: 'the database node HAProxy sends queries to' });
+const firstWeb = (c: Cluster): Victim => ({ name: c.web[0]!, how: 'stop', why: 'a web node' });
+
+export const SCENARIOS: Scenario[] = [
+  { name: 'haproxy-holder-stop', what: 'stop the HAProxy node that holds the reserved IP', budgetMs: SINGLE_MS, victims: (_c, s) => [holder(s)] },
+  { name: 'galera-node-kill', what: 'hard-kill the Galera node taking the writes', budgetMs: SINGLE_MS, victims: (c) => [writerDb(c)] },
+  { name: 'web-node-stop', what: 'stop one web node', budgetMs: SINGLE_MS, victims: (c) => [firstWeb(c)] },
+  { name: 'one-of-each', what: 'one node of each tier at once', budgetMs: COMBINED_MS, victims: (c, s) => [holder(s), writerDb(c), firstWeb(c)] },
+  // On request: the same single losses as a crash (no clean shutdown: the peer must notice missing VRRP adverts, the load balancer a dead backend).
+  { name: 'haproxy-holder-kill', what: 'hard-kill the HAProxy node that holds the reserved IP', budgetMs: SINGLE_MS, victims: (_c, s) => [{ ...holder(s), how: 'kill' }] },
+  { name: 'web-node-kill', what: 'hard-kill one web node', budgetMs: SINGLE_MS, victims: (c) => [{ ...firstWeb(c), how: 'kill' }] },
+  // Every database node down. Crashed all at once, Galera rebuilds its primary component by itself
+  // when they all come back (pc.recovery, from gvwstate.dat). Shut down one after another, as in
+  // maintenance or a staged power-off, no node may start the cluster alone: the last to leave is
+  // marked safe_to_bootstrap, and `up` (the galera role's recover mode) must pick it.
+  {
+    name: 'full-stop',
+    what: 'shut every Galera node down, one after another, then recover with `up`',
+    budgetMs: null,
+    victims: (c) => c.db.map((name) => ({ name, how: 'stop', why: 'every database node' })),
+    oneByOne: true,
+    restoreWithUp: true,
+  },
+  {
+    name: 'full-crash',
+    what: 'hard-kill every Galera node at once, then run `up`',
+    budgetMs: null,
+    victims: (c) => c.db.map((name) => ({ name, how: 'kill', why: 'every database node' })),
+    restoreWithUp: true,
+  },
+];
+
+/** What `drill` runs without --scenario: the four losses the cluster must survive by itself (the others on request). */
+export const DEFAULT_SCENARIOS = ['haproxy-holder-stop', 'galera-node-kill', 'web-node-stop', 'one-of-each'];
+
+/** --scenario's values (each may be a comma-separated list, or `all`) → the scenarios, in the order given. */
+export function parseScenarios(given: string[] | undefined): Scenario[] {
+  if (!given || given.length === 0) return SCENARIOS.filter((s) => DEFAULT_SCENARIOS.includes(s.name));
+  const names = given.flatMap((g) => g.split(',')).map((n) => n.trim()).filter(Boolean);
+  const choices = `choose from ${SCENARIOS.map((x) => x.name).join(', ')}, or all`;
+  // An empty list would run nothing and report a pass.
+  if (names.length === 0) throw new UsageError(`--scenario: no scenario named; ${choices}`);
+  if (names.includes('all')) return SCENARIOS;
+  return names.map((n) => {
+    const s = SCENARIOS.find((x) => x.name === n);
+    if (!s) throw new UsageError(`--scenario: no scenario "${n}"; ${choices}`);
+    return s;
+  });
+}
