@@ -13,7 +13,8 @@ import { sleep } from '../util/sleep.js';
 import { CGROUP_DIR, labDir } from './dirs.js';
 import type { CgroupLayout } from './host.js';
 import { aptSources, hostsFile, networkdUnit, SSHD_DROPIN, sudoersFile, type LabNode, type LabPlan } from './plan.js';
-import { exists, findInit, findProcesses, hostEnv, isOurs, killProcesses, mountsUnder, readPid, removeTree, run, unmountUnder, writeFileAtomic, type Ctx } from './sys.js';
+import { exists, findInit, findProcesses, hostEnv, isOurs, killProcesses, mountsUnder, readPid, removeTree, run, unmountUnder, type Ctx } from './sys.js';
+import { writeAtomic } from '../workspace/files.js';
 
 export interface ContainerPaths {
   dir: string;
@@ -144,7 +145,7 @@ export async function ensureContainer(ctx: Ctx, o: StartOptions): Promise<'runni
     });
     if (!child.pid) throw new UserError(`could not start systemd-nspawn for ${node.name}; see ${p.console}`);
     child.unref();
-    await writeFileAtomic(p.pidFile, `${child.pid}\n`);
+    await writeAtomic(p.pidFile, `${child.pid}\n`);
   } finally {
     closeSync(out);
   }

@@ -16,7 +16,8 @@ import { sleep } from '../util/sleep.js';
 import { labDir } from './dirs.js';
 import type { LabPlan } from './plan.js';
 import type { ServicesConfig } from './services.js';
-import { findProcesses, hostEnv, killProcesses, logLine, writeFileAtomic, type Ctx } from './sys.js';
+import { findProcesses, hostEnv, killProcesses, logLine, type Ctx } from './sys.js';
+import { writeAtomic } from '../workspace/files.js';
 
 export const daemonFiles = (labId: string) => {
   const dir = labDir(labId);
@@ -59,13 +60,13 @@ export async function ensureDaemon(ctx: Ctx, c: Omit<ServicesConfig, 'configHash
     throw new UserError(`${script} is missing: this ha-wordpress is not built (run npm run build in its directory), then run the command again`);
   }
   // Holds the API token: readable by root only.
-  await writeFileAtomic(files.config, JSON.stringify(cfg, null, 2) + '\n', 0o600);
+  await writeAtomic(files.config, JSON.stringify(cfg, null, 2) + '\n', 0o600);
   const out = openSync(files.log, 'a', 0o600);
   try {
     const child = spawn(process.execPath, [script, files.config], { detached: true, stdio: ['ignore', out, out], env: hostEnv() });
     if (!child.pid) throw new UserError(`could not start the lab's services daemon; see ${files.log}`);
     child.unref();
-    await writeFileAtomic(files.pid, `${child.pid}\n`);
+    await writeAtomic(files.pid, `${child.pid}\n`);
     for (let i = 0; i < 100; i++) {
       const now = await health(plan, 500);
       if (now?.config === cfg.configHash) return true;

@@ -29,7 +29,8 @@ import { ensureBridge, ensureTable, pickOctet, removeNetwork } from './network.j
 import { checkShape, debianMirrors, deliveryAddress, droplets, haproxyConfig, labHash, loadBalancer, makePlan, parseAptSources, type AptSource, type Group, type LabPlan } from './plan.js';
 import { ensureRepo, packageList } from './repo.js';
 import { readHolder } from './services.js';
-import { exists, hostEnv, removeTree, unmountUnder, withLock, writeFileAtomic, type Ctx } from './sys.js';
+import { exists, hostEnv, removeTree, unmountUnder, withLock, type Ctx } from './sys.js';
+import { writeAtomic } from '../workspace/files.js';
 
 export interface LabOptions {
   /** Absolute workspace dir; with the project it identifies the lab on this machine. */
@@ -161,7 +162,7 @@ async function up(ctx: Ctx, o: LabOptions, id: ReturnType<typeof identity>): Pro
   // Node names do not depend on the subnet.
   const nodeNames = makePlan({ workspace: id.workspace, project: o.project, webNodes: o.webNodes, dbNodes: o.dbNodes, octet: 1 }).nodes.map((n) => n.name);
   const saveState = (octet: number, image: { name: string; dir: string } | undefined, repoKey: string) =>
-    writeFileAtomic(
+    writeAtomic(
       path.join(labDir(id.labId), 'state.json'),
       JSON.stringify({ version: 1, labId: id.labId, project: o.project, workspace: id.workspace, octet, image: image?.name ?? '', imageDir: image?.dir ?? '', repoKey, nodes: nodeNames, created: prev?.created ?? new Date().toISOString() } satisfies LabState, null, 2) + '\n',
       0o600,

@@ -316,14 +316,6 @@ export async function withLock<T>(ctx: Ctx, file: string, what: string, fn: () =
   }
 }
 
-/** Writes a file atomically (temp + rename) so a killed run never leaves half a file. */
-export async function writeFileAtomic(file: string, text: string, mode = 0o644): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  await fs.writeFile(tmp, text, { mode });
-  await fs.rename(tmp, file);
-}
-
 export async function exists(p: string): Promise<boolean> {
   try {
     await fs.lstat(p);
