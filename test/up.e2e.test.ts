@@ -351,9 +351,10 @@ describe('the wait phase, against SSH servers on 127.0.0.1', () => {
     try {
       repoint('waiting-db-02', silent.port);
       const record = path.join(root, 'waiting-silent.jsonl');
-      const r = await runCli(['up', '--only', 'ansible', '--wait-timeout', '3', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: upEnv(record) });
-      expect(r.code).toBe(1);
-      expect(r.stderr).toContain(`error: waiting-db-02 (127.0.0.1:${silent.port}) was not ready within 3 s: SSH did not answer`);
+      // 5 s: time enough for the 7 other hosts' handshakes on a busy machine, well under SSH's 20 s.
+      const r = await runCli(['up', '--only', 'ansible', '--wait-timeout', '5', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: upEnv(record) });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain(`error: waiting-db-02 (127.0.0.1:${silent.port}) was not ready within 5 s: SSH did not answer`);
       expect(r.stderr).not.toContain('waiting-db-01 (');
       // Timed at the silent host, from up's first connection to its giving
       // up: the CLI's start-up is no part of it (seconds on a busy machine),
@@ -377,7 +378,8 @@ describe('the wait phase, against SSH servers on 127.0.0.1', () => {
     try {
       repoint('waiting-db-02', ssh.port);
       repoint('waiting-wp-03', broken.port);
-      const r = await runCli(['up', '--only', 'ansible', '--wait-timeout', '10', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], {
+      // A failed cloud-init ends the wait at once: the long timeout only spares the other hosts a race on a busy machine.
+      const r = await runCli(['up', '--only', 'ansible', '--wait-timeout', '120', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], {
         env: upEnv(path.join(root, 'waiting-ci.jsonl')),
       });
       expect(r.code).toBe(1);
@@ -392,7 +394,7 @@ describe('the wait phase, against SSH servers on 127.0.0.1', () => {
     const late = await startSshServer({ user: 'deploy', publicKey, refuseLoginsForMs: 2500 });
     try {
       repoint('waiting-wp-03', late.port);
-      const r = await runCli(['up', '--only', 'ansible', '--wait-timeout', '30', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], {
+      const r = await runCli(['up', '--only', 'ansible', '--wait-timeout', '120', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], {
         env: upEnv(path.join(root, 'waiting-late.jsonl')),
       });
       expect(r.stderr).toContain('wait: all 8 hosts accept SSH and cloud-init has finished');

@@ -26,6 +26,8 @@ export const STEP_TIMEOUT_MS = {
   'ansible-vault': 2 * MIN,
   'ansible-inventory': 2 * MIN,
   terraform: 3 * MIN,
+  /** pack runs the build (tsc); install unpacks ~200 packages from the cache. */
+  npm: 5 * MIN,
   cli: 3 * MIN,
   /** php, ssh-keygen, my_print_defaults, nft, sh, bash: each well under a second idle. */
   other: 1 * MIN,
