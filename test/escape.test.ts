@@ -5,7 +5,7 @@ import { parse as parseHcl } from '@cdktf/hcl2json';
 import yaml from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { hclString, hclValue, yamlBlock, yamlValue } from '../src/render/escape.js';
-import { HAS_TERRAFORM, terraformEval } from './support/tools.js';
+import { budget, needs, terraformEval } from './support/tools.js';
 
 /** Values chosen to break naive quoting in HCL or YAML. */
 const ADVERSARIAL = [
@@ -49,14 +49,14 @@ describe('HCL strings', () => {
     expect(parsed.n).toBe(3);
   });
 
-  it.skipIf(!HAS_TERRAFORM)('read back unchanged by real terraform (tfvars evaluated against a variable declaration)', () => {
+  needs('terraform').it('read back unchanged by real terraform (tfvars evaluated against a variable declaration)', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'hawp-hcl-'));
     writeFileSync(path.join(dir, 'variables.tf'), 'variable "values" {\n  type = list(string)\n}\n');
     writeFileSync(path.join(dir, 'terraform.tfvars'), `values = ${hclValue(ADVERSARIAL)}\n`);
     const r = terraformEval(dir, 'var.values');
-    expect(r.ok ? '' : r.stderr).toBe('');
+    expect(r.ok ? '' : r.report).toBe('');
     expect(r.ok && r.value).toEqual(ADVERSARIAL);
-  });
+  }, budget({ terraform: 1 }));
 });
 
 describe('YAML values', () => {

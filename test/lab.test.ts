@@ -254,7 +254,7 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     expect(await metadata(node('hwt-dblb-01'), 'reserved_ip/ipv4/ip_address')).toBe(plan.reservedIp);
     expect(await metadata(node('hwt-dblb-02'), 'reserved_ip/ipv4/active')).toBe('false');
     expect(await metadata(node('hwt-dblb-02'), 'reserved_ip/ipv4/ip_address')).toBe('HTTP 404');
-  }, 60_000);
+  }, 120_000);
 
   it('the API moves the reserved IP like DigitalOcean and traffic to it follows; a wrong token gets 401', async () => {
     // A listener on each HAProxy node that says who it is and who it sees (in /var/tmp: nspawn gives /tmp a tmpfs).
@@ -263,7 +263,7 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     await fs.writeFile(path.join(labDir(plan.labId), 'containers', 'hwt-dblb-02', 'root', 'var', 'tmp', 'listen.py'), listener);
     for (const name of ['hwt-dblb-01', 'hwt-dblb-02']) await sh(node(name), 'setsid python3 /var/tmp/listen.py </dev/null >/dev/null 2>&1 &');
     const web = node('hwt-wp-01');
-    await expect.poll(() => greet(web, plan.reservedIp, 3306).catch(() => ''), { timeout: 10_000 }).toBe(`hwt-dblb-01 ${plan.bridgeIp}`);
+    await expect.poll(() => greet(web, plan.reservedIp, 3306).catch(() => ''), { timeout: 30_000 }).toBe(`hwt-dblb-01 ${plan.bridgeIp}`);
 
     const wrong = await api('POST', `/v2/reserved_ips/${plan.reservedIp}/actions`, { type: 'assign', droplet_id: node('hwt-dblb-02').dropletId }, 'not-the-token');
     expect(wrong).toEqual({ status: 401, json: { id: 'unauthorized', message: 'Unable to authenticate you' } });
@@ -281,13 +281,13 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     expect((await api('GET', `/v2/actions/${moved.json.action.id}`)).json.action.id).toBe(moved.json.action.id);
     expect(await metadata(node('hwt-dblb-02'), 'reserved_ip/ipv4/active')).toBe('true');
     expect(await metadata(node('hwt-dblb-01'), 'reserved_ip/ipv4/active')).toBe('false');
-  }, 60_000);
+  }, 120_000);
 
   it('the stand-in load balancer answers 503 without healthy web nodes, then serves through the one that passes /healthz', async () => {
     expect(await httpGet(cluster.loadBalancerIp, '/')).toBe(503);
     await sh(node('hwt-wp-01'), 'mkdir -p /tmp/www && echo ok > /tmp/www/healthz && cd /tmp/www && setsid python3 -m http.server 80 </dev/null >/dev/null 2>&1 &');
-    await expect.poll(() => httpGet(cluster.loadBalancerIp, '/healthz'), { timeout: 15_000, interval: 250 }).toBe(200);
-  }, 60_000);
+    await expect.poll(() => httpGet(cluster.loadBalancerIp, '/healthz'), { timeout: 30_000, interval: 250 }).toBe(200);
+  }, 120_000);
 
   it('a second labUp is quick and changes nothing', async () => {
     const pids = await Promise.all(plan.nodes.map((n) => running(plan.labId, n).then((r) => r?.nspawn)));

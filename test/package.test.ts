@@ -8,12 +8,12 @@
  * (package.json "overrides" only apply to the root project, so the pins are
  * exact direct dependencies too).
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TOKEN, startFakeDoApi, type FakeDoApi } from './support/fake-do-api.mjs';
 import { ROOT, runCli, tempDir } from './support/cli.js';
+import { budget, runTool, runToolSync } from './support/tools.js';
 
 let api: FakeDoApi;
 let installDir: string;
@@ -23,13 +23,13 @@ beforeAll(async () => {
   api = await startFakeDoApi({ perPageCap: 3 });
   const packDir = tempDir('hawp-pack-');
   const npmEnv = { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
-  const out = execFileSync('npm', ['pack', '--silent', '--pack-destination', packDir], { cwd: ROOT, encoding: 'utf8', env: npmEnv });
-  const tarball = path.join(packDir, out.trim().split('\n').pop()!);
+  const { stdout } = await runTool('npm', ['pack', '--silent', '--pack-destination', packDir], { cwd: ROOT, env: npmEnv });
+  const tarball = path.join(packDir, stdout.trim().split('\n').pop()!);
   installDir = tempDir('hawp-install-');
   writeFileSync(path.join(installDir, 'package.json'), JSON.stringify({ name: 'user-project', version: '1.0.0', private: true }));
-  execFileSync('npm', ['install', '--prefer-offline', '--no-package-lock', tarball], { cwd: installDir, encoding: 'utf8', env: npmEnv, stdio: 'pipe' });
+  await runTool('npm', ['install', '--prefer-offline', '--no-package-lock', tarball], { cwd: installDir, env: npmEnv });
   installedBin = path.join(installDir, 'node_modules', '.bin', 'ha-wordpress');
-}, 300_000);
+}, budget({ npm: 2 }));
 
 afterAll(async () => api?.close());
 
@@ -46,10 +46,10 @@ describe('the installed package', () => {
   });
 
   it('resolves the Kiota version that works, whatever npm would pick today', () => {
-    const out = execFileSync('npm', ['ls', '--all', '--parseable', '--long', '@microsoft/kiota-abstractions'], { cwd: installDir, encoding: 'utf8' });
+    const out = runToolSync('npm', ['ls', '--all', '--parseable', '--long', '@microsoft/kiota-abstractions'], { cwd: installDir }).stdout;
     const versions = new Set(out.trim().split('\n').map((l) => l.split(':')[1]));
     expect([...versions]).toEqual(['@microsoft/kiota-abstractions@1.0.0-preview.102']);
-  });
+  }, budget({ npm: 1 }));
 
   it('runs --help from the installed bin', async () => {
     const r = await runCli(['--help'], { bin: installedBin, cwd: installDir });

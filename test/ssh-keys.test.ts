@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findDefaultKey, generateKey, md5Fingerprint, permissionProblem, readKey } from '../src/ssh/keys.js';
 import { tempDir } from './support/cli.js';
-import { has, run } from './support/tools.js';
+import { budget, needs, runToolSync } from './support/tools.js';
 
 async function pair(passphrase?: string) {
   const { utils } = (await import('ssh2')).default;
@@ -13,16 +13,16 @@ async function pair(passphrase?: string) {
 }
 
 describe('SSH keys', () => {
-  it.skipIf(!has('ssh-keygen'))('MD5 fingerprints match ssh-keygen for ed25519 and RSA', () => {
+  needs('ssh-keygen').it('MD5 fingerprints match ssh-keygen for ed25519 and RSA', () => {
     const dir = tempDir('hawp-ssh-');
     for (const type of ['ed25519', 'rsa']) {
       const f = path.join(dir, type);
-      expect(run('ssh-keygen', ['-q', '-t', type, '-N', '', '-f', f]).code).toBe(0);
-      const want = run('ssh-keygen', ['-l', '-E', 'md5', '-f', `${f}.pub`]).stdout.split(' ')[1]!.replace(/^MD5:/, '');
-      const pub = run('ssh-keygen', ['-y', '-f', f]).stdout;
+      runToolSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-f', f]);
+      const want = runToolSync('ssh-keygen', ['-l', '-E', 'md5', '-f', `${f}.pub`]).stdout.split(' ')[1]!.replace(/^MD5:/, '');
+      const pub = runToolSync('ssh-keygen', ['-y', '-f', f]).stdout;
       expect(md5Fingerprint(pub)).toBe(want);
     }
-  });
+  }, budget({ other: 6 }));
 
   it('reads a private key and derives the public line DigitalOcean stores', async () => {
     const dir = tempDir('hawp-ssh-');

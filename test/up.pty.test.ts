@@ -7,11 +7,12 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_TOKEN, defaultKeys, startFakeDoApi, type FakeDoApi } from './support/fake-do-api.mjs';
 import { BIN, homeWithKey, ROOT, runCli, tempDir } from './support/cli.js';
 import { spawnInPty } from './support/pty.js';
 import { readCalls, standinBin } from './support/standins.js';
+import { budget } from './support/tools.js';
 import { md5Fingerprint } from '../src/ssh/keys.js';
 
 let api: FakeDoApi;
@@ -42,7 +43,9 @@ async function workspace(name: string): Promise<string> {
 
 const env = (record: string) => ({ HOME: home, PATH: `${bin}:${process.env.PATH}`, STANDIN_RECORD: record, STANDIN_REPO: ROOT, NO_COLOR: '1', DIGITALOCEAN_TOKEN: undefined, HA_WORDPRESS_VAULT_PASSWORD: undefined });
 /** Generous timeouts: in CI these run beside the lab tests on 2 busy cores. */
-const PTY = { timeoutMs: 30_000, lifetimeMs: 120_000 };
+const PTY = { timeoutMs: 60_000, lifetimeMs: 5 * 60_000 };
+// Each test and hook runs the CLI twice (init, then up or destroy).
+vi.setConfig({ testTimeout: budget({ cli: 2 }), hookTimeout: budget({ cli: 2 }) });
 const state = (ws: string) => (JSON.parse(readFileSync(path.join(ws, 'terraform', 'terraform.tfstate'), 'utf8')) as { resources: string[] }).resources;
 
 describe('on a terminal', () => {
@@ -54,7 +57,7 @@ describe('on a terminal', () => {
     await s.expect('Apply this plan (18 to add, 0 to change, 0 to destroy)?');
     s.type('n');
     await s.expect('Nothing was changed.');
-    expect(await s.wait(30_000)).toEqual({ code: 0, signal: null });
+    expect(await s.wait()).toEqual({ code: 0, signal: null });
     expect(readCalls(record).some((c) => c.argv[0] === 'apply')).toBe(false);
   });
 
@@ -64,7 +67,7 @@ describe('on a terminal', () => {
     await s.expect('Apply this plan');
     s.type('y');
     await s.expect('The infrastructure is up.');
-    expect(await s.wait(30_000)).toEqual({ code: 0, signal: null });
+    expect(await s.wait()).toEqual({ code: 0, signal: null });
     expect(state(ws)).toHaveLength(18);
   });
 
@@ -83,7 +86,7 @@ describe('on a terminal', () => {
       await s.expect('Type the project name (typed) to destroy it:');
       s.type('type');
       await s.expect('"type" is not the project name typed; nothing was destroyed');
-      expect(await s.wait(30_000)).toEqual({ code: 1, signal: null });
+      expect(await s.wait()).toEqual({ code: 1, signal: null });
       expect(readCalls(record).some((c) => c.argv[0] === 'apply')).toBe(false);
       expect(state(ws)).toHaveLength(18);
     });
@@ -93,7 +96,7 @@ describe('on a terminal', () => {
       await s.expect('Type the project name (typed) to destroy it:');
       s.type('typed');
       await s.expect('destroyed 18 resources of typed');
-      expect(await s.wait(30_000)).toEqual({ code: 0, signal: null });
+      expect(await s.wait()).toEqual({ code: 0, signal: null });
       expect(state(ws)).toEqual([]);
       expect(readFileSync(path.join(ws, 'ha-wordpress.yml'), 'utf8')).toContain('project: typed');
     });

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decryptVault, encryptVault } from '../src/secrets/vault.js';
-import { ansibleVaultDecrypt, HAS_ANSIBLE, run } from './support/tools.js';
+import { ansibleVaultDecrypt, budget, needs, runToolSync } from './support/tools.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'hawp-vault-'));
 const samples = ['', 'a: 1\n', 'exactly sixteen!', 'ünïcødé: "ok ✓"\nquote: "it\'s \\"x\\""\n', 'x'.repeat(1000)];
@@ -28,7 +28,7 @@ describe('ansible-vault 1.1 format', () => {
     expect(() => decryptVault(lines.join('\n'), 'right-password')).toThrow();
   });
 
-  it.skipIf(!HAS_ANSIBLE)('real ansible-vault decrypts what we encrypt (password file with trailing newline, as Ansible strips it)', () => {
+  needs('ansible-vault').it('real ansible-vault decrypts what we encrypt (password file with trailing newline, as Ansible strips it)', () => {
     const pwFile = path.join(dir, 'pw');
     writeFileSync(pwFile, 'correct horse battery staple ✓\n');
     // (ansible-vault view prints an empty plaintext as a blank line, so '' is left out here.)
@@ -37,17 +37,16 @@ describe('ansible-vault 1.1 format', () => {
       writeFileSync(f, encryptVault(text, 'correct horse battery staple ✓'));
       expect(ansibleVaultDecrypt(f, pwFile)).toBe(text);
     }
-  });
+  }, budget({ 'ansible-vault': 4 }));
 
-  it.skipIf(!HAS_ANSIBLE)('we decrypt what real ansible-vault encrypts', () => {
+  needs('ansible-vault').it('we decrypt what real ansible-vault encrypts', () => {
     const pwFile = path.join(dir, 'pw2');
     writeFileSync(pwFile, 'another-password\n');
     const f = path.join(dir, 'theirs.yml');
     const text = 'vault_x: "ünïcødé {{ not templated here }}"\n';
     writeFileSync(f, text);
-    const r = run('ansible-vault', ['encrypt', '--vault-password-file', pwFile, f]);
-    expect(r.code, r.stderr).toBe(0);
+    runToolSync('ansible-vault', ['encrypt', '--vault-password-file', pwFile, f]);
     expect(readFileSync(f, 'utf8')).toMatch(/^\$ANSIBLE_VAULT;1\.1;AES256\n/);
     expect(decryptVault(readFileSync(f, 'utf8'), 'another-password')).toBe(text);
-  });
+  }, budget({ 'ansible-vault': 1 }));
 });

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { STEP_TIMEOUT_MS, tail } from './tools.js';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const BIN = path.join(ROOT, 'bin', 'ha-wordpress.js');
@@ -21,20 +22,33 @@ export interface CliResult {
   children: string[][];
 }
 
+/**
+ * A run killed by its timeout (default STEP_TIMEOUT_MS.cli, sized for a busy
+ * CI machine) rejects with the CLI's output so far and its time: no test
+ * expects one, and an exit code of 1 would hide it.
+ */
 export async function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; bin?: string; timeoutMs?: number } = {}): Promise<CliResult> {
   const record = path.join(mkdtempSync(path.join(os.tmpdir(), 'hawp-rec-')), 'children.jsonl');
-  return new Promise((resolve) => {
+  const timeoutMs = opts.timeoutMs ?? STEP_TIMEOUT_MS.cli;
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
       ['--import', RECORDER, opts.bin ?? BIN, ...args],
       {
         cwd: opts.cwd ?? ROOT,
         env: { PATH: process.env.PATH, LANG: 'C.UTF-8', HA_WORDPRESS_RECORD_CHILDREN: record, ...opts.env },
-        timeout: opts.timeoutMs ?? 60_000,
+        timeout: timeoutMs,
         encoding: 'utf8',
+        maxBuffer: 64 * 1024 * 1024,
       },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+        if (err?.killed || (err && typeof err.code !== 'number')) {
+          const seconds = ((performance.now() - started) / 1000).toFixed(1);
+          const how = err.killed ? `was killed by the test's ${timeoutMs / 1000} s timeout` : `failed (${err.signal ?? err.message.split('\n')[0]})`;
+          return reject(new Error(`ha-wordpress ${args.join(' ')} ${how} after ${seconds} s\n stdout:\n${tail(stdout)}\n stderr:\n${tail(stderr)}`));
+        }
+        const code = err ? (err.code as number) : 0;
         const children = existsSync(record)
           ? readFileSync(record, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as string[])
           : [];

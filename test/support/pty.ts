@@ -62,11 +62,11 @@ export interface SpawnPtyOptions {
   cols?: number;
   /** Terminal height, default 40. */
   rows?: number;
-  /** Default timeout of `expect`/`wait`, default 5000 ms. */
+  /** Default timeout of `expect`/`wait`, default 30 s (a CLI starting on a busy 2-core CI machine takes seconds). */
   timeoutMs?: number;
   /** Wait this long after each successful `expect` before it resolves (default 0). */
   settleMs?: number;
-  /** Hard limit on the life of the session; the program is killed after it. Default 60 s. */
+  /** Hard limit on the life of the session; the program is killed after it. Default 5 min. */
   lifetimeMs?: number;
   /** Kill the program when the current vitest test finishes. Default true. */
   autoCleanup?: boolean;
@@ -238,7 +238,7 @@ class PtySessionImpl implements PtySession {
   constructor(command: string, args: string[], options: SpawnPtyOptions) {
     this.cols = options.cols ?? 120;
     this.rows = options.rows ?? 40;
-    this.timeoutMs = options.timeoutMs ?? 5000;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
     this.settleMs = options.settleMs ?? 0;
     this.debug = options.debug ?? process.env.PTY_DEBUG === '1';
     this.label = [command, ...args].join(' ');
@@ -296,7 +296,7 @@ class PtySessionImpl implements PtySession {
     });
     this.proc.on('close', (code, signal) => this.onClose(code, signal));
 
-    this.lifetimeTimer = setTimeout(() => this.kill('SIGKILL'), options.lifetimeMs ?? 60_000);
+    this.lifetimeTimer = setTimeout(() => this.kill('SIGKILL'), options.lifetimeMs ?? 5 * 60_000);
     this.lifetimeTimer.unref();
   }
 

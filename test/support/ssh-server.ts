@@ -81,16 +81,26 @@ export async function startSshServer(o: FakeSshOptions): Promise<FakeSshHost> {
   };
 }
 
-/** A TCP port that accepts connections and never answers: SSH's banner never comes. */
-export async function startSilentPort(): Promise<{ port: number; close(): Promise<void> }> {
+/**
+ * A TCP port that accepts connections and never answers: SSH's banner never
+ * comes. `connections` says when each was opened and when the client gave up
+ * (ms since the epoch): how long a client waited, without its start-up time.
+ */
+export async function startSilentPort(): Promise<{ port: number; connections: { openedAt: number; closedAt?: number }[]; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
+  const connections: { openedAt: number; closedAt?: number }[] = [];
   const server = net.createServer((s) => {
+    const c: { openedAt: number; closedAt?: number } = { openedAt: Date.now() };
+    connections.push(c);
     sockets.add(s);
     s.on('error', () => undefined);
+    s.on('close', () => (c.closedAt ??= Date.now()));
+    s.resume(); // read (and drop) what the client sends, or its going away is never seen
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
+    connections,
     close: () =>
       new Promise((resolve) => {
         for (const s of sockets) s.destroy();

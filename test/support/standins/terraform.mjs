@@ -14,8 +14,9 @@
 // like terraform does after releasing its lock (it writes .standin-lock-released);
 // STANDIN_SSH_PORT adds ansible_port to every host of the inventory output
 // (all hosts are 127.0.0.1, where the test's SSH server listens). The load
-// balancer and reserved IPs are loopback addresses too (127.0.0.10, .50), so
-// up's check of the site never sends traffic off the machine.
+// balancer and reserved IPs are loopback addresses too (STANDIN_LB_IP, default
+// 127.0.0.10, and 127.0.0.50), so up's check of the site never sends traffic
+// off the machine.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -24,6 +25,7 @@ const cwd = process.cwd();
 if (process.env.STANDIN_RECORD)
   appendFileSync(process.env.STANDIN_RECORD, JSON.stringify({ tool: 'terraform', argv, cwd, env: process.env }) + '\n');
 
+const LB_IP = process.env.STANDIN_LB_IP ?? '127.0.0.10';
 const out = (s) => process.stdout.write(s + '\n');
 const err = (s) => process.stderr.write(s + '\n');
 const STATE = path.join(cwd, 'terraform.tfstate');
@@ -163,7 +165,7 @@ switch (argv[0]) {
     out(
       plan.destroy
         ? `\nDestroy complete! Resources: ${deletes.length} destroyed.`
-        : `\nApply complete! Resources: ${creates.length} added, 0 changed, ${deletes.length} destroyed.\n\nOutputs:\n\ndb_reserved_ip = "127.0.0.50"\ninventory = <sensitive-free map>\nload_balancer_ip = "127.0.0.10"`,
+        : `\nApply complete! Resources: ${creates.length} added, 0 changed, ${deletes.length} destroyed.\n\nOutputs:\n\ndb_reserved_ip = "127.0.0.50"\ninventory = <sensitive-free map>\nload_balancer_ip = "${LB_IP}"`,
     );
     break;
   }
@@ -185,7 +187,7 @@ switch (argv[0]) {
       );
     const inventory = { wp_node: group('wp', v.webCount, 10), galera_cluster_node: group('db', v.dbCount, 20), galera_loadbalancer: group('dblb', 2, 30) };
     const o = (value, type) => ({ sensitive: false, type, value });
-    out(JSON.stringify({ db_reserved_ip: o('127.0.0.50', 'string'), inventory: o(inventory, ['object', {}]), load_balancer_ip: o('127.0.0.10', 'string') }, null, 2));
+    out(JSON.stringify({ db_reserved_ip: o('127.0.0.50', 'string'), inventory: o(inventory, ['object', {}]), load_balancer_ip: o(LB_IP, 'string') }, null, 2));
     break;
   }
 
