@@ -7,9 +7,13 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { decryptVault, encryptVault } from '../src/secrets/vault.js';
 import { homeWithKey, runCli, tempDir } from './support/cli.js';
+import { budget } from './support/tools.js';
+
+// Each test runs the CLI two or three times.
+vi.setConfig({ testTimeout: budget({ cli: 3 }) });
 
 let root: string;
 let home: string;
