@@ -113,11 +113,11 @@ describe('retired settings', () => {
       // As an older init wrote it: the vault with the entry, and the manifest's record of it (so it is not a hand edit).
       const rel = `ansible/group_vars/${group}/vault.yml`;
       const file = path.join(ws, rel);
-      const plain = decryptVault(readFileSync(file, 'utf8'), PASSWORD) + entry;
-      writeFileSync(file, encryptVault(plain, PASSWORD), { mode: 0o600 });
+      const text = encryptVault(decryptVault(readFileSync(file, 'utf8'), PASSWORD) + entry, PASSWORD);
+      writeFileSync(file, text, { mode: 0o600 });
       const manifestFile = path.join(ws, '.ha-wordpress/manifest.json');
       const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as { files: Record<string, string> };
-      manifest.files[rel] = createHash('sha256').update(plain, 'utf8').digest('hex');
+      manifest.files[rel] = createHash('sha256').update(text, 'utf8').digest('hex');
       writeFileSync(manifestFile, JSON.stringify(manifest));
     }
     const r = await runCli(['init', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: { HOME: home } });

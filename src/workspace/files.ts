@@ -11,7 +11,8 @@ export const sha256 = (text: string): string => createHash('sha256').update(text
  * never readable by others even for a moment.
  */
 export async function writeAtomic(file: string, data: string, mode = 0o644): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
+  // An explicit mode: with a umask of 000 the default would make the directories world-writable.
+  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await fs.open(tmp, 'wx', mode);
   try {
@@ -28,6 +29,9 @@ export async function writeAtomic(file: string, data: string, mode = 0o644): Pro
     throw err;
   }
 }
+
+/** The names writeAtomic gives its temporary files. */
+export const TEMPORARY = /^\..+\.[0-9a-f]{12}\.tmp$/;
 
 export async function readIfExists(file: string): Promise<string | undefined> {
   try {

@@ -2,12 +2,14 @@
  * The workspace on disk (docs/architecture.md#the-workspace): where it is, what an existing one holds,
  * and applying a set of planned files without losing anything.
  *
- * .ha-wordpress/manifest.json records a hash of every file init wrote (for a
- * vault file: of its plaintext, because re-encryption changes the bytes).
+ * .ha-wordpress/manifest.json records a hash of every file init wrote, as
+ * written (a vault file's ciphertext: the manifest is committed and must say
+ * nothing about a secret).
  * When init runs again, a file whose current hash is still the recorded one
  * is ours to replace; a file that differs was edited by hand and is kept,
  * with the new version written beside it as <file>.new.
  */
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
@@ -15,7 +17,7 @@ import { UsageError, UserError } from '../errors.js';
 import { secretStrings, VAULT_GROUPS, type Vaults } from '../secrets/catalog.js';
 import { decryptVault, encryptVault, isVaultText, VaultError } from '../secrets/vault.js';
 import { redact } from '../ui/logger.js';
-import { readIfExists, sha256, writeAtomic } from './files.js';
+import { readIfExists, sha256, TEMPORARY, writeAtomic } from './files.js';
 
 export const SETTINGS_FILE = 'ha-wordpress.yml';
 export const MANIFEST_FILE = '.ha-wordpress/manifest.json';
@@ -49,9 +51,17 @@ export interface ApplyResult {
   keptEdited: string[];
 }
 
+/**
+ * .ha-wordpress/manifest.json. Version 2 records the hash of each file's
+ * bytes as written (a vault's ciphertext); version 1 recorded a vault's
+ * plaintext hash, which let anyone holding the committed manifest test
+ * password guesses without ansible-vault's key derivation.
+ */
 interface Manifest {
-  version: 1;
+  version: 1 | 2;
   files: Record<string, string>;
+  /** Written just before the files: what an interrupted run was writing. */
+  pending?: Record<string, string>;
 }
 
 export async function isWorkspace(dir: string): Promise<boolean> {
@@ -75,12 +85,12 @@ export async function readSettingsFile(dir: string): Promise<Record<string, unkn
 
 export async function readManifest(dir: string): Promise<Manifest> {
   const text = await readIfExists(path.join(dir, MANIFEST_FILE));
-  if (!text) return { version: 1, files: {} };
+  if (!text) return { version: 2, files: {} };
   try {
-    const m = JSON.parse(text) as Manifest;
-    return { version: 1, files: m.files ?? {} };
+    const m = JSON.parse(text) as Partial<Manifest>;
+    return { version: m.version === 2 ? 2 : 1, files: m.files ?? {}, pending: m.pending };
   } catch {
-    return { version: 1, files: {} };
+    return { version: 2, files: {} };
   }
 }
 
@@ -127,60 +137,141 @@ function parseYamlMap(text: string, where: string): Record<string, unknown> {
   throw new UserError(`${where} does not hold a YAML mapping; fix it with \`ansible-vault edit ${where}\``);
 }
 
-/** Current hash of a file as the manifest records it (plaintext for vault files). */
-async function currentHash(dir: string, f: PlannedFile, password: string): Promise<string | undefined> {
-  if (f.vault) {
-    const plain = await readVaultFile(dir, f.rel, password);
-    return plain === undefined ? undefined : sha256(plain);
-  }
+/**
+ * What a file holds now: the hash of its content (for a vault, of the
+ * plaintext, compared in memory only) and the hash the manifest records (of
+ * the bytes on disk: for a vault, the ciphertext, so the manifest reveals
+ * nothing about a secret).
+ */
+async function current(dir: string, f: PlannedFile, password: string): Promise<{ content: string; recorded: string } | undefined> {
   const text = await readIfExists(path.join(dir, f.rel));
-  return text === undefined ? undefined : sha256(text);
+  if (text === undefined) return undefined;
+  const recorded = sha256(text);
+  if (!f.vault) return { content: recorded, recorded };
+  return { content: sha256((await readVaultFile(dir, f.rel, password)) ?? ''), recorded };
 }
 
 /**
  * Decides every file's fate first and only then writes, so a problem found
  * while deciding (an unreadable vault, say) leaves the workspace untouched.
+ *
+ * A new workspace is written whole into a staging directory beside it and
+ * renamed into place: an interrupted first init leaves nothing at `dir`
+ * (the next run sweeps the staging directory). On an existing workspace
+ * each file is replaced atomically; the manifest first records what is about
+ * to be written (`pending`), so a run cut off half-way is recognised as ours
+ * by the next one rather than taken for hand edits.
  */
 export async function applyPlan(dir: string, files: PlannedFile[], vaultPassword: string): Promise<ApplyResult> {
+  await sweepStaging(dir);
+  if (!(await isWorkspace(dir))) return applyNew(dir, files, vaultPassword);
+  await sweepTemporaries(dir, files);
   const manifest = await readManifest(dir);
+  const ours = (rel: string, hashes: { content: string; recorded: string }) => {
+    const known = [manifest.files[rel], manifest.pending?.[rel]];
+    // A version-1 manifest recorded a vault's plaintext hash.
+    return known.includes(hashes.recorded) || (manifest.version === 1 && known.includes(hashes.content));
+  };
   // Independent files are read, and later written, concurrently: each write
   // ends in an fsync, and ~100 of them one after another were most of init's
-  // time (budget under 1 s: docs/cluster.md#budgets). The manifest is written last, after all.
+  // time (budget under 1 s: docs/cluster.md#budgets).
   const decisions = await inParallel(files, async (f) => {
     const want = sha256(f.content);
-    const have = await currentHash(dir, f, vaultPassword);
+    const have = await current(dir, f, vaultPassword);
     let action: 'write' | 'skip' | 'new';
     if (have === undefined) action = 'write';
-    else if (f.policy === 'seed' || have === want) action = 'skip';
-    else if (f.policy === 'owned' || manifest.files[f.rel] === have) action = 'write';
+    else if (f.policy === 'seed' || have.content === want) action = 'skip';
+    else if (f.policy === 'owned' || ours(f.rel, have)) action = 'write';
     else action = 'new';
-    return { f, action };
+    const data = action === 'skip' ? undefined : f.vault ? encryptVault(f.content, vaultPassword) : f.content;
+    return { f, action, data, recorded: data !== undefined ? sha256(data) : have!.recorded };
   });
 
+  const next: Manifest = { version: 2, files: {} };
+  for (const { f, action, recorded } of decisions) {
+    if (action === 'new') {
+      if (manifest.files[f.rel] !== undefined) next.files[f.rel] = manifest.files[f.rel]!;
+    } else next.files[f.rel] = recorded;
+  }
+  // What this run is about to write, before it writes it.
+  await writeManifest(dir, { ...manifest, pending: next.files });
+
   const result: ApplyResult = { written: [], unchanged: [], keptEdited: [] };
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  await inParallel(decisions, async ({ f, action }) => {
+  await inParallel(decisions, async ({ f, action, data }) => {
     if (action === 'skip') {
       // Keep the bytes (a vault is not re-encrypted needlessly), but make sure
       // a secret file's mode is right even if someone loosened it.
       await fs.chmod(path.join(dir, f.rel), f.mode);
       return;
     }
-    const data = f.vault ? encryptVault(f.content, vaultPassword) : f.content;
-    await writeAtomic(path.join(dir, action === 'new' ? `${f.rel}.new` : f.rel), data, f.mode);
+    await writeAtomic(path.join(dir, action === 'new' ? `${f.rel}.new` : f.rel), data!, f.mode);
   });
-  for (const { f, action } of decisions) {
-    if (action === 'write') {
-      manifest.files[f.rel] = sha256(f.content);
-      result.written.push(f.rel);
-    } else if (action === 'new') result.keptEdited.push(f.rel);
-    else {
-      manifest.files[f.rel] ??= sha256(f.content);
-      result.unchanged.push(f.rel);
-    }
-  }
-  await writeAtomic(path.join(dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n', 0o644);
+  for (const { f, action } of decisions) (action === 'write' ? result.written : action === 'new' ? result.keptEdited : result.unchanged).push(f.rel);
+  await writeManifest(dir, next);
   return result;
+}
+
+const STAGING = '.ha-wordpress-init-';
+const stagingPrefix = (dir: string) => path.join(path.dirname(dir), `.${path.basename(dir)}${STAGING}`);
+
+/** A new workspace, all or nothing: written in a staging directory beside `dir`, then renamed into place. */
+async function applyNew(dir: string, files: PlannedFile[], vaultPassword: string): Promise<ApplyResult> {
+  const staging = `${stagingPrefix(dir)}${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await fs.mkdir(path.dirname(dir), { recursive: true, mode: 0o755 });
+    await fs.mkdir(staging, { mode: 0o700 });
+    const recorded = await inParallel(files, async (f) => {
+      const data = f.vault ? encryptVault(f.content, vaultPassword) : f.content;
+      await writeAtomic(path.join(staging, f.rel), data, f.mode);
+      return [f.rel, sha256(data)] as const;
+    });
+    await writeManifest(staging, { version: 2, files: Object.fromEntries(recorded) });
+    // rename(2) replaces an empty directory, and fails on one that is not:
+    // a second init racing this one gets an error rather than a mix.
+    await fs.rename(staging, dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOTEMPTY' || err.code === 'EEXIST')
+        throw new UsageError(`--dir: ${dir} was filled by something else while init ran (another init?); nothing was written there`);
+      throw err;
+    });
+  } finally {
+    await fs.rm(staging, { recursive: true, force: true });
+  }
+  return { written: files.map((f) => f.rel), unchanged: [], keptEdited: [] };
+}
+
+/** Staging directories of earlier inits that were killed before their rename (their owner is gone). */
+async function sweepStaging(dir: string): Promise<void> {
+  const prefix = path.basename(stagingPrefix(dir));
+  const parent = path.dirname(dir);
+  const entries = await fs.readdir(parent).catch(() => [] as string[]);
+  for (const e of entries) {
+    if (!e.startsWith(prefix)) continue;
+    const pid = Number(e.slice(prefix.length).split('-')[0]);
+    if (pid && pid !== process.pid && processAlive(pid)) continue;
+    await fs.rm(path.join(parent, e), { recursive: true, force: true });
+  }
+}
+
+/** writeAtomic's temporary files that a killed run left (each 0600 when it held a secret, and git-ignored). */
+async function sweepTemporaries(dir: string, files: PlannedFile[]): Promise<void> {
+  const dirs = new Set(files.map((f) => path.dirname(path.join(dir, f.rel))));
+  for (const d of dirs) {
+    const entries = await fs.readdir(d).catch(() => [] as string[]);
+    for (const e of entries) if (TEMPORARY.test(e)) await fs.rm(path.join(d, e), { force: true });
+  }
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function writeManifest(dir: string, m: Manifest): Promise<void> {
+  await writeAtomic(path.join(dir, MANIFEST_FILE), JSON.stringify(m, null, 2) + '\n', 0o644);
 }
 
 /** fn over every item, at most `limit` at a time; results in the items' order. After a failure no new item starts, and the first error is thrown once the running ones have ended. */
