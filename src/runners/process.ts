@@ -158,8 +158,9 @@ function installSignalHandlers(): void {
  * UserError naming it.
  */
 export async function runChild(cmd: string, args: string[], opts: RunOptions): Promise<RunResult> {
-  const { execa } = await loadExeca();
+  // Before the first await: a Ctrl-C from here on is ours to handle.
   installSignalHandlers();
+  const { execa } = await loadExeca();
   const name = path.basename(cmd);
   const step = opts.step ?? name;
   opts.log.line(`$ ${[cmd, ...args].join(' ')}`);
