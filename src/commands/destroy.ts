@@ -19,7 +19,7 @@ export async function runDestroy(ctx: DestroyContext): Promise<void> {
     throw new UsageError('destroy: not confirmed; run it on a terminal to type the project name, or add --yes (nothing was changed)');
   const ws = await openWorkspace(ctx);
   if (ws.target === 'local') return destroyLocal(ctx, ws);
-  const found = preflightTools([{ name: 'terraform', version: () => tf.terraformVersion(ctx.env), hint: tf.TERRAFORM_HINT }]);
+  const found = await preflightTools([{ name: 'terraform', version: () => tf.terraformVersion(ctx.env), hint: tf.TERRAFORM_HINT }]);
   await requireFile(ws, 'terraform/terraform.tf', 'the cluster\'s terraform code');
   ctx.log.success(`preflight: ${found.join(', ')}; the vault opens; API token from ${ws.tokenSource}`);
 

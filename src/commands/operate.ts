@@ -190,14 +190,16 @@ export function terraformEnv(ctx: OpContext, ws: Workspace): NodeJS.ProcessEnv {
 }
 
 /** Tools a run needs, with their versions; every one that is missing is named at once, with how to install it. */
-export function preflightTools(tools: { name: string; version: () => string | undefined; hint: string }[]): string[] {
+export async function preflightTools(tools: { name: string; version: () => Promise<string | undefined>; hint: string }[]): Promise<string[]> {
   const found: string[] = [];
   const missing: string[] = [];
-  for (const t of tools) {
-    const v = t.version();
+  // Concurrently: ansible-playbook --version alone is half a second of Python start-up.
+  const versions = await Promise.all(tools.map((t) => t.version()));
+  tools.forEach((t, i) => {
+    const v = versions[i];
     if (v) found.push(`${t.name} ${v}`);
     else missing.push(`${t.name} was not found on PATH: ${t.hint}`);
-  }
+  });
   if (missing.length) throw new UserError(missing.join('\n'));
   return found;
 }

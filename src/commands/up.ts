@@ -33,7 +33,7 @@ export async function runUp(given: UpContext): Promise<void> {
   const doAnsible = ctx.options.only !== 'terraform';
 
   // Preflight: everything that can be checked before anything is created.
-  const found = preflightTools([...(doTerraform ? [terraformTool(ctx)] : []), ...(doAnsible ? [ansibleTool(ctx)] : [])]);
+  const found = await preflightTools([...(doTerraform ? [terraformTool(ctx)] : []), ...(doAnsible ? [ansibleTool(ctx)] : [])]);
   if (doTerraform) await requireFile(ws, 'terraform/terraform.tf', 'the cluster\'s terraform code');
   if (doAnsible) await requireFile(ws, 'ansible/site.yml', 'the cluster\'s playbook');
   const credentials = doAnsible ? await sshCredentials(ctx, ws) : undefined;
@@ -66,7 +66,7 @@ export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
   const lab = await import('../lab/index.js');
   const problems = doLab ? await lab.labCheck() : [];
   if (problems.length) throw new UserError(problems.join('\n'));
-  const found = preflightTools(doAnsible ? [ansibleTool(ctx)] : []);
+  const found = await preflightTools(doAnsible ? [ansibleTool(ctx)] : []);
   if (doAnsible) await requireFile(ws, 'ansible/site.yml', 'the cluster\'s playbook');
   const credentials = doAnsible ? await sshCredentials(ctx, ws) : undefined;
   ctx.log.success(`preflight: ${[...found, 'the vault opens'].join('; ')}`);

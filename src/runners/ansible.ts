@@ -7,15 +7,14 @@
 import path from 'node:path';
 import { packagePath } from '../paths.js';
 import { probe, runChild, type PhaseLog } from './process.js';
-import { StepFailure } from './terraform.js';
 
 export const ANSIBLE_HINT =
   'install ansible-core 2.14 or newer (`apt-get install ansible-core` on Debian/Ubuntu, or `pipx install ansible-core`)';
 
 export const VAULT_PASSWORD_SCRIPT = packagePath('libexec', 'vault-password');
 
-export function ansibleVersion(env: NodeJS.ProcessEnv): string | undefined {
-  const out = probe('ansible-playbook', ['--version'], env);
+export async function ansibleVersion(env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const out = await probe('ansible-playbook', ['--version'], env);
   if (out === undefined) return undefined;
   return out.match(/core ([0-9][^\]\s]*)/)?.[1] ?? out.split('\n')[0]?.trim();
 }
@@ -67,7 +66,6 @@ export async function runPlaybook(run: PlaybookRun): Promise<RecapRow[]> {
     ANSIBLE_RETRY_FILES_ENABLED: 'false',
   };
   const args = ['-i', 'inventory/hosts.yml', 'site.yml', '--vault-password-file', VAULT_PASSWORD_SCRIPT];
-  const r = await runChild('ansible-playbook', args, { cwd: dir, env, log: run.log, onLine, onInterrupt: run.onInterrupt });
-  if (r.code !== 0) throw new StepFailure('ansible-playbook', r.code, r.tail);
+  await runChild('ansible-playbook', args, { cwd: dir, env, log: run.log, onLine, onInterrupt: run.onInterrupt });
   return recap;
 }

@@ -2,22 +2,43 @@
  * The one wrapper for the long-running child processes of `up` and `destroy`
  * (terraform, ansible-playbook): argv arrays and never a shell, an explicit
  * environment, every line of output into the phase's log file (scrubbed of
- * secrets), the last lines kept for the error report, and a Ctrl-C that
- * stops the child gracefully instead of killing it.
+ * secrets), the last lines kept for the error, and a Ctrl-C that stops the
+ * child gracefully instead of killing it.
  *
  * Why the child gets its own process group: a Ctrl-C at a terminal sends
  * SIGINT to the whole foreground group. If terraform were in ours it would
  * get that one *and* the one we forward, and two interrupts make terraform
  * exit at once without releasing its state lock. So the terminal's SIGINT
- * reaches only us, and we forward exactly one per keypress. The child's
- * stdin is closed: neither terraform (-input=false) nor ansible reads it,
- * and a background group must not touch the terminal.
+ * reaches only us, and we forward exactly one, to the child's group. A second
+ * Ctrl-C kills the whole group. The child's stdin is closed: neither
+ * terraform (-input=false) nor ansible reads it, and a background group must
+ * not touch the terminal.
+ *
+ * execa starts the child and reads its output: no shell, `extendEnv: false`
+ * (the environment is exactly the one given), the detached group, output
+ * decoded and split into lines as it arrives, stdout kept for `-json`
+ * commands, why a start failed (missing program, missing directory), and the
+ * exit code or signal. What execa cannot do, and this module does itself:
+ * signal a process group. `subprocess.kill()`, and with it execa's `timeout`,
+ * `cancelSignal` and `forceKillAfterDelay`, signals the child's pid alone.
+ * That is not enough for a forced stop: ansible-playbook's forked workers and
+ * terraform's provider plugins are in the group, outlive a leader killed
+ * alone, and keep our output pipes open (ansible's workers write to them), so
+ * the run would not end. So every signal here (the forwarded Ctrl-C, the
+ * forced kill, a timeout's stop) goes to the group with process.kill(-pid).
+ *
+ * execa 9 is ESM-only; it is loaded with import() on first use, so commands
+ * that run no child (and --help) never load it.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { constants } from 'node:os';
 import path from 'node:path';
 import { CancelledError, UserError } from '../errors.js';
 import { scrub } from '../ui/logger.js';
+
+type Execa = typeof import('execa');
+let execaModule: Promise<Execa> | undefined;
+const loadExeca = () => (execaModule ??= import('execa'));
 
 /** One phase's log file: every command and every line of its output, scrubbed. */
 export class PhaseLog {
@@ -44,30 +65,75 @@ export function logStamp(now = new Date()): string {
   return now.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
 }
 
+/** A child process that failed: which step, its exit code and its last lines of output (stderr included). */
+export class StepFailure extends Error {
+  constructor(
+    readonly step: string,
+    readonly code: number,
+    readonly tail: string[],
+    message = `${step} exited with code ${code}`,
+  ) {
+    super(message);
+    this.name = 'StepFailure';
+  }
+}
+
 export interface RunOptions {
   cwd: string;
+  /** The child's whole environment: nothing of ours is added. */
   env: NodeJS.ProcessEnv;
   log: PhaseLog;
+  /** What a failure calls the command ("terraform apply"); the program's name when absent. */
+  step?: string;
   /** Each output line as it arrives (--verbose streams them). Already scrubbed. */
   onLine?: (line: string) => void;
   /** Collect stdout (for `-json` commands) instead of only logging it. */
   capture?: boolean;
-  /** Tell the user what is happening when Ctrl-C arrives. */
-  onInterrupt?: (count: number) => void;
+  /** Tell the user what is happening on Ctrl-C: 1 when the child was asked to stop, 2 when it was killed. */
+  onInterrupt?: (stage: number) => void;
+  /** Stop the child when it runs longer than this: a SIGINT to its group, then a kill after `graceMs`. */
+  timeoutMs?: number;
+  /** How long a timed-out child has to stop after its SIGINT; 30 s when absent. */
+  graceMs?: number;
 }
 
 export interface RunResult {
-  code: number;
-  /** The last lines of combined output, scrubbed, for error reports. */
+  /** The last lines of combined output, scrubbed. */
   tail: string[];
+  /** stdout, when `capture` was set; '' otherwise. */
   stdout: string;
 }
 
 const TAIL = 25;
 
+/** A running child, as the process-wide signal handler and the timeout see it. */
+interface Running {
+  pid: number;
+  /** 0 running, 1 asked to stop (one SIGINT/SIGTERM sent to its group), 2 its group killed. */
+  stage: number;
+  interrupted: boolean;
+  timedOut: boolean;
+  onInterrupt?: (stage: number) => void;
+}
+
 /** The child currently running, so the process-wide signal handler can reach it. */
-let current: { pid: number; interrupts: number; onInterrupt?: (n: number) => void } | undefined;
+let current: Running | undefined;
 let handlersInstalled = false;
+
+function signalGroup(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    // the whole group is gone already
+  }
+}
+
+/** The first stop asks (the signal forwarded once); any later one kills the group. */
+function escalate(run: Running, sig: NodeJS.Signals): void {
+  if (run.stage >= 2) return;
+  run.stage += 1;
+  signalGroup(run.pid, run.stage === 1 ? sig : 'SIGKILL');
+}
 
 function installSignalHandlers(): void {
   if (handlersInstalled) return;
@@ -78,70 +144,105 @@ function installSignalHandlers(): void {
         // Nothing to wait for: behave like the default handler.
         process.exit(sig === 'SIGINT' ? 130 : 143);
       }
-      current.interrupts += 1;
-      current.onInterrupt?.(current.interrupts);
-      try {
-        process.kill(-current.pid, sig);
-      } catch {
-        // already gone
-      }
+      current.interrupted = true;
+      escalate(current, sig);
+      current.onInterrupt?.(current.stage);
     });
   }
 }
 
+/**
+ * Runs one command to its end. A non-zero exit, or a timeout, is a
+ * StepFailure carrying the last lines of output; a Ctrl-C is a
+ * CancelledError once the child has stopped; a missing program is a
+ * UserError naming it.
+ */
 export async function runChild(cmd: string, args: string[], opts: RunOptions): Promise<RunResult> {
+  // Before the first await: a Ctrl-C from here on is ours to handle.
   installSignalHandlers();
+  const { execa } = await loadExeca();
+  const name = path.basename(cmd);
+  const step = opts.step ?? name;
   opts.log.line(`$ ${[cmd, ...args].join(' ')}`);
-  const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const tail: string[] = [];
-  const out: string[] = [];
-  const me = { pid: child.pid ?? 0, interrupts: 0, onInterrupt: opts.onInterrupt };
 
-  const lines = (stream: NodeJS.ReadableStream, isStdout: boolean) => {
-    let buf = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      if (isStdout && opts.capture) out.push(chunk);
-      buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        emit(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-      }
-    });
-    stream.on('end', () => {
-      if (buf) emit(buf);
-      buf = '';
-    });
-  };
+  const tail: string[] = [];
   const emit = (raw: string) => {
-    const line = scrub(raw.replace(/\r$/, ''));
+    const line = scrub(raw);
     opts.log.line(line);
     tail.push(line);
     if (tail.length > TAIL) tail.shift();
     opts.onLine?.(line);
   };
-  lines(child.stdout, true);
-  lines(child.stderr, false);
+  // execa hands these generators whole lines, decoded (utf8 is its default
+  // encoding), without their newline (\r\n too); what they yield is what
+  // execa keeps for result.stdout.
+  const capture = opts.capture === true;
+  const stdoutLines = function* (line: unknown) {
+    emit(line as string);
+    if (capture) yield line;
+  };
+  const stderrLines = function* (line: unknown) {
+    emit(line as string);
+  };
 
-  const code = await new Promise<number>((resolve, reject) => {
-    child.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') reject(new UserError(`${cmd} was not found on PATH`));
-      else reject(err);
-    });
-    if (child.pid !== undefined) current = me;
-    child.on('close', (c, signal) => resolve(c ?? (signal === 'SIGINT' ? 130 : 1)));
-  }).finally(() => {
+  const subprocess = execa(cmd, args, {
+    cwd: opts.cwd,
+    env: opts.env,
+    extendEnv: false,
+    stdin: 'ignore',
+    stdout: stdoutLines,
+    stderr: stderrLines,
+    detached: true,
+    reject: false,
+  });
+  const me: Running | undefined =
+    subprocess.pid === undefined ? undefined : { pid: subprocess.pid, stage: 0, interrupted: false, timedOut: false, onInterrupt: opts.onInterrupt };
+  if (me) current = me;
+  const timers: NodeJS.Timeout[] = [];
+  if (me && opts.timeoutMs !== undefined) {
+    const grace = opts.graceMs ?? 30_000;
+    timers.push(
+      setTimeout(() => {
+        me.timedOut = true;
+        escalate(me, 'SIGINT');
+        timers.push(setTimeout(() => escalate(me, 'SIGINT'), grace));
+      }, opts.timeoutMs),
+    );
+  }
+
+  const r = await subprocess.finally(() => {
+    for (const t of timers) clearTimeout(t);
     if (current === me) current = undefined;
   });
-  opts.log.line(`[exit ${code}]`);
-  if (me.interrupts > 0) throw new CancelledError(`Interrupted: ${path.basename(cmd)} stopped cleanly.`);
-  return { code, tail, stdout: out.join('') };
+
+  if (r.exitCode === undefined && r.signal === undefined) {
+    // It never started.
+    opts.log.line(`[could not start: ${r.code ?? r.originalMessage}]`);
+    if (r.code === 'ENOENT' && /"cwd" option is invalid/.test(r.originalMessage ?? ''))
+      throw new UserError(`${step} could not start: its directory ${opts.cwd} does not exist`);
+    if (r.code === 'ENOENT') throw new UserError(`${cmd} was not found on PATH`);
+    if (r.code === 'EACCES') throw new UserError(`${cmd} is not executable (permission denied): check its mode, or put an executable ${name} first on PATH`);
+    throw r;
+  }
+  const code = r.exitCode ?? 128 + (constants.signals[r.signal!] ?? 0);
+  opts.log.line(r.signal ? `[killed by ${r.signal}]` : `[exit ${code}]`);
+  if (me?.interrupted)
+    throw new CancelledError(me.stage >= 2 ? `Interrupted: ${name} was killed before it finished its current step.` : `Interrupted: ${name} stopped cleanly.`);
+  if (me?.timedOut) throw new StepFailure(step, code, tail, `${step} did not finish within ${seconds(opts.timeoutMs!)} and was stopped`);
+  if (code !== 0) throw new StepFailure(step, code, tail);
+  if (r.failed) throw r; // exit 0 but execa failed (its output buffer overflowed): a bug, not the user's to fix
+  return { tail, stdout: r.stdout ?? '' };
 }
 
-/** A quick probe such as `terraform version -json`: output, or undefined when the program is absent or fails. */
-export function probe(cmd: string, args: string[], env: NodeJS.ProcessEnv): string | undefined {
-  const r = spawnSync(cmd, args, { env, encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.error || r.status !== 0) return undefined;
-  return r.stdout;
+const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+
+/**
+ * A quick probe such as `terraform version -json`: its stdout, or undefined
+ * when the program is absent, fails or hangs past `timeoutMs`. execa's own
+ * timeout serves here: a version command is one process, not a group.
+ */
+export async function probe(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 20_000): Promise<string | undefined> {
+  const { execa } = await loadExeca();
+  const r = await execa(cmd, args, { env, extendEnv: false, stdin: 'ignore', reject: false, timeout: timeoutMs, forceKillAfterDelay: 2000 });
+  return r.failed ? undefined : r.stdout;
 }

@@ -6,6 +6,8 @@
 import { UserError } from '../errors.js';
 import { probe, runChild, type PhaseLog, type RunResult } from './process.js';
 
+export { StepFailure } from './process.js';
+
 export const PLAN_FILE = 'tfplan';
 export const DESTROY_PLAN_FILE = 'destroy.tfplan';
 
@@ -13,8 +15,8 @@ export const TERRAFORM_HINT =
   'install Terraform 1.5 or newer (https://developer.hashicorp.com/terraform/install: HashiCorp\'s apt repository, or the zip on PATH)';
 
 /** The installed terraform's version, or undefined when there is none. */
-export function terraformVersion(env: NodeJS.ProcessEnv): string | undefined {
-  const out = probe('terraform', ['version', '-json'], env);
+export async function terraformVersion(env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const out = await probe('terraform', ['version', '-json'], env);
   if (out === undefined) return undefined;
   try {
     return (JSON.parse(out) as { terraform_version?: string }).terraform_version;
@@ -72,23 +74,9 @@ export interface TerraformRun {
   onInterrupt?: (n: number) => void;
 }
 
-/** Runs one terraform command; a non-zero exit becomes a StepFailure carrying the output's last lines. */
-export async function terraform(run: TerraformRun, args: string[], capture = false): Promise<RunResult> {
-  const r = await runChild('terraform', args, { cwd: run.dir, env: run.env, log: run.log, onLine: run.onLine, onInterrupt: run.onInterrupt, capture });
-  if (r.code !== 0) throw new StepFailure(`terraform ${args[0]}`, r.code, r.tail);
-  return r;
-}
-
-/** A child process that failed: which command, its exit code and its last lines. */
-export class StepFailure extends Error {
-  constructor(
-    readonly step: string,
-    readonly code: number,
-    readonly tail: string[],
-  ) {
-    super(`${step} exited with code ${code}`);
-    this.name = 'StepFailure';
-  }
+/** Runs one terraform command; a non-zero exit is a StepFailure naming it (`terraform apply`) with the output's last lines. */
+export function terraform(run: TerraformRun, args: string[], capture = false): Promise<RunResult> {
+  return runChild('terraform', args, { cwd: run.dir, env: run.env, log: run.log, step: `terraform ${args[0]}`, onLine: run.onLine, onInterrupt: run.onInterrupt, capture });
 }
 
 export async function init(run: TerraformRun): Promise<void> {
