@@ -6,7 +6,6 @@
 import { UserError } from '../errors.js';
 import { probe, runChild, type PhaseLog, type RunResult } from './process.js';
 
-export { StepFailure } from './process.js';
 
 export const PLAN_FILE = 'tfplan';
 export const DESTROY_PLAN_FILE = 'destroy.tfplan';
