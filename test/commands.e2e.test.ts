@@ -4,7 +4,8 @@
  * workspace (no cloud account, no lab started).
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
@@ -127,5 +128,38 @@ describe('retired settings', () => {
     expect(r.stderr).not.toContain('OldMaint-0123456789');
     const vault = decryptVault(readFileSync(path.join(ws, 'ansible/group_vars/galera_cluster_node/vault.yml'), 'utf8'), PASSWORD);
     expect(vault).not.toContain('sys_maint');
+  });
+});
+
+describe('one command at a time on a workspace', () => {
+  it.each([
+    ['init', ['init', '--non-interactive']],
+    ['up', ['up', '--only', 'ansible', '--non-interactive']],
+    ['destroy', ['destroy', '--yes']],
+    ['drill', ['drill']],
+  ])('%s refuses while another command holds the lock, naming its pid, command and start', async (name, args) => {
+    const ws = await localWorkspace(`locked-${name}`);
+    const holder = spawn('sleep', ['60']);
+    try {
+      const lock = { pid: holder.pid, command: 'up', started: '2026-11-30T12:00:00.000Z' };
+      writeFileSync(path.join(ws, '.ha-wordpress/lock'), JSON.stringify(lock));
+      const r = await runCli([...args, '--dir', ws, '--vault-password-file', pwFile], { env: { HOME: home } });
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim()).toBe(
+        `error: the workspace ${ws} is busy: \`ha-wordpress up\` (pid ${holder.pid}) has held it since 2026-11-30T12:00:00.000Z; wait for it to end, or stop it, then try again`,
+      );
+      expect(r.children).toEqual([]);
+    } finally {
+      holder.kill();
+    }
+  });
+
+  it('takes over a lock whose process is gone, and releases it when done', async () => {
+    const ws = await localWorkspace('stale-lock');
+    const gone = spawnSync('true').pid;
+    writeFileSync(path.join(ws, '.ha-wordpress/lock'), JSON.stringify({ pid: gone, command: 'up', started: '2026-11-30T12:00:00.000Z' }));
+    const r = await runCli(['init', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: { HOME: home } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(path.join(ws, '.ha-wordpress/lock'))).toBe(false);
   });
 });

@@ -9,7 +9,7 @@ import { UsageError, UserError } from '../errors.js';
 import * as tf from '../runners/terraform.js';
 import { INVENTORY_FILE, KNOWN_HOSTS_FILE } from '../workspace/inventory.js';
 import { SETTINGS_FILE } from '../workspace/workspace.js';
-import { openWorkspace, phase, preflightTools, requireFile, resumeCommand, terraformEnv, type OpContext, type Workspace } from './operate.js';
+import { phase, preflightTools, requireFile, resumeCommand, terraformEnv, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
 
 type DestroyContext = OpContext;
 
@@ -17,8 +17,10 @@ export async function runDestroy(ctx: DestroyContext): Promise<void> {
   // Refuse before anything runs: not even `terraform init` without consent.
   if (!ctx.yes && !ctx.interactive)
     throw new UsageError('destroy: not confirmed; run it on a terminal to type the project name, or add --yes (nothing was changed)');
-  const ws = await openWorkspace(ctx);
-  if (ws.target === 'local') return destroyLocal(ctx, ws);
+  await withLockedWorkspace(ctx, 'destroy', (ws) => (ws.target === 'local' ? destroyLocal(ctx, ws) : destroyCloud(ctx, ws)));
+}
+
+async function destroyCloud(ctx: DestroyContext, ws: Workspace): Promise<void> {
   const found = await preflightTools([{ name: 'terraform', version: () => tf.terraformVersion(ctx.env), hint: tf.TERRAFORM_HINT }]);
   await requireFile(ws, 'terraform/terraform.tf', 'the cluster\'s terraform code');
   ctx.log.success(`preflight: ${found.join(', ')}; the vault opens; API token from ${ws.tokenSource}`);

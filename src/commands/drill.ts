@@ -24,7 +24,7 @@ import { HEAL_LIMIT_MS, runScenario } from '../drill/run.js';
 import { parseScenarios, type Cluster } from '../drill/scenarios.js';
 import { Traffic } from '../drill/traffic.js';
 import { Writer } from '../drill/writer.js';
-import { openWorkspace, type OpContext } from './operate.js';
+import { withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
 import { DEGRADED_EXIT, statusProbe } from './status.js';
 import { labOptions, upLocal } from './up.js';
 
@@ -36,7 +36,10 @@ const INTERRUPTED = 'drill interrupted; the nodes it broke were started again (`
 
 export async function runDrill(ctx: DrillContext): Promise<void> {
   const chosen = parseScenarios(ctx.options.scenario !== undefined ? [ctx.options.scenario] : undefined);
-  const ws = await openWorkspace(ctx);
+  await withLockedWorkspace(ctx, 'drill', (ws) => drill(ctx, ws, chosen));
+}
+
+async function drill(ctx: DrillContext, ws: Workspace, chosen: ReturnType<typeof parseScenarios>): Promise<void> {
   if (ws.target !== 'local')
     throw new UsageError('drill runs on the local target only: it stops and kills nodes on purpose. On DigitalOcean, watch `ha-wordpress status` while you power off one droplet at a time');
   const lab = await import('../lab/index.js');

@@ -10,13 +10,14 @@ import { connectAccount, checkDropletLimit, regionChoices, sizeChoices, type Liv
 import { planFiles } from '../init/files.js';
 import { registerKey, resolveSshKey } from '../init/ssh-key.js';
 import { printSummary } from '../init/summary.js';
-import { locate } from '../init/where.js';
+import { locate, type Where } from '../init/where.js';
 import { buildSecrets, ROTATE_NAMES, secretStrings, type Vaults } from '../secrets/catalog.js';
 import { Resolver, type ExtraCheck } from '../settings/resolve.js';
 import { appliesTo, RETIRED_FLAGS, SETTING, SETTINGS, type SettingKey, type Values } from '../settings/table.js';
 import { redact } from '../ui/logger.js';
 import { splitList } from '../validation/rules.js';
 import { readIfExists } from '../workspace/files.js';
+import { withWorkspaceLock } from '../workspace/lock.js';
 import { initPassword } from '../workspace/vault-password.js';
 import { applyPlan, readWorkspaceSecrets, VAULT_PASS_FILE } from '../workspace/workspace.js';
 import type { Context } from './context.js';
@@ -33,7 +34,14 @@ export async function runInit(ctx: Context, o: { next?: boolean } = {}): Promise
     if (given) log.warn(`${given} is no longer used (${f.why}); it is ignored`);
   }
   const r = new Resolver(ctx);
-  const { dir, target, project, stored } = await locate(ctx, r);
+  const where = await locate(ctx, r);
+  // A new workspace is written all at once (applyPlan stages it); an existing one is locked against other commands.
+  if (!where.stored) return initIn(ctx, r, where, rotate, o);
+  await withWorkspaceLock(where.dir, 'init', () => initIn(ctx, r, where, rotate, o));
+}
+
+async function initIn(ctx: Context, r: Resolver, { dir, target, project, stored }: Where, rotate: Set<string>, o: { next?: boolean }): Promise<void> {
+  const { log } = ctx;
   if (stored) log.info(`Updating the workspace in ${dir}: existing secrets are kept.`);
 
   const vaultPassword = await initPassword(ctx, dir, Boolean(stored));

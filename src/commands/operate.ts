@@ -18,6 +18,7 @@ import { logStamp, PhaseLog, StepFailure } from '../runners/process.js';
 import { isWorkspace, readSettingsFile, readWorkspaceSecrets } from '../workspace/workspace.js';
 import { shellQuote } from '../render/escape.js';
 import { openingPassword } from '../workspace/vault-password.js';
+import { withWorkspaceLock } from '../workspace/lock.js';
 
 export type OpContext = Context;
 
@@ -52,6 +53,15 @@ export async function locateWorkspace(ctx: OpContext): Promise<Pick<Workspace, '
   const { settings, notes } = readSettings(await readSettingsFile(dir), ctx.env);
   for (const note of notes) ctx.log.warn(note);
   return { dir, settings, target: settings.target as Target, project: settings.project, logDir: path.join(dir, LOG_DIR), stamp: logStamp() };
+}
+
+/**
+ * Opens the workspace for a command that changes it or the cluster, holding
+ * its lock (workspace/lock.ts) while `fn` runs: one such command at a time.
+ */
+export async function withLockedWorkspace<T>(ctx: OpContext, command: string, fn: (ws: Workspace) => Promise<T>): Promise<T> {
+  const { dir } = await locateWorkspace(ctx);
+  return withWorkspaceLock(dir, command, async () => fn(await openWorkspace(ctx)));
 }
 
 export async function openWorkspace(ctx: OpContext): Promise<Workspace> {

@@ -19,16 +19,21 @@ import { withSpinner } from '../ui/spinner.js';
 import { readIfExists, writeAtomic } from '../workspace/files.js';
 import { checkOutputs, INVENTORY_FILE, KNOWN_HOSTS_FILE, readInventory, renderInventory, writeInventory, type ClusterOutputs } from '../workspace/inventory.js';
 import { HAPROXY_STATS_PORT } from '../secrets/catalog.js';
-import { baseEnv, openWorkspace, phase, preflightTools, projectKey, requireFile, resumeCommand, siteAnswers, sshCredentials, terraformEnv, type OpContext, type Workspace } from './operate.js';
+import { baseEnv, phase, preflightTools, projectKey, requireFile, resumeCommand, siteAnswers, sshCredentials, terraformEnv, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
 
 type UpContext = OpContext;
 
 export async function runUp(given: UpContext): Promise<void> {
   const ctx = given.options.target === 'local' ? await ensureLabWorkspace(given) : given;
-  const ws = await openWorkspace(ctx);
-  if (ctx.options.target !== undefined && ctx.options.target !== ws.target)
-    throw new UsageError(`--target: the workspace in ${ws.dir} is for ${ws.target}; leave --target out, or give another --dir`);
-  if (ws.target === 'local') return upLocal(ctx, ws);
+  await withLockedWorkspace(ctx, 'up', async (ws) => {
+    if (ctx.options.target !== undefined && ctx.options.target !== ws.target)
+      throw new UsageError(`--target: the workspace in ${ws.dir} is for ${ws.target}; leave --target out, or give another --dir`);
+    await (ws.target === 'local' ? upLocal(ctx, ws) : upCloud(ctx, ws));
+  });
+}
+
+/** The DigitalOcean target: terraform, then the wait and the playbook. */
+async function upCloud(ctx: UpContext, ws: Workspace): Promise<void> {
   const doTerraform = ctx.options.only !== 'ansible';
   const doAnsible = ctx.options.only !== 'terraform';
 
