@@ -77,6 +77,9 @@ function run(cmd: string, args: string[], input?: string): Promise<{ code: numbe
       const code = err ? (typeof (err as unknown as { code: unknown }).code === 'number' ? (err as unknown as { code: number }).code : 127) : 0;
       resolve({ code, out: `${stdout}${stderr}`.trim() });
     });
+    // A child that exits (or is killed by the timeout) before reading its input would
+    // make this write fail with EPIPE; its exit status already says what happened.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(input ?? '');
   });
 }
