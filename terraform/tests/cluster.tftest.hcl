@@ -241,88 +241,53 @@ run "outputs_have_the_shape_the_inventory_expects" {
   }
 }
 
-# Every validation rejects a bad value before anything is planned.
+# Every validation rejects a bad value before anything is planned: each run
+# fails unless every variable it lists rejects its value.
 
-run "rejects_a_project_name_with_uppercase" {
+run "rejects_one_bad_value_per_variable" {
   command = plan
-  variables { project = "Shop" }
-  expect_failures = [var.project]
+
+  variables {
+    project              = "Shop"
+    region               = "Frankfurt 1"
+    image                = "Debian 12"
+    admin_user           = "root"
+    domain               = "my_shop.example.com"
+    web_count            = 1
+    db_count             = 4
+    web_size             = "2 vCPU / 4 GB"
+    db_size              = "s 2vcpu"
+    lb_size              = "S-1VCPU-1GB"
+    ssh_key_fingerprints = ["SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"]
+    ssh_allow            = ["203.0.113.7/32", "office"]
+    admin_ssh_keys       = ["-----BEGIN OPENSSH PRIVATE KEY-----"]
+    spaces_bucket        = "Media"
+  }
+
+  expect_failures = [
+    var.project, var.region, var.image, var.admin_user, var.domain, var.web_count, var.db_count,
+    var.web_size, var.db_size, var.lb_size, var.ssh_key_fingerprints, var.ssh_allow, var.admin_ssh_keys, var.spaces_bucket,
+  ]
 }
 
-run "rejects_a_project_name_with_a_double_hyphen" {
+run "rejects_the_other_edge_cases" {
   command = plan
-  variables { project = "my--shop" }
-  expect_failures = [var.project]
-}
 
-run "rejects_a_region_that_is_not_a_slug" {
-  command = plan
-  variables { region = "Frankfurt 1" }
-  expect_failures = [var.region]
-}
+  variables {
+    project              = "my--shop"
+    region               = "fra1 "
+    web_count            = 2.5
+    db_count             = 11
+    admin_user           = "Deploy"
+    domain               = "shop.example.com-"
+    ssh_allow            = []
+    ssh_key_fingerprints = []
+    admin_ssh_keys       = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKWv8pgsI/r58MP90m7n3pHvQDJGYECmd5FiS56MmC7m one\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKWv8pgsI/r58MP90m7n3pHvQDJGYECmd5FiS56MmC7m two"]
+    spaces_bucket        = "m-"
+  }
 
-run "rejects_an_even_number_of_database_nodes" {
-  command = plan
-  variables { db_count = 4 }
-  expect_failures = [var.db_count]
-}
-
-run "rejects_a_single_web_node" {
-  command = plan
-  variables { web_count = 1 }
-  expect_failures = [var.web_count]
-}
-
-run "rejects_an_ssh_allow_entry_that_is_no_address" {
-  command = plan
-  variables { ssh_allow = ["203.0.113.7/32", "office"] }
-  expect_failures = [var.ssh_allow]
-}
-
-run "rejects_an_empty_ssh_allow" {
-  command = plan
-  variables { ssh_allow = [] }
-  expect_failures = [var.ssh_allow]
-}
-
-run "rejects_a_fingerprint_that_is_not_md5" {
-  command = plan
-  variables { ssh_key_fingerprints = ["SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"] }
-  expect_failures = [var.ssh_key_fingerprints]
-}
-
-run "rejects_an_admin_key_that_is_not_an_openssh_line" {
-  command = plan
-  variables { admin_ssh_keys = ["-----BEGIN OPENSSH PRIVATE KEY-----"] }
-  expect_failures = [var.admin_ssh_keys]
-}
-
-run "rejects_root_as_the_admin_user" {
-  command = plan
-  variables { admin_user = "root" }
-  expect_failures = [var.admin_user]
-}
-
-run "rejects_a_domain_with_an_underscore" {
-  command = plan
-  variables { domain = "my_shop.example.com" }
-  expect_failures = [var.domain]
-}
-
-run "rejects_an_image_that_is_not_a_slug" {
-  command = plan
-  variables { image = "Debian 12" }
-  expect_failures = [var.image]
-}
-
-run "rejects_a_size_that_is_not_a_slug" {
-  command = plan
-  variables { web_size = "2 vCPU / 4 GB" }
-  expect_failures = [var.web_size]
-}
-
-run "rejects_an_uppercase_bucket_name" {
-  command = plan
-  variables { spaces_bucket = "Media" }
-  expect_failures = [var.spaces_bucket]
+  expect_failures = [
+    var.project, var.region, var.web_count, var.db_count, var.admin_user, var.domain,
+    var.ssh_allow, var.ssh_key_fingerprints, var.admin_ssh_keys, var.spaces_bucket,
+  ]
 }
