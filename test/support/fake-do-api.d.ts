@@ -177,7 +177,7 @@ declare module '*/fake-do-api.mjs' {
 
   /** Everything the stateful account holds, each item as the API shows it. */
   export interface CloudSnapshot {
-    droplets: (DoDroplet & { vpc_uuid: string; networks: { v4: { ip_address: string; type: 'public' | 'private' }[]; v6: unknown[] } })[];
+    droplets: (Omit<DoDroplet, 'networks'> & { vpc_uuid: string; networks: { v4: { ip_address: string; type: 'public' | 'private' }[]; v6: unknown[] } })[];
     vpcs: DoVpc[];
     tags: { name: string; resources: { count: number } }[];
     loadBalancers: { id: string; name: string; ip: string; status: string; tag: string; droplet_ids: number[]; vpc_uuid: string; project_id: string }[];
