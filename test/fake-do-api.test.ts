@@ -658,6 +658,21 @@ describe('fake DigitalOcean API: the stateful account', () => {
     expect((await call('GET', `/v2/droplets/${id}/actions`)).body.actions.map((a: { type: string; status: string }) => `${a.type}:${a.status}`)).toEqual(['create:completed', 'shutdown:completed']);
   });
 
+  it('with createEventTailMs, a droplet is active while its create event is still pending, and refuses actions until it completes', async () => {
+    await start({ cloud: { actionMs: ACTION_MS, createEventTailMs: ACTION_MS * 2 } });
+    const made = (await droplet('dblb-01')).body;
+    await settle();
+    expect((await call('GET', `/v2/droplets/${made.droplet.id}`)).body.droplet.status).toBe('active');
+    expect((await call('GET', `/v2/actions/${made.links.actions[0].id}`)).body.action.status).toBe('in-progress');
+    const ip = (await call('POST', '/v2/reserved_ips', { region: 'fra1' })).body.reserved_ip.ip;
+    expect((await call('POST', `/v2/reserved_ips/${ip}/actions`, { type: 'assign', droplet_id: made.droplet.id })).body.message).toBe('Droplet already has a pending event.');
+    await settle();
+    await settle();
+    expect((await call('POST', `/v2/reserved_ips/${ip}/actions`, { type: 'assign', droplet_id: made.droplet.id })).status).toBe(201);
+    // Only the real create action is listed; the stand-in's own transition is not.
+    expect((await call('GET', `/v2/droplets/${made.droplet.id}/actions`)).body.actions.map((a: { type: string }) => a.type)).toEqual(['create']);
+  });
+
   it('rejects droplets the API would reject: unknown image, size not in the region, unknown SSH key, VPC of another region', async () => {
     await start({ cloud: { actionMs: ACTION_MS } });
     expect((await droplet('a', { image: 'windows-2022' })).body.message).toBe('You specified an invalid image for Droplet creation.');

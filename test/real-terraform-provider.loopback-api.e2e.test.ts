@@ -22,7 +22,7 @@ import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TOKEN, defaultKeys, startFakeDoApi, type CloudSnapshot, type FakeDoApi } from './support/fake-do-api.mjs';
 import { homeWithKey, runCli, tempDir, type CliResult } from './support/cli.js';
-import { SKIP, terraformEnv, writeCliConfig } from './support/terraform-provider.js';
+import { REQUIRE_ENV, REQUIRED, SKIP, terraformEnv, writeCliConfig } from './support/terraform-provider.js';
 import { md5Fingerprint } from '../src/ssh/keys.js';
 
 const VAULT_PASSWORD = 'a long vault password';
@@ -49,6 +49,8 @@ if (SKIP) console.log(`real terraform apply/re-plan/destroy against the loopback
 afterAll(() => {
   if (!SKIP) console.log(`real terraform apply/re-plan/destroy against the loopback API: ${ran.length} checks ran (${ran.join('; ')}); ${took.join(', ')}`);
 });
+
+it.runIf(SKIP && REQUIRED)(`${REQUIRE_ENV}=1: the real provider must be usable here`, () => expect.fail(SKIP));
 
 describe.skipIf(SKIP)(SKIP ? `real terraform apply/re-plan/destroy against the loopback API ${SKIP}` : 'real terraform + provider against a stand-in API on loopback', () => {
   let root: string;

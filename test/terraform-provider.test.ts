@@ -10,7 +10,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SKIP, TF_DIR, terraformCopy } from './support/terraform-provider.js';
+import { REQUIRE_ENV, REQUIRED, SKIP, TF_DIR, terraformCopy } from './support/terraform-provider.js';
 import { run } from './support/tools.js';
 
 const ran: string[] = [];
@@ -28,6 +28,8 @@ function runBlockNames(): string[] {
     .filter((f) => f.endsWith('.tftest.hcl'))
     .flatMap((f) => [...readFileSync(path.join(dir, f), 'utf8').matchAll(/^run "([^"]+)"/gm)].map((m) => m[1]!));
 }
+
+it.runIf(SKIP && REQUIRED)(`${REQUIRE_ENV}=1: the real provider must be usable here`, () => expect.fail(SKIP));
 
 describe.skipIf(SKIP)(SKIP ? `terraform validate / terraform test with the real DigitalOcean provider ${SKIP}` : 'terraform/ with the real DigitalOcean provider', () => {
   let dir: string;

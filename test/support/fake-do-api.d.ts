@@ -146,6 +146,11 @@ declare module '*/fake-do-api.mjs' {
   export interface CloudOptions {
     /** How long every action (droplet create, shutdown, reserved IP assign…) stays in progress, in ms. Default 1500. */
     actionMs?: number;
+    /**
+     * How much longer a new droplet's create event stays pending after the droplet reports `active`
+     * (so an action on it right away gets "Droplet already has a pending event."). Default 0.
+     */
+    createEventTailMs?: number;
     /** VPCs the account already has; the first in a region is that region's default VPC. */
     vpcs?: { region: string; name?: string; ip_range?: string }[];
   }

@@ -24,7 +24,11 @@
  * - a project that still holds resources cannot be deleted (412);
  * - a droplet created without vpc_uuid lands in its region's default VPC,
  *   which is created for it when the region has none;
- * - deleting a droplet unassigns its reserved IP (the IP stays reserved).
+ * - deleting a droplet unassigns its reserved IP (the IP stays reserved);
+ * - with `createEventTailMs`, a new droplet reports `active` while its create
+ *   event is still pending for that long, so an action on it right away gets
+ *   the 422 above (provider issue #1034: a reserved IP assigned to a droplet
+ *   created in the same apply).
  *
  * Transitions are computed lazily: every request first settles the actions
  * whose time has come, so there are no timers to clean up.
@@ -74,11 +78,13 @@ const IMAGES = /** @type {Record<string, { id: number, distribution: string, nam
  * @property {number} completeAt epoch ms at which it completes
  * @property {number[]} droplets ids of the droplets this action is a pending event on
  * @property {() => void} effect applied when it completes
+ * @property {boolean} [hidden] a transition of the stand-in's own, not an action the API lists
  */
 
 /**
  * @typedef {object} CloudOptions
  * @property {number} [actionMs] How long every action stays in progress. Default 1500.
+ * @property {number} [createEventTailMs] How much longer a droplet's create event stays pending after the droplet is active. Default 0.
  * @property {{ region: string, name?: string, ip_range?: string }[]} [vpcs] VPCs the account already has; the first in a region is its default.
  */
 
@@ -93,6 +99,7 @@ const IMAGES = /** @type {Record<string, { id: number, distribution: string, nam
  */
 export function createCloud(deps, options = {}) {
   const actionMs = Math.max(0, options.actionMs ?? 1500);
+  const createEventTailMs = Math.max(0, options.createEventTailMs ?? 0);
   const now = () => Date.now();
   const iso = (t = now()) => new Date(t).toISOString().replace(/\.\d+Z$/, 'Z');
 
@@ -156,15 +163,19 @@ export function createCloud(deps, options = {}) {
 
   /**
    * @param {Omit<CloudAction, 'id' | 'status' | 'started_at' | 'completed_at' | 'completeAt'>} spec
+   * @param {number} [durationMs]
    * @returns {CloudAction}
    */
-  function startAction(spec) {
+  function startAction(spec, durationMs = actionMs) {
     /** @type {CloudAction} */
-    const a = { id: nextActionId++, status: 'in-progress', started_at: iso(), completed_at: null, completeAt: now() + actionMs, ...spec };
+    const a = { id: nextActionId++, status: 'in-progress', started_at: iso(), completed_at: null, completeAt: now() + durationMs, ...spec };
     actions.set(a.id, a);
     if (actionMs === 0) settle();
     return a;
   }
+
+  /** The actions the API shows. */
+  const listed = () => [...actions.values()].filter((a) => !a.hidden);
 
   /** @param {CloudAction} a */
   const actionJson = (a) => ({
@@ -472,16 +483,11 @@ export function createCloud(deps, options = {}) {
     d.private_ip = nextPrivateIp(vpc);
     droplets.set(d.id, d);
     joinProject(`do:droplet:${d.id}`);
-    const action = startAction({
-      type: 'create',
-      resource_id: d.id,
-      resource_type: 'droplet',
-      region_slug: d.region,
-      droplets: [d.id],
-      effect: () => {
-        if (droplets.get(d.id) === d) d.status = 'active';
-      },
-    });
+    const activate = () => {
+      if (droplets.get(d.id) === d && d.status === 'new') d.status = 'active';
+    };
+    if (createEventTailMs > 0) startAction({ type: 'activate', resource_id: d.id, resource_type: 'droplet', region_slug: d.region, droplets: [], effect: activate, hidden: true });
+    const action = startAction({ type: 'create', resource_id: d.id, resource_type: 'droplet', region_slug: d.region, droplets: [d.id], effect: activate }, actionMs + createEventTailMs);
     return reply(202, { droplet: dropletJson(d), links: { actions: [{ id: action.id, rel: 'create', href: `${deps.baseUrl()}/v2/actions/${action.id}` }] } });
   }
 
@@ -896,20 +902,20 @@ export function createCloud(deps, options = {}) {
     if (is(/^\/v2\/droplets\/(\d+)\/actions$/)) {
       const id = Number(p(1));
       if (!droplets.has(id)) return reply(404, ERR_NOT_FOUND);
-      if (method === 'GET') return reply(200, paginate('actions', [...actions.values()].filter((a) => a.droplets.includes(id) && a.resource_type === 'droplet').map(actionJson)));
+      if (method === 'GET') return reply(200, paginate('actions', listed().filter((a) => a.droplets.includes(id) && a.resource_type === 'droplet').map(actionJson)));
       if (method === 'POST') return postDropletAction(id, body);
       return undefined;
     }
     if (is(/^\/v2\/droplets\/(\d+)\/actions\/(\d+)$/) && method === 'GET') {
       const a = actions.get(Number(p(2)));
-      return a && a.resource_type === 'droplet' && a.resource_id === Number(p(1)) ? reply(200, { action: actionJson(a) }) : reply(404, ERR_NOT_FOUND);
+      return a && !a.hidden && a.resource_type === 'droplet' && a.resource_id === Number(p(1)) ? reply(200, { action: actionJson(a) }) : reply(404, ERR_NOT_FOUND);
     }
 
     // Actions
-    if (path === '/v2/actions' && method === 'GET') return reply(200, paginate('actions', [...actions.values()].map(actionJson)));
+    if (path === '/v2/actions' && method === 'GET') return reply(200, paginate('actions', listed().map(actionJson)));
     if (is(/^\/v2\/actions\/(\d+)$/) && method === 'GET') {
       const a = actions.get(Number(p(1)));
-      return a ? reply(200, { action: actionJson(a) }) : reply(404, ERR_NOT_FOUND);
+      return a && !a.hidden ? reply(200, { action: actionJson(a) }) : reply(404, ERR_NOT_FOUND);
     }
 
     // VPCs
@@ -1086,7 +1092,7 @@ export function createCloud(deps, options = {}) {
       reservedIps: [...reservedIps.values()].map(reservedIpJson),
       firewalls: [...firewalls.values()].map(firewallJson),
       projects: [...projects.values()].map((x) => ({ ...structuredClone(x), resources: (projectResources(x.id) ?? []).map((r) => r.urn) })),
-      actions: [...actions.values()].map(actionJson),
+      actions: listed().map(actionJson),
     };
   }
 

@@ -53,6 +53,13 @@ export function providerSkipReason(env: NodeJS.ProcessEnv = process.env): string
 
 export const SKIP = providerSkipReason();
 
+/**
+ * Set where these tests must run (CI): a missing terraform or mirror then
+ * fails a test with the same reason instead of skipping.
+ */
+export const REQUIRE_ENV = 'HA_WORDPRESS_REQUIRE_TF_PROVIDER';
+export const REQUIRED = process.env[REQUIRE_ENV] === '1';
+
 /** A CLI config that installs the DigitalOcean provider from the mirror only; nothing else is allowed either. */
 export function writeCliConfig(dir: string): string {
   const file = path.join(dir, 'terraformrc');
