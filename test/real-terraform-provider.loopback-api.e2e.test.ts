@@ -205,14 +205,13 @@ describe.skipIf(SKIP)(SKIP ? `real terraform apply/re-plan/destroy against the l
     let shopDown: CliResult;
     let labDown: CliResult;
     let labVpc: CloudSnapshot['vpcs'][number];
-    let labMs: number;
 
     beforeAll(async () => {
       labVpc = bare.cloud.snapshot().vpcs.find((v) => v.name === 'lab-vpc')!;
       const started = Date.now();
       [shopDown, labDown] = await Promise.all([
         cli(['destroy', '--yes', '--non-interactive', '--dir', shop]),
-        cli(['destroy', '--yes', '--non-interactive', '--dir', lab]).then((r) => ((labMs = Date.now() - started), r)),
+        cli(['destroy', '--yes', '--non-interactive', '--dir', lab]),
       ]);
       took.push(`two destroys in ${seconds(started)}`);
     }, 8 * MINUTES);
@@ -247,11 +246,10 @@ describe.skipIf(SKIP)(SKIP ? `real terraform apply/re-plan/destroy against the l
       expect(s.vpcs.map((v) => v.id)).toEqual([labVpc.id]);
       // Left out up front: no DELETE of it (the provider would retry the 403 for two minutes).
       expect(bare.requests.filter((r) => r.method === 'DELETE' && r.path.startsWith('/v2/vpcs/'))).toEqual([]);
-      expect(labMs).toBeLessThan(4 * MINUTES);
       ran.push('destroy with a default VPC');
     });
 
-    it('after both destroys, terraform manages nothing and a second destroy has nothing to do', async () => {
+    it('real terraform destroy: afterwards terraform manages nothing, and a second destroy has nothing to do', async () => {
       const again = await cli(['destroy', '--yes', '--non-interactive', '--dir', lab]);
       expect(again.stderr).toContain('Nothing to destroy: terraform manages no resources for lab.');
       expect(again.code, again.stderr).toBe(0);
