@@ -36,7 +36,13 @@
 
 import { randomUUID } from 'node:crypto';
 
-/** Error bodies, as DigitalOcean words them where known. */
+/**
+ * Error bodies. DigitalOcean's own words where they are known (not found, the
+ * pending event, both project 412s, the invalid image); the API reference
+ * gives only the status for a VPC it will not delete (403), so those two
+ * messages, like the other 422s' wording, are this stand-in's. Nothing that
+ * uses the stand-in may depend on their wording.
+ */
 const ERR_NOT_FOUND = { id: 'not_found', message: 'The resource you were accessing could not be found.' };
 const ERR_PENDING = { id: 'unprocessable_entity', message: 'Droplet already has a pending event.' };
 const ERR_PROJECT_NOT_EMPTY = { id: 'precondition_failed', message: 'cannot delete a project with resources. move or remove the resources first' };
