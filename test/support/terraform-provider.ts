@@ -12,7 +12,7 @@
  * so every run works in a copy of terraform/ without the lock file; the lock
  * terraform writes there is thrown away with the copy.
  */
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HAS_TERRAFORM } from './tools.js';
@@ -91,7 +91,7 @@ export function terraformEnv(cliConfig: string, extra: NodeJS.ProcessEnv = {}): 
  * file, state or .terraform, and a CLI config beside it: a place to run
  * `terraform init` against the mirror.
  */
-export function terraformCopy(prefix = 'hawp-tf-'): { dir: string; env: NodeJS.ProcessEnv } {
+export function terraformCopy(prefix = 'hawp-tf-'): { dir: string; env: NodeJS.ProcessEnv; remove: () => void } {
   const parent = mkdtempSync(path.join(os.tmpdir(), prefix));
   const dir = path.join(parent, 'terraform');
   mkdirSync(dir);
@@ -99,5 +99,5 @@ export function terraformCopy(prefix = 'hawp-tf-'): { dir: string; env: NodeJS.P
     if (f.isFile() && (f.name.endsWith('.tf') || f.name.endsWith('.tftpl'))) copyFileSync(path.join(TF_DIR, f.name), path.join(dir, f.name));
   }
   if (existsSync(path.join(TF_DIR, 'tests'))) cpSync(path.join(TF_DIR, 'tests'), path.join(dir, 'tests'), { recursive: true });
-  return { dir, env: terraformEnv(writeCliConfig(parent)) };
+  return { dir, env: terraformEnv(writeCliConfig(parent)), remove: () => rmSync(parent, { recursive: true, force: true }) };
 }
