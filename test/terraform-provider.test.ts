@@ -67,7 +67,7 @@ describe.skipIf(SKIP)(SKIP ? `terraform validate / terraform test with the real 
 
   it('terraform test: the database-port check fails when a Galera port is opened to the internet', () => {
     // The same first run against a firewall.tf whose 3306 rule admits 0.0.0.0/0.
-    const { dir: bad, env: badEnv, remove: removeBad } = terraformCopy('hawp-tf-bad-');
+    const { dir: bad, env: badEnv, remove: removeBad } = terraformCopy('hawp-realprov-bad-');
     onTestFinished(removeBad);
     const fw = path.join(bad, 'firewall.tf');
     const text = readFileSync(fw, 'utf8');

@@ -91,7 +91,7 @@ export function terraformEnv(cliConfig: string, extra: NodeJS.ProcessEnv = {}): 
  * file, state or .terraform, and a CLI config beside it: a place to run
  * `terraform init` against the mirror.
  */
-export function terraformCopy(prefix = 'hawp-tf-'): { dir: string; env: NodeJS.ProcessEnv; remove: () => void } {
+export function terraformCopy(prefix = 'hawp-realprov-'): { dir: string; env: NodeJS.ProcessEnv; remove: () => void } {
   const parent = mkdtempSync(path.join(os.tmpdir(), prefix));
   const dir = path.join(parent, 'terraform');
   mkdirSync(dir);
