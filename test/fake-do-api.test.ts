@@ -597,3 +597,216 @@ describe('fake DigitalOcean API: POST /v2/account/keys', () => {
     expect(a.keys).toHaveLength(4);
   });
 });
+
+// ---------------------------------------------------------------------------
+// The stateful account the real Terraform provider drives (fake-do-cloud.mjs)
+// ---------------------------------------------------------------------------
+
+describe('fake DigitalOcean API: the stateful account', () => {
+  const ACTION_MS = 300;
+  const KEY = defaultKeys()[0]!;
+
+  async function call(method: string, path: string, body?: unknown) {
+    const res = await fetch(`${api!.url}${path}`, {
+      method,
+      headers: { ...AUTH, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as any };
+  }
+  const settle = () => new Promise((r) => setTimeout(r, ACTION_MS + 50));
+  const droplet = (name: string, extra: Record<string, unknown> = {}) =>
+    call('POST', '/v2/droplets', { name, region: 'fra1', size: 's-1vcpu-1gb', image: 'debian-12-x64', ssh_keys: [KEY.fingerprint], monitoring: true, ...extra });
+
+  it('creates a droplet that is "new" without addresses, then active with a public and a VPC address; its create action completes later', async () => {
+    await start({ cloud: { actionMs: ACTION_MS, vpcs: [{ region: 'fra1', ip_range: '10.110.0.0/20' }] } });
+    const made = await droplet('shop-wp-01', { tags: ['shop', 'shop-wp'] });
+    expect(made.status).toBe(202);
+    expect(made.body.droplet).toMatchObject({ name: 'shop-wp-01', status: 'new', networks: { v4: [], v6: [] }, tags: ['shop', 'shop-wp'] });
+    const actionId = made.body.links.actions[0].id;
+    expect((await call('GET', `/v2/actions/${actionId}`)).body.action).toMatchObject({ status: 'in-progress', type: 'create', completed_at: null });
+
+    await settle();
+    const { body } = await call('GET', `/v2/droplets/${made.body.droplet.id}`);
+    expect(body.droplet.status).toBe('active');
+    const v4 = body.droplet.networks.v4 as { ip_address: string; type: string }[];
+    expect(v4.map((n) => n.type).sort()).toEqual(['private', 'public']);
+    expect(v4.find((n) => n.type === 'private')!.ip_address).toMatch(/^10\.110\.(0|1[0-5]?|[2-9])\.\d+$/);
+    expect(body.droplet.features).toContain('monitoring');
+    expect((await call('GET', `/v2/actions/${actionId}`)).body.action).toMatchObject({ status: 'completed', type: 'create' });
+    // Tags named at creation exist, and the droplet is in the default project.
+    expect((await call('GET', '/v2/tags/shop-wp')).body.tag.resources.droplets.count).toBe(1);
+    expect((await call('GET', '/v2/projects/default/resources')).body.resources.map((r: { urn: string }) => r.urn)).toEqual([`do:droplet:${made.body.droplet.id}`]);
+    // GET /v2/droplets lists it, and filters by tag.
+    expect((await call('GET', '/v2/droplets?tag_name=shop-wp')).body.droplets.map((d: { name: string }) => d.name)).toEqual(['shop-wp-01']);
+    expect((await call('GET', '/v2/droplets?tag_name=other')).body.droplets).toEqual([]);
+  });
+
+  it('refuses a second action on a droplet while one is pending, with DigitalOcean\'s 422', async () => {
+    await start({ cloud: { actionMs: ACTION_MS } });
+    const id = (await droplet('web-1')).body.droplet.id;
+    const early = await call('POST', `/v2/droplets/${id}/actions`, { type: 'shutdown' });
+    expect(early).toEqual({ status: 422, body: { id: 'unprocessable_entity', message: 'Droplet already has a pending event.' } });
+    await settle();
+    const shutdown = await call('POST', `/v2/droplets/${id}/actions`, { type: 'shutdown' });
+    expect(shutdown.status).toBe(201);
+    expect(shutdown.body.action.status).toBe('in-progress');
+    expect((await call('POST', `/v2/droplets/${id}/actions`, { type: 'power_on' })).status).toBe(422);
+    await settle();
+    expect((await call('GET', `/v2/droplets/${id}`)).body.droplet.status).toBe('off');
+    expect((await call('GET', `/v2/droplets/${id}/actions`)).body.actions.map((a: { type: string; status: string }) => `${a.type}:${a.status}`)).toEqual(['create:completed', 'shutdown:completed']);
+  });
+
+  it('with createEventTailMs, a droplet is active while its create event is still pending, and refuses actions until it completes', async () => {
+    await start({ cloud: { actionMs: ACTION_MS, createEventTailMs: ACTION_MS * 2 } });
+    const made = (await droplet('dblb-01')).body;
+    await settle();
+    expect((await call('GET', `/v2/droplets/${made.droplet.id}`)).body.droplet.status).toBe('active');
+    expect((await call('GET', `/v2/actions/${made.links.actions[0].id}`)).body.action.status).toBe('in-progress');
+    const ip = (await call('POST', '/v2/reserved_ips', { region: 'fra1' })).body.reserved_ip.ip;
+    expect((await call('POST', `/v2/reserved_ips/${ip}/actions`, { type: 'assign', droplet_id: made.droplet.id })).body.message).toBe('Droplet already has a pending event.');
+    await settle();
+    await settle();
+    expect((await call('POST', `/v2/reserved_ips/${ip}/actions`, { type: 'assign', droplet_id: made.droplet.id })).status).toBe(201);
+    // Only the real create action is listed; the stand-in's own transition is not.
+    expect((await call('GET', `/v2/droplets/${made.droplet.id}/actions`)).body.actions.map((a: { type: string }) => a.type)).toEqual(['create']);
+  });
+
+  it('rejects droplets the API would reject: unknown image, size not in the region, unknown SSH key, VPC of another region', async () => {
+    await start({ cloud: { actionMs: ACTION_MS } });
+    expect((await droplet('a', { image: 'windows-2022' })).body.message).toBe('You specified an invalid image for Droplet creation.');
+    expect((await droplet('a', { region: 'atl1', size: 'c-2' })).status).toBe(422);
+    expect((await droplet('a', { ssh_keys: ['00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff'] })).status).toBe(422);
+    const vpc = (await call('POST', '/v2/vpcs', { name: 'elsewhere', region: 'ams3' })).body.vpc;
+    expect((await droplet('a', { vpc_uuid: vpc.id })).status).toBe(422);
+    expect((await call('GET', '/v2/droplets')).body.droplets).toEqual([]);
+  });
+
+  it('moves a reserved IP asynchronously, refuses a second move while one is pending, and serves the action on both paths', async () => {
+    await start({ cloud: { actionMs: ACTION_MS } });
+    const a = (await droplet('dblb-01')).body.droplet.id;
+    const b = (await droplet('dblb-02')).body.droplet.id;
+    const ip = (await call('POST', '/v2/reserved_ips', { region: 'fra1' })).body.reserved_ip.ip;
+    await settle();
+    const first = await call('POST', `/v2/reserved_ips/${ip}/actions`, { type: 'assign', droplet_id: a });
+    expect(first.status).toBe(201);
+    expect(first.body.action).toMatchObject({ type: 'assign_ip', status: 'in-progress', resource_type: 'reserved_ip' });
+    expect((await call('GET', `/v2/reserved_ips/${ip}`)).body.reserved_ip).toMatchObject({ droplet: null, locked: true });
+    expect(await call('POST', `/v2/reserved_ips/${ip}/actions`, { type: 'assign', droplet_id: b })).toEqual({ status: 422, body: { id: 'unprocessable_entity', message: 'Droplet already has a pending event.' } });
+    await settle();
+    expect((await call('GET', `/v2/reserved_ips/${ip}/actions/${first.body.action.id}`)).body.action.status).toBe('completed');
+    expect((await call('GET', `/v2/actions/${first.body.action.id}`)).body.action.status).toBe('completed');
+    expect((await call('GET', `/v2/reserved_ips/${ip}`)).body.reserved_ip).toMatchObject({ droplet: { id: a }, locked: false });
+    // Failover: keepalived on the peer moves it.
+    expect((await call('POST', `/v2/reserved_ips/${ip}/actions`, { type: 'assign', droplet_id: b })).status).toBe(201);
+    await settle();
+    expect((await call('GET', `/v2/reserved_ips/${ip}`)).body.reserved_ip.droplet.id).toBe(b);
+    // Deleting the droplet that holds it leaves the IP reserved and unassigned.
+    expect((await call('DELETE', `/v2/droplets/${b}`)).status).toBe(204);
+    expect((await call('GET', `/v2/droplets/${b}`)).status).toBe(404);
+    expect((await call('GET', `/v2/reserved_ips/${ip}`)).body.reserved_ip.droplet).toBeNull();
+  });
+
+  it('makes a region\'s first VPC its default and refuses (403) to delete it, or any VPC that still has members', async () => {
+    await start({ cloud: { actionMs: ACTION_MS, vpcs: [{ region: 'fra1' }] } });
+    const seeded = (await call('GET', '/v2/vpcs')).body.vpcs;
+    expect(seeded).toMatchObject([{ name: 'default-fra1', region: 'fra1', default: true }]);
+    const second = (await call('POST', '/v2/vpcs', { name: 'shop-vpc', region: 'fra1' })).body.vpc;
+    expect(second).toMatchObject({ default: false, urn: `do:vpc:${second.id}` });
+    const first = (await call('POST', '/v2/vpcs', { name: 'lab-vpc', region: 'ams3' })).body.vpc;
+    expect(first.default).toBe(true);
+    // Ranges never overlap.
+    expect(new Set([seeded[0].ip_range, second.ip_range, first.ip_range]).size).toBe(3);
+
+    expect((await call('DELETE', `/v2/vpcs/${first.id}`)).status).toBe(403);
+    const id = (await droplet('in-vpc', { vpc_uuid: second.id })).body.droplet.id;
+    const busy = await call('DELETE', `/v2/vpcs/${second.id}`);
+    expect(busy.status).toBe(403);
+    expect(busy.body.id).toBe('forbidden');
+    await settle();
+    await call('DELETE', `/v2/droplets/${id}`);
+    expect((await call('DELETE', `/v2/vpcs/${second.id}`)).status).toBe(204);
+    // Another VPC made the default releases the old one.
+    const third = (await call('POST', '/v2/vpcs', { name: 'lab-vpc-2', region: 'ams3' })).body.vpc;
+    expect((await call('PATCH', `/v2/vpcs/${third.id}`, { default: true })).body.vpc.default).toBe(true);
+    expect((await call('DELETE', `/v2/vpcs/${first.id}`)).status).toBe(204);
+  });
+
+  it('puts a droplet created without a VPC into its region\'s default VPC, made for it when the region has none', async () => {
+    await start({ cloud: { actionMs: ACTION_MS } });
+    const d = (await droplet('loose')).body.droplet;
+    const vpcs = (await call('GET', '/v2/vpcs')).body.vpcs;
+    expect(vpcs).toMatchObject([{ name: 'default-fra1', default: true, id: d.vpc_uuid }]);
+  });
+
+  it('lists a reserved IP in a project as do:floatingip, refuses to move it away from its droplet (412), and keeps a project with resources (412)', async () => {
+    await start({ cloud: { actionMs: ACTION_MS } });
+    const d = (await droplet('dblb-01')).body.droplet.id;
+    await settle();
+    const ip = (await call('POST', '/v2/reserved_ips', { droplet_id: d })).body.reserved_ip.ip;
+    await settle();
+    const project = (await call('POST', '/v2/projects', { name: 'shop', purpose: 'Web Application' })).body.project;
+    expect(project).toMatchObject({ name: 'shop', purpose: 'Web Application', is_default: false });
+    expect((await call('POST', '/v2/projects', { name: 'other', purpose: 'a hobby' })).body.project.purpose).toBe('Other: a hobby');
+
+    const alone = await call('POST', `/v2/projects/${project.id}/resources`, { resources: [`do:reservedip:${ip}`] });
+    expect(alone).toEqual({ status: 412, body: { id: 'precondition_failed', message: 'Cannot move a Reserved IP with an associated Droplet. Move the Droplet instead' } });
+    const together = await call('POST', `/v2/projects/${project.id}/resources`, { resources: [`do:droplet:${d}`, `do:reservedip:${ip}`] });
+    expect(together.status).toBe(200);
+    const listed = (await call('GET', `/v2/projects/${project.id}/resources`)).body.resources.map((r: { urn: string }) => r.urn);
+    expect(listed.sort()).toEqual([`do:droplet:${d}`, `do:floatingip:${ip}`].sort());
+    expect((await call('POST', `/v2/projects/${project.id}/resources`, { resources: ['do:droplet:1'] })).status).toBe(404);
+
+    const refused = await call('DELETE', `/v2/projects/${project.id}`);
+    expect(refused.status).toBe(412);
+    expect(refused.body.message).toMatch(/^cannot delete a project with resources/);
+    expect((await call('POST', '/v2/projects/default/resources', { resources: [`do:droplet:${d}`, `do:floatingip:${ip}`] })).status).toBe(200);
+    expect((await call('DELETE', `/v2/projects/${project.id}`)).status).toBe(204);
+    expect((await call('GET', `/v2/projects/${project.id}`)).status).toBe(404);
+  });
+
+  it('stores firewall rules as DigitalOcean does ("all" and ICMP as "0") and rejects sources that do not exist', async () => {
+    await start({ cloud: { actionMs: ACTION_MS } });
+    await call('POST', '/v2/tags', { name: 'shop-wp' });
+    const made = await call('POST', '/v2/firewalls', {
+      name: 'shop-wp-fw',
+      tags: ['shop-wp'],
+      inbound_rules: [{ protocol: 'tcp', ports: '22', sources: { addresses: ['203.0.113.7/32'] } }],
+      outbound_rules: [
+        { protocol: 'tcp', ports: 'all', destinations: { addresses: ['0.0.0.0/0', '::/0'] } },
+        { protocol: 'icmp', destinations: { addresses: ['0.0.0.0/0'] } },
+      ],
+    });
+    expect(made.status).toBe(202);
+    expect(made.body.firewall.outbound_rules.map((r: { ports: string }) => r.ports)).toEqual(['0', '0']);
+    expect(made.body.firewall).toMatchObject({ status: 'waiting', tags: ['shop-wp'], droplet_ids: [] });
+    await settle();
+    expect((await call('GET', `/v2/firewalls/${made.body.firewall.id}`)).body.firewall.status).toBe('succeeded');
+    const badLb = await call('POST', '/v2/firewalls', { name: 'x', inbound_rules: [{ protocol: 'tcp', ports: '80', sources: { load_balancer_uids: ['4de7ac8b-495b-4884-9a69-1050c6793cd6'] } }] });
+    expect(badLb.status).toBe(422);
+    const badTag = await call('POST', '/v2/firewalls', { name: 'x', tags: ['nope'], inbound_rules: [{ protocol: 'tcp', ports: '80', sources: { addresses: ['0.0.0.0/0'] } }] });
+    expect(badTag.status).toBe(422);
+  });
+
+  it('brings a load balancer up asynchronously and lists the droplets of its tag as backends', async () => {
+    await start({ cloud: { actionMs: ACTION_MS } });
+    const w = (await droplet('web-1', { tags: ['shop-wp'] })).body.droplet.id;
+    await droplet('db-1', { tags: ['shop-db'] });
+    const lb = await call('POST', '/v2/load_balancers', {
+      name: 'shop-lb',
+      region: 'fra1',
+      size_unit: 1,
+      tag: 'shop-wp',
+      forwarding_rules: [{ entry_protocol: 'http', entry_port: 80, target_protocol: 'http', target_port: 80 }],
+      health_check: { protocol: 'http', port: 80, path: '/healthz', check_interval_seconds: 3, response_timeout_seconds: 3, healthy_threshold: 2, unhealthy_threshold: 2 },
+    });
+    expect(lb.status).toBe(202);
+    expect(lb.body.load_balancer).toMatchObject({ status: 'new', ip: '', droplet_ids: [w], sticky_sessions: { type: 'none' } });
+    await settle();
+    expect((await call('GET', `/v2/load_balancers/${lb.body.load_balancer.id}`)).body.load_balancer).toMatchObject({ status: 'active', ip: expect.stringMatching(/^198\.51\.100\.\d+$/) });
+    expect(api!.cloud.snapshot().loadBalancers).toHaveLength(1);
+    expect((await call('DELETE', `/v2/load_balancers/${lb.body.load_balancer.id}`)).status).toBe(204);
+    expect(api!.cloud.snapshot().loadBalancers).toEqual([]);
+  });
+});

@@ -46,10 +46,23 @@ async function destroyCloud(ctx: DestroyContext, ws: Workspace): Promise<void> {
 
   await confirmByName(ctx, ws, () => fs.rm(path.join(dir, tf.DESTROY_PLAN_FILE), { force: true }));
 
-  await phase(ctx, ws, 'destroy', 'terraform: destroying', resume, async (p) => {
-    await tf.apply({ dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt }, tf.DESTROY_PLAN_FILE);
-  }, () => `destroyed ${planned.destroy} resources of ${ws.project}`);
+  // DigitalOcean refuses to delete a region's default VPC, and the provider
+  // would retry for minutes before failing the whole destroy: terraform
+  // forgets it, and the plan is made again without it.
+  const kept = planned.defaultVpcs;
+  const toDestroy = kept.length === 0 ? planned : await phase(ctx, ws, 'destroy', 'terraform: leaving the region\'s default VPC out', resume, async (p) => {
+    const run = { dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt };
+    await tf.forget(run, kept.map((v) => v.address));
+    return tf.plan(run, { destroy: true });
+  }, (s) => `terraform plan -destroy: ${s.destroy} to destroy`);
+
+  if (toDestroy.destroy > 0)
+    await phase(ctx, ws, 'destroy', 'terraform: destroying', resume, async (p) => {
+      await tf.apply({ dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt }, tf.DESTROY_PLAN_FILE);
+    }, () => `destroyed ${toDestroy.destroy} resources of ${ws.project}`);
   await fs.rm(path.join(dir, tf.DESTROY_PLAN_FILE), { force: true });
+  for (const v of kept)
+    ctx.log.warn(`left the VPC ${v.name} (${v.id}) in ${v.region}: DigitalOcean keeps a region's default VPC; delete it in the control panel once another VPC is the default`);
   await finish(ctx, ws);
 }
 

@@ -32,10 +32,40 @@ export interface PlanSummary {
   replaced: string[];
   /** Addresses only destroyed. */
   deleted: string[];
+  /** VPCs the plan would delete that DigitalOcean made their region's default (see DefaultVpc). */
+  defaultVpcs: DefaultVpc[];
 }
 
+/**
+ * A VPC that is its region's default: DigitalOcean makes the first VPC of a
+ * region the default and never deletes a default VPC (403). The provider
+ * retries that 403 for two minutes before the whole destroy fails, so
+ * `destroy` leaves such a VPC out of terraform's state instead.
+ */
+export interface DefaultVpc {
+  address: string;
+  id: string;
+  name: string;
+  region: string;
+}
+
+interface StateResource {
+  address: string;
+  mode?: string;
+  type: string;
+  values?: Record<string, unknown>;
+}
+interface StateModule {
+  resources?: StateResource[];
+  child_modules?: StateModule[];
+}
 interface PlanJson {
   resource_changes?: { address: string; mode?: string; change: { actions: string[] } }[];
+  prior_state?: { values?: { root_module?: StateModule } };
+}
+
+function stateResources(m: StateModule | undefined): StateResource[] {
+  return m ? [...(m.resources ?? []), ...(m.child_modules ?? []).flatMap(stateResources)] : [];
 }
 
 /** The counts terraform prints as "Plan: N to add, N to change, N to destroy", from `terraform show -json`. */
@@ -46,7 +76,7 @@ export function summarisePlan(json: string): PlanSummary {
   } catch {
     throw new UserError('terraform show -json did not print JSON; run `terraform show` in the workspace\'s terraform/ to see why');
   }
-  const s: PlanSummary = { add: 0, change: 0, destroy: 0, replaced: [], deleted: [] };
+  const s: PlanSummary = { add: 0, change: 0, destroy: 0, replaced: [], deleted: [], defaultVpcs: [] };
   for (const rc of plan.resource_changes ?? []) {
     if (rc.mode === 'data') continue;
     const a = rc.change.actions;
@@ -59,6 +89,12 @@ export function summarisePlan(json: string): PlanSummary {
       s.destroy++;
       s.deleted.push(rc.address);
     } else if (a.includes('update')) s.change++;
+  }
+  // The provider's own `default` attribute, as the plan's refresh read it.
+  const deleting = new Set([...s.deleted, ...s.replaced]);
+  for (const r of stateResources(plan.prior_state?.values?.root_module)) {
+    if (r.mode === 'managed' && r.type === 'digitalocean_vpc' && r.values?.default === true && deleting.has(r.address))
+      s.defaultVpcs.push({ address: r.address, id: String(r.values.id ?? ''), name: String(r.values.name ?? ''), region: String(r.values.region ?? '') });
   }
   return s;
 }
@@ -91,6 +127,11 @@ export async function plan(run: TerraformRun, opts: { destroy?: boolean } = {}):
 
 export async function apply(run: TerraformRun, planFile: string): Promise<void> {
   await terraform(run, ['apply', '-input=false', '-no-color', planFile]);
+}
+
+/** Removes resources from terraform's state only: what they are on DigitalOcean stays as it is. */
+export async function forget(run: TerraformRun, addresses: string[]): Promise<void> {
+  await terraform(run, ['state', 'rm', '-no-color', ...addresses]);
 }
 
 export async function outputs(run: TerraformRun): Promise<Record<string, unknown>> {

@@ -137,8 +137,60 @@ declare module '*/fake-do-api.mjs' {
     sizes?: DoSize[];
     /** Initial SSH keys (copied). Default: 4 realistic keys. */
     keys?: DoSshKey[];
-    /** Number of droplets GET /v2/droplets reports (meta.total). Default 0. */
+    /** Number of placeholder droplets GET /v2/droplets lists before the ones created through the API. Default 0. */
     dropletCount?: number;
+    /** The stateful account (./fake-do-cloud.mjs) that the real Terraform provider drives. */
+    cloud?: CloudOptions;
+  }
+
+  export interface CloudOptions {
+    /** How long every action (droplet create, shutdown, reserved IP assign…) stays in progress, in ms. Default 1500. */
+    actionMs?: number;
+    /**
+     * How much longer a new droplet's create event stays pending after the droplet reports `active`
+     * (so an action on it right away gets "Droplet already has a pending event."). Default 0.
+     */
+    createEventTailMs?: number;
+    /** VPCs the account already has; the first in a region is that region's default VPC. */
+    vpcs?: { region: string; name?: string; ip_range?: string }[];
+  }
+
+  /** A VPC as the API shows it. */
+  export interface DoVpc {
+    id: string;
+    urn: string;
+    name: string;
+    description: string;
+    region: string;
+    ip_range: string;
+    /** The region's default VPC: DigitalOcean refuses to delete it (403). */
+    default: boolean;
+    created_at: string;
+  }
+
+  /** An action as the API shows it. */
+  export interface DoAction {
+    id: number;
+    status: 'in-progress' | 'completed' | 'errored';
+    type: string;
+    started_at: string;
+    completed_at: string | null;
+    resource_id: number;
+    resource_type: string;
+    region_slug: string;
+  }
+
+  /** Everything the stateful account holds, each item as the API shows it. */
+  export interface CloudSnapshot {
+    droplets: (Omit<DoDroplet, 'networks'> & { vpc_uuid: string; networks: { v4: { ip_address: string; type: 'public' | 'private' }[]; v6: unknown[] } })[];
+    vpcs: DoVpc[];
+    tags: { name: string; resources: { count: number } }[];
+    loadBalancers: { id: string; name: string; ip: string; status: string; tag: string; droplet_ids: number[]; vpc_uuid: string; project_id: string }[];
+    reservedIps: { ip: string; region: DoRegion; droplet: DoDroplet | null; locked: boolean; project_id: string }[];
+    firewalls: { id: string; name: string; status: string; tags: string[]; droplet_ids: number[]; inbound_rules: unknown[]; outbound_rules: unknown[] }[];
+    /** Each project with the URNs of its resources (a reserved IP as do:floatingip:<ip>). */
+    projects: { id: string; name: string; description: string; purpose: string; is_default: boolean; resources: string[] }[];
+    actions: DoAction[];
   }
 
   export interface RecordedRequest {
@@ -161,6 +213,8 @@ declare module '*/fake-do-api.mjs' {
     requests: RecordedRequest[];
     /** The live SSH key list the server serves and appends to (mutable). */
     keys: DoSshKey[];
+    /** The stateful account: `snapshot()` settles the actions whose time has come and returns what it holds. */
+    cloud: { snapshot(): CloudSnapshot };
     /** Stops the server, abandoning delayed requests and destroying open sockets. Idempotent. */
     close(): Promise<void>;
   }

@@ -10,9 +10,15 @@
  *   GET  /v2/account
  *   GET  /v2/regions         (paginated)
  *   GET  /v2/sizes           (paginated)
- *   GET  /v2/droplets        (paginated, meta.total = dropletCount)
+ *   GET  /v2/droplets        (paginated: `dropletCount` placeholder droplets,
+ *                             then the droplets created through the API;
+ *                             ?tag_name= lists only the created ones with that tag)
  *   GET  /v2/account/keys    (paginated)
  *   POST /v2/account/keys
+ * and, through ./fake-do-cloud.mjs, a stateful account that the real
+ * Terraform provider can drive: droplets and their actions, VPCs, tags, load
+ * balancers, reserved IPs and their actions, firewalls, projects and their
+ * resources, actions (see that file for the DigitalOcean behaviours it copies).
  * Anything else answers 404.
  *
  * Order of processing for every request:
@@ -28,6 +34,7 @@
 
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
+import { createCloud } from './fake-do-cloud.mjs';
 
 // JSDoc types. They mirror ./fake-do-api.d.ts (used when a tsconfig has
 // "allowJs"; otherwise the .d.ts declarations apply). Keep both in sync.
@@ -137,6 +144,7 @@ import { createServer } from 'node:http';
  * @property {DoSize[]} [sizes] Replaces the default size list.
  * @property {DoSshKey[]} [keys] Initial SSH keys (copied). Default: 4 realistic keys.
  * @property {number} [dropletCount] Number of droplets GET /v2/droplets reports (meta.total). Default 0.
+ * @property {import('./fake-do-cloud.mjs').CloudOptions} [cloud] The stateful account: how long actions take, the VPCs it already has.
  */
 /**
  * @typedef {object} RecordedRequest
@@ -152,6 +160,7 @@ import { createServer } from 'node:http';
  * @property {string} url e.g. 'http://127.0.0.1:41234' — no trailing slash.
  * @property {RecordedRequest[]} requests One entry per request, appended in arrival order.
  * @property {DoSshKey[]} keys The live SSH key list the server serves and appends to (mutable).
+ * @property {{ snapshot: () => any }} cloud What the account holds (droplets, VPCs, tags, load balancers, reserved IPs, firewalls, projects, actions).
  * @property {() => Promise<void>} close Stops the server, abandoning delayed requests and destroying open sockets. Idempotent.
  */
 
@@ -470,6 +479,7 @@ export async function startFakeDoApi(options = {}) {
   /** @type {DoSshKey[]} */
   const keys = options.keys ? options.keys.map((k) => ({ ...k })) : defaultKeys();
   const droplets = makeDroplets(Math.max(0, Math.floor(options.dropletCount ?? 0)));
+  const cloud = createCloud({ regions, sizes, keys, account, baseUrl: () => baseUrl }, options.cloud);
 
   /**
    * Injected one-shot answers, queued per normalised path: each fires once, on
@@ -520,6 +530,22 @@ export async function startFakeDoApi(options = {}) {
       ...extraHeaders,
     });
     res.end(payload);
+  }
+
+  /**
+   * 204 No Content, with the same rate-limit headers.
+   * @param {import('node:http').ServerResponse} res
+   * @param {RecordedRequest} record
+   */
+  function sendEmpty(res, record) {
+    record.status = 204;
+    if (res.writableEnded || res.destroyed) return;
+    res.writeHead(204, {
+      'ratelimit-limit': String(RATE_LIMIT),
+      'ratelimit-remaining': String(remaining),
+      'ratelimit-reset': String(Math.floor(Date.now() / 1000) + 60),
+    });
+    res.end();
   }
 
   /**
@@ -624,12 +650,21 @@ export async function startFakeDoApi(options = {}) {
           return send(res, record, 200, paginate(path, params, 'sizes', sizes));
         case '/v2/account/keys':
           return send(res, record, 200, paginate(path, params, 'ssh_keys', keys));
-        case '/v2/droplets':
-          return send(res, record, 200, paginate(path, params, 'droplets', droplets));
+        case '/v2/droplets': {
+          const tagName = params.get('tag_name');
+          const listed = [...(tagName ? [] : droplets), ...cloud.listDroplets(tagName)];
+          return send(res, record, 200, paginate(path, params, 'droplets', listed));
+        }
       }
     } else if (method === 'POST' && path === '/v2/account/keys') {
       if (bodyInvalid) return send(res, record, 400, ERR_BAD_JSON);
       return createKey(res, record, record.body);
+    }
+    if (bodyInvalid && method !== 'GET') return send(res, record, 400, ERR_BAD_JSON);
+    const answer = cloud.handle(method, path, params, record.body, (collection, items) => paginate(path, params, collection, items));
+    if (answer) {
+      if (answer.status === 204) return sendEmpty(res, record);
+      return send(res, record, answer.status, answer.body);
     }
     return send(res, record, 404, ERR_NOT_FOUND);
   }
@@ -717,5 +752,5 @@ export async function startFakeDoApi(options = {}) {
     return closing;
   }
 
-  return { url: baseUrl, requests, keys, close };
+  return { url: baseUrl, requests, keys, cloud: { snapshot: cloud.snapshot }, close };
 }
