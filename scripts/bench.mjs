@@ -63,10 +63,27 @@ writeFileSync(pw, 'bench vault password\n');
 // Generate the key once so every run measures init, not key generation.
 await time([bin, 'init', '--target', 'local', '--non-interactive', '--yes', '--dir', path.join(tmp, 'warm'), '--vault-password-file', pw], { HOME: home });
 const initDo = await series('init --non-interactive (digitalocean, loopback API)', (i = 'w') =>
-  time([bin, 'init', '--non-interactive', '--project', 'bench', '--region', 'fra1', '--dir', path.join(tmp, `do-${i}`), '--vault-password-file', pw, '--api-url', api.url], {
-    HOME: home,
-    DIGITALOCEAN_TOKEN: DEFAULT_TOKEN,
-  }),
+  time(
+    [
+      bin,
+      'init',
+      '--non-interactive',
+      '--project',
+      'bench',
+      '--region',
+      'fra1',
+      '--dir',
+      path.join(tmp, `do-${i}`),
+      '--vault-password-file',
+      pw,
+      '--api-url',
+      api.url,
+    ],
+    {
+      HOME: home,
+      DIGITALOCEAN_TOKEN: DEFAULT_TOKEN,
+    },
+  ),
 );
 const initLocal = await series('init --non-interactive --target local', (i = 'w') =>
   time([bin, 'init', '--target', 'local', '--non-interactive', '--dir', path.join(tmp, `local-${i}`), '--vault-password-file', pw], { HOME: home }),

@@ -41,7 +41,7 @@ const ansibleEnv = (extra: NodeJS.ProcessEnv = {}) => ({
 // without "{{"/"{%"/"{#". Galera passwords carry no "$", the stats password
 // no #, quotes, backslash or spaces. Token and salts go beyond init's rules.
 const V = {
-  wpDbPass: 'Wp\'"\\\'$HOME#;`x`{a}%!\\n\\',
+  wpDbPass: "Wp'\"\\'$HOME#;`x`{a}%!\\n\\",
   rootPass: 'Ro"o\'t\\#pw;1`x`\\\\n"\\',
   checkPass: 'Cc"h\'k\\s#;!\\"z`%_',
   sstPass: 'Ss\'"\\b#x;\\',
@@ -325,23 +325,35 @@ function whyNoNftCheck(): string | undefined {
 // ---------------------------------------------------------------------------
 
 needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
-  it('site.yml passes ansible-playbook --syntax-check against an inventory shaped like the one up writes', async () => {
-    const dir = tmp('hawp-syntax-');
-    writeFileSync(path.join(dir, 'hosts.yml'), inventory());
-    const r = await runTool('ansible-playbook', ['-i', path.join(dir, 'hosts.yml'), '--syntax-check', 'site.yml'], { cwd: ANSIBLE_DIR, env: ansibleEnv(), allowFailure: true });
-    expect(r.stderr + r.stdout, r.report).not.toMatch(/ERROR/);
-    expect(r.code, r.report).toBe(0);
-  }, budget({ 'ansible-playbook': 1 }));
+  it(
+    'site.yml passes ansible-playbook --syntax-check against an inventory shaped like the one up writes',
+    async () => {
+      const dir = tmp('hawp-syntax-');
+      writeFileSync(path.join(dir, 'hosts.yml'), inventory());
+      const r = await runTool('ansible-playbook', ['-i', path.join(dir, 'hosts.yml'), '--syntax-check', 'site.yml'], {
+        cwd: ANSIBLE_DIR,
+        env: ansibleEnv(),
+        allowFailure: true,
+      });
+      expect(r.stderr + r.stdout, r.report).not.toMatch(/ERROR/);
+      expect(r.code, r.report).toBe(0);
+    },
+    budget({ 'ansible-playbook': 1 }),
+  );
 
-  needs('ansible-lint').it('ansible-lint is clean with the production profile (offline)', async () => {
-    const r = await runTool('ansible-lint', ['--offline', '--nocolor', '-p', 'site.yml', 'roles'], {
-      cwd: ANSIBLE_DIR,
-      env: ansibleEnv({ NO_COLOR: '1' }),
-      allowFailure: true,
-    });
-    expect(r.stdout + r.stderr, r.report).toMatch(/Passed with production profile/);
-    expect(r.code, r.report).toBe(0);
-  }, budget({ 'ansible-lint': 1 }));
+  needs('ansible-lint').it(
+    'ansible-lint is clean with the production profile (offline)',
+    async () => {
+      const r = await runTool('ansible-lint', ['--offline', '--nocolor', '-p', 'site.yml', 'roles'], {
+        cwd: ANSIBLE_DIR,
+        env: ansibleEnv({ NO_COLOR: '1' }),
+        allowFailure: true,
+      });
+      expect(r.stdout + r.stderr, r.report).toMatch(/Passed with production profile/);
+      expect(r.code, r.report).toBe(0);
+    },
+    budget({ 'ansible-lint': 1 }),
+  );
 
   it('debian-packages.txt lists every package a role installs (the lab serves only those)', () => {
     const listed = new Set(
@@ -391,63 +403,79 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
     let rendered: ToolResult;
     const file = (host: string, name: string) => readFileSync(path.join(out, host, name), 'utf8');
 
-    beforeAll(async () => {
-      // Stand-ins for the metadata service and the reserved-IP action.
-      server = http.createServer((req, res) => {
-        let body = '';
-        req.on('data', (c: Buffer) => (body += c.toString()));
-        req.on('end', () => {
-          const url = req.url ?? '';
-          if (req.method === 'GET' && url === '/metadata/v1/reserved_ip/ipv4/active') return res.end(state.metadataActive);
-          if (req.method === 'GET' && url === '/metadata/v1/id') return res.end('4242');
-          if (req.method === 'POST' && url.startsWith('/v2/reserved_ips/')) {
-            state.posts.push({ auth: req.headers.authorization, body, url });
-            res.statusCode = 201;
-            return res.end('{"action":{"status":"in-progress"}}');
-          }
-          res.statusCode = 404;
-          res.end('not found');
+    beforeAll(
+      async () => {
+        // Stand-ins for the metadata service and the reserved-IP action.
+        server = http.createServer((req, res) => {
+          let body = '';
+          req.on('data', (c: Buffer) => (body += c.toString()));
+          req.on('end', () => {
+            const url = req.url ?? '';
+            if (req.method === 'GET' && url === '/metadata/v1/reserved_ip/ipv4/active') return res.end(state.metadataActive);
+            if (req.method === 'GET' && url === '/metadata/v1/id') return res.end('4242');
+            if (req.method === 'POST' && url.startsWith('/v2/reserved_ips/')) {
+              state.posts.push({ auth: req.headers.authorization, body, url });
+              res.statusCode = 201;
+              return res.end('{"action":{"status":"in-progress"}}');
+            }
+            res.statusCode = 404;
+            res.end('not found');
+          });
         });
-      });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-      const dir = tmp('hawp-play-');
-      writeFileSync(path.join(dir, 'hosts.yml'), inventory());
-      writeFileSync(path.join(dir, 'values.yml'), groupVars({ metadataUrl: `${base}/metadata/v1`, apiUrl: `${base}/`, apiConfig: path.join(out, 'lb1', 'do-api.curlrc') }));
-      writeFileSync(path.join(dir, 'members.yml'), yaml.dump(MEMBERS));
-      const varsFiles = [
-        ...['common', 'galera', 'haproxy', 'wordpress'].flatMap((r) => [path.join(ROLES, r, 'defaults', 'main.yml'), path.join(ROLES, r, 'vars', 'main.yml')]),
-        path.join(dir, 'values.yml'),
-        path.join(dir, 'members.yml'),
-      ];
-      writeFileSync(path.join(dir, 'render.yml'), renderPlaybook(varsFiles, out));
-      // A failed render is reported by the test below, with ansible's output; a hang or a crash, here.
-      rendered = await runTool('ansible-playbook', ['-i', path.join(dir, 'hosts.yml'), path.join(dir, 'render.yml')], { env: ansibleEnv(), allowFailure: true });
-    }, budget({ 'ansible-playbook': 1 }));
+        const dir = tmp('hawp-play-');
+        writeFileSync(path.join(dir, 'hosts.yml'), inventory());
+        writeFileSync(
+          path.join(dir, 'values.yml'),
+          groupVars({ metadataUrl: `${base}/metadata/v1`, apiUrl: `${base}/`, apiConfig: path.join(out, 'lb1', 'do-api.curlrc') }),
+        );
+        writeFileSync(path.join(dir, 'members.yml'), yaml.dump(MEMBERS));
+        const varsFiles = [
+          ...['common', 'galera', 'haproxy', 'wordpress'].flatMap((r) => [
+            path.join(ROLES, r, 'defaults', 'main.yml'),
+            path.join(ROLES, r, 'vars', 'main.yml'),
+          ]),
+          path.join(dir, 'values.yml'),
+          path.join(dir, 'members.yml'),
+        ];
+        writeFileSync(path.join(dir, 'render.yml'), renderPlaybook(varsFiles, out));
+        // A failed render is reported by the test below, with ansible's output; a hang or a crash, here.
+        rendered = await runTool('ansible-playbook', ['-i', path.join(dir, 'hosts.yml'), path.join(dir, 'render.yml')], {
+          env: ansibleEnv(),
+          allowFailure: true,
+        });
+      },
+      budget({ 'ansible-playbook': 1 }),
+    );
 
     it('renders every template', () => {
       expect(rendered.stdout + rendered.stderr, rendered.report).not.toMatch(/FAILED|ERROR/);
       expect(rendered.code, rendered.report).toBe(0);
     });
 
-    needs('php').it('wp-config (config-default.php): every vault value survives as PHP reads it, and both PHP files parse', () => {
-      const want: Record<string, string> = {
-        DB_NAME: 'wordpress',
-        DB_USER: 'wordpress',
-        DB_PASSWORD: V.wpDbPass,
-        DB_HOST: '203.0.113.20:3306',
-        WP_HOME: 'http://203.0.113.10',
-        WP_SITEURL: 'http://203.0.113.10',
-        ...SALTS,
-      };
-      const real = phpConstants(path.join(out, 'web1', 'config-default.php'), Object.keys(want));
-      for (const [k, v] of Object.entries(want)) expect(real[k], `${k} (php)`).toBe(v);
-      for (const f of ['config-default.php', 'wp-site.php']) {
-        const lint = runToolSync('php', ['-l', path.join(out, 'web1', f)], { allowFailure: true });
-        expect(lint.code, lint.report).toBe(0);
-      }
-    }, budget({ other: 3 }));
+    needs('php').it(
+      'wp-config (config-default.php): every vault value survives as PHP reads it, and both PHP files parse',
+      () => {
+        const want: Record<string, string> = {
+          DB_NAME: 'wordpress',
+          DB_USER: 'wordpress',
+          DB_PASSWORD: V.wpDbPass,
+          DB_HOST: '203.0.113.20:3306',
+          WP_HOME: 'http://203.0.113.10',
+          WP_SITEURL: 'http://203.0.113.10',
+          ...SALTS,
+        };
+        const real = phpConstants(path.join(out, 'web1', 'config-default.php'), Object.keys(want));
+        for (const [k, v] of Object.entries(want)) expect(real[k], `${k} (php)`).toBe(v);
+        for (const f of ['config-default.php', 'wp-site.php']) {
+          const lint = runToolSync('php', ['-l', path.join(out, 'web1', f)], { allowFailure: true });
+          expect(lint.code, lint.report).toBe(0);
+        }
+      },
+      budget({ other: 3 }),
+    );
 
     it('wp-config: the Spaces credentials inside AS3CF_SETTINGS, admin over plain HTTP, outbound HTTP not blocked', () => {
       const text = file('web1', 'config-default.php');
@@ -456,20 +484,24 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
       expect(text).not.toMatch(/WP_HTTP_BLOCK_EXTERNAL/);
     });
 
-    needs('my_print_defaults').it('MariaDB option files: passwords survive mysys option parsing (# and quotes included)', () => {
-      const root = optionGroup(path.join(out, 'db1', 'root.my.cnf'), 'client');
-      expect(root.password).toBe(V.rootPass);
-      expect(root.user).toBe('root');
-      const health = optionGroup(path.join(out, 'db1', 'galera-health.cnf'), 'client');
-      expect(health.password).toBe(V.checkPass);
-      expect(health.user).toBe('clustercheck');
-      const galera = optionGroup(path.join(out, 'db1', '60-galera.cnf'), 'galera');
-      expect(galera['wsrep-sst-auth']).toBe(`sst:${V.sstPass}`);
-      expect(galera['wsrep-cluster-address']).toBe('gcomm://10.10.0.11,10.10.0.12,10.10.0.13');
-      expect(galera['wsrep-node-address']).toBe('10.10.0.11');
-      expect(galera['wsrep-provider']).toBe('/usr/lib/galera/libgalera_smm.so');
-      expect(optionGroup(path.join(out, 'db1', '60-galera.cnf'), 'mysqld')['innodb-autoinc-lock-mode']).toBe('2');
-    }, budget({ other: 4 }));
+    needs('my_print_defaults').it(
+      'MariaDB option files: passwords survive mysys option parsing (# and quotes included)',
+      () => {
+        const root = optionGroup(path.join(out, 'db1', 'root.my.cnf'), 'client');
+        expect(root.password).toBe(V.rootPass);
+        expect(root.user).toBe('root');
+        const health = optionGroup(path.join(out, 'db1', 'galera-health.cnf'), 'client');
+        expect(health.password).toBe(V.checkPass);
+        expect(health.user).toBe('clustercheck');
+        const galera = optionGroup(path.join(out, 'db1', '60-galera.cnf'), 'galera');
+        expect(galera['wsrep-sst-auth']).toBe(`sst:${V.sstPass}`);
+        expect(galera['wsrep-cluster-address']).toBe('gcomm://10.10.0.11,10.10.0.12,10.10.0.13');
+        expect(galera['wsrep-node-address']).toBe('10.10.0.11');
+        expect(galera['wsrep-provider']).toBe('/usr/lib/galera/libgalera_smm.so');
+        expect(optionGroup(path.join(out, 'db1', '60-galera.cnf'), 'mysqld')['innodb-autoinc-lock-mode']).toBe('2');
+      },
+      budget({ other: 4 }),
+    );
 
     it('SQL sent on stdin: statements stay whole and every password literal decodes exactly', () => {
       const apply = sqlStatements(file('db1', 'accounts-apply.sql'));
@@ -481,7 +513,12 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
       // WordPress's account, from each HAProxy node's private address only.
       expect(withPassword('wordpress', '10.10.0.21')).toEqual([V.wpDbPass, V.wpDbPass]);
       expect(withPassword('wordpress', '10.10.0.22')).toEqual([V.wpDbPass, V.wpDbPass]);
-      expect(apply.filter((s) => /^GRANT .* ON `wordpress`\.\* TO/.test(s.sql)).map((s) => s.strings[1]).sort()).toEqual(['10.10.0.21', '10.10.0.22']);
+      expect(
+        apply
+          .filter((s) => /^GRANT .* ON `wordpress`\.\* TO/.test(s.sql))
+          .map((s) => s.strings[1])
+          .sort(),
+      ).toEqual(['10.10.0.21', '10.10.0.22']);
       expect(apply.some((s) => /^GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON \*\.\* TO/.test(s.sql) && s.strings[0] === 'sst')).toBe(true);
       expect(apply.some((s) => /^DROP USER IF EXISTS/.test(s.sql) && s.strings[1] === '10.10.0.99')).toBe(true);
       expect(apply.some((s) => /^CREATE DATABASE IF NOT EXISTS `wordpress`/.test(s.sql))).toBe(true);
@@ -533,47 +570,62 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
       expect(file('lb1', 'reserved-ip-assign')).not.toContain('quote\\back');
     });
 
-    needs('curl').it('reserved-ip-assign moves the reserved IP through the API, and leaves it when metadata says it is here', async () => {
-      const script = path.join(out, 'lb1', 'reserved-ip-assign');
-      chmodSync(script, 0o755);
-      const syntax = await runTool('sh', ['-n', script], { allowFailure: true });
-      expect(syntax.code, syntax.report).toBe(0);
-      state.posts = [];
-      state.metadataActive = 'false';
-      const moved = await runTool('sh', [script], { allowFailure: true });
-      expect(moved.code, moved.report).toBe(0);
-      expect(state.posts).toHaveLength(1);
-      expect(state.posts[0]!.url).toBe('/v2/reserved_ips/203.0.113.20/actions');
-      expect(state.posts[0]!.auth).toBe(`Bearer ${V.token}`);
-      expect(JSON.parse(state.posts[0]!.body)).toEqual({ type: 'assign', droplet_id: 4242 });
+    needs('curl').it(
+      'reserved-ip-assign moves the reserved IP through the API, and leaves it when metadata says it is here',
+      async () => {
+        const script = path.join(out, 'lb1', 'reserved-ip-assign');
+        chmodSync(script, 0o755);
+        const syntax = await runTool('sh', ['-n', script], { allowFailure: true });
+        expect(syntax.code, syntax.report).toBe(0);
+        state.posts = [];
+        state.metadataActive = 'false';
+        const moved = await runTool('sh', [script], { allowFailure: true });
+        expect(moved.code, moved.report).toBe(0);
+        expect(state.posts).toHaveLength(1);
+        expect(state.posts[0]!.url).toBe('/v2/reserved_ips/203.0.113.20/actions');
+        expect(state.posts[0]!.auth).toBe(`Bearer ${V.token}`);
+        expect(JSON.parse(state.posts[0]!.body)).toEqual({ type: 'assign', droplet_id: 4242 });
 
-      state.metadataActive = 'true';
-      const stayed = await runTool('sh', [script], { allowFailure: true });
-      expect(stayed.code, stayed.report).toBe(0);
-      expect(state.posts).toHaveLength(1);
-    }, budget({ other: 3 }));
+        state.metadataActive = 'true';
+        const stayed = await runTool('sh', [script], { allowFailure: true });
+        expect(stayed.code, stayed.report).toBe(0);
+        expect(state.posts).toHaveLength(1);
+      },
+      budget({ other: 3 }),
+    );
 
-    it('the Galera health check answers 200 only when Synced, with the login from its option file', async () => {
-      const script = path.join(out, 'db1', 'galera-health');
-      chmodSync(script, 0o755);
-      expect(file('db1', 'galera-health')).not.toContain(V.checkPass);
-      const syntax = await runTool('bash', ['-n', script], { allowFailure: true });
-      expect(syntax.code, syntax.report).toBe(0);
-      // A stand-in `mariadb` first on PATH: answers the state it is told, and
-      // only when given the option file (the script must carry no password).
-      const bin = tmp('hawp-bin-');
-      const fake = path.join(bin, 'mariadb');
-      writeFileSync(fake, '#!/bin/sh\ncase "$1" in --defaults-file=/etc/mysql/galera-health.cnf) ;; *) exit 1 ;; esac\nprintf "wsrep_local_state\\t%s\\n" "$FAKE_STATE"\n');
-      chmodSync(fake, 0o755);
-      const ask = (s: string) =>
-        runTool('bash', [script], { input: 'GET / HTTP/1.0\r\nHost: x\r\n\r\n', env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_STATE: s }, allowFailure: true });
-      const synced = await ask('4');
-      expect(synced.stdout).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
-      const body = synced.stdout.split('\r\n\r\n')[1]!;
-      expect(synced.stdout).toContain(`Content-Length: ${Buffer.byteLength(body)}\r\n`);
-      expect((await ask('2')).stdout).toMatch(/^HTTP\/1\.1 503 /);
-      expect((await ask('')).stdout).toMatch(/^HTTP\/1\.1 503 /);
-    }, budget({ other: 4 }));
+    it(
+      'the Galera health check answers 200 only when Synced, with the login from its option file',
+      async () => {
+        const script = path.join(out, 'db1', 'galera-health');
+        chmodSync(script, 0o755);
+        expect(file('db1', 'galera-health')).not.toContain(V.checkPass);
+        const syntax = await runTool('bash', ['-n', script], { allowFailure: true });
+        expect(syntax.code, syntax.report).toBe(0);
+        // A stand-in `mariadb` first on PATH: answers the state it is told, and
+        // only when given the option file (the script must carry no password).
+        const bin = tmp('hawp-bin-');
+        const fake = path.join(bin, 'mariadb');
+        writeFileSync(
+          fake,
+          '#!/bin/sh\ncase "$1" in --defaults-file=/etc/mysql/galera-health.cnf) ;; *) exit 1 ;; esac\nprintf "wsrep_local_state\\t%s\\n" "$FAKE_STATE"\n',
+        );
+        chmodSync(fake, 0o755);
+        const ask = (s: string) =>
+          runTool('bash', [script], {
+            input: 'GET / HTTP/1.0\r\nHost: x\r\n\r\n',
+            env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_STATE: s },
+            allowFailure: true,
+          });
+        const synced = await ask('4');
+        expect(synced.stdout).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+        const body = synced.stdout.split('\r\n\r\n')[1]!;
+        expect(synced.stdout).toContain(`Content-Length: ${Buffer.byteLength(body)}\r\n`);
+        expect((await ask('2')).stdout).toMatch(/^HTTP\/1\.1 503 /);
+        expect((await ask('')).stdout).toMatch(/^HTTP\/1\.1 503 /);
+      },
+      budget({ other: 4 }),
+    );
 
     it('nftables.conf: SSH from ssh_allow, tier ports from the right sources only, rules outside comments', () => {
       const rules = (host: string) =>
@@ -597,59 +649,67 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
       expect(rules('web1').some((r) => /3306|4567/.test(r))).toBe(false);
     });
 
-    skipWhen(whyNoNftCheck()).it('nftables.conf: nft -c accepts the rules of every tier', () => {
-      for (const h of ['db1', 'lb1', 'web1']) {
-        const r = runToolSync('nft', ['-c', '-f', path.join(out, h, 'nftables.conf')], { allowFailure: true });
-        expect(r.code, r.report).toBe(0);
-        expect(r.stderr, r.report).toBe('');
-      }
-    }, budget({ other: 3 }));
+    skipWhen(whyNoNftCheck()).it(
+      'nftables.conf: nft -c accepts the rules of every tier',
+      () => {
+        for (const h of ['db1', 'lb1', 'web1']) {
+          const r = runToolSync('nft', ['-c', '-f', path.join(out, h, 'nftables.conf')], { allowFailure: true });
+          expect(r.code, r.report).toBe(0);
+          expect(r.stderr, r.report).toBe('');
+        }
+      },
+      budget({ other: 3 }),
+    );
   });
 
-  it('the Galera plan: bootstrap only a fresh cluster, join a running one, recover after a full stop, refuse when a node is unaccounted for', async () => {
-    const out = tmp('hawp-plan-');
-    const dir = tmp('hawp-plan-play-');
-    writeFileSync(path.join(dir, 'hosts.yml'), inventory());
-    const used = '5e3f1a2b-0c4d-11ef-9a3b-3b2a1c0d9e8f';
-    const fresh = '00000000-0000-0000-0000-000000000000';
-    const node = (uuid: string, running: boolean, primary: boolean) => ({ uuid, running, primary, seqno: 1, safe_to_bootstrap: false });
-    const scenarios: Record<string, { hosts: string; states: Record<string, unknown> }> = {
-      fresh: { hosts: 'db1:db2:db3', states: { db1: node(fresh, false, false), db2: node(fresh, false, false), db3: node(fresh, false, false) } },
-      join: { hosts: 'db1:db2:db3', states: { db1: node(used, false, false), db2: node(used, true, true), db3: node(used, true, true) } },
-      joinMissing: { hosts: 'db1:db2', states: { db1: node(used, true, true), db2: node(used, false, false) } },
-      fullStop: { hosts: 'db1:db2:db3', states: { db1: node(used, false, false), db2: node(used, false, false), db3: node(fresh, false, false) } },
-      lostQuorum: { hosts: 'db1:db2:db3', states: { db1: node(used, true, false), db2: node(used, true, false), db3: node(used, false, false) } },
-      refuse: { hosts: 'db1:db2', states: { db1: node(used, false, false), db2: node(used, false, false) } },
-    };
-    const plays = Object.entries(scenarios).map(([name, s]) => ({
-      name,
-      hosts: s.hosts,
-      gather_facts: false,
-      vars_files: [path.join(ROLES, 'galera', 'vars', 'main.yml')],
-      vars: { galera_nodes: ['db1', 'db2', 'db3'], states: s.states },
-      tasks: [
-        { name: 'state', 'ansible.builtin.set_fact': { __galera_node: '{{ states[inventory_hostname] }}' } },
-        {
-          name: 'plan',
-          'ansible.builtin.copy': {
-            content: `{{ lookup('ansible.builtin.template', '${t('galera', 'plan.json.j2')}', convert_data=False) }}`,
-            dest: `${out}/${name}.json`,
-            mode: '0600',
+  it(
+    'the Galera plan: bootstrap only a fresh cluster, join a running one, recover after a full stop, refuse when a node is unaccounted for',
+    async () => {
+      const out = tmp('hawp-plan-');
+      const dir = tmp('hawp-plan-play-');
+      writeFileSync(path.join(dir, 'hosts.yml'), inventory());
+      const used = '5e3f1a2b-0c4d-11ef-9a3b-3b2a1c0d9e8f';
+      const fresh = '00000000-0000-0000-0000-000000000000';
+      const node = (uuid: string, running: boolean, primary: boolean) => ({ uuid, running, primary, seqno: 1, safe_to_bootstrap: false });
+      const scenarios: Record<string, { hosts: string; states: Record<string, unknown> }> = {
+        fresh: { hosts: 'db1:db2:db3', states: { db1: node(fresh, false, false), db2: node(fresh, false, false), db3: node(fresh, false, false) } },
+        join: { hosts: 'db1:db2:db3', states: { db1: node(used, false, false), db2: node(used, true, true), db3: node(used, true, true) } },
+        joinMissing: { hosts: 'db1:db2', states: { db1: node(used, true, true), db2: node(used, false, false) } },
+        fullStop: { hosts: 'db1:db2:db3', states: { db1: node(used, false, false), db2: node(used, false, false), db3: node(fresh, false, false) } },
+        lostQuorum: { hosts: 'db1:db2:db3', states: { db1: node(used, true, false), db2: node(used, true, false), db3: node(used, false, false) } },
+        refuse: { hosts: 'db1:db2', states: { db1: node(used, false, false), db2: node(used, false, false) } },
+      };
+      const plays = Object.entries(scenarios).map(([name, s]) => ({
+        name,
+        hosts: s.hosts,
+        gather_facts: false,
+        vars_files: [path.join(ROLES, 'galera', 'vars', 'main.yml')],
+        vars: { galera_nodes: ['db1', 'db2', 'db3'], states: s.states },
+        tasks: [
+          { name: 'state', 'ansible.builtin.set_fact': { __galera_node: '{{ states[inventory_hostname] }}' } },
+          {
+            name: 'plan',
+            'ansible.builtin.copy': {
+              content: `{{ lookup('ansible.builtin.template', '${t('galera', 'plan.json.j2')}', convert_data=False) }}`,
+              dest: `${out}/${name}.json`,
+              mode: '0600',
+            },
+            run_once: true,
           },
-          run_once: true,
-        },
-      ],
-    }));
-    writeFileSync(path.join(dir, 'plan.yml'), yaml.dump(plays));
-    const r = await runTool('ansible-playbook', ['-i', path.join(dir, 'hosts.yml'), path.join(dir, 'plan.yml')], { env: ansibleEnv(), allowFailure: true });
-    expect(r.stdout + r.stderr, r.report).not.toMatch(/FAILED|ERROR/);
-    expect(r.code, r.report).toBe(0);
-    const plan = (name: string) => JSON.parse(readFileSync(path.join(out, `${name}.json`), 'utf8')) as Record<string, unknown>;
-    expect(plan('fresh')).toMatchObject({ mode: 'bootstrap', seed: 'db1' });
-    expect(plan('join')).toMatchObject({ mode: 'join', seed: 'db2', stopped: ['db1'], running: ['db2', 'db3'] });
-    expect(plan('joinMissing')).toMatchObject({ mode: 'join', seed: 'db1', missing: ['db3'] });
-    expect(plan('fullStop')).toMatchObject({ mode: 'recover', used: ['db1', 'db2'] });
-    expect(plan('lostQuorum')).toMatchObject({ mode: 'recover', running: ['db1', 'db2'] });
-    expect(plan('refuse')).toMatchObject({ mode: 'refuse', missing: ['db3'] });
-  }, budget({ 'ansible-playbook': 1 }));
+        ],
+      }));
+      writeFileSync(path.join(dir, 'plan.yml'), yaml.dump(plays));
+      const r = await runTool('ansible-playbook', ['-i', path.join(dir, 'hosts.yml'), path.join(dir, 'plan.yml')], { env: ansibleEnv(), allowFailure: true });
+      expect(r.stdout + r.stderr, r.report).not.toMatch(/FAILED|ERROR/);
+      expect(r.code, r.report).toBe(0);
+      const plan = (name: string) => JSON.parse(readFileSync(path.join(out, `${name}.json`), 'utf8')) as Record<string, unknown>;
+      expect(plan('fresh')).toMatchObject({ mode: 'bootstrap', seed: 'db1' });
+      expect(plan('join')).toMatchObject({ mode: 'join', seed: 'db2', stopped: ['db1'], running: ['db2', 'db3'] });
+      expect(plan('joinMissing')).toMatchObject({ mode: 'join', seed: 'db1', missing: ['db3'] });
+      expect(plan('fullStop')).toMatchObject({ mode: 'recover', used: ['db1', 'db2'] });
+      expect(plan('lostQuorum')).toMatchObject({ mode: 'recover', running: ['db1', 'db2'] });
+      expect(plan('refuse')).toMatchObject({ mode: 'refuse', missing: ['db3'] });
+    },
+    budget({ 'ansible-playbook': 1 }),
+  );
 });

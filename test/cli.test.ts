@@ -22,7 +22,10 @@ describe('the command line', () => {
   });
 
   it('init --help lists every applicable setting with its env variables, and examples', async () => {
-    for (const args of [['init', '--help'], ['help', 'init']]) {
+    for (const args of [
+      ['init', '--help'],
+      ['help', 'init'],
+    ]) {
       const r = await runCli(args);
       expect(r.code).toBe(0);
       for (const s of SETTINGS) {

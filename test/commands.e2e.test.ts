@@ -23,7 +23,9 @@ const PASSWORD = 'commands test vault password';
 
 async function localWorkspace(name: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<string> {
   const ws = path.join(root, name);
-  const r = await runCli(['init', '--target', 'local', '--non-interactive', '--yes', '--dir', ws, '--vault-password-file', pwFile, ...extra], { env: { HOME: home, ...env } });
+  const r = await runCli(['init', '--target', 'local', '--non-interactive', '--yes', '--dir', ws, '--vault-password-file', pwFile, ...extra], {
+    env: { HOME: home, ...env },
+  });
   expect(r.code, r.stderr).toBe(0);
   return ws;
 }
@@ -59,9 +61,12 @@ describe('a hand-edited ha-wordpress.yml', () => {
   });
 
   it('gets the same problem text from init as from --db-nodes', async () => {
-    const r = await runCli(['init', '--target', 'local', '--non-interactive', '--yes', '--dir', path.join(root, 'flag'), '--vault-password-file', pwFile, '--db-nodes', '4'], {
-      env: { HOME: home },
-    });
+    const r = await runCli(
+      ['init', '--target', 'local', '--non-interactive', '--yes', '--dir', path.join(root, 'flag'), '--vault-password-file', pwFile, '--db-nodes', '4'],
+      {
+        env: { HOME: home },
+      },
+    );
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('error: --db-nodes: use an odd number (3, 5, 7 or 9) so the cluster keeps a majority after a node failure');
   });
@@ -95,7 +100,19 @@ describe('retired settings', () => {
   it('--galera-sys-maint-password (and its env variable) are accepted with a warning that they are ignored', async () => {
     const ws = path.join(root, 'retired-flag');
     const r = await runCli(
-      ['init', '--target', 'local', '--non-interactive', '--yes', '--dir', ws, '--vault-password-file', pwFile, '--galera-sys-maint-password', 'Whatever-123456'],
+      [
+        'init',
+        '--target',
+        'local',
+        '--non-interactive',
+        '--yes',
+        '--dir',
+        ws,
+        '--vault-password-file',
+        pwFile,
+        '--galera-sys-maint-password',
+        'Whatever-123456',
+      ],
       { env: { HOME: home, HA_WORDPRESS_GALERA_SYS_MAINT_PASSWORD: 'Other-1234567' } },
     );
     expect(r.code, r.stderr).toBe(0);

@@ -69,7 +69,12 @@ describe('DigitalOcean client against a loopback stand-in API', () => {
     const c = await client({ rateLimitOnce: { path: '/v2/sizes', retryAfter: 3 } });
     expect((await c.sizes()).length).toBeGreaterThan(0);
     expect(sleeps).toEqual([3000]);
-    expect(api!.requests.filter((r) => r.path === '/v2/sizes').map((r) => r.status).slice(0, 2)).toEqual([429, 200]);
+    expect(
+      api!.requests
+        .filter((r) => r.path === '/v2/sizes')
+        .map((r) => r.status)
+        .slice(0, 2),
+    ).toEqual([429, 200]);
   });
 
   it('a 5xx on a read is retried with backoff', async () => {
@@ -80,7 +85,16 @@ describe('DigitalOcean client against a loopback stand-in API', () => {
   });
 
   it('gives up after the attempts with one clear line', async () => {
-    const c = await client({ failOnce: [{ path: '/v2/account', status: 500 }, { path: '/v2/account', status: 502 }] }, DEFAULT_TOKEN, { attempts: 2 });
+    const c = await client(
+      {
+        failOnce: [
+          { path: '/v2/account', status: 500 },
+          { path: '/v2/account', status: 502 },
+        ],
+      },
+      DEFAULT_TOKEN,
+      { attempts: 2 },
+    );
     await expect(c.account()).rejects.toThrow(/answered 502 while checking the token/);
   });
 

@@ -90,7 +90,9 @@ describe('Writer', () => {
 
   it('refuses to start when the writer says the database takes no writes, with its reason', async () => {
     const { shell } = fakeNodes();
-    const err = await Writer.start(shell, 's-wp-03', { script: standIn("'ok ' + id", "'error the database does not take writes through 10.0.0.3:3306 (error 2002)'") }).catch((e: unknown) => e);
+    const err = await Writer.start(shell, 's-wp-03', {
+      script: standIn("'ok ' + id", "'error the database does not take writes through 10.0.0.3:3306 (error 2002)'"),
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WriterError);
     expect((err as WriterError).code).toBe('no-start');
     expect((err as Error).message).toBe("the drill's writer in s-wp-03 could not start: the database does not take writes through 10.0.0.3:3306 (error 2002)");

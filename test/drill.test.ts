@@ -72,7 +72,16 @@ describe('drill: scenarios', () => {
 
   it('holds single losses to 5 s and one of each tier to 10 s, and judges the whole database tier by its recovery only', () => {
     const budget = Object.fromEntries(SCENARIOS.map((s) => [s.name, s.budgetMs]));
-    expect(budget).toEqual({ 'haproxy-holder-stop': 5000, 'galera-node-kill': 5000, 'web-node-stop': 5000, 'one-of-each': 10_000, 'haproxy-holder-kill': 5000, 'web-node-kill': 5000, 'full-stop': null, 'full-crash': null });
+    expect(budget).toEqual({
+      'haproxy-holder-stop': 5000,
+      'galera-node-kill': 5000,
+      'web-node-stop': 5000,
+      'one-of-each': 10_000,
+      'haproxy-holder-kill': 5000,
+      'web-node-kill': 5000,
+      'full-stop': null,
+      'full-crash': null,
+    });
   });
 
   it('picks its victims from the cluster: the reserved-IP holder, the database node taking writes, the first web node', () => {
@@ -91,7 +100,10 @@ describe('drill: scenarios', () => {
   it('has crash variants of the single losses on request: the holder and the web node killed rather than shut down', () => {
     const cluster = { web: ['s-wp-01', 's-wp-02'], db: ['s-db-01', 's-db-02', 's-db-03'] };
     const status = { reserved_ip: { address: '10.0.0.3', holder: 's-dblb-01' } } as Parameters<(typeof SCENARIOS)[number]['victims']>[1];
-    const of = (name: string) => SCENARIOS.find((s) => s.name === name)!.victims(cluster, status).map((v) => `${v.how} ${v.name}`);
+    const of = (name: string) =>
+      SCENARIOS.find((s) => s.name === name)!
+        .victims(cluster, status)
+        .map((v) => `${v.how} ${v.name}`);
     expect(of('haproxy-holder-kill')).toEqual(['kill s-dblb-01']);
     expect(of('web-node-kill')).toEqual(['kill s-wp-01']);
     expect(DEFAULT_SCENARIOS).not.toContain('haproxy-holder-kill');
@@ -110,7 +122,9 @@ describe('drill: scenarios', () => {
   });
 
   it('refuses an unknown scenario with the flag and the choices', () => {
-    expect(() => parseScenarios(['web-node-stop,reboot-everything'])).toThrow(/--scenario: no scenario "reboot-everything"; choose from haproxy-holder-stop, .*web-node-kill, full-stop, full-crash, or all/);
+    expect(() => parseScenarios(['web-node-stop,reboot-everything'])).toThrow(
+      /--scenario: no scenario "reboot-everything"; choose from haproxy-holder-stop, .*web-node-kill, full-stop, full-crash, or all/,
+    );
   });
 
   it('refuses a --scenario that names nothing (it would run nothing and pass)', () => {
@@ -156,7 +170,17 @@ describe('drill: the verdict and the report', () => {
   it('prints one aligned row per scenario, "never" for what did not happen and "-" for no budget', () => {
     const lines = reportTable([ok, { ...ok, name: 'full-stop', budget_ms: null, healed_s: null, detected_s: null, passed: false }]);
     expect(lines).toHaveLength(3);
-    expect(lines[0]!.split(/\s{2,}/)).toEqual(['SCENARIO', 'REQUESTS', 'FAILED', 'LONGEST OUTAGE', 'BUDGET', 'STATUS SAW IT', 'HEALED AFTER', 'WRITES ACKED', 'LOST']);
+    expect(lines[0]!.split(/\s{2,}/)).toEqual([
+      'SCENARIO',
+      'REQUESTS',
+      'FAILED',
+      'LONGEST OUTAGE',
+      'BUDGET',
+      'STATUS SAW IT',
+      'HEALED AFTER',
+      'WRITES ACKED',
+      'LOST',
+    ]);
     expect(lines[1]!.split(/\s{2,}/)).toEqual(['galera-node-kill', '140', '3', '0.6 s', '< 5 s', '4.1 s', '12.4 s', '130', '0', 'ok']);
     expect(lines[2]!.split(/\s{2,}/)).toEqual(['full-stop', '140', '3', '0.6 s', '-', 'never', 'never', '130', '0', 'FAILED']);
     // Aligned: every column starts at the same offset on every line.

@@ -49,14 +49,18 @@ describe('HCL strings', () => {
     expect(parsed.n).toBe(3);
   });
 
-  needs('terraform').it('read back unchanged by real terraform (tfvars evaluated against a variable declaration)', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'hawp-hcl-'));
-    writeFileSync(path.join(dir, 'variables.tf'), 'variable "values" {\n  type = list(string)\n}\n');
-    writeFileSync(path.join(dir, 'terraform.tfvars'), `values = ${hclValue(ADVERSARIAL)}\n`);
-    const r = terraformEval(dir, 'var.values');
-    expect(r.ok ? '' : r.report).toBe('');
-    expect(r.ok && r.value).toEqual(ADVERSARIAL);
-  }, budget({ terraform: 1 }));
+  needs('terraform').it(
+    'read back unchanged by real terraform (tfvars evaluated against a variable declaration)',
+    () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'hawp-hcl-'));
+      writeFileSync(path.join(dir, 'variables.tf'), 'variable "values" {\n  type = list(string)\n}\n');
+      writeFileSync(path.join(dir, 'terraform.tfvars'), `values = ${hclValue(ADVERSARIAL)}\n`);
+      const r = terraformEval(dir, 'var.values');
+      expect(r.ok ? '' : r.report).toBe('');
+      expect(r.ok && r.value).toEqual(ADVERSARIAL);
+    },
+    budget({ terraform: 1 }),
+  );
 });
 
 describe('YAML values', () => {

@@ -77,11 +77,7 @@ function openSshLine(publicKey: KeyObject, comment: string): string {
     blob = Buffer.concat([sshString(Buffer.from(type)), sshString(Buffer.from(jwk.x!, 'base64url'))]);
   } else {
     type = 'ssh-rsa';
-    blob = Buffer.concat([
-      sshString(Buffer.from(type)),
-      sshMpint(Buffer.from(jwk.e!, 'base64url')),
-      sshMpint(Buffer.from(jwk.n!, 'base64url')),
-    ]);
+    blob = Buffer.concat([sshString(Buffer.from(type)), sshMpint(Buffer.from(jwk.e!, 'base64url')), sshMpint(Buffer.from(jwk.n!, 'base64url'))]);
   }
   return `${type} ${blob.toString('base64')} ${comment}`;
 }
@@ -129,9 +125,7 @@ describe('fake DigitalOcean API: server basics', () => {
       .flat()
       .find((i) => i && i.family === 'IPv4' && !i.internal);
     if (external) {
-      await expect(
-        fetch(`http://${external.address}:${port}/v2/account`, { headers: AUTH, signal: AbortSignal.timeout(1000) }),
-      ).rejects.toThrow();
+      await expect(fetch(`http://${external.address}:${port}/v2/account`, { headers: AUTH, signal: AbortSignal.timeout(1000) })).rejects.toThrow();
     }
     const b = await startFakeDoApi();
     try {
@@ -229,18 +223,14 @@ describe('fake DigitalOcean API: default data', () => {
     const regions: DoRegion[] = (await getJson(`${a.url}/v2/regions?per_page=200`)).body.regions;
     const sizes: DoSize[] = (await getJson(`${a.url}/v2/sizes?per_page=200`)).body.sizes;
 
-    expect(regions.map((r) => r.slug)).toEqual([
-      'nyc1', 'nyc3', 'ams3', 'sfo2', 'sfo3', 'sgp1', 'lon1', 'fra1', 'tor1', 'blr1', 'syd1', 'atl1', 'nyc2',
-    ]);
+    expect(regions.map((r) => r.slug)).toEqual(['nyc1', 'nyc3', 'ams3', 'sfo2', 'sfo3', 'sgp1', 'lon1', 'fra1', 'tor1', 'blr1', 'syd1', 'atl1', 'nyc2']);
     const bySlug = new Map(regions.map((r) => [r.slug, r]));
     expect(bySlug.get('nyc1')?.name).toBe('New York 1');
     expect(bySlug.get('sfo3')?.name).toBe('San Francisco 3');
     expect(bySlug.get('syd1')?.name).toBe('Sydney 1');
     expect(bySlug.get('nyc2')).toMatchObject({ available: false, sizes: [] });
     expect(regions.filter((r) => !r.available).map((r) => r.slug)).toEqual(['nyc2']);
-    expect(bySlug.get('fra1')?.features).toEqual(
-      expect.arrayContaining(['backups', 'ipv6', 'metadata', 'install_agent', 'storage', 'image_transfer']),
-    );
+    expect(bySlug.get('fra1')?.features).toEqual(expect.arrayContaining(['backups', 'ipv6', 'metadata', 'install_agent', 'storage', 'image_transfer']));
 
     const prices = Object.fromEntries(sizes.map((s) => [s.slug, s.price_monthly]));
     expect(prices).toMatchObject({
@@ -261,8 +251,7 @@ describe('fake DigitalOcean API: default data', () => {
     expect(sizes.filter((s) => !s.available).length).toBeGreaterThanOrEqual(1);
     for (const s of sizes) {
       expect(Object.keys(s).sort()).toEqual(
-        ['available', 'description', 'disk', 'disk_info', 'memory', 'price_hourly', 'price_monthly', 'regions',
-          'slug', 'transfer', 'vcpus'].sort(),
+        ['available', 'description', 'disk', 'disk_info', 'memory', 'price_hourly', 'price_monthly', 'regions', 'slug', 'transfer', 'vcpus'].sort(),
       );
       expect(s.price_hourly).toBe(Math.round((s.price_monthly / 672) * 1e5) / 1e5);
     }
@@ -442,11 +431,7 @@ describe('fake DigitalOcean API: injected failures', () => {
     expect(second.res.status).toBe(200);
     expect(second.res.headers.get('retry-after')).toBeNull();
     expect(second.body.sizes).toHaveLength(3);
-    expect(a.requests.map((r) => `${r.path} ${r.status}`)).toEqual([
-      '/v2/regions 200',
-      '/v2/sizes 429',
-      '/v2/sizes 200',
-    ]);
+    expect(a.requests.map((r) => `${r.path} ${r.status}`)).toEqual(['/v2/regions 200', '/v2/sizes 429', '/v2/sizes 200']);
   });
 
   it('failOnce answers the given status once, then normally', async () => {
@@ -492,9 +477,7 @@ describe('fake DigitalOcean API: injected failures', () => {
 
   it('a client timeout fires on a delayed path, and close() does not hang on pending requests', async () => {
     const a = await start({ delayMs: { '/v2/account': 30_000 } });
-    await expect(
-      fetch(`${a.url}/v2/account`, { headers: AUTH, signal: AbortSignal.timeout(100) }),
-    ).rejects.toThrow(/timeout|abort/i);
+    await expect(fetch(`${a.url}/v2/account`, { headers: AUTH, signal: AbortSignal.timeout(100) })).rejects.toThrow(/timeout|abort/i);
 
     const pending = fetch(`${a.url}/v2/account`, { headers: AUTH }).then(
       (res) => `answered ${res.status}`,
@@ -529,7 +512,10 @@ describe('fake DigitalOcean API: POST /v2/account/keys', () => {
     const rsa = openSshLine(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey, 'rsa@example');
 
     const created: DoSshKey[] = [];
-    for (const [name, line] of [['ed-key', ed], ['rsa-key', rsa]] as const) {
+    for (const [name, line] of [
+      ['ed-key', ed],
+      ['rsa-key', rsa],
+    ] as const) {
       const { res, body } = await postKey(a, { name, public_key: line });
       expect(res.status).toBe(201);
       expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
@@ -617,7 +603,15 @@ describe('fake DigitalOcean API: the stateful account', () => {
   }
   const settle = () => new Promise((r) => setTimeout(r, ACTION_MS + 50));
   const droplet = (name: string, extra: Record<string, unknown> = {}) =>
-    call('POST', '/v2/droplets', { name, region: 'fra1', size: 's-1vcpu-1gb', image: 'debian-12-x64', ssh_keys: [KEY.fingerprint], monitoring: true, ...extra });
+    call('POST', '/v2/droplets', {
+      name,
+      region: 'fra1',
+      size: 's-1vcpu-1gb',
+      image: 'debian-12-x64',
+      ssh_keys: [KEY.fingerprint],
+      monitoring: true,
+      ...extra,
+    });
 
   it('creates a droplet that is "new" without addresses, then active with a public and a VPC address; its create action completes later', async () => {
     await start({ cloud: { actionMs: ACTION_MS, vpcs: [{ region: 'fra1', ip_range: '10.110.0.0/20' }] } });
@@ -637,13 +631,15 @@ describe('fake DigitalOcean API: the stateful account', () => {
     expect((await call('GET', `/v2/actions/${actionId}`)).body.action).toMatchObject({ status: 'completed', type: 'create' });
     // Tags named at creation exist, and the droplet is in the default project.
     expect((await call('GET', '/v2/tags/shop-wp')).body.tag.resources.droplets.count).toBe(1);
-    expect((await call('GET', '/v2/projects/default/resources')).body.resources.map((r: { urn: string }) => r.urn)).toEqual([`do:droplet:${made.body.droplet.id}`]);
+    expect((await call('GET', '/v2/projects/default/resources')).body.resources.map((r: { urn: string }) => r.urn)).toEqual([
+      `do:droplet:${made.body.droplet.id}`,
+    ]);
     // GET /v2/droplets lists it, and filters by tag.
     expect((await call('GET', '/v2/droplets?tag_name=shop-wp')).body.droplets.map((d: { name: string }) => d.name)).toEqual(['shop-wp-01']);
     expect((await call('GET', '/v2/droplets?tag_name=other')).body.droplets).toEqual([]);
   });
 
-  it('refuses a second action on a droplet while one is pending, with DigitalOcean\'s 422', async () => {
+  it("refuses a second action on a droplet while one is pending, with DigitalOcean's 422", async () => {
     await start({ cloud: { actionMs: ACTION_MS } });
     const id = (await droplet('web-1')).body.droplet.id;
     const early = await call('POST', `/v2/droplets/${id}/actions`, { type: 'shutdown' });
@@ -655,7 +651,10 @@ describe('fake DigitalOcean API: the stateful account', () => {
     expect((await call('POST', `/v2/droplets/${id}/actions`, { type: 'power_on' })).status).toBe(422);
     await settle();
     expect((await call('GET', `/v2/droplets/${id}`)).body.droplet.status).toBe('off');
-    expect((await call('GET', `/v2/droplets/${id}/actions`)).body.actions.map((a: { type: string; status: string }) => `${a.type}:${a.status}`)).toEqual(['create:completed', 'shutdown:completed']);
+    expect((await call('GET', `/v2/droplets/${id}/actions`)).body.actions.map((a: { type: string; status: string }) => `${a.type}:${a.status}`)).toEqual([
+      'create:completed',
+      'shutdown:completed',
+    ]);
   });
 
   it('with createEventTailMs, a droplet is active while its create event is still pending, and refuses actions until it completes', async () => {
@@ -665,7 +664,9 @@ describe('fake DigitalOcean API: the stateful account', () => {
     expect((await call('GET', `/v2/droplets/${made.droplet.id}`)).body.droplet.status).toBe('active');
     expect((await call('GET', `/v2/actions/${made.links.actions[0].id}`)).body.action.status).toBe('in-progress');
     const ip = (await call('POST', '/v2/reserved_ips', { region: 'fra1' })).body.reserved_ip.ip;
-    expect((await call('POST', `/v2/reserved_ips/${ip}/actions`, { type: 'assign', droplet_id: made.droplet.id })).body.message).toBe('Droplet already has a pending event.');
+    expect((await call('POST', `/v2/reserved_ips/${ip}/actions`, { type: 'assign', droplet_id: made.droplet.id })).body.message).toBe(
+      'Droplet already has a pending event.',
+    );
     await settle();
     await settle();
     expect((await call('POST', `/v2/reserved_ips/${ip}/actions`, { type: 'assign', droplet_id: made.droplet.id })).status).toBe(201);
@@ -693,7 +694,10 @@ describe('fake DigitalOcean API: the stateful account', () => {
     expect(first.status).toBe(201);
     expect(first.body.action).toMatchObject({ type: 'assign_ip', status: 'in-progress', resource_type: 'reserved_ip' });
     expect((await call('GET', `/v2/reserved_ips/${ip}`)).body.reserved_ip).toMatchObject({ droplet: null, locked: true });
-    expect(await call('POST', `/v2/reserved_ips/${ip}/actions`, { type: 'assign', droplet_id: b })).toEqual({ status: 422, body: { id: 'unprocessable_entity', message: 'Droplet already has a pending event.' } });
+    expect(await call('POST', `/v2/reserved_ips/${ip}/actions`, { type: 'assign', droplet_id: b })).toEqual({
+      status: 422,
+      body: { id: 'unprocessable_entity', message: 'Droplet already has a pending event.' },
+    });
     await settle();
     expect((await call('GET', `/v2/reserved_ips/${ip}/actions/${first.body.action.id}`)).body.action.status).toBe('completed');
     expect((await call('GET', `/v2/actions/${first.body.action.id}`)).body.action.status).toBe('completed');
@@ -708,7 +712,7 @@ describe('fake DigitalOcean API: the stateful account', () => {
     expect((await call('GET', `/v2/reserved_ips/${ip}`)).body.reserved_ip.droplet).toBeNull();
   });
 
-  it('makes a region\'s first VPC its default and refuses (403) to delete it, or any VPC that still has members', async () => {
+  it("makes a region's first VPC its default and refuses (403) to delete it, or any VPC that still has members", async () => {
     await start({ cloud: { actionMs: ACTION_MS, vpcs: [{ region: 'fra1' }] } });
     const seeded = (await call('GET', '/v2/vpcs')).body.vpcs;
     expect(seeded).toMatchObject([{ name: 'default-fra1', region: 'fra1', default: true }]);
@@ -733,7 +737,7 @@ describe('fake DigitalOcean API: the stateful account', () => {
     expect((await call('DELETE', `/v2/vpcs/${first.id}`)).status).toBe(204);
   });
 
-  it('puts a droplet created without a VPC into its region\'s default VPC, made for it when the region has none', async () => {
+  it("puts a droplet created without a VPC into its region's default VPC, made for it when the region has none", async () => {
     await start({ cloud: { actionMs: ACTION_MS } });
     const d = (await droplet('loose')).body.droplet;
     const vpcs = (await call('GET', '/v2/vpcs')).body.vpcs;
@@ -751,7 +755,10 @@ describe('fake DigitalOcean API: the stateful account', () => {
     expect((await call('POST', '/v2/projects', { name: 'other', purpose: 'a hobby' })).body.project.purpose).toBe('Other: a hobby');
 
     const alone = await call('POST', `/v2/projects/${project.id}/resources`, { resources: [`do:reservedip:${ip}`] });
-    expect(alone).toEqual({ status: 412, body: { id: 'precondition_failed', message: 'Cannot move a Reserved IP with an associated Droplet. Move the Droplet instead' } });
+    expect(alone).toEqual({
+      status: 412,
+      body: { id: 'precondition_failed', message: 'Cannot move a Reserved IP with an associated Droplet. Move the Droplet instead' },
+    });
     const together = await call('POST', `/v2/projects/${project.id}/resources`, { resources: [`do:droplet:${d}`, `do:reservedip:${ip}`] });
     expect(together.status).toBe(200);
     const listed = (await call('GET', `/v2/projects/${project.id}/resources`)).body.resources.map((r: { urn: string }) => r.urn);
@@ -783,9 +790,16 @@ describe('fake DigitalOcean API: the stateful account', () => {
     expect(made.body.firewall).toMatchObject({ status: 'waiting', tags: ['shop-wp'], droplet_ids: [] });
     await settle();
     expect((await call('GET', `/v2/firewalls/${made.body.firewall.id}`)).body.firewall.status).toBe('succeeded');
-    const badLb = await call('POST', '/v2/firewalls', { name: 'x', inbound_rules: [{ protocol: 'tcp', ports: '80', sources: { load_balancer_uids: ['4de7ac8b-495b-4884-9a69-1050c6793cd6'] } }] });
+    const badLb = await call('POST', '/v2/firewalls', {
+      name: 'x',
+      inbound_rules: [{ protocol: 'tcp', ports: '80', sources: { load_balancer_uids: ['4de7ac8b-495b-4884-9a69-1050c6793cd6'] } }],
+    });
     expect(badLb.status).toBe(422);
-    const badTag = await call('POST', '/v2/firewalls', { name: 'x', tags: ['nope'], inbound_rules: [{ protocol: 'tcp', ports: '80', sources: { addresses: ['0.0.0.0/0'] } }] });
+    const badTag = await call('POST', '/v2/firewalls', {
+      name: 'x',
+      tags: ['nope'],
+      inbound_rules: [{ protocol: 'tcp', ports: '80', sources: { addresses: ['0.0.0.0/0'] } }],
+    });
     expect(badTag.status).toBe(422);
   });
 
@@ -799,12 +813,23 @@ describe('fake DigitalOcean API: the stateful account', () => {
       size_unit: 1,
       tag: 'shop-wp',
       forwarding_rules: [{ entry_protocol: 'http', entry_port: 80, target_protocol: 'http', target_port: 80 }],
-      health_check: { protocol: 'http', port: 80, path: '/healthz', check_interval_seconds: 3, response_timeout_seconds: 3, healthy_threshold: 2, unhealthy_threshold: 2 },
+      health_check: {
+        protocol: 'http',
+        port: 80,
+        path: '/healthz',
+        check_interval_seconds: 3,
+        response_timeout_seconds: 3,
+        healthy_threshold: 2,
+        unhealthy_threshold: 2,
+      },
     });
     expect(lb.status).toBe(202);
     expect(lb.body.load_balancer).toMatchObject({ status: 'new', ip: '', droplet_ids: [w], sticky_sessions: { type: 'none' } });
     await settle();
-    expect((await call('GET', `/v2/load_balancers/${lb.body.load_balancer.id}`)).body.load_balancer).toMatchObject({ status: 'active', ip: expect.stringMatching(/^198\.51\.100\.\d+$/) });
+    expect((await call('GET', `/v2/load_balancers/${lb.body.load_balancer.id}`)).body.load_balancer).toMatchObject({
+      status: 'active',
+      ip: expect.stringMatching(/^198\.51\.100\.\d+$/),
+    });
     expect(api!.cloud.snapshot().loadBalancers).toHaveLength(1);
     expect((await call('DELETE', `/v2/load_balancers/${lb.body.load_balancer.id}`)).status).toBe(204);
     expect(api!.cloud.snapshot().loadBalancers).toEqual([]);

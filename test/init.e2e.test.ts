@@ -23,7 +23,13 @@ vi.setConfig({ testTimeout: budget({ cli: 2, 'ansible-vault': 8 }), hookTimeout:
 const GROUP_VARS: Record<string, string[]> = {
   all: ['vault_wp_db_name', 'vault_wp_db_user', 'vault_wp_db_pass'],
   galera_cluster_node: ['vault_galera_root_password', 'vault_galera_clustercheck_password', 'vault_galera_sst_password'],
-  galera_loadbalancer: ['vault_galera_ha_do_token', 'vault_haproxy_stats_user', 'vault_haproxy_stats_pass', 'vault_haproxy_stats_port', 'vault_keepalived_auth_pass'],
+  galera_loadbalancer: [
+    'vault_galera_ha_do_token',
+    'vault_haproxy_stats_user',
+    'vault_haproxy_stats_pass',
+    'vault_haproxy_stats_port',
+    'vault_keepalived_auth_pass',
+  ],
   wp_node: ['vault_wp_salt', 'vault_wp_admin_password', 'vault_spaces_access_key', 'vault_spaces_secret_key'],
 };
 
@@ -136,7 +142,10 @@ describe('init --non-interactive against the stand-in API', () => {
     const plan = terraformPlan(dir);
     expect(plan.code, plan.report).toBe(0);
     expect(plan.output).toMatch(/No changes/);
-    const ok = terraformEval(dir, '[var.project, var.region, var.web_count, var.db_count, var.domain, var.ssh_allow, var.ssh_key_fingerprints, var.admin_user]');
+    const ok = terraformEval(
+      dir,
+      '[var.project, var.region, var.web_count, var.db_count, var.domain, var.ssh_allow, var.ssh_key_fingerprints, var.admin_user]',
+    );
     expect(ok.ok ? '' : ok.report).toBe('');
     expect(ok.ok && ok.value).toEqual(['shop', 'syd1', 3, 3, 'shop.example.com', ['0.0.0.0/0', '::/0'], [myKeyFingerprint], 'deploy']);
     writeFileSync(path.join(dir, 'terraform.tfvars'), tfvars.replace('db_count  = 3', 'db_count  = 4'));
@@ -162,7 +171,9 @@ describe('init --non-interactive against the stand-in API', () => {
     const edited = readFileSync(tfvars, 'utf8');
     const lbBefore = vaultYaml(ws, 'ansible/group_vars/galera_loadbalancer/vault.yml');
     const galeraBefore = vaultYaml(ws, 'ansible/group_vars/galera_cluster_node/vault.yml');
-    const r = await runCli(['init', '--non-interactive', '--dir', ws, '--api-url', api.url, '--web-nodes', '5', '--rotate', 'haproxy-stats-password'], { env: { HOME: home } });
+    const r = await runCli(['init', '--non-interactive', '--dir', ws, '--api-url', api.url, '--web-nodes', '5', '--rotate', 'haproxy-stats-password'], {
+      env: { HOME: home },
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(tfvars, 'utf8')).toBe(edited);
     expect(readFileSync(`${tfvars}.new`, 'utf8')).toContain('web_count = 5');
@@ -201,9 +212,12 @@ describe('bad input without a terminal', () => {
 
   it('reports each invalid flag on its own line naming the flag, exit 2, nothing written', async () => {
     const ws = path.join(root, 'invalid');
-    const r = await runCli(['init', '--dir', ws, '--project', 'Bad_Name', '--db-nodes', '4', '--region', 'syd1', '--vault-password-file', pwFile, '--ssh-allow', '10.0.0.0/99'], {
-      env: { HOME: home, DIGITALOCEAN_TOKEN: 'not-a-token' },
-    });
+    const r = await runCli(
+      ['init', '--dir', ws, '--project', 'Bad_Name', '--db-nodes', '4', '--region', 'syd1', '--vault-password-file', pwFile, '--ssh-allow', '10.0.0.0/99'],
+      {
+        env: { HOME: home, DIGITALOCEAN_TOKEN: 'not-a-token' },
+      },
+    );
     expect(r.code).toBe(2);
     const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
     expect(errors.some((l) => l.startsWith('error: --project: '))).toBe(true);
@@ -216,7 +230,9 @@ describe('bad input without a terminal', () => {
 
   it('a region the account does not offer is refused with the choices', async () => {
     const ws = path.join(root, 'badregion');
-    const r = await runCli(['init', '--dir', ws, '--project', 'shop', '--region', 'mars1', '--vault-password-file', pwFile, '--api-url', api.url], { env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN } });
+    const r = await runCli(['init', '--dir', ws, '--project', 'shop', '--region', 'mars1', '--vault-password-file', pwFile, '--api-url', api.url], {
+      env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN },
+    });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/error: --region: no region "mars1".*syd1/);
     expect(existsSync(ws)).toBe(false);
@@ -224,7 +240,10 @@ describe('bad input without a terminal', () => {
 
   it('a size not offered in the region is refused, naming the flag', async () => {
     const ws = path.join(root, 'badsize');
-    const r = await runCli(['init', '--dir', ws, '--project', 'shop', '--region', 'atl1', '--db-size', 'c-2', '--vault-password-file', pwFile, '--api-url', api.url], { env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN } });
+    const r = await runCli(
+      ['init', '--dir', ws, '--project', 'shop', '--region', 'atl1', '--db-size', 'c-2', '--vault-password-file', pwFile, '--api-url', api.url],
+      { env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN } },
+    );
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/error: --db-size: size c-2 is not offered in atl1/);
     expect(existsSync(ws)).toBe(false);
@@ -233,9 +252,16 @@ describe('bad input without a terminal', () => {
   it('an unknown token gets one line about the token, exit 1, nothing written', async () => {
     const ws = path.join(root, 'unauth');
     const token = 'dop_v1_' + '0'.repeat(64);
-    const r = await runCli(['init', '--dir', ws, '--project', 'shop', '--region', 'syd1', '--vault-password-file', pwFile, '--api-url', api.url], { env: { HOME: home, DIGITALOCEAN_TOKEN: token } });
+    const r = await runCli(['init', '--dir', ws, '--project', 'shop', '--region', 'syd1', '--vault-password-file', pwFile, '--api-url', api.url], {
+      env: { HOME: home, DIGITALOCEAN_TOKEN: token },
+    });
     expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('error:'))).toEqual([expect.stringMatching(/refused the API token \(401\).*--token/)]);
+    expect(
+      r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('error:')),
+    ).toEqual([expect.stringMatching(/refused the API token \(401\).*--token/)]);
     expect(r.stderr).not.toContain(token);
     expect(existsSync(ws)).toBe(false);
   });
@@ -320,7 +346,9 @@ describe('adversarial secrets', () => {
     const ws = path.join(root, 'adversarial');
     const flags = Object.entries(ACCEPTED).flatMap(([f, v]) => [`--${f}`, v]);
     // The site title is free text that lands in vars.yml; pass one secret through its env variable too.
-    const r = await doInit(ws, [...flags.slice(2), '--site-title', `Joe's "Café" & Bar: #1 \\o/ %{x} \${y}`], { HA_WORDPRESS_WP_DB_PASSWORD: ACCEPTED['wp-db-password'] });
+    const r = await doInit(ws, [...flags.slice(2), '--site-title', `Joe's "Café" & Bar: #1 \\o/ %{x} \${y}`], {
+      HA_WORDPRESS_WP_DB_PASSWORD: ACCEPTED['wp-db-password'],
+    });
     expect(r.code, r.stderr).toBe(0);
     for (const v of Object.values(ACCEPTED)) expect(r.stdout + r.stderr).not.toContain(v);
 
@@ -339,7 +367,10 @@ describe('adversarial secrets', () => {
         },
       ]),
     );
-    const p = await runTool('ansible-playbook', ['-i', 'localhost,', '-c', 'local', '--vault-password-file', pwFile, playbook], { env: { ...process.env, ANSIBLE_NOCOLOR: '1' }, allowFailure: true });
+    const p = await runTool('ansible-playbook', ['-i', 'localhost,', '-c', 'local', '--vault-password-file', pwFile, playbook], {
+      env: { ...process.env, ANSIBLE_NOCOLOR: '1' },
+      allowFailure: true,
+    });
     expect(p.code, p.report).toBe(0);
     const got = JSON.parse(readFileSync(out, 'utf8')) as Record<string, string>;
     expect(got).toEqual({
@@ -364,7 +395,9 @@ describe('--target local', () => {
     expect(refused.stderr).toMatch(/--ssh-key: no ~\/\.ssh\/id_ed25519 or ~\/\.ssh\/id_rsa found; give --ssh-key PATH, or --yes/);
     expect(existsSync(ws)).toBe(false);
 
-    const r = await runCli(['init', '--target', 'local', '--non-interactive', '--yes', '--dir', ws, '--vault-password-file', pwFile], { env: { HOME: bareHome } });
+    const r = await runCli(['init', '--target', 'local', '--non-interactive', '--yes', '--dir', ws, '--vault-password-file', pwFile], {
+      env: { HOME: bareHome },
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(api.requests.length).toBe(before);
     expect(existsSync(path.join(bareHome, '.ssh', 'id_ed25519'))).toBe(true);
@@ -375,7 +408,10 @@ describe('--target local', () => {
     expect(settings).not.toHaveProperty('region');
     // Read in process: real ansible-vault reads these files in the tests above.
     const password = readFileSync(pwFile, 'utf8').replace(/\n$/, '');
-    const lb = yaml.load(decryptVault(readFileSync(path.join(ws, 'ansible/group_vars/galera_loadbalancer/vault.yml'), 'utf8'), password)) as Record<string, unknown>;
+    const lb = yaml.load(decryptVault(readFileSync(path.join(ws, 'ansible/group_vars/galera_loadbalancer/vault.yml'), 'utf8'), password)) as Record<
+      string,
+      unknown
+    >;
     expect(lb.vault_galera_ha_do_token).toMatch(/^dop_v1_[0-9a-f]{64}$/);
   });
 });

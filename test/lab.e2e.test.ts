@@ -49,7 +49,18 @@ function get(url: string): Promise<{ status: number; body: string }> {
 function onNode(host: string, command: string, input?: string): string {
   return execFileSync(
     'ssh',
-    ['-i', keyFile, '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${path.join(ws, '.ha-wordpress', 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes', `deploy@${host}`, command],
+    [
+      '-i',
+      keyFile,
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      `UserKnownHostsFile=${path.join(ws, '.ha-wordpress', 'known_hosts')}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      `deploy@${host}`,
+      command,
+    ],
     { encoding: 'utf8', input, timeout: 60_000 },
   );
 }
@@ -85,7 +96,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     expect(readFileSync(path.join(ws, '.gitignore'), 'utf8')).toMatch(/^\.vault-pass$/m);
   });
 
-  it('up ends with the installed WordPress home page at the URL it prints, through the lab\'s public entry', async () => {
+  it("up ends with the installed WordPress home page at the URL it prints, through the lab's public entry", async () => {
     expect(first.stderr).toContain('The cluster is up: the site answers through the load balancer.');
     expect(first.code, first.stderr).toBe(0);
     const url = first.stderr.match(/site\s+(http:\/\/\S+)/)?.[1];
@@ -100,8 +111,16 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
 
   it('all 3 Galera nodes are Synced in one primary component of size 3', () => {
     for (const n of inventory().filter((h) => h.group === 'galera_cluster_node')) {
-      const out = onNode(n.ip, "sudo mariadb -N -B -e \"SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_size','wsrep_local_state_comment','wsrep_cluster_status')\"");
-      const status = Object.fromEntries(out.trim().split('\n').map((l) => l.split('\t') as [string, string]));
+      const out = onNode(
+        n.ip,
+        "sudo mariadb -N -B -e \"SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_size','wsrep_local_state_comment','wsrep_cluster_status')\"",
+      );
+      const status = Object.fromEntries(
+        out
+          .trim()
+          .split('\n')
+          .map((l) => l.split('\t') as [string, string]),
+      );
       expect(status, n.name).toEqual({ wsrep_cluster_size: '3', wsrep_local_state_comment: 'Synced', wsrep_cluster_status: 'Primary' });
     }
   });
@@ -112,16 +131,29 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
       // The stats credentials go to curl on stdin (-K -), not on a command line.
       const config = `user = "${vault.vault_haproxy_stats_user}:${vault.vault_haproxy_stats_pass}"\nurl = "http://${n.ip}:${vault.vault_haproxy_stats_port}/;csv"\n`;
       const csv = onNode(n.ip, 'curl -sf -K -', config);
-      const rows = csv.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(','));
+      const rows = csv
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#'))
+        .map((l) => l.split(','));
       const servers = rows.filter((r) => r[1] !== 'FRONTEND' && r[1] !== 'BACKEND' && r[17] !== undefined && !/stats/.test(r[0]!));
-      expect(servers.filter((r) => r[17] === 'UP'), `${n.name}: ${csv}`).toHaveLength(3);
+      expect(
+        servers.filter((r) => r[17] === 'UP'),
+        `${n.name}: ${csv}`,
+      ).toHaveLength(3);
     }
   });
 
   it('status --json reports the cluster healthy (exit 0): 8 nodes reachable, Galera 3 Synced, one reserved-IP holder, the site answering', async () => {
     const r = await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } });
     expect(r.code, r.stderr + r.stdout).toBe(0);
-    const s = JSON.parse(r.stdout) as { healthy: boolean; problems: string[]; nodes: { reachable: boolean }[]; galera: { cluster_size: number; synced: string[] }; reserved_ip: { holder: string | null }; site: { answers: boolean } };
+    const s = JSON.parse(r.stdout) as {
+      healthy: boolean;
+      problems: string[];
+      nodes: { reachable: boolean }[];
+      galera: { cluster_size: number; synced: string[] };
+      reserved_ip: { holder: string | null };
+      site: { answers: boolean };
+    };
     expect(s.problems).toEqual([]);
     expect(s.healthy).toBe(true);
     expect(s.nodes.filter((n) => n.reachable)).toHaveLength(8);
@@ -131,11 +163,15 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     expect(s.site.answers).toBe(true);
   });
 
-  it('a second up changes nothing (changed=0 in the play recap)', async () => {
-    const again = await runCli(['up', '--non-interactive', '--yes', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 15 * MIN });
-    expect(again.code, again.stderr).toBe(0);
-    expect(again.stderr).toMatch(/ansible: 8 hosts configured, 0 changed/);
-  }, 16 * MIN);
+  it(
+    'a second up changes nothing (changed=0 in the play recap)',
+    async () => {
+      const again = await runCli(['up', '--non-interactive', '--yes', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 15 * MIN });
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stderr).toMatch(/ansible: 8 hosts configured, 0 changed/);
+    },
+    16 * MIN,
+  );
 
   it('status shows a stopped web server within 10 s, exits 3, and is healthy again once it runs', async () => {
     const web = inventory().find((h) => h.name === 'hawp-wp-02')!;
@@ -166,88 +202,119 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     return { ...r, report };
   };
 
-  it('drill: losing the reserved-IP holder, the Galera writer, a web node, or one of each at once stays within its budget, loses no acknowledged write, heals by itself, and status sees each within 10 s', async () => {
-    const r = await drill([]);
-    expect(r.report.scenarios.map((s) => s.name)).toEqual(['haproxy-holder-stop', 'galera-node-kill', 'web-node-stop', 'one-of-each']);
-    for (const sc of r.report.scenarios) {
-      expect(sc.requests, sc.name).toBeGreaterThan(50);
-      expect(sc.writes_acknowledged, sc.name).toBeGreaterThan(50);
-      expect(sc.writes_lost, sc.name).toBe(0);
-      expect(sc.longest_outage_ms, sc.name).toBeLessThan(sc.name === 'one-of-each' ? 10_000 : 5000);
-      expect(sc.healed_s, sc.name).not.toBeNull();
-      expect(sc.detected_s, sc.name).not.toBeNull();
-      expect(sc.detected_s!, sc.name).toBeLessThanOrEqual(10);
-    }
-    expect(r.report.passed).toBe(true);
-    expect(r.code, r.stderr).toBe(0);
-    const after = await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } });
-    expect(after.code, after.stdout).toBe(0);
-  }, 20 * MIN);
+  it(
+    'drill: losing the reserved-IP holder, the Galera writer, a web node, or one of each at once stays within its budget, loses no acknowledged write, heals by itself, and status sees each within 10 s',
+    async () => {
+      const r = await drill([]);
+      expect(r.report.scenarios.map((s) => s.name)).toEqual(['haproxy-holder-stop', 'galera-node-kill', 'web-node-stop', 'one-of-each']);
+      for (const sc of r.report.scenarios) {
+        expect(sc.requests, sc.name).toBeGreaterThan(50);
+        expect(sc.writes_acknowledged, sc.name).toBeGreaterThan(50);
+        expect(sc.writes_lost, sc.name).toBe(0);
+        expect(sc.longest_outage_ms, sc.name).toBeLessThan(sc.name === 'one-of-each' ? 10_000 : 5000);
+        expect(sc.healed_s, sc.name).not.toBeNull();
+        expect(sc.detected_s, sc.name).not.toBeNull();
+        expect(sc.detected_s!, sc.name).toBeLessThanOrEqual(10);
+      }
+      expect(r.report.passed).toBe(true);
+      expect(r.code, r.stderr).toBe(0);
+      const after = await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } });
+      expect(after.code, after.stdout).toBe(0);
+    },
+    20 * MIN,
+  );
 
-  it('drill, crash variants: the reserved-IP holder and a web node killed rather than shut down also stay under 5 s', async () => {
-    const r = await drill(['--scenario', 'haproxy-holder-kill,web-node-kill']);
-    expect(r.report.scenarios.map((s) => s.name)).toEqual(['haproxy-holder-kill', 'web-node-kill']);
-    for (const sc of r.report.scenarios) {
-      expect(sc.writes_lost, sc.name).toBe(0);
-      expect(sc.longest_outage_ms, sc.name).toBeLessThan(5000);
-      expect(sc.healed_s, sc.name).not.toBeNull();
-    }
-    expect(r.code, r.stderr).toBe(0);
-  }, 10 * MIN);
+  it(
+    'drill, crash variants: the reserved-IP holder and a web node killed rather than shut down also stay under 5 s',
+    async () => {
+      const r = await drill(['--scenario', 'haproxy-holder-kill,web-node-kill']);
+      expect(r.report.scenarios.map((s) => s.name)).toEqual(['haproxy-holder-kill', 'web-node-kill']);
+      for (const sc of r.report.scenarios) {
+        expect(sc.writes_lost, sc.name).toBe(0);
+        expect(sc.longest_outage_ms, sc.name).toBeLessThan(5000);
+        expect(sc.healed_s, sc.name).not.toBeNull();
+      }
+      expect(r.code, r.stderr).toBe(0);
+    },
+    10 * MIN,
+  );
 
-  it('drill, Ctrl-C in the middle of a scenario: it starts the node it broke again, exits 130, and the cluster is healthy again', async () => {
-    const child = spawn(process.execPath, [BIN, 'drill', '--vault-password-file', pwFile, '--scenario', 'web-node-stop'], { cwd: ws, env: { PATH: process.env.PATH, HOME: home } });
-    let stderr = '';
-    child.stdout.resume();
-    const broken = new Promise<void>((resolve) =>
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString('utf8');
-        if (stderr.includes('status reports it')) resolve();
-      }),
-    );
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    await Promise.race([broken, exited]);
-    child.kill('SIGINT');
-    expect(await exited, stderr).toBe(130);
-    expect(stderr).toContain('drill interrupted; the nodes it broke were started again');
-    let healthy = false;
-    for (let i = 0; i < 60 && !healthy; i++) {
-      healthy = (await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } })).code === 0;
-      if (!healthy) await new Promise((r) => setTimeout(r, 1000));
-    }
-    expect(healthy).toBe(true);
-  }, 5 * MIN);
+  it(
+    'drill, Ctrl-C in the middle of a scenario: it starts the node it broke again, exits 130, and the cluster is healthy again',
+    async () => {
+      const child = spawn(process.execPath, [BIN, 'drill', '--vault-password-file', pwFile, '--scenario', 'web-node-stop'], {
+        cwd: ws,
+        env: { PATH: process.env.PATH, HOME: home },
+      });
+      let stderr = '';
+      child.stdout.resume();
+      const broken = new Promise<void>((resolve) =>
+        child.stderr.on('data', (d: Buffer) => {
+          stderr += d.toString('utf8');
+          if (stderr.includes('status reports it')) resolve();
+        }),
+      );
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      await Promise.race([broken, exited]);
+      child.kill('SIGINT');
+      expect(await exited, stderr).toBe(130);
+      expect(stderr).toContain('drill interrupted; the nodes it broke were started again');
+      let healthy = false;
+      for (let i = 0; i < 60 && !healthy; i++) {
+        healthy = (await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } })).code === 0;
+        if (!healthy) await new Promise((r) => setTimeout(r, 1000));
+      }
+      expect(healthy).toBe(true);
+    },
+    5 * MIN,
+  );
 
-  it('recovery: with every database node shut down one after another, up bootstraps from the last one (safe_to_bootstrap) and no acknowledged write is lost; after a crash of all three at once too', async () => {
-    const logs = path.join(ws, '.ha-wordpress', 'logs');
-    const before = new Set(readdirSync(logs));
-    const r = await drill(['--scenario', 'full-stop,full-crash']);
-    const [stop, crash] = r.report.scenarios;
-    expect(stop!.name).toBe('full-stop');
-    // Writes went on between the shutdowns, so the last node alone had some of them: the wrong seed would lose them.
-    expect(stop!.writes_acknowledged).toBeGreaterThan(20);
-    expect(stop!.writes_lost).toBe(0);
-    expect(stop!.healed_s).not.toBeNull();
-    const ansibleLogs = readdirSync(logs).filter((f) => !before.has(f) && f.endsWith('-ansible.log'));
-    expect(ansibleLogs.length).toBeGreaterThanOrEqual(1);
-    expect(ansibleLogs.map((f) => readFileSync(path.join(logs, f), 'utf8')).join('\n')).toContain('No node runs the cluster: bootstrapping it on hawp-db-03');
-    expect(crash!.name).toBe('full-crash');
-    expect(crash!.writes_lost).toBe(0);
-    expect(crash!.healed_s).not.toBeNull();
-    expect(r.code, r.stderr).toBe(0);
-  }, 20 * MIN);
+  it(
+    'recovery: with every database node shut down one after another, up bootstraps from the last one (safe_to_bootstrap) and no acknowledged write is lost; after a crash of all three at once too',
+    async () => {
+      const logs = path.join(ws, '.ha-wordpress', 'logs');
+      const before = new Set(readdirSync(logs));
+      const r = await drill(['--scenario', 'full-stop,full-crash']);
+      const [stop, crash] = r.report.scenarios;
+      expect(stop!.name).toBe('full-stop');
+      // Writes went on between the shutdowns, so the last node alone had some of them: the wrong seed would lose them.
+      expect(stop!.writes_acknowledged).toBeGreaterThan(20);
+      expect(stop!.writes_lost).toBe(0);
+      expect(stop!.healed_s).not.toBeNull();
+      const ansibleLogs = readdirSync(logs).filter((f) => !before.has(f) && f.endsWith('-ansible.log'));
+      expect(ansibleLogs.length).toBeGreaterThanOrEqual(1);
+      expect(ansibleLogs.map((f) => readFileSync(path.join(logs, f), 'utf8')).join('\n')).toContain('No node runs the cluster: bootstrapping it on hawp-db-03');
+      expect(crash!.name).toBe('full-crash');
+      expect(crash!.writes_lost).toBe(0);
+      expect(crash!.healed_s).not.toBeNull();
+      expect(r.code, r.stderr).toBe(0);
+    },
+    20 * MIN,
+  );
 
-  it('destroy leaves no process, mount, link, cgroup or nft table of the lab behind', async () => {
-    const { labHash } = await import('../src/lab/plan.js');
-    const hash = labHash(ws, 'hawp');
-    const gone = await runCli(['destroy', '--non-interactive', '--yes', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 5 * MIN });
-    expect(gone.code, gone.stderr).toBe(0);
-    const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
-    expect(ps.split('\n').filter((l) => l.includes(hash))).toEqual([]);
-    expect(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(`hawp-${hash}`))).toEqual([]);
-    const links = JSON.parse(execFileSync('ip', ['-j', 'link'], { encoding: 'utf8' })) as { ifname: string }[];
-    expect(links.map((l) => l.ifname).filter((n) => n.includes(hash))).toEqual([]);
-    expect(execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' })).not.toContain(hash);
-    expect(execFileSync('find', ['/sys/fs/cgroup', '-maxdepth', '4', '-name', `*${hash}*`], { encoding: 'utf8' }).trim()).toBe('');
-  }, 6 * MIN);
+  it(
+    'destroy leaves no process, mount, link, cgroup or nft table of the lab behind',
+    async () => {
+      const { labHash } = await import('../src/lab/plan.js');
+      const hash = labHash(ws, 'hawp');
+      const gone = await runCli(['destroy', '--non-interactive', '--yes', '--vault-password-file', pwFile], {
+        cwd: ws,
+        env: { HOME: home },
+        timeoutMs: 5 * MIN,
+      });
+      expect(gone.code, gone.stderr).toBe(0);
+      const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+      expect(ps.split('\n').filter((l) => l.includes(hash))).toEqual([]);
+      expect(
+        readFileSync('/proc/self/mountinfo', 'utf8')
+          .split('\n')
+          .filter((l) => l.includes(`hawp-${hash}`)),
+      ).toEqual([]);
+      const links = JSON.parse(execFileSync('ip', ['-j', 'link'], { encoding: 'utf8' })) as { ifname: string }[];
+      expect(links.map((l) => l.ifname).filter((n) => n.includes(hash))).toEqual([]);
+      expect(execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' })).not.toContain(hash);
+      expect(execFileSync('find', ['/sys/fs/cgroup', '-maxdepth', '4', '-name', `*${hash}*`], { encoding: 'utf8' }).trim()).toBe('');
+    },
+    6 * MIN,
+  );
 });

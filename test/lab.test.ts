@@ -32,9 +32,17 @@ describe('lab layout (pure)', () => {
 
   it('names hosts like terraform and gives each an address on the lab /24', () => {
     expect(plan.nodes.map((n) => n.name)).toEqual([
-      'hawp-wp-01', 'hawp-wp-02', 'hawp-wp-03',
-      'hawp-db-01', 'hawp-db-02', 'hawp-db-03', 'hawp-db-04', 'hawp-db-05',
-      'hawp-dblb-01', 'hawp-dblb-02', 'hawp-lb',
+      'hawp-wp-01',
+      'hawp-wp-02',
+      'hawp-wp-03',
+      'hawp-db-01',
+      'hawp-db-02',
+      'hawp-db-03',
+      'hawp-db-04',
+      'hawp-db-05',
+      'hawp-dblb-01',
+      'hawp-dblb-02',
+      'hawp-lb',
     ]);
     expect(new Set(plan.nodes.map((n) => n.ip)).size).toBe(plan.nodes.length);
     for (const n of plan.nodes) expect(n.ip).toMatch(/^10\.213\.77\.\d+$/);
@@ -79,17 +87,28 @@ describe('lab layout (pure)', () => {
       true,
     );
     expect(deb822).toHaveLength(2);
-    expect(debianMirrors(deb822)).toEqual({ main: 'http://deb.debian.org/debian', security: 'http://deb.debian.org/debian-security', keyring: '/usr/share/keyrings/debian-archive-keyring.gpg' });
-    const oneLine = parseAptSources('deb [arch=amd64] http://mirror.example/debian/ bookworm main # comment\ndeb https://packages.cloud.google.com/apt cloud-sdk main\n', false);
+    expect(debianMirrors(deb822)).toEqual({
+      main: 'http://deb.debian.org/debian',
+      security: 'http://deb.debian.org/debian-security',
+      keyring: '/usr/share/keyrings/debian-archive-keyring.gpg',
+    });
+    const oneLine = parseAptSources(
+      'deb [arch=amd64] http://mirror.example/debian/ bookworm main # comment\ndeb https://packages.cloud.google.com/apt cloud-sdk main\n',
+      false,
+    );
     expect(debianMirrors(oneLine).main).toBe('http://mirror.example/debian');
     expect(debianMirrors(parseAptSources('deb http://archive.ubuntu.com/ubuntu noble main\n', false)).main).toBe('http://deb.debian.org/debian');
   });
 
   it('parses the package list, apt simulations and mountinfo', () => {
     expect(parsePackageList('# roles\nnginx\n\nmariadb-server  # db\nnginx\n')).toEqual(['mariadb-server', 'nginx']);
-    const sim = parseAptSimulation('Inst libfoo1 (1:1.2-3+b1 Debian:12.10/stable [amd64])\nInst libc6 [2.36-9] (2.36-9+deb12u10 Debian-Security:12/stable-security [amd64])\nConf libfoo1 (1:1.2-3+b1 Debian:12.10/stable [amd64])\n');
+    const sim = parseAptSimulation(
+      'Inst libfoo1 (1:1.2-3+b1 Debian:12.10/stable [amd64])\nInst libc6 [2.36-9] (2.36-9+deb12u10 Debian-Security:12/stable-security [amd64])\nConf libfoo1 (1:1.2-3+b1 Debian:12.10/stable [amd64])\n',
+    );
     expect(sim.map((p) => p.file)).toEqual(['libfoo1_1%3a1.2-3+b1_amd64.deb', 'libc6_2.36-9+deb12u10_amd64.deb']);
-    expect(parseMountinfo('36 35 98:0 / /var/lib/x\\040y rw,noatime master:1 - overlay overlay rw\n')).toEqual([{ mountPoint: '/var/lib/x y', fsType: 'overlay' }]);
+    expect(parseMountinfo('36 35 98:0 / /var/lib/x\\040y rw,noatime master:1 - overlay overlay rw\n')).toEqual([
+      { mountPoint: '/var/lib/x y', fsType: 'overlay' },
+    ]);
   });
 
   it('keeps forwarding bridge-only and DNATs the reserved IP to the holder', () => {
@@ -124,10 +143,15 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
   const TOKEN = 'lab-test-token-0123456789';
 
   const node = (name: string) => plan.nodes.find((n) => n.name === name)!;
-  const sh = (n: LabNode, script: string, timeoutMs = 20_000) => inContainer({ log, status: () => undefined }, plan.labId, n, ['/bin/sh', '-c', script], { timeoutMs });
-  const py = (n: LabNode, code: string) => inContainer({ log, status: () => undefined }, plan.labId, n, ['python3', '-c', code], { timeoutMs: 20_000 }).then((r) => r.stdout.trim());
+  const sh = (n: LabNode, script: string, timeoutMs = 20_000) =>
+    inContainer({ log, status: () => undefined }, plan.labId, n, ['/bin/sh', '-c', script], { timeoutMs });
+  const py = (n: LabNode, code: string) =>
+    inContainer({ log, status: () => undefined }, plan.labId, n, ['python3', '-c', code], { timeoutMs: 20_000 }).then((r) => r.stdout.trim());
   const metadata = (n: LabNode, p: string) =>
-    py(n, `import urllib.request, urllib.error\ntry:\n print(urllib.request.urlopen('http://169.254.169.254/metadata/v1/${p}', timeout=5).read().decode())\nexcept urllib.error.HTTPError as e:\n print('HTTP', e.code)`);
+    py(
+      n,
+      `import urllib.request, urllib.error\ntry:\n print(urllib.request.urlopen('http://169.254.169.254/metadata/v1/${p}', timeout=5).read().decode())\nexcept urllib.error.HTTPError as e:\n print('HTTP', e.code)`,
+    );
   /** Connects to host:port from inside a container and returns the first line the far end sends. */
   const greet = (n: LabNode, host: string, port: number) =>
     py(n, `import socket\ns = socket.create_connection(('${host}', ${port}), timeout=5)\nprint(s.recv(200).decode().strip())`);
@@ -135,12 +159,19 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
   const api = (method: string, p: string, body?: unknown, token = TOKEN) =>
     new Promise<{ status: number; json: any }>((resolve, reject) => {
       const data = body === undefined ? undefined : JSON.stringify(body);
-      const req = http.request(`${cluster.apiUrl}${p}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(data ? { 'content-length': Buffer.byteLength(data) } : {}) } }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }));
-      });
+      const req = http.request(
+        `${cluster.apiUrl}${p}`,
+        {
+          method,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(data ? { 'content-length': Buffer.byteLength(data) } : {}) },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }));
+        },
+      );
       req.on('error', reject);
       req.end(data);
     });
@@ -184,14 +215,27 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
   };
 
   beforeAll(async () => {
-    if (!existsSync(path.join(ROOT, 'dist', 'lab', 'services.js'))) throw new Error('dist/lab/services.js is missing: run `npm run build` first (the lab runs its services daemon from dist/)');
+    if (!existsSync(path.join(ROOT, 'dist', 'lab', 'services.js')))
+      throw new Error('dist/lab/services.js is missing: run `npm run build` first (the lab runs its services daemon from dist/)');
     const dir = tempDir('hawp-lab-');
     const ws = path.join(dir, 'ws');
     await fs.mkdir(ws);
     const { home, publicKey } = await homeWithKey(dir);
     privateKey = readFileSync(path.join(home, '.ssh', 'id_ed25519'), 'utf8');
     lab = await import('../src/lab/index.js');
-    opts = { workspace: ws, project: 'hwt', webNodes: 2, dbNodes: 3, adminUser: 'deploy', publicKey, apiToken: TOKEN, log, yes: true, interactive: false, confirm: async () => true };
+    opts = {
+      workspace: ws,
+      project: 'hwt',
+      webNodes: 2,
+      dbNodes: 3,
+      adminUser: 'deploy',
+      publicKey,
+      apiToken: TOKEN,
+      log,
+      yes: true,
+      interactive: false,
+      confirm: async () => true,
+    };
   });
 
   afterAll(async () => {
@@ -265,7 +309,12 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     const web = node('hwt-wp-01');
     await expect.poll(() => greet(web, plan.reservedIp, 3306).catch(() => ''), { timeout: 30_000 }).toBe(`hwt-dblb-01 ${plan.bridgeIp}`);
 
-    const wrong = await api('POST', `/v2/reserved_ips/${plan.reservedIp}/actions`, { type: 'assign', droplet_id: node('hwt-dblb-02').dropletId }, 'not-the-token');
+    const wrong = await api(
+      'POST',
+      `/v2/reserved_ips/${plan.reservedIp}/actions`,
+      { type: 'assign', droplet_id: node('hwt-dblb-02').dropletId },
+      'not-the-token',
+    );
     expect(wrong).toEqual({ status: 401, json: { id: 'unauthorized', message: 'Unable to authenticate you' } });
     expect((await api('POST', `/v2/reserved_ips/${plan.reservedIp}/actions`, { type: 'assign', droplet_id: 12345 })).status).toBe(422);
 
@@ -285,7 +334,10 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
 
   it('the stand-in load balancer answers 503 without healthy web nodes, then serves through the one that passes /healthz', async () => {
     expect(await httpGet(cluster.loadBalancerIp, '/')).toBe(503);
-    await sh(node('hwt-wp-01'), 'mkdir -p /tmp/www && echo ok > /tmp/www/healthz && cd /tmp/www && setsid python3 -m http.server 80 </dev/null >/dev/null 2>&1 &');
+    await sh(
+      node('hwt-wp-01'),
+      'mkdir -p /tmp/www && echo ok > /tmp/www/healthz && cd /tmp/www && setsid python3 -m http.server 80 </dev/null >/dev/null 2>&1 &',
+    );
     await expect.poll(() => httpGet(cluster.loadBalancerIp, '/healthz'), { timeout: 30_000, interval: 250 }).toBe(200);
   }, 120_000);
 
@@ -331,7 +383,8 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     }
     expect(procs).toEqual([]);
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(dir);
-    for (const root of ['/sys/fs/cgroup', '/sys/fs/cgroup/unified', '/sys/fs/cgroup/systemd']) expect(existsSync(path.join(root, CGROUP_DIR, plan.labId))).toBe(false);
+    for (const root of ['/sys/fs/cgroup', '/sys/fs/cgroup/unified', '/sys/fs/cgroup/systemd'])
+      expect(existsSync(path.join(root, CGROUP_DIR, plan.labId))).toBe(false);
     const { execFileSync } = await import('node:child_process');
     expect(execFileSync('ip', ['-br', 'link'], { encoding: 'utf8' })).not.toContain(plan.bridge);
     expect(execFileSync('ip', ['-4', 'addr'], { encoding: 'utf8' })).not.toContain(`10.213.${plan.octet}.`);

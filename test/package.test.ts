@@ -19,17 +19,20 @@ let api: FakeDoApi;
 let installDir: string;
 let installedBin: string;
 
-beforeAll(async () => {
-  api = await startFakeDoApi({ perPageCap: 3 });
-  const packDir = tempDir('hawp-pack-');
-  const npmEnv = { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
-  const { stdout } = await runTool('npm', ['pack', '--silent', '--pack-destination', packDir], { cwd: ROOT, env: npmEnv });
-  const tarball = path.join(packDir, stdout.trim().split('\n').pop()!);
-  installDir = tempDir('hawp-install-');
-  writeFileSync(path.join(installDir, 'package.json'), JSON.stringify({ name: 'user-project', version: '1.0.0', private: true }));
-  await runTool('npm', ['install', '--prefer-offline', '--no-package-lock', tarball], { cwd: installDir, env: npmEnv });
-  installedBin = path.join(installDir, 'node_modules', '.bin', 'ha-wordpress');
-}, budget({ npm: 2 }));
+beforeAll(
+  async () => {
+    api = await startFakeDoApi({ perPageCap: 3 });
+    const packDir = tempDir('hawp-pack-');
+    const npmEnv = { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
+    const { stdout } = await runTool('npm', ['pack', '--silent', '--pack-destination', packDir], { cwd: ROOT, env: npmEnv });
+    const tarball = path.join(packDir, stdout.trim().split('\n').pop()!);
+    installDir = tempDir('hawp-install-');
+    writeFileSync(path.join(installDir, 'package.json'), JSON.stringify({ name: 'user-project', version: '1.0.0', private: true }));
+    await runTool('npm', ['install', '--prefer-offline', '--no-package-lock', tarball], { cwd: installDir, env: npmEnv });
+    installedBin = path.join(installDir, 'node_modules', '.bin', 'ha-wordpress');
+  },
+  budget({ npm: 2 }),
+);
 
 afterAll(async () => api?.close());
 
@@ -42,14 +45,24 @@ describe('the installed package', () => {
     expect(top).not.toContain('src');
     // up's vault password script must stay executable, and the lock file and playbook must ship.
     expect(statSync(path.join(pkg, 'libexec', 'vault-password')).mode & 0o111).not.toBe(0);
-    for (const rel of ['terraform/.terraform.lock.hcl', 'terraform/cloud-init.yaml.tftpl', 'ansible/site.yml']) expect(existsSync(path.join(pkg, rel)), rel).toBe(true);
+    for (const rel of ['terraform/.terraform.lock.hcl', 'terraform/cloud-init.yaml.tftpl', 'ansible/site.yml'])
+      expect(existsSync(path.join(pkg, rel)), rel).toBe(true);
   });
 
-  it('resolves the Kiota version that works, whatever npm would pick today', () => {
-    const out = runToolSync('npm', ['ls', '--all', '--parseable', '--long', '@microsoft/kiota-abstractions'], { cwd: installDir }).stdout;
-    const versions = new Set(out.trim().split('\n').map((l) => l.split(':')[1]));
-    expect([...versions]).toEqual(['@microsoft/kiota-abstractions@1.0.0-preview.102']);
-  }, budget({ npm: 1 }));
+  it(
+    'resolves the Kiota version that works, whatever npm would pick today',
+    () => {
+      const out = runToolSync('npm', ['ls', '--all', '--parseable', '--long', '@microsoft/kiota-abstractions'], { cwd: installDir }).stdout;
+      const versions = new Set(
+        out
+          .trim()
+          .split('\n')
+          .map((l) => l.split(':')[1]),
+      );
+      expect([...versions]).toEqual(['@microsoft/kiota-abstractions@1.0.0-preview.102']);
+    },
+    budget({ npm: 1 }),
+  );
 
   it('runs --help from the installed bin', async () => {
     const r = await runCli(['--help'], { bin: installedBin, cwd: installDir });
@@ -69,7 +82,14 @@ describe('the installed package', () => {
       { bin: installedBin, cwd: installDir, env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN } },
     );
     expect(r.code, r.stderr).toBe(0);
-    for (const rel of ['terraform/variables.tf', 'terraform/terraform.tf', 'terraform/.terraform.lock.hcl', 'terraform/terraform.tfvars', 'ansible/group_vars/wp_node/vault.yml', 'ha-wordpress.yml'])
+    for (const rel of [
+      'terraform/variables.tf',
+      'terraform/terraform.tf',
+      'terraform/.terraform.lock.hcl',
+      'terraform/terraform.tfvars',
+      'ansible/group_vars/wp_node/vault.yml',
+      'ha-wordpress.yml',
+    ])
       expect(existsSync(path.join(ws, rel)), rel).toBe(true);
     // Regions and sizes were listed: the array-of-strings deserialization works in the installed copy.
     expect(api.requests.some((q) => q.path === '/v2/sizes' && q.status === 200)).toBe(true);

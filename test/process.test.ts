@@ -166,9 +166,13 @@ describe('runChild', () => {
   it('a timeout asks the child to stop (SIGINT), and it fails naming the time limit with its last lines', async () => {
     const record = path.join(dir, 'timeout-record');
     const started = Date.now();
-    const err = (await runChild(NODE, [script('graceful.mjs')], { cwd: dir, env: { RECORD: record }, log: newLog('timeout'), step: 'terraform init', timeoutMs: 2500 }).catch(
-      (e: unknown) => e,
-    )) as StepFailure;
+    const err = (await runChild(NODE, [script('graceful.mjs')], {
+      cwd: dir,
+      env: { RECORD: record },
+      log: newLog('timeout'),
+      step: 'terraform init',
+      timeoutMs: 2500,
+    }).catch((e: unknown) => e)) as StepFailure;
     expect(err).toBeInstanceOf(StepFailure);
     expect(err.message).toBe('terraform init did not finish within 2.5 s and was stopped');
     expect(err.tail).toContain('Interrupt received, finishing the current step');
@@ -178,7 +182,9 @@ describe('runChild', () => {
 
   it('a timed-out child that ignores SIGINT is killed after the grace period', async () => {
     const started = Date.now();
-    const err = (await runChild(NODE, [script('hang.mjs')], { cwd: dir, env: {}, log: newLog('hang'), timeoutMs: 2500, graceMs: 300 }).catch((e: unknown) => e)) as StepFailure;
+    const err = (await runChild(NODE, [script('hang.mjs')], { cwd: dir, env: {}, log: newLog('hang'), timeoutMs: 2500, graceMs: 300 }).catch(
+      (e: unknown) => e,
+    )) as StepFailure;
     expect(err).toBeInstanceOf(StepFailure);
     expect(err.code).toBe(137);
     expect(err.tail).toContain('ignoring SIGINT');

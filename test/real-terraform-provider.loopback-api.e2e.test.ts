@@ -52,212 +52,246 @@ afterAll(() => {
 
 if (SKIP && REQUIRED) it(`${REQUIRE_ENV}=1: the real provider must be usable here`, () => expect.fail(SKIP));
 
-describe.skipIf(SKIP)(SKIP ? `real terraform apply/re-plan/destroy against the loopback API ${SKIP}` : 'real terraform + provider against a stand-in API on loopback', () => {
-  let root: string;
-  let home: string;
-  let pwFile: string;
-  let cliConfig: string;
-  /** fra1 already has its default VPC. */
-  let api: FakeDoApi;
-  /** ams3 has no VPC yet: the cluster's becomes its default. */
-  let bare: FakeDoApi;
-  let shop: string;
-  let lab: string;
-  let shopUp: CliResult;
-  let labUp: CliResult;
+describe.skipIf(SKIP)(
+  SKIP ? `real terraform apply/re-plan/destroy against the loopback API ${SKIP}` : 'real terraform + provider against a stand-in API on loopback',
+  () => {
+    let root: string;
+    let home: string;
+    let pwFile: string;
+    let cliConfig: string;
+    /** fra1 already has its default VPC. */
+    let api: FakeDoApi;
+    /** ams3 has no VPC yet: the cluster's becomes its default. */
+    let bare: FakeDoApi;
+    let shop: string;
+    let lab: string;
+    let shopUp: CliResult;
+    let labUp: CliResult;
 
-  const env = () => ({ HOME: home, TF_CLI_CONFIG_FILE: cliConfig, CHECKPOINT_DISABLE: '1' });
-  const cli = (args: string[], timeoutMs = 6 * MINUTES) => runCli([...args, '--vault-password-file', pwFile], { env: env(), timeoutMs });
-  const up = (ws: string) => cli(['up', '--only', 'terraform', '--yes', '--non-interactive', '--dir', ws]);
+    const env = () => ({ HOME: home, TF_CLI_CONFIG_FILE: cliConfig, CHECKPOINT_DISABLE: '1' });
+    const cli = (args: string[], timeoutMs = 6 * MINUTES) => runCli([...args, '--vault-password-file', pwFile], { env: env(), timeoutMs });
+    const up = (ws: string) => cli(['up', '--only', 'terraform', '--yes', '--non-interactive', '--dir', ws]);
 
-  async function workspace(name: string, region: string, on: FakeDoApi): Promise<string> {
-    const ws = path.join(root, name);
-    const r = await runCli(['init', '--non-interactive', '--project', name, '--region', region, '--dir', ws, '--vault-password-file', pwFile, '--api-url', on.url], {
-      env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN },
-    });
-    expect(r.stderr).toContain('Workspace ready');
-    rmSync(path.join(ws, 'terraform', '.terraform.lock.hcl'));
-    return ws;
-  }
-
-  /** What the stand-in's API holds, droplets by name. */
-  const byName = (s: CloudSnapshot) => new Map(s.droplets.map((d) => [d.name, d]));
-  const address = (d: CloudSnapshot['droplets'][number], type: 'public' | 'private') => d.networks.v4.find((n) => n.type === type)?.ip_address;
-  const changesSince = (on: FakeDoApi, mark: number) => on.requests.slice(mark).filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`);
-
-  beforeAll(async () => {
-    root = tempDir('hawp-realtf-');
-    const made = await homeWithKey(root);
-    home = made.home;
-    pwFile = path.join(root, 'vault-pass.txt');
-    writeFileSync(pwFile, VAULT_PASSWORD + '\n');
-    cliConfig = writeCliConfig(root);
-    const keys = [...defaultKeys(), { id: 4242, name: 'laptop', fingerprint: md5Fingerprint(made.publicKey), public_key: made.publicKey }];
-    api = await startFakeDoApi({ keys, cloud: { actionMs: 1000, vpcs: [{ region: 'fra1', ip_range: '10.110.0.0/20' }] } });
-    bare = await startFakeDoApi({ keys, cloud: { actionMs: 1000 } });
-    shop = await workspace('shop', 'fra1', api);
-    lab = await workspace('lab', 'ams3', bare);
-    // Both clusters at once: terraform spends most of its time waiting on the provider's polling.
-    const started = Date.now();
-    [shopUp, labUp] = await Promise.all([up(shop), up(lab)]);
-    took.push(`two ups from nothing in ${seconds(started)}`);
-  }, 8 * MINUTES);
-
-  afterAll(async () => {
-    await api?.close();
-    await bare?.close();
-    if (root) rmSync(root, { recursive: true, force: true });
-  });
-
-  it('real terraform apply: up --only terraform builds the cluster through the API and writes the inventory from what the API reports', () => {
-    expect(shopUp.stderr).toContain('terraform plan: 18 to add, 0 to change, 0 to destroy');
-    expect(shopUp.stderr).toContain('terraform apply: the infrastructure is in place');
-    expect(shopUp.code, shopUp.stderr).toBe(0);
-
-    const s = api.cloud.snapshot();
-    const droplets = byName(s);
-    const names = [...droplets.keys()].sort();
-    expect(names).toEqual(['shop-db-01', 'shop-db-02', 'shop-db-03', 'shop-dblb-01', 'shop-dblb-02', 'shop-wp-01', 'shop-wp-02', 'shop-wp-03']);
-
-    const inv = yaml.load(readFileSync(path.join(shop, 'ansible/inventory/hosts.yml'), 'utf8')) as {
-      all: { vars: Record<string, string>; children: Record<string, { hosts: Record<string, { ansible_host: string; private_ip: string }> }> };
-    };
-    const groups = { wp_node: 'shop-wp-', galera_cluster_node: 'shop-db-0', galera_loadbalancer: 'shop-dblb-' };
-    for (const [group, prefix] of Object.entries(groups)) {
-      const hosts = inv.all.children[group]!.hosts;
-      expect(Object.keys(hosts).sort(), group).toEqual(names.filter((n) => n.startsWith(prefix)));
-      for (const [name, h] of Object.entries(hosts)) {
-        expect(h.ansible_host, name).toBe(address(droplets.get(name)!, 'public'));
-        expect(h.private_ip, name).toBe(address(droplets.get(name)!, 'private'));
-      }
+    async function workspace(name: string, region: string, on: FakeDoApi): Promise<string> {
+      const ws = path.join(root, name);
+      const r = await runCli(
+        ['init', '--non-interactive', '--project', name, '--region', region, '--dir', ws, '--vault-password-file', pwFile, '--api-url', on.url],
+        {
+          env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN },
+        },
+      );
+      expect(r.stderr).toContain('Workspace ready');
+      rmSync(path.join(ws, 'terraform', '.terraform.lock.hcl'));
+      return ws;
     }
-    const [reserved] = s.reservedIps;
-    const [lb] = s.loadBalancers;
-    expect(inv.all.vars.db_reserved_ip).toBe(reserved!.ip);
-    expect(inv.all.vars.load_balancer_ip).toBe(lb!.ip);
-    ran.push('apply');
-  });
 
-  it('real terraform apply: what DigitalOcean holds is the designed cluster (VPC, backends by tag, firewalls by tag, reserved IP on the first HAProxy node, one project)', () => {
-    const s = api.cloud.snapshot();
-    const droplets = byName(s);
-    const vpc = s.vpcs.find((v) => v.name === 'shop-vpc')!;
-    expect(vpc).toMatchObject({ region: 'fra1', default: false });
-    for (const d of droplets.values()) {
-      expect(d.vpc_uuid, d.name).toBe(vpc.id);
-      expect(d.status, d.name).toBe('active');
-    }
-    const web = [...droplets.values()].filter((d) => d.name.startsWith('shop-wp-')).map((d) => d.id).sort();
-    expect(s.loadBalancers).toHaveLength(1);
-    expect(s.loadBalancers[0]).toMatchObject({ name: 'shop-lb', status: 'active', tag: 'shop-wp', vpc_uuid: vpc.id });
-    expect([...s.loadBalancers[0]!.droplet_ids].sort()).toEqual(web);
-    expect(s.firewalls.map((f) => `${f.name}:${f.tags.join(',')}`).sort()).toEqual(['shop-db-fw:shop-db', 'shop-wp-fw:shop-wp']);
-    expect(s.reservedIps).toHaveLength(1);
-    expect(s.reservedIps[0]!.droplet?.name).toBe('shop-dblb-01');
-    const project = s.projects.find((p) => p.name === 'shop')!;
-    expect(project.purpose).toBe('Web Application');
-    expect([...project.resources].sort()).toEqual(
-      [...[...droplets.values()].map((d) => `do:droplet:${d.id}`), `do:loadbalancer:${s.loadBalancers[0]!.id}`, `do:floatingip:${s.reservedIps[0]!.ip}`].sort(),
-    );
-    expect(s.projects.find((p) => p.is_default)!.resources).toEqual([]);
-    ran.push('the cluster on the API');
-  });
-
-  it('real terraform re-plan: a second up finds nothing to change and sends DigitalOcean no change', async () => {
-    const mark = api.requests.length;
-    const again = await up(shop);
-    expect(again.stderr).toContain('terraform plan: 0 to add, 0 to change, 0 to destroy');
-    expect(again.stderr).not.toContain('terraform apply');
-    expect(again.code, again.stderr).toBe(0);
-    expect(changesSince(api, mark)).toEqual([]);
-    // terraform itself agrees: plan -detailed-exitcode exits 0 (no changes).
-    const plan = await terraform(['plan', '-detailed-exitcode', '-input=false', '-no-color', '-lock=false'], path.join(shop, 'terraform'), terraformEnv(cliConfig, { DIGITALOCEAN_TOKEN: DEFAULT_TOKEN, DIGITALOCEAN_API_URL: api.url }));
-    expect(plan.out).toContain('No changes.');
-    expect(plan.code).toBe(0);
-    ran.push('re-plan');
-  }, 6 * MINUTES);
-
-  it('real terraform re-plan after a failover: keepalived moved the reserved IP to the other HAProxy node, and up does not move it back', async () => {
-    const before = api.cloud.snapshot();
-    const peer = byName(before).get('shop-dblb-02')!;
-    const ip = before.reservedIps[0]!.ip;
-    // What the keepalived notify script sends on the node that takes over.
-    const res = await fetch(`${api.url}/v2/reserved_ips/${ip}/actions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${DEFAULT_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ type: 'assign', droplet_id: peer.id }),
-    });
-    expect(res.status).toBe(201);
-    const { action } = (await res.json()) as { action: { id: number; status: string } };
-    expect(action.status).toBe('in-progress');
-    for (let i = 0; i < 50 && api.cloud.snapshot().actions.find((a) => a.id === action.id)?.status !== 'completed'; i++) await new Promise((r) => setTimeout(r, 100));
-    expect(api.cloud.snapshot().reservedIps[0]!.droplet?.name).toBe('shop-dblb-02');
-
-    const mark = api.requests.length;
-    const again = await up(shop);
-    expect(again.stderr).toContain('terraform plan: 0 to add, 0 to change, 0 to destroy');
-    expect(again.code, again.stderr).toBe(0);
-    expect(changesSince(api, mark)).toEqual([]);
-    expect(api.cloud.snapshot().reservedIps[0]!.droplet?.name).toBe('shop-dblb-02');
-    ran.push('re-plan after failover');
-  }, 6 * MINUTES);
-
-  describe('destroy', () => {
-    let shopDown: CliResult;
-    let labDown: CliResult;
-    let labVpc: CloudSnapshot['vpcs'][number];
+    /** What the stand-in's API holds, droplets by name. */
+    const byName = (s: CloudSnapshot) => new Map(s.droplets.map((d) => [d.name, d]));
+    const address = (d: CloudSnapshot['droplets'][number], type: 'public' | 'private') => d.networks.v4.find((n) => n.type === type)?.ip_address;
+    const changesSince = (on: FakeDoApi, mark: number) =>
+      on.requests
+        .slice(mark)
+        .filter((r) => r.method !== 'GET')
+        .map((r) => `${r.method} ${r.path}`);
 
     beforeAll(async () => {
-      labVpc = bare.cloud.snapshot().vpcs.find((v) => v.name === 'lab-vpc')!;
+      root = tempDir('hawp-realtf-');
+      const made = await homeWithKey(root);
+      home = made.home;
+      pwFile = path.join(root, 'vault-pass.txt');
+      writeFileSync(pwFile, VAULT_PASSWORD + '\n');
+      cliConfig = writeCliConfig(root);
+      const keys = [...defaultKeys(), { id: 4242, name: 'laptop', fingerprint: md5Fingerprint(made.publicKey), public_key: made.publicKey }];
+      api = await startFakeDoApi({ keys, cloud: { actionMs: 1000, vpcs: [{ region: 'fra1', ip_range: '10.110.0.0/20' }] } });
+      bare = await startFakeDoApi({ keys, cloud: { actionMs: 1000 } });
+      shop = await workspace('shop', 'fra1', api);
+      lab = await workspace('lab', 'ams3', bare);
+      // Both clusters at once: terraform spends most of its time waiting on the provider's polling.
       const started = Date.now();
-      [shopDown, labDown] = await Promise.all([
-        cli(['destroy', '--yes', '--non-interactive', '--dir', shop]),
-        cli(['destroy', '--yes', '--non-interactive', '--dir', lab]),
-      ]);
-      took.push(`two destroys in ${seconds(started)}`);
+      [shopUp, labUp] = await Promise.all([up(shop), up(lab)]);
+      took.push(`two ups from nothing in ${seconds(started)}`);
     }, 8 * MINUTES);
 
-    it('real terraform destroy: destroy --yes removes every resource of the project from DigitalOcean', () => {
-      expect(shopDown.stderr).toContain('destroyed 18 resources of shop');
-      expect(shopDown.stderr).not.toContain('left the VPC');
-      expect(shopDown.code, shopDown.stderr).toBe(0);
+    afterAll(async () => {
+      await api?.close();
+      await bare?.close();
+      if (root) rmSync(root, { recursive: true, force: true });
+    });
+
+    it('real terraform apply: up --only terraform builds the cluster through the API and writes the inventory from what the API reports', () => {
+      expect(shopUp.stderr).toContain('terraform plan: 18 to add, 0 to change, 0 to destroy');
+      expect(shopUp.stderr).toContain('terraform apply: the infrastructure is in place');
+      expect(shopUp.code, shopUp.stderr).toBe(0);
+
       const s = api.cloud.snapshot();
-      expect(s.droplets).toEqual([]);
-      expect(s.loadBalancers).toEqual([]);
-      expect(s.reservedIps).toEqual([]);
-      expect(s.firewalls).toEqual([]);
-      expect(s.tags).toEqual([]);
-      expect(s.projects.map((p) => ({ name: p.name, resources: p.resources }))).toEqual([{ name: 'first-project', resources: [] }]);
-      // The account's own default VPC stays; the cluster's is gone.
-      expect(s.vpcs.map((v) => v.name)).toEqual(['default-fra1']);
-      ran.push('destroy');
+      const droplets = byName(s);
+      const names = [...droplets.keys()].sort();
+      expect(names).toEqual(['shop-db-01', 'shop-db-02', 'shop-db-03', 'shop-dblb-01', 'shop-dblb-02', 'shop-wp-01', 'shop-wp-02', 'shop-wp-03']);
+
+      const inv = yaml.load(readFileSync(path.join(shop, 'ansible/inventory/hosts.yml'), 'utf8')) as {
+        all: { vars: Record<string, string>; children: Record<string, { hosts: Record<string, { ansible_host: string; private_ip: string }> }> };
+      };
+      const groups = { wp_node: 'shop-wp-', galera_cluster_node: 'shop-db-0', galera_loadbalancer: 'shop-dblb-' };
+      for (const [group, prefix] of Object.entries(groups)) {
+        const hosts = inv.all.children[group]!.hosts;
+        expect(Object.keys(hosts).sort(), group).toEqual(names.filter((n) => n.startsWith(prefix)));
+        for (const [name, h] of Object.entries(hosts)) {
+          expect(h.ansible_host, name).toBe(address(droplets.get(name)!, 'public'));
+          expect(h.private_ip, name).toBe(address(droplets.get(name)!, 'private'));
+        }
+      }
+      const [reserved] = s.reservedIps;
+      const [lb] = s.loadBalancers;
+      expect(inv.all.vars.db_reserved_ip).toBe(reserved!.ip);
+      expect(inv.all.vars.load_balancer_ip).toBe(lb!.ip);
+      ran.push('apply');
     });
 
-    it('real terraform destroy where the cluster\'s VPC became the region\'s default: destroy finishes, leaves that VPC and says why', () => {
-      expect(labVpc).toMatchObject({ region: 'ams3', default: true });
-      expect(labUp.code, labUp.stderr).toBe(0);
-      expect(labDown.stderr).toContain(
-        `left the VPC lab-vpc (${labVpc.id}) in ams3: DigitalOcean keeps a region's default VPC; delete it in the control panel once another VPC is the default`,
+    it('real terraform apply: what DigitalOcean holds is the designed cluster (VPC, backends by tag, firewalls by tag, reserved IP on the first HAProxy node, one project)', () => {
+      const s = api.cloud.snapshot();
+      const droplets = byName(s);
+      const vpc = s.vpcs.find((v) => v.name === 'shop-vpc')!;
+      expect(vpc).toMatchObject({ region: 'fra1', default: false });
+      for (const d of droplets.values()) {
+        expect(d.vpc_uuid, d.name).toBe(vpc.id);
+        expect(d.status, d.name).toBe('active');
+      }
+      const web = [...droplets.values()]
+        .filter((d) => d.name.startsWith('shop-wp-'))
+        .map((d) => d.id)
+        .sort();
+      expect(s.loadBalancers).toHaveLength(1);
+      expect(s.loadBalancers[0]).toMatchObject({ name: 'shop-lb', status: 'active', tag: 'shop-wp', vpc_uuid: vpc.id });
+      expect([...s.loadBalancers[0]!.droplet_ids].sort()).toEqual(web);
+      expect(s.firewalls.map((f) => `${f.name}:${f.tags.join(',')}`).sort()).toEqual(['shop-db-fw:shop-db', 'shop-wp-fw:shop-wp']);
+      expect(s.reservedIps).toHaveLength(1);
+      expect(s.reservedIps[0]!.droplet?.name).toBe('shop-dblb-01');
+      const project = s.projects.find((p) => p.name === 'shop')!;
+      expect(project.purpose).toBe('Web Application');
+      expect([...project.resources].sort()).toEqual(
+        [
+          ...[...droplets.values()].map((d) => `do:droplet:${d.id}`),
+          `do:loadbalancer:${s.loadBalancers[0]!.id}`,
+          `do:floatingip:${s.reservedIps[0]!.ip}`,
+        ].sort(),
       );
-      expect(labDown.stderr).toContain('destroyed 17 resources of lab');
-      expect(labDown.code, labDown.stderr).toBe(0);
-      const s = bare.cloud.snapshot();
-      expect([s.droplets, s.loadBalancers, s.reservedIps, s.firewalls, s.tags]).toEqual([[], [], [], [], []]);
-      expect(s.projects.map((p) => p.name)).toEqual(['first-project']);
-      expect(s.vpcs.map((v) => v.id)).toEqual([labVpc.id]);
-      // Left out up front: no DELETE of it (the provider would retry the 403 for two minutes).
-      expect(bare.requests.filter((r) => r.method === 'DELETE' && r.path.startsWith('/v2/vpcs/'))).toEqual([]);
-      ran.push('destroy with a default VPC');
+      expect(s.projects.find((p) => p.is_default)!.resources).toEqual([]);
+      ran.push('the cluster on the API');
     });
 
-    it('real terraform destroy: afterwards terraform manages nothing, and a second destroy has nothing to do', async () => {
-      const again = await cli(['destroy', '--yes', '--non-interactive', '--dir', lab]);
-      expect(again.stderr).toContain('Nothing to destroy: terraform manages no resources for lab.');
-      expect(again.code, again.stderr).toBe(0);
-      const list = await terraform(['state', 'list', '-no-color'], path.join(shop, 'terraform'), terraformEnv(cliConfig));
-      expect(list.out.trim()).toBe('');
-      expect(list.code).toBe(0);
-      ran.push('nothing left');
-    }, 6 * MINUTES);
-  });
-});
+    it(
+      'real terraform re-plan: a second up finds nothing to change and sends DigitalOcean no change',
+      async () => {
+        const mark = api.requests.length;
+        const again = await up(shop);
+        expect(again.stderr).toContain('terraform plan: 0 to add, 0 to change, 0 to destroy');
+        expect(again.stderr).not.toContain('terraform apply');
+        expect(again.code, again.stderr).toBe(0);
+        expect(changesSince(api, mark)).toEqual([]);
+        // terraform itself agrees: plan -detailed-exitcode exits 0 (no changes).
+        const plan = await terraform(
+          ['plan', '-detailed-exitcode', '-input=false', '-no-color', '-lock=false'],
+          path.join(shop, 'terraform'),
+          terraformEnv(cliConfig, { DIGITALOCEAN_TOKEN: DEFAULT_TOKEN, DIGITALOCEAN_API_URL: api.url }),
+        );
+        expect(plan.out).toContain('No changes.');
+        expect(plan.code).toBe(0);
+        ran.push('re-plan');
+      },
+      6 * MINUTES,
+    );
+
+    it(
+      'real terraform re-plan after a failover: keepalived moved the reserved IP to the other HAProxy node, and up does not move it back',
+      async () => {
+        const before = api.cloud.snapshot();
+        const peer = byName(before).get('shop-dblb-02')!;
+        const ip = before.reservedIps[0]!.ip;
+        // What the keepalived notify script sends on the node that takes over.
+        const res = await fetch(`${api.url}/v2/reserved_ips/${ip}/actions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${DEFAULT_TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ type: 'assign', droplet_id: peer.id }),
+        });
+        expect(res.status).toBe(201);
+        const { action } = (await res.json()) as { action: { id: number; status: string } };
+        expect(action.status).toBe('in-progress');
+        for (let i = 0; i < 50 && api.cloud.snapshot().actions.find((a) => a.id === action.id)?.status !== 'completed'; i++)
+          await new Promise((r) => setTimeout(r, 100));
+        expect(api.cloud.snapshot().reservedIps[0]!.droplet?.name).toBe('shop-dblb-02');
+
+        const mark = api.requests.length;
+        const again = await up(shop);
+        expect(again.stderr).toContain('terraform plan: 0 to add, 0 to change, 0 to destroy');
+        expect(again.code, again.stderr).toBe(0);
+        expect(changesSince(api, mark)).toEqual([]);
+        expect(api.cloud.snapshot().reservedIps[0]!.droplet?.name).toBe('shop-dblb-02');
+        ran.push('re-plan after failover');
+      },
+      6 * MINUTES,
+    );
+
+    describe('destroy', () => {
+      let shopDown: CliResult;
+      let labDown: CliResult;
+      let labVpc: CloudSnapshot['vpcs'][number];
+
+      beforeAll(async () => {
+        labVpc = bare.cloud.snapshot().vpcs.find((v) => v.name === 'lab-vpc')!;
+        const started = Date.now();
+        [shopDown, labDown] = await Promise.all([
+          cli(['destroy', '--yes', '--non-interactive', '--dir', shop]),
+          cli(['destroy', '--yes', '--non-interactive', '--dir', lab]),
+        ]);
+        took.push(`two destroys in ${seconds(started)}`);
+      }, 8 * MINUTES);
+
+      it('real terraform destroy: destroy --yes removes every resource of the project from DigitalOcean', () => {
+        expect(shopDown.stderr).toContain('destroyed 18 resources of shop');
+        expect(shopDown.stderr).not.toContain('left the VPC');
+        expect(shopDown.code, shopDown.stderr).toBe(0);
+        const s = api.cloud.snapshot();
+        expect(s.droplets).toEqual([]);
+        expect(s.loadBalancers).toEqual([]);
+        expect(s.reservedIps).toEqual([]);
+        expect(s.firewalls).toEqual([]);
+        expect(s.tags).toEqual([]);
+        expect(s.projects.map((p) => ({ name: p.name, resources: p.resources }))).toEqual([{ name: 'first-project', resources: [] }]);
+        // The account's own default VPC stays; the cluster's is gone.
+        expect(s.vpcs.map((v) => v.name)).toEqual(['default-fra1']);
+        ran.push('destroy');
+      });
+
+      it("real terraform destroy where the cluster's VPC became the region's default: destroy finishes, leaves that VPC and says why", () => {
+        expect(labVpc).toMatchObject({ region: 'ams3', default: true });
+        expect(labUp.code, labUp.stderr).toBe(0);
+        expect(labDown.stderr).toContain(
+          `left the VPC lab-vpc (${labVpc.id}) in ams3: DigitalOcean keeps a region's default VPC; delete it in the control panel once another VPC is the default`,
+        );
+        expect(labDown.stderr).toContain('destroyed 17 resources of lab');
+        expect(labDown.code, labDown.stderr).toBe(0);
+        const s = bare.cloud.snapshot();
+        expect([s.droplets, s.loadBalancers, s.reservedIps, s.firewalls, s.tags]).toEqual([[], [], [], [], []]);
+        expect(s.projects.map((p) => p.name)).toEqual(['first-project']);
+        expect(s.vpcs.map((v) => v.id)).toEqual([labVpc.id]);
+        // Left out up front: no DELETE of it (the provider would retry the 403 for two minutes).
+        expect(bare.requests.filter((r) => r.method === 'DELETE' && r.path.startsWith('/v2/vpcs/'))).toEqual([]);
+        ran.push('destroy with a default VPC');
+      });
+
+      it(
+        'real terraform destroy: afterwards terraform manages nothing, and a second destroy has nothing to do',
+        async () => {
+          const again = await cli(['destroy', '--yes', '--non-interactive', '--dir', lab]);
+          expect(again.stderr).toContain('Nothing to destroy: terraform manages no resources for lab.');
+          expect(again.code, again.stderr).toBe(0);
+          const list = await terraform(['state', 'list', '-no-color'], path.join(shop, 'terraform'), terraformEnv(cliConfig));
+          expect(list.out.trim()).toBe('');
+          expect(list.code).toBe(0);
+          ran.push('nothing left');
+        },
+        6 * MINUTES,
+      );
+    });
+  },
+);

@@ -27,7 +27,15 @@ function error(f: () => unknown): string {
 describe('ha-wordpress.yml, read through the settings table', () => {
   it('fills what the file leaves out with the defaults init gives, typed by kind', () => {
     const { settings, sources } = readSettings(local);
-    expect(settings).toMatchObject({ target: 'local', project: 'shop', webNodes: 3, dbNodes: 3, adminUser: 'deploy', siteTitle: 'shop', wpAdminUser: 'shop-admin' });
+    expect(settings).toMatchObject({
+      target: 'local',
+      project: 'shop',
+      webNodes: 3,
+      dbNodes: 3,
+      adminUser: 'deploy',
+      siteTitle: 'shop',
+      wpAdminUser: 'shop-admin',
+    });
     expect(sources.webNodes).toBe('the default');
     expect(sources.project).toBe('ha-wordpress.yml');
     // Settings of the other target are absent, not defaulted.
@@ -43,7 +51,10 @@ describe('ha-wordpress.yml, read through the settings table', () => {
   });
 
   it.each([
-    [{ ...local, 'web-nodes': 1 }, /^--web-nodes \(from ha-wordpress\.yml\): give a whole number from 2 to 10; fix ha-wordpress\.yml or run `ha-wordpress init` again with --web-nodes$/],
+    [
+      { ...local, 'web-nodes': 1 },
+      /^--web-nodes \(from ha-wordpress\.yml\): give a whole number from 2 to 10; fix ha-wordpress\.yml or run `ha-wordpress init` again with --web-nodes$/,
+    ],
     [{ ...local, 'db-nodes': 4 }, /^--db-nodes \(from ha-wordpress\.yml\): use an odd number/],
     [{ ...local, 'admin-user': 'root' }, /^--admin-user \(from ha-wordpress\.yml\): choose a user other than root/],
     [{ ...local, 'wp-admin-user': 'admin' }, /^--wp-admin-user \(from ha-wordpress\.yml\): "admin" is the first name brute-force attacks try/],
@@ -72,7 +83,15 @@ describe('ha-wordpress.yml, read through the settings table', () => {
   });
 
   it('round-trips: what init writes reads back as the same typed values', () => {
-    const values: Values = { target: 'digitalocean', project: 'shop', region: 'fra1', webNodes: '4', dbNodes: '5', sshAllow: '10.0.0.0/8, 192.0.2.7/32', domain: '' };
+    const values: Values = {
+      target: 'digitalocean',
+      project: 'shop',
+      region: 'fra1',
+      webNodes: '4',
+      dbNodes: '5',
+      sshAllow: '10.0.0.0/8, 192.0.2.7/32',
+      domain: '',
+    };
     const text = settingsFileText('digitalocean', values, { 'tool-version': '9.9.9' });
     const data = yaml.load(text) as Record<string, unknown>;
     expect(Object.keys(data)[0]).toBe('tool-version');

@@ -13,16 +13,22 @@ async function pair(passphrase?: string) {
 }
 
 describe('SSH keys', () => {
-  needs('ssh-keygen').it('MD5 fingerprints match ssh-keygen for ed25519 and RSA', () => {
-    const dir = tempDir('hawp-ssh-');
-    for (const type of ['ed25519', 'rsa']) {
-      const f = path.join(dir, type);
-      runToolSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-f', f]);
-      const want = runToolSync('ssh-keygen', ['-l', '-E', 'md5', '-f', `${f}.pub`]).stdout.split(' ')[1]!.replace(/^MD5:/, '');
-      const pub = runToolSync('ssh-keygen', ['-y', '-f', f]).stdout;
-      expect(md5Fingerprint(pub)).toBe(want);
-    }
-  }, budget({ other: 6 }));
+  needs('ssh-keygen').it(
+    'MD5 fingerprints match ssh-keygen for ed25519 and RSA',
+    () => {
+      const dir = tempDir('hawp-ssh-');
+      for (const type of ['ed25519', 'rsa']) {
+        const f = path.join(dir, type);
+        runToolSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-f', f]);
+        const want = runToolSync('ssh-keygen', ['-l', '-E', 'md5', '-f', `${f}.pub`])
+          .stdout.split(' ')[1]!
+          .replace(/^MD5:/, '');
+        const pub = runToolSync('ssh-keygen', ['-y', '-f', f]).stdout;
+        expect(md5Fingerprint(pub)).toBe(want);
+      }
+    },
+    budget({ other: 6 }),
+  );
 
   it('reads a private key and derives the public line DigitalOcean stores', async () => {
     const dir = tempDir('hawp-ssh-');

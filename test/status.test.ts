@@ -7,8 +7,22 @@ import { describe, expect, it } from 'vitest';
 import { assess, type NodeStatus } from '../src/commands/status.js';
 
 function healthy(): NodeStatus[] {
-  const web = (i: number): NodeStatus => ({ name: `s-wp-0${i}`, group: 'wp_node', address: `10.0.0.1${i}`, reachable: true, services: { nginx: 'active', 'php8.2-fpm': 'active' }, healthz: 200 });
-  const db = (i: number): NodeStatus => ({ name: `s-db-0${i}`, group: 'galera_cluster_node', address: `10.0.0.2${i}`, reachable: true, services: { mariadb: 'active' }, galera: { state: 'Synced', cluster_size: 3, primary: true } });
+  const web = (i: number): NodeStatus => ({
+    name: `s-wp-0${i}`,
+    group: 'wp_node',
+    address: `10.0.0.1${i}`,
+    reachable: true,
+    services: { nginx: 'active', 'php8.2-fpm': 'active' },
+    healthz: 200,
+  });
+  const db = (i: number): NodeStatus => ({
+    name: `s-db-0${i}`,
+    group: 'galera_cluster_node',
+    address: `10.0.0.2${i}`,
+    reachable: true,
+    services: { mariadb: 'active' },
+    galera: { state: 'Synced', cluster_size: 3, primary: true },
+  });
   const lb = (i: number): NodeStatus => ({
     name: `s-dblb-0${i}`,
     group: 'galera_loadbalancer',

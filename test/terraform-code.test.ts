@@ -39,7 +39,9 @@ interface Config {
 
 async function loadConfig(): Promise<Config> {
   const cfg: Config = { files: {}, variables: {}, outputs: {}, locals: {}, resources: {} };
-  for (const f of readdirSync(TF_DIR).filter((n) => n.endsWith('.tf')).sort()) {
+  for (const f of readdirSync(TF_DIR)
+    .filter((n) => n.endsWith('.tf'))
+    .sort()) {
     const j = await parseHcl(f, readFileSync(path.join(TF_DIR, f), 'utf8'));
     cfg.files[f] = j;
     for (const [name, blocks] of Object.entries(j.variable ?? {})) cfg.variables[name] = (blocks as Json[])[0];
@@ -95,12 +97,18 @@ function satisfies(version: string, constraint: string): boolean {
         upper[upper.length - 1]! += 1;
         return cmp(v, c) >= 0 && cmp(v.slice(0, upper.length), upper) < 0;
       }
-      case '>=': return cmp(v, c) >= 0;
-      case '<=': return cmp(v, c) <= 0;
-      case '>': return cmp(v, c) > 0;
-      case '<': return cmp(v, c) < 0;
-      case '!=': return cmp(v, c) !== 0;
-      default: return cmp(v, c) === 0;
+      case '>=':
+        return cmp(v, c) >= 0;
+      case '<=':
+        return cmp(v, c) <= 0;
+      case '>':
+        return cmp(v, c) > 0;
+      case '<':
+        return cmp(v, c) < 0;
+      case '!=':
+        return cmp(v, c) !== 0;
+      default:
+        return cmp(v, c) === 0;
     }
   });
 }
@@ -142,8 +150,7 @@ describe('the configuration, read by the HCL parser', () => {
     const used = new Set<string>();
     // Everything but the variable blocks themselves (their validations name their own variable).
     for (const j of Object.values(cfg.files))
-      for (const ref of await references({ ...j, variable: undefined }))
-        if (ref.startsWith('var.')) used.add(ref.split('.')[1]!);
+      for (const ref of await references({ ...j, variable: undefined })) if (ref.startsWith('var.')) used.add(ref.split('.')[1]!);
     expect([...used].filter((v) => !declared.includes(v))).toEqual([]);
     expect(declared.filter((v) => !used.has(v))).toEqual([]);
     expect(declared).toEqual(expect.arrayContaining(['admin_ssh_keys', 'spaces_bucket']));
@@ -164,7 +171,9 @@ describe('the configuration, read by the HCL parser', () => {
 
   it('has a tfvars template that sets every variable without a default, and only declared ones', () => {
     const set = [...readFileSync(TFVARS_TEMPLATE, 'utf8').matchAll(/^([a-z_][a-z0-9_]*)\s*=/gm)].map((m) => m[1]!);
-    const required = Object.entries(cfg.variables).filter(([, v]) => !('default' in v)).map(([k]) => k);
+    const required = Object.entries(cfg.variables)
+      .filter(([, v]) => !('default' in v))
+      .map(([k]) => k);
     expect(required.filter((v) => !set.includes(v))).toEqual([]);
     expect(set.filter((v) => !(v in cfg.variables))).toEqual([]);
     expect(set).toEqual(expect.arrayContaining(['admin_ssh_keys', 'spaces_bucket']));
@@ -202,7 +211,9 @@ describe('the configuration, read by the HCL parser', () => {
     for (const [group, tier] of Object.entries(tiers)) {
       const expr = value[group]!;
       expect(expr.replace(/\s+/g, ' ')).toMatch(
-        new RegExp(`^\\$\\{\\{ for (\\w+) in digitalocean_droplet\\.${tier} : \\1\\.name => \\{ ansible_host = \\1\\.ipv4_address private_ip = \\1\\.ipv4_address_private \\} \\}\\}$`),
+        new RegExp(
+          `^\\$\\{\\{ for (\\w+) in digitalocean_droplet\\.${tier} : \\1\\.name => \\{ ansible_host = \\1\\.ipv4_address private_ip = \\1\\.ipv4_address_private \\} \\}\\}$`,
+        ),
       );
       expect(await references(expr)).toEqual([`digitalocean_droplet.${tier}`]);
     }
@@ -367,7 +378,8 @@ describe('the configuration, read by the HCL parser', () => {
 
 describe('the lock file', () => {
   const lockText = () => readFileSync(path.join(TF_DIR, '.terraform.lock.hcl'), 'utf8');
-  const pin = async () => (await parseHcl('terraform.tf', readFileSync(path.join(TF_DIR, 'terraform.tf'), 'utf8'))).terraform[0].required_providers[0].digitalocean.version as string;
+  const pin = async () =>
+    (await parseHcl('terraform.tf', readFileSync(path.join(TF_DIR, 'terraform.tf'), 'utf8'))).terraform[0].required_providers[0].digitalocean.version as string;
 
   it('locks a provider version that the ~> pin allows, with its hashes', async () => {
     const lock = await parseHcl('.terraform.lock.hcl', lockText());
@@ -399,7 +411,11 @@ describe('the lock file', () => {
       writeFileSync(path.join(work, 'terraform.tf'), terraformTf);
       writeFileSync(path.join(work, '.terraform.lock.hcl'), lockText());
       // Fails either way (the mirror is empty): what matters is which error.
-      const r = runToolSync('terraform', ['init', '-backend=false', '-input=false', '-no-color'], { cwd: work, env: { ...TF_ENV, TF_CLI_CONFIG_FILE: rc }, allowFailure: true });
+      const r = runToolSync('terraform', ['init', '-backend=false', '-input=false', '-no-color'], {
+        cwd: work,
+        env: { ...TF_ENV, TF_CLI_CONFIG_FILE: rc },
+        allowFailure: true,
+      });
       return (r.stdout + r.stderr).replace(/\s+/g, ' ');
     };
     const terraformTf = readFileSync(path.join(TF_DIR, 'terraform.tf'), 'utf8');
@@ -475,7 +491,9 @@ needs('terraform').describe('validation of the new variables by real terraform (
       admin_ssh_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 me@host'],
       ...vars,
     };
-    const tfvars = Object.entries(all).map(([k, v]) => `${k} = ${hclValue(v)}\n`).join('');
+    const tfvars = Object.entries(all)
+      .map(([k, v]) => `${k} = ${hclValue(v)}\n`)
+      .join('');
     writeFileSync(path.join(dir, 'terraform.tfvars'), tfvars);
     return terraformPlan(dir);
   }
@@ -512,7 +530,10 @@ needs('terraform').describe('validation of the new variables by real terraform (
   it('requires admin_ssh_keys', () => {
     const dir = tmp('hawp-vars-');
     copyFileSync(path.join(TF_DIR, 'variables.tf'), path.join(dir, 'variables.tf'));
-    writeFileSync(path.join(dir, 'terraform.tfvars'), 'project = "shop"\nregion = "fra1"\nssh_key_fingerprints = ["3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa"]\n');
+    writeFileSync(
+      path.join(dir, 'terraform.tfvars'),
+      'project = "shop"\nregion = "fra1"\nssh_key_fingerprints = ["3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa"]\n',
+    );
     const r = terraformPlan(dir);
     expect(r.code).not.toBe(0);
     expect(r.output).toContain('admin_ssh_keys');

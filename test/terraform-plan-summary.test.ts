@@ -7,7 +7,12 @@
 import { describe, expect, it } from 'vitest';
 import { summarisePlan } from '../src/runners/terraform.js';
 
-const vpc = (address: string, values: Record<string, unknown>) => ({ address, mode: 'managed', type: 'digitalocean_vpc', values: { id: `id-${address}`, name: `${address}-name`, region: 'ams3', ...values } });
+const vpc = (address: string, values: Record<string, unknown>) => ({
+  address,
+  mode: 'managed',
+  type: 'digitalocean_vpc',
+  values: { id: `id-${address}`, name: `${address}-name`, region: 'ams3', ...values },
+});
 
 function plan(changes: [string, string[]][], priorResources: unknown[], childModules: unknown[] = []) {
   return JSON.stringify({
@@ -17,21 +22,26 @@ function plan(changes: [string, string[]][], priorResources: unknown[], childMod
 }
 
 describe('summarisePlan', () => {
-  it('names a default VPC that the plan deletes, with its id, name and region from the provider\'s state', () => {
+  it("names a default VPC that the plan deletes, with its id, name and region from the provider's state", () => {
     const s = summarisePlan(
       plan(
         [
           ['digitalocean_vpc.cluster', ['delete']],
           ['digitalocean_droplet.web[0]', ['delete']],
         ],
-        [vpc('digitalocean_vpc.cluster', { default: true }), { address: 'digitalocean_droplet.web[0]', mode: 'managed', type: 'digitalocean_droplet', values: { id: '1' } }],
+        [
+          vpc('digitalocean_vpc.cluster', { default: true }),
+          { address: 'digitalocean_droplet.web[0]', mode: 'managed', type: 'digitalocean_droplet', values: { id: '1' } },
+        ],
       ),
     );
     expect(s).toMatchObject({ add: 0, change: 0, destroy: 2, deleted: ['digitalocean_vpc.cluster', 'digitalocean_droplet.web[0]'] });
-    expect(s.defaultVpcs).toEqual([{ address: 'digitalocean_vpc.cluster', id: 'id-digitalocean_vpc.cluster', name: 'digitalocean_vpc.cluster-name', region: 'ams3' }]);
+    expect(s.defaultVpcs).toEqual([
+      { address: 'digitalocean_vpc.cluster', id: 'id-digitalocean_vpc.cluster', name: 'digitalocean_vpc.cluster-name', region: 'ams3' },
+    ]);
   });
 
-  it('leaves out VPCs that are not their region\'s default, and default VPCs the plan keeps', () => {
+  it("leaves out VPCs that are not their region's default, and default VPCs the plan keeps", () => {
     const s = summarisePlan(
       plan(
         [

@@ -100,7 +100,15 @@ async function initWorkspace(name: string, extra: string[] = []): Promise<string
  * in the environment (up must read it from the workspace's vault).
  */
 function upEnv(record: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return { HOME: home, PATH: `${bin}:${process.env.PATH}`, STANDIN_RECORD: record, STANDIN_SSH_PORT: String(ssh.port), STANDIN_LB_IP: siteIp, STANDIN_REPO: ROOT, ...extra };
+  return {
+    HOME: home,
+    PATH: `${bin}:${process.env.PATH}`,
+    STANDIN_RECORD: record,
+    STANDIN_SSH_PORT: String(ssh.port),
+    STANDIN_LB_IP: siteIp,
+    STANDIN_REPO: ROOT,
+    ...extra,
+  };
 }
 
 const tfArgs = (calls: Call[]) => calls.filter((c) => c.tool === 'terraform').map((c) => c.argv.join(' '));
@@ -139,7 +147,7 @@ describe('up --yes --non-interactive with stand-in terraform and ansible-playboo
     calls = readCalls(record);
   });
 
-  it('runs init, plan -out, show, apply of that plan file and output, in the workspace\'s terraform/', () => {
+  it("runs init, plan -out, show, apply of that plan file and output, in the workspace's terraform/", () => {
     expect(first.stderr).toContain('The cluster is up');
     expect(first.code).toBe(0);
     const tf = calls.filter((c) => c.tool === 'terraform' && c.argv[0] !== 'version');
@@ -163,20 +171,26 @@ describe('up --yes --non-interactive with stand-in terraform and ansible-playboo
     expect(everyArgv).not.toContain(DEFAULT_TOKEN);
   });
 
-  needs('ansible-inventory').it('writes an inventory that real ansible-inventory reads as 3 wp_node, 3 galera_cluster_node and 2 galera_loadbalancer hosts', async () => {
-    const r = await runTool('ansible-inventory', ['-i', 'ansible/inventory/hosts.yml', '--list'], { cwd: ws, env: { ...process.env, ANSIBLE_CONFIG: path.join(ws, 'ansible/ansible.cfg') } });
-    expect(r.stderr, r.report).not.toMatch(/ERROR|WARNING.*Unable to parse/);
-    const inv = JSON.parse(r.stdout) as Record<string, { hosts?: string[] }> & { _meta: { hostvars: Record<string, Record<string, unknown>> } };
-    expect(inv.wp_node!.hosts).toEqual(['shop-wp-01', 'shop-wp-02', 'shop-wp-03']);
-    expect(inv.galera_cluster_node!.hosts).toEqual(['shop-db-01', 'shop-db-02', 'shop-db-03']);
-    expect(inv.galera_loadbalancer!.hosts).toEqual(['shop-dblb-01', 'shop-dblb-02']);
-    const hv = inv._meta.hostvars['shop-db-02']!;
-    expect(hv.private_ip).toBe('10.110.0.21');
-    expect(hv.ansible_user).toBe('deploy');
-    expect(hv.db_reserved_ip).toBe('127.0.0.50');
-    expect(hv.ansible_ssh_private_key_file).toBe(path.join(home, '.ssh', 'id_ed25519'));
-    expect(hv.ansible_ssh_common_args).toContain(`UserKnownHostsFile=${path.join(ws, '.ha-wordpress', 'known_hosts')}`);
-  });
+  needs('ansible-inventory').it(
+    'writes an inventory that real ansible-inventory reads as 3 wp_node, 3 galera_cluster_node and 2 galera_loadbalancer hosts',
+    async () => {
+      const r = await runTool('ansible-inventory', ['-i', 'ansible/inventory/hosts.yml', '--list'], {
+        cwd: ws,
+        env: { ...process.env, ANSIBLE_CONFIG: path.join(ws, 'ansible/ansible.cfg') },
+      });
+      expect(r.stderr, r.report).not.toMatch(/ERROR|WARNING.*Unable to parse/);
+      const inv = JSON.parse(r.stdout) as Record<string, { hosts?: string[] }> & { _meta: { hostvars: Record<string, Record<string, unknown>> } };
+      expect(inv.wp_node!.hosts).toEqual(['shop-wp-01', 'shop-wp-02', 'shop-wp-03']);
+      expect(inv.galera_cluster_node!.hosts).toEqual(['shop-db-01', 'shop-db-02', 'shop-db-03']);
+      expect(inv.galera_loadbalancer!.hosts).toEqual(['shop-dblb-01', 'shop-dblb-02']);
+      const hv = inv._meta.hostvars['shop-db-02']!;
+      expect(hv.private_ip).toBe('10.110.0.21');
+      expect(hv.ansible_user).toBe('deploy');
+      expect(hv.db_reserved_ip).toBe('127.0.0.50');
+      expect(hv.ansible_ssh_private_key_file).toBe(path.join(home, '.ssh', 'id_ed25519'));
+      expect(hv.ansible_ssh_common_args).toContain(`UserKnownHostsFile=${path.join(ws, '.ha-wordpress', 'known_hosts')}`);
+    },
+  );
 
   it('waits for SSH with the project key and for cloud-init on every host, and records the host keys ansible may accept', () => {
     expect(ssh.logins.length).toBeGreaterThanOrEqual(8);
@@ -229,7 +243,7 @@ describe('up --yes --non-interactive with stand-in terraform and ansible-playboo
     for (const s of secrets) expect(everything).not.toContain(s);
   });
 
-  it('init run again after up treats the lock file as terraform\'s (terraform init adds hashes to it): no .new, no warning', async () => {
+  it("init run again after up treats the lock file as terraform's (terraform init adds hashes to it): no .new, no warning", async () => {
     const lock = path.join(ws, 'terraform', '.terraform.lock.hcl');
     writeFileSync(lock, readFileSync(lock, 'utf8') + '\n# hashes terraform init added for this platform\n');
     const again = await runCli(['init', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile, '--api-url', api.url], { env: { HOME: home } });
@@ -251,10 +265,12 @@ describe('up --yes --non-interactive with stand-in terraform and ansible-playboo
 });
 
 describe('a failing phase', () => {
-  it('a failing apply exits non-zero naming the phase, shows terraform\'s error and how to resume; the next up succeeds', async () => {
+  it("a failing apply exits non-zero naming the phase, shows terraform's error and how to resume; the next up succeeds", async () => {
     const ws = await initWorkspace('failing');
     const record = path.join(root, 'failing-calls.jsonl');
-    const failed = await runCli(['up', '--yes', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: upEnv(record, { STANDIN_TF_FAIL_APPLY: '1' }) });
+    const failed = await runCli(['up', '--yes', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], {
+      env: upEnv(record, { STANDIN_TF_FAIL_APPLY: '1' }),
+    });
     expect(failed.code).toBe(1);
     expect(failed.stderr).toContain('error: the terraform phase failed: terraform apply exited with code 1');
     expect(failed.stderr).toContain('│ Error: Error creating droplet: POST https://api.digitalocean.com/v2/droplets: 422');
@@ -318,7 +334,9 @@ describe('drill outside the local target', () => {
     const record = path.join(root, 'drilldo.jsonl');
     const r = await runCli(['drill', '--dir', ws, '--vault-password-file', pwFile], { env: upEnv(record) });
     expect(r.code).toBe(2);
-    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^error: drill runs on the local target only: it stops and kills nodes on purpose\. On DigitalOcean, watch `ha-wordpress status`/)]);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^error: drill runs on the local target only: it stops and kills nodes on purpose\. On DigitalOcean, watch `ha-wordpress status`/),
+    ]);
     expect(readCalls(record)).toEqual([]);
     expect(r.children).toEqual([]);
   });
@@ -334,7 +352,9 @@ describe('the wait phase, against SSH servers on 127.0.0.1', () => {
   let ws: string;
   beforeAll(async () => {
     ws = await initWorkspace('waiting');
-    const r = await runCli(['up', '--yes', '--non-interactive', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], { env: upEnv(path.join(root, 'waiting.jsonl')) });
+    const r = await runCli(['up', '--yes', '--non-interactive', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], {
+      env: upEnv(path.join(root, 'waiting.jsonl')),
+    });
     expect(r.stderr).toContain('The infrastructure is up');
   });
 
@@ -352,7 +372,9 @@ describe('the wait phase, against SSH servers on 127.0.0.1', () => {
       repoint('waiting-db-02', silent.port);
       const record = path.join(root, 'waiting-silent.jsonl');
       // 5 s: time enough for the 7 other hosts' handshakes on a busy machine, well under SSH's 20 s.
-      const r = await runCli(['up', '--only', 'ansible', '--wait-timeout', '5', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: upEnv(record) });
+      const r = await runCli(['up', '--only', 'ansible', '--wait-timeout', '5', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], {
+        env: upEnv(record),
+      });
       expect(r.code, r.stderr).toBe(1);
       expect(r.stderr).toContain(`error: waiting-db-02 (127.0.0.1:${silent.port}) was not ready within 5 s: SSH did not answer`);
       expect(r.stderr).not.toContain('waiting-db-01 (');
@@ -410,7 +432,9 @@ describe('destroy', () => {
   let ws: string;
   beforeAll(async () => {
     ws = await initWorkspace('gone');
-    const r = await runCli(['up', '--yes', '--non-interactive', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], { env: upEnv(path.join(root, 'gone-up.jsonl')) });
+    const r = await runCli(['up', '--yes', '--non-interactive', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], {
+      env: upEnv(path.join(root, 'gone-up.jsonl')),
+    });
     expect(r.code).toBe(0);
   });
   const state = () => JSON.parse(readFileSync(path.join(ws, 'terraform', 'terraform.tfstate'), 'utf8')).resources as string[];
@@ -443,7 +467,9 @@ describe('destroy', () => {
 
   it('--purge removes the workspace after a successful destroy', async () => {
     const ws2 = await initWorkspace('purged');
-    const r = await runCli(['destroy', '--yes', '--purge', '--non-interactive', '--dir', ws2, '--vault-password-file', pwFile], { env: upEnv(path.join(root, 'purged.jsonl')) });
+    const r = await runCli(['destroy', '--yes', '--purge', '--non-interactive', '--dir', ws2, '--vault-password-file', pwFile], {
+      env: upEnv(path.join(root, 'purged.jsonl')),
+    });
     expect(r.stderr).toContain('Nothing to destroy');
     expect(r.code).toBe(0);
     expect(existsSync(ws2)).toBe(false);

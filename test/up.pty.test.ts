@@ -34,14 +34,25 @@ afterAll(async () => api?.close());
 
 async function workspace(name: string): Promise<string> {
   const ws = path.join(root, name);
-  const r = await runCli(['init', '--non-interactive', '--project', name, '--region', 'fra1', '--dir', ws, '--vault-password-file', pwFile, '--api-url', api.url], {
-    env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN },
-  });
+  const r = await runCli(
+    ['init', '--non-interactive', '--project', name, '--region', 'fra1', '--dir', ws, '--vault-password-file', pwFile, '--api-url', api.url],
+    {
+      env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN },
+    },
+  );
   expect(r.code, r.stderr).toBe(0);
   return ws;
 }
 
-const env = (record: string) => ({ HOME: home, PATH: `${bin}:${process.env.PATH}`, STANDIN_RECORD: record, STANDIN_REPO: ROOT, NO_COLOR: '1', DIGITALOCEAN_TOKEN: undefined, HA_WORDPRESS_VAULT_PASSWORD: undefined });
+const env = (record: string) => ({
+  HOME: home,
+  PATH: `${bin}:${process.env.PATH}`,
+  STANDIN_RECORD: record,
+  STANDIN_REPO: ROOT,
+  NO_COLOR: '1',
+  DIGITALOCEAN_TOKEN: undefined,
+  HA_WORDPRESS_VAULT_PASSWORD: undefined,
+});
 /** Generous timeouts: in CI these run beside the lab tests on 2 busy cores. */
 const PTY = { timeoutMs: 60_000, lifetimeMs: 5 * 60_000 };
 // Each test and hook runs the CLI twice (init, then up or destroy).
@@ -63,7 +74,10 @@ describe('on a terminal', () => {
 
   it('up applies the plan when the answer is yes', async () => {
     const ws = await workspace('yes');
-    const s = spawnInPty(process.execPath, [BIN, 'up', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], { env: env(path.join(root, 'yes.jsonl')), ...PTY });
+    const s = spawnInPty(process.execPath, [BIN, 'up', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], {
+      env: env(path.join(root, 'yes.jsonl')),
+      ...PTY,
+    });
     await s.expect('Apply this plan');
     s.type('y');
     await s.expect('The infrastructure is up.');
@@ -75,7 +89,9 @@ describe('on a terminal', () => {
     let ws: string;
     beforeAll(async () => {
       ws = await workspace('typed');
-      const r = await runCli(['up', '--yes', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], { env: env(path.join(root, 'typed-up.jsonl')) });
+      const r = await runCli(['up', '--yes', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], {
+        env: env(path.join(root, 'typed-up.jsonl')),
+      });
       expect(r.code, r.stderr).toBe(0);
     });
 
@@ -92,7 +108,10 @@ describe('on a terminal', () => {
     });
 
     it('destroys when the project name is typed, and keeps the workspace', async () => {
-      const s = spawnInPty(process.execPath, [BIN, 'destroy', '--dir', ws, '--vault-password-file', pwFile], { env: env(path.join(root, 'typed-right.jsonl')), ...PTY });
+      const s = spawnInPty(process.execPath, [BIN, 'destroy', '--dir', ws, '--vault-password-file', pwFile], {
+        env: env(path.join(root, 'typed-right.jsonl')),
+        ...PTY,
+      });
       await s.expect('Type the project name (typed) to destroy it:');
       s.type('typed');
       await s.expect('destroyed 18 resources of typed');

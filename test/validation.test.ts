@@ -92,8 +92,7 @@ describe('secret rules per sink', () => {
     }
   });
   it('refuses "$" in the three Galera passwords only', () => {
-    for (const key of ['galeraRootPassword', 'galeraClustercheckPassword'] as const)
-      expect(SETTING[key].validate!('abc$defghijkl')).toMatch(/"\$"/);
+    for (const key of ['galeraRootPassword', 'galeraClustercheckPassword'] as const) expect(SETTING[key].validate!('abc$defghijkl')).toMatch(/"\$"/);
     expect(wpDb('abc$defghijkl')).toBeUndefined();
   });
   it('refuses what haproxy.cfg cannot carry in the stats password', () => {
@@ -137,6 +136,6 @@ describe('generated secrets', () => {
     const text = gen.randomString(62 * 400);
     for (const c of text) counts.set(c, (counts.get(c) ?? 0) + 1);
     expect(counts.size).toBe(62);
-    for (const n of counts.values()) expect(n).toBeGreaterThan(250), expect(n).toBeLessThan(560);
+    for (const n of counts.values()) (expect(n).toBeGreaterThan(250), expect(n).toBeLessThan(560));
   });
 });

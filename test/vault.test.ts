@@ -13,7 +13,12 @@ describe('ansible-vault 1.1 format', () => {
     for (const text of samples) {
       const a = encryptVault(text, 'pw-123456');
       expect(a.split('\n')[0]).toBe('$ANSIBLE_VAULT;1.1;AES256');
-      expect(a.split('\n').slice(1, -1).every((l) => l.length <= 80 && /^[0-9a-f]+$/.test(l))).toBe(true);
+      expect(
+        a
+          .split('\n')
+          .slice(1, -1)
+          .every((l) => l.length <= 80 && /^[0-9a-f]+$/.test(l)),
+      ).toBe(true);
       expect(decryptVault(a, 'pw-123456')).toBe(text);
       expect(encryptVault(text, 'pw-123456')).not.toBe(a);
     }
@@ -28,25 +33,33 @@ describe('ansible-vault 1.1 format', () => {
     expect(() => decryptVault(lines.join('\n'), 'right-password')).toThrow();
   });
 
-  needs('ansible-vault').it('real ansible-vault decrypts what we encrypt (password file with trailing newline, as Ansible strips it)', () => {
-    const pwFile = path.join(dir, 'pw');
-    writeFileSync(pwFile, 'correct horse battery staple ✓\n');
-    // (ansible-vault view prints an empty plaintext as a blank line, so '' is left out here.)
-    for (const [i, text] of samples.filter((t) => t !== '').entries()) {
-      const f = path.join(dir, `ours-${i}.yml`);
-      writeFileSync(f, encryptVault(text, 'correct horse battery staple ✓'));
-      expect(ansibleVaultDecrypt(f, pwFile)).toBe(text);
-    }
-  }, budget({ 'ansible-vault': 4 }));
+  needs('ansible-vault').it(
+    'real ansible-vault decrypts what we encrypt (password file with trailing newline, as Ansible strips it)',
+    () => {
+      const pwFile = path.join(dir, 'pw');
+      writeFileSync(pwFile, 'correct horse battery staple ✓\n');
+      // (ansible-vault view prints an empty plaintext as a blank line, so '' is left out here.)
+      for (const [i, text] of samples.filter((t) => t !== '').entries()) {
+        const f = path.join(dir, `ours-${i}.yml`);
+        writeFileSync(f, encryptVault(text, 'correct horse battery staple ✓'));
+        expect(ansibleVaultDecrypt(f, pwFile)).toBe(text);
+      }
+    },
+    budget({ 'ansible-vault': 4 }),
+  );
 
-  needs('ansible-vault').it('we decrypt what real ansible-vault encrypts', () => {
-    const pwFile = path.join(dir, 'pw2');
-    writeFileSync(pwFile, 'another-password\n');
-    const f = path.join(dir, 'theirs.yml');
-    const text = 'vault_x: "ünïcødé {{ not templated here }}"\n';
-    writeFileSync(f, text);
-    runToolSync('ansible-vault', ['encrypt', '--vault-password-file', pwFile, f]);
-    expect(readFileSync(f, 'utf8')).toMatch(/^\$ANSIBLE_VAULT;1\.1;AES256\n/);
-    expect(decryptVault(readFileSync(f, 'utf8'), 'another-password')).toBe(text);
-  }, budget({ 'ansible-vault': 1 }));
+  needs('ansible-vault').it(
+    'we decrypt what real ansible-vault encrypts',
+    () => {
+      const pwFile = path.join(dir, 'pw2');
+      writeFileSync(pwFile, 'another-password\n');
+      const f = path.join(dir, 'theirs.yml');
+      const text = 'vault_x: "ünïcødé {{ not templated here }}"\n';
+      writeFileSync(f, text);
+      runToolSync('ansible-vault', ['encrypt', '--vault-password-file', pwFile, f]);
+      expect(readFileSync(f, 'utf8')).toMatch(/^\$ANSIBLE_VAULT;1\.1;AES256\n/);
+      expect(decryptVault(readFileSync(f, 'utf8'), 'another-password')).toBe(text);
+    },
+    budget({ 'ansible-vault': 1 }),
+  );
 });

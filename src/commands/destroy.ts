@@ -22,17 +22,25 @@ export async function runDestroy(ctx: DestroyContext): Promise<void> {
 
 async function destroyCloud(ctx: DestroyContext, ws: Workspace): Promise<void> {
   const found = await preflightTools([{ name: 'terraform', version: () => tf.terraformVersion(ctx.env), hint: tf.TERRAFORM_HINT }]);
-  await requireFile(ws, 'terraform/terraform.tf', 'the cluster\'s terraform code');
+  await requireFile(ws, 'terraform/terraform.tf', "the cluster's terraform code");
   ctx.log.success(`preflight: ${found.join(', ')}; the vault opens; API token from ${ws.tokenSource}`);
 
   const dir = path.join(ws.dir, 'terraform');
   const env = terraformEnv(ctx, ws);
   const resume = resumeCommand(ctx, 'destroy');
-  const planned = await phase(ctx, ws, 'destroy', 'terraform: planning the destroy', resume, async (p) => {
-    const run = { dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt };
-    await tf.init(run);
-    return tf.plan(run, { destroy: true });
-  }, (s) => `terraform plan -destroy: ${s.destroy} to destroy`);
+  const planned = await phase(
+    ctx,
+    ws,
+    'destroy',
+    'terraform: planning the destroy',
+    resume,
+    async (p) => {
+      const run = { dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt };
+      await tf.init(run);
+      return tf.plan(run, { destroy: true });
+    },
+    (s) => `terraform plan -destroy: ${s.destroy} to destroy`,
+  );
 
   if (planned.destroy === 0) {
     ctx.log.info(`Nothing to destroy: terraform manages no resources for ${ws.project}.`);
@@ -42,7 +50,9 @@ async function destroyCloud(ctx: DestroyContext, ws: Workspace): Promise<void> {
   }
   ctx.log.info(`  To be destroyed (${planned.destroy}):`);
   for (const [kind, n] of countByType(planned.deleted)) ctx.log.info(`    ${String(n).padStart(3)} × ${kind}`);
-  ctx.log.warn('the droplets, their disks and the databases on them go away for good; a Spaces bucket that still holds files stops the destroy (empty it first if you mean it)');
+  ctx.log.warn(
+    'the droplets, their disks and the databases on them go away for good; a Spaces bucket that still holds files stops the destroy (empty it first if you mean it)',
+  );
 
   await confirmByName(ctx, ws, () => fs.rm(path.join(dir, tf.DESTROY_PLAN_FILE), { force: true }));
 
@@ -50,19 +60,43 @@ async function destroyCloud(ctx: DestroyContext, ws: Workspace): Promise<void> {
   // would retry for minutes before failing the whole destroy: terraform
   // forgets it, and the plan is made again without it.
   const kept = planned.defaultVpcs;
-  const toDestroy = kept.length === 0 ? planned : await phase(ctx, ws, 'destroy', 'terraform: leaving the region\'s default VPC out', resume, async (p) => {
-    const run = { dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt };
-    await tf.forget(run, kept.map((v) => v.address));
-    return tf.plan(run, { destroy: true });
-  }, (s) => `terraform plan -destroy: ${s.destroy} to destroy`);
+  const toDestroy =
+    kept.length === 0
+      ? planned
+      : await phase(
+          ctx,
+          ws,
+          'destroy',
+          "terraform: leaving the region's default VPC out",
+          resume,
+          async (p) => {
+            const run = { dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt };
+            await tf.forget(
+              run,
+              kept.map((v) => v.address),
+            );
+            return tf.plan(run, { destroy: true });
+          },
+          (s) => `terraform plan -destroy: ${s.destroy} to destroy`,
+        );
 
   if (toDestroy.destroy > 0)
-    await phase(ctx, ws, 'destroy', 'terraform: destroying', resume, async (p) => {
-      await tf.apply({ dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt }, tf.DESTROY_PLAN_FILE);
-    }, () => `destroyed ${toDestroy.destroy} resources of ${ws.project}`);
+    await phase(
+      ctx,
+      ws,
+      'destroy',
+      'terraform: destroying',
+      resume,
+      async (p) => {
+        await tf.apply({ dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt }, tf.DESTROY_PLAN_FILE);
+      },
+      () => `destroyed ${toDestroy.destroy} resources of ${ws.project}`,
+    );
   await fs.rm(path.join(dir, tf.DESTROY_PLAN_FILE), { force: true });
   for (const v of kept)
-    ctx.log.warn(`left the VPC ${v.name} (${v.id}) in ${v.region}: DigitalOcean keeps a region's default VPC; delete it in the control panel once another VPC is the default`);
+    ctx.log.warn(
+      `left the VPC ${v.name} (${v.id}) in ${v.region}: DigitalOcean keeps a region's default VPC; delete it in the control panel once another VPC is the default`,
+    );
   await finish(ctx, ws);
 }
 
@@ -71,9 +105,17 @@ async function destroyLocal(ctx: DestroyContext, ws: Workspace): Promise<void> {
   const lab = await import('../lab/index.js');
   ctx.log.info(`  To be destroyed: the lab of ${ws.project} (its containers and their disks, its network and stand-in services).`);
   await confirmByName(ctx, ws, async () => undefined);
-  await phase(ctx, ws, 'destroy', 'lab: removing containers, network and services', resumeCommand(ctx, 'destroy'), async (p) => {
-    await lab.labDestroy({ workspace: ws.dir, project: ws.project, log: ctx.log, onStatus: p.status });
-  }, () => `removed the lab of ${ws.project}`);
+  await phase(
+    ctx,
+    ws,
+    'destroy',
+    'lab: removing containers, network and services',
+    resumeCommand(ctx, 'destroy'),
+    async (p) => {
+      await lab.labDestroy({ workspace: ws.dir, project: ws.project, log: ctx.log, onStatus: p.status });
+    },
+    () => `removed the lab of ${ws.project}`,
+  );
   await finish(ctx, ws);
 }
 

@@ -41,7 +41,9 @@ export async function runDrill(ctx: DrillContext): Promise<void> {
 
 async function drill(ctx: DrillContext, ws: Workspace, chosen: ReturnType<typeof parseScenarios>): Promise<void> {
   if (ws.target !== 'local')
-    throw new UsageError('drill runs on the local target only: it stops and kills nodes on purpose. On DigitalOcean, watch `ha-wordpress status` while you power off one droplet at a time');
+    throw new UsageError(
+      'drill runs on the local target only: it stops and kills nodes on purpose. On DigitalOcean, watch `ha-wordpress status` while you power off one droplet at a time',
+    );
   const lab = await import('../lab/index.js');
   const labOpts = await labOptions(ctx, ws);
   const control = await lab.labControl(labOpts);
@@ -50,7 +52,8 @@ async function drill(ctx: DrillContext, ws: Workspace, chosen: ReturnType<typeof
   const cluster: Cluster = { web: group('wp_node'), db: group('galera_cluster_node') };
   const probe = await statusProbe(ctx, ws);
   const before = await probe();
-  if (!before.healthy) throw new UserError(`the cluster is not healthy before the drill (${before.problems[0]}); run \`ha-wordpress status\`, then \`ha-wordpress up\``);
+  if (!before.healthy)
+    throw new UserError(`the cluster is not healthy before the drill (${before.problems[0]}); run \`ha-wordpress status\`, then \`ha-wordpress up\``);
 
   const stop = new AbortController();
   const onSigint = () => stop.abort(new CancelledError(INTERRUPTED));
@@ -59,7 +62,9 @@ async function drill(ctx: DrillContext, ws: Workspace, chosen: ReturnType<typeof
   const traffic = new Traffic({ host: lb.ip, signal: stop.signal });
   const writerNode = cluster.web[cluster.web.length - 1]!;
   const writer = await Writer.start(control, writerNode);
-  ctx.log.info(`drill: ${chosen.length} scenario${chosen.length === 1 ? '' : 's'}; requests to http://${lb.ip}/ every ${traffic.everyMs} ms, a row written from ${writerNode} every ${writer.everyMs} ms`);
+  ctx.log.info(
+    `drill: ${chosen.length} scenario${chosen.length === 1 ? '' : 's'}; requests to http://${lb.ip}/ every ${traffic.everyMs} ms, a row written from ${writerNode} every ${writer.everyMs} ms`,
+  );
 
   const results: ScenarioResult[] = [];
   try {

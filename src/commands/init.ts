@@ -23,7 +23,18 @@ import { applyPlan, readWorkspaceSecrets, VAULT_PASS_FILE } from '../workspace/w
 import type { Context } from './context.js';
 
 /** Settled before the loop over the rest of the table, in this order. */
-const SETTLED_FIRST = new Set<SettingKey>(['target', 'project', 'vaultPasswordFile', 'token', 'apiUrl', 'region', 'domain', 'saveVaultPassword', 'dir', 'sshKey']);
+const SETTLED_FIRST = new Set<SettingKey>([
+  'target',
+  'project',
+  'vaultPasswordFile',
+  'token',
+  'apiUrl',
+  'region',
+  'domain',
+  'saveVaultPassword',
+  'dir',
+  'sshKey',
+]);
 
 /** `next: false` leaves out the closing "Next: ha-wordpress up" (when up itself called init). */
 export async function runInit(ctx: Context, o: { next?: boolean } = {}): Promise<void> {
@@ -97,15 +108,28 @@ async function initIn(ctx: Context, r: Resolver, { dir, target, project, stored 
   const result = await applyPlan(dir, files, vaultPassword);
 
   const oldPassFile = !saved && (await readIfExists(path.join(dir, VAULT_PASS_FILE))) !== undefined;
-  printSummary(log, { cwd: ctx.cwd, dir, target, values: r.values, secrets, result, key, keyNote, live, saved, oldPassFile, updated: Boolean(stored), next: o.next ?? true });
+  printSummary(log, {
+    cwd: ctx.cwd,
+    dir,
+    target,
+    values: r.values,
+    secrets,
+    result,
+    key,
+    keyNote,
+    live,
+    saved,
+    oldPassFile,
+    updated: Boolean(stored),
+    next: o.next ?? true,
+  });
 }
 
 const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 function parseRotate(raw: string | undefined): Set<string> {
   const names = raw !== undefined ? splitList(raw) : [];
-  for (const n of names)
-    if (!ROTATE_NAMES.includes(n)) throw new UsageError(`--rotate: unknown secret "${n}"; use one or more of ${ROTATE_NAMES.join(', ')}`);
+  for (const n of names) if (!ROTATE_NAMES.includes(n)) throw new UsageError(`--rotate: unknown secret "${n}"; use one or more of ${ROTATE_NAMES.join(', ')}`);
   return new Set(names);
 }
 

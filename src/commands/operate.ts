@@ -108,7 +108,9 @@ export async function sshCredentials(ctx: OpContext, ws: Pick<Workspace, 'settin
   const user = ws.settings.adminUser;
   if (!key.encrypted) return { user, privateKey: await fs.readFile(key.path, 'utf8') };
   if (!ctx.env.SSH_AUTH_SOCK)
-    throw new UsageError(`${key.path} has a passphrase and no ssh-agent is running: start one (eval "$(ssh-agent)"), run \`ssh-add ${key.path}\`, then try again`);
+    throw new UsageError(
+      `${key.path} has a passphrase and no ssh-agent is running: start one (eval "$(ssh-agent)"), run \`ssh-add ${key.path}\`, then try again`,
+    );
   return { user, agent: ctx.env.SSH_AUTH_SOCK };
 }
 
@@ -148,9 +150,7 @@ export async function phase<T>(
   const onInterrupt = (n: number) => {
     spinner.stop();
     ctx.log.warn(
-      n === 1
-        ? `stopping ${name} gracefully (it finishes its current step and releases its locks); Ctrl-C again to force`
-        : `forcing ${name} to stop`,
+      n === 1 ? `stopping ${name} gracefully (it finishes its current step and releases its locks); Ctrl-C again to force` : `forcing ${name} to stop`,
     );
   };
   try {

@@ -95,12 +95,21 @@ async function probeNode(h: Host, credentials: Parameters<typeof sshExec>[1], kn
   const knownKeys = keysFor(known, h.address, h.port);
   if (knownKeys.length === 0) return { ...base, error: `no host key recorded for ${h.address}` };
   try {
-    const r = await sshExec(h, credentials, `sudo -n python3 - ${h.group}`, { input: script, timeoutMs: 8000, readyTimeoutMs: 4000, acceptKey: (k) => knownKeys.includes(k) });
+    const r = await sshExec(h, credentials, `sudo -n python3 - ${h.group}`, {
+      input: script,
+      timeoutMs: 8000,
+      readyTimeoutMs: 4000,
+      acceptKey: (k) => knownKeys.includes(k),
+    });
     let p: Probe;
     try {
       p = JSON.parse(r.stdout) as Probe;
     } catch {
-      return { ...base, reachable: true, error: `the probe failed: ${(r.stderr || r.stdout).trim().split('\n').pop() || (r.code == null ? 'the connection closed' : `exit ${r.code}`)}` };
+      return {
+        ...base,
+        reachable: true,
+        error: `the probe failed: ${(r.stderr || r.stdout).trim().split('\n').pop() || (r.code == null ? 'the connection closed' : `exit ${r.code}`)}`,
+      };
     }
     const n: NodeStatus = { ...base, reachable: true, services: p.services ?? {} };
     if (p.galera)
@@ -139,7 +148,8 @@ export function assess(nodes: NodeStatus[], c: { dbNodes: number; reservedIp: st
     for (const b of down) problems.push(`${n.name}: backend ${b.server} is ${b.status}`);
   }
   const holders = nodes.filter((n) => n.holds_reserved_ip).map((n) => n.name);
-  if (holders.length !== 1) problems.push(holders.length === 0 ? 'no HAProxy node holds the reserved IP' : `the reserved IP is claimed by ${holders.join(' and ')}`);
+  if (holders.length !== 1)
+    problems.push(holders.length === 0 ? 'no HAProxy node holds the reserved IP' : `the reserved IP is claimed by ${holders.join(' and ')}`);
   if (!c.siteAnswers) problems.push(`the site does not answer at ${c.url}`);
   return {
     healthy: problems.length === 0,

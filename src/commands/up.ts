@@ -19,7 +19,20 @@ import { withSpinner } from '../ui/spinner.js';
 import { readIfExists, writeAtomic } from '../workspace/files.js';
 import { checkOutputs, INVENTORY_FILE, KNOWN_HOSTS_FILE, readInventory, renderInventory, writeInventory, type ClusterOutputs } from '../workspace/inventory.js';
 import { HAPROXY_STATS_PORT } from '../secrets/catalog.js';
-import { baseEnv, phase, preflightTools, projectKey, requireFile, resumeCommand, siteAnswers, sshCredentials, terraformEnv, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
+import {
+  baseEnv,
+  phase,
+  preflightTools,
+  projectKey,
+  requireFile,
+  resumeCommand,
+  siteAnswers,
+  sshCredentials,
+  terraformEnv,
+  withLockedWorkspace,
+  type OpContext,
+  type Workspace,
+} from './operate.js';
 
 type UpContext = OpContext;
 
@@ -39,8 +52,8 @@ async function upCloud(ctx: UpContext, ws: Workspace): Promise<void> {
 
   // Preflight: everything that can be checked before anything is created.
   const found = await preflightTools([...(doTerraform ? [terraformTool(ctx)] : []), ...(doAnsible ? [ansibleTool(ctx)] : [])]);
-  if (doTerraform) await requireFile(ws, 'terraform/terraform.tf', 'the cluster\'s terraform code');
-  if (doAnsible) await requireFile(ws, 'ansible/site.yml', 'the cluster\'s playbook');
+  if (doTerraform) await requireFile(ws, 'terraform/terraform.tf', "the cluster's terraform code");
+  if (doAnsible) await requireFile(ws, 'ansible/site.yml', "the cluster's playbook");
   const credentials = doAnsible ? await sshCredentials(ctx, ws) : undefined;
   let sizes: Size[] | undefined;
   if (doTerraform) sizes = await checkAccount(ctx, ws);
@@ -72,18 +85,26 @@ export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
   const problems = doLab ? await lab.labCheck() : [];
   if (problems.length) throw new UserError(problems.join('\n'));
   const found = await preflightTools(doAnsible ? [ansibleTool(ctx)] : []);
-  if (doAnsible) await requireFile(ws, 'ansible/site.yml', 'the cluster\'s playbook');
+  if (doAnsible) await requireFile(ws, 'ansible/site.yml', "the cluster's playbook");
   const credentials = doAnsible ? await sshCredentials(ctx, ws) : undefined;
   ctx.log.success(`preflight: ${[...found, 'the vault opens'].join('; ')}`);
 
   let cluster: ClusterOutputs | undefined;
   if (doLab) {
-    cluster = await phase(ctx, ws, 'lab', 'lab: containers, network and stand-in services', resumeCommand(ctx, 'up'), async (p) => {
-      const made = await lab.labUp({ ...(await labOptions(ctx, ws)), onStatus: p.status });
-      const out: ClusterOutputs = { inventory: made.inventory, loadBalancerIp: made.loadBalancerIp, dbReservedIp: made.dbReservedIp };
-      await saveInventory(ws, out, made.extraVars);
-      return out;
-    }, (c) => `lab: ${hostCount(c)} containers up; inventory in ${INVENTORY_FILE}`);
+    cluster = await phase(
+      ctx,
+      ws,
+      'lab',
+      'lab: containers, network and stand-in services',
+      resumeCommand(ctx, 'up'),
+      async (p) => {
+        const made = await lab.labUp({ ...(await labOptions(ctx, ws)), onStatus: p.status });
+        const out: ClusterOutputs = { inventory: made.inventory, loadBalancerIp: made.loadBalancerIp, dbReservedIp: made.dbReservedIp };
+        await saveInventory(ws, out, made.extraVars);
+        return out;
+      },
+      (c) => `lab: ${hostCount(c)} containers up; inventory in ${INVENTORY_FILE}`,
+    );
   }
   if (doAnsible) {
     await waitPhase(ctx, ws, credentials!);
@@ -96,7 +117,8 @@ export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
 export async function labOptions(ctx: OpContext, ws: Workspace): Promise<LabOptions> {
   const key = await projectKey(ws);
   const token = ws.vaults.galera_loadbalancer?.vault_galera_ha_do_token;
-  if (typeof token !== 'string' || !token) throw new UserError('ansible/group_vars/galera_loadbalancer/vault.yml has no vault_galera_ha_do_token; run `ha-wordpress init` again');
+  if (typeof token !== 'string' || !token)
+    throw new UserError('ansible/group_vars/galera_loadbalancer/vault.yml has no vault_galera_ha_do_token; run `ha-wordpress init` again');
   return {
     workspace: ws.dir,
     project: ws.project,
@@ -120,7 +142,9 @@ async function checkAccount(ctx: UpContext, ws: Workspace): Promise<Size[]> {
   const api = await connect({ token: ws.token!, apiUrl: ws.settings.apiUrl });
   const [account, sizes] = await withSpinner('Checking the DigitalOcean account…', () => Promise.all([api.account(), api.sizes()]));
   if (account.status !== 'active')
-    throw new UserError(`the DigitalOcean account is ${account.status}${account.statusMessage ? ` (${account.statusMessage})` : ''}: resolve it in the control panel, then run up again`);
+    throw new UserError(
+      `the DigitalOcean account is ${account.status}${account.statusMessage ? ` (${account.statusMessage})` : ''}: resolve it in the control panel, then run up again`,
+    );
   return sizes;
 }
 
@@ -129,13 +153,21 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
   const env = terraformEnv(ctx, ws);
   const resume = resumeCommand(ctx, 'up');
 
-  const planned = await phase(ctx, ws, 'terraform', 'terraform: init and plan', resume, async (p) => {
-    const run = { dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt };
-    p.status('terraform init…');
-    await tf.init(run);
-    p.status('terraform plan…');
-    return tf.plan(run);
-  }, (s) => `terraform plan: ${s.add} to add, ${s.change} to change, ${s.destroy} to destroy`);
+  const planned = await phase(
+    ctx,
+    ws,
+    'terraform',
+    'terraform: init and plan',
+    resume,
+    async (p) => {
+      const run = { dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt };
+      p.status('terraform init…');
+      await tf.init(run);
+      p.status('terraform plan…');
+      return tf.plan(run);
+    },
+    (s) => `terraform plan: ${s.add} to add, ${s.change} to change, ${s.destroy} to destroy`,
+  );
 
   if (tf.hasChanges(planned)) {
     const cost = clusterCost(ws, sizes);
@@ -145,25 +177,46 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
     const risky = planned.replaced.length + planned.deleted.length > 0;
     if (!ctx.yes) {
       if (!ctx.interactive)
-        throw new UsageError(`terraform: the plan has changes and up is not interactive; review it (${path.relative(ctx.cwd, ws.logDir) || ws.logDir}), then run \`${resumeCommand(ctx, 'up --yes')}\` to apply it`);
-      const ok = await ctx.prompts.confirm({ message: `Apply this plan (${planned.add} to add, ${planned.change} to change, ${planned.destroy} to destroy)?`, default: !risky });
+        throw new UsageError(
+          `terraform: the plan has changes and up is not interactive; review it (${path.relative(ctx.cwd, ws.logDir) || ws.logDir}), then run \`${resumeCommand(ctx, 'up --yes')}\` to apply it`,
+        );
+      const ok = await ctx.prompts.confirm({
+        message: `Apply this plan (${planned.add} to add, ${planned.change} to change, ${planned.destroy} to destroy)?`,
+        default: !risky,
+      });
       if (!ok) {
         await fs.rm(path.join(dir, tf.PLAN_FILE), { force: true });
         ctx.log.info('Nothing was changed.');
         return undefined;
       }
     }
-    await phase(ctx, ws, 'terraform', 'terraform: apply', resume, async (p) => {
-      await tf.apply({ dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt }, tf.PLAN_FILE);
-    }, () => 'terraform apply: the infrastructure is in place');
+    await phase(
+      ctx,
+      ws,
+      'terraform',
+      'terraform: apply',
+      resume,
+      async (p) => {
+        await tf.apply({ dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt }, tf.PLAN_FILE);
+      },
+      () => 'terraform apply: the infrastructure is in place',
+    );
   }
   await fs.rm(path.join(dir, tf.PLAN_FILE), { force: true });
 
-  return phase(ctx, ws, 'inventory', 'inventory: reading terraform outputs', resume, async (p) => {
-    const out = checkOutputs(await tf.outputs({ dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt }));
-    await saveInventory(ws, out);
-    return out;
-  }, (c) => `inventory: ${INVENTORY_FILE} (${hostCount(c)} hosts)`);
+  return phase(
+    ctx,
+    ws,
+    'inventory',
+    'inventory: reading terraform outputs',
+    resume,
+    async (p) => {
+      const out = checkOutputs(await tf.outputs({ dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt }));
+      await saveInventory(ws, out);
+      return out;
+    },
+    (c) => `inventory: ${INVENTORY_FILE} (${hostCount(c)} hosts)`,
+  );
 }
 
 /** The inventory for ansible: the hosts, and how to reach them (the project key, unless ssh-agent serves it). */
@@ -185,47 +238,64 @@ function clusterCost(ws: Workspace, sizes: Size[]): string | undefined {
 
 async function waitPhase(ctx: UpContext, ws: Workspace, credentials: Credentials): Promise<void> {
   const hosts = await readInventory(ws.dir);
-  await phase(ctx, ws, 'wait', `wait: SSH and cloud-init on ${hosts.length} hosts`, resumeCommand(ctx, 'up --only ansible'), async (p) => {
-    let ready = 0;
-    const seen = await waitForHosts({
-      hosts,
-      credentials,
-      timeoutMs: ctx.options.waitTimeout * 1000,
-      onReady: (h, ms, note) => {
-        ready += 1;
-        p.log.line(`${h.name} (${h.address}) ready after ${Math.round(ms / 1000)} s${note ? `: ${note}` : ''}`);
-        p.status(`wait: ${ready}/${hosts.length} hosts ready`);
-        if (note) ctx.log.warn(`${h.name}: ${note}`);
-        else if (ctx.verbose || !process.stderr.isTTY) ctx.log.info(`  ${h.name} ready`);
-      },
-    });
-    const file = path.join(ws.dir, KNOWN_HOSTS_FILE);
-    const { text, changed } = knownHosts(seen, await readIfExists(file));
-    for (const h of changed) ctx.log.warn(`the SSH host key of ${h} changed since the last up (expected if its droplet was recreated; if not, stop and investigate)`);
-    await writeAtomic(file, text, 0o600);
-    return hosts.length;
-  }, (n) => `wait: all ${n} hosts accept SSH and cloud-init has finished`);
+  await phase(
+    ctx,
+    ws,
+    'wait',
+    `wait: SSH and cloud-init on ${hosts.length} hosts`,
+    resumeCommand(ctx, 'up --only ansible'),
+    async (p) => {
+      let ready = 0;
+      const seen = await waitForHosts({
+        hosts,
+        credentials,
+        timeoutMs: ctx.options.waitTimeout * 1000,
+        onReady: (h, ms, note) => {
+          ready += 1;
+          p.log.line(`${h.name} (${h.address}) ready after ${Math.round(ms / 1000)} s${note ? `: ${note}` : ''}`);
+          p.status(`wait: ${ready}/${hosts.length} hosts ready`);
+          if (note) ctx.log.warn(`${h.name}: ${note}`);
+          else if (ctx.verbose || !process.stderr.isTTY) ctx.log.info(`  ${h.name} ready`);
+        },
+      });
+      const file = path.join(ws.dir, KNOWN_HOSTS_FILE);
+      const { text, changed } = knownHosts(seen, await readIfExists(file));
+      for (const h of changed)
+        ctx.log.warn(`the SSH host key of ${h} changed since the last up (expected if its droplet was recreated; if not, stop and investigate)`);
+      await writeAtomic(file, text, 0o600);
+      return hosts.length;
+    },
+    (n) => `wait: all ${n} hosts accept SSH and cloud-init has finished`,
+  );
 }
 
 async function ansiblePhase(ctx: UpContext, ws: Workspace): Promise<RecapRow[]> {
-  return phase(ctx, ws, 'ansible', 'ansible: configuring the cluster (site.yml)', resumeCommand(ctx, 'up --only ansible'), async (p) => {
-    let done = 0;
-    return runPlaybook({
-      workspace: ws.dir,
-      env: baseEnv(ctx.env),
-      vaultPassword: ws.vaultPassword,
-      log: p.log,
-      onInterrupt: p.onInterrupt,
-      onLine: (line) => {
-        p.onLine?.(line);
-        const task = line.match(/^TASK \[(.*)\]/);
-        if (task) p.status(`ansible: ${task[1]} (${++done} tasks)`);
-      },
-    });
-  }, (recap) => {
-    const changed = recap.reduce((n, r) => n + r.changed, 0);
-    return `ansible: ${recap.length} hosts configured, ${changed} changed`;
-  });
+  return phase(
+    ctx,
+    ws,
+    'ansible',
+    'ansible: configuring the cluster (site.yml)',
+    resumeCommand(ctx, 'up --only ansible'),
+    async (p) => {
+      let done = 0;
+      return runPlaybook({
+        workspace: ws.dir,
+        env: baseEnv(ctx.env),
+        vaultPassword: ws.vaultPassword,
+        log: p.log,
+        onInterrupt: p.onInterrupt,
+        onLine: (line) => {
+          p.onLine?.(line);
+          const task = line.match(/^TASK \[(.*)\]/);
+          if (task) p.status(`ansible: ${task[1]} (${++done} tasks)`);
+        },
+      });
+    },
+    (recap) => {
+      const changed = recap.reduce((n, r) => n + r.changed, 0);
+      return `ansible: ${recap.length} hosts configured, ${changed} changed`;
+    },
+  );
 }
 
 /** For `--only ansible`: what terraform wrote into the inventory last time. */
@@ -246,7 +316,9 @@ async function finish(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefin
   let answered: boolean | undefined;
   if (configured && c) {
     const domain = ws.target === 'digitalocean' ? ws.settings.domain : undefined;
-    answered = await withSpinner('Waiting for the site to answer through the load balancer…', () => siteAnswers(c.loadBalancerIp, domain || undefined, SITE_WAIT_MS));
+    answered = await withSpinner('Waiting for the site to answer through the load balancer…', () =>
+      siteAnswers(c.loadBalancerIp, domain || undefined, SITE_WAIT_MS),
+    );
   }
   summary(ctx, ws, c, configured, answered);
 }
@@ -261,7 +333,9 @@ function summary(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefined, c
     ctx.log.success('The infrastructure is up.');
     lines.push(`${pad('next')}${resumeCommand(ctx, 'up --only ansible')} configures it`);
   } else if (answered === false) {
-    ctx.log.warn(`the playbook finished, but the site did not answer through the load balancer within ${SITE_WAIT_MS / 1000} s; check \`ha-wordpress up --only ansible --verbose\` and the load balancer's health checks`);
+    ctx.log.warn(
+      `the playbook finished, but the site did not answer through the load balancer within ${SITE_WAIT_MS / 1000} s; check \`ha-wordpress up --only ansible --verbose\` and the load balancer's health checks`,
+    );
   } else {
     ctx.log.success('The cluster is up: the site answers through the load balancer.');
   }

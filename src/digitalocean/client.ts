@@ -69,20 +69,36 @@ type Meta = { meta?: { total?: number | null } | null };
 interface DotsClient {
   v2: {
     account: {
-      get(): Promise<{ account?: { dropletLimit?: number | null; status?: string | null; statusMessage?: string | null; email?: string | null } | null } | undefined>;
+      get(): Promise<
+        { account?: { dropletLimit?: number | null; status?: string | null; statusMessage?: string | null; email?: string | null } | null } | undefined
+      >;
       keys: {
         get(o: { queryParameters: Page }): Promise<({ sshKeys?: DotsKey[] | null } & Meta) | undefined>;
         post(body: { name: string; publicKey: string }): Promise<{ sshKey?: DotsKey | null } | undefined>;
       };
     };
-    regions: { get(o: { queryParameters: Page }): Promise<({ regions?: { slug?: string | null; name?: string | null; available?: boolean | null; sizes?: string[] | null }[] | null } & Meta) | undefined> };
+    regions: {
+      get(o: {
+        queryParameters: Page;
+      }): Promise<
+        ({ regions?: { slug?: string | null; name?: string | null; available?: boolean | null; sizes?: string[] | null }[] | null } & Meta) | undefined
+      >;
+    };
     sizes: {
       get(o: { queryParameters: Page }): Promise<
         | ({
-            sizes?: {
-              slug?: string | null; memory?: number | null; vcpus?: number | null; disk?: number | null; priceMonthly?: number | null;
-              available?: boolean | null; regions?: string[] | null; description?: string | null;
-            }[] | null;
+            sizes?:
+              | {
+                  slug?: string | null;
+                  memory?: number | null;
+                  vcpus?: number | null;
+                  disk?: number | null;
+                  priceMonthly?: number | null;
+                  available?: boolean | null;
+                  regions?: string[] | null;
+                  description?: string | null;
+                }[]
+              | null;
           } & Meta)
         | undefined
       >;
@@ -117,11 +133,12 @@ export function describeFailure(err: unknown, what: string, apiUrl: string): Use
   const message = (err as { messageEscaped?: string })?.messageEscaped;
   const detail = message ? `: ${message}` : '';
   if (status === 401)
-    return new ApiError(`DigitalOcean refused the API token (401) while ${what}: check --token / DIGITALOCEAN_TOKEN, or create a new token under API → Tokens`, status);
-  if (status === 403)
-    return new ApiError(`the API token may not do this (403) while ${what}${detail}: use a token with read and write scope`, status);
-  if (status === 429)
-    return new ApiError(`DigitalOcean's rate limit was hit (429) while ${what}: wait a minute and run the command again`, status);
+    return new ApiError(
+      `DigitalOcean refused the API token (401) while ${what}: check --token / DIGITALOCEAN_TOKEN, or create a new token under API → Tokens`,
+      status,
+    );
+  if (status === 403) return new ApiError(`the API token may not do this (403) while ${what}${detail}: use a token with read and write scope`, status);
+  if (status === 429) return new ApiError(`DigitalOcean's rate limit was hit (429) while ${what}: wait a minute and run the command again`, status);
   if (status !== undefined && status >= 500)
     return new ApiError(`DigitalOcean answered ${status} while ${what}${detail}: the API may be having trouble; try again shortly`, status);
   if (status !== undefined) return new ApiError(`DigitalOcean answered ${status} while ${what}${detail}`, status);
@@ -150,12 +167,7 @@ export async function connect(options: ConnectOptions): Promise<DoApi> {
     new http.UrlReplaceHandler(),
     new http.CustomFetchHandler(retryingFetch(policy) as never),
   );
-  const adapter = new http.FetchRequestAdapter(
-    new DigitalOceanApiKeyAuthenticationProvider(options.token),
-    undefined,
-    undefined,
-    httpClient,
-  );
+  const adapter = new http.FetchRequestAdapter(new DigitalOceanApiKeyAuthenticationProvider(options.token), undefined, undefined, httpClient);
   adapter.baseUrl = options.apiUrl.replace(/\/+$/, '');
   const client = createDigitalOceanClient(adapter);
   const apiUrl = options.apiUrl;
@@ -188,9 +200,7 @@ export async function connect(options: ConnectOptions): Promise<DoApi> {
     allPages('listing SSH keys', async (page) => {
       const r = await client.v2.account.keys.get({ queryParameters: { page, perPage: PER_PAGE } });
       return { items: r?.sshKeys, total: r?.meta?.total };
-    }).then((keys) =>
-      keys.map((k) => ({ id: k.id ?? 0, name: k.name ?? '', fingerprint: k.fingerprint ?? '', publicKey: k.publicKey ?? '' })),
-    );
+    }).then((keys) => keys.map((k) => ({ id: k.id ?? 0, name: k.name ?? '', fingerprint: k.fingerprint ?? '', publicKey: k.publicKey ?? '' })));
 
   return {
     account: () =>

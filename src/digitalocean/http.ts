@@ -31,13 +31,19 @@ export const DEFAULT_POLICY: RetryPolicy = {
 };
 
 export class TimeoutError extends Error {
-  constructor(readonly url: string, readonly timeoutMs: number) {
+  constructor(
+    readonly url: string,
+    readonly timeoutMs: number,
+  ) {
     super(`no answer from ${url} within ${Math.round(timeoutMs / 1000)} s`);
   }
 }
 
 export class NetworkError extends Error {
-  constructor(readonly url: string, readonly code: string) {
+  constructor(
+    readonly url: string,
+    readonly code: string,
+  ) {
     super(`cannot reach ${url} (${code})`);
   }
 }

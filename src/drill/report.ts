@@ -31,7 +31,8 @@ export function shortfalls(r: Omit<ScenarioResult, 'passed'>): string[] {
   const out: string[] = [];
   if (r.healed_s === null) out.push(`${r.name} did not heal`);
   if (r.writes_lost) out.push(`${r.name} lost ${r.writes_lost} acknowledged writes`);
-  if (r.budget_ms !== null && r.longest_outage_ms >= r.budget_ms) out.push(`${r.name}: ${(r.longest_outage_ms / 1000).toFixed(1)} s outage (budget ${r.budget_ms / 1000} s)`);
+  if (r.budget_ms !== null && r.longest_outage_ms >= r.budget_ms)
+    out.push(`${r.name}: ${(r.longest_outage_ms / 1000).toFixed(1)} s outage (budget ${r.budget_ms / 1000} s)`);
   if (r.detected_s === null || r.detected_s > DETECT_BUDGET_S) out.push(`${r.name}: status did not report the failure within ${DETECT_BUDGET_S} s`);
   return out;
 }
@@ -60,5 +61,10 @@ export function reportTable(results: ScenarioResult[]): string[] {
     r.passed ? 'ok' : 'FAILED',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  return [header, ...rows].map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
 }

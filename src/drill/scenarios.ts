@@ -59,7 +59,12 @@ export const SCENARIOS: Scenario[] = [
   { name: 'web-node-stop', what: 'stop one web node', budgetMs: SINGLE_MS, victims: (c) => [firstWeb(c)] },
   { name: 'one-of-each', what: 'one node of each tier at once', budgetMs: COMBINED_MS, victims: (c, s) => [holder(s), writerDb(c), firstWeb(c)] },
   // On request: the same single losses as a crash (no clean shutdown: the peer must notice missing VRRP adverts, the load balancer a dead backend).
-  { name: 'haproxy-holder-kill', what: 'hard-kill the HAProxy node that holds the reserved IP', budgetMs: SINGLE_MS, victims: (_c, s) => [{ ...holder(s), how: 'kill' }] },
+  {
+    name: 'haproxy-holder-kill',
+    what: 'hard-kill the HAProxy node that holds the reserved IP',
+    budgetMs: SINGLE_MS,
+    victims: (_c, s) => [{ ...holder(s), how: 'kill' }],
+  },
   { name: 'web-node-kill', what: 'hard-kill one web node', budgetMs: SINGLE_MS, victims: (c) => [{ ...firstWeb(c), how: 'kill' }] },
   // Every database node down. Crashed all at once, Galera rebuilds its primary component by itself
   // when they all come back (pc.recovery, from gvwstate.dat). Shut down one after another, as in
@@ -88,7 +93,10 @@ export const DEFAULT_SCENARIOS = ['haproxy-holder-stop', 'galera-node-kill', 'we
 /** --scenario's values (each may be a comma-separated list, or `all`) → the scenarios, in the order given. */
 export function parseScenarios(given: string[] | undefined): Scenario[] {
   if (!given || given.length === 0) return SCENARIOS.filter((s) => DEFAULT_SCENARIOS.includes(s.name));
-  const names = given.flatMap((g) => g.split(',')).map((n) => n.trim()).filter(Boolean);
+  const names = given
+    .flatMap((g) => g.split(','))
+    .map((n) => n.trim())
+    .filter(Boolean);
   const choices = `choose from ${SCENARIOS.map((x) => x.name).join(', ')}, or all`;
   // An empty list would run nothing and report a pass.
   if (names.length === 0) throw new UsageError(`--scenario: no scenario named; ${choices}`);

@@ -78,7 +78,14 @@ export class Traffic {
     // Bounded whatever happens: twice as many as can be outstanding when every request runs to its deadline.
     if (this.pending.size >= 2 * Math.ceil(this.limitMs / this.everyMs)) return;
     const at = performance.now();
-    const p = httpStatus({ host: this.o.host, port: this.o.port, path: this.o.path, hostHeader: this.o.hostHeader, timeoutMs: this.limitMs, userAgent: 'ha-wordpress-drill' }).then((status) => {
+    const p = httpStatus({
+      host: this.o.host,
+      port: this.o.port,
+      path: this.o.path,
+      hostHeader: this.o.hostHeader,
+      timeoutMs: this.limitMs,
+      userAgent: 'ha-wordpress-drill',
+    }).then((status) => {
       this.pending.delete(p);
       this.samples.push({ at, ok: status === 200 });
     });

@@ -86,7 +86,10 @@ export class FailureWatch<H extends Health> {
  * `limitMs` passed first or the signal was aborted. A probe that throws ends
  * the wait with its error.
  */
-export async function untilHealthy(probe: () => Promise<Health>, o: { since: number; limitMs: number; everyMs?: number; signal?: AbortSignal }): Promise<number | null> {
+export async function untilHealthy(
+  probe: () => Promise<Health>,
+  o: { since: number; limitMs: number; everyMs?: number; signal?: AbortSignal },
+): Promise<number | null> {
   while (performance.now() - o.since < o.limitMs && !o.signal?.aborted) {
     if ((await probe()).healthy) return (performance.now() - o.since) / 1000;
     await sleep(o.everyMs ?? 1000, o.signal).catch(() => undefined);

@@ -24,7 +24,11 @@ export interface Live {
 
 const TRIES_AT_PROMPT = 3;
 
-export async function connectAccount(ctx: { interactive: boolean; log: Logger }, r: Resolver, storedToken: string | undefined): Promise<{ live: Live; token: string }> {
+export async function connectAccount(
+  ctx: { interactive: boolean; log: Logger },
+  r: Resolver,
+  storedToken: string | undefined,
+): Promise<{ live: Live; token: string }> {
   const { ApiError, connect } = await import('../digitalocean/client.js');
   await r.settle(SETTING.apiUrl);
   const apiUrl = r.values.apiUrl!;
@@ -38,7 +42,9 @@ export async function connectAccount(ctx: { interactive: boolean; log: Logger },
         Promise.all([api.account(), api.regions(), api.sizes(), api.sshKeys(), api.dropletCount()]),
       );
       if (account.status !== 'active')
-        throw new UserError(`the DigitalOcean account is ${account.status}${account.statusMessage ? ` (${account.statusMessage})` : ''}: resolve it in the control panel, then run init again`);
+        throw new UserError(
+          `the DigitalOcean account is ${account.status}${account.statusMessage ? ` (${account.statusMessage})` : ''}: resolve it in the control panel, then run init again`,
+        );
       ctx.log.success(`DigitalOcean account ${account.email || ''} is active (droplet limit ${account.dropletLimit})`);
       return { live: { api, account, regions, sizes, keys, droplets }, token };
     } catch (err) {
@@ -50,7 +56,9 @@ export async function connectAccount(ctx: { interactive: boolean; log: Logger },
         continue;
       }
       if (refused && r.sources.token === 'workspace')
-        throw new UserError('DigitalOcean refused the API token (401): the token stored in the workspace is no longer valid: give a new one with --token or DIGITALOCEAN_TOKEN');
+        throw new UserError(
+          'DigitalOcean refused the API token (401): the token stored in the workspace is no longer valid: give a new one with --token or DIGITALOCEAN_TOKEN',
+        );
       throw err;
     }
   }
@@ -75,7 +83,10 @@ export function regionChoices(live: Live, r: Resolver): ExtraCheck {
     const g = r.given(SETTING[k]);
     if (g) values[k] = g.value;
   }
-  const nodes = dropletCount({ webNodes: Number(values.webNodes ?? SETTING.webNodes.default!({})), dbNodes: Number(values.dbNodes ?? SETTING.dbNodes.default!({})) });
+  const nodes = dropletCount({
+    webNodes: Number(values.webNodes ?? SETTING.webNodes.default!({})),
+    dbNodes: Number(values.dbNodes ?? SETTING.dbNodes.default!({})),
+  });
   const choices: Choice[] = available.map((x) => {
     const cost = monthly(live, x.slug, values);
     return {
@@ -114,7 +125,11 @@ export function checkDropletLimit(live: Live, v: Values, log: Logger): void {
   const needed = dropletCount({ webNodes: Number(v.webNodes), dbNodes: Number(v.dbNodes) });
   const limit = live.account.dropletLimit;
   if (limit > 0 && limit < needed)
-    throw new UserError(`the account may have ${limit} droplets and the cluster needs ${needed}: ask DigitalOcean support to raise the droplet limit, or lower --web-nodes / --db-nodes`);
+    throw new UserError(
+      `the account may have ${limit} droplets and the cluster needs ${needed}: ask DigitalOcean support to raise the droplet limit, or lower --web-nodes / --db-nodes`,
+    );
   if (limit > 0 && live.droplets + needed > limit)
-    log.warn(`the account has ${live.droplets} droplets and a limit of ${limit}; the cluster's ${needed} more may not fit (droplets of this cluster that already exist count once)`);
+    log.warn(
+      `the account has ${live.droplets} droplets and a limit of ${limit}; the cluster's ${needed} more may not fit (droplets of this cluster that already exist count once)`,
+    );
 }

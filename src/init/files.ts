@@ -67,7 +67,12 @@ export async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
     files.push({ rel: TF_VAULT, content: tfVault, mode: 0o600, vault: true, policy: 'managed' });
   }
   for (const group of VAULT_GROUPS) {
-    files.push({ rel: `ansible/group_vars/${group}/vars.yml`, content: await renderTemplate(`ansible/group_vars/${group}/vars.yml`, model), mode: 0o644, policy: 'managed' });
+    files.push({
+      rel: `ansible/group_vars/${group}/vars.yml`,
+      content: await renderTemplate(`ansible/group_vars/${group}/vars.yml`, model),
+      mode: 0o644,
+      policy: 'managed',
+    });
     const vault = await renderTemplate(`ansible/group_vars/${group}/vault.yml`, { ...model, v: p.vaults[group] });
     assertRoundTrip(vault, p.vaults[group], vaultRel(group));
     files.push({ rel: vaultRel(group), content: vault, mode: 0o600, vault: true, policy: 'managed' });

@@ -12,7 +12,11 @@ import type { Context } from '../commands/context.js';
 import { withSpinner } from '../ui/spinner.js';
 import type { Live } from './account.js';
 
-export async function resolveSshKey(ctx: Pick<Context, 'flags' | 'cwd' | 'home' | 'yes' | 'interactive' | 'prompts' | 'log'>, storedPath: string | undefined, project: string): Promise<KeyInfo> {
+export async function resolveSshKey(
+  ctx: Pick<Context, 'flags' | 'cwd' | 'home' | 'yes' | 'interactive' | 'prompts' | 'log'>,
+  storedPath: string | undefined,
+  project: string,
+): Promise<KeyInfo> {
   const flag = ctx.flags.sshKey;
   let keyPath: string | undefined;
   if (typeof flag === 'string') keyPath = path.resolve(ctx.cwd, expandHome(flag, ctx.home));

@@ -27,7 +27,14 @@ export interface ContainerPaths {
 
 export function containerPaths(labId: string, name: string): ContainerPaths {
   const dir = path.join(labDir(labId), 'containers', name);
-  return { dir, upper: path.join(dir, 'upper'), work: path.join(dir, 'work'), root: path.join(dir, 'root'), pidFile: path.join(dir, 'nspawn.pid'), console: path.join(dir, 'console.log') };
+  return {
+    dir,
+    upper: path.join(dir, 'upper'),
+    work: path.join(dir, 'work'),
+    root: path.join(dir, 'root'),
+    pidFile: path.join(dir, 'nspawn.pid'),
+    console: path.join(dir, 'console.log'),
+  };
 }
 
 export const cgroupDirs = (layout: CgroupLayout, labId: string, name?: string) =>
@@ -138,11 +145,23 @@ export async function ensureContainer(ctx: Ctx, o: StartOptions): Promise<'runni
   ];
   const out = openSync(p.console, 'a');
   try {
-    const child = spawn('/bin/sh', ['-c', 'for cg; do [ "$cg" = -- ] && break; echo $$ > "$cg/cgroup.procs" || exit 97; shift; done; shift; exec "$@"', 'launch', ...cgs, '--', 'systemd-nspawn', ...args], {
-      detached: true,
-      stdio: ['ignore', out, out],
-      env: hostEnv({ SYSTEMD_LOG_LEVEL: 'info' }),
-    });
+    const child = spawn(
+      '/bin/sh',
+      [
+        '-c',
+        'for cg; do [ "$cg" = -- ] && break; echo $$ > "$cg/cgroup.procs" || exit 97; shift; done; shift; exec "$@"',
+        'launch',
+        ...cgs,
+        '--',
+        'systemd-nspawn',
+        ...args,
+      ],
+      {
+        detached: true,
+        stdio: ['ignore', out, out],
+        env: hostEnv({ SYSTEMD_LOG_LEVEL: 'info' }),
+      },
+    );
     if (!child.pid) throw new UserError(`could not start systemd-nspawn for ${node.name}; see ${p.console}`);
     child.unref();
     await writeAtomic(p.pidFile, `${child.pid}\n`);
@@ -234,7 +253,22 @@ export async function inContainer(ctx: Ctx, labId: string, node: LabNode, argv: 
 
 /** nsenter's arguments for argv inside the container whose init is `init`: its namespaces, a clean environment. */
 export function containerArgv(init: number, argv: string[]): string[] {
-  return ['-t', String(init), '-m', '-u', '-i', '-n', '-p', '--', '/usr/bin/env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LANG=C.UTF-8', 'DEBIAN_FRONTEND=noninteractive', ...argv];
+  return [
+    '-t',
+    String(init),
+    '-m',
+    '-u',
+    '-i',
+    '-n',
+    '-p',
+    '--',
+    '/usr/bin/env',
+    '-i',
+    'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    'LANG=C.UTF-8',
+    'DEBIAN_FRONTEND=noninteractive',
+    ...argv,
+  ];
 }
 
 /** Resolves once `ip:port` answers with an SSH banner. */

@@ -21,7 +21,12 @@ import { writeAtomic } from '../workspace/files.js';
 
 export const daemonFiles = (labId: string) => {
   const dir = labDir(labId);
-  return { config: path.join(dir, 'services.json'), pid: path.join(dir, 'services.pid'), log: path.join(dir, 'services.log'), holder: path.join(dir, 'holder.json') };
+  return {
+    config: path.join(dir, 'services.json'),
+    pid: path.join(dir, 'services.pid'),
+    log: path.join(dir, 'services.log'),
+    holder: path.join(dir, 'holder.json'),
+  };
 };
 
 const daemonMarks = (labId: string) => [`${path.sep}services.js\0`, `${daemonFiles(labId).config}`];
@@ -46,7 +51,10 @@ export async function ensureDaemon(ctx: Ctx, c: Omit<ServicesConfig, 'configHash
   const script = packagePath('dist', 'lab', 'services.js');
   // The daemon's own code is part of its configuration: a newer ha-wordpress restarts it.
   const code = await fs.readFile(script).catch(() => Buffer.alloc(0));
-  const cfg: ServicesConfig = { ...c, configHash: configHash({ ...c, code: createHash('sha256').update(code).digest('hex') } as Omit<ServicesConfig, 'configHash'>) };
+  const cfg: ServicesConfig = {
+    ...c,
+    configHash: configHash({ ...c, code: createHash('sha256').update(code).digest('hex') } as Omit<ServicesConfig, 'configHash'>),
+  };
   const ours = await findProcesses(daemonMarks(plan.labId));
   const h = ours.length ? await health(plan) : undefined;
   if (h && h.lab === plan.labId && h.config === cfg.configHash && ours.includes(h.pid)) return false;
@@ -77,7 +85,9 @@ export async function ensureDaemon(ctx: Ctx, c: Omit<ServicesConfig, 'configHash
     closeSync(out);
   }
   const tail = (await fs.readFile(files.log, 'utf8').catch(() => '')).trim().split('\n').slice(-2).join(' | ');
-  throw new UserError(`the lab's services daemon did not start (${tail || 'no output'}); see ${files.log}, fix the cause (e.g. another program on ${plan.bridgeIp}:${plan.apiPort}), then run the command again`);
+  throw new UserError(
+    `the lab's services daemon did not start (${tail || 'no output'}); see ${files.log}, fix the cause (e.g. another program on ${plan.bridgeIp}:${plan.apiPort}), then run the command again`,
+  );
 }
 
 export async function stopDaemon(labId: string): Promise<void> {

@@ -10,7 +10,7 @@ import { exists, hostEnv, run, type Ctx } from './sys.js';
 export const HOST_PACKAGES: Record<string, string> = {
   debootstrap: 'builds the Debian 12 image',
   'systemd-container': 'systemd-nspawn runs the containers',
-  'dpkg-dev': 'dpkg-scanpackages indexes the lab\'s package repository',
+  'dpkg-dev': "dpkg-scanpackages indexes the lab's package repository",
   nftables: 'the reserved IP and metadata address translation',
   iproute2: 'the lab bridge',
   conntrack: 'drops old connections when the reserved IP moves',
@@ -41,7 +41,9 @@ export async function labCheck(): Promise<string[]> {
   if (typeof process.getuid === 'function' && process.getuid() !== 0)
     problems.push('the local target needs root (it creates a bridge, mounts and containers): run ha-wordpress with sudo');
   if (!(await cgroupLayout()))
-    problems.push('the local target needs cgroup v2 mounted (at /sys/fs/cgroup or /sys/fs/cgroup/unified): mount it (mount -t cgroup2 none /sys/fs/cgroup/unified) or boot with systemd.unified_cgroup_hierarchy');
+    problems.push(
+      'the local target needs cgroup v2 mounted (at /sys/fs/cgroup or /sys/fs/cgroup/unified): mount it (mount -t cgroup2 none /sys/fs/cgroup/unified) or boot with systemd.unified_cgroup_hierarchy',
+    );
   const fsTypes = await fs.readFile('/proc/filesystems', 'utf8').catch(() => '');
   if (!/\boverlay\b/.test(fsTypes)) {
     // overlay may be a module not yet loaded; modprobe is the fix either way.
@@ -51,7 +53,9 @@ export async function labCheck(): Promise<string[]> {
   if (!(await exists('/usr/bin/apt-get')) && !(await exists('/usr/bin/dpkg-query'))) {
     const missing = await missingCommands();
     if (missing.length)
-      problems.push(`the local target needs ${missing.join(', ')}, which this machine lacks and cannot install with apt-get: install them with your package manager`);
+      problems.push(
+        `the local target needs ${missing.join(', ')}, which this machine lacks and cannot install with apt-get: install them with your package manager`,
+      );
   }
   return problems;
 }
@@ -63,7 +67,14 @@ async function hasModule(name: string): Promise<boolean> {
 }
 
 async function missingCommands(): Promise<string[]> {
-  const cmds = { debootstrap: 'debootstrap', 'systemd-nspawn': 'systemd-nspawn', 'dpkg-scanpackages': 'dpkg-scanpackages', nft: 'nft', ip: 'ip', conntrack: 'conntrack' };
+  const cmds = {
+    debootstrap: 'debootstrap',
+    'systemd-nspawn': 'systemd-nspawn',
+    'dpkg-scanpackages': 'dpkg-scanpackages',
+    nft: 'nft',
+    ip: 'ip',
+    conntrack: 'conntrack',
+  };
   const out: string[] = [];
   for (const c of Object.keys(cmds)) {
     const found = await Promise.all(['/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/sbin', '/usr/local/bin'].map((d) => exists(`${d}/${c}`)));
@@ -96,14 +107,18 @@ export async function ensureHostPackages(ctx: Ctx, consent: Consent): Promise<vo
   if (!(await exists('/usr/bin/dpkg-query')) || !(await exists('/usr/bin/apt-get'))) {
     // Not a Debian-family host: the tools must come from its own package manager.
     const missing = await missingCommands();
-    if (missing.length) throw new UserError(`the local lab needs ${missing.join(', ')} on this machine: install them with your package manager, then run the command again`);
+    if (missing.length)
+      throw new UserError(`the local lab needs ${missing.join(', ')} on this machine: install them with your package manager, then run the command again`);
     return;
   }
   const missing = await missingPackages(ctx);
   if (missing.length === 0) return;
   const cmd = `apt-get install -y --no-install-recommends ${missing.join(' ')}`;
   if (!consent.yes) {
-    if (!consent.interactive) throw new UserError(`the local lab needs Debian packages on this machine: ${missing.join(', ')}; install them (${cmd}) or run again with --yes to let ha-wordpress install them`);
+    if (!consent.interactive)
+      throw new UserError(
+        `the local lab needs Debian packages on this machine: ${missing.join(', ')}; install them (${cmd}) or run again with --yes to let ha-wordpress install them`,
+      );
     const why = missing.map((m) => `${m} (${HOST_PACKAGES[m]})`).join(', ');
     if (!(await consent.confirm(`The local lab needs these packages on this machine: ${why}. Install them now with apt-get?`)))
       throw new UserError(`the local lab needs ${missing.join(', ')}: install them (${cmd}), then run the command again`);
@@ -122,5 +137,6 @@ export async function ensureHostPackages(ctx: Ctx, consent: Consent): Promise<vo
     });
   }
   const still = await missingPackages(ctx);
-  if (still.length) throw new UserError(`${still.join(', ')} did not install; install by hand (apt-get install ${still.join(' ')}), then run the command again`);
+  if (still.length)
+    throw new UserError(`${still.join(', ')} did not install; install by hand (apt-get install ${still.join(' ')}), then run the command again`);
 }

@@ -15,13 +15,28 @@ import type { Mirrors } from './plan.js';
 import { alive, exists, findProcesses, killProcesses, removeTree, run, runLong, withLock, type Ctx } from './sys.js';
 
 export const SUITE = 'bookworm';
-const INCLUDE = ['systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'python3', 'iproute2', 'sudo', 'iputils-ping', 'ca-certificates', 'libpam-systemd', 'procps'];
+const INCLUDE = [
+  'systemd',
+  'systemd-sysv',
+  'dbus',
+  'openssh-server',
+  'python3',
+  'iproute2',
+  'sudo',
+  'iputils-ping',
+  'ca-certificates',
+  'libpam-systemd',
+  'procps',
+];
 /** Bump when the preparation below changes: a new image is built beside the old one. */
 const RECIPE = 3;
 export const IMAGE_MARKER = 'etc/ha-wordpress-image';
 
 export function imageName(): string {
-  const h = createHash('sha256').update(`${SUITE} ${RECIPE} ${INCLUDE.join(',')}`).digest('hex').slice(0, 8);
+  const h = createHash('sha256')
+    .update(`${SUITE} ${RECIPE} ${INCLUDE.join(',')}`)
+    .digest('hex')
+    .slice(0, 8);
   return `debian-12-${h}`;
 }
 
@@ -48,7 +63,7 @@ export async function ensureImage(ctx: Ctx, mirrors: Mirrors): Promise<{ name: s
   const name = imageName();
   const dir = path.join(IMAGES, name);
   if (await exists(path.join(dir, IMAGE_MARKER))) return { name, dir, built: false, ms: 0 };
-  return withLock(ctx, CACHE_LOCK, 'the lab\'s cache (/var/cache/ha-wordpress)', async () => {
+  return withLock(ctx, CACHE_LOCK, "the lab's cache (/var/cache/ha-wordpress)", async () => {
     if (await exists(path.join(dir, IMAGE_MARKER))) return { name, dir, built: false, ms: 0 };
     const start = Date.now();
     await fs.mkdir(IMAGES, { recursive: true });
@@ -60,19 +75,27 @@ export async function ensureImage(ctx: Ctx, mirrors: Mirrors): Promise<{ name: s
     const tmp = path.join(IMAGES, `.build-${name}-${process.pid}`);
     ctx.log.info(`Building the Debian 12 base image for the lab (once; cached in ${IMAGES})…`);
     ctx.status('debootstrap: Debian 12 base image…');
-    const keyring = mirrors.keyring ?? ((await exists('/usr/share/keyrings/debian-archive-keyring.gpg')) ? '/usr/share/keyrings/debian-archive-keyring.gpg' : undefined);
+    const keyring =
+      mirrors.keyring ?? ((await exists('/usr/share/keyrings/debian-archive-keyring.gpg')) ? '/usr/share/keyrings/debian-archive-keyring.gpg' : undefined);
     let n = 0;
     try {
-      await runLong(ctx, 'debootstrap', ['--variant=minbase', `--include=${INCLUDE.join(',')}`, '--components=main', ...(keyring ? [`--keyring=${keyring}`] : []), SUITE, tmp, mirrors.main], {
-        timeoutMs: 20 * 60_000,
-        onLine: (line) => {
-          const m = line.match(/^I: (Retrieving|Validating|Unpacking|Configuring|Extracting|Installing)/);
-          if (m) ctx.status(`debootstrap: ${m[1]!.toLowerCase()} packages (${++n})…`);
+      await runLong(
+        ctx,
+        'debootstrap',
+        ['--variant=minbase', `--include=${INCLUDE.join(',')}`, '--components=main', ...(keyring ? [`--keyring=${keyring}`] : []), SUITE, tmp, mirrors.main],
+        {
+          timeoutMs: 20 * 60_000,
+          onLine: (line) => {
+            const m = line.match(/^I: (Retrieving|Validating|Unpacking|Configuring|Extracting|Installing)/);
+            if (m) ctx.status(`debootstrap: ${m[1]!.toLowerCase()} packages (${++n})…`);
+          },
         },
-      });
+      );
     } catch (err) {
       await removeTree(ctx, tmp).catch(() => undefined);
-      throw new UserError(`debootstrap of Debian 12 from ${mirrors.main} failed (${(err as Error).message.slice(0, 200)}); check that this machine reaches that mirror (see ${ctx.logFile ?? 'the lab log'}), then run the command again`);
+      throw new UserError(
+        `debootstrap of Debian 12 from ${mirrors.main} failed (${(err as Error).message.slice(0, 200)}); check that this machine reaches that mirror (see ${ctx.logFile ?? 'the lab log'}), then run the command again`,
+      );
     }
     ctx.status('preparing the base image…');
     await prepare(ctx, tmp);
@@ -94,13 +117,17 @@ async function prepare(ctx: Ctx, root: string): Promise<void> {
   // Keys are generated at provisioning; this drop-in only repairs a container whose keys went missing.
   // `sshd -t` must come after the keys, so the list is reset and rebuilt.
   await fs.mkdir(at('etc/systemd/system/ssh.service.d'), { recursive: true });
-  await fs.writeFile(at('etc/systemd/system/ssh.service.d/10-ha-wordpress-hostkeys.conf'), '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n');
+  await fs.writeFile(
+    at('etc/systemd/system/ssh.service.d/10-ha-wordpress-hostkeys.conf'),
+    '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n',
+  );
   // The containers have no DNS and no route out; only the lab repo (written per container) is a source.
   await fs.rm(at('etc/resolv.conf'), { force: true });
   await fs.writeFile(at('etc/resolv.conf'), '');
   await fs.writeFile(at('etc/apt/sources.list'), '');
   await run(ctx, 'chroot', [root, 'apt-get', 'clean']);
-  for (const f of await fs.readdir(at('var/lib/apt/lists')).catch(() => [] as string[])) if (f !== 'partial' && f !== 'lock') await fs.rm(at(`var/lib/apt/lists/${f}`), { force: true, recursive: true });
+  for (const f of await fs.readdir(at('var/lib/apt/lists')).catch(() => [] as string[]))
+    if (f !== 'partial' && f !== 'lock') await fs.rm(at(`var/lib/apt/lists/${f}`), { force: true, recursive: true });
   await run(ctx, 'chroot', [root, 'systemctl', 'enable', 'systemd-networkd.service', 'systemd-networkd.socket', 'ssh.service']);
   // wait-online would hold boot for two minutes on a network it cannot judge; the apt timers would race the roles' apt.
   await run(ctx, 'chroot', [root, 'systemctl', 'mask', 'systemd-networkd-wait-online.service', 'apt-daily.timer', 'apt-daily-upgrade.timer']);

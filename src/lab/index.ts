@@ -20,13 +20,38 @@ import { httpStatus } from '../net/http-probe.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import type { Logger } from '../ui/logger.js';
 import { sleep } from '../util/sleep.js';
-import { cgroupDirs, consoleTail, containerArgv, containerPaths, ensureContainer, inContainer, killCgroups, removeContainer, running, sshAnswers, stopContainer } from './containers.js';
+import {
+  cgroupDirs,
+  consoleTail,
+  containerArgv,
+  containerPaths,
+  ensureContainer,
+  inContainer,
+  killCgroups,
+  removeContainer,
+  running,
+  sshAnswers,
+  stopContainer,
+} from './containers.js';
 import { ensureDaemon, daemonFiles, stopDaemon } from './daemon.js';
 import { CGROUP_DIR, IMAGES, labDir, labLock, REPOS, STATE_ROOT } from './dirs.js';
 import { cgroupLayout, ensureHostPackages, labCheck as check } from './host.js';
 import { ensureImage, IMAGE_MARKER, sweepBuilds } from './image.js';
 import { ensureBridge, ensureTable, pickOctet, removeNetwork } from './network.js';
-import { checkShape, debianMirrors, deliveryAddress, droplets, haproxyConfig, labHash, loadBalancer, makePlan, parseAptSources, type AptSource, type Group, type LabPlan } from './plan.js';
+import {
+  checkShape,
+  debianMirrors,
+  deliveryAddress,
+  droplets,
+  haproxyConfig,
+  labHash,
+  loadBalancer,
+  makePlan,
+  parseAptSources,
+  type AptSource,
+  type Group,
+  type LabPlan,
+} from './plan.js';
 import { ensureRepo, packageList } from './repo.js';
 import { readHolder } from './services.js';
 import { exists, hostEnv, removeTree, unmountUnder, withLock, type Ctx } from './sys.js';
@@ -136,7 +161,8 @@ export async function labUp(o: LabOptions): Promise<LabCluster> {
   if (problems.length) throw new UserError(problems.join('; '));
   const bad = checkShape(o);
   if (bad) throw new UserError(`${bad}; fix it, then run up again`);
-  if (!/^(ssh-|ecdsa-|sk-)\S+ \S+/.test(o.publicKey.trim())) throw new UserError('the project\'s public key is not an OpenSSH public key line: check ssh-key in ha-wordpress.yml');
+  if (!/^(ssh-|ecdsa-|sk-)\S+ \S+/.test(o.publicKey.trim()))
+    throw new UserError("the project's public key is not an OpenSSH public key line: check ssh-key in ha-wordpress.yml");
   const id = identity(o.workspace, o.project);
   const ctx = newCtx(o, id.labId);
   return withLock(ctx, labLock(id.labId), `the lab ${id.labId}`, () => up(ctx, o, id));
@@ -164,7 +190,22 @@ async function up(ctx: Ctx, o: LabOptions, id: ReturnType<typeof identity>): Pro
   const saveState = (octet: number, image: { name: string; dir: string } | undefined, repoKey: string) =>
     writeAtomic(
       path.join(labDir(id.labId), 'state.json'),
-      JSON.stringify({ version: 1, labId: id.labId, project: o.project, workspace: id.workspace, octet, image: image?.name ?? '', imageDir: image?.dir ?? '', repoKey, nodes: nodeNames, created: prev?.created ?? new Date().toISOString() } satisfies LabState, null, 2) + '\n',
+      JSON.stringify(
+        {
+          version: 1,
+          labId: id.labId,
+          project: o.project,
+          workspace: id.workspace,
+          octet,
+          image: image?.name ?? '',
+          imageDir: image?.dir ?? '',
+          repoKey,
+          nodes: nodeNames,
+          created: prev?.created ?? new Date().toISOString(),
+        } satisfies LabState,
+        null,
+        2,
+      ) + '\n',
       0o600,
     );
   // A new lab claims its subnet at once, under a machine-wide lock, so two labs created at the same time never pick the same one.
@@ -219,7 +260,11 @@ async function up(ctx: Ctx, o: LabOptions, id: ReturnType<typeof identity>): Pro
     const base = path.join(root, CGROUP_DIR, id.labId);
     for (const name of await fs.readdir(base).catch(() => [] as string[])) {
       if (!wanted.has(name) && (await fs.stat(path.join(base, name)).catch(() => undefined))?.isDirectory())
-        await killCgroups(ctx, layout, layout.roots.map((r) => path.join(r, CGROUP_DIR, id.labId, name)));
+        await killCgroups(
+          ctx,
+          layout,
+          layout.roots.map((r) => path.join(r, CGROUP_DIR, id.labId, name)),
+        );
     }
   }
 
@@ -300,7 +345,8 @@ async function ensureLoadBalancer(ctx: Ctx, plan: LabPlan): Promise<void> {
   const active = await inContainer(ctx, plan.labId, lb, ['systemctl', 'is-active', '--quiet', 'haproxy'], { okCodes: [1, 3, 4] });
   if (changed || active.code !== 0) await inContainer(ctx, plan.labId, lb, ['systemctl', 'restart', 'haproxy'], { timeoutMs: 60_000 });
   while (!(await httpAnswers(lb.ip, 80))) {
-    if (Date.now() > deadline) throw new UserError(`the stand-in load balancer (${lb.name}) does not answer on http://${lb.ip}/; see ${ctx.logFile}, then run up again`);
+    if (Date.now() > deadline)
+      throw new UserError(`the stand-in load balancer (${lb.name}) does not answer on http://${lb.ip}/; see ${ctx.logFile}, then run up again`);
     await sleep(300);
   }
 }
@@ -332,7 +378,7 @@ export async function labDestroy(o: Pick<LabOptions, 'workspace' | 'project' | '
     }
     ctx.status('lab: removing the network…');
     await removeNetwork(ctx, plan);
-    ctx.status('lab: removing the containers\' files…');
+    ctx.status("lab: removing the containers' files…");
     ctx.logFile = undefined; // the log lives in the dir being removed
     await unmountUnder(ctx, dir);
     await removeTree(ctx, dir);

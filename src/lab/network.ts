@@ -33,10 +33,11 @@ async function addresses(ctx: Ctx, dev?: string): Promise<IpAddr[]> {
  */
 export async function pickOctet(ctx: Ctx, hash: string, labId: string): Promise<number> {
   const used = new Set<number>();
-  for (const a of await addresses(ctx)) for (const i of a.addr_info ?? []) {
-    const m = i.local.match(/^10\.213\.(\d+)\./);
-    if (m) used.add(Number(m[1]));
-  }
+  for (const a of await addresses(ctx))
+    for (const i of a.addr_info ?? []) {
+      const m = i.local.match(/^10\.213\.(\d+)\./);
+      if (m) used.add(Number(m[1]));
+    }
   for (const lab of await fs.readdir(STATE_ROOT).catch(() => [] as string[])) {
     if (lab === labId) continue;
     const s = await fs.readFile(path.join(STATE_ROOT, lab, 'state.json'), 'utf8').catch(() => '');
@@ -48,7 +49,9 @@ export async function pickOctet(ctx: Ctx, hash: string, labId: string): Promise<
     const o = ((first - 1 + i) % 254) + 1;
     if (!used.has(o)) return o;
   }
-  throw new UserError('every 10.213.X.0/24 lab network on this machine is taken; destroy a lab you no longer need (ha-wordpress destroy in its workspace), then run up again');
+  throw new UserError(
+    'every 10.213.X.0/24 lab network on this machine is taken; destroy a lab you no longer need (ha-wordpress destroy in its workspace), then run up again',
+  );
 }
 
 const sysctl = (key: string, value: string) => fs.writeFile(path.join('/proc/sys', key.replace(/\./g, '/')), value);
@@ -83,7 +86,10 @@ export async function ensureBridge(ctx: Ctx, plan: LabPlan): Promise<boolean> {
 
 /** Writes the lab's nftables table unless the one in the kernel is already this version of it. */
 export async function ensureTable(ctx: Ctx, plan: LabPlan, holderAddress: string | undefined): Promise<boolean> {
-  const stamp = createHash('sha256').update(nftRuleset(plan, undefined, '')).digest('hex').slice(0, 12);
+  const stamp = createHash('sha256')
+    .update(nftRuleset(plan, undefined, ''))
+    .digest('hex')
+    .slice(0, 12);
   const cur = await run(ctx, 'nft', ['list', 'table', 'ip', plan.nftTable], { okCodes: [1] });
   if (cur.code === 0 && cur.stdout.includes(stamp) && (!holderAddress || cur.stdout.includes(`${plan.reservedIp} : ${holderAddress}`))) return false;
   await run(ctx, 'nft', ['-f', '-'], { input: nftRuleset(plan, holderAddress, stamp) });

@@ -86,7 +86,14 @@ export function makePlan(o: { workspace: string; project: string; webNodes: numb
   for (let i = 1; i <= o.dbNodes; i++)
     add({ name: `${o.project}-db-${two(i)}`, role: 'db', group: 'galera_cluster_node', machine: `${hash}-d${two(i)}`, ip: `${net}.${30 + i}` });
   for (let i = 1; i <= 2; i++)
-    add({ name: `${o.project}-dblb-${two(i)}`, role: 'dblb', group: 'galera_loadbalancer', machine: `${hash}-b${two(i)}`, ip: `${net}.${40 + i}`, anchorIp: `${net}.${50 + i}` });
+    add({
+      name: `${o.project}-dblb-${two(i)}`,
+      role: 'dblb',
+      group: 'galera_loadbalancer',
+      machine: `${hash}-b${two(i)}`,
+      ip: `${net}.${40 + i}`,
+      anchorIp: `${net}.${50 + i}`,
+    });
   nodes.push({ name: `${o.project}-lb`, role: 'lb', machine: `${hash}-lb`, ip: `${net}.2` });
   return {
     labId: `${o.project}-${hash}`,
@@ -119,7 +126,7 @@ export const deliveryAddress = (node: LabNode) => node.anchorIp ?? node.ip;
 
 export function networkdUnit(node: LabNode): string {
   return [
-    '# Written by ha-wordpress (local lab): the droplet\'s static address.',
+    "# Written by ha-wordpress (local lab): the droplet's static address.",
     '[Match]',
     'Name=host0',
     '',
@@ -141,7 +148,15 @@ export function networkdUnit(node: LabNode): string {
 
 export function hostsFile(node: LabNode): string {
   // What cloud-init's manage_etc_hosts writes on a DigitalOcean droplet.
-  return ['127.0.0.1 localhost', `127.0.1.1 ${node.name} ${node.name}`, '', '::1 localhost ip6-localhost ip6-loopback', 'ff02::1 ip6-allnodes', 'ff02::2 ip6-allrouters', ''].join('\n');
+  return [
+    '127.0.0.1 localhost',
+    `127.0.1.1 ${node.name} ${node.name}`,
+    '',
+    '::1 localhost ip6-localhost ip6-loopback',
+    'ff02::1 ip6-allnodes',
+    'ff02::2 ip6-allrouters',
+    '',
+  ].join('\n');
 }
 
 export function aptSources(p: LabPlan): string {
@@ -152,7 +167,8 @@ export function sudoersFile(user: string): string {
   return `# Written by ha-wordpress (local lab), like cloud-init's 90-cloud-init-users on a droplet.\n${user} ALL=(ALL) NOPASSWD:ALL\n`;
 }
 
-export const SSHD_DROPIN = '# Written by ha-wordpress (local lab), like cloud-init on a droplet: keys only.\nPasswordAuthentication no\nPermitRootLogin prohibit-password\n';
+export const SSHD_DROPIN =
+  '# Written by ha-wordpress (local lab), like cloud-init on a droplet: keys only.\nPasswordAuthentication no\nPermitRootLogin prohibit-password\n';
 
 /** The stand-in for DigitalOcean's load balancer: HTTP on :80 to every web node, health-checked like the DO LB. */
 export function haproxyConfig(p: LabPlan): string {
@@ -246,7 +262,11 @@ export function nftRuleset(p: LabPlan, holderAddress: string | undefined, stamp:
 
 /** The command the daemon runs to move the reserved IP (one nft transaction). */
 export function nftAssign(p: LabPlan, holderAddress: string | undefined): string {
-  return [`flush map ip ${p.nftTable} reserved`, ...(holderAddress ? [`add element ip ${p.nftTable} reserved { ${p.reservedIp} : ${holderAddress} }`] : []), ''].join('\n');
+  return [
+    `flush map ip ${p.nftTable} reserved`,
+    ...(holderAddress ? [`add element ip ${p.nftTable} reserved { ${p.reservedIp} : ${holderAddress} }`] : []),
+    '',
+  ].join('\n');
 }
 
 // ---------------------------------------------------------------------------
@@ -293,12 +313,19 @@ export function parseAptSources(text: string, deb822: boolean): AptSource[] {
     const words = (k: string) => (fields[k] ?? '').split(/\s+/).filter(Boolean);
     // Signed-By may hold an inline key block; only a file path is useful to us.
     const signed = fields['signed-by']?.trim();
-    for (const uri of words('uris')) out.push({ uri, suites: words('suites'), components: words('components'), signedBy: signed && signed.startsWith('/') && !signed.includes('\n') ? signed : undefined });
+    for (const uri of words('uris'))
+      out.push({
+        uri,
+        suites: words('suites'),
+        components: words('components'),
+        signedBy: signed && signed.startsWith('/') && !signed.includes('\n') ? signed : undefined,
+      });
   }
   return out;
 }
 
-const DEBIAN_SUITES = /^(buster|bullseye|bookworm|trixie|forky|duke|sid|oldoldstable|oldstable|stable|testing|unstable)(-updates|-security|-backports|-proposed-updates)?$|^(buster|bullseye)\/updates$/;
+const DEBIAN_SUITES =
+  /^(buster|bullseye|bookworm|trixie|forky|duke|sid|oldoldstable|oldstable|stable|testing|unstable)(-updates|-security|-backports|-proposed-updates)?$|^(buster|bullseye)\/updates$/;
 
 export interface Mirrors {
   main: string;
@@ -329,9 +356,31 @@ export function parsePackageList(text: string): string[] {
 }
 
 export const DEFAULT_PACKAGES = [
-  'mariadb-server', 'mariadb-client', 'galera-4', 'mariadb-backup', 'rsync', 'socat', 'haproxy', 'keepalived', 'nginx',
-  'php8.2-fpm', 'php8.2-mysql', 'php8.2-curl', 'php8.2-gd', 'php8.2-mbstring', 'php8.2-xml', 'php8.2-zip', 'php8.2-intl',
-  'wordpress', 'wordpress-theme-twentytwentythree', 'curl', 'nftables', 'unattended-upgrades', 'python3-apt', 'ca-certificates', 'sudo',
+  'mariadb-server',
+  'mariadb-client',
+  'galera-4',
+  'mariadb-backup',
+  'rsync',
+  'socat',
+  'haproxy',
+  'keepalived',
+  'nginx',
+  'php8.2-fpm',
+  'php8.2-mysql',
+  'php8.2-curl',
+  'php8.2-gd',
+  'php8.2-mbstring',
+  'php8.2-xml',
+  'php8.2-zip',
+  'php8.2-intl',
+  'wordpress',
+  'wordpress-theme-twentytwentythree',
+  'curl',
+  'nftables',
+  'unattended-upgrades',
+  'python3-apt',
+  'ca-certificates',
+  'sudo',
 ];
 
 /** `apt-get -s install` output → the packages it would install, as pool file names. */

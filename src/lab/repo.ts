@@ -35,12 +35,15 @@ export function repoKey(image: string, names: string[], mirrors: Mirrors): strin
   return createHash('sha256').update(JSON.stringify({ image, names, mirrors })).digest('hex').slice(0, 12);
 }
 
-export async function ensureRepo(ctx: Ctx, o: { image: string; imageDir: string; names: string[]; mirrors: Mirrors; keepKeys?: string[] }): Promise<{ key: string; dir: string; built: boolean; ms: number; count: number }> {
+export async function ensureRepo(
+  ctx: Ctx,
+  o: { image: string; imageDir: string; names: string[]; mirrors: Mirrors; keepKeys?: string[] },
+): Promise<{ key: string; dir: string; built: boolean; ms: number; count: number }> {
   const key = repoKey(o.image, o.names, o.mirrors);
   const dir = path.join(REPOS, key);
   const done = async () => ({ key, dir, built: false, ms: 0, count: await countDebs(dir) });
   if (await exists(path.join(dir, 'Release'))) return done();
-  return withLock(ctx, CACHE_LOCK, 'the lab\'s cache (/var/cache/ha-wordpress)', async () => {
+  return withLock(ctx, CACHE_LOCK, "the lab's cache (/var/cache/ha-wordpress)", async () => {
     if (await exists(path.join(dir, 'Release'))) return done();
     const start = Date.now();
     await fs.mkdir(REPOS, { recursive: true });
@@ -82,7 +85,8 @@ async function download(ctx: Ctx, o: { imageDir: string; names: string[]; mirror
   await fs.mkdir(path.join(POOL, 'partial'), { recursive: true });
   // What the containers have installed: the image's dpkg database.
   await fs.copyFile(path.join(o.imageDir, 'var/lib/dpkg/status'), path.join(work, 'dpkg', 'status'));
-  const keyring = o.mirrors.keyring ?? ((await exists('/usr/share/keyrings/debian-archive-keyring.gpg')) ? '/usr/share/keyrings/debian-archive-keyring.gpg' : undefined);
+  const keyring =
+    o.mirrors.keyring ?? ((await exists('/usr/share/keyrings/debian-archive-keyring.gpg')) ? '/usr/share/keyrings/debian-archive-keyring.gpg' : undefined);
   const opt = keyring ? `[signed-by=${keyring}] ` : '';
   const sources = [`deb ${opt}${o.mirrors.main} ${SUITE} main`, `deb ${opt}${o.mirrors.main} ${SUITE}-updates main`];
   if (o.mirrors.security) sources.push(`deb ${opt}${o.mirrors.security} ${SUITE}-security main`);
@@ -105,12 +109,16 @@ async function download(ctx: Ctx, o: { imageDir: string; names: string[]; mirror
     'Acquire::Retries=3',
   ].flatMap((x) => ['-o', x]);
 
-  ctx.status('apt: reading the Debian mirror\'s package lists…');
+  ctx.status("apt: reading the Debian mirror's package lists…");
   await runLong(ctx, 'apt-get', [...aptOpts, 'update'], { timeoutMs: 10 * 60_000 }).catch((err: Error) => {
-    throw new UserError(`apt-get update against ${o.mirrors.main} failed (${err.message.slice(0, 200)}); check that this machine reaches the Debian mirror, then run the command again`);
+    throw new UserError(
+      `apt-get update against ${o.mirrors.main} failed (${err.message.slice(0, 200)}); check that this machine reaches the Debian mirror, then run the command again`,
+    );
   });
   const sim = await run(ctx, 'apt-get', [...aptOpts, '-s', 'install', ...o.names], { timeoutMs: 5 * 60_000 }).catch((err: Error) => {
-    throw new UserError(`the lab's package list cannot be installed on Debian 12 (${err.message.slice(0, 300)}); fix ${PACKAGE_LIST}, then run the command again`);
+    throw new UserError(
+      `the lab's package list cannot be installed on Debian 12 (${err.message.slice(0, 300)}); fix ${PACKAGE_LIST}, then run the command again`,
+    );
   });
   const plan = parseAptSimulation(sim.stdout);
   if (plan.length === 0) throw new UserError(`apt resolved no packages for ${o.names.join(' ')}; see ${ctx.logFile ?? 'the lab log'}`);
@@ -122,11 +130,14 @@ async function download(ctx: Ctx, o: { imageDir: string; names: string[]; mirror
       if (/^Get:\d+/.test(line)) ctx.status(`apt: downloading packages (${++got}/${plan.length})…`);
     },
   }).catch((err: Error) => {
-    throw new UserError(`downloading the lab's packages failed (${err.message.slice(0, 200)}); check that this machine reaches the Debian mirror, then run the command again`);
+    throw new UserError(
+      `downloading the lab's packages failed (${err.message.slice(0, 200)}); check that this machine reaches the Debian mirror, then run the command again`,
+    );
   });
   const missing: string[] = [];
   for (const p of plan) if (!(await exists(path.join(POOL, p.file)))) missing.push(p.file);
-  if (missing.length) throw new UserError(`apt did not leave ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ' …' : ''} in ${POOL}; see ${ctx.logFile ?? 'the lab log'}`);
+  if (missing.length)
+    throw new UserError(`apt did not leave ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ' …' : ''} in ${POOL}; see ${ctx.logFile ?? 'the lab log'}`);
   return plan.map((p) => p.file);
 }
 
@@ -137,7 +148,10 @@ async function index(ctx: Ctx, dir: string): Promise<void> {
   const gz = gzipSync(packages, { level: 9 });
   await fs.writeFile(path.join(dir, 'Packages.gz'), gz);
   const sum = (algo: string, b: Buffer) => createHash(algo).update(b).digest('hex');
-  const files: [string, Buffer][] = [['Packages', packages], ['Packages.gz', gz]];
+  const files: [string, Buffer][] = [
+    ['Packages', packages],
+    ['Packages.gz', gz],
+  ];
   // A Release file makes apt treat this as an ordinary (if unsigned, hence [trusted=yes]) flat repository.
   const release = [
     'Origin: ha-wordpress',

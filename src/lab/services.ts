@@ -244,7 +244,9 @@ export function startServices(cfg: ServicesConfig): Promise<{ api: http.Server; 
     if (!st?.isFile()) return send(res, 404, 'not found\n', 'text/plain');
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': st.size, 'last-modified': st.mtime.toUTCString() });
     if (method === 'HEAD') return void res.end();
-    createReadStream(file).on('error', () => res.destroy()).pipe(res);
+    createReadStream(file)
+      .on('error', () => res.destroy())
+      .pipe(res);
   }
 
   /** The metadata tree of one droplet; leaves are plain text, like DigitalOcean's. */
@@ -277,11 +279,13 @@ export function startServices(cfg: ServicesConfig): Promise<{ api: http.Server; 
 
   function metadataJson(d: LabNode): unknown {
     const holds = holder.dropletId === d.dropletId;
-    const iface = (type: 'public' | 'private') => [{
-      ipv4: { ip_address: d.ip, netmask: '255.255.255.0', gateway: plan.bridgeIp },
-      ...(type === 'public' && d.anchorIp ? { anchor_ipv4: { ip_address: d.anchorIp, netmask: '255.255.255.255', gateway: plan.bridgeIp } } : {}),
-      type,
-    }];
+    const iface = (type: 'public' | 'private') => [
+      {
+        ipv4: { ip_address: d.ip, netmask: '255.255.255.0', gateway: plan.bridgeIp },
+        ...(type === 'public' && d.anchorIp ? { anchor_ipv4: { ip_address: d.anchorIp, netmask: '255.255.255.255', gateway: plan.bridgeIp } } : {}),
+        type,
+      },
+    ];
     return {
       droplet_id: d.dropletId,
       hostname: d.name,
@@ -328,7 +332,9 @@ async function main(): Promise<void> {
   if (!file) throw new Error('usage: services.js <config.json>');
   const cfg = JSON.parse(await fs.readFile(file, 'utf8')) as ServicesConfig;
   await startServices(cfg);
-  log(`lab ${cfg.plan.labId}: API and repo on http://${cfg.plan.bridgeIp}:${cfg.plan.apiPort}, metadata on ${cfg.plan.bridgeIp}:${cfg.plan.metadataPort} (pid ${process.pid})`);
+  log(
+    `lab ${cfg.plan.labId}: API and repo on http://${cfg.plan.bridgeIp}:${cfg.plan.apiPort}, metadata on ${cfg.plan.bridgeIp}:${cfg.plan.metadataPort} (pid ${process.pid})`,
+  );
   for (const sig of ['SIGTERM', 'SIGINT'] as const)
     process.on(sig, () => {
       log(`stopping (${sig})`);

@@ -28,7 +28,12 @@ export interface Ctx {
 /** The environment every host command gets: sbin on PATH (debootstrap, nft), C messages to parse, apt never asking. */
 export function hostEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const keep = ['HOME', 'http_proxy', 'https_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'TMPDIR'];
-  const env: NodeJS.ProcessEnv = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive' };
+  const env: NodeJS.ProcessEnv = {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    LC_ALL: 'C.UTF-8',
+    LANG: 'C.UTF-8',
+    DEBIAN_FRONTEND: 'noninteractive',
+  };
   for (const k of keep) if (process.env[k] !== undefined) env[k] = process.env[k];
   return { ...env, ...extra };
 }
@@ -75,10 +80,11 @@ export function run(ctx: Ctx, cmd: string, args: string[], o: RunOpts = {}): Pro
       args,
       { env: o.env ?? hostEnv(), cwd: o.cwd, timeout: o.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8', killSignal: 'SIGKILL' },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? ((err as unknown as { code: number }).code) : null) : 0;
+        const code = err ? (typeof (err as NodeJS.ErrnoException).code === 'number' ? (err as unknown as { code: number }).code : null) : 0;
         const out = `${stdout}${stderr}`.trim();
         if (out) logLine(ctx, out.length > 20_000 ? `${out.slice(0, 10_000)}\n…\n${out.slice(-10_000)}` : out);
-        if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') return reject(new UserError(`${path.basename(cmd)} is not installed on this machine: install it, then run the command again`));
+        if (err && (err as NodeJS.ErrnoException).code === 'ENOENT')
+          return reject(new UserError(`${path.basename(cmd)} is not installed on this machine: install it, then run the command again`));
         if (err && !(code !== null && o.okCodes?.includes(code))) {
           logLine(ctx, `[exit ${code ?? 'killed'}]`);
           return reject(new CommandError(path.basename(cmd), code, stderr, stdout));
@@ -194,7 +200,10 @@ export async function children(pid: number): Promise<number[]> {
 export async function findInit(root: number, depth = 3): Promise<number | undefined> {
   for (const c of await children(root)) {
     const status = await fs.readFile(`/proc/${c}/status`, 'utf8').catch(() => '');
-    const nspid = status.match(/^NSpid:\s+(.*)$/m)?.[1]?.trim().split(/\s+/);
+    const nspid = status
+      .match(/^NSpid:\s+(.*)$/m)?.[1]
+      ?.trim()
+      .split(/\s+/);
     if (nspid && nspid.length > 1 && nspid[nspid.length - 1] === '1') return c;
     if (depth > 0) {
       const deeper = await findInit(c, depth - 1);
@@ -301,7 +310,8 @@ export async function withLock<T>(ctx: Ctx, file: string, what: string, fn: () =
         await fs.rm(file, { force: true });
         continue;
       }
-      if (Date.now() > end) throw new UserError(`another ha-wordpress (pid ${owner}) is still working on ${what}; wait for it to finish (or stop it), then run the command again`);
+      if (Date.now() > end)
+        throw new UserError(`another ha-wordpress (pid ${owner}) is still working on ${what}; wait for it to finish (or stop it), then run the command again`);
       if (!told) {
         ctx.status(`waiting for another ha-wordpress (pid ${owner}) working on ${what}…`);
         told = true;

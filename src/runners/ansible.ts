@@ -8,8 +8,7 @@ import path from 'node:path';
 import { packagePath } from '../paths.js';
 import { probe, runChild, type PhaseLog } from './process.js';
 
-export const ANSIBLE_HINT =
-  'install ansible-core 2.14 or newer (`apt-get install ansible-core` on Debian/Ubuntu, or `pipx install ansible-core`)';
+export const ANSIBLE_HINT = 'install ansible-core 2.14 or newer (`apt-get install ansible-core` on Debian/Ubuntu, or `pipx install ansible-core`)';
 
 export const VAULT_PASSWORD_SCRIPT = packagePath('libexec', 'vault-password');
 

@@ -62,7 +62,10 @@ export class PhaseLog {
 
 /** A timestamp for log file names: sortable, no colons (2026-11-22T03-15-00Z). */
 export function logStamp(now = new Date()): string {
-  return now.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+  return now
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/:/g, '-');
 }
 
 /** A child process that failed: which step, its exit code and its last lines of output (stderr included). */

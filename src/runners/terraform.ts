@@ -6,12 +6,11 @@
 import { UserError } from '../errors.js';
 import { probe, runChild, type PhaseLog, type RunResult } from './process.js';
 
-
 export const PLAN_FILE = 'tfplan';
 export const DESTROY_PLAN_FILE = 'destroy.tfplan';
 
 export const TERRAFORM_HINT =
-  'install Terraform 1.5 or newer (https://developer.hashicorp.com/terraform/install: HashiCorp\'s apt repository, or the zip on PATH)';
+  "install Terraform 1.5 or newer (https://developer.hashicorp.com/terraform/install: HashiCorp's apt repository, or the zip on PATH)";
 
 /** The installed terraform's version, or undefined when there is none. */
 export async function terraformVersion(env: NodeJS.ProcessEnv): Promise<string | undefined> {
@@ -74,7 +73,7 @@ export function summarisePlan(json: string): PlanSummary {
   try {
     plan = JSON.parse(json) as PlanJson;
   } catch {
-    throw new UserError('terraform show -json did not print JSON; run `terraform show` in the workspace\'s terraform/ to see why');
+    throw new UserError("terraform show -json did not print JSON; run `terraform show` in the workspace's terraform/ to see why");
   }
   const s: PlanSummary = { add: 0, change: 0, destroy: 0, replaced: [], deleted: [], defaultVpcs: [] };
   for (const rc of plan.resource_changes ?? []) {
@@ -111,7 +110,15 @@ export interface TerraformRun {
 
 /** Runs one terraform command; a non-zero exit is a StepFailure naming it (`terraform apply`) with the output's last lines. */
 export function terraform(run: TerraformRun, args: string[], capture = false): Promise<RunResult> {
-  return runChild('terraform', args, { cwd: run.dir, env: run.env, log: run.log, step: `terraform ${args[0]}`, onLine: run.onLine, onInterrupt: run.onInterrupt, capture });
+  return runChild('terraform', args, {
+    cwd: run.dir,
+    env: run.env,
+    log: run.log,
+    step: `terraform ${args[0]}`,
+    onLine: run.onLine,
+    onInterrupt: run.onInterrupt,
+    capture,
+  });
 }
 
 export async function init(run: TerraformRun): Promise<void> {
@@ -140,6 +147,6 @@ export async function outputs(run: TerraformRun): Promise<Record<string, unknown
     const raw = JSON.parse(r.stdout) as Record<string, { value: unknown }>;
     return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v?.value]));
   } catch {
-    throw new UserError('terraform output -json did not print JSON; run `terraform output` in the workspace\'s terraform/ to see why');
+    throw new UserError("terraform output -json did not print JSON; run `terraform output` in the workspace's terraform/ to see why");
   }
 }

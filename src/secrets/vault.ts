@@ -43,7 +43,10 @@ export function encryptVault(plaintext: string, password: string): string {
 
 export class VaultError extends Error {
   /** 'wrong-password': the HMAC does not match; 'damaged': the file is not a readable vault. */
-  constructor(message: string, readonly code: 'wrong-password' | 'damaged' = 'damaged') {
+  constructor(
+    message: string,
+    readonly code: 'wrong-password' | 'damaged' = 'damaged',
+  ) {
     super(message);
     this.name = 'VaultError';
   }

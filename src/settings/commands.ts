@@ -123,7 +123,16 @@ to flags for secrets, because flags are visible to other users in \`ps\`.`,
   {
     name: 'up',
     description: 'build or update the cluster: terraform, then ansible',
-    options: ['dir', 'target', ['yes', 'apply the terraform plan without asking (and install what the lab needs)'], 'nonInteractive', 'only', 'waitTimeout', 'vaultPasswordFile', 'verbose'],
+    options: [
+      'dir',
+      'target',
+      ['yes', 'apply the terraform plan without asking (and install what the lab needs)'],
+      'nonInteractive',
+      'only',
+      'waitTimeout',
+      'vaultPasswordFile',
+      'verbose',
+    ],
     examples: `
 Examples:
   $ sudo npx ha-wordpress up --target local --yes
@@ -165,7 +174,12 @@ Examples:
   {
     name: 'status',
     description: 'the health of every node; exit code 3 when degraded',
-    options: ['dir', ['json', 'print the report as JSON'], 'nonInteractive', ['vaultPasswordFile', 'accepted like every command takes it; status opens no secret']],
+    options: [
+      'dir',
+      ['json', 'print the report as JSON'],
+      'nonInteractive',
+      ['vaultPasswordFile', 'accepted like every command takes it; status opens no secret'],
+    ],
     examples: `
 Examples:
   $ cd shop && ha-wordpress status
@@ -180,7 +194,14 @@ host keys that up recorded; the site is asked through the load balancer.`,
   {
     name: 'drill',
     description: 'break lab nodes under load; measure outages, lost writes',
-    options: ['dir', 'scenario', ['json', 'print the results as JSON'], 'nonInteractive', 'vaultPasswordFile', ['verbose', "stream ansible's output when full-stop recovers with up"]],
+    options: [
+      'dir',
+      'scenario',
+      ['json', 'print the results as JSON'],
+      'nonInteractive',
+      'vaultPasswordFile',
+      ['verbose', "stream ansible's output when full-stop recovers with up"],
+    ],
     examples: `
 Examples:
   $ cd lab && ha-wordpress drill

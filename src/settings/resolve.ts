@@ -145,7 +145,11 @@ export class Resolver {
       default:
         break;
     }
-    const v = await p.input({ message, default: fallback, validate: (x) => (x.trim() === '' && !s.required && s.kind !== 'number' ? true : validate(x.trim())) });
+    const v = await p.input({
+      message,
+      default: fallback,
+      validate: (x) => (x.trim() === '' && !s.required && s.kind !== 'number' ? true : validate(x.trim())),
+    });
     // An optional answer left empty means "not set" (the default applies, e.g. no domain).
     return v.trim() === '' && !s.required ? undefined : v.trim();
   }
@@ -155,13 +159,7 @@ export class Resolver {
  * Non-interactive runs check everything they can without the network before
  * doing anything: every bad value and every missing flag is reported at once.
  */
-export function precheck(
-  target: Target,
-  flags: Record<string, unknown>,
-  env: NodeJS.ProcessEnv,
-  existing: Values,
-  present: ReadonlySet<SettingKey>,
-): string[] {
+export function precheck(target: Target, flags: Record<string, unknown>, env: NodeJS.ProcessEnv, existing: Values, present: ReadonlySet<SettingKey>): string[] {
   const problems: string[] = [];
   const missing: string[] = [];
   const values: Values = { ...existing };

@@ -71,7 +71,13 @@ export function readSettings(data: Record<string, unknown>, env: NodeJS.ProcessE
   const fromFile = SETTINGS_FILE;
   const rawTarget = data.target ?? 'digitalocean';
   if (!TARGETS.includes(rawTarget as Target))
-    throw new UsageError(problemLine(SETTINGS.find((s) => s.key === 'target')!, 'use digitalocean or local', fromFile));
+    throw new UsageError(
+      problemLine(
+        SETTINGS.find((s) => s.key === 'target')!,
+        'use digitalocean or local',
+        fromFile,
+      ),
+    );
   const target = rawTarget as Target;
 
   const values: Values = {};
@@ -98,7 +104,10 @@ export function readSettings(data: Record<string, unknown>, env: NodeJS.ProcessE
       continue;
     }
     const problem = s.validate?.(value);
-    if (problem) throw new UsageError(`${problemLine(s, problem, source)}${source === fromFile ? `; fix ${SETTINGS_FILE} or run \`ha-wordpress init\` again with --${s.flag}` : ''}`);
+    if (problem)
+      throw new UsageError(
+        `${problemLine(s, problem, source)}${source === fromFile ? `; fix ${SETTINGS_FILE} or run \`ha-wordpress init\` again with --${s.flag}` : ''}`,
+      );
     values[s.key] = value;
     sources[s.key] = source;
   }

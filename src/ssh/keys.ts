@@ -75,8 +75,7 @@ export async function readKey(keyPath: string, flag = '--ssh-key'): Promise<KeyI
     throw new UserError(`${flag}: cannot read ${abs} (${code}); check its permissions`, 2);
   }
   const text = data.toString('utf8');
-  if (/^(ssh-|ecdsa-)\S+ \S+/.test(text.trim()))
-    throw new UserError(`${flag}: ${abs} is a public key; give the private key (the same path without .pub)`, 2);
+  if (/^(ssh-|ecdsa-)\S+ \S+/.test(text.trim())) throw new UserError(`${flag}: ${abs} is a public key; give the private key (the same path without .pub)`, 2);
   const utils = await ssh2Utils();
   const parsed = utils.parseKey(data);
   if (parsed instanceof Error) {

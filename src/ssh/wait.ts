@@ -66,7 +66,8 @@ export async function waitForHosts(o: WaitOptions): Promise<SeenKey[]> {
         o.onReady?.(h, Date.now() - start, note);
         return { host: h.address, port: h.port, key };
       } catch (err) {
-        if (err instanceof CloudInitFailed) throw new UserError(`${h.name} (${h.address}): ${err.message}; fix it or recreate the droplet, then run \`ha-wordpress up\``);
+        if (err instanceof CloudInitFailed)
+          throw new UserError(`${h.name} (${h.address}): ${err.message}; fix it or recreate the droplet, then run \`ha-wordpress up\``);
         last = err as Error;
       }
       await sleep(Math.min(retryMs, Math.max(0, deadline - Date.now())));

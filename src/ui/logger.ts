@@ -33,8 +33,7 @@ export interface Logger {
   out(message: string): void;
 }
 
-const useColor = (stream: NodeJS.WriteStream) =>
-  Boolean(stream.isTTY) && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
+const useColor = (stream: NodeJS.WriteStream) => Boolean(stream.isTTY) && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
 
 function paint(stream: NodeJS.WriteStream, code: string, text: string): string {
   return useColor(stream) ? `\u001b[${code}m${text}\u001b[0m` : text;

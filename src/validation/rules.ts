@@ -33,8 +33,7 @@ export const domain: Check = (v) => {
   const labels = v.toLowerCase().replace(/\.$/, '').split('.');
   if (v.length > 253 || labels.length < 2) return 'give a full domain name such as www.example.com (or leave it empty)';
   for (const l of labels) {
-    if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(l))
-      return `"${l}" is not a valid domain label: use letters, digits and inner hyphens`;
+    if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(l)) return `"${l}" is not a valid domain label: use letters, digits and inner hyphens`;
   }
   if (/^[0-9]+$/.test(labels[labels.length - 1]!)) return 'give a domain name, not an IP address';
   return undefined;
@@ -59,8 +58,7 @@ export const dbNodes = integerIn(3, 9, (n) =>
 export const slug: Check = (v) =>
   /^[a-z0-9][a-z0-9-]*$/.test(v) && v.length <= 64 ? undefined : 'use a DigitalOcean slug such as s-2vcpu-4gb (lowercase letters, digits, hyphens)';
 
-export const imageSlug: Check = (v) =>
-  /^[a-z0-9][a-z0-9._-]*$/.test(v) && v.length <= 64 ? undefined : 'use an image slug such as debian-12-x64';
+export const imageSlug: Check = (v) => (/^[a-z0-9][a-z0-9._-]*$/.test(v) && v.length <= 64 ? undefined : 'use an image slug such as debian-12-x64');
 
 const IPV4 = /^(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}$/;
 
@@ -133,14 +131,11 @@ export const email: Check = (v) =>
 
 /** Login names that land in haproxy.cfg (`stats auth user:pass`), WordPress and Linux. */
 export const loginName: Check = (v) =>
-  /^[a-z_][a-z0-9_-]{1,31}$/.test(v)
-    ? undefined
-    : 'use 2-32 characters: lowercase letters, digits, "_" and "-", starting with a letter or "_"';
+  /^[a-z_][a-z0-9_-]{1,31}$/.test(v) ? undefined : 'use 2-32 characters: lowercase letters, digits, "_" and "-", starting with a letter or "_"';
 
 // Spaces access keys are 20 upper-case letters/digits (DO00…); secrets are
 // 43 base64 characters. Allow a little slack in length.
-export const spacesKey: Check = (v) =>
-  /^[A-Z0-9]{16,32}$/.test(v) ? undefined : 'does not look like a Spaces access key (20 upper-case letters and digits)';
+export const spacesKey: Check = (v) => (/^[A-Z0-9]{16,32}$/.test(v) ? undefined : 'does not look like a Spaces access key (20 upper-case letters and digits)');
 export const spacesSecret: Check = (v) =>
   /^[A-Za-z0-9/+=]{30,64}$/.test(v) ? undefined : 'does not look like a Spaces secret key (about 43 characters of A-Z a-z 0-9 / +)';
 export const spacesBucket: Check = (v) =>

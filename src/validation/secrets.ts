@@ -33,8 +33,7 @@ const common: Check = (v) => {
   if (v.length < 12) return 'use at least 12 characters (or leave it out to have one generated)';
   if (v.length > 128) return 'use at most 128 characters';
   const bad = [...v].find((c) => c < '!' || c > '~');
-  if (bad !== undefined)
-    return bad === ' ' ? 'must not contain spaces' : 'use printable ASCII characters only (no spaces, control or non-ASCII characters)';
+  if (bad !== undefined) return bad === ' ' ? 'must not contain spaces' : 'use printable ASCII characters only (no spaces, control or non-ASCII characters)';
   return undefined;
 };
 
@@ -48,8 +47,7 @@ const sinkRules: Record<Sink, Check> = {
     if (/^[[{]/.test(v)) return `must not start with "${v[0]}": Ansible would read the value as a ${v[0] === '[' ? 'list' : 'dictionary'}`;
     return undefined;
   },
-  'galera-check': (v) =>
-    v.includes('$') ? 'must not contain "$": it breaks the Galera health check that HAProxy uses' : undefined,
+  'galera-check': (v) => (v.includes('$') ? 'must not contain "$": it breaks the Galera health check that HAProxy uses' : undefined),
   haproxy: (v) => {
     const bad = [...v].find((c) => '#"\'\\'.includes(c));
     return bad ? `must not contain ${JSON.stringify(bad)}: haproxy.cfg cannot carry it in "stats auth"` : undefined;

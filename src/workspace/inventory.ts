@@ -31,7 +31,7 @@ export interface ClusterOutputs {
   dbReservedIp: string;
 }
 
-const stale = 'the workspace\'s terraform/ may be older than this ha-wordpress: run `ha-wordpress init` in it to update it, then `ha-wordpress up`';
+const stale = "the workspace's terraform/ may be older than this ha-wordpress: run `ha-wordpress init` in it to update it, then `ha-wordpress up`";
 
 /** Checks terraform's outputs have the shape terraform/outputs.tf promises. */
 export function checkOutputs(out: Record<string, unknown>): ClusterOutputs {

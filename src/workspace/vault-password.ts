@@ -22,7 +22,8 @@ export async function readPasswordFile(file: string, cwd: string, home: string):
   const text = await readIfExists(p).catch((err: NodeJS.ErrnoException) => {
     throw new UsageError(`--vault-password-file: cannot read ${p} (${err.code}); check the path and its permissions`);
   });
-  if (text === undefined) throw new UsageError(`--vault-password-file: ${p} does not exist; write the password to it (one line) or leave the flag out to be asked`);
+  if (text === undefined)
+    throw new UsageError(`--vault-password-file: ${p} does not exist; write the password to it (one line) or leave the flag out to be asked`);
   return { path: p, password: normaliseVaultPassword(text) };
 }
 

@@ -50,7 +50,11 @@ export async function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.
         }
         const code = err ? (err.code as number) : 0;
         const children = existsSync(record)
-          ? readFileSync(record, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as string[])
+          ? readFileSync(record, 'utf8')
+              .trim()
+              .split('\n')
+              .filter(Boolean)
+              .map((l) => JSON.parse(l) as string[])
           : [];
         resolve({ code, stdout, stderr, children });
       },

@@ -232,9 +232,7 @@ declare module '*/fake-do-api.mjs' {
   export function defaultKeys(): DoSshKey[];
 
   /** Parses and validates an OpenSSH public key line; null when invalid. */
-  export function parseOpenSshPublicKey(
-    line: unknown,
-  ): { type: string; blob: Buffer; comment: string } | null;
+  export function parseOpenSshPublicKey(line: unknown): { type: string; blob: Buffer; comment: string } | null;
 
   /** MD5 fingerprint (aa:bb:…) of an OpenSSH public key line; null when invalid. */
   export function md5Fingerprint(publicKeyLine: string): string | null;

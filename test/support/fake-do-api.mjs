@@ -297,8 +297,7 @@ const DEFAULT_KEYS = [
   {
     id: 289794,
     fingerprint: 'b6:68:ed:70:a0:d9:da:be:55:c9:69:8c:94:78:42:45',
-    public_key:
-      'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKWv8pgsI/r58MP90m7n3pHvQDJGYECmd5FiS56MmC7m sammy@workstation',
+    public_key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKWv8pgsI/r58MP90m7n3pHvQDJGYECmd5FiS56MmC7m sammy@workstation',
     name: 'sammy-workstation',
   },
   {
@@ -318,8 +317,7 @@ const DEFAULT_KEYS = [
   {
     id: 41029771,
     fingerprint: '6b:1b:4a:50:bd:b0:b6:f9:02:53:97:1f:33:ce:1e:e7',
-    public_key:
-      'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICzGkIWK+Gsvy2NRomMIbLri3reJ0VuQ3oBZHp5o1/G8 alex@macbook-pro.local',
+    public_key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICzGkIWK+Gsvy2NRomMIbLri3reJ0VuQ3oBZHp5o1/G8 alex@macbook-pro.local',
     name: 'alex-macbook',
   },
 ];
@@ -595,9 +593,7 @@ export async function startFakeDoApi(options = {}) {
    * @param {unknown} body
    */
   function createKey(res, record, body) {
-    const input = /** @type {{ name?: unknown, public_key?: unknown }} */ (
-      body !== null && typeof body === 'object' ? body : {}
-    );
+    const input = /** @type {{ name?: unknown, public_key?: unknown }} */ (body !== null && typeof body === 'object' ? body : {});
     const parsed = parseOpenSshPublicKey(input.public_key);
     if (!parsed) return send(res, record, 422, ERR_KEY_INVALID);
     if (typeof input.name !== 'string' || input.name.trim() === '') {
@@ -632,7 +628,7 @@ export async function startFakeDoApi(options = {}) {
 
     const auth = record.authorization ?? '';
     const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
-    const token = m ? m[1] ?? '' : '';
+    const token = m ? (m[1] ?? '') : '';
     const isForbidden = forbiddenTokens.has(token);
     if (!isForbidden && !tokens.has(token)) return send(res, record, 401, ERR_UNAUTHORIZED);
     remaining = Math.max(0, remaining - 1);

@@ -141,7 +141,6 @@ export function createCloud(deps, options = {}) {
   };
   projects.set(defaultProject.id, defaultProject);
 
-
   // -------------------------------------------------------------------------
   // Helpers
   // -------------------------------------------------------------------------
@@ -159,7 +158,9 @@ export function createCloud(deps, options = {}) {
 
   /** Applies every action whose time has come, in the order they complete. */
   function settle() {
-    const due = [...actions.values()].filter((a) => a.status === 'in-progress' && a.completeAt <= now()).sort((a, b) => a.completeAt - b.completeAt || a.id - b.id);
+    const due = [...actions.values()]
+      .filter((a) => a.status === 'in-progress' && a.completeAt <= now())
+      .sort((a, b) => a.completeAt - b.completeAt || a.id - b.id);
     for (const a of due) {
       a.status = 'completed';
       a.completed_at = iso(a.completeAt);
@@ -320,7 +321,21 @@ export function createCloud(deps, options = {}) {
       backup_ids: [],
       next_backup_window: null,
       snapshot_ids: [],
-      image: { id: image.id, name: image.name, distribution: image.distribution, slug: d.image, public: true, regions: deps.regions.filter((r) => r.available).map((r) => r.slug), created_at: '2024-06-10T17:25:21Z', type: 'base', min_disk_size: 7, size_gigabytes: 0.9, description: `${image.distribution} ${image.name}`, tags: [], status: 'available' },
+      image: {
+        id: image.id,
+        name: image.name,
+        distribution: image.distribution,
+        slug: d.image,
+        public: true,
+        regions: deps.regions.filter((r) => r.available).map((r) => r.slug),
+        created_at: '2024-06-10T17:25:21Z',
+        type: 'base',
+        min_disk_size: 7,
+        size_gigabytes: 0.9,
+        description: `${image.distribution} ${image.name}`,
+        tags: [],
+        status: 'available',
+      },
       volume_ids: [],
       size: size ? structuredClone(size) : { slug: d.size_slug },
       size_slug: d.size_slug,
@@ -420,7 +435,8 @@ export function createCloud(deps, options = {}) {
       let ports = typeof r.ports === 'string' ? r.ports : '';
       if (protocol === 'icmp') ports = '0';
       else if (ports === 'all') ports = '0';
-      else if (!/^\d{1,5}(-\d{1,5})?$/.test(ports) || ports.split('-').some((p) => Number(p) < 1 || Number(p) > 65535)) return { error: 'You must specify a valid range for ports.' };
+      else if (!/^\d{1,5}(-\d{1,5})?$/.test(ports) || ports.split('-').some((p) => Number(p) < 1 || Number(p) > 65535))
+        return { error: 'You must specify a valid range for ports.' };
       const target = obj(r[side]);
       /** @type {Record<string, unknown>} */
       const kept = {};
@@ -430,8 +446,10 @@ export function createCloud(deps, options = {}) {
         if (!Array.isArray(v)) return { error: `${side}.${k} must be an array` };
         if (v.length) kept[k] = [...v];
       }
-      for (const a of /** @type {unknown[]} */ (kept.addresses ?? [])) if (!validAddress(a)) return { error: `${JSON.stringify(a)} is not a valid IP address or CIDR block` };
-      for (const uid of /** @type {unknown[]} */ (kept.load_balancer_uids ?? [])) if (!loadBalancers.has(String(uid))) return { error: `load balancer ${uid} does not exist` };
+      for (const a of /** @type {unknown[]} */ (kept.addresses ?? []))
+        if (!validAddress(a)) return { error: `${JSON.stringify(a)} is not a valid IP address or CIDR block` };
+      for (const uid of /** @type {unknown[]} */ (kept.load_balancer_uids ?? []))
+        if (!loadBalancers.has(String(uid))) return { error: `load balancer ${uid} does not exist` };
       for (const id of /** @type {unknown[]} */ (kept.droplet_ids ?? [])) if (!droplets.has(Number(id))) return { error: `droplet ${id} does not exist` };
       if (Object.keys(kept).length === 0) return { error: `a rule needs at least one of ${side}` };
       out.push({ protocol, ports, [side]: kept });
@@ -447,7 +465,8 @@ export function createCloud(deps, options = {}) {
   function postDroplet(body) {
     const b = obj(body);
     if (Array.isArray(b.names)) return unprocessable('this stand-in creates one droplet per request');
-    if (typeof b.name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9.-]{0,252}$/.test(b.name)) return unprocessable('Name Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)');
+    if (typeof b.name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9.-]{0,252}$/.test(b.name))
+      return unprocessable('Name Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)');
     const region = deps.regions.find((r) => r.slug === b.region);
     if (!region || !region.available) return unprocessable('Region is not available');
     const size = deps.sizes.find((s) => s.slug === b.size);
@@ -478,7 +497,7 @@ export function createCloud(deps, options = {}) {
       image,
       vpc_uuid: vpc.id,
       private_ip: '',
-      public_ip: `203.0.113.${nextPublic++ % 250 + 2}`,
+      public_ip: `203.0.113.${(nextPublic++ % 250) + 2}`,
       status: 'new',
       created_at: iso(),
       features: [...(b.monitoring ? ['monitoring'] : []), ...(b.ipv6 ? ['ipv6'] : []), ...(b.backups ? ['backups'] : []), 'private_networking'],
@@ -492,8 +511,12 @@ export function createCloud(deps, options = {}) {
     const activate = () => {
       if (droplets.get(d.id) === d && d.status === 'new') d.status = 'active';
     };
-    if (createEventTailMs > 0) startAction({ type: 'activate', resource_id: d.id, resource_type: 'droplet', region_slug: d.region, droplets: [], effect: activate, hidden: true });
-    const action = startAction({ type: 'create', resource_id: d.id, resource_type: 'droplet', region_slug: d.region, droplets: [d.id], effect: activate }, actionMs + createEventTailMs);
+    if (createEventTailMs > 0)
+      startAction({ type: 'activate', resource_id: d.id, resource_type: 'droplet', region_slug: d.region, droplets: [], effect: activate, hidden: true });
+    const action = startAction(
+      { type: 'create', resource_id: d.id, resource_type: 'droplet', region_slug: d.region, droplets: [d.id], effect: activate },
+      actionMs + createEventTailMs,
+    );
     return reply(202, { droplet: dropletJson(d), links: { actions: [{ id: action.id, rel: 'create', href: `${deps.baseUrl()}/v2/actions/${action.id}` }] } });
   }
 
@@ -590,14 +613,15 @@ export function createCloud(deps, options = {}) {
     const healthCheck = {
       protocol: hc.protocol ?? 'http',
       port: hc.port ?? 80,
-      path: hc.protocol === 'tcp' ? '' : hc.path ?? '/',
+      path: hc.protocol === 'tcp' ? '' : (hc.path ?? '/'),
       check_interval_seconds: hc.check_interval_seconds ?? 10,
       response_timeout_seconds: hc.response_timeout_seconds ?? 5,
       healthy_threshold: hc.healthy_threshold ?? 5,
       unhealthy_threshold: hc.unhealthy_threshold ?? 3,
       proxy_protocol: false,
     };
-    if (healthCheck.check_interval_seconds < 3 || healthCheck.response_timeout_seconds < 3) return { error: 'health_check: intervals and timeouts are at least 3 seconds' };
+    if (healthCheck.check_interval_seconds < 3 || healthCheck.response_timeout_seconds < 3)
+      return { error: 'health_check: intervals and timeouts are at least 3 seconds' };
     return {
       lb: {
         id: existing?.id ?? randomUUID(),
@@ -616,7 +640,14 @@ export function createCloud(deps, options = {}) {
           network: b.network ?? 'EXTERNAL',
           network_stack: b.network_stack ?? 'IPV4',
           algorithm: b.algorithm ?? 'round_robin',
-          forwarding_rules: b.forwarding_rules.map((/** @type {any} */ r) => ({ entry_protocol: r.entry_protocol, entry_port: r.entry_port, target_protocol: r.target_protocol, target_port: r.target_port, certificate_id: r.certificate_id ?? '', tls_passthrough: Boolean(r.tls_passthrough) })),
+          forwarding_rules: b.forwarding_rules.map((/** @type {any} */ r) => ({
+            entry_protocol: r.entry_protocol,
+            entry_port: r.entry_port,
+            target_protocol: r.target_protocol,
+            target_port: r.target_port,
+            certificate_id: r.certificate_id ?? '',
+            tls_passthrough: Boolean(r.tls_passthrough),
+          })),
           health_check: healthCheck,
           sticky_sessions: b.sticky_sessions && obj(b.sticky_sessions).type === 'cookies' ? structuredClone(b.sticky_sessions) : { type: 'none' },
           redirect_http_to_https: Boolean(b.redirect_http_to_https),
@@ -637,7 +668,7 @@ export function createCloud(deps, options = {}) {
     const lb = made.lb;
     // Without vpc_uuid it lands in the region's default VPC, made for it when the region has none.
     if (!lb.vpc_uuid) lb.vpc_uuid = (defaultVpcOf(lb.region) ?? createVpc({ name: `default-${lb.region}`, region: lb.region })).id;
-    lb.ip = `198.51.100.${nextLbIp++ % 250 + 2}`;
+    lb.ip = `198.51.100.${(nextLbIp++ % 250) + 2}`;
     loadBalancers.set(lb.id, lb);
     const projectId = obj(body).project_id;
     joinProject(`do:loadbalancer:${lb.id}`, typeof projectId === 'string' ? projectId : undefined);
@@ -677,7 +708,7 @@ export function createCloud(deps, options = {}) {
       region = d.region;
     }
     if (!region || !deps.regions.some((r) => r.slug === region && r.available)) return unprocessable('Region is not available');
-    const ip = { ip: `192.0.2.${nextReservedIp++ % 250 + 2}`, region, droplet_id: /** @type {number | null} */ (null) };
+    const ip = { ip: `192.0.2.${(nextReservedIp++ % 250) + 2}`, region, droplet_id: /** @type {number | null} */ (null) };
     reservedIps.set(ip.ip, ip);
     joinProject(`do:floatingip:${ip.ip}`, typeof b.project_id === 'string' ? b.project_id : undefined);
     /** @type {any[]} */
@@ -773,7 +804,15 @@ export function createCloud(deps, options = {}) {
 
   /** @param {any} fw */
   function firewallJson(fw) {
-    return { ...structuredClone(fw), pending_changes: fw.status === 'waiting' ? [...droplets.values()].filter((d) => fw.droplet_ids.includes(d.id) || fw.tags.some((/** @type {string} */ t) => d.tags.includes(t))).map((d) => ({ droplet_id: d.id, removing: false, status: 'waiting' })) : [] };
+    return {
+      ...structuredClone(fw),
+      pending_changes:
+        fw.status === 'waiting'
+          ? [...droplets.values()]
+              .filter((d) => fw.droplet_ids.includes(d.id) || fw.tags.some((/** @type {string} */ t) => d.tags.includes(t)))
+              .map((d) => ({ droplet_id: d.id, removing: false, status: 'waiting' }))
+          : [],
+    };
   }
 
   /** @param {any} fw */
@@ -860,7 +899,8 @@ export function createCloud(deps, options = {}) {
     if (!Array.isArray(urns) || urns.some((u) => typeof u !== 'string')) return reply(400, { id: 'bad_request', message: 'resources: give an array of URNs' });
     const canonical = urns.map(canonicalUrn);
     for (const urn of canonical) {
-      if (!/^do:(droplet|loadbalancer|floatingip):/.test(urn)) return reply(400, { id: 'bad_request', message: `${urn} is not a resource that can be assigned to a project` });
+      if (!/^do:(droplet|loadbalancer|floatingip):/.test(urn))
+        return reply(400, { id: 'bad_request', message: `${urn} is not a resource that can be assigned to a project` });
       if (!resourceExists(urn)) return reply(404, { id: 'not_found', message: `${urn} was not found` });
     }
     for (const urn of canonical.filter((u) => u.startsWith('do:floatingip:'))) {
@@ -873,7 +913,8 @@ export function createCloud(deps, options = {}) {
       membership.set(urn, { project: p.id, assigned_at });
       // A droplet's reserved IP goes where the droplet goes.
       const m = /^do:droplet:(\d+)$/.exec(urn);
-      if (m) for (const ip of reservedIps.values()) if (ip.droplet_id === Number(m[1])) membership.set(`do:floatingip:${ip.ip}`, { project: p.id, assigned_at });
+      if (m)
+        for (const ip of reservedIps.values()) if (ip.droplet_id === Number(m[1])) membership.set(`do:floatingip:${ip.ip}`, { project: p.id, assigned_at });
     }
     return reply(200, { resources: canonical.map((urn) => ({ urn, assigned_at, links: { self: selfLink(urn) }, status: 'assigned' })) });
   }
@@ -908,13 +949,24 @@ export function createCloud(deps, options = {}) {
     if (is(/^\/v2\/droplets\/(\d+)\/actions$/)) {
       const id = Number(p(1));
       if (!droplets.has(id)) return reply(404, ERR_NOT_FOUND);
-      if (method === 'GET') return reply(200, paginate('actions', listed().filter((a) => a.droplets.includes(id) && a.resource_type === 'droplet').map(actionJson)));
+      if (method === 'GET')
+        return reply(
+          200,
+          paginate(
+            'actions',
+            listed()
+              .filter((a) => a.droplets.includes(id) && a.resource_type === 'droplet')
+              .map(actionJson),
+          ),
+        );
       if (method === 'POST') return postDropletAction(id, body);
       return undefined;
     }
     if (is(/^\/v2\/droplets\/(\d+)\/actions\/(\d+)$/) && method === 'GET') {
       const a = actions.get(Number(p(2)));
-      return a && !a.hidden && a.resource_type === 'droplet' && a.resource_id === Number(p(1)) ? reply(200, { action: actionJson(a) }) : reply(404, ERR_NOT_FOUND);
+      return a && !a.hidden && a.resource_type === 'droplet' && a.resource_id === Number(p(1))
+        ? reply(200, { action: actionJson(a) })
+        : reply(404, ERR_NOT_FOUND);
     }
 
     // Actions
@@ -926,7 +978,14 @@ export function createCloud(deps, options = {}) {
 
     // VPCs
     if (path === '/v2/vpcs') {
-      if (method === 'GET') return reply(200, paginate('vpcs', [...vpcs.values()].map((v) => structuredClone(v))));
+      if (method === 'GET')
+        return reply(
+          200,
+          paginate(
+            'vpcs',
+            [...vpcs.values()].map((v) => structuredClone(v)),
+          ),
+        );
       if (method === 'POST') return postVpc(body);
       return undefined;
     }
@@ -942,7 +1001,9 @@ export function createCloud(deps, options = {}) {
       if (!vpc) return reply(404, ERR_NOT_FOUND);
       const members = [
         ...[...droplets.values()].filter((d) => d.vpc_uuid === vpc.id).map((d) => ({ urn: `do:droplet:${d.id}`, name: d.name, created_at: d.created_at })),
-        ...[...loadBalancers.values()].filter((lb) => lb.vpc_uuid === vpc.id).map((lb) => ({ urn: `do:loadbalancer:${lb.id}`, name: lb.name, created_at: lb.created_at })),
+        ...[...loadBalancers.values()]
+          .filter((lb) => lb.vpc_uuid === vpc.id)
+          .map((lb) => ({ urn: `do:loadbalancer:${lb.id}`, name: lb.name, created_at: lb.created_at })),
       ];
       return reply(200, paginate('members', members));
     }
@@ -952,7 +1013,8 @@ export function createCloud(deps, options = {}) {
       if (method === 'GET') return reply(200, paginate('tags', [...tags.values()].map(tagJson)));
       if (method === 'POST') {
         const name = obj(body).name;
-        if (typeof name !== 'string' || !/^[a-zA-Z0-9:\-_]{1,255}$/.test(name)) return unprocessable('name: tags may contain letters, numbers, colons, dashes, and underscores');
+        if (typeof name !== 'string' || !/^[a-zA-Z0-9:\-_]{1,255}$/.test(name))
+          return unprocessable('name: tags may contain letters, numbers, colons, dashes, and underscores');
         return reply(201, { tag: tagJson(ensureTag(name)) });
       }
       return undefined;
@@ -1061,7 +1123,14 @@ export function createCloud(deps, options = {}) {
 
     // Projects
     if (path === '/v2/projects') {
-      if (method === 'GET') return reply(200, paginate('projects', [...projects.values()].map((x) => structuredClone(x))));
+      if (method === 'GET')
+        return reply(
+          200,
+          paginate(
+            'projects',
+            [...projects.values()].map((x) => structuredClone(x)),
+          ),
+        );
       if (method === 'POST') return postProject(body);
       return undefined;
     }

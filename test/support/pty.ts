@@ -455,7 +455,11 @@ class PtySessionImpl implements PtySession {
     const ms = timeoutMs ?? this.timeoutMs;
     return new Promise<ExitStatus>((resolve, reject) => {
       const timer = setTimeout(() => {
-        const screen = this.screen().split('\n').slice(-20).map((l) => '  | ' + l).join('\n');
+        const screen = this.screen()
+          .split('\n')
+          .slice(-20)
+          .map((l) => '  | ' + l)
+          .join('\n');
         error.message = `wait(): ${this.label} still running after ${ms} ms.\n--- screen (last lines) ---\n${screen}`;
         reject(error);
       }, ms);
@@ -644,8 +648,7 @@ class CleanLog {
     this.resolveCr(false);
     if (prefix !== '') return;
     const p0 = params[0] ?? 0;
-    const redraw =
-      'ABEFHfJ'.includes(final) || (final === 'G' && p0 <= 1) || (final === 'K' && p0 === 2);
+    const redraw = 'ABEFHfJ'.includes(final) || (final === 'G' && p0 <= 1) || (final === 'K' && p0 === 2);
     if (redraw) this.lineBreak();
   }
 

@@ -141,7 +141,13 @@ export function tail(text: string, lines = 40, chars = 6000): string {
     cut = `  … ${t.length - chars} earlier characters\n`;
     t = t.slice(-chars);
   }
-  return cut + t.split('\n').map((l) => `  | ${l}`).join('\n');
+  return (
+    cut +
+    t
+      .split('\n')
+      .map((l) => `  | ${l}`)
+      .join('\n')
+  );
 }
 
 const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
@@ -249,7 +255,12 @@ export function ansibleVaultDecrypt(file: string, passwordFile: string): string 
  * terraform refuses it, `report` holds what terraform said.
  */
 export function terraformEval(dir: string, expression: string, extraArgs: string[] = []): { ok: true; value: unknown } | { ok: false; report: string } {
-  const r = runToolSync('terraform', ['console', '-no-color', ...extraArgs], { cwd: dir, input: `base64encode(jsonencode(${expression}))\n`, env: TF_ENV, allowFailure: true });
+  const r = runToolSync('terraform', ['console', '-no-color', ...extraArgs], {
+    cwd: dir,
+    input: `base64encode(jsonencode(${expression}))\n`,
+    env: TF_ENV,
+    allowFailure: true,
+  });
   if (r.code !== 0) return { ok: false, report: r.report };
   // Warnings may come first; the value is the last line.
   const last = r.stdout.trim().split('\n').pop() ?? '';

@@ -64,5 +64,7 @@ for (const h of hosts) {
 }
 out(`\nPLAY RECAP ${'*'.repeat(40)}`);
 for (const h of hosts)
-  out(`${h.padEnd(26)}: ok=${h === failing ? 1 : 2}    changed=${h === failing ? 0 : 1}    unreachable=0    failed=${h === failing ? 1 : 0}    skipped=0    rescued=0    ignored=0`);
+  out(
+    `${h.padEnd(26)}: ok=${h === failing ? 1 : 2}    changed=${h === failing ? 0 : 1}    unreachable=0    failed=${h === failing ? 1 : 0}    skipped=0    rescued=0    ignored=0`,
+  );
 process.exit(failing ? 2 : 0);

@@ -22,8 +22,7 @@ import path from 'node:path';
 
 const argv = process.argv.slice(2);
 const cwd = process.cwd();
-if (process.env.STANDIN_RECORD)
-  appendFileSync(process.env.STANDIN_RECORD, JSON.stringify({ tool: 'terraform', argv, cwd, env: process.env }) + '\n');
+if (process.env.STANDIN_RECORD) appendFileSync(process.env.STANDIN_RECORD, JSON.stringify({ tool: 'terraform', argv, cwd, env: process.env }) + '\n');
 
 const LB_IP = process.env.STANDIN_LB_IP ?? '127.0.0.10';
 const out = (s) => process.stdout.write(s + '\n');
@@ -42,7 +41,13 @@ function desired() {
   for (let i = 0; i < v.webCount; i++) r.push(`digitalocean_droplet.web[${i}]`);
   for (let i = 0; i < v.dbCount; i++) r.push(`digitalocean_droplet.db[${i}]`);
   for (let i = 0; i < 2; i++) r.push(`digitalocean_droplet.dblb[${i}]`);
-  r.push('digitalocean_loadbalancer.public', 'digitalocean_reserved_ip.db', 'digitalocean_firewall.web', 'digitalocean_firewall.db', 'digitalocean_project.cluster');
+  r.push(
+    'digitalocean_loadbalancer.public',
+    'digitalocean_reserved_ip.db',
+    'digitalocean_firewall.web',
+    'digitalocean_firewall.db',
+    'digitalocean_project.cluster',
+  );
   return r;
 }
 
@@ -52,14 +57,18 @@ const optValue = (name) => argv.find((a) => a.startsWith(`-${name}=`))?.slice(na
 
 function needInit() {
   if (!existsSync(path.join(cwd, '.terraform'))) {
-    err('╷\n│ Error: Inconsistent dependency lock file\n│\n│ To make the initial dependency selections that will initialize the dependency lock file, run:\n│   terraform init\n╵');
+    err(
+      '╷\n│ Error: Inconsistent dependency lock file\n│\n│ To make the initial dependency selections that will initialize the dependency lock file, run:\n│   terraform init\n╵',
+    );
     process.exit(1);
   }
 }
 
 function needToken() {
   if (!process.env.DIGITALOCEAN_TOKEN && !process.env.DIGITALOCEAN_ACCESS_TOKEN) {
-    err('╷\n│ Error: Unable to authenticate you\n│\n│   with provider["registry.terraform.io/digitalocean/digitalocean"],\n│   on providers.tf line 1, in provider "digitalocean":\n╵');
+    err(
+      '╷\n│ Error: Unable to authenticate you\n│\n│   with provider["registry.terraform.io/digitalocean/digitalocean"],\n│   on providers.tf line 1, in provider "digitalocean":\n╵',
+    );
     process.exit(1);
   }
 }
@@ -68,7 +77,11 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 switch (argv[0]) {
   case 'version':
-    out(argv.includes('-json') ? JSON.stringify({ terraform_version: '1.11.4', platform: 'linux_amd64', provider_selections: {}, terraform_outdated: false }) : 'Terraform v1.11.4\non linux_amd64');
+    out(
+      argv.includes('-json')
+        ? JSON.stringify({ terraform_version: '1.11.4', platform: 'linux_amd64', provider_selections: {}, terraform_outdated: false })
+        : 'Terraform v1.11.4\non linux_amd64',
+    );
     break;
 
   case 'init':
@@ -77,7 +90,9 @@ switch (argv[0]) {
       process.exit(1);
     }
     mkdirSync(path.join(cwd, '.terraform', 'providers'), { recursive: true });
-    out('\nInitializing the backend...\nInitializing provider plugins...\n- Reusing previous version of digitalocean/digitalocean from the dependency lock file\n- Installing digitalocean/digitalocean v2.55.0...\n- Installed digitalocean/digitalocean v2.55.0 (signed by a HashiCorp partner, key ID F82037E524B9C0E8)\n\nTerraform has been successfully initialized!');
+    out(
+      '\nInitializing the backend...\nInitializing provider plugins...\n- Reusing previous version of digitalocean/digitalocean from the dependency lock file\n- Installing digitalocean/digitalocean v2.55.0...\n- Installed digitalocean/digitalocean v2.55.0 (signed by a HashiCorp partner, key ID F82037E524B9C0E8)\n\nTerraform has been successfully initialized!',
+    );
     break;
 
   case 'plan': {
@@ -93,8 +108,7 @@ switch (argv[0]) {
       ...state.filter((a) => want.includes(a)).map((address) => ({ address, actions: ['no-op'] })),
     ];
     for (const a of state) out(`${a}: Refreshing state... [id=${Math.abs(hash(a))}]`);
-    for (const c of changes)
-      if (c.actions[0] !== 'no-op') out(`\n  # ${c.address} will be ${c.actions[0] === 'create' ? 'created' : 'destroyed'}`);
+    for (const c of changes) if (c.actions[0] !== 'no-op') out(`\n  # ${c.address} will be ${c.actions[0] === 'create' ? 'created' : 'destroyed'}`);
     const add = changes.filter((c) => c.actions[0] === 'create').length;
     const del = changes.filter((c) => c.actions[0] === 'delete').length;
     out(add + del === 0 ? '\nNo changes. Your infrastructure matches the configuration.' : `\nPlan: ${add} to add, 0 to change, ${del} to destroy.`);
@@ -155,7 +169,9 @@ switch (argv[0]) {
       out('digitalocean_vpc.cluster: Creating...\ndigitalocean_vpc.cluster: Creation complete after 2s [id=5b3a6c0e]');
       writeState([...state, 'digitalocean_vpc.cluster']);
       out('digitalocean_droplet.web[0]: Creating...');
-      err('╷\n│ Error: Error creating droplet: POST https://api.digitalocean.com/v2/droplets: 422 (request "4c1d2b3a") You specified an invalid size for Droplet creation.\n│\n│   with digitalocean_droplet.web[0],\n│   on web.tf line 1, in resource "digitalocean_droplet" "web":\n│    1: resource "digitalocean_droplet" "web" {\n╵');
+      err(
+        '╷\n│ Error: Error creating droplet: POST https://api.digitalocean.com/v2/droplets: 422 (request "4c1d2b3a") You specified an invalid size for Droplet creation.\n│\n│   with digitalocean_droplet.web[0],\n│   on web.tf line 1, in resource "digitalocean_droplet" "web":\n│    1: resource "digitalocean_droplet" "web" {\n╵',
+      );
       process.exit(1);
     }
     for (const a of creates) out(`${a}: Creating...\n${a}: Creation complete after 1s [id=${Math.abs(hash(a))}]`);
