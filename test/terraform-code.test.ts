@@ -22,7 +22,6 @@ const TFVARS_TEMPLATE = path.join(ROOT, 'templates', 'terraform', 'terraform.tfv
 const PROVIDER = 'registry.terraform.io/digitalocean/digitalocean';
 
 // hcl2json returns untyped JSON; these aliases only document intent.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
 type Rule = Record<string, Json>;
 

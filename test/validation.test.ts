@@ -136,6 +136,9 @@ describe('generated secrets', () => {
     const text = gen.randomString(62 * 400);
     for (const c of text) counts.set(c, (counts.get(c) ?? 0) + 1);
     expect(counts.size).toBe(62);
-    for (const n of counts.values()) (expect(n).toBeGreaterThan(250), expect(n).toBeLessThan(560));
+    for (const n of counts.values()) {
+      expect(n).toBeGreaterThan(250);
+      expect(n).toBeLessThan(560);
+    }
   });
 });

@@ -49,7 +49,7 @@ export async function runScenario(sc: Scenario, rig: Rig): Promise<ScenarioResul
   log.info(`→ ${sc.name}: ${sc.what}: ${victims.map((v) => `${v.how} ${v.name} (${v.why})`).join(', ')}`);
   await sleep(CALM_MS, signal);
 
-  let detected: number | null = null;
+  let detected: number | null;
   let healed: number | null = null;
   try {
     const t0 = performance.now();

@@ -305,7 +305,7 @@ export async function withLock<T>(ctx: Ctx, file: string, what: string, fn: () =
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = await readPid(file);
-      if (owner === process.pid) throw new Error(`lock ${file} is already held by this process`);
+      if (owner === process.pid) throw new Error(`lock ${file} is already held by this process`, { cause: err });
       if (!owner || !alive(owner)) {
         await fs.rm(file, { force: true });
         continue;

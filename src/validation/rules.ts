@@ -144,6 +144,8 @@ export const spacesBucket: Check = (v) =>
 export const siteTitle: Check = (v) => {
   if (v.trim() === '') return 'must not be empty';
   if (v.length > 100) return 'use at most 100 characters';
+  // Control characters are exactly what this looks for.
+  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(v)) return 'must not contain control characters';
   if (/\{[{%#]/.test(v)) return 'must not contain "{{", "{%" or "{#" (Ansible would read them as template syntax)';
   return undefined;
