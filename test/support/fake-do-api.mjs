@@ -189,6 +189,9 @@ const ERR_NAME_BLANK = { id: 'unprocessable_entity', message: "Name can't be bla
 const ERR_BAD_JSON = { id: 'bad_request', message: 'unexpected end of JSON input' };
 const ERR_TOO_LARGE = { id: 'bad_request', message: 'Request body too large' };
 
+/** The collections fake-do-cloud.mjs serves (a body that is not JSON is a 400 there, as on DigitalOcean). */
+const CLOUD_PATHS = /^\/v2\/(droplets|actions|vpcs|tags|load_balancers|reserved_ips|firewalls|projects)(\/|$)/;
+
 // ---------------------------------------------------------------------------
 // Default data
 // ---------------------------------------------------------------------------
@@ -656,7 +659,7 @@ export async function startFakeDoApi(options = {}) {
       if (bodyInvalid) return send(res, record, 400, ERR_BAD_JSON);
       return createKey(res, record, record.body);
     }
-    if (bodyInvalid && method !== 'GET') return send(res, record, 400, ERR_BAD_JSON);
+    if (bodyInvalid && method !== 'GET' && CLOUD_PATHS.test(path)) return send(res, record, 400, ERR_BAD_JSON);
     const answer = cloud.handle(method, path, params, record.body, (collection, items) => paginate(path, params, collection, items));
     if (answer) {
       if (answer.status === 204) return sendEmpty(res, record);
