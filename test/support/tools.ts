@@ -21,13 +21,14 @@ const MIN = 60_000;
  * tool, they are not estimates. `cli` is one run of the built CLI (runCli).
  */
 export const STEP_TIMEOUT_MS = {
-  'ansible-playbook': 5 * MIN,
+  /** ansible-roles' render of every template: 5 s idle, 220 s at load 16 on 2 cores. */
+  'ansible-playbook': 10 * MIN,
   'ansible-lint': 5 * MIN,
   'ansible-vault': 2 * MIN,
   'ansible-inventory': 2 * MIN,
   terraform: 3 * MIN,
-  /** pack runs the build (tsc); install unpacks ~200 packages from the cache. */
-  npm: 5 * MIN,
+  /** pack runs the build (tsc); install unpacks ~200 packages from the cache (~2 min together at load 18). */
+  npm: 8 * MIN,
   cli: 3 * MIN,
   /** php, ssh-keygen, my_print_defaults, nft, sh, bash: each well under a second idle. */
   other: 1 * MIN,
@@ -171,6 +172,8 @@ function finish(cmd: string, args: string[], opts: ToolOptions, timeoutMs: numbe
   const where = opts.cwd ? ` (in ${opts.cwd})` : '';
   const report = `${line}${where} ${how} after ${(ms / 1000).toFixed(1)} s\n stdout:\n${tail(stdout)}\n stderr:\n${tail(stderr)}`;
   const result: ToolResult = { code: end.code ?? 1, stdout, stderr, ms, report };
+  // Seen in CI's log before it becomes a failure.
+  if (ms > timeoutMs / 2 && !end.timedOut) process.stderr.write(`slow step: ${line} took ${(ms / 1000).toFixed(0)} s of its ${timeoutMs / 1000} s timeout\n`);
   const exited = !end.timedOut && !end.error && !end.signal;
   if (!exited || (end.code !== 0 && !opts.allowFailure)) throw new ToolError(report, result);
   return result;
