@@ -55,7 +55,8 @@ describe('a hand-edited ha-wordpress.yml', () => {
     const r = await runCli([command, '--non-interactive', '--vault-password-file', pwFile, ...args], { cwd: ws, env: { HOME: home } });
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toBe(
-      'error: --db-nodes (from ha-wordpress.yml): use an odd number (3, 5, 7 or 9) so the cluster keeps a majority after a node failure; fix ha-wordpress.yml or run `ha-wordpress init` again with --db-nodes',
+      'error: --db-nodes (from ha-wordpress.yml): use an odd number (3, 5, 7 or 9) so the cluster keeps a majority after a node failure; ' +
+        'fix ha-wordpress.yml or run `ha-wordpress init` again with --db-nodes',
     );
     expect(r.children).toEqual([]);
   });
@@ -163,7 +164,8 @@ describe('one command at a time on a workspace', () => {
       const r = await runCli([...args, '--dir', ws, '--vault-password-file', pwFile], { env: { HOME: home } });
       expect(r.code).toBe(2);
       expect(r.stderr.trim()).toBe(
-        `error: the workspace ${ws} is busy: \`ha-wordpress up\` (pid ${holder.pid}) has held it since 2026-11-30T12:00:00.000Z; wait for it to end, or stop it, then try again`,
+        `error: the workspace ${ws} is busy: \`ha-wordpress up\` (pid ${holder.pid}) has held it since 2026-11-30T12:00:00.000Z; ` +
+          'wait for it to end, or stop it, then try again',
       );
       expect(r.children).toEqual([]);
     } finally {

@@ -744,7 +744,7 @@ describe('fake DigitalOcean API: the stateful account', () => {
     expect(vpcs).toMatchObject([{ name: 'default-fra1', default: true, id: d.vpc_uuid }]);
   });
 
-  it('lists a reserved IP in a project as do:floatingip, refuses to move it away from its droplet (412), and keeps a project with resources (412)', async () => {
+  it('lists a reserved IP in a project as do:floatingip, refuses to move it off its droplet (412), and keeps a project with resources (412)', async () => {
     await start({ cloud: { actionMs: ACTION_MS } });
     const d = (await droplet('dblb-01')).body.droplet.id;
     await settle();

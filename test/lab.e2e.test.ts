@@ -203,7 +203,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
   };
 
   it(
-    'drill: losing the reserved-IP holder, the Galera writer, a web node, or one of each at once stays within its budget, loses no acknowledged write, heals by itself, and status sees each within 10 s',
+    'drill: losing the reserved-IP holder, Galera writer, a web node or one of each: in budget, no acknowledged write lost, self-heals, status sees it in 10 s',
     async () => {
       const r = await drill([]);
       expect(r.report.scenarios.map((s) => s.name)).toEqual(['haproxy-holder-stop', 'galera-node-kill', 'web-node-stop', 'one-of-each']);
@@ -270,7 +270,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
   );
 
   it(
-    'recovery: with every database node shut down one after another, up bootstraps from the last one (safe_to_bootstrap) and no acknowledged write is lost; after a crash of all three at once too',
+    'recovery: each DB node shut down in turn, up bootstraps from the last (safe_to_bootstrap), no acknowledged write lost; also after all three crash at once',
     async () => {
       const logs = path.join(ws, '.ha-wordpress', 'logs');
       const before = new Set(readdirSync(logs));

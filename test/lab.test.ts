@@ -103,7 +103,9 @@ describe('lab layout (pure)', () => {
   it('parses the package list, apt simulations and mountinfo', () => {
     expect(parsePackageList('# roles\nnginx\n\nmariadb-server  # db\nnginx\n')).toEqual(['mariadb-server', 'nginx']);
     const sim = parseAptSimulation(
-      'Inst libfoo1 (1:1.2-3+b1 Debian:12.10/stable [amd64])\nInst libc6 [2.36-9] (2.36-9+deb12u10 Debian-Security:12/stable-security [amd64])\nConf libfoo1 (1:1.2-3+b1 Debian:12.10/stable [amd64])\n',
+      'Inst libfoo1 (1:1.2-3+b1 Debian:12.10/stable [amd64])\n' +
+        'Inst libc6 [2.36-9] (2.36-9+deb12u10 Debian-Security:12/stable-security [amd64])\n' +
+        'Conf libfoo1 (1:1.2-3+b1 Debian:12.10/stable [amd64])\n',
     );
     expect(sim.map((p) => p.file)).toEqual(['libfoo1_1%3a1.2-3+b1_amd64.deb', 'libc6_2.36-9+deb12u10_amd64.deb']);
     expect(parseMountinfo('36 35 98:0 / /var/lib/x\\040y rw,noatime master:1 - overlay overlay rw\n')).toEqual([
@@ -302,7 +304,11 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
 
   it('the API moves the reserved IP like DigitalOcean and traffic to it follows; a wrong token gets 401', async () => {
     // A listener on each HAProxy node that says who it is and who it sees (in /var/tmp: nspawn gives /tmp a tmpfs).
-    const listener = `import socket, os\ns = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 3306)); s.listen(8)\nwhile True:\n  c, a = s.accept(); c.sendall((os.uname().nodename + ' ' + a[0] + '\\n').encode()); c.close()\n`;
+    const listener =
+      'import socket, os\n' +
+      `s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 3306)); s.listen(8)\n` +
+      'while True:\n' +
+      `  c, a = s.accept(); c.sendall((os.uname().nodename + ' ' + a[0] + '\\n').encode()); c.close()\n`;
     await fs.writeFile(path.join(labDir(plan.labId), 'containers', 'hwt-dblb-01', 'root', 'var', 'tmp', 'listen.py'), listener);
     await fs.writeFile(path.join(labDir(plan.labId), 'containers', 'hwt-dblb-02', 'root', 'var', 'tmp', 'listen.py'), listener);
     for (const name of ['hwt-dblb-01', 'hwt-dblb-02']) await sh(node(name), 'setsid python3 /var/tmp/listen.py </dev/null >/dev/null 2>&1 &');

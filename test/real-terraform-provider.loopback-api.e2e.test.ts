@@ -147,7 +147,7 @@ describe.skipIf(SKIP)(
       ran.push('apply');
     });
 
-    it('real terraform apply: what DigitalOcean holds is the designed cluster (VPC, backends by tag, firewalls by tag, reserved IP on the first HAProxy node, one project)', () => {
+    it('real terraform apply: DigitalOcean holds the designed cluster (VPC, backends and firewalls by tag, reserved IP on HAProxy node 1, one project)', () => {
       const s = api.cloud.snapshot();
       const droplets = byName(s);
       const vpc = s.vpcs.find((v) => v.name === 'shop-vpc')!;
@@ -266,7 +266,8 @@ describe.skipIf(SKIP)(
         expect(labVpc).toMatchObject({ region: 'ams3', default: true });
         expect(labUp.code, labUp.stderr).toBe(0);
         expect(labDown.stderr).toContain(
-          `left the VPC lab-vpc (${labVpc.id}) in ams3: DigitalOcean keeps a region's default VPC; delete it in the control panel once another VPC is the default`,
+          `left the VPC lab-vpc (${labVpc.id}) in ams3: DigitalOcean keeps a region's default VPC; ` +
+            'delete it in the control panel once another VPC is the default',
         );
         expect(labDown.stderr).toContain('destroyed 17 resources of lab');
         expect(labDown.code, labDown.stderr).toBe(0);

@@ -211,7 +211,8 @@ describe('the configuration, read by the HCL parser', () => {
       const expr = value[group]!;
       expect(expr.replace(/\s+/g, ' ')).toMatch(
         new RegExp(
-          `^\\$\\{\\{ for (\\w+) in digitalocean_droplet\\.${tier} : \\1\\.name => \\{ ansible_host = \\1\\.ipv4_address private_ip = \\1\\.ipv4_address_private \\} \\}\\}$`,
+          `^\\$\\{\\{ for (\\w+) in digitalocean_droplet\\.${tier} : \\1\\.name => ` +
+            `\\{ ansible_host = \\1\\.ipv4_address private_ip = \\1\\.ipv4_address_private \\} \\}\\}$`,
         ),
       );
       expect(await references(expr)).toEqual([`digitalocean_droplet.${tier}`]);

@@ -51,7 +51,8 @@ async function destroyCloud(ctx: DestroyContext, ws: Workspace): Promise<void> {
   ctx.log.info(`  To be destroyed (${planned.destroy}):`);
   for (const [kind, n] of countByType(planned.deleted)) ctx.log.info(`    ${String(n).padStart(3)} × ${kind}`);
   ctx.log.warn(
-    'the droplets, their disks and the databases on them go away for good; a Spaces bucket that still holds files stops the destroy (empty it first if you mean it)',
+    'the droplets, their disks and the databases on them go away for good; ' +
+      'a Spaces bucket that still holds files stops the destroy (empty it first if you mean it)',
   );
 
   await confirmByName(ctx, ws, () => fs.rm(path.join(dir, tf.DESTROY_PLAN_FILE), { force: true }));
@@ -95,7 +96,8 @@ async function destroyCloud(ctx: DestroyContext, ws: Workspace): Promise<void> {
   await fs.rm(path.join(dir, tf.DESTROY_PLAN_FILE), { force: true });
   for (const v of kept)
     ctx.log.warn(
-      `left the VPC ${v.name} (${v.id}) in ${v.region}: DigitalOcean keeps a region's default VPC; delete it in the control panel once another VPC is the default`,
+      `left the VPC ${v.name} (${v.id}) in ${v.region}: DigitalOcean keeps a region's default VPC; ` +
+        'delete it in the control panel once another VPC is the default',
     );
   await finish(ctx, ws);
 }

@@ -42,7 +42,8 @@ export async function runDrill(ctx: DrillContext): Promise<void> {
 async function drill(ctx: DrillContext, ws: Workspace, chosen: ReturnType<typeof parseScenarios>): Promise<void> {
   if (ws.target !== 'local')
     throw new UsageError(
-      'drill runs on the local target only: it stops and kills nodes on purpose. On DigitalOcean, watch `ha-wordpress status` while you power off one droplet at a time',
+      'drill runs on the local target only: it stops and kills nodes on purpose. ' +
+        'On DigitalOcean, watch `ha-wordpress status` while you power off one droplet at a time',
     );
   const lab = await import('../lab/index.js');
   const labOpts = await labOptions(ctx, ws);

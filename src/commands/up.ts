@@ -143,7 +143,8 @@ async function checkAccount(ctx: UpContext, ws: Workspace): Promise<Size[]> {
   const [account, sizes] = await withSpinner('Checking the DigitalOcean account…', () => Promise.all([api.account(), api.sizes()]));
   if (account.status !== 'active')
     throw new UserError(
-      `the DigitalOcean account is ${account.status}${account.statusMessage ? ` (${account.statusMessage})` : ''}: resolve it in the control panel, then run up again`,
+      `the DigitalOcean account is ${account.status}${account.statusMessage ? ` (${account.statusMessage})` : ''}: ` +
+        'resolve it in the control panel, then run up again',
     );
   return sizes;
 }
@@ -178,7 +179,8 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
     if (!ctx.yes) {
       if (!ctx.interactive)
         throw new UsageError(
-          `terraform: the plan has changes and up is not interactive; review it (${path.relative(ctx.cwd, ws.logDir) || ws.logDir}), then run \`${resumeCommand(ctx, 'up --yes')}\` to apply it`,
+          `terraform: the plan has changes and up is not interactive; review it (${path.relative(ctx.cwd, ws.logDir) || ws.logDir}), ` +
+            `then run \`${resumeCommand(ctx, 'up --yes')}\` to apply it`,
         );
       const ok = await ctx.prompts.confirm({
         message: `Apply this plan (${planned.add} to add, ${planned.change} to change, ${planned.destroy} to destroy)?`,
@@ -334,7 +336,8 @@ function summary(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefined, c
     lines.push(`${pad('next')}${resumeCommand(ctx, 'up --only ansible')} configures it`);
   } else if (answered === false) {
     ctx.log.warn(
-      `the playbook finished, but the site did not answer through the load balancer within ${SITE_WAIT_MS / 1000} s; check \`ha-wordpress up --only ansible --verbose\` and the load balancer's health checks`,
+      `the playbook finished, but the site did not answer through the load balancer within ${SITE_WAIT_MS / 1000} s; ` +
+        "check `ha-wordpress up --only ansible --verbose` and the load balancer's health checks",
     );
   } else {
     ctx.log.success('The cluster is up: the site answers through the load balancer.');

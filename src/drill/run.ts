@@ -100,7 +100,8 @@ export async function runScenario(sc: Scenario, rig: Rig): Promise<ScenarioResul
     budget_ms: sc.budgetMs,
   };
   log.info(
-    `  ${t.failed} of ${t.requests} requests failed, longest outage ${(t.longestOutageMs / 1000).toFixed(1)} s; ${w.acknowledged} writes acknowledged, ${w.lost.length} lost`,
+    `  ${t.failed} of ${t.requests} requests failed, longest outage ${(t.longestOutageMs / 1000).toFixed(1)} s; ` +
+      `${w.acknowledged} writes acknowledged, ${w.lost.length} lost`,
   );
   return { ...figures, passed: shortfalls(figures).length === 0 };
 }

@@ -43,7 +43,8 @@ export async function connectAccount(
       );
       if (account.status !== 'active')
         throw new UserError(
-          `the DigitalOcean account is ${account.status}${account.statusMessage ? ` (${account.statusMessage})` : ''}: resolve it in the control panel, then run init again`,
+          `the DigitalOcean account is ${account.status}${account.statusMessage ? ` (${account.statusMessage})` : ''}: ` +
+            'resolve it in the control panel, then run init again',
         );
       ctx.log.success(`DigitalOcean account ${account.email || ''} is active (droplet limit ${account.dropletLimit})`);
       return { live: { api, account, regions, sizes, keys, droplets }, token };
@@ -91,7 +92,9 @@ export function regionChoices(live: Live, r: Resolver): ExtraCheck {
     const cost = monthly(live, x.slug, values);
     return {
       value: x.slug,
-      name: `${x.slug.padEnd(6)} ${x.name.padEnd(16)} ${cost === undefined ? 'the chosen droplet sizes are not all offered here' : `${nodes} droplets ≈ $${cost}/month + load balancer`}`,
+      name:
+        `${x.slug.padEnd(6)} ${x.name.padEnd(16)} ` +
+        (cost === undefined ? 'the chosen droplet sizes are not all offered here' : `${nodes} droplets ≈ $${cost}/month + load balancer`),
     };
   });
   return {
@@ -111,7 +114,9 @@ export function sizeChoices(live: Live, region: string): ExtraCheck {
   return {
     choices: offered.map((z) => ({
       value: z.slug,
-      name: `${z.slug.padEnd(20)} ${z.vcpus} vCPU, ${z.memory >= 1024 ? `${z.memory / 1024} GB` : `${z.memory} MB`} RAM, ${z.disk} GB disk, $${z.priceMonthly}/month`,
+      name:
+        `${z.slug.padEnd(20)} ${z.vcpus} vCPU, ${z.memory >= 1024 ? `${z.memory / 1024} GB` : `${z.memory} MB`} RAM, ` +
+        `${z.disk} GB disk, $${z.priceMonthly}/month`,
     })),
     check: (v: string) => {
       if (offered.some((z) => z.slug === v)) return undefined;
@@ -126,10 +131,12 @@ export function checkDropletLimit(live: Live, v: Values, log: Logger): void {
   const limit = live.account.dropletLimit;
   if (limit > 0 && limit < needed)
     throw new UserError(
-      `the account may have ${limit} droplets and the cluster needs ${needed}: ask DigitalOcean support to raise the droplet limit, or lower --web-nodes / --db-nodes`,
+      `the account may have ${limit} droplets and the cluster needs ${needed}: ` +
+        'ask DigitalOcean support to raise the droplet limit, or lower --web-nodes / --db-nodes',
     );
   if (limit > 0 && live.droplets + needed > limit)
     log.warn(
-      `the account has ${live.droplets} droplets and a limit of ${limit}; the cluster's ${needed} more may not fit (droplets of this cluster that already exist count once)`,
+      `the account has ${live.droplets} droplets and a limit of ${limit}; ` +
+        `the cluster's ${needed} more may not fit (droplets of this cluster that already exist count once)`,
     );
 }

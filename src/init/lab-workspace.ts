@@ -24,7 +24,8 @@ export async function ensureLabWorkspace(ctx: Context): Promise<Context> {
   if (await isWorkspace(dir)) return next;
   if (ctx.options.vaultPasswordFile !== undefined || ctx.env[PASSWORD_ENV])
     throw new UsageError(
-      `--vault-password-file: ${dir} holds no workspace yet; leave the vault password out to have one generated, or run \`ha-wordpress init --target local\` first`,
+      `--vault-password-file: ${dir} holds no workspace yet; ` +
+        'leave the vault password out to have one generated, or run `ha-wordpress init --target local` first',
     );
 
   ctx.log.info(`No workspace in ${dir}: making a local lab workspace there (every secret generated).`);

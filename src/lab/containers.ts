@@ -90,7 +90,9 @@ async function provision(ctx: Ctx, plan: LabPlan, node: LabNode, root: string, u
   await fs.mkdir(at('etc/sudoers.d'), { recursive: true });
   await fs.writeFile(at('etc/sudoers.d/90-cloud-init-users'), sudoersFile(user), { mode: 0o440 });
   await fs.mkdir(at('root/.ssh'), { recursive: true, mode: 0o700 });
-  const refuse = `no-port-forwarding,no-agent-forwarding,no-X11-forwarding,command="echo 'Please login as the user \\"${user}\\" rather than the user \\"root\\".';echo;sleep 10;exit 142"`;
+  const refuse =
+    'no-port-forwarding,no-agent-forwarding,no-X11-forwarding,' +
+    `command="echo 'Please login as the user \\"${user}\\" rather than the user \\"root\\".';echo;sleep 10;exit 142"`;
   await fs.writeFile(at('root/.ssh/authorized_keys'), `${refuse} ${publicKey.trim()}\n`, { mode: 0o600 });
 }
 

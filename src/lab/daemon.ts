@@ -86,7 +86,8 @@ export async function ensureDaemon(ctx: Ctx, c: Omit<ServicesConfig, 'configHash
   }
   const tail = (await fs.readFile(files.log, 'utf8').catch(() => '')).trim().split('\n').slice(-2).join(' | ');
   throw new UserError(
-    `the lab's services daemon did not start (${tail || 'no output'}); see ${files.log}, fix the cause (e.g. another program on ${plan.bridgeIp}:${plan.apiPort}), then run the command again`,
+    `the lab's services daemon did not start (${tail || 'no output'}); see ${files.log}, ` +
+      `fix the cause (e.g. another program on ${plan.bridgeIp}:${plan.apiPort}), then run the command again`,
   );
 }
 

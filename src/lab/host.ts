@@ -42,7 +42,8 @@ export async function labCheck(): Promise<string[]> {
     problems.push('the local target needs root (it creates a bridge, mounts and containers): run ha-wordpress with sudo');
   if (!(await cgroupLayout()))
     problems.push(
-      'the local target needs cgroup v2 mounted (at /sys/fs/cgroup or /sys/fs/cgroup/unified): mount it (mount -t cgroup2 none /sys/fs/cgroup/unified) or boot with systemd.unified_cgroup_hierarchy',
+      'the local target needs cgroup v2 mounted (at /sys/fs/cgroup or /sys/fs/cgroup/unified): ' +
+        'mount it (mount -t cgroup2 none /sys/fs/cgroup/unified) or boot with systemd.unified_cgroup_hierarchy',
     );
   const fsTypes = await fs.readFile('/proc/filesystems', 'utf8').catch(() => '');
   if (!/\boverlay\b/.test(fsTypes)) {
@@ -117,7 +118,8 @@ export async function ensureHostPackages(ctx: Ctx, consent: Consent): Promise<vo
   if (!consent.yes) {
     if (!consent.interactive)
       throw new UserError(
-        `the local lab needs Debian packages on this machine: ${missing.join(', ')}; install them (${cmd}) or run again with --yes to let ha-wordpress install them`,
+        `the local lab needs Debian packages on this machine: ${missing.join(', ')}; ` +
+          `install them (${cmd}) or run again with --yes to let ha-wordpress install them`,
       );
     const why = missing.map((m) => `${m} (${HOST_PACKAGES[m]})`).join(', ');
     if (!(await consent.confirm(`The local lab needs these packages on this machine: ${why}. Install them now with apt-get?`)))

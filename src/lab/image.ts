@@ -94,7 +94,8 @@ export async function ensureImage(ctx: Ctx, mirrors: Mirrors): Promise<{ name: s
     } catch (err) {
       await removeTree(ctx, tmp).catch(() => undefined);
       throw new UserError(
-        `debootstrap of Debian 12 from ${mirrors.main} failed (${(err as Error).message.slice(0, 200)}); check that this machine reaches that mirror (see ${ctx.logFile ?? 'the lab log'}), then run the command again`,
+        `debootstrap of Debian 12 from ${mirrors.main} failed (${(err as Error).message.slice(0, 200)}); ` +
+          `check that this machine reaches that mirror (see ${ctx.logFile ?? 'the lab log'}), then run the command again`,
       );
     }
     ctx.status('preparing the base image…');

@@ -314,7 +314,9 @@ async function waitForSsh(ctx: Ctx, plan: LabPlan, started: number): Promise<voi
       const n = [...pending][0]!;
       const alive = await running(plan.labId, n);
       throw new UserError(
-        `${[...pending].map((x) => x.name).join(', ')} did not answer SSH within 3 minutes (${alive ? 'container running' : 'container not running'}; console: ${await consoleTail(plan.labId, n.name, 3)}); see ${containerPaths(plan.labId, n.name).console}, then run up again`,
+        `${[...pending].map((x) => x.name).join(', ')} did not answer SSH within 3 minutes ` +
+          `(${alive ? 'container running' : 'container not running'}; console: ${await consoleTail(plan.labId, n.name, 3)}); ` +
+          `see ${containerPaths(plan.labId, n.name).console}, then run up again`,
       );
     }
     await sleep(300);

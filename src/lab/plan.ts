@@ -324,8 +324,9 @@ export function parseAptSources(text: string, deb822: boolean): AptSource[] {
   return out;
 }
 
-const DEBIAN_SUITES =
-  /^(buster|bullseye|bookworm|trixie|forky|duke|sid|oldoldstable|oldstable|stable|testing|unstable)(-updates|-security|-backports|-proposed-updates)?$|^(buster|bullseye)\/updates$/;
+const DEBIAN_SUITE_NAMES = ['buster', 'bullseye', 'bookworm', 'trixie', 'forky', 'duke', 'sid', 'oldoldstable', 'oldstable', 'stable', 'testing', 'unstable'];
+const DEBIAN_SUITE_POCKETS = ['-updates', '-security', '-backports', '-proposed-updates'];
+const DEBIAN_SUITES = new RegExp(`^(${DEBIAN_SUITE_NAMES.join('|')})(${DEBIAN_SUITE_POCKETS.join('|')})?$|^(buster|bullseye)\\/updates$`);
 
 export interface Mirrors {
   main: string;

@@ -112,7 +112,8 @@ async function download(ctx: Ctx, o: { imageDir: string; names: string[]; mirror
   ctx.status("apt: reading the Debian mirror's package lists…");
   await runLong(ctx, 'apt-get', [...aptOpts, 'update'], { timeoutMs: 10 * 60_000 }).catch((err: Error) => {
     throw new UserError(
-      `apt-get update against ${o.mirrors.main} failed (${err.message.slice(0, 200)}); check that this machine reaches the Debian mirror, then run the command again`,
+      `apt-get update against ${o.mirrors.main} failed (${err.message.slice(0, 200)}); ` +
+        'check that this machine reaches the Debian mirror, then run the command again',
     );
   });
   const sim = await run(ctx, 'apt-get', [...aptOpts, '-s', 'install', ...o.names], { timeoutMs: 5 * 60_000 }).catch((err: Error) => {

@@ -58,7 +58,9 @@ export const OPTIONS = {
   target: {
     flag: 'target',
     arg: '<target>',
-    description: `the workspace's target; with local and no workspace here, a lab workspace is made in ./${LAB_DIR} first (generated secrets, the vault password kept in it)`,
+    description:
+      `the workspace's target; with local and no workspace here, a lab workspace is made in ./${LAB_DIR} first ` +
+      '(generated secrets, the vault password kept in it)',
     choices: TARGETS,
   },
   purge: { flag: 'purge', description: 'also delete the workspace directory after a successful destroy' },

@@ -86,7 +86,8 @@ export async function readKey(keyPath: string, flag = '--ssh-key'): Promise<KeyI
       pub = (await fs.readFile(`${abs}.pub`, 'utf8')).trim();
     } catch {
       throw new UserError(
-        `${flag}: ${abs} is protected by a passphrase and has no ${path.basename(abs)}.pub beside it; run \`ssh-keygen -y -f ${abs} > ${abs}.pub\` (asks the passphrase once) and run init again`,
+        `${flag}: ${abs} is protected by a passphrase and has no ${path.basename(abs)}.pub beside it; ` +
+          `run \`ssh-keygen -y -f ${abs} > ${abs}.pub\` (asks the passphrase once) and run init again`,
         2,
       );
     }

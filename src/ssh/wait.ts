@@ -73,7 +73,8 @@ export async function waitForHosts(o: WaitOptions): Promise<SeenKey[]> {
       await sleep(Math.min(retryMs, Math.max(0, deadline - Date.now())));
     }
     throw new UserError(
-      `${h.name} (${h.address}${h.port === 22 ? '' : `:${h.port}`}) was not ready within ${Math.round(o.timeoutMs / 1000)} s: ${describe(last, o.credentials.user)}; check it in the DigitalOcean control panel, then run \`ha-wordpress up --only ansible\``,
+      `${h.name} (${h.address}${h.port === 22 ? '' : `:${h.port}`}) was not ready within ${Math.round(o.timeoutMs / 1000)} s: ` +
+        `${describe(last, o.credentials.user)}; check it in the DigitalOcean control panel, then run \`ha-wordpress up --only ansible\``,
     );
   };
 

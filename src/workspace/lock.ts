@@ -32,7 +32,8 @@ export async function withWorkspaceLock<T>(dir: string, command: string, fn: () 
     const holder = await readHolder(file);
     if (holder && processAlive(holder.pid))
       throw new UsageError(
-        `the workspace ${dir} is busy: \`ha-wordpress ${holder.command}\` (pid ${holder.pid}) has held it since ${holder.started}; wait for it to end, or stop it, then try again`,
+        `the workspace ${dir} is busy: \`ha-wordpress ${holder.command}\` (pid ${holder.pid}) has held it since ${holder.started}; ` +
+          'wait for it to end, or stop it, then try again',
       );
     // The holder is gone (killed, or the machine restarted): its lock is stale.
     await fs.rm(file, { force: true });

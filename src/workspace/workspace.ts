@@ -274,7 +274,10 @@ async function writeManifest(dir: string, m: Manifest): Promise<void> {
   await writeAtomic(path.join(dir, MANIFEST_FILE), JSON.stringify(m, null, 2) + '\n', 0o644);
 }
 
-/** fn over every item, at most `limit` at a time; results in the items' order. After a failure no new item starts, and the first error is thrown once the running ones have ended. */
+/**
+ * fn over every item, at most `limit` at a time; results in the items' order. After a failure no new item
+ * starts, and the first error is thrown once the running ones have ended.
+ */
 async function inParallel<T, R>(items: T[], fn: (item: T) => Promise<R>, limit = 16): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
