@@ -190,7 +190,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
   });
 
   const drill = async (args: string[]) => {
-    const r = await runCli(['drill', '--json', '--vault-password-file', pwFile, ...args], { cwd: ws, env: { HOME: home }, timeoutMs: 20 * MIN });
+    const r = await runCli(['drill', '--json', '--vault-password-file', pwFile, ...args], { cwd: ws, env: { HOME: home }, timeoutMs: 45 * MIN });
     let report: { scenarios: ScenarioResult[]; passed: boolean } | undefined;
     try {
       report = JSON.parse(r.stdout) as { scenarios: ScenarioResult[]; passed: boolean };
@@ -222,7 +222,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
       const after = await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } });
       expect(after.code, after.stdout).toBe(0);
     },
-    20 * MIN,
+    50 * MIN,
   );
 
   it(
@@ -236,7 +236,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
       }
       expect([0, 3], r.stderr).toContain(r.code);
     },
-    10 * MIN,
+    50 * MIN,
   );
 
   it(
@@ -266,7 +266,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
       }
       expect(healthy).toBe(true);
     },
-    5 * MIN,
+    20 * MIN,
   );
 
   it(
@@ -289,7 +289,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
       expect(crash!.healed_s).not.toBeNull();
       expect([0, 3], r.stderr).toContain(r.code);
     },
-    20 * MIN,
+    50 * MIN,
   );
 
   it(

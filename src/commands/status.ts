@@ -97,8 +97,10 @@ async function probeNode(h: Host, credentials: Parameters<typeof sshExec>[1], kn
   try {
     const r = await sshExec(h, credentials, `sudo -n python3 - ${h.group}`, {
       input: script,
-      timeoutMs: 8000,
-      readyTimeoutMs: 4000,
+      // A busy node can take seconds to finish an SSH handshake: calling it
+      // unreachable too soon makes a healthy cluster look degraded.
+      timeoutMs: 15_000,
+      readyTimeoutMs: 8000,
       acceptKey: (k) => knownKeys.includes(k),
     });
     let p: Probe;
