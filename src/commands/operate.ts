@@ -60,12 +60,13 @@ export async function locateWorkspace(ctx: OpContext): Promise<Pick<Workspace, '
  * its lock (workspace/lock.ts) while `fn` runs: one such command at a time.
  */
 export async function withLockedWorkspace<T>(ctx: OpContext, command: string, fn: (ws: Workspace) => Promise<T>): Promise<T> {
-  const { dir } = await locateWorkspace(ctx);
-  return withWorkspaceLock(dir, command, async () => fn(await openWorkspace(ctx)));
+  const located = await locateWorkspace(ctx);
+  return withWorkspaceLock(located.dir, command, async () => fn(await openWorkspace(ctx, located)));
 }
 
-export async function openWorkspace(ctx: OpContext): Promise<Workspace> {
-  const { dir, settings, target, project, logDir, stamp } = await locateWorkspace(ctx);
+/** The workspace with its vaults open; `located` when the caller already found it. */
+export async function openWorkspace(ctx: OpContext, located?: Awaited<ReturnType<typeof locateWorkspace>>): Promise<Workspace> {
+  const { dir, settings, target, project, logDir, stamp } = located ?? (await locateWorkspace(ctx));
   const vaultPassword = await openingPassword(ctx, dir);
   const { vaults, token: vaultToken } = await readWorkspaceSecrets(dir, vaultPassword);
 
