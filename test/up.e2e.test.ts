@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -187,8 +187,10 @@ describe('up --yes --non-interactive with stand-in terraform and ansible-playboo
       expect(hv.private_ip).toBe('10.110.0.21');
       expect(hv.ansible_user).toBe('deploy');
       expect(hv.db_reserved_ip).toBe('127.0.0.50');
-      expect(hv.ansible_ssh_private_key_file).toBe(path.join(home, '.ssh', 'id_ed25519'));
-      expect(hv.ansible_ssh_common_args).toContain(`UserKnownHostsFile=${path.join(ws, '.ha-wordpress', 'known_hosts')}`);
+      // Named from ansible/, where ansible-playbook (and so ssh) runs; the key through a symlink to where it lives.
+      expect(hv.ansible_ssh_private_key_file).toBe('../.ha-wordpress/ssh-key');
+      expect(readlinkSync(path.join(ws, '.ha-wordpress', 'ssh-key'))).toBe(path.join(home, '.ssh', 'id_ed25519'));
+      expect(hv.ansible_ssh_common_args).toBe('-o UserKnownHostsFile=../.ha-wordpress/known_hosts -o StrictHostKeyChecking=yes');
     },
   );
 
@@ -208,7 +210,7 @@ describe('up --yes --non-interactive with stand-in terraform and ansible-playboo
     expect(argv[3]).toBe('--vault-password-file');
     expect(passwordSha).toBe(createHash('sha256').update(VAULT_PASSWORD).digest('hex'));
     expect(env.DIGITALOCEAN_TOKEN).toBeUndefined();
-    expect(env.ANSIBLE_CONFIG).toBe(path.join(ws, 'ansible', 'ansible.cfg'));
+    expect(env.ANSIBLE_CONFIG).toBe('ansible.cfg');
     expect(first.stderr).toContain('ansible: 8 hosts configured, 8 changed');
   });
 

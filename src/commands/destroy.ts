@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UsageError, UserError } from '../errors.js';
 import * as tf from '../runners/terraform.js';
-import { INVENTORY_FILE, KNOWN_HOSTS_FILE } from '../workspace/inventory.js';
+import { INVENTORY_FILE, KEY_LINK, KNOWN_HOSTS_FILE } from '../workspace/inventory.js';
 import { SETTINGS_FILE } from '../workspace/workspace.js';
 import { phase, preflightTools, requireFile, resumeCommand, terraformEnv, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
 
@@ -134,6 +134,7 @@ async function confirmByName(ctx: DestroyContext, ws: Workspace, cleanup: () => 
 async function finish(ctx: DestroyContext, ws: Workspace): Promise<void> {
   await fs.rm(path.join(ws.dir, INVENTORY_FILE), { force: true });
   await fs.rm(path.join(ws.dir, KNOWN_HOSTS_FILE), { force: true });
+  await fs.rm(path.join(ws.dir, KEY_LINK), { force: true });
   if (ctx.options.purge) {
     // Only ever a directory that is a workspace (openWorkspace checked the settings file).
     await fs.access(path.join(ws.dir, SETTINGS_FILE));

@@ -18,6 +18,7 @@ import { ensureLabWorkspace } from '../init/lab-workspace.js';
 import { withSpinner } from '../ui/spinner.js';
 import { readIfExists, writeAtomic } from '../workspace/files.js';
 import { checkOutputs, INVENTORY_FILE, KNOWN_HOSTS_FILE, readInventory, renderInventory, writeInventory, type ClusterOutputs } from '../workspace/inventory.js';
+import { ansiblePathProblem } from '../workspace/workspace.js';
 import { HAPROXY_STATS_PORT } from '../secrets/catalog.js';
 import {
   baseEnv,
@@ -41,6 +42,8 @@ export async function runUp(given: UpContext): Promise<void> {
   await withLockedWorkspace(ctx, 'up', async (ws) => {
     if (ctx.options.target !== undefined && ctx.options.target !== ws.target)
       throw new UsageError(`--target: the workspace in ${ws.dir} is for ${ws.target}; leave --target out, or give another --dir`);
+    const unusable = ansiblePathProblem(ws.dir, ctx.options.dir !== undefined ? '--dir' : 'the workspace directory');
+    if (unusable) throw new UsageError(`${unusable} (move the workspace there; nothing was changed)`);
     await (ws.target === 'local' ? upLocal(ctx, ws) : upCloud(ctx, ws));
   });
 }
@@ -225,7 +228,7 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
 async function saveInventory(ws: Workspace, out: ClusterOutputs, extraVars: Record<string, unknown> = {}): Promise<void> {
   const key = await projectKey(ws);
   const conn = { adminUser: ws.settings.adminUser, keyFile: key.encrypted ? undefined : key.path };
-  await writeInventory(ws.dir, renderInventory(ws.dir, out, conn, extraVars));
+  await writeInventory(ws.dir, renderInventory(out, conn, extraVars), conn);
 }
 
 const hostCount = (c: ClusterOutputs) => Object.values(c.inventory).reduce((n, g) => n + Object.keys(g).length, 0);

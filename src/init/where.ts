@@ -13,7 +13,7 @@ import { valuesFromSettingsFile } from '../settings/stored.js';
 import { appliesTo, SETTING, SETTINGS, type SettingKey, type Target } from '../settings/table.js';
 import { expandHome } from '../ssh/keys.js';
 import { readIfExists } from '../workspace/files.js';
-import { isWorkspace, readSettingsFile, TF_VAULT, VAULT_PASS_FILE } from '../workspace/workspace.js';
+import { ansiblePathProblem, isWorkspace, readSettingsFile, TF_VAULT, VAULT_PASS_FILE } from '../workspace/workspace.js';
 
 export interface Where {
   dir: string;
@@ -63,6 +63,8 @@ export async function locate(ctx: Context, r: Resolver): Promise<Where> {
     const g = !appliesTo(s, target) && r.given(s);
     if (g) ctx.log.warn(`${g.source} does not apply to --target ${target} and is ignored`);
   }
+  const unusable = ansiblePathProblem(dir, ctx.options.dir !== undefined ? '--dir' : 'the workspace directory');
+  if (unusable) throw new UsageError(unusable);
   if (!stored) await checkDirUsable(dir);
   return { dir, target, project, stored };
 }

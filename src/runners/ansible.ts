@@ -39,6 +39,8 @@ export interface PlaybookRun {
   workspace: string;
   env: NodeJS.ProcessEnv;
   vaultPassword: string;
+  /** In ansible/; site.yml unless a test runs another playbook the same way. */
+  playbook?: string;
   log: PhaseLog;
   onLine?: (line: string) => void;
   onInterrupt?: (n: number) => void;
@@ -60,11 +62,13 @@ export async function runPlaybook(run: PlaybookRun): Promise<RecapRow[]> {
     ...run.env,
     HA_WORDPRESS_VAULT_PASSWORD: run.vaultPassword,
     // Explicit: Ansible ignores an ansible.cfg in a world-writable directory.
-    ANSIBLE_CONFIG: path.join(dir, 'ansible.cfg'),
+    // Relative to the working directory: Ansible expands `$VAR` and `~` in
+    // this path, and the workspace's own path may contain anything.
+    ANSIBLE_CONFIG: 'ansible.cfg',
     ANSIBLE_NOCOLOR: '1',
     ANSIBLE_RETRY_FILES_ENABLED: 'false',
   };
-  const args = ['-i', 'inventory/hosts.yml', 'site.yml', '--vault-password-file', VAULT_PASSWORD_SCRIPT];
+  const args = ['-i', 'inventory/hosts.yml', run.playbook ?? 'site.yml', '--vault-password-file', VAULT_PASSWORD_SCRIPT];
   await runChild('ansible-playbook', args, { cwd: dir, env, log: run.log, onLine, onInterrupt: run.onInterrupt });
   return recap;
 }

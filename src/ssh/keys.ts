@@ -115,10 +115,23 @@ export async function permissionProblem(keyPath: string): Promise<string | undef
     : undefined;
 }
 
+/**
+ * A new ed25519 pair in OpenSSH format. ssh2's generator now and then (about
+ * 1 in 300) drops the leading zero byte of the public key, which makes both
+ * halves unreadable (ssh-keygen: "error in libcrypto"): such a pair is never
+ * written, a new one is made.
+ */
+export async function newKeyPair(comment: string): Promise<{ private: string; public: string }> {
+  const utils = await ssh2Utils();
+  for (;;) {
+    const pair = utils.generateKeyPairSync('ed25519', { comment });
+    if (!(utils.parseKey(pair.private) instanceof Error) && !(utils.parseKey(pair.public) instanceof Error)) return pair;
+  }
+}
+
 /** Writes a new ed25519 pair; refuses to replace an existing file. */
 export async function generateKey(keyPath: string, comment: string): Promise<KeyInfo> {
-  const utils = await ssh2Utils();
-  const pair = utils.generateKeyPairSync('ed25519', { comment });
+  const pair = await newKeyPair(comment);
   await fs.mkdir(path.dirname(keyPath), { recursive: true, mode: 0o700 });
   // 'wx': fail rather than overwrite a key someone already has.
   await fs.writeFile(keyPath, pair.private, { mode: 0o600, flag: 'wx' });

@@ -6,7 +6,18 @@
  * so running `ansible-playbook -i inventory/hosts.yml site.yml` by hand from
  * ansible/ reaches the hosts exactly as `up` does: the project's key, and only
  * the host keys the wait phase recorded (.ha-wordpress/known_hosts).
+ *
+ * The workspace's own path appears nowhere in what Ansible reads: ssh parses
+ * its -o options (quotes, backslashes), expands `%` tokens and `${VAR}` in
+ * file options, and Ansible templates every inventory string, so a directory
+ * named `My Projects`, `{{ x }}` or ` -o ProxyCommand=…` would break the
+ * connection or run a command. Both files are named relative to ansible/
+ * (ansible-playbook's and therefore ssh's working directory), and the key,
+ * which lives wherever the user keeps it, is reached through a symlink in
+ * the workspace with a fixed name. See docs/architecture.md, "Paths".
  */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { UserError } from '../errors.js';
@@ -14,6 +25,10 @@ import { readIfExists, writeAtomic } from './files.js';
 
 export const INVENTORY_FILE = 'ansible/inventory/hosts.yml';
 export const KNOWN_HOSTS_FILE = '.ha-wordpress/known_hosts';
+/** A symlink to the project's private key (ssh follows it; the key's own mode is what ssh checks). */
+export const KEY_LINK = '.ha-wordpress/ssh-key';
+/** How ssh, started by ansible-playbook in ansible/, names the workspace's files: fixed strings, nothing to quote. */
+const fromAnsibleDir = (rel: string) => `../${rel}`;
 export const GROUPS = ['wp_node', 'galera_cluster_node', 'galera_loadbalancer'] as const;
 export type Group = (typeof GROUPS)[number];
 
@@ -62,12 +77,11 @@ export interface ConnectionSettings {
 }
 
 /** `extraVars`: what the local lab adds for its stand-ins (lab_api_url, …). */
-export function renderInventory(workspace: string, c: ClusterOutputs, conn: ConnectionSettings, extraVars: Record<string, unknown> = {}): string {
-  const knownHosts = path.join(workspace, KNOWN_HOSTS_FILE);
+export function renderInventory(c: ClusterOutputs, conn: ConnectionSettings, extraVars: Record<string, unknown> = {}): string {
   const vars: Record<string, unknown> = {
     ansible_user: conn.adminUser,
-    ...(conn.keyFile ? { ansible_ssh_private_key_file: conn.keyFile } : {}),
-    ansible_ssh_common_args: `-o UserKnownHostsFile=${knownHosts} -o StrictHostKeyChecking=yes`,
+    ...(conn.keyFile ? { ansible_ssh_private_key_file: fromAnsibleDir(KEY_LINK) } : {}),
+    ansible_ssh_common_args: `-o UserKnownHostsFile=${fromAnsibleDir(KNOWN_HOSTS_FILE)} -o StrictHostKeyChecking=yes`,
     load_balancer_ip: c.loadBalancerIp,
     db_reserved_ip: c.dbReservedIp,
     ...extraVars,
@@ -82,7 +96,18 @@ export function renderInventory(workspace: string, c: ClusterOutputs, conn: Conn
   return `${header}\n${yaml.dump({ all: { vars, children } }, { lineWidth: -1, quotingType: '"' })}`;
 }
 
-export async function writeInventory(workspace: string, text: string): Promise<void> {
+/** Writes the inventory, and points KEY_LINK at the key it names (replaced atomically; removed when ssh-agent serves the key). */
+export async function writeInventory(workspace: string, text: string, conn: ConnectionSettings): Promise<void> {
+  const link = path.join(workspace, KEY_LINK);
+  if (conn.keyFile) {
+    await fs.mkdir(path.dirname(link), { recursive: true, mode: 0o755 });
+    const tmp = path.join(path.dirname(link), `.ssh-key.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    await fs.symlink(path.resolve(conn.keyFile), tmp);
+    await fs.rename(tmp, link).catch(async (err: unknown) => {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    });
+  } else await fs.rm(link, { force: true });
   await writeAtomic(path.join(workspace, INVENTORY_FILE), text, 0o644);
 }
 

@@ -64,6 +64,20 @@ interface Manifest {
   pending?: Record<string, string>;
 }
 
+/**
+ * Why Ansible cannot work in `dir`, if it cannot. Ansible passes every path
+ * it reads (inventory, playbook, roles, the working directory joined in)
+ * through Python's os.path.expandvars more than once, so `$NAME` or
+ * `${NAME}` in the workspace's path becomes that variable's value and the
+ * files are "not found"; nothing else in a path is interpreted (see
+ * workspace/inventory.ts). `what` names where the path came from.
+ */
+export function ansiblePathProblem(dir: string, what: string): string | undefined {
+  const m = /\$(\{[^}]*\}?|[A-Za-z_][A-Za-z0-9_]*)/.exec(dir);
+  if (!m) return undefined;
+  return `${what}: the path contains "${m[0]}", which Ansible replaces with an environment variable wherever it reads a path; use a directory whose path has no "$" before a letter, "_" or "{"`;
+}
+
 export async function isWorkspace(dir: string): Promise<boolean> {
   return (await readIfExists(path.join(dir, SETTINGS_FILE))) !== undefined;
 }

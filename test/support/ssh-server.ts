@@ -24,6 +24,8 @@ export interface FakeSshOptions {
   cloudInit?: { code: number; output: string; delayMs?: number };
   /** Refuse every login for this long after start (cloud-init has not made the user yet). */
   refuseLoginsForMs?: number;
+  /** Answers to other exec commands (e.g. what Ansible's `raw` sends); unanswered ones are "not found". */
+  answer?: (command: string) => { code: number; output: string } | undefined;
 }
 
 export async function startSshServer(o: FakeSshOptions): Promise<FakeSshHost> {
@@ -35,7 +37,10 @@ export async function startSshServer(o: FakeSshOptions): Promise<FakeSshHost> {
   const started = Date.now();
   const commands: string[] = [];
   const logins: string[] = [];
+  const clients = new Set<ssh2.Connection>();
   const server = new Server({ hostKeys: [hostPair.private] }, (client) => {
+    clients.add(client);
+    client.on('close', () => clients.delete(client));
     client.on('error', () => undefined);
     client.on('authentication', (ctx) => {
       const tooEarly = Date.now() - started < (o.refuseLoginsForMs ?? 0);
@@ -50,14 +55,20 @@ export async function startSshServer(o: FakeSshOptions): Promise<FakeSshHost> {
     client.on('ready', () => {
       client.on('session', (accept) => {
         const session = accept();
+        // Ansible's raw module asks for a terminal (ssh -tt).
+        session.on('pty', (acceptPty) => acceptPty?.());
         session.on('exec', (acceptExec, _reject, info) => {
           const stream = acceptExec();
           commands.push(info.command);
           const ci = o.cloudInit ?? { code: 0, output: 'status: done\n' };
           setTimeout(() => {
+            const answered = o.answer?.(info.command);
             if (info.command.startsWith('cloud-init status')) {
               stream.write(ci.output);
               stream.exit(ci.code);
+            } else if (answered) {
+              stream.write(answered.output);
+              stream.exit(answered.code);
             } else {
               stream.stderr.write(`sh: 1: ${info.command.split(' ')[0]}: not found\n`);
               stream.exit(127);
@@ -77,7 +88,12 @@ export async function startSshServer(o: FakeSshOptions): Promise<FakeSshHost> {
     hostKey: `ssh-ed25519 ${hostKey}`,
     commands,
     logins,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    // Ends the connections ssh's ControlMaster keeps open, or close would wait for them.
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        for (const c of clients) c.end();
+      }),
   };
 }
 
