@@ -355,7 +355,7 @@ describe('adversarial secrets', () => {
     const out = path.join(root, 'readback.json');
     const gv = (g: string, f: string) => path.join(ws, 'ansible', 'group_vars', g, f);
     const playbook = path.join(root, 'readback.yml');
-    const vars = ['wp_db_pass', 'galera_root_password', 'galera_clustercheck_password', 'haproxy_stats_pass', 'wp_admin_password', 'wp_site_title'];
+    const vars = ['wp_db_pass', 'galera_root_password', 'galera_clustercheck_password', 'haproxy_stats_pass', 'wp_admin_password', 'wordpress_site_title'];
     writeFileSync(
       playbook,
       yaml.dump([
@@ -379,7 +379,7 @@ describe('adversarial secrets', () => {
       galera_clustercheck_password: ACCEPTED['galera-clustercheck-password'],
       haproxy_stats_pass: ACCEPTED['haproxy-stats-password'],
       wp_admin_password: ACCEPTED['wp-admin-password'],
-      wp_site_title: `Joe's "Café" & Bar: #1 \\o/ %{x} \${y}`,
+      wordpress_site_title: `Joe's "Café" & Bar: #1 \\o/ %{x} \${y}`,
     });
   });
 });

@@ -37,6 +37,47 @@ export function yamlValue(value: unknown): string {
   return yaml.dump(value, { flowLevel: 0, lineWidth: -1, noRefs: true, quotingType: '"' }).trimEnd();
 }
 
+/**
+ * A YAML double-quoted scalar that every YAML 1.1/1.2 reader (PyYAML for
+ * Ansible, js-yaml here) reads back as exactly `value`. Besides `\` and `"`,
+ * everything outside printable ASCII that a reader may treat specially is
+ * escaped: C0/C1 controls and DEL (PyYAML refuses most of them raw), NEL,
+ * U+2028/U+2029 (line breaks to YAML 1.1, folded inside quotes), BOM and
+ * non-characters, lone surrogates. Printable Unicode stays as it is.
+ */
+export function yamlDoubleQuoted(value: string): string {
+  let out = '';
+  for (const ch of value) {
+    const code = ch.codePointAt(0)!;
+    if (ch === '\\') out += '\\\\';
+    else if (ch === '"') out += '\\"';
+    else if (ch === '\t') out += '\\t';
+    else if (ch === '\n') out += '\\n';
+    else if (code >= 0x20 && code <= 0x7e) out += ch;
+    else if (code < 0xa0 || code === 0x2028 || code === 0x2029 || code === 0xfeff || (code >= 0xd800 && code <= 0xdfff) || code === 0xfffe || code === 0xffff)
+      out += `\\u${code.toString(16).padStart(4, '0')}`;
+    else out += ch;
+  }
+  return `"${out}"`;
+}
+
+/**
+ * A plain (non-secret) setting for Ansible's group_vars: strings tagged
+ * `!unsafe`, so Ansible never templates them (`{{ vault_x }}` in a site
+ * title stays those characters) and never reads them as a list, dict or
+ * bool; lists element by element; numbers and booleans as YAML's own.
+ * The roles use these variables directly, never through a `"{{ var }}"`
+ * default: Ansible 2.14 turns the *result* of such a template into a
+ * bool/list/dict when it reads "True", "[1, 2]" or "{...}", unsafe or not
+ * (docs/architecture.md, "Settings into Ansible").
+ */
+export function ansibleValue(value: unknown): string {
+  if (typeof value === 'string') return `!unsafe ${yamlDoubleQuoted(value)}`;
+  if (Array.isArray(value)) return `[${value.map(ansibleValue).join(', ')}]`;
+  if (typeof value === 'number' || typeof value === 'boolean') return yamlValue(value);
+  throw new Error(`cannot write ${typeof value} as an Ansible value`);
+}
+
 /** A YAML block (block style, indented by `indent` spaces), for maps such as the WordPress salts. */
 export function yamlBlock(value: unknown, indent: number): string {
   const pad = ' '.repeat(indent);

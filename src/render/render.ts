@@ -1,17 +1,18 @@
 /**
  * Renders the workspace's generated files from templates/ with handlebars.
  * Templates never concatenate raw values: every value goes through a sink
- * helper ({{yaml x}}, {{hcl x}}, {{yamlBlock x 2}}), and handlebars' HTML
+ * helper ({{ansible x}}, {{yaml x}}, {{hcl x}}, {{yamlBlock x 2}}), and handlebars' HTML
  * escaping is off because those helpers do the escaping each sink needs.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
-import { hclValue, yamlBlock, yamlValue } from './escape.js';
+import { ansibleValue, hclValue, yamlBlock, yamlValue } from './escape.js';
 import { packagePath } from '../paths.js';
 
 const hb = Handlebars.create();
 hb.registerHelper('yaml', (v: unknown) => new hb.SafeString(yamlValue(v)));
+hb.registerHelper('ansible', (v: unknown) => new hb.SafeString(ansibleValue(v)));
 hb.registerHelper('hcl', (v: unknown) => new hb.SafeString(hclValue(v)));
 hb.registerHelper('yamlBlock', (v: unknown, indent: unknown) => new hb.SafeString(yamlBlock(v, typeof indent === 'number' ? indent : 2)));
 

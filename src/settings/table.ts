@@ -491,5 +491,19 @@ export function flagName(s: Setting): string {
 /** The one-line error for a bad value: which flag, what is wrong, how to fix. */
 export function problemLine(s: Setting, problem: string, source?: string): string {
   const from = source && source !== `--${s.flag}` ? ` (from ${source})` : '';
-  return `--${s.flag}${from}: ${problem}`;
+  return `--${s.flag}${from}: ${oneLine(problem)}`;
+}
+
+/**
+ * A message that quotes what the user typed stays one line on the terminal:
+ * line breaks and other control characters (C0, DEL, C1, U+2028/9) are shown
+ * as escapes, never output as themselves.
+ */
+export function oneLine(text: string): string {
+  // Control characters are exactly what this replaces.
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+    return named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  });
 }
