@@ -110,6 +110,8 @@ export function childEnv(user: NodeJS.ProcessEnv, own: Record<string, string | u
   const extra = extraNames(user);
   const out: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(user)) if (v !== undefined && passes(k, extra)) out[k] = v;
+  // Names only, no secret: kept so that filtering again (a driver after its caller) keeps what it named.
+  if (user[PASS_ENV]) out[PASS_ENV] = user[PASS_ENV];
   for (const [k, v] of Object.entries(own)) if (v !== undefined) out[k] = v;
   return out;
 }

@@ -111,10 +111,10 @@ export function splitList(v: string): string[] {
  * another as a name), https unless the host is this machine.
  */
 export const apiUrl: Check = (v) => {
+  if (/\{[{%#]/.test(v)) return 'must not contain "{{", "{%" or "{#" (Ansible would read them as template syntax)';
   // Control characters are exactly what this looks for.
   // eslint-disable-next-line no-control-regex
   if (/[\s\u0000-\u001f\u007f]/.test(v)) return 'give a full URL such as https://api.digitalocean.com, with no spaces or control characters';
-  if (/\{[{%#]/.test(v)) return 'must not contain "{{", "{%" or "{#" (Ansible would read them as template syntax)';
   let url: URL;
   try {
     url = new URL(v);
