@@ -72,7 +72,8 @@ describe('the api-url validator', () => {
 
   it('calls only this machine loopback', () => {
     for (const v of ['http://127.0.0.1:1', 'http://127.255.255.254', 'http://LOCALHOST', 'http://[::1]']) expect(isLoopbackUrl(v), v).toBe(true);
-    for (const v of ['http://128.0.0.1', 'http://localhost.', 'http://[::2]', 'http://127.1', 'https://api.digitalocean.com']) expect(isLoopbackUrl(v), v).toBe(false);
+    for (const v of ['http://128.0.0.1', 'http://localhost.', 'http://[::2]', 'http://127.1', 'https://api.digitalocean.com'])
+      expect(isLoopbackUrl(v), v).toBe(false);
   });
 
   it('names the flag and the source when ha-wordpress.yml or DIGITALOCEAN_API_URL holds a bad one (every command reads it so)', () => {
@@ -82,7 +83,9 @@ describe('the api-url validator', () => {
         'fix ha-wordpress.yml or run `ha-wordpress init` again with --api-url',
     );
     const ok = { ...data, 'api-url': 'https://api.digitalocean.com' };
-    expect(() => readSettings(ok, { DIGITALOCEAN_API_URL: 'https://x.example/{{ x }}' })).toThrow(/^--api-url \(from DIGITALOCEAN_API_URL\): must not contain "\{\{"/);
+    expect(() => readSettings(ok, { DIGITALOCEAN_API_URL: 'https://x.example/{{ x }}' })).toThrow(
+      /^--api-url \(from DIGITALOCEAN_API_URL\): must not contain "\{\{"/,
+    );
   });
 });
 
@@ -152,7 +155,12 @@ describe('confirmApiUrl', () => {
       "Send your DigitalOcean API token to https://collector.example.net (--api-url (from DIGITALOCEAN_API_URL))? It is not DigitalOcean's API (https://api.digitalocean.com) [default false]",
     ]);
     const yes = ask(true);
-    await confirmApiUrl({ interactive: true, yes: false, prompts: yes.prompts, log: quiet() }, 'https://collector.example.net', 'DIGITALOCEAN_API_URL', 'destroy');
+    await confirmApiUrl(
+      { interactive: true, yes: false, prompts: yes.prompts, log: quiet() },
+      'https://collector.example.net',
+      'DIGITALOCEAN_API_URL',
+      'destroy',
+    );
     expect(yes.asked).toHaveLength(1);
   });
 });
@@ -177,7 +185,20 @@ describe('the commands that send the token', () => {
   });
   afterAll(async () => api?.close());
 
-  const initArgs = (ws: string, url: string) => ['init', '--non-interactive', '--project', 'shop', '--region', 'fra1', '--dir', ws, '--vault-password-file', pwFile, '--api-url', url];
+  const initArgs = (ws: string, url: string) => [
+    'init',
+    '--non-interactive',
+    '--project',
+    'shop',
+    '--region',
+    'fra1',
+    '--dir',
+    ws,
+    '--vault-password-file',
+    pwFile,
+    '--api-url',
+    url,
+  ];
 
   /** A DigitalOcean workspace made against the stand-in API, then pointed elsewhere by a hand edit. */
   async function pointedElsewhere(name: string, url = ELSEWHERE): Promise<string> {
@@ -189,7 +210,13 @@ describe('the commands that send the token', () => {
     writeFileSync(file, yaml.dump({ ...data, 'api-url': url }));
     return ws;
   }
-  const env = (record: string) => ({ HOME: home, PATH: `${bin}:${process.env.PATH}`, STANDIN_RECORD: record, STANDIN_REPO: ROOT, HA_WORDPRESS_CHILD_ENV: 'STANDIN_*' });
+  const env = (record: string) => ({
+    HOME: home,
+    PATH: `${bin}:${process.env.PATH}`,
+    STANDIN_RECORD: record,
+    STANDIN_REPO: ROOT,
+    HA_WORDPRESS_CHILD_ENV: 'STANDIN_*',
+  });
 
   it('init without a terminal refuses another URL without --yes, before any request', async () => {
     const before = api.requests.length;

@@ -10,7 +10,7 @@ import type { Vaults } from '../secrets/catalog.js';
 import { expandHome, readKey, type KeyInfo } from '../ssh/keys.js';
 import type { Credentials } from '../ssh/exec.js';
 import { readSettings, SETTINGS_FILE, type WorkspaceSettings } from '../settings/stored.js';
-import { SETTING, type Target } from '../settings/table.js';
+import type { Target } from '../settings/table.js';
 import type { Context } from './context.js';
 import { startSpinner } from '../ui/spinner.js';
 import { doToken } from '../validation/rules.js';
@@ -178,11 +178,6 @@ export async function phase<T>(
 function seconds(ms: number): string {
   const s = Math.round(ms / 1000);
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
-}
-
-/** Where the workspace's api-url came from: the environment variable that overrides it, or the file (as readSettings decides). */
-export function apiUrlSource(ctx: OpContext): string {
-  return SETTING.apiUrl.env?.find((n) => ctx.env[n]) ?? SETTINGS_FILE;
 }
 
 /** The environment a child starts from: the allow-listed part of the user's (runners/env.ts), none of our secrets. */

@@ -19,9 +19,8 @@ import { withSpinner } from '../ui/spinner.js';
 import { readIfExists, writeAtomic } from '../workspace/files.js';
 import { checkOutputs, INVENTORY_FILE, KNOWN_HOSTS_FILE, readInventory, renderInventory, writeInventory, type ClusterOutputs } from '../workspace/inventory.js';
 import { HAPROXY_STATS_PORT } from '../secrets/catalog.js';
-import { confirmApiUrl } from '../settings/api-url.js';
+import { confirmWorkspaceApiUrl } from '../settings/api-url.js';
 import {
-  apiUrlSource,
   baseEnv,
   phase,
   preflightTools,
@@ -52,7 +51,7 @@ async function upCloud(ctx: UpContext, ws: Workspace): Promise<void> {
   const doTerraform = ctx.options.only !== 'ansible';
   const doAnsible = ctx.options.only !== 'terraform';
   // Before anything runs: the account check and terraform send the token to the API URL.
-  if (doTerraform) await confirmApiUrl(ctx, ws.settings.apiUrl, apiUrlSource(ctx), 'up');
+  if (doTerraform) await confirmWorkspaceApiUrl(ctx, ws.settings.apiUrl, 'up');
 
   // Preflight: everything that can be checked before anything is created.
   const found = await preflightTools([...(doTerraform ? [terraformTool(ctx)] : []), ...(doAnsible ? [ansibleTool(ctx)] : [])]);

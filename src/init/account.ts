@@ -26,11 +26,7 @@ export interface Live {
 
 const TRIES_AT_PROMPT = 3;
 
-export async function connectAccount(
-  ctx: ConfirmContext,
-  r: Resolver,
-  storedToken: string | undefined,
-): Promise<{ live: Live; token: string }> {
+export async function connectAccount(ctx: ConfirmContext, r: Resolver, storedToken: string | undefined): Promise<{ live: Live; token: string }> {
   const { ApiError, connect } = await import('../digitalocean/client.js');
   await r.settle(SETTING.apiUrl);
   const apiUrl = r.values.apiUrl!;

@@ -75,7 +75,9 @@ function vaultPasswordLine(s: Summary): string {
   const file = rel && !rel.startsWith('..') ? rel : path.join(s.dir, VAULT_PASS_FILE);
   if (s.saved) return `saved in ${file} (mode 0600, git-ignored): up, destroy and drill read it from there; --no-save-vault-password to not keep it`;
   if (s.oldPassFile) return `not saved this run; the existing ${file} is left as it is: delete it if it should not be kept`;
-  const next = 'give it to up, destroy and drill the same way (--vault-password-file <file> or HA_WORDPRESS_VAULT_PASSWORD), or --save-vault-password to keep it in the workspace';
+  const next =
+    'give it to up, destroy and drill the same way (--vault-password-file <file> or HA_WORDPRESS_VAULT_PASSWORD), ' +
+    'or --save-vault-password to keep it in the workspace';
   switch (s.passwordFrom.kind) {
     case 'file':
       return `not saved in the workspace (it came from --vault-password-file ${shellQuote(s.passwordFrom.path)}); ${next}`;

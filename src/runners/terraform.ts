@@ -106,7 +106,14 @@ export const hasChanges = (s: PlanSummary) => s.add + s.change + s.destroy > 0;
  * environment (runners/env.ts): the API token and URL and the Spaces keys,
  * which the provider reads from its environment, and no prompting.
  */
-export const TERRAFORM_VARS = ['DIGITALOCEAN_TOKEN', 'DIGITALOCEAN_API_URL', 'SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY', 'TF_IN_AUTOMATION', 'TF_INPUT'] as const;
+export const TERRAFORM_VARS = [
+  'DIGITALOCEAN_TOKEN',
+  'DIGITALOCEAN_API_URL',
+  'SPACES_ACCESS_KEY_ID',
+  'SPACES_SECRET_ACCESS_KEY',
+  'TF_IN_AUTOMATION',
+  'TF_INPUT',
+] as const;
 
 export interface TerraformRun {
   dir: string;

@@ -17,7 +17,8 @@ import { UsageError, UserError } from '../errors.js';
 import type { Logger } from '../ui/logger.js';
 import type { Prompts } from '../ui/prompts.js';
 import { isLoopbackUrl } from '../validation/rules.js';
-import { DEFAULTS } from './table.js';
+import { SETTINGS_FILE } from './stored.js';
+import { DEFAULTS, SETTING } from './table.js';
 
 export type ApiUrlVerdict = 'default' | 'loopback' | 'other';
 
@@ -59,4 +60,14 @@ export async function confirmApiUrl(ctx: ConfirmContext, url: string, source: st
     default: false,
   });
   if (!ok) throw new UserError(`${from}: not confirmed; the API token was not sent to ${url} and nothing was changed`);
+}
+
+/**
+ * For the workspace commands: the workspace's api-url, named by where it
+ * came from (the environment variable that overrides it, else the file, as
+ * readSettings() decides).
+ */
+export function confirmWorkspaceApiUrl(ctx: ConfirmContext & { env: NodeJS.ProcessEnv }, url: string, command: string): Promise<void> {
+  const source = SETTING.apiUrl.env?.find((n) => ctx.env[n]) ?? SETTINGS_FILE;
+  return confirmApiUrl(ctx, url, source, command);
 }

@@ -130,8 +130,7 @@ const TABLE = [
     flag: 'api-url',
     arg: '<url>',
     env: ['DIGITALOCEAN_API_URL'],
-    description:
-      'DigitalOcean API base URL: https (http only on loopback); any other than the default is confirmed before the token is sent to it (or --yes)',
+    description: 'DigitalOcean API base URL: https (http only on loopback); any other than the default is confirmed before the token is sent to it (or --yes)',
     group: 'DigitalOcean',
     kind: 'text',
     targets: DO,
