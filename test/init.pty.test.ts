@@ -135,6 +135,8 @@ needs('ansible-vault').describe('the interactive wizard in a pseudo-terminal', (
           wsFlags,
           '--api-url',
           api.url,
+          // The wizard keeps a typed password by default; one from a file is kept only on request.
+          '--save-vault-password',
         ],
         { env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN } },
       );

@@ -107,6 +107,8 @@ function upEnv(record: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv
     STANDIN_SSH_PORT: String(ssh.port),
     STANDIN_LB_IP: siteIp,
     STANDIN_REPO: ROOT,
+    // The stand-ins' settings reach them as a user's own variables would: named in HA_WORDPRESS_CHILD_ENV.
+    HA_WORDPRESS_CHILD_ENV: 'STANDIN_*',
     ...extra,
   };
 }

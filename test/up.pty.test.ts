@@ -49,6 +49,7 @@ const env = (record: string) => ({
   PATH: `${bin}:${process.env.PATH}`,
   STANDIN_RECORD: record,
   STANDIN_REPO: ROOT,
+  HA_WORDPRESS_CHILD_ENV: 'STANDIN_*',
   NO_COLOR: '1',
   DIGITALOCEAN_TOKEN: undefined,
   HA_WORDPRESS_VAULT_PASSWORD: undefined,

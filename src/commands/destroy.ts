@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UsageError, UserError } from '../errors.js';
 import * as tf from '../runners/terraform.js';
+import { confirmWorkspaceApiUrl } from '../settings/api-url.js';
 import { INVENTORY_FILE, KEY_LINK, KNOWN_HOSTS_FILE } from '../workspace/inventory.js';
 import { SETTINGS_FILE } from '../workspace/workspace.js';
 import { phase, preflightTools, requireFile, resumeCommand, terraformEnv, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
@@ -21,6 +22,7 @@ export async function runDestroy(ctx: DestroyContext): Promise<void> {
 }
 
 async function destroyCloud(ctx: DestroyContext, ws: Workspace): Promise<void> {
+  await confirmWorkspaceApiUrl(ctx, ws.settings.apiUrl, 'destroy');
   const found = await preflightTools([{ name: 'terraform', version: () => tf.terraformVersion(ctx.env), hint: tf.TERRAFORM_HINT }]);
   await requireFile(ws, 'terraform/terraform.tf', "the cluster's terraform code");
   ctx.log.success(`preflight: ${found.join(', ')}; the vault opens; API token from ${ws.tokenSource}`);

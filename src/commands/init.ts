@@ -18,7 +18,7 @@ import { redact } from '../ui/logger.js';
 import { splitList } from '../validation/rules.js';
 import { readIfExists } from '../workspace/files.js';
 import { withWorkspaceLock } from '../workspace/lock.js';
-import { initPassword } from '../workspace/vault-password.js';
+import { initPassword, saveByDefault } from '../workspace/vault-password.js';
 import { applyPlan, readWorkspaceSecrets, VAULT_PASS_FILE } from '../workspace/workspace.js';
 import type { Context } from './context.js';
 
@@ -55,7 +55,7 @@ async function initIn(ctx: Context, r: Resolver, { dir, target, project, stored 
   const { log } = ctx;
   if (stored) log.info(`Updating the workspace in ${dir}: existing secrets are kept.`);
 
-  const vaultPassword = await initPassword(ctx, dir, Boolean(stored));
+  const { password: vaultPassword, from: passwordFrom } = await initPassword(ctx, dir, Boolean(stored));
   r.values.vaultPasswordFile = ctx.options.vaultPasswordFile;
   const existing = stored ? await readWorkspaceSecrets(dir, vaultPassword) : undefined;
 
@@ -66,6 +66,8 @@ async function initIn(ctx: Context, r: Resolver, { dir, target, project, stored 
     await r.settle(SETTING.region, regionChoices(live, r));
   }
   await r.settle(SETTING.domain);
+  // Unless the user says, the password is kept only when nothing else holds it (saveByDefault).
+  r.existing.saveVaultPassword = String(saveByDefault(passwordFrom));
   await r.settle(SETTING.saveVaultPassword);
   if (ctx.interactive && !ctx.yes) {
     r.customise = await ctx.prompts.confirm({ message: 'Customise node counts, sizes, SSH access and credentials?', default: false });
@@ -119,6 +121,7 @@ async function initIn(ctx: Context, r: Resolver, { dir, target, project, stored 
     keyNote,
     live,
     saved,
+    passwordFrom,
     oldPassFile,
     updated: Boolean(stored),
     next: o.next ?? true,

@@ -14,6 +14,7 @@ import type { Target } from '../settings/table.js';
 import type { Context } from './context.js';
 import { startSpinner } from '../ui/spinner.js';
 import { doToken } from '../validation/rules.js';
+import { childEnv } from '../runners/env.js';
 import { logStamp, PhaseLog, StepFailure } from '../runners/process.js';
 import { isWorkspace, readSettingsFile, readWorkspaceSecrets } from '../workspace/workspace.js';
 import { shellQuote } from '../render/escape.js';
@@ -179,24 +180,23 @@ function seconds(ms: number): string {
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
-/** The environment every child starts from: the user's, without our own secrets' variables. */
+/** The environment a child starts from: the allow-listed part of the user's (runners/env.ts), none of our secrets. */
 export function baseEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const out = { ...env };
-  for (const k of ['DIGITALOCEAN_TOKEN', 'DIGITALOCEAN_ACCESS_TOKEN', 'SPACES_ACCESS_KEY_ID', 'SPACES_SECRET_ACCESS_KEY', 'HA_WORDPRESS_VAULT_PASSWORD'])
-    delete out[k];
-  return out;
+  return childEnv(env);
 }
 
 /** terraform's environment: the token (and Spaces keys, API URL) by environment only, never argv or files. */
 export function terraformEnv(ctx: OpContext, ws: Workspace): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...baseEnv(ctx.env), DIGITALOCEAN_TOKEN: ws.token, TF_IN_AUTOMATION: '1', TF_INPUT: '0' };
-  if (ws.settings.apiUrl) env.DIGITALOCEAN_API_URL = ws.settings.apiUrl;
   const wp = ws.vaults.wp_node;
-  if (wp?.vault_spaces_access_key && wp.vault_spaces_secret_key) {
-    env.SPACES_ACCESS_KEY_ID = String(wp.vault_spaces_access_key);
-    env.SPACES_SECRET_ACCESS_KEY = String(wp.vault_spaces_secret_key);
-  }
-  return env;
+  const spaces = Boolean(wp?.vault_spaces_access_key && wp.vault_spaces_secret_key);
+  return childEnv(ctx.env, {
+    DIGITALOCEAN_TOKEN: ws.token,
+    DIGITALOCEAN_API_URL: ws.settings.apiUrl || undefined,
+    SPACES_ACCESS_KEY_ID: spaces ? String(wp!.vault_spaces_access_key) : undefined,
+    SPACES_SECRET_ACCESS_KEY: spaces ? String(wp!.vault_spaces_secret_key) : undefined,
+    TF_IN_AUTOMATION: '1',
+    TF_INPUT: '0',
+  });
 }
 
 /** Tools a run needs, with their versions; every one that is missing is named at once, with how to install it. */

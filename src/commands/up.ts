@@ -20,6 +20,7 @@ import { readIfExists, writeAtomic } from '../workspace/files.js';
 import { checkOutputs, INVENTORY_FILE, KNOWN_HOSTS_FILE, readInventory, renderInventory, writeInventory, type ClusterOutputs } from '../workspace/inventory.js';
 import { ansiblePathProblem } from '../workspace/workspace.js';
 import { HAPROXY_STATS_PORT } from '../secrets/catalog.js';
+import { confirmWorkspaceApiUrl } from '../settings/api-url.js';
 import {
   baseEnv,
   phase,
@@ -52,6 +53,8 @@ export async function runUp(given: UpContext): Promise<void> {
 async function upCloud(ctx: UpContext, ws: Workspace): Promise<void> {
   const doTerraform = ctx.options.only !== 'ansible';
   const doAnsible = ctx.options.only !== 'terraform';
+  // Before anything runs: the account check and terraform send the token to the API URL.
+  if (doTerraform) await confirmWorkspaceApiUrl(ctx, ws.settings.apiUrl, 'up');
 
   // Preflight: everything that can be checked before anything is created.
   const found = await preflightTools([...(doTerraform ? [terraformTool(ctx)] : []), ...(doAnsible ? [ansibleTool(ctx)] : [])]);

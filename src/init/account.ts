@@ -7,6 +7,8 @@ import { UserError } from '../errors.js';
 import type { Account, DoApi, Region, Size, SshKey } from '../digitalocean/client.js';
 import { dropletCount, monthlyCost, sizesIn } from '../digitalocean/cost.js';
 import type { ExtraCheck, Resolver } from '../settings/resolve.js';
+import { confirmApiUrl, type ConfirmContext } from '../settings/api-url.js';
+import { SETTINGS_FILE } from '../settings/stored.js';
 import { SETTING, type Values } from '../settings/table.js';
 import { redact, type Logger } from '../ui/logger.js';
 import type { Choice } from '../ui/prompts.js';
@@ -24,14 +26,12 @@ export interface Live {
 
 const TRIES_AT_PROMPT = 3;
 
-export async function connectAccount(
-  ctx: { interactive: boolean; log: Logger },
-  r: Resolver,
-  storedToken: string | undefined,
-): Promise<{ live: Live; token: string }> {
+export async function connectAccount(ctx: ConfirmContext, r: Resolver, storedToken: string | undefined): Promise<{ live: Live; token: string }> {
   const { ApiError, connect } = await import('../digitalocean/client.js');
   await r.settle(SETTING.apiUrl);
   const apiUrl = r.values.apiUrl!;
+  const source = r.sources.apiUrl === 'workspace' ? SETTINGS_FILE : (r.sources.apiUrl ?? '--api-url');
+  await confirmApiUrl(ctx, apiUrl, source, 'init');
   if (storedToken && !r.given(SETTING.token)) r.existing.token = storedToken;
   for (let attempt = 1; ; attempt++) {
     const token = (await r.settle(SETTING.token))!;

@@ -11,6 +11,7 @@ import { allAddresses } from '../validation/rules.js';
 import { dropletCount } from '../digitalocean/cost.js';
 import { monthly, type Live } from './account.js';
 import { VAULT_PASS_FILE } from '../workspace/workspace.js';
+import type { PasswordFrom } from '../workspace/vault-password.js';
 
 export interface Summary {
   cwd: string;
@@ -24,6 +25,8 @@ export interface Summary {
   live?: Live;
   /** The vault password was saved in the workspace this run. */
   saved: boolean;
+  /** Where this run's vault password came from. */
+  passwordFrom: PasswordFrom;
   /** A .vault-pass from before is there although this run did not save one. */
   oldPassFile: boolean;
   /** The workspace existed before this run. */
@@ -49,15 +52,7 @@ export function printSummary(log: Logger, s: Summary): void {
     if (cost !== undefined) lines.push(`  ${pad('estimated cost')}$${cost}/month for ${nodes} droplets in ${s.values.region}, plus the load balancer`);
   }
   lines.push(`  ${pad('SSH key')}${s.key.path} (MD5 ${s.key.fingerprint}), ${s.keyNote}`);
-  lines.push(
-    `  ${pad('vault password')}${
-      s.saved
-        ? `${VAULT_PASS_FILE} (mode 0600, git-ignored)`
-        : s.oldPassFile
-          ? `the existing ${VAULT_PASS_FILE} is left as it is: delete it if it should not be kept`
-          : 'not saved: give --vault-password-file or HA_WORDPRESS_VAULT_PASSWORD to up'
-    }`,
-  );
+  lines.push(`  ${pad('vault password')}${vaultPasswordLine(s)}`);
   lines.push(`  ${pad('files')}${s.result.written.length} written, ${s.result.unchanged.length} unchanged`);
   for (const line of lines) log.info(line);
   for (const f of s.result.keptEdited) log.warn(`${f} was edited by hand and is kept; the new version is ${f}.new: merge it, then delete the .new file`);
@@ -72,4 +67,23 @@ export function printSummary(log: Logger, s: Summary): void {
   const relDir = path.relative(s.cwd, s.dir);
   const rel = relDir === '' ? '.' : relDir.startsWith('..') ? s.dir : relDir;
   log.info(`Next: ${rel === '.' ? '' : `cd ${shellQuote(rel)} && `}ha-wordpress up`);
+}
+
+/** Where the vault password is kept, or that it is not and how to give it next time. */
+function vaultPasswordLine(s: Summary): string {
+  const rel = path.relative(s.cwd, path.join(s.dir, VAULT_PASS_FILE));
+  const file = rel && !rel.startsWith('..') ? rel : path.join(s.dir, VAULT_PASS_FILE);
+  if (s.saved) return `saved in ${file} (mode 0600, git-ignored): up, destroy and drill read it from there; --no-save-vault-password to not keep it`;
+  if (s.oldPassFile) return `not saved this run; the existing ${file} is left as it is: delete it if it should not be kept`;
+  const next =
+    'give it to up, destroy and drill the same way (--vault-password-file <file> or HA_WORDPRESS_VAULT_PASSWORD), ' +
+    'or --save-vault-password to keep it in the workspace';
+  switch (s.passwordFrom.kind) {
+    case 'file':
+      return `not saved in the workspace (it came from --vault-password-file ${shellQuote(s.passwordFrom.path)}); ${next}`;
+    case 'env':
+      return `not saved in the workspace (it came from ${s.passwordFrom.name}); ${next}`;
+    default:
+      return `not saved: give --vault-password-file <file> or HA_WORDPRESS_VAULT_PASSWORD to up, destroy and drill, or type it when asked`;
+  }
 }

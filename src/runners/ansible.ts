@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import { packagePath } from '../paths.js';
+import { childEnv } from './env.js';
 import { probe, runChild, type PhaseLog } from './process.js';
 
 export const ANSIBLE_HINT = 'install ansible-core 2.14 or newer (`apt-get install ansible-core` on Debian/Ubuntu, or `pipx install ansible-core`)';
@@ -13,7 +14,7 @@ export const ANSIBLE_HINT = 'install ansible-core 2.14 or newer (`apt-get instal
 export const VAULT_PASSWORD_SCRIPT = packagePath('libexec', 'vault-password');
 
 export async function ansibleVersion(env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  const out = await probe('ansible-playbook', ['--version'], env);
+  const out = await probe('ansible-playbook', ['--version'], childEnv(env));
   if (out === undefined) return undefined;
   return out.match(/core ([0-9][^\]\s]*)/)?.[1] ?? out.split('\n')[0]?.trim();
 }
@@ -37,6 +38,7 @@ export function parseRecapLine(line: string): RecapRow | undefined {
 
 export interface PlaybookRun {
   workspace: string;
+  /** The user's environment: only its allow-listed part (runners/env.ts) reaches ansible, with the variables set here. */
   env: NodeJS.ProcessEnv;
   vaultPassword: string;
   /** In ansible/; site.yml unless a test runs another playbook the same way. */
@@ -58,8 +60,8 @@ export async function runPlaybook(run: PlaybookRun): Promise<RecapRow[]> {
     }
     run.onLine?.(line);
   };
-  const env: NodeJS.ProcessEnv = {
-    ...run.env,
+  const env = childEnv(run.env, {
+    // For libexec/vault-password, the executable password file.
     HA_WORDPRESS_VAULT_PASSWORD: run.vaultPassword,
     // Explicit: Ansible ignores an ansible.cfg in a world-writable directory.
     // Relative to the working directory: Ansible expands `$VAR` and `~` in
@@ -67,7 +69,7 @@ export async function runPlaybook(run: PlaybookRun): Promise<RecapRow[]> {
     ANSIBLE_CONFIG: 'ansible.cfg',
     ANSIBLE_NOCOLOR: '1',
     ANSIBLE_RETRY_FILES_ENABLED: 'false',
-  };
+  });
   const args = ['-i', 'inventory/hosts.yml', run.playbook ?? 'site.yml', '--vault-password-file', VAULT_PASSWORD_SCRIPT];
   await runChild('ansible-playbook', args, { cwd: dir, env, log: run.log, onLine, onInterrupt: run.onInterrupt });
   return recap;

@@ -4,6 +4,7 @@
  * The API token is only ever in the child's environment.
  */
 import { UserError } from '../errors.js';
+import { childEnv, pick } from './env.js';
 import { probe, runChild, type PhaseLog, type RunResult } from './process.js';
 
 export const PLAN_FILE = 'tfplan';
@@ -14,7 +15,7 @@ export const TERRAFORM_HINT =
 
 /** The installed terraform's version, or undefined when there is none. */
 export async function terraformVersion(env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  const out = await probe('terraform', ['version', '-json'], env);
+  const out = await probe('terraform', ['version', '-json'], childEnv(env));
   if (out === undefined) return undefined;
   try {
     return (JSON.parse(out) as { terraform_version?: string }).terraform_version;
@@ -100,8 +101,27 @@ export function summarisePlan(json: string): PlanSummary {
 
 export const hasChanges = (s: PlanSummary) => s.add + s.change + s.destroy > 0;
 
+/**
+ * What terraform needs besides the allow-listed part of the user's
+ * environment (runners/env.ts): the API token and URL and the Spaces keys,
+ * which the provider reads from its environment, and no prompting.
+ */
+export const TERRAFORM_VARS = [
+  'DIGITALOCEAN_TOKEN',
+  'DIGITALOCEAN_API_URL',
+  'SPACES_ACCESS_KEY_ID',
+  'SPACES_SECRET_ACCESS_KEY',
+  'TF_IN_AUTOMATION',
+  'TF_INPUT',
+] as const;
+
 export interface TerraformRun {
   dir: string;
+  /**
+   * The user's environment with TERRAFORM_VARS set (commands/operate.ts
+   * terraformEnv): only the allow-listed part and TERRAFORM_VARS reach
+   * terraform.
+   */
   env: NodeJS.ProcessEnv;
   log: PhaseLog;
   onLine?: (line: string) => void;
@@ -112,7 +132,7 @@ export interface TerraformRun {
 export function terraform(run: TerraformRun, args: string[], capture = false): Promise<RunResult> {
   return runChild('terraform', args, {
     cwd: run.dir,
-    env: run.env,
+    env: childEnv(run.env, pick(run.env, TERRAFORM_VARS)),
     log: run.log,
     step: `terraform ${args[0]}`,
     onLine: run.onLine,

@@ -130,12 +130,12 @@ const TABLE = [
     flag: 'api-url',
     arg: '<url>',
     env: ['DIGITALOCEAN_API_URL'],
-    description: 'DigitalOcean API base URL',
+    description: 'DigitalOcean API base URL: https (http only on loopback); any other than the default is confirmed before the token is sent to it (or --yes)',
     group: 'DigitalOcean',
     kind: 'text',
     targets: DO,
     default: () => DEFAULTS.apiUrl,
-    validate: rules.httpUrl,
+    validate: rules.apiUrl,
     prompt: { when: 'never', message: 'API base URL' },
   },
   {
@@ -442,9 +442,12 @@ const TABLE = [
   {
     key: 'saveVaultPassword',
     flag: 'save-vault-password',
-    description: 'keep the vault password in <dir>/.vault-pass (mode 0600, git-ignored) so `up` needs no password; --no-save-vault-password to not',
+    description:
+      'keep the vault password in <dir>/.vault-pass (mode 0600, git-ignored) so `up` needs no password; ' +
+      'default: yes for a typed password, no for one from --vault-password-file or HA_WORDPRESS_VAULT_PASSWORD (you keep it already)',
     group: 'Workspace',
     kind: 'boolean',
+    // init sets the default from where the password came from (workspace/vault-password.ts saveByDefault).
     default: () => 'true',
     prompt: { when: 'always', message: 'Keep the vault password in the workspace (.vault-pass, mode 0600, git-ignored)?' },
   },

@@ -1,25 +1,31 @@
 /**
  * The one place output happens, so the one place secrets are redacted.
  * Every secret value the program learns is registered with `redact()`;
- * every line written through the logger (and every spinner text) has those
- * values replaced before it reaches the terminal.
+ * every line written through the logger (and every spinner text, phase log
+ * and lab log line) has each of those values replaced before it goes
+ * anywhere: the value itself and every form it takes in a child's output
+ * (JSON-escaped, URL-encoded, base64, quoted: secrets/forms.ts).
  */
 import { stripVTControlCharacters } from 'node:util';
+import { secretForms } from '../secrets/forms.js';
 
 const secrets = new Set<string>();
+/** Every form of every registered secret, longest first (so a form that contains another is hidden whole). */
+let forms: string[] = [];
 const MIN_SECRET_LENGTH = 4;
 
-/** Registers a value that must never be printed. */
+/** Registers a value that must never be printed, in any of its forms. */
 export function redact(value: string | undefined): void {
-  if (value && value.length >= MIN_SECRET_LENGTH) secrets.add(value);
+  if (!value || value.length < MIN_SECRET_LENGTH || secrets.has(value)) return;
+  secrets.add(value);
+  forms = [...new Set([...forms, ...secretForms(value)])].sort((a, b) => b.length - a.length);
 }
 
-/** Replaces every registered secret in `text` (longest first, so a secret that contains another is hidden whole). */
+/** Replaces every form of every registered secret in `text`. */
 export function scrub(text: string): string {
-  if (secrets.size === 0) return text;
   let out = text;
-  for (const s of [...secrets].sort((a, b) => b.length - a.length)) {
-    if (out.includes(s)) out = out.split(s).join('[redacted]');
+  for (const f of forms) {
+    if (out.includes(f)) out = out.split(f).join('[redacted]');
   }
   return out;
 }

@@ -102,18 +102,59 @@ export function splitList(v: string): string[] {
     .filter((s) => s.length > 0);
 }
 
-export const httpUrl: Check = (v) => {
+/**
+ * The DigitalOcean API base URL (--api-url, DIGITALOCEAN_API_URL): every
+ * command that reads it sends the API token there as a Bearer header, and
+ * init writes it into the HAProxy nodes' failover script. So it is held to
+ * one plain shape, scheme://host[:port][/path], written the way the URL
+ * parser reads it (no "127.1" that one parser reads as 127.0.0.1 and
+ * another as a name), https unless the host is this machine.
+ */
+export const apiUrl: Check = (v) => {
+  if (/\{[{%#]/.test(v)) return 'must not contain "{{", "{%" or "{#" (Ansible would read them as template syntax)';
+  // Control characters are exactly what this looks for.
+  // eslint-disable-next-line no-control-regex
+  if (/[\s\u0000-\u001f\u007f]/.test(v)) return 'give a full URL such as https://api.digitalocean.com, with no spaces or control characters';
   let url: URL;
   try {
     url = new URL(v);
   } catch {
     return 'give a full URL such as https://api.digitalocean.com';
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'use an http:// or https:// URL';
-  if (url.username || url.password) return 'must not contain credentials';
-  if (url.search || url.hash) return 'must not contain a query or fragment';
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return `use an https:// URL such as https://api.digitalocean.com (${LOOPBACK_HTTP})`;
+  if (v.includes('@')) return 'must not contain credentials (user:password@): the API token is sent on its own';
+  if (v.includes('?') || v.includes('#')) return 'must not contain a query or fragment';
+  const m = API_URL_SHAPE.exec(v);
+  if (!m || url.hostname !== m[2]!.toLowerCase() || url.pathname !== (m[4] || '/'))
+    return 'give it as https://host[:port][/path], the host written in full (a name, four-part IPv4 address or [IPv6]), e.g. https://api.digitalocean.com';
+  if (url.protocol === 'http:' && !isLoopbackUrl(v)) return `use https:// (${LOOPBACK_HTTP})`;
   return undefined;
 };
+
+const LOOPBACK_HTTP = 'plain http:// only for a loopback address: 127.0.0.0/8, [::1] or localhost';
+
+// scheme, host (a name or dotted quad, or an IPv6 literal), port, path: no
+// userinfo, query, fragment, backslash or percent-encoding.
+const API_URL_SHAPE = /^(https?):\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::([0-9]{1,5}))?(\/[A-Za-z0-9._~/-]*)?$/;
+
+/**
+ * Whether an API URL names this machine: localhost, 127.0.0.0/8 written as
+ * four numbers, or [::1]. Decided on the host as written, which apiUrl
+ * checks is the host the URL parser reads.
+ */
+export function isLoopbackUrl(v: string): boolean {
+  const host = API_URL_SHAPE.exec(v)?.[2]?.toLowerCase();
+  if (host === undefined) return false;
+  if (host === 'localhost') return true;
+  if (host.startsWith('[')) {
+    try {
+      return new URL(`http://${host}`).hostname === '[::1]';
+    } catch {
+      return false;
+    }
+  }
+  return IPV4.test(host) && host.split('.')[0] === '127';
+}
 
 // Personal access tokens are "dop_v1_" + 64 hex digits since 2021; OAuth
 // tokens use "doo_v1_", refresh tokens "dor_v1_"; tokens from before 2021 are
