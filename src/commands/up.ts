@@ -13,11 +13,12 @@ import type { LabOptions } from '../lab/index.js';
 import { ansibleVersion, ANSIBLE_HINT, runPlaybook, type RecapRow } from '../runners/ansible.js';
 import * as tf from '../runners/terraform.js';
 import type { Credentials } from '../ssh/exec.js';
-import { knownHosts, waitForHosts } from '../ssh/wait.js';
+import { fingerprint, knownHosts, waitForHosts, type KeyChange } from '../ssh/wait.js';
 import { ensureLabWorkspace } from '../init/lab-workspace.js';
 import { withSpinner } from '../ui/spinner.js';
 import { readIfExists, writeAtomic } from '../workspace/files.js';
 import { checkOutputs, INVENTORY_FILE, KNOWN_HOSTS_FILE, readInventory, renderInventory, writeInventory, type ClusterOutputs } from '../workspace/inventory.js';
+import { forgetRecreated, markRecreated, readRecreated } from '../workspace/recreated.js';
 import { HAPROXY_STATS_PORT } from '../secrets/catalog.js';
 import {
   baseEnv,
@@ -131,6 +132,8 @@ export async function labOptions(ctx: OpContext, ws: Workspace): Promise<LabOpti
     yes: ctx.yes,
     interactive: ctx.interactive,
     confirm: (message) => ctx.prompts.confirm({ message, default: true }),
+    // A container made anew has new host keys, like a replaced droplet: the wait phase expects them.
+    onCreated: (name) => markRecreated(ws.dir, [name], 'lab'),
   };
 }
 
@@ -199,6 +202,8 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
       'terraform: apply',
       resume,
       async (p) => {
+        // Before the droplets exist: an up that stops after the apply still expects their new host keys next time.
+        await markRecreated(ws.dir, planned.newDroplets, 'terraform');
         await tf.apply({ dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt }, tf.PLAN_FILE);
       },
       () => 'terraform apply: the infrastructure is in place',
@@ -262,13 +267,56 @@ async function waitPhase(ctx: UpContext, ws: Workspace, credentials: Credentials
       });
       const file = path.join(ws.dir, KNOWN_HOSTS_FILE);
       const { text, changed } = knownHosts(seen, await readIfExists(file));
-      for (const h of changed)
-        ctx.log.warn(`the SSH host key of ${h} changed since the last up (expected if its droplet was recreated; if not, stop and investigate)`);
+      await judgeChangedKeys(ctx, ws, changed);
       await writeAtomic(file, text, 0o600);
+      await forgetRecreated(
+        ws.dir,
+        hosts.map((h) => h.name),
+      );
       return hosts.length;
     },
     (n) => `wait: all ${n} hosts accept SSH and cloud-init has finished`,
   );
+}
+
+/**
+ * A host whose key changed gets every secret from ansible next: that is
+ * expected only of a machine up made anew (a droplet terraform replaced, a
+ * lab container recreated, in this run or in one that stopped before its
+ * keys were recorded; see workspace/recreated.ts). Any other change stops
+ * up, with known_hosts untouched, unless the user checked the fingerprints
+ * and said --accept-new-host-keys.
+ */
+async function judgeChangedKeys(ctx: UpContext, ws: Workspace, changed: KeyChange[]): Promise<void> {
+  if (changed.length === 0) return;
+  const recreated = await readRecreated(ws.dir);
+  const lab = ws.target === 'local';
+  const machine = lab ? 'container' : 'droplet';
+  const describe = (c: KeyChange) => `${c.name} (${c.address}: ${c.before.map(fingerprint).join(' or ')} → ${fingerprint(c.now)})`;
+  for (const c of changed.filter((c) => recreated.has(c.name)))
+    ctx.log.info(`  ${c.name}: new SSH host key ${fingerprint(c.now)} recorded (up ${lab ? 'recreated its container' : 'replaced its droplet'})`);
+  const unexpected = changed.filter((c) => !recreated.has(c.name));
+  if (unexpected.length === 0) return;
+  if (ctx.options.acceptNewHostKeys) {
+    for (const c of unexpected) ctx.log.warn(`the SSH host key of ${describe(c)} changed; accepted (--accept-new-host-keys)`);
+    return;
+  }
+  const one = unexpected.length === 1;
+  const files = [...new Set(unexpected.map((c) => hostKeyFile(c.now)))].join(' / ');
+  const where = lab ? (one ? 'inside the container' : 'inside the containers') : one ? "on the droplet's console" : "on the droplets' consoles";
+  throw new UserError(
+    `the SSH host ${one ? 'key' : 'keys'} of ${unexpected.map(describe).join(', ')} changed, and up did not ${lab ? 'recreate' : 'replace'} ` +
+      `${one ? 'its' : 'their'} ${machine}${one ? '' : 's'}: stopped before any secret was sent, known_hosts unchanged; ` +
+      `check the new ${one ? 'fingerprint' : 'fingerprints'} ${where} (\`ssh-keygen -lf ${files}\`), ` +
+      `then run \`${resumeCommand(ctx, 'up --only ansible --accept-new-host-keys')}\``,
+  );
+}
+
+/** Where a host keeps the public half of a host key of this type (OpenSSH's names). */
+function hostKeyFile(keyLine: string): string {
+  const type = keyLine.split(' ')[0] ?? '';
+  const short = type.startsWith('ecdsa-') ? 'ecdsa' : type === 'ssh-rsa' ? 'rsa' : type === 'ssh-ed25519' ? 'ed25519' : '*';
+  return `/etc/ssh/ssh_host_${short}_key.pub`;
 }
 
 async function ansiblePhase(ctx: UpContext, ws: Workspace): Promise<RecapRow[]> {
