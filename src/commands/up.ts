@@ -10,6 +10,7 @@ import { UsageError, UserError } from '../errors.js';
 import { DB_LB_NODES, monthlyCost } from '../digitalocean/cost.js';
 import type { Size } from '../digitalocean/client.js';
 import type { LabOptions } from '../lab/index.js';
+import { STATE_ROOT } from '../lab/dirs.js';
 import { ansibleVersion, ANSIBLE_HINT, runPlaybook, type RecapRow } from '../runners/ansible.js';
 import * as tf from '../runners/terraform.js';
 import type { Credentials } from '../ssh/exec.js';
@@ -291,24 +292,31 @@ async function judgeChangedKeys(ctx: UpContext, ws: Workspace, changed: KeyChang
   if (changed.length === 0) return;
   const recreated = await readRecreated(ws.dir);
   const lab = ws.target === 'local';
-  const machine = lab ? 'container' : 'droplet';
-  const describe = (c: KeyChange) => `${c.name} (${c.address}: ${c.before.map(fingerprint).join(' or ')} → ${fingerprint(c.now)})`;
   for (const c of changed.filter((c) => recreated.has(c.name)))
     ctx.log.info(`  ${c.name}: new SSH host key ${fingerprint(c.now)} recorded (up ${lab ? 'recreated its container' : 'replaced its droplet'})`);
   const unexpected = changed.filter((c) => !recreated.has(c.name));
   if (unexpected.length === 0) return;
   if (ctx.options.acceptNewHostKeys) {
-    for (const c of unexpected) ctx.log.warn(`the SSH host key of ${describe(c)} changed; accepted (--accept-new-host-keys)`);
+    for (const c of unexpected) ctx.log.warn(`the SSH host key of ${describeChange(c)} changed; accepted (--accept-new-host-keys)`);
     return;
   }
+  throw new UserError(changedKeysError(unexpected, { lab, project: ws.project, resume: resumeCommand(ctx, 'up --only ansible --accept-new-host-keys') }));
+}
+
+const describeChange = (c: KeyChange) => `${c.name} (${c.address}: ${c.before.map(fingerprint).join(' or ')} → ${fingerprint(c.now)})`;
+
+/** The one line that stops up: which keys changed, from what to what, and how to check them and go on. */
+export function changedKeysError(unexpected: KeyChange[], o: { lab: boolean; project: string; resume: string }): string {
   const one = unexpected.length === 1;
-  const files = [...new Set(unexpected.map((c) => hostKeyFile(c.now)))].join(' / ');
-  const where = lab ? (one ? 'inside the container' : 'inside the containers') : one ? "on the droplet's console" : "on the droplets' consoles";
-  throw new UserError(
-    `the SSH host ${one ? 'key' : 'keys'} of ${unexpected.map(describe).join(', ')} changed, and up did not ${lab ? 'recreate' : 'replace'} ` +
-      `${one ? 'its' : 'their'} ${machine}${one ? '' : 's'}: stopped before any secret was sent, known_hosts unchanged; ` +
-      `check the new ${one ? 'fingerprint' : 'fingerprints'} ${where} (\`ssh-keygen -lf ${files}\`), ` +
-      `then run \`${resumeCommand(ctx, 'up --only ansible --accept-new-host-keys')}\``,
+  const machine = o.lab ? 'container' : 'droplet';
+  // A container's root is mounted on this machine, under its lab's directory.
+  const root = o.lab ? `${STATE_ROOT}/${o.project}-*/containers/${one ? unexpected[0]!.name : '<node>'}/root` : '';
+  const files = [...new Set(unexpected.map((c) => root + hostKeyFile(c.now)))].join(' / ');
+  const where = o.lab ? `in the container${one ? "'s" : "s'"} root on this machine` : one ? "on the droplet's console" : "on the droplets' consoles";
+  return (
+    `the SSH host ${one ? 'key' : 'keys'} of ${unexpected.map(describeChange).join(', ')} changed, and up did not ${o.lab ? 'recreate' : 'replace'} ` +
+    `${one ? 'its' : 'their'} ${machine}${one ? '' : 's'}: stopped before any secret was sent, known_hosts unchanged; ` +
+    `check the new ${one ? 'fingerprint' : 'fingerprints'} ${where} (\`ssh-keygen -lf ${files}\`), then run \`${o.resume}\``
   );
 }
 
