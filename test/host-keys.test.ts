@@ -94,7 +94,8 @@ describe('the line that stops up', () => {
     const line = changedKeysError([{ ...wp, name: 'hawp-wp-01' }], { lab: true, project: 'hawp', resume });
     expect(line).toContain('and up did not recreate its container: stopped before any secret was sent');
     expect(line).toContain(
-      "check the new fingerprint in the container's root on this machine (`ssh-keygen -lf /var/lib/ha-wordpress/labs/hawp-*/containers/hawp-wp-01/root/etc/ssh/ssh_host_ed25519_key.pub`)",
+      "check the new fingerprint in the container's root on this machine " +
+        '(`ssh-keygen -lf /var/lib/ha-wordpress/labs/hawp-*/containers/hawp-wp-01/root/etc/ssh/ssh_host_ed25519_key.pub`)',
     );
   });
 });
