@@ -270,10 +270,8 @@ async function waitPhase(ctx: UpContext, ws: Workspace, credentials: Credentials
       const { text, changed } = knownHosts(seen, await readIfExists(file));
       await judgeChangedKeys(ctx, ws, changed);
       await writeAtomic(file, text, 0o600);
-      await forgetRecreated(
-        ws.dir,
-        hosts.map((h) => h.name),
-      );
+      const names = hosts.map((h) => h.name);
+      await forgetRecreated(ws.dir, names); // their new keys are recorded
       return hosts.length;
     },
     (n) => `wait: all ${n} hosts accept SSH and cloud-init has finished`,
