@@ -67,4 +67,28 @@ describe('summarisePlan', () => {
     const s = summarisePlan(JSON.stringify({ resource_changes: [{ address: 'digitalocean_vpc.cluster', mode: 'managed', change: { actions: ['create'] } }] }));
     expect(s).toMatchObject({ add: 1, destroy: 0, defaultVpcs: [] });
   });
+
+  it('names the droplets the plan creates or replaces (they come with new SSH host keys), from the names terraform planned', () => {
+    const droplet = (address: string, actions: string[], before: object | null, after: object | null) => ({
+      address,
+      mode: 'managed',
+      type: 'digitalocean_droplet',
+      change: { actions, before, after },
+    });
+    const s = summarisePlan(
+      JSON.stringify({
+        resource_changes: [
+          droplet('digitalocean_droplet.web[0]', ['delete', 'create'], { name: 'shop-wp-01' }, { name: 'shop-wp-01' }),
+          droplet('digitalocean_droplet.db[1]', ['create', 'delete'], { name: 'shop-db-02' }, {}),
+          droplet('digitalocean_droplet.web[3]', ['create'], null, { name: 'shop-wp-04' }),
+          droplet('digitalocean_droplet.web[2]', ['delete'], { name: 'shop-wp-03' }, null),
+          droplet('digitalocean_droplet.db[0]', ['update'], { name: 'shop-db-01' }, { name: 'shop-db-01' }),
+          droplet('digitalocean_droplet.dblb[0]', ['no-op'], { name: 'shop-dblb-01' }, { name: 'shop-dblb-01' }),
+          { address: 'digitalocean_vpc.cluster', mode: 'managed', type: 'digitalocean_vpc', change: { actions: ['create'], after: { name: 'shop-vpc' } } },
+        ],
+      }),
+    );
+    expect(s.newDroplets).toEqual(['shop-wp-01', 'shop-db-02', 'shop-wp-04']);
+    expect(s.replaced).toEqual(['digitalocean_droplet.web[0]', 'digitalocean_droplet.db[1]']);
+  });
 });

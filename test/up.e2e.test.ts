@@ -18,6 +18,7 @@ import { DEFAULT_TOKEN, defaultKeys, startFakeDoApi, type FakeDoApi } from './su
 import { BIN, homeWithKey, ROOT, runCli, tempDir, type CliResult } from './support/cli.js';
 import { readCalls, standinBin, type Call } from './support/standins.js';
 import { startSilentPort, startSshServer, type FakeSshHost } from './support/ssh-server.js';
+import { listenOnLoopback80 } from './support/site.js';
 import { ansibleVaultDecrypt, budget, needs, runTool, tail } from './support/tools.js';
 import { md5Fingerprint } from '../src/ssh/keys.js';
 
@@ -36,30 +37,6 @@ let ssh: FakeSshHost;
 let site: http.Server;
 let siteIp: string;
 const siteHosts: string[] = [];
-
-/**
- * Listens on port 80 (where up looks for the site) of a random 127/8 address
- * outside 127.0.0.x: a fixed one would collide with another run of this
- * suite on the same machine.
- */
-async function listenOnLoopback80(server: http.Server): Promise<string> {
-  const octet = () => 1 + Math.floor(Math.random() * 254);
-  for (let attempt = 1; ; attempt++) {
-    const ip = `127.${octet()}.${octet()}.${octet()}`;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(80, ip, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      return ip;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 20) throw e;
-    }
-  }
-}
 
 beforeAll(async () => {
   root = tempDir('hawp-up-');

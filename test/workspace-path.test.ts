@@ -86,7 +86,7 @@ needs('ansible-playbook', 'ssh').describe('a workspace under any directory name 
         mkdirSync(path.dirname(keyFile), { recursive: true });
         writeFileSync(keyFile, pair.private, { mode: 0o600 });
         mkdirSync(path.join(ws, '.ha-wordpress'), { recursive: true });
-        writeFileSync(path.join(ws, KNOWN_HOSTS_FILE), knownHosts([{ host: '127.0.0.1', port: ssh.port, key: ssh.hostKey }], undefined).text);
+        writeFileSync(path.join(ws, KNOWN_HOSTS_FILE), knownHosts([{ name: 'web-01', host: '127.0.0.1', port: ssh.port, key: ssh.hostKey }], undefined).text);
 
         const conn = { adminUser: 'deploy', keyFile };
         const host = { ansible_host: '127.0.0.1', ansible_port: ssh.port };

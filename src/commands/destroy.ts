@@ -9,6 +9,7 @@ import { UsageError, UserError } from '../errors.js';
 import * as tf from '../runners/terraform.js';
 import { confirmWorkspaceApiUrl } from '../settings/api-url.js';
 import { INVENTORY_FILE, KEY_LINK, KNOWN_HOSTS_FILE } from '../workspace/inventory.js';
+import { RECREATED_FILE } from '../workspace/recreated.js';
 import { SETTINGS_FILE } from '../workspace/workspace.js';
 import { phase, preflightTools, requireFile, resumeCommand, terraformEnv, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
 
@@ -137,6 +138,7 @@ async function finish(ctx: DestroyContext, ws: Workspace): Promise<void> {
   await fs.rm(path.join(ws.dir, INVENTORY_FILE), { force: true });
   await fs.rm(path.join(ws.dir, KNOWN_HOSTS_FILE), { force: true });
   await fs.rm(path.join(ws.dir, KEY_LINK), { force: true });
+  await fs.rm(path.join(ws.dir, RECREATED_FILE), { force: true });
   if (ctx.options.purge) {
     // Only ever a directory that is a workspace (openWorkspace checked the settings file).
     await fs.access(path.join(ws.dir, SETTINGS_FILE));

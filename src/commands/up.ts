@@ -10,15 +10,17 @@ import { UsageError, UserError } from '../errors.js';
 import { DB_LB_NODES, monthlyCost } from '../digitalocean/cost.js';
 import type { Size } from '../digitalocean/client.js';
 import type { LabOptions } from '../lab/index.js';
+import { STATE_ROOT } from '../lab/dirs.js';
 import { ansibleVersion, ANSIBLE_HINT, runPlaybook, type RecapRow } from '../runners/ansible.js';
 import * as tf from '../runners/terraform.js';
 import type { Credentials } from '../ssh/exec.js';
-import { knownHosts, waitForHosts } from '../ssh/wait.js';
+import { fingerprint, knownHosts, waitForHosts, type KeyChange } from '../ssh/wait.js';
 import { ensureLabWorkspace } from '../init/lab-workspace.js';
 import { withSpinner } from '../ui/spinner.js';
 import { readIfExists, writeAtomic } from '../workspace/files.js';
 import { checkOutputs, INVENTORY_FILE, KNOWN_HOSTS_FILE, readInventory, renderInventory, writeInventory, type ClusterOutputs } from '../workspace/inventory.js';
 import { ansiblePathProblem } from '../workspace/workspace.js';
+import { forgetRecreated, markRecreated, readRecreated } from '../workspace/recreated.js';
 import { HAPROXY_STATS_PORT } from '../secrets/catalog.js';
 import { confirmWorkspaceApiUrl } from '../settings/api-url.js';
 import {
@@ -137,6 +139,8 @@ export async function labOptions(ctx: OpContext, ws: Workspace): Promise<LabOpti
     yes: ctx.yes,
     interactive: ctx.interactive,
     confirm: (message) => ctx.prompts.confirm({ message, default: true }),
+    // A container made anew has new host keys, like a replaced droplet: the wait phase expects them.
+    onCreated: (name) => markRecreated(ws.dir, [name], 'lab'),
   };
 }
 
@@ -205,6 +209,8 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
       'terraform: apply',
       resume,
       async (p) => {
+        // Before the droplets exist: an up that stops after the apply still expects their new host keys next time.
+        await markRecreated(ws.dir, planned.newDroplets, 'terraform');
         await tf.apply({ dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt }, tf.PLAN_FILE);
       },
       () => 'terraform apply: the infrastructure is in place',
@@ -268,13 +274,61 @@ async function waitPhase(ctx: UpContext, ws: Workspace, credentials: Credentials
       });
       const file = path.join(ws.dir, KNOWN_HOSTS_FILE);
       const { text, changed } = knownHosts(seen, await readIfExists(file));
-      for (const h of changed)
-        ctx.log.warn(`the SSH host key of ${h} changed since the last up (expected if its droplet was recreated; if not, stop and investigate)`);
+      await judgeChangedKeys(ctx, ws, changed);
       await writeAtomic(file, text, 0o600);
+      const names = hosts.map((h) => h.name);
+      await forgetRecreated(ws.dir, names); // their new keys are recorded
       return hosts.length;
     },
     (n) => `wait: all ${n} hosts accept SSH and cloud-init has finished`,
   );
+}
+
+/**
+ * A host whose key changed gets every secret from ansible next: that is
+ * expected only of a machine up made anew (a droplet terraform replaced, a
+ * lab container recreated, in this run or in one that stopped before its
+ * keys were recorded; see workspace/recreated.ts). Any other change stops
+ * up, with known_hosts untouched, unless the user checked the fingerprints
+ * and said --accept-new-host-keys.
+ */
+async function judgeChangedKeys(ctx: UpContext, ws: Workspace, changed: KeyChange[]): Promise<void> {
+  if (changed.length === 0) return;
+  const recreated = await readRecreated(ws.dir);
+  const lab = ws.target === 'local';
+  for (const c of changed.filter((c) => recreated.has(c.name)))
+    ctx.log.info(`  ${c.name}: new SSH host key ${fingerprint(c.now)} recorded (up ${lab ? 'recreated its container' : 'replaced its droplet'})`);
+  const unexpected = changed.filter((c) => !recreated.has(c.name));
+  if (unexpected.length === 0) return;
+  if (ctx.options.acceptNewHostKeys) {
+    for (const c of unexpected) ctx.log.warn(`the SSH host key of ${describeChange(c)} changed; accepted (--accept-new-host-keys)`);
+    return;
+  }
+  throw new UserError(changedKeysError(unexpected, { lab, project: ws.project, resume: resumeCommand(ctx, 'up --only ansible --accept-new-host-keys') }));
+}
+
+const describeChange = (c: KeyChange) => `${c.name} (${c.address}: ${c.before.map(fingerprint).join(' or ')} → ${fingerprint(c.now)})`;
+
+/** The one line that stops up: which keys changed, from what to what, and how to check them and go on. */
+export function changedKeysError(unexpected: KeyChange[], o: { lab: boolean; project: string; resume: string }): string {
+  const one = unexpected.length === 1;
+  const machine = o.lab ? 'container' : 'droplet';
+  // A container's root is mounted on this machine, under its lab's directory.
+  const root = o.lab ? `${STATE_ROOT}/${o.project}-*/containers/${one ? unexpected[0]!.name : '<node>'}/root` : '';
+  const files = [...new Set(unexpected.map((c) => root + hostKeyFile(c.now)))].join(' / ');
+  const where = o.lab ? `in the container${one ? "'s" : "s'"} root on this machine` : one ? "on the droplet's console" : "on the droplets' consoles";
+  return (
+    `the SSH host ${one ? 'key' : 'keys'} of ${unexpected.map(describeChange).join(', ')} changed, and up did not ${o.lab ? 'recreate' : 'replace'} ` +
+    `${one ? 'its' : 'their'} ${machine}${one ? '' : 's'}: stopped before any secret was sent, known_hosts unchanged; ` +
+    `check the new ${one ? 'fingerprint' : 'fingerprints'} ${where} (\`ssh-keygen -lf ${files}\`), then run \`${o.resume}\``
+  );
+}
+
+/** Where a host keeps the public half of a host key of this type (OpenSSH's names). */
+function hostKeyFile(keyLine: string): string {
+  const type = keyLine.split(' ')[0] ?? '';
+  const short = type.startsWith('ecdsa-') ? 'ecdsa' : type === 'ssh-rsa' ? 'rsa' : type === 'ssh-ed25519' ? 'ed25519' : '*';
+  return `/etc/ssh/ssh_host_${short}_key.pub`;
 }
 
 async function ansiblePhase(ctx: UpContext, ws: Workspace): Promise<RecapRow[]> {

@@ -105,6 +105,8 @@ export interface StartOptions {
   layout: CgroupLayout;
   adminUser: string;
   publicKey: string;
+  /** Before a container is made anew (it gets new SSH host keys): awaited, so whoever must know is told before the keys exist. */
+  onCreate?: () => Promise<void>;
 }
 
 /** Starts the container unless it runs; cleans up what a dead earlier one left (processes, cgroups, mount) first. */
@@ -118,6 +120,7 @@ export async function ensureContainer(ctx: Ctx, o: StartOptions): Promise<'runni
   // No marker means this container never booted (the marker is written before the first boot), so
   // whatever is in its upper dir is a provisioning a killed run left half done (a user in passwd but
   // not in shadow…): start it over from the image.
+  if (fresh) await o.onCreate?.();
   if (fresh) for (const d of [p.upper, p.work]) await removeTree(ctx, d);
   for (const d of [p.upper, p.work, p.root]) await fs.mkdir(d, { recursive: true });
   await run(ctx, 'mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${o.imageDir},upperdir=${p.upper},workdir=${p.work}`, p.root]);

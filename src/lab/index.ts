@@ -74,6 +74,8 @@ export interface LabOptions {
   /** Asked before installing host packages (unless yes). */
   confirm: (message: string) => Promise<boolean>;
   onStatus?: (text: string) => void;
+  /** Before a container is made anew, by name: up expects its new SSH host key (the lab's replaced droplet). */
+  onCreated?: (name: string) => Promise<void>;
 }
 
 // A type alias, not an interface: it must fit inventory.ts's Record<string, unknown> host vars.
@@ -270,7 +272,20 @@ async function up(ctx: Ctx, o: LabOptions, id: ReturnType<typeof identity>): Pro
 
   ctx.status('lab: starting containers…');
   const results = await time('containers', () =>
-    Promise.all(plan.nodes.map((node) => ensureContainer(ctx, { plan, node, imageDir: image!.dir, layout, adminUser: o.adminUser, publicKey: o.publicKey }))),
+    Promise.all(
+      plan.nodes.map((node) =>
+        ensureContainer(ctx, {
+          plan,
+          node,
+          imageDir: image!.dir,
+          layout,
+          adminUser: o.adminUser,
+          publicKey: o.publicKey,
+          // The stand-in load balancer is not a host of the inventory: nobody checks its key.
+          onCreate: o.onCreated && node.dropletId !== undefined ? () => o.onCreated!(node.name) : undefined,
+        }),
+      ),
+    ),
   );
   const startedCount = results.filter((r) => r !== 'running').length;
 

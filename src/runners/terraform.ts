@@ -34,6 +34,11 @@ export interface PlanSummary {
   deleted: string[];
   /** VPCs the plan would delete that DigitalOcean made their region's default (see DefaultVpc). */
   defaultVpcs: DefaultVpc[];
+  /**
+   * Droplets the plan creates or replaces, by name (the inventory's host
+   * names, terraform/outputs.tf): they answer SSH with new host keys.
+   */
+  newDroplets: string[];
 }
 
 /**
@@ -60,7 +65,12 @@ interface StateModule {
   child_modules?: StateModule[];
 }
 interface PlanJson {
-  resource_changes?: { address: string; mode?: string; change: { actions: string[] } }[];
+  resource_changes?: {
+    address: string;
+    mode?: string;
+    type?: string;
+    change: { actions: string[]; before?: { name?: unknown } | null; after?: { name?: unknown } | null };
+  }[];
   prior_state?: { values?: { root_module?: StateModule } };
 }
 
@@ -76,10 +86,15 @@ export function summarisePlan(json: string): PlanSummary {
   } catch {
     throw new UserError("terraform show -json did not print JSON; run `terraform show` in the workspace's terraform/ to see why");
   }
-  const s: PlanSummary = { add: 0, change: 0, destroy: 0, replaced: [], deleted: [], defaultVpcs: [] };
+  const s: PlanSummary = { add: 0, change: 0, destroy: 0, replaced: [], deleted: [], defaultVpcs: [], newDroplets: [] };
   for (const rc of plan.resource_changes ?? []) {
     if (rc.mode === 'data') continue;
     const a = rc.change.actions;
+    if (a.includes('create') && rc.type === 'digitalocean_droplet') {
+      // The name comes from variables only (format() of the project), so the plan knows it.
+      const name = rc.change.after?.name ?? rc.change.before?.name;
+      if (typeof name === 'string' && name) s.newDroplets.push(name);
+    }
     if (a.includes('create') && a.includes('delete')) {
       s.add++;
       s.destroy++;

@@ -63,6 +63,11 @@ export const OPTIONS = {
       '(generated secrets, the vault password kept in it)',
     choices: TARGETS,
   },
+  acceptNewHostKeys: {
+    flag: 'accept-new-host-keys',
+    description:
+      "trust hosts whose SSH host key changed although up did not replace their droplets (check the new fingerprints on the droplets' consoles first)",
+  },
   purge: { flag: 'purge', description: 'also delete the workspace directory after a successful destroy' },
   scenario: { flag: 'scenario', arg: '<names>', description: 'comma-separated scenarios to run, or all (default: the four single-failure ones)' },
   rotate: { flag: 'rotate', arg: '<names>', description: 'comma-separated secrets to regenerate on an existing workspace, or "all"' },
@@ -81,6 +86,7 @@ export interface CommandFlags {
   only?: 'terraform' | 'ansible';
   target?: Target;
   waitTimeout: number;
+  acceptNewHostKeys: boolean;
   purge: boolean;
   scenario?: string;
   rotate?: string;
@@ -132,6 +138,7 @@ to flags for secrets, because flags are visible to other users in \`ps\`.`,
       'nonInteractive',
       'only',
       'waitTimeout',
+      'acceptNewHostKeys',
       'vaultPasswordFile',
       'verbose',
     ],
@@ -149,6 +156,10 @@ Examples:
 
   $ ha-wordpress up --only ansible
       configure again (after editing group_vars, or to resume a failed playbook)
+
+A host whose SSH host key changed stops up before any secret is sent, unless
+up itself replaced its droplet (or lab container); after checking the new
+fingerprint on the droplet's console, --accept-new-host-keys records it.
 
 A failed phase names itself, shows terraform's or ansible's last lines and
 the command that resumes; the full output is in .ha-wordpress/logs/.
@@ -257,6 +268,7 @@ export function parseFlags(cmd: CommandDef, raw: Record<string, unknown>): { fla
     only: str('only') as CommandFlags['only'],
     target: str('target') as Target | undefined,
     waitTimeout: Number(str('waitTimeout') ?? OPTIONS.waitTimeout.default),
+    acceptNewHostKeys: raw.acceptNewHostKeys === true,
     purge: raw.purge === true,
     scenario: str('scenario'),
     rotate: str('rotate'),

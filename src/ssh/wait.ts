@@ -7,14 +7,19 @@
  *
  * The host keys seen here are what ansible later accepts (known_hosts in the
  * workspace, StrictHostKeyChecking=yes): ansible talks to the machines this
- * phase reached, and a key that changes between runs is reported.
+ * phase reached. A key that differs from the recorded one is returned by
+ * knownHosts() for `up` to judge: ansible is about to send every secret to
+ * whatever answered.
  */
+import { createHash } from 'node:crypto';
 import { UserError } from '../errors.js';
 import { sleep } from '../util/sleep.js';
 import type { Host } from '../workspace/inventory.js';
 import { knownHostName, sshExec, SshTimeout, type Credentials } from './exec.js';
 
 export interface SeenKey {
+  /** The inventory's host name (the droplet's name). */
+  name: string;
   host: string;
   port: number;
   /** "ssh-ed25519 AAAA…" */
@@ -64,7 +69,7 @@ export async function waitForHosts(o: WaitOptions): Promise<SeenKey[]> {
       try {
         const { key, note } = await attempt(h, left);
         o.onReady?.(h, Date.now() - start, note);
-        return { host: h.address, port: h.port, key };
+        return { name: h.name, host: h.address, port: h.port, key };
       } catch (err) {
         if (err instanceof CloudInitFailed)
           throw new UserError(`${h.name} (${h.address}): ${err.message}; fix it or recreate the droplet, then run \`ha-wordpress up\``);
@@ -100,21 +105,46 @@ function describe(err: Error | undefined, user: string): string {
   return err.message;
 }
 
-/** known_hosts text for the keys seen, and the hosts whose key differs from `previous`. */
-export function knownHosts(seen: SeenKey[], previous: string | undefined): { text: string; changed: string[] } {
+/** A host whose recorded key is not the one it presented. */
+export interface KeyChange {
+  /** The inventory's host name. */
+  name: string;
+  /** The address as the user knows it: `203.0.113.5`, or `127.0.0.1:2222` off port 22. */
+  address: string;
+  /** The keys recorded for it ("ssh-ed25519 AAAA…"). */
+  before: string[];
+  /** The key it presented. */
+  now: string;
+}
+
+/**
+ * known_hosts text for the keys seen, and the hosts whose key differs from
+ * `previous`. A host is compared with every key recorded for its address,
+ * whatever their type: a host that used to present an ed25519 key and now
+ * offers only an ECDSA one has changed too. An address with no recorded key
+ * is new (trust on first use).
+ */
+export function knownHosts(seen: SeenKey[], previous: string | undefined): { text: string; changed: KeyChange[] } {
   const name = (s: SeenKey) => knownHostName(s.host, s.port);
-  const before = new Map<string, string>();
+  const before = new Map<string, string[]>();
   for (const line of (previous ?? '').split('\n')) {
     const [host, type, b64] = line.trim().split(/\s+/);
-    if (host && type && b64 && !host.startsWith('#')) before.set(`${host} ${type}`, b64);
+    if (host && type && b64 && !host.startsWith('#')) before.set(host, [...(before.get(host) ?? []), `${type} ${b64}`]);
   }
   const lines = new Set<string>();
-  const changed: string[] = [];
+  const changed: KeyChange[] = [];
   for (const s of seen) {
     const [type, b64] = s.key.split(' ');
-    const old = before.get(`${name(s)} ${type}`);
-    if (old !== undefined && old !== b64) changed.push(name(s));
-    lines.add(`${name(s)} ${s.key}`);
+    const key = `${type} ${b64}`;
+    const old = before.get(name(s)) ?? [];
+    if (old.length > 0 && !old.includes(key)) changed.push({ name: s.name, address: s.port === 22 ? s.host : `${s.host}:${s.port}`, before: old, now: key });
+    lines.add(`${name(s)} ${key}`);
   }
   return { text: [...lines].join('\n') + '\n', changed };
+}
+
+/** A key's fingerprint as `ssh-keygen -l` and the droplet console print it: SHA256 of the key blob, unpadded base64. */
+export function fingerprint(keyLine: string): string {
+  const b64 = keyLine.trim().split(/\s+/)[1] ?? '';
+  return `SHA256:${createHash('sha256').update(Buffer.from(b64, 'base64')).digest('base64').replace(/=+$/, '')}`;
 }

@@ -1,8 +1,9 @@
 /**
  * SSH servers on 127.0.0.1 for the wait phase (ssh2's server side): one that
  * accepts only the given public key for the given user and answers
- * `cloud-init status --wait` the way a droplet does, and one that accepts
- * TCP connections and never says a word (a host that hangs).
+ * `cloud-init status --wait` the way a droplet does (and can change its host
+ * key on the same port, as a rebuilt or impersonated machine would), and one
+ * that accepts TCP connections and never says a word (a host that hangs).
  */
 import net from 'node:net';
 import ssh2 from 'ssh2';
@@ -10,7 +11,10 @@ import { timingSafeEqual } from 'node:crypto';
 
 export interface FakeSshHost {
   port: number;
+  /** The host key it presents now ("ssh-ed25519 AAAA…"). */
   hostKey: string;
+  /** From the next connection on, presents a new host key of this type (default ed25519) on the same port. */
+  rotateHostKey(type?: 'ed25519' | 'ecdsa'): string;
   /** Commands run over exec, in order. */
   commands: string[];
   logins: string[];
@@ -30,7 +34,6 @@ export interface FakeSshOptions {
 
 export async function startSshServer(o: FakeSshOptions): Promise<FakeSshHost> {
   const { Server, utils } = ssh2;
-  const hostPair = utils.generateKeyPairSync('ed25519');
   const allowed = utils.parseKey(o.publicKey);
   if (allowed instanceof Error) throw allowed;
   const key = Array.isArray(allowed) ? allowed[0]! : allowed;
@@ -38,7 +41,7 @@ export async function startSshServer(o: FakeSshOptions): Promise<FakeSshHost> {
   const commands: string[] = [];
   const logins: string[] = [];
   const clients = new Set<ssh2.Connection>();
-  const server = new Server({ hostKeys: [hostPair.private] }, (client) => {
+  const onClient = (client: ssh2.Connection) => {
     clients.add(client);
     client.on('close', () => clients.delete(client));
     client.on('error', () => undefined);
@@ -78,23 +81,38 @@ export async function startSshServer(o: FakeSshOptions): Promise<FakeSshHost> {
         });
       });
     });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  const pub = utils.parseKey(hostPair.public);
-  const hostKey = (Array.isArray(pub) ? pub[0]! : (pub as ssh2.ParsedKey)).getPublicSSH().toString('base64');
-  return {
-    port,
-    hostKey: `ssh-ed25519 ${hostKey}`,
+  };
+  // One listening socket; each connection goes to the ssh2 server of the current host key.
+  const serverWith = (type: 'ed25519' | 'ecdsa') => {
+    const newPair = () => (type === 'ecdsa' ? utils.generateKeyPairSync('ecdsa', { bits: 256 }) : utils.generateKeyPairSync('ed25519'));
+    let pair = newPair();
+    // ssh2 now and then makes an ed25519 pair it cannot read back (a leading zero byte dropped): make another.
+    while (utils.parseKey(pair.private) instanceof Error) pair = newPair();
+    const pub = utils.parseKey(pair.public);
+    const parsed = Array.isArray(pub) ? pub[0]! : (pub as ssh2.ParsedKey);
+    return { ssh: new Server({ hostKeys: [pair.private] }, onClient), hostKey: `${parsed.type} ${parsed.getPublicSSH().toString('base64')}` };
+  };
+  let current = serverWith('ed25519');
+  const front = net.createServer((socket) => current.ssh.injectSocket(socket));
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  const host: FakeSshHost = {
+    port: (front.address() as net.AddressInfo).port,
+    hostKey: current.hostKey,
+    rotateHostKey: (type = 'ed25519') => {
+      current = serverWith(type);
+      host.hostKey = current.hostKey;
+      return current.hostKey;
+    },
     commands,
     logins,
     // Ends the connections ssh's ControlMaster keeps open, or close would wait for them.
     close: () =>
       new Promise((resolve) => {
-        server.close(() => resolve());
+        front.close(() => resolve());
         for (const c of clients) c.end();
       }),
   };
+  return host;
 }
 
 /**

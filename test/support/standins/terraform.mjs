@@ -13,7 +13,10 @@
 // the VPC; STANDIN_TF_SLOW_APPLY=1 makes apply wait for SIGINT and then exit
 // like terraform does after releasing its lock (it writes .standin-lock-released);
 // STANDIN_SSH_PORT adds ansible_port to every host of the inventory output
-// (all hosts are 127.0.0.1, where the test's SSH server listens). The load
+// (all hosts are 127.0.0.1, where the test's SSH server listens), and
+// STANDIN_SSH_PORTS ({"<host>": port}, JSON) gives single hosts their own;
+// STANDIN_TF_REPLACE (comma-separated addresses) makes the plan replace those
+// resources, as a forced replacement or `-replace=` does. The load
 // balancer and reserved IPs are loopback addresses too (STANDIN_LB_IP, default
 // 127.0.0.10, and 127.0.0.50), so up's check of the site never sends traffic
 // off the machine.
@@ -102,15 +105,17 @@ switch (argv[0]) {
     const destroy = argv.includes('-destroy');
     const state = readState();
     const want = destroy ? [] : desired();
+    const replace = (process.env.STANDIN_TF_REPLACE ?? '').split(',').filter(Boolean);
     const changes = [
       ...want.filter((a) => !state.includes(a)).map((address) => ({ address, actions: ['create'] })),
       ...state.filter((a) => !want.includes(a)).map((address) => ({ address, actions: ['delete'] })),
-      ...state.filter((a) => want.includes(a)).map((address) => ({ address, actions: ['no-op'] })),
+      ...state.filter((a) => want.includes(a)).map((address) => ({ address, actions: replace.includes(address) ? ['delete', 'create'] : ['no-op'] })),
     ];
     for (const a of state) out(`${a}: Refreshing state... [id=${Math.abs(hash(a))}]`);
-    for (const c of changes) if (c.actions[0] !== 'no-op') out(`\n  # ${c.address} will be ${c.actions[0] === 'create' ? 'created' : 'destroyed'}`);
-    const add = changes.filter((c) => c.actions[0] === 'create').length;
-    const del = changes.filter((c) => c.actions[0] === 'delete').length;
+    const verb = (actions) => (actions.length === 2 ? 'replaced' : actions[0] === 'create' ? 'created' : 'destroyed');
+    for (const c of changes) if (c.actions[0] !== 'no-op') out(`\n  # ${c.address} will be ${verb(c.actions)}`);
+    const add = changes.filter((c) => c.actions.includes('create')).length;
+    const del = changes.filter((c) => c.actions.includes('delete')).length;
     out(add + del === 0 ? '\nNo changes. Your infrastructure matches the configuration.' : `\nPlan: ${add} to add, 0 to change, ${del} to destroy.`);
     if (file) {
       writeFileSync(path.join(cwd, file), JSON.stringify({ standin: true, destroy, changes }));
@@ -122,6 +127,12 @@ switch (argv[0]) {
   case 'show': {
     const file = argv[argv.length - 1];
     const plan = JSON.parse(readFileSync(path.join(cwd, file), 'utf8'));
+    // A droplet's name is known at plan time (terraform/*.tf: format() of the project and the index).
+    const v = plan.destroy ? undefined : tfvars();
+    const named = (address) => {
+      const m = address.match(/^digitalocean_droplet\.(web|db|dblb)\[(\d+)\]$/);
+      return m && v ? { name: dropletName(v.project, m[1], Number(m[2])) } : {};
+    };
     out(
       JSON.stringify({
         format_version: '1.2',
@@ -132,7 +143,11 @@ switch (argv[0]) {
           type: c.address.split('.')[0],
           name: c.address.split('.')[1].replace(/\[.*/, ''),
           provider_name: 'registry.terraform.io/digitalocean/digitalocean',
-          change: { actions: c.actions, before: null, after: {} },
+          change: {
+            actions: c.actions,
+            before: c.actions[0] === 'create' ? null : named(c.address),
+            after: c.actions.includes('create') ? named(c.address) : null,
+          },
         })),
       }),
     );
@@ -145,8 +160,8 @@ switch (argv[0]) {
     const file = argv[argv.length - 1];
     const plan = JSON.parse(readFileSync(path.join(cwd, file), 'utf8'));
     let state = readState();
-    const creates = plan.changes.filter((c) => c.actions[0] === 'create').map((c) => c.address);
-    const deletes = plan.changes.filter((c) => c.actions[0] === 'delete').map((c) => c.address);
+    const creates = plan.changes.filter((c) => c.actions.includes('create')).map((c) => c.address);
+    const deletes = plan.changes.filter((c) => c.actions.includes('delete')).map((c) => c.address);
     if (process.env.STANDIN_TF_SLOW_APPLY) {
       out('digitalocean_vpc.cluster: Creating...');
       writeFileSync(path.join(cwd, '.terraform.tfstate.lock.info'), '{"ID":"standin"}');
@@ -176,7 +191,7 @@ switch (argv[0]) {
     }
     for (const a of creates) out(`${a}: Creating...\n${a}: Creation complete after 1s [id=${Math.abs(hash(a))}]`);
     for (const a of deletes) out(`${a}: Destroying... [id=${Math.abs(hash(a))}]\n${a}: Destruction complete after 1s`);
-    state = [...state.filter((a) => !deletes.includes(a)), ...creates.filter((a) => !state.includes(a))];
+    state = [...state.filter((a) => !deletes.includes(a) || creates.includes(a)), ...creates.filter((a) => !state.includes(a))];
     writeState(state);
     out(
       plan.destroy
@@ -193,13 +208,17 @@ switch (argv[0]) {
       break;
     }
     const v = tfvars();
-    const port = process.env.STANDIN_SSH_PORT ? { ansible_port: Number(process.env.STANDIN_SSH_PORT) } : {};
+    const ports = JSON.parse(process.env.STANDIN_SSH_PORTS ?? '{}');
+    const port = (name) => {
+      const p = ports[name] ?? process.env.STANDIN_SSH_PORT;
+      return p ? { ansible_port: Number(p) } : {};
+    };
     const group = (tier, n, base) =>
       Object.fromEntries(
-        Array.from({ length: n }, (_, i) => [
-          `${v.project}-${tier}-${String(i + 1).padStart(2, '0')}`,
-          { ansible_host: '127.0.0.1', private_ip: `10.110.0.${base + i}`, ...port },
-        ]),
+        Array.from({ length: n }, (_, i) => {
+          const name = dropletName(v.project, tier, i);
+          return [name, { ansible_host: '127.0.0.1', private_ip: `10.110.0.${base + i}`, ...port(name) }];
+        }),
       );
     const inventory = { wp_node: group('wp', v.webCount, 10), galera_cluster_node: group('db', v.dbCount, 20), galera_loadbalancer: group('dblb', 2, 30) };
     const o = (value, type) => ({ sensitive: false, type, value });
@@ -210,6 +229,11 @@ switch (argv[0]) {
   default:
     err(`stand-in terraform: unsupported command ${argv.join(' ')}`);
     process.exit(64);
+}
+
+/** As terraform/*.tf names droplets: <project>-wp-01 for digitalocean_droplet.web[0]. */
+function dropletName(project, tier, index) {
+  return `${project}-${tier === 'web' ? 'wp' : tier}-${String(index + 1).padStart(2, '0')}`;
 }
 
 function hash(s) {
