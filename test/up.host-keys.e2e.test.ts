@@ -68,6 +68,8 @@ async function up(args: string[], o: { ports?: Record<string, number>; env?: Nod
       STANDIN_SSH_PORTS: JSON.stringify(o.ports ?? { [OWN]: own.port }),
       STANDIN_LB_IP: siteIp,
       STANDIN_REPO: ROOT,
+      // The stand-ins' settings reach them as a user's own variables would: named in HA_WORDPRESS_CHILD_ENV.
+      HA_WORDPRESS_CHILD_ENV: 'STANDIN_*',
       ...o.env,
     },
   });
