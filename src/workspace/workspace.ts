@@ -268,7 +268,8 @@ async function sweepStaging(dir: string): Promise<void> {
 
 /** writeAtomic's temporary files that a killed run left (each 0600 when it held a secret, and git-ignored). */
 async function sweepTemporaries(dir: string, files: PlannedFile[]): Promise<void> {
-  const dirs = new Set(files.map((f) => path.dirname(path.join(dir, f.rel))));
+  // The planned files' directories, plus where the manifest and .vault-pass live (not always in the plan).
+  const dirs = new Set([...files.map((f) => path.dirname(path.join(dir, f.rel))), path.dirname(path.join(dir, MANIFEST_FILE)), dir]);
   for (const d of dirs) {
     const entries = await fs.readdir(d).catch(() => [] as string[]);
     for (const e of entries) if (TEMPORARY.test(e)) await fs.rm(path.join(d, e), { force: true });
