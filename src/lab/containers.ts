@@ -148,6 +148,11 @@ export async function ensureContainer(ctx: Ctx, o: StartOptions): Promise<'runni
     '--timezone=off',
     '--link-journal=no',
   ];
+  // A container killed with its nspawn (cgroup.kill) leaves the host end of
+  // its veth until the kernel tears its network namespace down, which can
+  // take longer than a quick restart: nspawn then fails with "Failed to add
+  // new veth interfaces: File exists". Nothing else owns that name.
+  await run(ctx, 'ip', ['link', 'delete', `vb-${node.machine}`]).catch(() => undefined);
   const out = openSync(p.console, 'a');
   try {
     const child = spawn(
