@@ -75,7 +75,10 @@ interface Manifest {
 export function ansiblePathProblem(dir: string, what: string): string | undefined {
   const m = /\$(\{[^}]*\}?|[A-Za-z_][A-Za-z0-9_]*)/.exec(dir);
   if (!m) return undefined;
-  return `${what}: the path contains "${m[0]}", which Ansible replaces with an environment variable wherever it reads a path; use a directory whose path has no "$" before a letter, "_" or "{"`;
+  return (
+    `${what}: the path contains "${m[0]}", which Ansible replaces with an environment variable wherever it reads a path; ` +
+    'use a directory whose path has no "$" before a letter, "_" or "{"'
+  );
 }
 
 export async function isWorkspace(dir: string): Promise<boolean> {

@@ -6,6 +6,8 @@
  * there at exit instead, so a test knows how many points to try.
  */
 'use strict';
+/* global require, process */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const fs = require('node:fs');
 
 const limit = Number(process.env.HAWP_KILL_AFTER_WRITES || 0);
