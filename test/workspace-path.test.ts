@@ -22,7 +22,8 @@ import { runPlaybook } from '../src/runners/ansible.js';
 import { PhaseLog, StepFailure } from '../src/runners/process.js';
 import { knownHosts } from '../src/ssh/wait.js';
 import { KNOWN_HOSTS_FILE, renderInventory, writeInventory } from '../src/workspace/inventory.js';
-import { ed25519Pair, homeWithKey, ROOT, runCli, tempDir } from './support/cli.js';
+import { newKeyPair } from '../src/ssh/keys.js';
+import { homeWithKey, ROOT, runCli, tempDir } from './support/cli.js';
 import { startSshServer } from './support/ssh-server.js';
 import { budget, needs } from './support/tools.js';
 
@@ -69,7 +70,7 @@ needs('ansible-playbook', 'ssh').describe('a workspace under any directory name 
   it.each(HOSTILE_DIRS.map((d) => [JSON.stringify(d), d]))(
     '%s',
     async (_label, dirName) => {
-      const pair = await ed25519Pair();
+      const pair = await newKeyPair('me@laptop');
       // One server per workspace: ssh's ControlMaster reuses a connection per host, port and user.
       const ssh = await startSshServer({
         user: 'deploy',

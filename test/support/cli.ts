@@ -5,6 +5,7 @@
  * recorded through test/support/record-children.mjs, so tests can check argv.
  */
 import { execFile } from 'node:child_process';
+import { newKeyPair } from '../../src/ssh/keys.js';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -66,24 +67,11 @@ export function tempDir(prefix = 'hawp-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-/**
- * An ed25519 key pair in OpenSSH format. ssh2's generator now and then (about
- * 1 in 300) writes a public key whose leading zero byte is missing, which
- * ssh2 itself then cannot parse: such a pair is made again.
- */
-export async function ed25519Pair(comment = 'me@laptop'): Promise<{ private: string; public: string }> {
-  const { utils } = (await import('ssh2')).default;
-  for (;;) {
-    const pair = utils.generateKeyPairSync('ed25519', { comment });
-    if (!(utils.parseKey(pair.public) instanceof Error)) return pair;
-  }
-}
-
 /** A home directory holding ~/.ssh/id_ed25519 (and .pub), as a user's machine would. */
 export async function homeWithKey(parent: string): Promise<{ home: string; publicKey: string }> {
   const home = path.join(parent, 'home');
   mkdirSync(path.join(home, '.ssh'), { recursive: true, mode: 0o700 });
-  const pair = await ed25519Pair();
+  const pair = await newKeyPair('me@laptop');
   writeFileSync(path.join(home, '.ssh', 'id_ed25519'), pair.private, { mode: 0o600 });
   writeFileSync(path.join(home, '.ssh', 'id_ed25519.pub'), pair.public);
   return { home, publicKey: pair.public.trim() };
