@@ -6,13 +6,13 @@
  * tools: ansible-vault, ansible-playbook (Jinja templating of every value)
  * and terraform (variables.tf validation).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_TOKEN, defaultKeys, startFakeDoApi, type FakeDoApi } from './support/fake-do-api.mjs';
 import { homeWithKey, runCli, tempDir, type CliResult } from './support/cli.js';
-import { ansibleVaultDecrypt, budget, needs, runTool, terraformEval, terraformPlan } from './support/tools.js';
+import { ansibleVaultDecrypt, budget, needs, runTool, runToolSync, terraformEval, terraformPlan } from './support/tools.js';
 import { decryptVault } from '../src/secrets/vault.js';
 import { md5Fingerprint } from '../src/ssh/keys.js';
 
@@ -183,6 +183,39 @@ describe('init --non-interactive against the stand-in API', () => {
     expect(lbAfter.vault_haproxy_stats_pass).not.toBe(lbBefore.vault_haproxy_stats_pass);
     expect({ ...lbAfter, vault_haproxy_stats_pass: 0 }).toEqual({ ...lbBefore, vault_haproxy_stats_pass: 0 });
     expect(vaultYaml(ws, 'ansible/group_vars/galera_cluster_node/vault.yml')).toEqual(galeraBefore);
+  });
+
+  needs('ansible-vault').it('refuses to rotate a secret whose vault was edited by hand (the new value would only reach .new) and changes nothing', async () => {
+    const rel = 'ansible/group_vars/galera_loadbalancer/vault.yml';
+    const file = path.join(ws, rel);
+    // What `ansible-vault edit` leaves behind: the same values with the user's note, encrypted again.
+    const plain = path.join(root, 'lb-vault-plain.yml');
+    writeFileSync(plain, ansibleVaultDecrypt(file, pwFile) + '# checked by hand\n');
+    runToolSync('ansible-vault', ['encrypt', '--vault-password-file', pwFile, '--output', file, plain]);
+    const before = vaultYaml(ws, rel);
+    const snapshot = Object.fromEntries(allFiles(ws).map((f) => [f, readFileSync(f, 'utf8')]));
+    const r = await runCli(['init', '--non-interactive', '--dir', ws, '--api-url', api.url, '--rotate', 'haproxy-stats-password'], { env: { HOME: home } });
+    expect(r.code, r.stderr).toBe(2);
+    const lines = r.stderr.split('\n').filter((l) => /--rotate/.test(l));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /--rotate: ansible\/group_vars\/galera_loadbalancer\/vault.yml was edited by hand, .*HAProxy stats password would only reach its .new file, not the cluster; nothing was changed\. Set it yourself with `ansible-vault edit /,
+    );
+    expect(r.stderr).not.toMatch(/Workspace ready|changed\s+HAProxy/);
+    expect(Object.fromEntries(allFiles(ws).map((f) => [f, readFileSync(f, 'utf8')]))).toEqual(snapshot);
+    expect(vaultYaml(ws, rel)).toEqual(before);
+
+    // The way out the error gives works: init's version of the file over the edited one, then the rotation.
+    const plainRun = await runCli(['init', '--non-interactive', '--dir', ws, '--api-url', api.url], { env: { HOME: home } });
+    expect(plainRun.code, plainRun.stderr).toBe(0);
+    renameSync(`${file}.new`, file);
+    const rotated = await runCli(['init', '--non-interactive', '--dir', ws, '--api-url', api.url, '--rotate', 'haproxy-stats-password'], {
+      env: { HOME: home },
+    });
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(rotated.stderr).toMatch(/changed\s+HAProxy stats password/);
+    expect(existsSync(`${file}.new`)).toBe(false);
+    expect(vaultYaml(ws, rel).vault_haproxy_stats_pass).not.toBe(before.vault_haproxy_stats_pass);
   });
 
   it('refuses a wrong vault password on an existing workspace and changes nothing', async () => {
