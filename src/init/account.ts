@@ -37,7 +37,7 @@ export async function connectAccount(
     const token = (await r.settle(SETTING.token))!;
     redact(token);
     try {
-      const api = await connect({ token, apiUrl });
+      const api = await connect({ token, apiUrl, log: ctx.log });
       const [account, regions, sizes, keys, droplets] = await withSpinner('Checking the DigitalOcean account, regions, sizes and SSH keys…', () =>
         Promise.all([api.account(), api.regions(), api.sizes(), api.sshKeys(), api.dropletCount()]),
       );
