@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync,
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { DEFAULT_TOKEN, defaultKeys, startFakeDoApi, type FakeDoApi } from './support/fake-do-api.mjs';
+import { DEFAULT_TOKEN, defaultKeys, defaultRegions, startFakeDoApi, type FakeDoApi } from './support/fake-do-api.mjs';
 import { homeWithKey, runCli, tempDir, type CliResult } from './support/cli.js';
 import { ansibleVaultDecrypt, budget, needs, runTool, runToolSync, terraformEval, terraformPlan } from './support/tools.js';
 import { decryptVault } from '../src/secrets/vault.js';
@@ -274,6 +274,31 @@ describe('bad input without a terminal', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/error: --region: no region "mars1".*syd1/);
     expect(existsSync(ws)).toBe(false);
+  });
+
+  it('an API that lists no regions (or no sizes) is blamed, not --region: one line naming the API URL and the token scope', async () => {
+    for (const [options, what] of [
+      [{ regions: [] }, 'regions'],
+      [{ regions: defaultRegions().map((x) => ({ ...x, available: false })) }, 'regions that take new droplets'],
+      [{ sizes: [] }, 'droplet sizes'],
+    ] as const) {
+      const other = await startFakeDoApi(options);
+      try {
+        const ws = path.join(root, 'noregions');
+        const r = await runCli(['init', '--dir', ws, '--project', 'shop', '--region', 'fra1', '--vault-password-file', pwFile, '--api-url', other.url], {
+          env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN },
+        });
+        expect(r.code, r.stderr).toBe(1);
+        const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
+        expect(errors).toHaveLength(1);
+        expect(errors[0]!.startsWith(`error: DigitalOcean's API at ${other.url} returned no ${what}: `), errors[0]).toBe(true);
+        expect(errors[0]).toMatch(/check the token's scope .* and --api-url \/ DIGITALOCEAN_API_URL$/);
+        expect(r.stderr).not.toContain('--region:');
+        expect(existsSync(ws)).toBe(false);
+      } finally {
+        await other.close();
+      }
+    }
   });
 
   it('a size not offered in the region is refused, naming the flag', async () => {
