@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync,
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { DEFAULT_TOKEN, defaultKeys, defaultRegions, startFakeDoApi, type FakeDoApi } from './support/fake-do-api.mjs';
+import { DEFAULT_TOKEN, defaultKeys, defaultRegions, startFakeDoApi, type FakeDoApi, type FakeDoApiOptions } from './support/fake-do-api.mjs';
 import { homeWithKey, runCli, tempDir, type CliResult } from './support/cli.js';
 import { ansibleVaultDecrypt, budget, needs, runTool, runToolSync, terraformEval, terraformPlan } from './support/tools.js';
 import { decryptVault } from '../src/secrets/vault.js';
@@ -277,11 +277,12 @@ describe('bad input without a terminal', () => {
   });
 
   it('an API that lists no regions (or no sizes) is blamed, not --region: one line naming the API URL and the token scope', async () => {
-    for (const [options, what] of [
+    const cases: [FakeDoApiOptions, string][] = [
       [{ regions: [] }, 'regions'],
       [{ regions: defaultRegions().map((x) => ({ ...x, available: false })) }, 'regions that take new droplets'],
       [{ sizes: [] }, 'droplet sizes'],
-    ] as const) {
+    ];
+    for (const [options, what] of cases) {
       const other = await startFakeDoApi(options);
       try {
         const ws = path.join(root, 'noregions');
