@@ -21,7 +21,7 @@ const ROLE = path.join(ANSIBLE_DIR, 'roles', 'wordpress');
 const tmp = (prefix: string) => mkdtempSync(path.join(os.tmpdir(), prefix));
 
 // The role unpacks as root (owner: root), as it does on a droplet.
-const why = process.getuid?.() !== 0 ? 'the role unpacks the plugin as root; run as root' : missing('ansible-playbook', 'unzip', 'zip');
+const why = process.getuid?.() !== 0 ? 'the role unpacks the plugin as root; run as root' : missing('ansible-playbook', 'unzip', 'zipinfo', 'python3');
 
 /** A plugin archive as wordpress.org serves one: a single amazon-s3-and-cloudfront/ directory. */
 function pluginZip(dir: string, version: string, files: Record<string, string>): Buffer {
@@ -31,7 +31,7 @@ function pluginZip(dir: string, version: string, files: Record<string, string>):
   writeFileSync(path.join(plugin, 'wordpress-s3.php'), `<?php\n/*\nPlugin Name: WP Offload Media Lite\nVersion: ${version}\n*/\n`);
   for (const [name, text] of Object.entries(files)) writeFileSync(path.join(plugin, name), text);
   const zip = path.join(dir, `plugin-${version}.zip`);
-  runToolSync('zip', ['-q', '-r', zip, 'amazon-s3-and-cloudfront'], { cwd: src });
+  runToolSync('python3', ['-m', 'zipfile', '-c', zip, 'amazon-s3-and-cloudfront'], { cwd: src });
   return readFileSync(zip);
 }
 
