@@ -6,7 +6,7 @@
  * `--help` and `--version` stay close to bare `node` start-up.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { CancelledError, UsageError, UserError } from './errors.js';
+import { CancelledError, capValues, UsageError, UserError } from './errors.js';
 import { toolVersion } from './paths.js';
 import type { Context } from './commands/context.js';
 import { COMMANDS, commandOptions, parseFlags, type CommandDef, type OptionDef } from './settings/commands.js';
@@ -55,6 +55,8 @@ export function buildProgram(withInitOptions = true): Command {
     .version(toolVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .configureHelp({ sortSubcommands: false, showGlobalOptions: false })
+    // commander quotes what it did not understand ("unknown option '--…'"), however long.
+    .configureOutput({ outputError: (text, write) => write(capValues(text)) })
     .exitOverride();
 
   for (const def of COMMANDS) {
@@ -119,7 +121,7 @@ function report(err: unknown): number {
     return err.exitCode;
   }
   const e = err as Error;
-  logger.error(`unexpected: ${e?.message ?? String(err)} (set HA_WORDPRESS_DEBUG=1 for details)`);
+  logger.error(`unexpected: ${capValues(e?.message ?? String(err))} (set HA_WORDPRESS_DEBUG=1 for details)`);
   if (process.env.HA_WORDPRESS_DEBUG) logger.info(scrub(e?.stack ?? ''));
   return 1;
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../src/cli.js';
 import { SETTINGS } from '../src/settings/table.js';
-import { ROOT, runCli } from './support/cli.js';
+import { ROOT, runCli, tempDir } from './support/cli.js';
 
 describe('the command line', () => {
   it('serves the top-level help that commander renders, at any width from 80 columns', async () => {
@@ -34,6 +34,41 @@ describe('the command line', () => {
       }
       expect(r.stdout).toMatch(/Examples:/);
     }
+  });
+
+  it('a 100 000-character value is never echoed: a path flag gets one line saying it is too long, any other value is shortened', async () => {
+    const huge = '/tmp/' + 'a'.repeat(100_000);
+    const dir = path.join(tempDir('hawp-long-'), 'ws');
+    const local = ['init', '--target', 'local', '--non-interactive', '--dir', dir];
+    const cases: [string[], RegExp][] = [
+      [['init', '--dir', huge], /^error: --dir: the path \/tmp\/a+… \(100005 characters\) is too long \(100005 bytes; at most 4095\): give a shorter path$/],
+      [['init', '--dir', `/tmp/${'b'.repeat(300)}/ws`], /^error: --dir: the path .* is too long \(a name of 300 bytes in it; at most 255 per name\)/],
+      [['status', '--dir', huge], /^error: --dir: the path .* is too long/],
+      [['up', '--target', 'local', '--dir', huge], /^error: --dir: the path .* is too long/],
+      [[...local, '--vault-password-file', huge], /^error: --vault-password-file: the path .* is too long/],
+      [['status', '--dir', dir, '--vault-password-file', huge], /^error: --vault-password-file: the path .* is too long/],
+      [[...local, '--ssh-key', huge], /^error: --ssh-key: the path .* is too long/],
+      [
+        ['init', '--non-interactive', '--dir', dir, '--ssh-allow', huge.slice(5)],
+        /^error: --ssh-allow: "a+…a+" \(100002 characters\) is not an IPv4\/IPv6 address/,
+      ],
+      [
+        ['init', '--non-interactive', '--dir', dir, '--rotate', huge.slice(5)],
+        /^error: --rotate: unknown secret "a+…a+"; \(100003 characters\) use one or more/,
+      ],
+      [['init', `--${huge.slice(5)}`], /^error: unknown option '--a+…a+' \(100004 characters\)$/],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => runCli(args, { env: { HOME: tempDir('hawp-home-') } })));
+    runs.forEach((r, i) => {
+      const [args, line] = cases[i]!;
+      const what = args.map((a) => (a.length > 40 ? `${a.slice(0, 20)}…` : a)).join(' ');
+      expect(r.code, what).toBe(2);
+      expect(r.stderr.length, what).toBeLessThan(1000);
+      expect(
+        r.stderr.split('\n').some((l) => line.test(l)),
+        `${what}\n${r.stderr}`,
+      ).toBe(true);
+    });
   });
 
   it('an unknown option is a usage error (exit 2)', async () => {

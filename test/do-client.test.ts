@@ -105,6 +105,94 @@ describe('DigitalOcean client against a loopback stand-in API', () => {
     expect(Date.now() - t0).toBeLessThan(3000);
   });
 
+  it('a hung API: the wait and each retry are reported as they happen, and the request gives up within its budget, naming the API URL', async () => {
+    const lines: { at: number; line: string }[] = [];
+    let t0 = Date.now();
+    api = await startFakeDoApi({ delayMs: { '/v2/account': 10_000 } });
+    const c = await connect({
+      token: DEFAULT_TOKEN,
+      apiUrl: api.url,
+      log: { info: (line) => lines.push({ at: Date.now() - t0, line }) },
+      // Tries of 0.4 s and pauses of 0.1 s, 0.2 s, 0.4 s… (not slept): the third try ends at 1.2 s, and the third pause would pass 1.4 s.
+      policy: { sleep: async () => undefined, timeoutMs: 400, totalMs: 1400, baseDelayMs: 100, slowAfterMs: 200, attempts: 5 },
+    });
+    t0 = Date.now();
+    const err = (await c.account().catch((e: unknown) => e)) as Error;
+    const took = Date.now() - t0;
+    expect(err).toBeInstanceOf(UserError);
+    expect(err.message.split('\n')).toHaveLength(1);
+    expect(err.message).toMatch(/did not answer within 0.4 s \(3 tries, 1\.\d s in all\) while checking the token.*: .*--api-url/);
+    expect(err.message).toContain(api.url);
+    expect(took).toBeLessThan(1800);
+    const slow = `DigitalOcean API (${api.url}): no answer yet after 0.2 s; waiting up to 0.4 s…`;
+    expect(lines.map((l) => l.line)).toEqual([
+      slow,
+      'DigitalOcean API: no answer within 0.4 s; try 2 of 5 in 0.1 s (giving up after 1.4 s in all)',
+      slow,
+      'DigitalOcean API: no answer within 0.4 s; try 3 of 5 in 0.2 s (giving up after 1.4 s in all)',
+      slow,
+    ]);
+    // As they happen: the first retry is announced when the first try ends, long before the error.
+    expect(lines[1]!.at).toBeLessThan(took - 400);
+  });
+
+  it('parallel calls to a hung API share one line per wait and retry', async () => {
+    const lines: string[] = [];
+    api = await startFakeDoApi({ delayMs: { '/v2/account': 10_000, '/v2/regions': 10_000, '/v2/sizes': 10_000 } });
+    const c = await connect({
+      token: DEFAULT_TOKEN,
+      apiUrl: api.url,
+      log: { info: (line) => lines.push(line) },
+      policy: { sleep: async () => undefined, timeoutMs: 300, totalMs: 1000, slowAfterMs: 100, attempts: 2 },
+    });
+    const results = await Promise.allSettled([c.account(), c.regions(), c.sizes()]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(lines.filter((l) => l.includes('try 2 of 2'))).toHaveLength(1);
+    expect(lines.filter((l) => l.includes('no answer yet'))).toHaveLength(2);
+  });
+
+  it.each([
+    ['negative', '-5', 1000, 1000],
+    ['zero', '0', 1000, 1000],
+    ['a fraction', '1.5', 1500, 1500],
+    ['not a number', 'soon', 1000, 1250],
+    ['a date in the past', 'Wed, 21 Oct 2015 07:28:00 GMT', 1000, 1000],
+    ['a day', '86400', 30_000, 30_000],
+    ['absurd', '99999999999999999999', 30_000, 30_000],
+  ])('a Retry-After that is %s (%s) is clamped to 1..30 s, and the call still succeeds', async (_what, header, min, max) => {
+    const lines: string[] = [];
+    api = await startFakeDoApi({ rateLimitOnce: { path: '/v2/sizes', retryAfter: header } });
+    const waits: number[] = [];
+    const c = await connect({
+      token: DEFAULT_TOKEN,
+      apiUrl: api.url,
+      log: { info: (l) => lines.push(l) },
+      policy: { sleep: async (ms) => void waits.push(ms) },
+    });
+    expect((await c.sizes()).length).toBeGreaterThan(0);
+    expect(waits).toHaveLength(1);
+    expect(waits[0]).toBeGreaterThanOrEqual(min);
+    expect(waits[0]).toBeLessThanOrEqual(max);
+    expect(lines).toEqual([expect.stringMatching(/^DigitalOcean API: rate limited \(HTTP 429\); try 2 of 5 in \d/)]);
+  });
+
+  it('a Retry-After date 10 s ahead is waited for', async () => {
+    api = await startFakeDoApi({ rateLimitOnce: { path: '/v2/sizes', retryAfter: new Date(Date.now() + 10_000).toUTCString() } });
+    const waits: number[] = [];
+    const c = await connect({ token: DEFAULT_TOKEN, apiUrl: api.url, policy: { sleep: async (ms) => void waits.push(ms) } });
+    expect((await c.sizes()).length).toBeGreaterThan(0);
+    expect(waits[0]).toBeGreaterThan(7000);
+    expect(waits[0]).toBeLessThanOrEqual(10_000);
+  });
+
+  it('a pause that would run past the budget is not taken: the answer is reported at once', async () => {
+    api = await startFakeDoApi({ rateLimitOnce: { path: '/v2/sizes', retryAfter: 20 } });
+    const waits: number[] = [];
+    const c = await connect({ token: DEFAULT_TOKEN, apiUrl: api.url, policy: { sleep: async (ms) => void waits.push(ms), totalMs: 10_000 } });
+    await expect(c.sizes()).rejects.toThrow(/rate limit was hit \(429\)/);
+    expect(waits).toEqual([]);
+  });
+
   it('a refused connection is a network error naming --api-url', async () => {
     const c = await client();
     const url = api!.url;
@@ -148,5 +236,13 @@ describe('Retry-After parsing', () => {
     expect(retryAfterMs(new Date(Date.now() + 5000).toUTCString())).toBeGreaterThan(3000);
     expect(retryAfterMs('garbage')).toBeUndefined();
     expect(retryAfterMs(null)).toBeUndefined();
+  });
+
+  it('reads what V8 would take for a date as what it says: "-5" is -5 s, "1.5" is 1.5 s', () => {
+    expect(retryAfterMs('-5')).toBe(-5000);
+    expect(retryAfterMs('1.5')).toBe(1500);
+    expect(retryAfterMs('Wed, 21 Oct 2015 07:28:00 GMT')).toBeLessThan(0);
+    expect(retryAfterMs('2015')).toBe(2_015_000);
+    expect(retryAfterMs('next tuesday')).toBeUndefined();
   });
 });

@@ -6,13 +6,13 @@
  * tools: ansible-vault, ansible-playbook (Jinja templating of every value)
  * and terraform (variables.tf validation).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { DEFAULT_TOKEN, defaultKeys, startFakeDoApi, type FakeDoApi } from './support/fake-do-api.mjs';
+import { DEFAULT_TOKEN, defaultKeys, defaultRegions, startFakeDoApi, type FakeDoApi, type FakeDoApiOptions } from './support/fake-do-api.mjs';
 import { homeWithKey, runCli, tempDir, type CliResult } from './support/cli.js';
-import { ansibleVaultDecrypt, budget, needs, runTool, terraformEval, terraformPlan } from './support/tools.js';
+import { ansibleVaultDecrypt, budget, needs, runTool, runToolSync, terraformEval, terraformPlan } from './support/tools.js';
 import { decryptVault } from '../src/secrets/vault.js';
 import { md5Fingerprint } from '../src/ssh/keys.js';
 
@@ -89,6 +89,11 @@ describe('init --non-interactive against the stand-in API', () => {
     const sizes = api.requests.filter((r) => r.path === '/v2/sizes').map((r) => r.status);
     expect(sizes.slice(0, 2)).toEqual([429, 200]);
     expect(readFileSync(path.join(ws, 'terraform', 'terraform.tfvars'), 'utf8')).toContain('region      = "syd1"');
+  });
+
+  it('says so when the API rate-limits it, as it happens: the retry and its pause', () => {
+    expect(first.stderr).toMatch(/^DigitalOcean API: rate limited \(HTTP 429\); try 2 of 5 in 1 s \(giving up after 60 s in all\)$/m);
+    expect(first.stderr.indexOf('rate limited')).toBeLessThan(first.stderr.indexOf('Workspace ready'));
   });
 
   it('does not upload a key that is already on the account’s last page', () => {
@@ -186,6 +191,39 @@ describe('init --non-interactive against the stand-in API', () => {
     expect(vaultYaml(ws, 'ansible/group_vars/galera_cluster_node/vault.yml')).toEqual(galeraBefore);
   });
 
+  needs('ansible-vault').it('refuses to rotate a secret whose vault was edited by hand (the new value would only reach .new) and changes nothing', async () => {
+    const rel = 'ansible/group_vars/galera_loadbalancer/vault.yml';
+    const file = path.join(ws, rel);
+    // What `ansible-vault edit` leaves behind: the same values with the user's note, encrypted again.
+    const plain = path.join(root, 'lb-vault-plain.yml');
+    writeFileSync(plain, ansibleVaultDecrypt(file, pwFile) + '# checked by hand\n');
+    runToolSync('ansible-vault', ['encrypt', '--vault-password-file', pwFile, '--output', file, plain]);
+    const before = vaultYaml(ws, rel);
+    const snapshot = Object.fromEntries(allFiles(ws).map((f) => [f, readFileSync(f, 'utf8')]));
+    const r = await runCli(['init', '--non-interactive', '--dir', ws, '--api-url', api.url, '--rotate', 'haproxy-stats-password'], { env: { HOME: home } });
+    expect(r.code, r.stderr).toBe(2);
+    const lines = r.stderr.split('\n').filter((l) => /--rotate/.test(l));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/--rotate: ansible\/group_vars\/galera_loadbalancer\/vault.yml was edited by hand, /);
+    expect(lines[0]).toMatch(/HAProxy stats password would only reach its .new file, not the cluster; nothing was changed\./);
+    expect(lines[0]).toMatch(/Set it yourself with `ansible-vault edit /);
+    expect(r.stderr).not.toMatch(/Workspace ready|changed\s+HAProxy/);
+    expect(Object.fromEntries(allFiles(ws).map((f) => [f, readFileSync(f, 'utf8')]))).toEqual(snapshot);
+    expect(vaultYaml(ws, rel)).toEqual(before);
+
+    // The way out the error gives works: init's version of the file over the edited one, then the rotation.
+    const plainRun = await runCli(['init', '--non-interactive', '--dir', ws, '--api-url', api.url], { env: { HOME: home } });
+    expect(plainRun.code, plainRun.stderr).toBe(0);
+    renameSync(`${file}.new`, file);
+    const rotated = await runCli(['init', '--non-interactive', '--dir', ws, '--api-url', api.url, '--rotate', 'haproxy-stats-password'], {
+      env: { HOME: home },
+    });
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(rotated.stderr).toMatch(/changed\s+HAProxy stats password/);
+    expect(existsSync(`${file}.new`)).toBe(false);
+    expect(vaultYaml(ws, rel).vault_haproxy_stats_pass).not.toBe(before.vault_haproxy_stats_pass);
+  });
+
   it('refuses a wrong vault password on an existing workspace and changes nothing', async () => {
     const wrong = path.join(root, 'wrong-pass');
     writeFileSync(wrong, 'not the password\n');
@@ -237,6 +275,32 @@ describe('bad input without a terminal', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/error: --region: no region "mars1".*syd1/);
     expect(existsSync(ws)).toBe(false);
+  });
+
+  it('an API that lists no regions (or no sizes) is blamed, not --region: one line naming the API URL and the token scope', async () => {
+    const cases: [FakeDoApiOptions, string][] = [
+      [{ regions: [] }, 'regions'],
+      [{ regions: defaultRegions().map((x) => ({ ...x, available: false })) }, 'regions that take new droplets'],
+      [{ sizes: [] }, 'droplet sizes'],
+    ];
+    for (const [options, what] of cases) {
+      const other = await startFakeDoApi(options);
+      try {
+        const ws = path.join(root, 'noregions');
+        const r = await runCli(['init', '--dir', ws, '--project', 'shop', '--region', 'fra1', '--vault-password-file', pwFile, '--api-url', other.url], {
+          env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN },
+        });
+        expect(r.code, r.stderr).toBe(1);
+        const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
+        expect(errors).toHaveLength(1);
+        expect(errors[0]!.startsWith(`error: DigitalOcean's API at ${other.url} returned no ${what}: `), errors[0]).toBe(true);
+        expect(errors[0]).toMatch(/check the token's scope .* and --api-url \/ DIGITALOCEAN_API_URL$/);
+        expect(r.stderr).not.toContain('--region:');
+        expect(existsSync(ws)).toBe(false);
+      } finally {
+        await other.close();
+      }
+    }
   });
 
   it('a size not offered in the region is refused, naming the flag', async () => {

@@ -1,9 +1,20 @@
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { findDefaultKey, generateKey, md5Fingerprint, newKeyPair, permissionProblem, readKey } from '../src/ssh/keys.js';
-import { tempDir } from './support/cli.js';
-import { budget, needs, runToolSync } from './support/tools.js';
+import { spawnSync } from 'node:child_process';
+import { UserError } from '../src/errors.js';
+import { findDefaultKey, generateKey, md5Fingerprint, newKeyPair, permissionProblem, readKey, rsaBits } from '../src/ssh/keys.js';
+import { runCli, tempDir } from './support/cli.js';
+import { budget, missing, needs, runToolSync, skipWhen } from './support/tools.js';
+
+/** Why a DSA key cannot be made here: OpenSSH 9.8 and later are built without DSA. */
+function dsaKeygen(): string | undefined {
+  const why = missing('ssh-keygen');
+  if (why) return why;
+  const dir = tempDir('hawp-dsa-');
+  const r = spawnSync('ssh-keygen', ['-q', '-t', 'dsa', '-N', '', '-f', path.join(dir, 'probe')], { encoding: 'utf8' });
+  return r.status === 0 ? undefined : `this ssh-keygen makes no DSA keys (${(r.stderr || '').trim().split('\n')[0]})`;
+}
 
 async function pair(passphrase?: string) {
   const { utils } = (await import('ssh2')).default;
@@ -69,6 +80,57 @@ describe('SSH keys', () => {
     await expect(readKey(path.join(dir, 'nope'))).rejects.toThrow(/--ssh-key: .* does not exist/);
     await expect(readKey(path.join(dir, 'junk'))).rejects.toThrow(/--ssh-key: .* is not a private key/);
   });
+
+  needs('ssh-keygen').it(
+    'refuses an RSA key under 2048 bits (also through its .pub when passphrase-protected) and accepts 2048, naming the flag and the ed25519 fix',
+    async () => {
+      const dir = tempDir('hawp-ssh-');
+      const weak = path.join(dir, 'rsa1024');
+      runToolSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '1024', '-N', '', '-f', weak]);
+      const err = (await readKey(weak).catch((e: unknown) => e)) as UserError;
+      expect(err).toBeInstanceOf(UserError);
+      expect(err.exitCode).toBe(2);
+      expect(err.message.split('\n')).toHaveLength(1);
+      expect(err.message).toMatch(/^--ssh-key: .*rsa1024 is a 1024-bit RSA key, too weak \(at least 2048 bits\); /);
+      expect(err.message).toMatch(/; create an ed25519 key \(`ssh-keygen -t ed25519 -f ~\/.ssh\/id_ed25519`\) and give it with --ssh-key$/);
+
+      const locked = path.join(dir, 'rsa1024-locked');
+      runToolSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '1024', '-N', 'a passphrase', '-f', locked]);
+      await expect(readKey(locked)).rejects.toThrow(/is a 1024-bit RSA key, too weak/);
+
+      const ok = path.join(dir, 'rsa2048');
+      runToolSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', ok]);
+      expect(await readKey(ok)).toMatchObject({ type: 'ssh-rsa' });
+      expect(rsaBits(Buffer.from(readFileSync(`${ok}.pub`, 'utf8').split(' ')[1]!, 'base64'))).toBe(2048);
+    },
+    budget({ other: 6 }),
+  );
+
+  skipWhen(dsaKeygen()).it('refuses a DSA key, naming the flag and the ed25519 fix', async () => {
+    const dir = tempDir('hawp-ssh-');
+    const dsa = path.join(dir, 'id_dsa');
+    runToolSync('ssh-keygen', ['-q', '-t', 'dsa', '-N', '', '-f', dsa]);
+    await expect(readKey(dsa)).rejects.toThrow(/^--ssh-key: .*id_dsa is a DSA key, which OpenSSH no longer accepts; create an ed25519 key/);
+  });
+
+  needs('ssh-keygen').it(
+    'init refuses a weak key before writing anything: exit 2, one line',
+    async () => {
+      const dir = tempDir('hawp-ssh-');
+      const weak = path.join(dir, 'rsa1024');
+      runToolSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '1024', '-N', '', '-f', weak]);
+      const pw = path.join(dir, 'pw');
+      writeFileSync(pw, 'a long vault password\n');
+      const ws = path.join(dir, 'lab');
+      const r = await runCli(['init', '--target', 'local', '--non-interactive', '--dir', ws, '--vault-password-file', pw, '--ssh-key', weak], {
+        env: { HOME: dir },
+      });
+      expect(r.code).toBe(2);
+      expect(r.stderr.split('\n').filter((l) => l.startsWith('error:'))).toEqual([expect.stringMatching(/^error: --ssh-key: .* is a 1024-bit RSA key/)]);
+      expect(existsSync(ws)).toBe(false);
+    },
+    budget({ other: 3, cli: 1 }),
+  );
 
   it('finds ~/.ssh/id_ed25519 before id_rsa, and generates a new pair without overwriting', async () => {
     const home = tempDir('hawp-home-');

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { connectAccount, checkDropletLimit, regionChoices, sizeChoices, type Live } from '../init/account.js';
-import { planFiles } from '../init/files.js';
+import { changedSecretsMustLand, planFiles } from '../init/files.js';
 import { registerKey, resolveSshKey } from '../init/ssh-key.js';
 import { printSummary } from '../init/summary.js';
 import { locate, type Where } from '../init/where.js';
@@ -107,7 +107,8 @@ async function initIn(ctx: Context, r: Resolver, { dir, target, project, stored 
   const files = await planFiles({ target, values: r.values, key, vaults: secrets.vaults, token, failoverFollows: secrets.failoverFollowsApiToken });
   const saved = r.values.saveVaultPassword === 'true';
   if (saved) files.push({ rel: VAULT_PASS_FILE, content: vaultPassword + '\n', mode: 0o600, policy: 'owned' });
-  const result = await applyPlan(dir, files, vaultPassword);
+  const tokenChanged = token !== undefined && existing?.token !== undefined && token !== existing.token;
+  const result = await applyPlan(dir, files, vaultPassword, changedSecretsMustLand(secrets.changes, tokenChanged));
 
   const oldPassFile = !saved && (await readIfExists(path.join(dir, VAULT_PASS_FILE))) !== undefined;
   printSummary(log, {

@@ -149,7 +149,7 @@ const ansibleTool = (ctx: UpContext) => ({ name: 'ansible-playbook', version: ()
 
 async function checkAccount(ctx: UpContext, ws: Workspace): Promise<Size[]> {
   const { connect } = await import('../digitalocean/client.js');
-  const api = await connect({ token: ws.token!, apiUrl: ws.settings.apiUrl });
+  const api = await connect({ token: ws.token!, apiUrl: ws.settings.apiUrl, log: ctx.log });
   const [account, sizes] = await withSpinner('Checking the DigitalOcean account…', () => Promise.all([api.account(), api.sizes()]));
   if (account.status !== 'active')
     throw new UserError(

@@ -6,7 +6,9 @@
  * to one line that says what to do (see describeFailure).
  */
 import { UserError } from '../errors.js';
-import { DEFAULT_POLICY, NetworkError, retryingFetch, TimeoutError, type RetryPolicy } from './http.js';
+import type { Logger } from '../ui/logger.js';
+import { aside } from '../ui/spinner.js';
+import { DEFAULT_POLICY, NetworkError, retryingFetch, seconds, TimeoutError, type RetryInfo, type RetryPolicy } from './http.js';
 
 export interface Account {
   dropletLimit: number;
@@ -54,6 +56,8 @@ export interface ConnectOptions {
   token: string;
   apiUrl: string;
   policy?: Partial<RetryPolicy>;
+  /** Where a slow answer and each retry are reported as they happen (a spinner steps aside for them). */
+  log?: Pick<Logger, 'info'>;
 }
 
 /*
@@ -114,8 +118,6 @@ interface DotsModule {
 
 const PER_PAGE = 200; // the API's maximum: fewest round trips
 
-const seconds = (ms: number) => (ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`);
-
 /** A call the API answered with an error status: callers branch on `status`. */
 export class ApiError extends UserError {
   constructor(
@@ -142,8 +144,13 @@ export function describeFailure(err: unknown, what: string, apiUrl: string): Use
   if (status !== undefined && status >= 500)
     return new ApiError(`DigitalOcean answered ${status} while ${what}${detail}: the API may be having trouble; try again shortly`, status);
   if (status !== undefined) return new ApiError(`DigitalOcean answered ${status} while ${what}${detail}`, status);
-  if (err instanceof TimeoutError)
-    return new UserError(`DigitalOcean did not answer within ${seconds(err.timeoutMs)} while ${what}: check your network, or --api-url (${apiUrl})`);
+  if (err instanceof TimeoutError) {
+    const tries = err.tries > 1 ? ` (${err.tries} tries, ${seconds(err.elapsedMs)} in all)` : '';
+    return new UserError(
+      `DigitalOcean did not answer within ${seconds(err.timeoutMs)}${tries} while ${what}: ` +
+        `check your network and https://status.digitalocean.com, or --api-url / DIGITALOCEAN_API_URL (${apiUrl})`,
+    );
+  }
   if (err instanceof NetworkError)
     return new UserError(`cannot reach the DigitalOcean API at ${apiUrl} (${err.code}) while ${what}: check your network, or --api-url / DIGITALOCEAN_API_URL`);
   if (err instanceof UserError) return err;
@@ -151,12 +158,37 @@ export function describeFailure(err: unknown, what: string, apiUrl: string): Use
   return new UserError(`unexpected failure while ${what}: ${text}`);
 }
 
+/**
+ * Progress lines for slow answers and retries. init asks for five things at
+ * once: a hung API makes each of them wait and retry at the same moment, so
+ * a line already shown for this attempt in the last seconds is not repeated.
+ */
+function progress(log: Pick<Logger, 'info'>, apiUrl: string): Pick<RetryPolicy, 'onRetry' | 'onSlow'> {
+  const shown = new Map<string, number>();
+  const say = (key: string, line: string) => {
+    const now = Date.now();
+    if (now - (shown.get(key) ?? -Infinity) < 3000) return;
+    shown.set(key, now);
+    aside(() => log.info(line));
+  };
+  return {
+    onSlow: ({ waitedMs, attempt, timeoutMs }) =>
+      say(`slow ${attempt}`, `DigitalOcean API (${apiUrl}): no answer yet after ${seconds(waitedMs)}; waiting up to ${seconds(timeoutMs)}…`),
+    onRetry: (r: RetryInfo) =>
+      say(
+        `retry ${r.attempt} ${r.status ?? r.reason}`,
+        `DigitalOcean API: ${r.status === 429 ? 'rate limited (HTTP 429)' : r.reason}; ` +
+          `try ${r.attempt + 1} of ${r.attempts} in ${seconds(r.delayMs)} (giving up after ${seconds(r.totalMs)} in all)`,
+      ),
+  };
+}
+
 export async function connect(options: ConnectOptions): Promise<DoApi> {
   const [{ createDigitalOceanClient, DigitalOceanApiKeyAuthenticationProvider }, http] = await Promise.all([
     import(DOTS) as Promise<DotsModule>,
     import('@microsoft/kiota-http-fetchlibrary'),
   ]);
-  const policy: RetryPolicy = { ...DEFAULT_POLICY, ...options.policy };
+  const policy: RetryPolicy = { ...DEFAULT_POLICY, ...(options.log ? progress(options.log, options.apiUrl) : {}), ...options.policy };
   // Kiota's default chain minus RetryHandler: retries and timeouts are ours (http.ts).
   const httpClient = new http.HttpClient(
     undefined,

@@ -37,7 +37,7 @@ export async function connectAccount(ctx: ConfirmContext, r: Resolver, storedTok
     const token = (await r.settle(SETTING.token))!;
     redact(token);
     try {
-      const api = await connect({ token, apiUrl });
+      const api = await connect({ token, apiUrl, log: ctx.log });
       const [account, regions, sizes, keys, droplets] = await withSpinner('Checking the DigitalOcean account, regions, sizes and SSH keys…', () =>
         Promise.all([api.account(), api.regions(), api.sizes(), api.sshKeys(), api.dropletCount()]),
       );
@@ -46,6 +46,7 @@ export async function connectAccount(ctx: ConfirmContext, r: Resolver, storedTok
           `the DigitalOcean account is ${account.status}${account.statusMessage ? ` (${account.statusMessage})` : ''}: ` +
             'resolve it in the control panel, then run init again',
         );
+      checkListed(apiUrl, regions, sizes);
       ctx.log.success(`DigitalOcean account ${account.email || ''} is active (droplet limit ${account.dropletLimit})`);
       return { live: { api, account, regions, sizes, keys, droplets }, token };
     } catch (err) {
@@ -63,6 +64,19 @@ export async function connectAccount(ctx: ConfirmContext, r: Resolver, storedTok
       throw err;
     }
   }
+}
+
+/**
+ * Every account has regions and sizes: an empty list is the API's answer
+ * (a token scoped without read access to them, a wrong --api-url, an outage),
+ * and must not come out as "--region: no region fra1; available: (nothing)".
+ */
+function checkListed(apiUrl: string, regions: Region[], sizes: Size[]): void {
+  const fix = "check the token's scope (it needs read access) and --api-url / DIGITALOCEAN_API_URL";
+  const none = (what: string, extra = '') => new UserError(`DigitalOcean's API at ${apiUrl} returned no ${what}: ${extra}${fix}`);
+  if (regions.length === 0) throw none('regions');
+  if (!regions.some((x) => x.available)) throw none('regions that take new droplets', 'try again later (https://status.digitalocean.com), or ');
+  if (sizes.length === 0) throw none('droplet sizes');
 }
 
 /** The cluster's droplets per month in `region`, at the sizes chosen so far (defaults for the rest). */

@@ -8,12 +8,12 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import yaml from 'js-yaml';
-import { UserError } from '../errors.js';
+import { UsageError, UserError } from '../errors.js';
 import { packagePath, toolVersion } from '../paths.js';
 import { renderTemplate } from '../render/render.js';
-import { VAULT_GROUPS, type Vaults } from '../secrets/catalog.js';
+import { VAULT_GROUPS, type SecretChange, type Vaults } from '../secrets/catalog.js';
 import { SETTINGS_FILE, settingsFileText, templateSettings } from '../settings/stored.js';
-import type { Target, Values } from '../settings/table.js';
+import { SETTING, type Target, type Values } from '../settings/table.js';
 import type { KeyInfo } from '../ssh/keys.js';
 import { listFiles } from '../workspace/files.js';
 import { TF_VAULT, vaultRel, type PlannedFile } from '../workspace/workspace.js';
@@ -88,4 +88,30 @@ export async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
 function assertRoundTrip(text: string, expected: unknown, where: string): void {
   const parsed = yaml.load(text);
   if (!isDeepStrictEqual(parsed, expected)) throw new Error(`internal error: ${where} does not read back as the values it was rendered from`);
+}
+
+/**
+ * A secret changed this run must reach the vault that holds it. A vault
+ * edited by hand is kept and the new version goes to `<vault>.new`: the new
+ * secret would then live only there, the cluster would never get it, and the
+ * summary would report a change that was not made. So applyPlan is stopped
+ * before it writes anything, with what to do instead. (`tokenChanged`: the
+ * API token, in terraform's vault.)
+ */
+export function changedSecretsMustLand(changes: readonly SecretChange[], tokenChanged: boolean): (keptEdited: string[]) => void {
+  const landing = changes.map((c) => ({ rel: vaultRel(c.group), label: c.label, via: c.via }));
+  if (tokenChanged) landing.push({ rel: TF_VAULT, label: 'API token', via: 'token' });
+  return (keptEdited) => {
+    for (const rel of keptEdited) {
+      const lost = landing.filter((c) => c.rel === rel);
+      if (!lost.length) continue;
+      const via = lost[0]!.via;
+      const flag = via === 'rotate' ? '--rotate' : `--${SETTING[via].flag}`;
+      throw new UsageError(
+        `${flag}: ${rel} was edited by hand, so init would keep it and the new ${lost.map((c) => c.label).join(', ')} would only reach ` +
+          `its .new file, not the cluster; nothing was changed. Set it yourself with \`ansible-vault edit ${rel}\`, ` +
+          `or run init without ${flag}, move the ${rel}.new it writes over ${rel}, then run this again`,
+      );
+    }
+  };
 }

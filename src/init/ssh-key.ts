@@ -10,6 +10,7 @@ import { SETTINGS_FILE } from '../settings/stored.js';
 import { expandHome, findDefaultKey, generateKey, permissionProblem, readKey, type KeyInfo } from '../ssh/keys.js';
 import type { Context } from '../commands/context.js';
 import { withSpinner } from '../ui/spinner.js';
+import { pathLength } from '../validation/paths.js';
 import type { Live } from './account.js';
 
 export async function resolveSshKey(
@@ -19,8 +20,12 @@ export async function resolveSshKey(
 ): Promise<KeyInfo> {
   const flag = ctx.flags.sshKey;
   let keyPath: string | undefined;
-  if (typeof flag === 'string') keyPath = path.resolve(ctx.cwd, expandHome(flag, ctx.home));
-  else if (storedPath) keyPath = storedPath;
+  if (typeof flag === 'string') {
+    // Checked here too: a prompt-time init does not settle --ssh-key through the resolver.
+    const tooLong = pathLength(flag);
+    if (tooLong) throw new UsageError(`--ssh-key: ${tooLong}`);
+    keyPath = path.resolve(ctx.cwd, expandHome(flag, ctx.home));
+  } else if (storedPath) keyPath = storedPath;
   else keyPath = await findDefaultKey(ctx.home);
 
   let key: KeyInfo;

@@ -12,6 +12,7 @@ import { precheck, type Resolver } from '../settings/resolve.js';
 import { valuesFromSettingsFile } from '../settings/stored.js';
 import { appliesTo, SETTING, SETTINGS, type SettingKey, type Target } from '../settings/table.js';
 import { expandHome } from '../ssh/keys.js';
+import { pathLength } from '../validation/paths.js';
 import { readIfExists } from '../workspace/files.js';
 import { ansiblePathProblem, isWorkspace, readSettingsFile, TF_VAULT, VAULT_PASS_FILE } from '../workspace/workspace.js';
 
@@ -24,6 +25,8 @@ export interface Where {
 }
 
 export async function locate(ctx: Context, r: Resolver): Promise<Where> {
+  const tooLong = ctx.options.dir !== undefined ? pathLength(ctx.options.dir) : undefined;
+  if (tooLong) throw new UsageError(`--dir: ${tooLong}`);
   let dir = ctx.options.dir !== undefined ? path.resolve(ctx.cwd, expandHome(ctx.options.dir, ctx.home)) : (await isWorkspace(ctx.cwd)) ? ctx.cwd : undefined;
   let stored: Record<string, unknown> | undefined;
   /** Makes the workspace at `at`, if there is one, the source of existing values. */

@@ -119,10 +119,19 @@ export interface SecretInputs {
   failoverFollowsApiToken: boolean;
 }
 
+/** A secret that had a value and gets a different one this run: where it lives, and what asked for it. */
+export interface SecretChange {
+  group: VaultGroup;
+  label: string;
+  /** The setting given with a new value, or --rotate. */
+  via: SettingKey | 'rotate';
+}
+
 export interface SecretResult {
   vaults: Vaults;
   generated: string[];
   changed: string[];
+  changes: SecretChange[];
   kept: number;
   /** Retired secrets the existing vaults held, now left out (with why). */
   retired: string[];
@@ -136,7 +145,7 @@ export const WP_DB_USER = 'wordpress';
 export function buildSecrets(inp: SecretInputs): SecretResult {
   const vaults: Vaults = { all: {}, galera_cluster_node: {}, galera_loadbalancer: {}, wp_node: {} };
   const generated: string[] = [];
-  const changed: string[] = [];
+  const changes: SecretChange[] = [];
   let kept = 0;
   const old = (group: VaultGroup, name: string) => inp.existing?.[group]?.[name];
 
@@ -147,13 +156,13 @@ export function buildSecrets(inp: SecretInputs): SecretResult {
     let value: VaultValue;
     if (given !== undefined) {
       value = given;
-      if (previous !== undefined && previous !== given) changed.push(spec.label);
+      if (previous !== undefined && previous !== given) changes.push({ group: spec.group, label: spec.label, via: spec.setting! });
     } else if (previous !== undefined && !rotate) {
       value = previous;
       kept++;
     } else {
       value = spec.generate(inp.target);
-      if (previous !== undefined) changed.push(spec.label);
+      if (previous !== undefined) changes.push({ group: spec.group, label: spec.label, via: 'rotate' });
       else generated.push(spec.label);
     }
     vaults[spec.group][spec.name] = value;
@@ -182,7 +191,10 @@ export function buildSecrets(inp: SecretInputs): SecretResult {
   } else {
     failover = gen.labToken();
   }
-  if (prevFailover !== undefined && prevFailover !== failover) changed.push('reserved-IP failover token');
+  if (prevFailover !== undefined && prevFailover !== failover) {
+    const via = inp.given.failoverToken !== undefined ? 'failoverToken' : follows ? 'token' : 'rotate';
+    changes.push({ group: 'galera_loadbalancer', label: 'reserved-IP failover token', via });
+  }
   vaults.galera_loadbalancer.vault_galera_ha_do_token = failover;
 
   // Spaces credentials: given, else kept, else empty (media offload off).
@@ -195,7 +207,7 @@ export function buildSecrets(inp: SecretInputs): SecretResult {
   }
 
   const retired = RETIRED_SECRETS.filter((r) => old(r.group, r.name) !== undefined).map((r) => `${r.name} (${r.why})`);
-  return { vaults, generated, changed, kept, retired, failoverFollowsApiToken: follows };
+  return { vaults, generated, changed: changes.map((c) => c.label), changes, kept, retired, failoverFollowsApiToken: follows };
 }
 
 /** The secret strings in the vaults (not the guide's plain entries such as the database name), for the logger's redaction list. */

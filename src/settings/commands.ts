@@ -7,6 +7,7 @@
  * table.ts. Pure data and pure functions, light enough for the start-up path
  * (it imports only the validators).
  */
+import { pathLength } from '../validation/paths.js';
 import { integerIn, type Check } from '../validation/rules.js';
 
 export interface OptionDef {
@@ -31,12 +32,13 @@ export const LAB_DIR = 'lab';
 
 /** The options commands share. A command may word the description for itself; the meaning stays. */
 export const OPTIONS = {
-  dir: { flag: 'dir', arg: '<path>', description: 'the workspace (default: the current directory)' },
+  dir: { flag: 'dir', arg: '<path>', description: 'the workspace (default: the current directory)', validate: pathLength },
   vaultPasswordFile: {
     flag: 'vault-password-file',
     arg: '<path>',
     env: ['HA_WORDPRESS_VAULT_PASSWORD'],
     description: "file holding the vault password (the env variable holds the password itself; default: the workspace's .vault-pass)",
+    validate: pathLength,
   },
   yes: { flag: 'yes', short: 'y', description: 'accept defaults and confirmations' },
   nonInteractive: { flag: 'non-interactive', description: 'never prompt, even on a terminal (the default without one)' },

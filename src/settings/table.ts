@@ -4,6 +4,7 @@
  * flag, env and typed values are all derived from this table (see
  * settings/resolve.ts and cli.ts). Pure data and pure functions: no I/O.
  */
+import { pathLength } from '../validation/paths.js';
 import * as rules from '../validation/rules.js';
 import { secretCheck } from '../validation/secrets.js';
 import { OPTIONS, TARGETS, type Target } from './commands.js';
@@ -180,6 +181,7 @@ const TABLE = [
     defaultHelp: '~/.ssh/id_ed25519, else ~/.ssh/id_rsa, else a new ed25519 key',
     group: 'Access',
     kind: 'path',
+    validate: pathLength,
     prompt: { when: 'customise', message: 'Private SSH key' },
   },
   {

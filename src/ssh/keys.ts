@@ -101,8 +101,33 @@ export async function readKey(keyPath: string, flag = '--ssh-key'): Promise<KeyI
   return finish(abs, key.type, key.getPublicSSH(), key.comment || `${os.userInfo().username}@${os.hostname()}`, false, flag);
 }
 
+/** Below this, an RSA key is factorable with public means; OpenSSH refuses to make one, ssh2 still reads it. */
+export const MIN_RSA_BITS = 2048;
+const NEW_KEY_FIX = 'create an ed25519 key (`ssh-keygen -t ed25519 -f ~/.ssh/id_ed25519`) and give it with --ssh-key';
+
+/** The modulus size of an "ssh-rsa" public blob: string type, mpint e, mpint n. */
+export function rsaBits(blob: Buffer): number {
+  let at = 0;
+  const field = () => {
+    const len = blob.readUInt32BE(at);
+    const value = blob.subarray(at + 4, at + 4 + len);
+    at += 4 + len;
+    return value;
+  };
+  field();
+  field();
+  const n = field();
+  let i = 0;
+  while (i < n.length && n[i] === 0) i++;
+  return i === n.length ? 0 : (n.length - i) * 8 - (Math.clz32(n[i]!) - 24);
+}
+
 function finish(abs: string, type: string, blob: Buffer, comment: string, encrypted: boolean, flag: string): KeyInfo {
+  if (type === 'ssh-dss') throw new UserError(`${flag}: ${abs} is a DSA key, which OpenSSH no longer accepts; ${NEW_KEY_FIX}`, 2);
   if (!SUPPORTED.has(type)) throw new UserError(`${flag}: ${type} keys are not accepted by DigitalOcean; use an ed25519 or RSA key`, 2);
+  const bits = type === 'ssh-rsa' ? rsaBits(blob) : undefined;
+  if (bits !== undefined && bits < MIN_RSA_BITS)
+    throw new UserError(`${flag}: ${abs} is a ${bits}-bit RSA key, too weak (at least ${MIN_RSA_BITS} bits); ${NEW_KEY_FIX}`, 2);
   const line = publicLine(type, blob, comment.replace(/\s+/g, '_'));
   return { path: abs, publicKey: line, fingerprint: md5Fingerprint(line), type, encrypted };
 }

@@ -5,17 +5,27 @@
  */
 import { scrub } from './logger.js';
 
+/** The spinner on screen now, if any: a line printed meanwhile would share its row. */
+let active: { clear(): unknown; render(): unknown } | undefined;
+
+/** Prints a line while a spinner may be running: the spinner steps aside for it and comes back below it. */
+export function aside(print: () => void): void {
+  active?.clear();
+  print();
+  active?.render();
+}
+
 export async function withSpinner<T>(text: string, work: () => Promise<T>): Promise<T> {
   if (!process.stderr.isTTY) return work();
   const { default: ora } = await import('ora');
   const spinner = ora({ text: scrub(text), stream: process.stderr, discardStdin: false }).start();
+  const previous = active;
+  active = spinner;
   try {
-    const result = await work();
+    return await work();
+  } finally {
     spinner.stop();
-    return result;
-  } catch (err) {
-    spinner.stop();
-    throw err;
+    active = previous;
   }
 }
 

@@ -10,6 +10,7 @@ import { expandHome } from '../ssh/keys.js';
 import { redact, type Logger } from '../ui/logger.js';
 import type { Prompts } from '../ui/prompts.js';
 import { SETTING } from '../settings/table.js';
+import { pathLength } from '../validation/paths.js';
 import { vaultPassword as check } from '../validation/rules.js';
 import { readIfExists } from './files.js';
 import { VAULT_PASS_FILE } from './workspace.js';
@@ -18,6 +19,8 @@ const ENV = 'HA_WORDPRESS_VAULT_PASSWORD';
 
 /** A password file as ansible-vault reads it (surrounding whitespace stripped). */
 export async function readPasswordFile(file: string, cwd: string, home: string): Promise<{ path: string; password: string }> {
+  const tooLong = pathLength(file);
+  if (tooLong) throw new UsageError(`--vault-password-file: ${tooLong}`);
   const p = path.resolve(cwd, expandHome(file, home));
   const text = await readIfExists(p).catch((err: NodeJS.ErrnoException) => {
     throw new UsageError(`--vault-password-file: cannot read ${p} (${err.code}); check the path and its permissions`);

@@ -62,6 +62,11 @@ interface Manifest {
   files: Record<string, string>;
   /** Written just before the files: what an interrupted run was writing. */
   pending?: Record<string, string>;
+  /**
+   * The `<file>.new` written beside each hand-edited file: moved over the
+   * file, it is init's version again, and the next run may replace it.
+   */
+  offered?: Record<string, string>;
 }
 
 /**
@@ -105,7 +110,7 @@ export async function readManifest(dir: string): Promise<Manifest> {
   if (!text) return { version: 2, files: {} };
   try {
     const m = JSON.parse(text) as Partial<Manifest>;
-    return { version: m.version === 2 ? 2 : 1, files: m.files ?? {}, pending: m.pending };
+    return { version: m.version === 2 ? 2 : 1, files: m.files ?? {}, pending: m.pending, offered: m.offered };
   } catch {
     return { version: 2, files: {} };
   }
@@ -178,14 +183,18 @@ async function current(dir: string, f: PlannedFile, password: string): Promise<{
  * each file is replaced atomically; the manifest first records what is about
  * to be written (`pending`), so a run cut off half-way is recognised as ours
  * by the next one rather than taken for hand edits.
+ *
+ * `beforeWrite` sees which hand-edited files would be kept (their new version
+ * going to `.new`) once every fate is decided and before anything is
+ * written: it throws to stop a run whose point would be lost that way.
  */
-export async function applyPlan(dir: string, files: PlannedFile[], vaultPassword: string): Promise<ApplyResult> {
+export async function applyPlan(dir: string, files: PlannedFile[], vaultPassword: string, beforeWrite?: (keptEdited: string[]) => void): Promise<ApplyResult> {
   await sweepStaging(dir);
   if (!(await isWorkspace(dir))) return applyNew(dir, files, vaultPassword);
   await sweepTemporaries(dir, files);
   const manifest = await readManifest(dir);
   const ours = (rel: string, hashes: { content: string; recorded: string }) => {
-    const known = [manifest.files[rel], manifest.pending?.[rel]];
+    const known = [manifest.files[rel], manifest.pending?.[rel], manifest.offered?.[rel]];
     // A version-1 manifest recorded a vault's plaintext hash.
     return known.includes(hashes.recorded) || (manifest.version === 1 && known.includes(hashes.content));
   };
@@ -203,11 +212,13 @@ export async function applyPlan(dir: string, files: PlannedFile[], vaultPassword
     const data = action === 'skip' ? undefined : f.vault ? encryptVault(f.content, vaultPassword) : f.content;
     return { f, action, data, recorded: data !== undefined ? sha256(data) : have!.recorded };
   });
+  beforeWrite?.(decisions.filter((d) => d.action === 'new').map((d) => d.f.rel));
 
   const next: Manifest = { version: 2, files: {} };
   for (const { f, action, recorded } of decisions) {
     if (action === 'new') {
       if (manifest.files[f.rel] !== undefined) next.files[f.rel] = manifest.files[f.rel]!;
+      (next.offered ??= {})[f.rel] = recorded;
     } else next.files[f.rel] = recorded;
   }
   // What this run is about to write, before it writes it.

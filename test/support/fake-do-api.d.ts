@@ -105,8 +105,8 @@ declare module '*/fake-do-api.mjs' {
   export interface InjectedRateLimit {
     /** Request path, e.g. '/v2/sizes' (query string not included). */
     path: string;
-    /** Value of the Retry-After header, in seconds. Default 1. */
-    retryAfter?: number;
+    /** Value of the Retry-After header, in seconds; a string is sent as it is ("-5", "soon", an HTTP date). Default 1. */
+    retryAfter?: number | string;
   }
 
   export interface InjectedFailure {

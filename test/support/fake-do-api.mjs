@@ -124,7 +124,7 @@ import { createCloud } from './fake-do-cloud.mjs';
 /**
  * @typedef {object} InjectedRateLimit
  * @property {string} path Request path, e.g. '/v2/sizes' (query string not included).
- * @property {number} [retryAfter] Value of the Retry-After header, in seconds. Default 1.
+ * @property {number | string} [retryAfter] Value of the Retry-After header, in seconds; a string is sent as it is. Default 1.
  */
 /**
  * @typedef {object} InjectedFailure
@@ -485,10 +485,10 @@ export async function startFakeDoApi(options = {}) {
   /**
    * Injected one-shot answers, queued per normalised path: each fires once, on
    * the next request to its path (rateLimitOnce entries before failOnce ones).
-   * @type {Map<string, { status: number, retryAfter?: number }[]>}
+   * @type {Map<string, { status: number, retryAfter?: number | string }[]>}
    */
   const oneShots = new Map();
-  /** @param {string} path @param {{ status: number, retryAfter?: number }} shot */
+  /** @param {string} path @param {{ status: number, retryAfter?: number | string }} shot */
   const queueShot = (path, shot) => {
     const key = normalizePath(path);
     oneShots.set(key, [...(oneShots.get(key) ?? []), shot]);

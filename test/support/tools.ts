@@ -59,6 +59,8 @@ const INSTALL: Record<string, string> = {
   'ssh-keygen': 'apt-get install openssh-client',
   curl: 'apt-get install curl',
   nft: 'apt-get install nftables',
+  unzip: 'apt-get install unzip',
+  zipinfo: 'apt-get install unzip',
 };
 
 const found = new Map<string, boolean>();
