@@ -19,6 +19,9 @@ const RUN: Record<string, () => Promise<(ctx: Context) => Promise<void>>> = {
   destroy: async () => (await import('./commands/destroy.js')).runDestroy,
   status: async () => (await import('./commands/status.js')).runStatus,
   drill: async () => (await import('./commands/drill.js')).runDrill,
+  backup: async () => (await import('./commands/backup.js')).runBackup,
+  backups: async () => (await import('./commands/backup.js')).runBackups,
+  restore: async () => (await import('./commands/backup.js')).runRestore,
 };
 
 /** What every command needs from the command line and the process. */

@@ -1,7 +1,9 @@
 /**
  * `ha-wordpress destroy` (docs/operations.md#destroy): shows what terraform would remove,
  * asks for the project name (or --yes), applies exactly the plan it showed,
- * and keeps the workspace so `up` can rebuild it (--purge removes it).
+ * takes a final backup (docs/backups.md; --no-final-backup skips it), applies
+ * exactly the plan it showed, and keeps the workspace so `up` can rebuild it
+ * (--purge removes it). The backup bucket is never part of the plan.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -11,6 +13,8 @@ import { confirmWorkspaceApiUrl } from '../settings/api-url.js';
 import { INVENTORY_FILE, KEY_LINK, KNOWN_HOSTS_FILE } from '../workspace/inventory.js';
 import { RECREATED_FILE } from '../workspace/recreated.js';
 import { SETTINGS_FILE } from '../workspace/workspace.js';
+import { readIfExists } from '../workspace/files.js';
+import { bytes, takeBackup } from './backup.js';
 import { phase, preflightTools, requireFile, resumeCommand, terraformEnv, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
 
 type DestroyContext = OpContext;
@@ -59,6 +63,7 @@ async function destroyCloud(ctx: DestroyContext, ws: Workspace): Promise<void> {
   );
 
   await confirmByName(ctx, ws, () => fs.rm(path.join(dir, tf.DESTROY_PLAN_FILE), { force: true }));
+  await finalBackup(ctx, ws, () => fs.rm(path.join(dir, tf.DESTROY_PLAN_FILE), { force: true }));
 
   // DigitalOcean refuses to delete a region's default VPC, and the provider
   // would retry for minutes before failing the whole destroy: terraform
@@ -110,6 +115,7 @@ async function destroyLocal(ctx: DestroyContext, ws: Workspace): Promise<void> {
   const lab = await import('../lab/index.js');
   ctx.log.info(`  To be destroyed: the lab of ${ws.project} (its containers and their disks, its network and stand-in services).`);
   await confirmByName(ctx, ws, async () => undefined);
+  await finalBackup(ctx, ws, async () => undefined);
   await phase(
     ctx,
     ws,
@@ -127,10 +133,40 @@ async function destroyLocal(ctx: DestroyContext, ws: Workspace): Promise<void> {
 /** --yes, or the project name typed at the prompt; anything else aborts after `cleanup`. */
 async function confirmByName(ctx: DestroyContext, ws: Workspace, cleanup: () => Promise<void>): Promise<void> {
   if (ctx.yes) return;
-  const typed = (await ctx.prompts.input({ message: `Type the project name (${ws.project}) to destroy it:` })).trim();
+  const without = ctx.options.finalBackup ? '' : ' WITHOUT a final backup (--no-final-backup)';
+  const typed = (await ctx.prompts.input({ message: `Type the project name (${ws.project}) to destroy it${without}:` })).trim();
   if (typed === ws.project) return;
   await cleanup();
   throw new UserError(`"${typed}" is not the project name ${ws.project}; nothing was destroyed`);
+}
+
+/**
+ * The data outlives the machines: a backup of the database as it is now,
+ * before anything is destroyed. A cluster that was never configured (no
+ * inventory) has nothing to keep; one that cannot be backed up stops the
+ * destroy, which the user can still choose with --no-final-backup.
+ */
+async function finalBackup(ctx: DestroyContext, ws: Workspace, cleanup: () => Promise<void>): Promise<void> {
+  if (!ctx.options.finalBackup) {
+    ctx.log.warn('no final backup (--no-final-backup): what was written since the last backup is lost with the nodes');
+    return;
+  }
+  if (!(await readIfExists(path.join(ws.dir, INVENTORY_FILE)))) {
+    ctx.log.info('No final backup: the cluster was never configured (no inventory), so it holds no data.');
+    return;
+  }
+  try {
+    const started = Date.now();
+    const b = await takeBackup(ctx, ws, 'final');
+    ctx.log.success(`final backup ${b.short_id} taken on ${b.node}: ${bytes(b.bytes)} (${Math.round((Date.now() - started) / 1000)} s)`);
+  } catch (err) {
+    await cleanup();
+    if (!(err instanceof UserError)) throw err;
+    throw new UserError(
+      `the final backup failed: ${err.message}; nothing was destroyed. Fix it and run \`${resumeCommand(ctx, 'destroy')}\` again, ` +
+        `or add --no-final-backup to destroy without one`,
+    );
+  }
 }
 
 /** After a destroy: the inventory and host keys describe machines that are gone. */

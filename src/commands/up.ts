@@ -12,6 +12,7 @@ import type { Size } from '../digitalocean/client.js';
 import type { LabOptions } from '../lab/index.js';
 import { STATE_ROOT } from '../lab/dirs.js';
 import { ansibleVersion, ANSIBLE_HINT, runPlaybook, type RecapRow } from '../runners/ansible.js';
+import { listSnapshots, pickSnapshot, readHeldData, rememberHeldData, restoreSnapshot } from './backup.js';
 import * as tf from '../runners/terraform.js';
 import type { Credentials } from '../ssh/exec.js';
 import { fingerprint, knownHosts, waitForHosts, type KeyChange } from '../ssh/wait.js';
@@ -75,6 +76,7 @@ async function upCloud(ctx: UpContext, ws: Workspace): Promise<void> {
   if (doAnsible) {
     await waitPhase(ctx, ws, credentials!);
     await ansiblePhase(ctx, ws);
+    await afterPlaybook(ctx, ws);
   }
   await finish(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible);
 }
@@ -117,6 +119,7 @@ export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
   if (doAnsible) {
     await waitPhase(ctx, ws, credentials!);
     await ansiblePhase(ctx, ws);
+    await afterPlaybook(ctx, ws);
   }
   await finish(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible);
 }
@@ -344,6 +347,7 @@ async function ansiblePhase(ctx: UpContext, ws: Workspace): Promise<RecapRow[]> 
         workspace: ws.dir,
         env: baseEnv(ctx.env),
         vaultPassword: ws.vaultPassword,
+        extraVars: await heldDataVars(ctx, ws),
         log: p.log,
         onInterrupt: p.onInterrupt,
         onLine: (line) => {
@@ -358,6 +362,28 @@ async function ansiblePhase(ctx: UpContext, ws: Workspace): Promise<RecapRow[]> 
       return `ansible: ${recap.length} hosts configured, ${changed} changed`;
     },
   );
+}
+
+/**
+ * What the galera role needs to tell a first bootstrap from a cluster that
+ * lost every node: whether this workspace's cluster has held data, its
+ * latest backup (named in the refusal), and whether the user allowed an
+ * empty start (`--allow-empty-database`, or `--restore`, which fills it).
+ */
+async function heldDataVars(ctx: UpContext, ws: Workspace): Promise<Record<string, string | boolean>> {
+  const held = await readHeldData(ws.dir);
+  return {
+    galera_held_data: Boolean(held),
+    galera_held_data_latest: held?.snapshot ? `${held.snapshot.slice(0, 8)} of ${held.time ?? 'an unknown time'}` : '',
+    galera_allow_empty: ctx.options.allowEmptyDatabase || ctx.options.restore !== undefined,
+  };
+}
+
+/** `--restore`: the snapshot back into the cluster just configured; otherwise the cluster now holds a site worth keeping. */
+async function afterPlaybook(ctx: UpContext, ws: Workspace): Promise<void> {
+  if (ctx.options.restore === undefined) return rememberHeldData(ws.dir);
+  const snapshot = pickSnapshot(await listSnapshots(ctx, ws), ctx.options.restore, '--restore');
+  await restoreSnapshot(ctx, ws, snapshot);
 }
 
 /** For `--only ansible`: what terraform wrote into the inventory last time. */

@@ -43,6 +43,8 @@ export interface PlaybookRun {
   vaultPassword: string;
   /** In ansible/; site.yml unless a test runs another playbook the same way. */
   playbook?: string;
+  /** `-e` as JSON: typed values (booleans stay booleans); never secrets, since argv is visible in `ps`. */
+  extraVars?: Record<string, string | number | boolean>;
   log: PhaseLog;
   onLine?: (line: string) => void;
   onInterrupt?: (n: number) => void;
@@ -71,6 +73,7 @@ export async function runPlaybook(run: PlaybookRun): Promise<RecapRow[]> {
     ANSIBLE_RETRY_FILES_ENABLED: 'false',
   });
   const args = ['-i', 'inventory/hosts.yml', run.playbook ?? 'site.yml', '--vault-password-file', VAULT_PASSWORD_SCRIPT];
+  if (run.extraVars && Object.keys(run.extraVars).length) args.push('-e', JSON.stringify(run.extraVars));
   await runChild('ansible-playbook', args, { cwd: dir, env, log: run.log, onLine, onInterrupt: run.onInterrupt });
   return recap;
 }

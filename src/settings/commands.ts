@@ -30,6 +30,13 @@ export const TARGETS: readonly Target[] = ['digitalocean', 'local'];
 /** Where `up --target local` makes a lab workspace when there is none. */
 export const LAB_DIR = 'lab';
 
+/** A restic snapshot id, or its start (4 hex characters at least), or `latest`. */
+function snapshotId(v: string): string | undefined {
+  return v === 'latest' || /^[0-9a-f]{4,64}$/.test(v)
+    ? undefined
+    : 'not a snapshot id: give the id `ha-wordpress backups` shows (hex, e.g. 4f3a2b1c) or latest';
+}
+
 /** The options commands share. A command may word the description for itself; the meaning stays. */
 export const OPTIONS = {
   dir: { flag: 'dir', arg: '<path>', description: 'the workspace (default: the current directory)', validate: pathLength },
@@ -72,6 +79,27 @@ export const OPTIONS = {
   },
   purge: { flag: 'purge', description: 'also delete the workspace directory after a successful destroy' },
   scenario: { flag: 'scenario', arg: '<names>', description: 'comma-separated scenarios to run, or all (default: the four single-failure ones)' },
+  verify: {
+    flag: 'verify',
+    description: 'instead of a backup, restore the latest snapshot (or --snapshot) into a scratch database on one node and check it',
+  },
+  snapshot: {
+    flag: 'snapshot',
+    arg: '<id>',
+    description: 'a snapshot id (or the start of one, as `ha-wordpress backups` shows it), or latest',
+    validate: snapshotId,
+  },
+  finalBackup: { flag: 'no-final-backup', description: 'skip the backup destroy takes first (asked for again in the confirmation)' },
+  restore: {
+    flag: 'restore',
+    arg: '<id>',
+    description: 'after the playbook, restore this snapshot (or latest) from the backup bucket: a new cluster for a destroyed one',
+    validate: snapshotId,
+  },
+  allowEmptyDatabase: {
+    flag: 'allow-empty-database',
+    description: 'let a workspace whose cluster held data start over with an empty database (otherwise up refuses and names the latest backup)',
+  },
   rotate: { flag: 'rotate', arg: '<names>', description: 'comma-separated secrets to regenerate on an existing workspace, or "all"' },
 } satisfies Record<string, OptionDef>;
 
@@ -92,6 +120,12 @@ export interface CommandFlags {
   purge: boolean;
   scenario?: string;
   rotate?: string;
+  verify: boolean;
+  snapshot?: string;
+  /** false with --no-final-backup. */
+  finalBackup: boolean;
+  restore?: string;
+  allowEmptyDatabase: boolean;
 }
 
 export interface CommandDef {
@@ -141,6 +175,8 @@ to flags for secrets, because flags are visible to other users in \`ps\`.`,
       'only',
       'waitTimeout',
       'acceptNewHostKeys',
+      'restore',
+      'allowEmptyDatabase',
       'vaultPasswordFile',
       'verbose',
     ],
@@ -175,6 +211,7 @@ Ctrl-C stops terraform gracefully, so its state lock is released.`,
       ['yes', 'destroy without asking for the project name'],
       ['nonInteractive', 'never prompt; without --yes this refuses and changes nothing'],
       'purge',
+      'finalBackup',
       'vaultPasswordFile',
       ['verbose', "stream terraform's output (it is always in .ha-wordpress/logs/)"],
     ],
@@ -184,7 +221,70 @@ Examples:
       shows what goes, then asks you to type the project name
 
   $ ha-wordpress destroy --dir shop --yes --purge
-      scripted: no question, and the workspace is deleted afterwards`,
+      scripted: no question, and the workspace is deleted afterwards
+
+A final backup is taken first, and the backup bucket is never deleted: the
+last lines say where the backups are and how to restore them into a new
+cluster (\`init\` a new workspace, then \`up --restore latest\`).`,
+  },
+  {
+    name: 'backup',
+    description: 'take a backup of the database now (or --verify the latest)',
+    options: [
+      'dir',
+      'verify',
+      ['snapshot', 'with --verify: the snapshot to check (default: latest)'],
+      ['json', 'print the result as JSON'],
+      'nonInteractive',
+      'vaultPasswordFile',
+    ],
+    examples: `
+Examples:
+  $ cd shop && ha-wordpress backup
+      a consistent dump from a database node that is not taking the writes,
+      encrypted by restic into the backup bucket; prints its id, size, time
+
+  $ ha-wordpress backup --verify --dir shop
+      restores the latest snapshot into a scratch database on one node,
+      checks every table and counts the rows, then drops it
+
+The cluster also backs itself up on the schedule init set (--backup-schedule)
+and verifies daily; \`ha-wordpress status\` reports both. Exit code 1 when
+the backup or the check failed, with the reason in one line.`,
+  },
+  {
+    name: 'backups',
+    description: 'list the snapshots in the backup bucket',
+    options: ['dir', ['json', 'print the snapshots as JSON'], 'nonInteractive', 'vaultPasswordFile'],
+    examples: `
+Examples:
+  $ cd shop && ha-wordpress backups
+      time, id, size, kind (scheduled, manual, final), contents, verified`,
+  },
+  {
+    name: 'restore',
+    description: 'put a snapshot back into the running cluster',
+    options: [
+      'dir',
+      ['snapshot', 'the snapshot to restore: an id from `ha-wordpress backups`, or latest (the default)'],
+      ['yes', 'restore without asking for the project name'],
+      ['json', 'print the result as JSON'],
+      ['nonInteractive', 'never prompt; without --yes this refuses and changes nothing'],
+      'vaultPasswordFile',
+      ['verbose', "stream ansible's output (it is always in .ha-wordpress/logs/)"],
+    ],
+    examples: `
+Examples:
+  $ cd shop && ha-wordpress restore
+      the latest snapshot; asks you to type the project name first
+
+  $ ha-wordpress restore --dir shop --snapshot 4f3a2b1c --yes
+      scripted: a chosen snapshot, no question
+
+The site shows a maintenance page while the database is restored on one node;
+the cluster is rebuilt from it and the other nodes rejoin by a full state
+transfer. Ctrl-C before the maintenance page goes up changes nothing; after
+it, the error line names the command that finishes the restore.`,
   },
   {
     name: 'status',
@@ -274,6 +374,12 @@ export function parseFlags(cmd: CommandDef, raw: Record<string, unknown>): { fla
     purge: raw.purge === true,
     scenario: str('scenario'),
     rotate: str('rotate'),
+    verify: raw.verify === true,
+    snapshot: str('snapshot'),
+    // commander sets finalBackup: false for --no-final-backup, true otherwise.
+    finalBackup: raw.finalBackup !== false,
+    restore: str('restore'),
+    allowEmptyDatabase: raw.allowEmptyDatabase === true,
   };
   return { flags, problems };
 }
