@@ -13,8 +13,7 @@ import { confirmWorkspaceApiUrl } from '../settings/api-url.js';
 import { INVENTORY_FILE, KEY_LINK, KNOWN_HOSTS_FILE } from '../workspace/inventory.js';
 import { RECREATED_FILE } from '../workspace/recreated.js';
 import { SETTINGS_FILE } from '../workspace/workspace.js';
-import { readIfExists } from '../workspace/files.js';
-import { bytes, takeBackup } from './backup.js';
+import { bytes, readHeldData, takeBackup } from './backup.js';
 import { phase, preflightTools, requireFile, resumeCommand, terraformEnv, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
 
 type DestroyContext = OpContext;
@@ -142,17 +141,18 @@ async function confirmByName(ctx: DestroyContext, ws: Workspace, cleanup: () => 
 
 /**
  * The data outlives the machines: a backup of the database as it is now,
- * before anything is destroyed. A cluster that was never configured (no
- * inventory) has nothing to keep; one that cannot be backed up stops the
- * destroy, which the user can still choose with --no-final-backup.
+ * before anything is destroyed. A cluster that never held a site (no
+ * held-data marker: no playbook finished) has nothing to keep; one that
+ * cannot be backed up stops the destroy, which the user can still choose
+ * with --no-final-backup.
  */
 async function finalBackup(ctx: DestroyContext, ws: Workspace, cleanup: () => Promise<void>): Promise<void> {
   if (!ctx.options.finalBackup) {
     ctx.log.warn('no final backup (--no-final-backup): what was written since the last backup is lost with the nodes');
     return;
   }
-  if (!(await readIfExists(path.join(ws.dir, INVENTORY_FILE)))) {
-    ctx.log.info('No final backup: the cluster was never configured (no inventory), so it holds no data.');
+  if (!(await readHeldData(ws.dir))) {
+    ctx.log.info('No final backup: no playbook ever finished on this cluster, so it holds no site to keep.');
     return;
   }
   try {
