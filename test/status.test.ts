@@ -79,3 +79,45 @@ describe('status: the verdict', () => {
     expect(assess(both, ctx).reserved_ip.holder).toBeNull();
   });
 });
+
+describe('status: backups', () => {
+  const now = Date.parse('2026-11-30T12:00:00Z');
+  const hourly = { ...ctx, backups: { backupMaxAgeS: 2 * 3600, verifyMaxAgeS: 2 * 86400, now } };
+  const at = (minutesAgo: number) => new Date(now - minutesAgo * 60_000).toISOString();
+
+  it('reports the newest backup and verification any database node made, and none yet is not a problem', () => {
+    const nodes = healthy();
+    expect(assess(nodes, hourly).healthy).toBe(true);
+    expect(assess(nodes, hourly).backup).toEqual({ last_backup: null, last_verify: null });
+    nodes[3]!.backup = { last_backup: { time: at(90), ok: true, snapshot: 'aaaa1111' }, last_verify: { time: at(600), ok: true } };
+    nodes[5]!.backup = { last_backup: { time: at(30), ok: true, snapshot: 'bbbb2222' }, last_verify: null };
+    const s = assess(nodes, hourly);
+    expect(s.problems).toEqual([]);
+    expect(s.backup.last_backup).toEqual({ time: at(30), ok: true, snapshot: 'bbbb2222', node: 's-db-03' });
+    expect(s.backup.last_verify?.node).toBe('s-db-01');
+  });
+
+  it('a failed newest backup or verification, or one older than twice its schedule, degrades the cluster with what to do', () => {
+    const nodes = healthy();
+    nodes[4]!.backup = {
+      last_backup: { time: at(10), ok: false, error: 'Fatal: unable to open repository: 403 Forbidden' },
+      last_verify: { time: at(60), ok: false, error: 'CHECK TABLE wp_posts: corrupt' },
+    };
+    nodes[5]!.backup = { last_backup: { time: at(70), ok: true, snapshot: 'bbbb2222' }, last_verify: null };
+    expect(assess(nodes, hourly).problems).toEqual([
+      'the last backup failed on s-db-02 (10 min ago): Fatal: unable to open repository: 403 Forbidden; fix it, then `ha-wordpress backup`',
+      'the last backup verification failed on s-db-02 (60 min ago): CHECK TABLE wp_posts: corrupt; ' +
+        'run `ha-wordpress backup --verify` to see it again, and take a new backup',
+    ]);
+    const stale = healthy();
+    stale[3]!.backup = { last_backup: { time: at(121), ok: true, snapshot: 'aaaa1111' }, last_verify: { time: at(3 * 24 * 60), ok: true } };
+    expect(assess(stale, hourly).problems).toEqual([
+      'the last backup is 121 min old (the schedule allows 120 min): ' +
+        'check `systemctl status ha-wordpress-backup.timer` on the database nodes, then `ha-wordpress backup`',
+      'the last backup verification is 3 days old: run `ha-wordpress backup --verify`',
+    ]);
+    // Just inside twice the schedule is fine.
+    stale[3]!.backup = { last_backup: { time: at(119), ok: true }, last_verify: { time: at(47 * 60), ok: true } };
+    expect(assess(stale, hourly).problems).toEqual([]);
+  });
+});

@@ -23,6 +23,17 @@ interface Probe {
   galera?: Record<string, string>;
   reserved_ip_active?: boolean;
   backends?: { proxy: string; server: string; status: string }[];
+  /** Galera nodes: what this node's backup program last did (state.json of the backup role). */
+  backup?: { last_backup?: BackupRun | null; last_verify?: BackupRun | null } | null;
+}
+
+/** One run of the node's backup program, as its state file records it. */
+export interface BackupRun {
+  time: string;
+  ok: boolean;
+  snapshot?: string;
+  error?: string;
+  node?: string;
 }
 
 export interface NodeStatus {
@@ -36,6 +47,7 @@ export interface NodeStatus {
   healthz?: number;
   holds_reserved_ip?: boolean;
   backends?: { server: string; status: string }[];
+  backup?: { last_backup?: BackupRun | null; last_verify?: BackupRun | null };
 }
 
 export interface ClusterStatus {
@@ -45,6 +57,15 @@ export interface ClusterStatus {
   galera: { cluster_size: number; synced: string[]; primary: string[] };
   reserved_ip: { address: string; holder: string | null };
   site: { url: string; answers: boolean };
+  /** The newest backup and verification any database node recorded. */
+  backup: { last_backup: BackupRun | null; last_verify: BackupRun | null };
+}
+
+/** How old the newest backup and verification may be (twice their schedules), and the time now. */
+export interface BackupExpectation {
+  backupMaxAgeS: number;
+  verifyMaxAgeS: number;
+  now: number;
 }
 
 export async function runStatus(ctx: StatusContext): Promise<void> {
@@ -123,6 +144,7 @@ async function probeNode(h: Host, credentials: Parameters<typeof sshExec>[1], kn
     if (p.healthz !== undefined) n.healthz = p.healthz;
     if (p.reserved_ip_active !== undefined) n.holds_reserved_ip = p.reserved_ip_active;
     if (p.backends) n.backends = p.backends.map((b) => ({ server: b.server, status: b.status }));
+    if (p.backup) n.backup = { last_backup: p.backup.last_backup ?? null, last_verify: p.backup.last_verify ?? null };
     return n;
   } catch (err) {
     return { ...base, error: err instanceof HostKeyRejected ? 'the host key does not match the one up recorded' : (err as Error).message };
@@ -130,7 +152,10 @@ async function probeNode(h: Host, credentials: Parameters<typeof sshExec>[1], kn
 }
 
 /** The verdict, from what the nodes said: pure, so tests can give it any picture. */
-export function assess(nodes: NodeStatus[], c: { dbNodes: number; reservedIp: string; url: string; siteAnswers: boolean }): ClusterStatus {
+export function assess(
+  nodes: NodeStatus[],
+  c: { dbNodes: number; reservedIp: string; url: string; siteAnswers: boolean; backups?: BackupExpectation },
+): ClusterStatus {
   const problems: string[] = [];
   for (const n of nodes) {
     if (!n.reachable) problems.push(`${n.name}: unreachable (${n.error ?? 'no answer'})`);
@@ -153,6 +178,11 @@ export function assess(nodes: NodeStatus[], c: { dbNodes: number; reservedIp: st
   if (holders.length !== 1)
     problems.push(holders.length === 0 ? 'no HAProxy node holds the reserved IP' : `the reserved IP is claimed by ${holders.join(' and ')}`);
   if (!c.siteAnswers) problems.push(`the site does not answer at ${c.url}`);
+  const newest = (k: 'last_backup' | 'last_verify') =>
+    db.flatMap((n): BackupRun[] => (n.backup?.[k] ? [{ ...n.backup[k]!, node: n.name }] : [])).sort((a, b) => Date.parse(b.time) - Date.parse(a.time))[0] ??
+    null;
+  const backup = { last_backup: newest('last_backup'), last_verify: newest('last_verify') };
+  if (c.backups) problems.push(...backupProblems(backup, c.backups));
   return {
     healthy: problems.length === 0,
     problems,
@@ -160,7 +190,43 @@ export function assess(nodes: NodeStatus[], c: { dbNodes: number; reservedIp: st
     galera: { cluster_size: size, synced, primary },
     reserved_ip: { address: c.reservedIp, holder: holders.length === 1 ? holders[0]! : null },
     site: { url: c.url, answers: c.siteAnswers },
+    backup,
   };
+}
+
+/**
+ * A failed newest run, or one older than twice its schedule, is a problem
+ * with what to do. No run at all is not: a new cluster's first scheduled
+ * backup is still to come (its timer is watched like a service).
+ */
+export function backupProblems(b: ClusterStatus['backup'], e: BackupExpectation): string[] {
+  const problems: string[] = [];
+  const age = (r: BackupRun) => (e.now - Date.parse(r.time)) / 1000;
+  const ago = (s: number) => (s < 3 * 3600 ? `${Math.round(s / 60)} min` : s < 2 * 86400 ? `${Math.round(s / 3600)} h` : `${Math.round(s / 86400)} days`);
+  if (b.last_backup && !b.last_backup.ok)
+    problems.push(
+      `the last backup failed on ${b.last_backup.node} (${ago(age(b.last_backup))} ago): ${b.last_backup.error ?? 'no reason recorded'}; ` +
+        'fix it, then `ha-wordpress backup`',
+    );
+  else if (b.last_backup && age(b.last_backup) > e.backupMaxAgeS)
+    problems.push(
+      `the last backup is ${ago(age(b.last_backup))} old (the schedule allows ${ago(e.backupMaxAgeS)}): ` +
+        'check `systemctl status ha-wordpress-backup.timer` on the database nodes, then `ha-wordpress backup`',
+    );
+  if (b.last_verify && !b.last_verify.ok)
+    problems.push(
+      `the last backup verification failed on ${b.last_verify.node} (${ago(age(b.last_verify))} ago): ${b.last_verify.error ?? 'no reason recorded'}; ` +
+        'run `ha-wordpress backup --verify` to see it again, and take a new backup',
+    );
+  else if (b.last_verify && age(b.last_verify) > e.verifyMaxAgeS)
+    problems.push(`the last backup verification is ${ago(age(b.last_verify))} old: run \`ha-wordpress backup --verify\``);
+  return problems;
+}
+
+function runLine(r: BackupRun | null): string {
+  if (!r) return 'none yet';
+  const when = r.time.replace('T', ' ').replace(/\.\d+/, '');
+  return r.ok ? `${when}, ${r.snapshot ? r.snapshot.slice(0, 8) : 'ok'} on ${r.node}` : `${when} FAILED on ${r.node}`;
 }
 
 const ROLE: Record<string, string> = { wp_node: 'web', galera_cluster_node: 'galera', galera_loadbalancer: 'haproxy' };
@@ -185,6 +251,8 @@ function table(s: ClusterStatus): string[] {
     `site             ${s.site.url} ${s.site.answers ? 'answers' : 'DOES NOT ANSWER'}`,
     `reserved IP      ${s.reserved_ip.address} on ${s.reserved_ip.holder ?? 'NO NODE'}`,
     `galera           ${s.galera.synced.length} Synced, cluster size ${s.galera.cluster_size}`,
+    `last backup      ${runLine(s.backup.last_backup)}`,
+    `last verified    ${runLine(s.backup.last_verify)}`,
     s.healthy ? 'cluster          healthy' : `cluster          DEGRADED:\n${s.problems.map((p) => `  - ${p}`).join('\n')}`,
   ];
 }
