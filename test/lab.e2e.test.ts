@@ -292,6 +292,138 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     50 * MIN,
   );
 
+  /** The WordPress database on a Galera node: its name, and a fingerprint of its content (row counts and CHECKSUM TABLE of every table). */
+  function wpDatabase(ip: string): { name: string; fingerprint: Record<string, string> } {
+    const name = onNode(
+      ip,
+      'sudo mariadb -N -B -e "SELECT schema_name FROM information_schema.schemata ' +
+        `WHERE schema_name NOT IN ('mysql','information_schema','performance_schema','sys')"`,
+    ).trim();
+    expect(name.split('\n'), 'one application database').toHaveLength(1);
+    const tables = onNode(ip, `sudo mariadb -N -B -e "SHOW TABLES" ${name}`).trim().split('\n');
+    expect(tables).toContain('wp_posts');
+    const fingerprint: Record<string, string> = {};
+    for (const t of tables) {
+      const [count, sum] = onNode(ip, `sudo mariadb -N -B -e "SELECT COUNT(*) FROM \\\`${t}\\\`; CHECKSUM TABLE \\\`${t}\\\`" ${name}`).trim().split('\n');
+      fingerprint[t] = `${count} rows, ${sum!.split('\t')[1]}`;
+    }
+    return { name, fingerprint };
+  }
+
+  /** Content a business would miss: a post, a user, an option. */
+  function writeContent(ip: string, db: string, tag: string): void {
+    onNode(
+      ip,
+      `sudo mariadb ${db}`,
+      [
+        'INSERT INTO wp_posts (post_author, post_date, post_date_gmt, post_content, post_title, post_excerpt, post_status, post_name,',
+        '  to_ping, pinged, post_modified, post_modified_gmt, post_content_filtered, post_type)',
+        `  VALUES (1, NOW(), UTC_TIMESTAMP(), 'Kept by the backup ${tag}', 'Backup test ${tag}', '', 'publish', 'backup-test-${tag}',`,
+        "  '', '', NOW(), UTC_TIMESTAMP(), '', 'post');",
+        'INSERT INTO wp_users (user_login, user_pass, user_nicename, user_email, user_url, user_registered, user_activation_key,',
+        '  user_status, display_name)',
+        `  VALUES ('backup-${tag}', '-', 'backup-${tag}', 'backup-${tag}@example.com', '', NOW(), '', 0, 'Backup ${tag}');`,
+        `INSERT INTO wp_options (option_name, option_value, autoload) VALUES ('hawp_backup_test_${tag}', 'value ${tag}', 'no');`,
+      ].join('\n'),
+    );
+  }
+
+  let backedUp: { fingerprint: Record<string, string>; snapshot: string } | undefined;
+
+  it(
+    'backup, then content changed and deleted, then restore: every WordPress table is exactly as it was at the snapshot, and the site serves it',
+    async () => {
+      const db = inventory().filter((h) => h.group === 'galera_cluster_node');
+      const { name } = wpDatabase(db[0]!.ip);
+      writeContent(db[0]!.ip, name, 'one');
+      const before = wpDatabase(db[1]!.ip).fingerprint;
+      const taken = await runCli(['backup', '--json', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 10 * MIN });
+      expect(taken.code, taken.stderr).toBe(0);
+      const b = JSON.parse(taken.stdout) as { snapshot: string; short_id: string; node: string; duration_s: number; bytes: number; contents: string[] };
+      console.log(`backup: ${JSON.stringify(b)}`);
+      expect(b.contents).toContain('database');
+      expect(b.bytes).toBeGreaterThan(10_000);
+      // The backup read a node that was not taking the writes, and left it Synced.
+      expect(b.node).not.toBe(db[0]!.name);
+      expect(onNode(db.find((h) => h.name === b.node)!.ip, `sudo mariadb -N -B -e "SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'"`)).toMatch(/Synced/);
+
+      const listed = await runCli(['backups', '--json', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home } });
+      expect(listed.code, listed.stderr).toBe(0);
+      expect((JSON.parse(listed.stdout) as { id: string }[]).map((x) => x.id)).toContain(b.snapshot);
+
+      const verified = await runCli(['backup', '--verify', '--json', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 10 * MIN });
+      expect(verified.code, verified.stderr).toBe(0);
+      const v = JSON.parse(verified.stdout) as { snapshot: string; check: string; rows: Record<string, number>; tables: number };
+      expect(v.snapshot).toBe(b.snapshot);
+      expect(v.check).toBe('ok');
+      expect(v.tables).toBe(Object.keys(before).length);
+      expect(`${v.rows.wp_posts} rows`).toBe(before.wp_posts!.split(',')[0]);
+
+      // What a bad day does: a post deleted, an option changed, a stranger added.
+      onNode(
+        db[2]!.ip,
+        `sudo mariadb ${name}`,
+        "DELETE FROM wp_posts WHERE post_name = 'backup-test-one'; UPDATE wp_options SET option_value = 'changed' WHERE option_name = 'hawp_backup_test_one';",
+      );
+      writeContent(db[0]!.ip, name, 'two');
+      expect(wpDatabase(db[1]!.ip).fingerprint).not.toEqual(before);
+
+      const unknown = await runCli(['restore', '--yes', '--snapshot', 'abcdef12', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home } });
+      expect(unknown.code).toBe(2);
+      expect(unknown.stderr).toContain(`--snapshot: no snapshot abcdef12; the repository has ${b.short_id}`);
+
+      const restored = await runCli(['restore', '--yes', '--json', '--snapshot', b.short_id, '--vault-password-file', pwFile], {
+        cwd: ws,
+        env: { HOME: home },
+        timeoutMs: 20 * MIN,
+      });
+      expect(restored.code, restored.stderr).toBe(0);
+      console.log(`restore: ${restored.stdout.trim().replace(/\s+/g, ' ')}`);
+      for (const n of db) expect(wpDatabase(n.ip).fingerprint, n.name).toEqual(before);
+      const status = await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } });
+      expect(status.code, status.stdout).toBe(0);
+      const url = first.stderr.match(/site\s+(http:\/\/\S+)/)![1]!;
+      expect((await get(`${url}?name=backup-test-one`)).body).toContain('Backup test one');
+      backedUp = { fingerprint: before, snapshot: b.snapshot };
+    },
+    40 * MIN,
+  );
+
+  it(
+    'destroy takes a final backup; up on the empty lab refuses to bootstrap an empty database and names it; up --restore latest brings the content back',
+    async () => {
+      expect(backedUp, 'the backup test ran first').toBeDefined();
+      const gone = await runCli(['destroy', '--non-interactive', '--yes', '--vault-password-file', pwFile], {
+        cwd: ws,
+        env: { HOME: home },
+        timeoutMs: 10 * MIN,
+      });
+      expect(gone.code, gone.stderr).toBe(0);
+      const final = gone.stderr.match(/final backup ([0-9a-f]{8}) taken on/)?.[1];
+      expect(final, gone.stderr).toBeDefined();
+
+      const refused = await runCli(['up', '--non-interactive', '--yes', '--vault-password-file', pwFile], {
+        cwd: ws,
+        env: { HOME: home },
+        timeoutMs: 30 * MIN,
+      });
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain(final!);
+      expect(refused.stderr).toMatch(/ha-wordpress restore|--restore latest/);
+      expect(refused.stderr).toContain('--allow-empty-database');
+
+      const back = await runCli(['up', '--non-interactive', '--yes', '--restore', 'latest', '--vault-password-file', pwFile], {
+        cwd: ws,
+        env: { HOME: home },
+        timeoutMs: 30 * MIN,
+      });
+      expect(back.code, back.stderr).toBe(0);
+      const db = inventory().filter((h) => h.group === 'galera_cluster_node');
+      for (const n of db) expect(wpDatabase(n.ip).fingerprint, n.name).toEqual(backedUp!.fingerprint);
+    },
+    70 * MIN,
+  );
+
   it(
     'destroy leaves no process, mount, link, cgroup or nft table of the lab behind',
     async () => {
