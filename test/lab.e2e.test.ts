@@ -85,7 +85,12 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
 
   afterAll(async () => {
     // Never leave a lab running, whatever failed above.
-    if (ws) await runCli(['destroy', '--non-interactive', '--yes', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 5 * MIN });
+    if (ws)
+      await runCli(['destroy', '--non-interactive', '--yes', '--no-final-backup', '--vault-password-file', pwFile], {
+        cwd: ws,
+        env: { HOME: home },
+        timeoutMs: 5 * MIN,
+      });
   }, 6 * MIN);
 
   it('up --target local with no workspace makes ./lab with a generated vault password kept 0600 in it, and says so', () => {
