@@ -67,6 +67,23 @@ describe('Writer', () => {
     expect(w.between(0, from)).toEqual({ acknowledged: [], failed: 0 });
   });
 
+  it("measures how long each write took to be answered: a slow stretch shows in the window's 95th percentile and longest", async () => {
+    const { shell } = fakeNodes();
+    // Writes 6 to 8 are answered after 150 ms, the others at once.
+    const slow = "(id >= 6 && id <= 8 ? Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 150) : 0, 'ok ' + id)";
+    const w = await Writer.start(shell, 's-wp-01', { script: standIn(slow), everyMs: 10 });
+    const from = performance.now();
+    w.run();
+    while (w.between(from, Infinity).acknowledged.length < 20) await wait(20);
+    await w.stop();
+    const l = w.latency(from, Infinity);
+    expect(l.writes).toBeGreaterThanOrEqual(20);
+    expect(l.median).toBeLessThan(100);
+    expect(l.max).toBeGreaterThanOrEqual(150);
+    expect(l.p95).toBeGreaterThanOrEqual(150);
+    expect(w.latency(0, from)).toEqual({ writes: 0, median: 0, p95: 0, max: 0 });
+  });
+
   it('finds an acknowledged write missing from any database node, reading each node itself after it applied what it received', async () => {
     const { shell, calls } = fakeNodes({ 's-db-01': '1\n2\n4\n5\n', 's-db-02': '1\n2\n4\n5\n', 's-db-03': '1\n4\n5\n' });
     const w = await Writer.start(shell, 's-wp-03', { script: standIn("id === 3 ? 'fail 3 2013' : 'ok ' + id"), everyMs: 10 });

@@ -61,6 +61,8 @@ export interface WriteFigures {
 export class Writer {
   private readonly acked = new Map<number, number>();
   private readonly failedAt: number[] = [];
+  /** [start, ms until answered] of every write: what a backup or a failover adds to a write's time. */
+  private readonly took: [number, number][] = [];
   private stopped = false;
   private loop?: Promise<void>;
   private nextId = 0;
@@ -115,6 +117,7 @@ export class Writer {
         if (Number(n) !== id) throw new WriterError('out-of-turn', `the drill's writer in ${this.node} answered out of turn: ${next.value.slice(0, 40)}`);
         if (verdict === 'ok') this.acked.set(id, t);
         else this.failedAt.push(t);
+        this.took.push([t, performance.now() - t]);
         const rest = this.everyMs - (performance.now() - t);
         if (rest > 0) await sleep(rest);
       }
@@ -146,6 +149,16 @@ export class Writer {
   between(from: number, to: number): { acknowledged: number[]; failed: number } {
     const acknowledged = [...this.acked].filter(([, t]) => t >= from && t < to).map(([id]) => id);
     return { acknowledged, failed: this.failedAt.filter((t) => t >= from && t < to).length };
+  }
+
+  /** How long the writes started in [from, to) took to be answered, in ms: median, 95th percentile, longest. */
+  latency(from: number, to: number): { writes: number; median: number; p95: number; max: number } {
+    const ms = this.took
+      .filter(([t]) => t >= from && t < to)
+      .map(([, d]) => d)
+      .sort((a, b) => a - b);
+    const at = (q: number) => (ms.length ? ms[Math.min(ms.length - 1, Math.floor(q * ms.length))]! : 0);
+    return { writes: ms.length, median: at(0.5), p95: at(0.95), max: ms.length ? ms[ms.length - 1]! : 0 };
   }
 
   /** Every row one database node has, read on the node itself (root over its socket; wsrep_sync_wait so it has applied all it received). */
