@@ -9,8 +9,10 @@
  * enough for restic, so it sits behind a small gate on the public address
  * and listens only on a unix socket in a private directory:
  *
- * - s3rver checks no AWS Signature Version 4 (what restic's S3 client uses):
- *   any secret, even no Authorization header at all, is accepted. Spaces
+ * - s3rver never computes an AWS Signature Version 4 (what restic's S3
+ *   client uses): it only looks the key id up among its own (the built-in
+ *   S3RVER), takes any secret with it, and serves a request that carries no
+ *   Authorization header at all as anonymous. Spaces
  *   refuses them, so the gate does the check: every request must carry a
  *   SigV4 Authorization header made with this access key and secret, or it
  *   gets the 403 Spaces would give (InvalidAccessKeyId,
