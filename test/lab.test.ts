@@ -331,6 +331,8 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
   let plan: LabPlan;
   const timings: Record<string, number> = {};
   const TOKEN = 'lab-test-token-0123456789';
+  // Like a generated Spaces key pair, '/' and '+' included.
+  const S3_KEYS: S3Keys = { accessKeyId: `DO00${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(32).toString('base64') };
 
   const node = (name: string) => plan.nodes.find((n) => n.name === name)!;
   const sh = (n: LabNode, script: string, timeoutMs = 20_000) =>
@@ -421,6 +423,7 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
       adminUser: 'deploy',
       publicKey,
       apiToken: TOKEN,
+      s3Keys: S3_KEYS,
       log,
       yes: true,
       interactive: false,
@@ -429,7 +432,7 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
   });
 
   afterAll(async () => {
-    if (opts) await lab.labDestroy(opts).catch(() => undefined);
+    if (opts) await lab.labDestroy({ ...opts, purge: true }).catch(() => undefined);
     if (Object.keys(timings).length) process.stderr.write(`lab timings (ms): ${JSON.stringify(timings)}\n`);
     if (opts) rmSync(path.dirname(opts.workspace), { recursive: true, force: true });
   }, 120_000);
@@ -454,7 +457,35 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     expect(cluster.dbReservedIp).toBe(plan.reservedIp);
     expect(cluster.apiUrl).toBe(`http://${plan.bridgeIp}:8055`);
     expect(cluster.extraVars).toMatchObject({ lab_api_url: cluster.apiUrl, lab_mysql_client_sources: [plan.bridgeIp] });
+    expect(cluster.extraVars.lab_s3_endpoint).toBe(`http://${plan.bridgeIp}:8057`);
+    expect(lines.filter((l) => l.startsWith('warn '))).toEqual([]);
   }, 600_000);
+
+  it("a database node installs restic from the lab's repository and backs up to the S3 stand-in with the vault's keys only", async () => {
+    const db = node('hwt-db-01');
+    const t = Date.now();
+    await sh(db, 'apt-get -q update && apt-get -q -y install restic', 180_000);
+    const endpoint = String(cluster.extraVars.lab_s3_endpoint);
+    // The keys through stdin, never argv, as the backup role keeps them out of argv.
+    const restic = (k: S3Keys, commands: string) =>
+      inContainer({ log, status: () => undefined }, plan.labId, db, ['/bin/sh', '-s'], {
+        timeoutMs: 120_000,
+        okCodes: [0, 1],
+        input:
+          `export AWS_ACCESS_KEY_ID='${k.accessKeyId}' AWS_SECRET_ACCESS_KEY='${k.secretAccessKey}'\n` +
+          'export RESTIC_PASSWORD=lab-test RESTIC_CACHE_DIR=/var/tmp/restic\n' +
+          `R=s3:${endpoint}/lab-backups/hwt\nset -e\n${commands}\n`,
+      });
+    const made = await restic(S3_KEYS, 'restic -r "$R" init\nrestic -r "$R" backup --json /etc/hostname | tail -n 1\nrestic -r "$R" snapshots --json');
+    expect(made.code, made.stdout + made.stderr).toBe(0);
+    expect(made.stdout).toContain('"message_type":"summary"');
+    expect(made.stdout).toContain('"hostname":"hwt-db-01"');
+    const wrong = await restic({ ...S3_KEYS, secretAccessKey: 'not-the-secret' }, 'restic -r "$R" snapshots');
+    expect(wrong.code).toBe(1);
+    expect(wrong.stdout + wrong.stderr).toMatch(/SignatureDoesNotMatch|signature we calculated does not match/i);
+    expect(existsSync(path.join(s3DataDir(plan.labId), 'lab-backups', 'hwt', 'config._S3rver_object'))).toBe(true);
+    timings.resticInstallAndBackup = Date.now() - t;
+  }, 300_000);
 
   it('every node accepts SSH as the admin user with the project key, with passwordless sudo and its own host key; root is refused', async () => {
     const keys = new Set<string>();
@@ -538,6 +569,7 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
   it('a second labUp is quick and changes nothing', async () => {
     const pids = await Promise.all(plan.nodes.map((n) => running(plan.labId, n).then((r) => r?.nspawn)));
     const daemon = readFileSync(path.join(labDir(plan.labId), 'services.pid'), 'utf8');
+    const s3 = readFileSync(path.join(labDir(plan.labId), 's3.pid'), 'utf8');
     const t = Date.now();
     const again = await lab.labUp(opts);
     timings.secondUp = Date.now() - t;
@@ -545,13 +577,16 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     expect({ ...again, timings: {} }).toEqual({ ...cluster, timings: {} });
     expect(await Promise.all(plan.nodes.map((n) => running(plan.labId, n).then((r) => r?.nspawn)))).toEqual(pids);
     expect(readFileSync(path.join(labDir(plan.labId), 'services.pid'), 'utf8')).toBe(daemon);
+    expect(readFileSync(path.join(labDir(plan.labId), 's3.pid'), 'utf8')).toBe(s3);
   }, 60_000);
 
-  it('labUp recovers after the services daemon and a container were killed', async () => {
+  it('labUp recovers after the services daemon, the S3 stand-in and a container were killed', async () => {
     const victim = node('hwt-wp-02');
     const nspawn = (await running(plan.labId, victim))!.nspawn;
     const daemon = Number(readFileSync(path.join(labDir(plan.labId), 'services.pid'), 'utf8'));
+    const s3 = Number(readFileSync(path.join(labDir(plan.labId), 's3.pid'), 'utf8'));
     process.kill(daemon, 'SIGKILL');
+    process.kill(s3, 'SIGKILL');
     process.kill(nspawn, 'SIGKILL');
     const t = Date.now();
     await lab.labUp(opts);
@@ -561,9 +596,13 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     // The reserved IP stays where the API put it.
     expect((await api('GET', `/v2/reserved_ips/${plan.reservedIp}`)).json.reserved_ip.droplet.id).toBe(node('hwt-dblb-02').dropletId);
     expect(await metadata(victim, 'hostname')).toBe('hwt-wp-02');
+    const health = await new Promise<string>((resolve, reject) =>
+      http.get(`http://${plan.bridgeIp}:8057${S3_HEALTH_PATH}`, (res) => res.setEncoding('utf8').on('data', resolve)).on('error', reject),
+    );
+    expect(JSON.parse(health).pid).toBe(Number(readFileSync(path.join(labDir(plan.labId), 's3.pid'), 'utf8')));
   }, 180_000);
 
-  it('labDestroy leaves no process, mount, cgroup, link, address, route or nft table, and is idempotent', async () => {
+  it('labDestroy leaves no process, mount, cgroup, link, address, route, nft table, but the backups; is idempotent; purge removes them', async () => {
     const dir = labDir(plan.labId);
     const t = Date.now();
     await lab.labDestroy(opts);
@@ -587,7 +626,13 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     expect(existsSync(dir)).toBe(false);
     // The caches stay for the next lab.
     expect(existsSync('/var/cache/ha-wordpress/images')).toBe(true);
+    // The backups outlive the lab, like a bucket outlives the droplets.
+    const backups = path.join(s3DataDir(plan.labId), 'lab-backups', 'hwt', 'config._S3rver_object');
+    expect(existsSync(backups)).toBe(true);
 
     await lab.labDestroy(opts);
+    expect(existsSync(backups)).toBe(true);
+    await lab.labDestroy({ ...opts, purge: true });
+    expect(existsSync(s3DataDir(plan.labId))).toBe(false);
   }, 120_000);
 });
