@@ -5,15 +5,18 @@
  * The real part uses the machine's caches (/var/cache/ha-wordpress); a cold
  * first run also builds them (debootstrap + package download, ~2 minutes).
  */
-import { existsSync, promises as fs, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, promises as fs, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inContainer, running } from '../src/lab/containers.js';
-import { CGROUP_DIR, labDir } from '../src/lab/dirs.js';
-import type { LabCluster, LabOptions } from '../src/lab/index.js';
+import { ensureS3Daemon, s3Config, s3Files, S3_HEALTH_PATH, type S3Keys } from '../src/lab/daemon.js';
+import { CGROUP_DIR, labDir, S3_ROOT, s3DataDir, STATE_ROOT } from '../src/lab/dirs.js';
+import { cluster as labCluster, type LabCluster, type LabOptions } from '../src/lab/index.js';
 import {
   checkShape,
+  DEFAULT_PACKAGES,
   debianMirrors,
   makePlan,
   nftRuleset,
@@ -24,8 +27,17 @@ import {
   type LabNode,
   type LabPlan,
 } from '../src/lab/plan.js';
+import { packageList } from '../src/lab/repo.js';
+import { HEALTH_PATH } from '../src/lab/s3.js';
 import type { Logger } from '../src/ui/logger.js';
 import { homeWithKey, ROOT, tempDir } from './support/cli.js';
+import { budget, missing, runTool, skipWhen } from './support/tools.js';
+
+/** Whether `child` lies inside `parent` (or is it). */
+const inside = (parent: string, child: string) => {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+};
 
 describe('lab layout (pure)', () => {
   const plan = makePlan({ workspace: '/w', project: 'hawp', webNodes: 3, dbNodes: 5, octet: 77 });
@@ -121,6 +133,182 @@ describe('lab layout (pure)', () => {
     expect(rules).toContain(`elements = { ${plan.reservedIp} : 10.213.77.51 }`);
     expect(rules).toContain(`snat to ${plan.bridgeIp}`);
   });
+
+  it("lets the containers reach the S3 stand-in's port on the bridge address as they reach the services' ports", () => {
+    expect(plan.s3Port).toBe(8057);
+    expect(new Set([plan.apiPort, plan.metadataPort, plan.s3Port]).size).toBe(3);
+    const rules = nftRuleset(plan, '10.213.77.51', 'stamp');
+    // The daemons are the host's own: packets to them go through the input hook, which the table leaves alone,
+    // and no NAT rule touches the bridge address (only the metadata address and the reserved IP are DNATed).
+    expect(rules).not.toMatch(/hook input/);
+    expect(rules).not.toContain(String(plan.s3Port));
+    expect(rules.split('\n').filter((l) => l.includes('dnat to'))).toEqual([
+      `    iifname "${plan.bridge}" ip daddr 169.254.169.254 tcp dport 80 dnat to ${plan.bridgeIp}:${plan.metadataPort}`,
+      `    iifname "${plan.bridge}" ip daddr ${plan.reservedIp} dnat to ip daddr map @reserved`,
+      `    ip daddr ${plan.reservedIp} dnat to ip daddr map @reserved`,
+    ]);
+  });
+
+  it('gives the inventory the S3 endpoint next to the API URL', () => {
+    const c = labCluster(plan, {});
+    expect(c.extraVars).toEqual({
+      lab_api_url: 'http://10.213.77.1:8055',
+      lab_s3_endpoint: 'http://10.213.77.1:8057',
+      lab_mysql_client_sources: ['10.213.77.1'],
+    });
+  });
+
+  it("keeps the S3 stand-in's buckets outside the lab's directory, which destroy removes", () => {
+    const keys = { accessKeyId: 'DO00LABKEY', secretAccessKey: 'lab/secret+0123456789' };
+    const cfg = s3Config(plan, keys, 'code-1');
+    expect(cfg).toMatchObject({ address: plan.bridgeIp, port: 8057, accessKey: keys.accessKeyId, secretKey: keys.secretAccessKey });
+    expect(cfg.directory).toBe(`/var/lib/ha-wordpress/s3/${plan.labId}`);
+    expect(cfg.directory).toBe(s3DataDir(plan.labId));
+    expect(inside(labDir(plan.labId), cfg.directory)).toBe(false);
+    expect(inside(STATE_ROOT, cfg.directory)).toBe(false);
+    expect(inside(S3_ROOT, cfg.directory)).toBe(true);
+    // Config, pid and log are the lab's (they go with it); the config holds the secret.
+    for (const f of Object.values(s3Files(plan.labId))) expect(inside(labDir(plan.labId), f)).toBe(true);
+    // Other keys or other code: another configuration, so labUp restarts the stand-in; the same: the same one.
+    expect(s3Config(plan, keys, 'code-1').configHash).toBe(cfg.configHash);
+    expect(s3Config(plan, { ...keys, secretAccessKey: 'other' }, 'code-1').configHash).not.toBe(cfg.configHash);
+    expect(s3Config(plan, { ...keys, accessKeyId: 'DO00OTHER' }, 'code-1').configHash).not.toBe(cfg.configHash);
+    expect(s3Config(plan, keys, 'code-2').configHash).not.toBe(cfg.configHash);
+    expect(S3_HEALTH_PATH).toBe(HEALTH_PATH);
+  });
+
+  it("serves restic to the containers from the lab's repository", async () => {
+    expect(DEFAULT_PACKAGES).toContain('restic');
+    const ws = tempDir('hawp-pkg-');
+    try {
+      // No list in the workspace: the package's own ansible/debian-packages.txt.
+      const list = await packageList(ws, ROOT);
+      expect(list.source).toBe(path.join(ROOT, 'ansible', 'debian-packages.txt'));
+      expect(list.names).toContain('restic');
+    } finally {
+      rmSync(ws, { recursive: true, force: true });
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+/**
+ * The S3 stand-in as labUp and labDestroy run it, without a lab: its daemon on
+ * loopback (a lab's plan with 127.0.0.1 for the bridge address and a free
+ * port), the real restic against it, and labDestroy (which finds no
+ * containers or network for this lab and removes only what exists).
+ */
+const s3Lab = skipWhen(process.platform !== 'linux' ? 'not Linux' : process.getuid?.() !== 0 ? 'not root' : missing('restic', 'nft', 'ip'));
+
+s3Lab.describe("the lab's S3 stand-in daemon on loopback, with restic", () => {
+  const lines: string[] = [];
+  const log: Logger = {
+    info: (m) => lines.push(`info ${m}`),
+    success: (m) => lines.push(`ok ${m}`),
+    warn: (m) => lines.push(`warn ${m}`),
+    error: (m) => lines.push(`error ${m}`),
+    out: (m) => lines.push(m),
+  };
+  const ctx = { log, status: () => undefined };
+  let dir: string;
+  let ws: string;
+  let plan: LabPlan;
+  let env: NodeJS.ProcessEnv;
+  let lab: typeof import('../src/lab/index.js');
+  const project = 'hs3';
+  const keys: S3Keys = { accessKeyId: `DO00${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(32).toString('base64') };
+
+  const restic = (args: string[], k: S3Keys = keys, allowFailure = false) =>
+    runTool('restic', ['-r', `s3:http://127.0.0.1:${plan.s3Port}/lab-backups/${project}`, ...args], {
+      env: { ...env, AWS_ACCESS_KEY_ID: k.accessKeyId, AWS_SECRET_ACCESS_KEY: k.secretAccessKey },
+      allowFailure,
+    });
+  const daemonPids = async () => {
+    const out: number[] = [];
+    for (const e of await fs.readdir('/proc')) {
+      if (!/^\d+$/.test(e)) continue;
+      const cl = await fs.readFile(`/proc/${e}/cmdline`, 'utf8').catch(() => '');
+      if (cl.includes('s3-standin.js') && cl.includes(s3Files(plan.labId).config)) out.push(Number(e));
+    }
+    return out;
+  };
+
+  beforeAll(async () => {
+    if (!existsSync(path.join(ROOT, 'dist', 'lab', 's3-standin.js'))) throw new Error('dist/lab/s3-standin.js is missing: run `npm run build` first');
+    lab = await import('../src/lab/index.js');
+    dir = tempDir('hawp-s3lab-');
+    ws = path.join(dir, 'ws');
+    await fs.mkdir(ws);
+    // The lab labDestroy will find for this workspace, on loopback and a free port.
+    const real = makePlan({ workspace: realpathSync(ws), project, webNodes: 2, dbNodes: 3, octet: 1 });
+    const probe = http.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    plan = { ...real, bridgeIp: '127.0.0.1', s3Port: port };
+    await fs.mkdir(labDir(plan.labId), { recursive: true, mode: 0o700 });
+    const password = path.join(dir, 'restic-password');
+    writeFileSync(password, `${randomBytes(24).toString('base64')}\n`, { mode: 0o600 });
+    env = { PATH: process.env.PATH, HOME: dir, TMPDIR: dir, RESTIC_PASSWORD_FILE: password, RESTIC_CACHE_DIR: path.join(dir, 'cache') };
+  });
+
+  afterAll(async () => {
+    if (plan) await lab.labDestroy({ workspace: ws, project, log, purge: true }).catch(() => undefined);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
+
+  it(
+    "starts with the vault's keys only, is left alone when unchanged, restarts on new keys, keeps its data through destroy and loses it only to a purge",
+    async () => {
+      expect(await ensureS3Daemon(ctx, plan, keys)).toBe(true);
+      const [pid] = await daemonPids();
+      expect(pid).toBeGreaterThan(1);
+      // The secret is in the 0600 config, never in argv.
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(keys.secretAccessKey);
+      expect(statSync(s3Files(plan.labId).config).mode & 0o777).toBe(0o600);
+      expect(statSync(s3DataDir(plan.labId)).mode & 0o077).toBe(0);
+
+      await restic(['init']);
+      await restic(['backup', path.join(ROOT, 'ansible', 'debian-packages.txt')]);
+      const wrong = await restic(['snapshots'], { ...keys, secretAccessKey: 'not-the-secret' }, true);
+      expect(wrong.code, wrong.report).not.toBe(0);
+      expect(wrong.stderr).toMatch(/SignatureDoesNotMatch|signature we calculated does not match/i);
+
+      // The same keys and code: the running stand-in is kept.
+      expect(await ensureS3Daemon(ctx, plan, keys)).toBe(false);
+      expect(await daemonPids()).toEqual([pid]);
+
+      // New keys in the vault: a new stand-in that takes only those, over the same buckets.
+      const rotated = { ...keys, secretAccessKey: randomBytes(32).toString('base64') };
+      expect(await ensureS3Daemon(ctx, plan, rotated)).toBe(true);
+      const pids = await daemonPids();
+      expect(pids).toHaveLength(1);
+      expect(pids[0]).not.toBe(pid);
+      expect((await restic(['snapshots'], keys, true)).code).not.toBe(0);
+      expect(JSON.parse((await restic(['snapshots', '--json'], rotated)).stdout)).toHaveLength(1);
+
+      // destroy: the stand-in stops and the lab's dir goes, the buckets stay.
+      await lab.labDestroy({ workspace: ws, project, log });
+      expect(await daemonPids()).toEqual([]);
+      expect(existsSync(labDir(plan.labId))).toBe(false);
+      expect(existsSync(path.join(s3DataDir(plan.labId), 'lab-backups', project, 'config._S3rver_object'))).toBe(true);
+      expect(lines).toContain(`info The lab's backups are kept in ${s3DataDir(plan.labId)} for the next lab of this workspace (destroy --purge removes them).`);
+
+      // The next lab of this workspace finds the backups where they were.
+      await fs.mkdir(labDir(plan.labId), { recursive: true, mode: 0o700 });
+      expect(await ensureS3Daemon(ctx, plan, rotated)).toBe(true);
+      await restic(['check'], rotated);
+      expect(JSON.parse((await restic(['snapshots', '--json'], rotated)).stdout)).toHaveLength(1);
+
+      // destroy --purge: they go too.
+      await lab.labDestroy({ workspace: ws, project, log, purge: true });
+      expect(await daemonPids()).toEqual([]);
+      expect(existsSync(s3DataDir(plan.labId))).toBe(false);
+      expect(lines).toContain(`info Removed the lab's backups (${s3DataDir(plan.labId)}).`);
+    },
+    budget({ restic: 8 }),
+  );
 });
 
 // ---------------------------------------------------------------------------
@@ -143,6 +331,8 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
   let plan: LabPlan;
   const timings: Record<string, number> = {};
   const TOKEN = 'lab-test-token-0123456789';
+  // Like a generated Spaces key pair, '/' and '+' included.
+  const S3_KEYS: S3Keys = { accessKeyId: `DO00${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(32).toString('base64') };
 
   const node = (name: string) => plan.nodes.find((n) => n.name === name)!;
   const sh = (n: LabNode, script: string, timeoutMs = 20_000) =>
@@ -233,6 +423,7 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
       adminUser: 'deploy',
       publicKey,
       apiToken: TOKEN,
+      s3Keys: S3_KEYS,
       log,
       yes: true,
       interactive: false,
@@ -241,7 +432,7 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
   });
 
   afterAll(async () => {
-    if (opts) await lab.labDestroy(opts).catch(() => undefined);
+    if (opts) await lab.labDestroy({ ...opts, purge: true }).catch(() => undefined);
     if (Object.keys(timings).length) process.stderr.write(`lab timings (ms): ${JSON.stringify(timings)}\n`);
     if (opts) rmSync(path.dirname(opts.workspace), { recursive: true, force: true });
   }, 120_000);
@@ -266,7 +457,35 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     expect(cluster.dbReservedIp).toBe(plan.reservedIp);
     expect(cluster.apiUrl).toBe(`http://${plan.bridgeIp}:8055`);
     expect(cluster.extraVars).toMatchObject({ lab_api_url: cluster.apiUrl, lab_mysql_client_sources: [plan.bridgeIp] });
+    expect(cluster.extraVars.lab_s3_endpoint).toBe(`http://${plan.bridgeIp}:8057`);
+    expect(lines.filter((l) => l.startsWith('warn '))).toEqual([]);
   }, 600_000);
+
+  it("a database node installs restic from the lab's repository and backs up to the S3 stand-in with the vault's keys only", async () => {
+    const db = node('hwt-db-01');
+    const t = Date.now();
+    await sh(db, 'apt-get -q update && apt-get -q -y install restic', 180_000);
+    const endpoint = String(cluster.extraVars.lab_s3_endpoint);
+    // The keys through stdin, never argv, as the backup role keeps them out of argv.
+    const restic = (k: S3Keys, commands: string) =>
+      inContainer({ log, status: () => undefined }, plan.labId, db, ['/bin/sh', '-s'], {
+        timeoutMs: 120_000,
+        okCodes: [0, 1],
+        input:
+          `export AWS_ACCESS_KEY_ID='${k.accessKeyId}' AWS_SECRET_ACCESS_KEY='${k.secretAccessKey}'\n` +
+          'export RESTIC_PASSWORD=lab-test RESTIC_CACHE_DIR=/var/tmp/restic\n' +
+          `R=s3:${endpoint}/lab-backups/hwt\nset -e\n${commands}\n`,
+      });
+    const made = await restic(S3_KEYS, 'restic -r "$R" init\nrestic -r "$R" backup --json /etc/hostname | tail -n 1\nrestic -r "$R" snapshots --json');
+    expect(made.code, made.stdout + made.stderr).toBe(0);
+    expect(made.stdout).toContain('"message_type":"summary"');
+    expect(made.stdout).toContain('"hostname":"hwt-db-01"');
+    const wrong = await restic({ ...S3_KEYS, secretAccessKey: 'not-the-secret' }, 'restic -r "$R" snapshots');
+    expect(wrong.code).toBe(1);
+    expect(wrong.stdout + wrong.stderr).toMatch(/SignatureDoesNotMatch|signature we calculated does not match/i);
+    expect(existsSync(path.join(s3DataDir(plan.labId), 'lab-backups', 'hwt', 'config._S3rver_object'))).toBe(true);
+    timings.resticInstallAndBackup = Date.now() - t;
+  }, 300_000);
 
   it('every node accepts SSH as the admin user with the project key, with passwordless sudo and its own host key; root is refused', async () => {
     const keys = new Set<string>();
@@ -350,6 +569,7 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
   it('a second labUp is quick and changes nothing', async () => {
     const pids = await Promise.all(plan.nodes.map((n) => running(plan.labId, n).then((r) => r?.nspawn)));
     const daemon = readFileSync(path.join(labDir(plan.labId), 'services.pid'), 'utf8');
+    const s3 = readFileSync(path.join(labDir(plan.labId), 's3.pid'), 'utf8');
     const t = Date.now();
     const again = await lab.labUp(opts);
     timings.secondUp = Date.now() - t;
@@ -357,13 +577,16 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     expect({ ...again, timings: {} }).toEqual({ ...cluster, timings: {} });
     expect(await Promise.all(plan.nodes.map((n) => running(plan.labId, n).then((r) => r?.nspawn)))).toEqual(pids);
     expect(readFileSync(path.join(labDir(plan.labId), 'services.pid'), 'utf8')).toBe(daemon);
+    expect(readFileSync(path.join(labDir(plan.labId), 's3.pid'), 'utf8')).toBe(s3);
   }, 60_000);
 
-  it('labUp recovers after the services daemon and a container were killed', async () => {
+  it('labUp recovers after the services daemon, the S3 stand-in and a container were killed', async () => {
     const victim = node('hwt-wp-02');
     const nspawn = (await running(plan.labId, victim))!.nspawn;
     const daemon = Number(readFileSync(path.join(labDir(plan.labId), 'services.pid'), 'utf8'));
+    const s3 = Number(readFileSync(path.join(labDir(plan.labId), 's3.pid'), 'utf8'));
     process.kill(daemon, 'SIGKILL');
+    process.kill(s3, 'SIGKILL');
     process.kill(nspawn, 'SIGKILL');
     const t = Date.now();
     await lab.labUp(opts);
@@ -373,9 +596,13 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     // The reserved IP stays where the API put it.
     expect((await api('GET', `/v2/reserved_ips/${plan.reservedIp}`)).json.reserved_ip.droplet.id).toBe(node('hwt-dblb-02').dropletId);
     expect(await metadata(victim, 'hostname')).toBe('hwt-wp-02');
+    const health = await new Promise<string>((resolve, reject) =>
+      http.get(`http://${plan.bridgeIp}:8057${S3_HEALTH_PATH}`, (res) => res.setEncoding('utf8').on('data', resolve)).on('error', reject),
+    );
+    expect(JSON.parse(health).pid).toBe(Number(readFileSync(path.join(labDir(plan.labId), 's3.pid'), 'utf8')));
   }, 180_000);
 
-  it('labDestroy leaves no process, mount, cgroup, link, address, route or nft table, and is idempotent', async () => {
+  it('labDestroy leaves no process, mount, cgroup, link, address, route, nft table, but the backups; is idempotent; purge removes them', async () => {
     const dir = labDir(plan.labId);
     const t = Date.now();
     await lab.labDestroy(opts);
@@ -399,7 +626,13 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     expect(existsSync(dir)).toBe(false);
     // The caches stay for the next lab.
     expect(existsSync('/var/cache/ha-wordpress/images')).toBe(true);
+    // The backups outlive the lab, like a bucket outlives the droplets.
+    const backups = path.join(s3DataDir(plan.labId), 'lab-backups', 'hwt', 'config._S3rver_object');
+    expect(existsSync(backups)).toBe(true);
 
     await lab.labDestroy(opts);
+    expect(existsSync(backups)).toBe(true);
+    await lab.labDestroy({ ...opts, purge: true });
+    expect(existsSync(s3DataDir(plan.labId))).toBe(false);
   }, 120_000);
 });

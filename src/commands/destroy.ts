@@ -112,7 +112,10 @@ async function destroyCloud(ctx: DestroyContext, ws: Workspace): Promise<void> {
 /** The local target: every container, mount, cgroup, link and process of the lab goes. */
 async function destroyLocal(ctx: DestroyContext, ws: Workspace): Promise<void> {
   const lab = await import('../lab/index.js');
-  ctx.log.info(`  To be destroyed: the lab of ${ws.project} (its containers and their disks, its network and stand-in services).`);
+  ctx.log.info(
+    `  To be destroyed: the lab of ${ws.project} (its containers and their disks, its network and stand-in services` +
+      `${ctx.options.purge ? ', and with --purge its backups' : ''}).`,
+  );
   await confirmByName(ctx, ws, async () => undefined);
   await finalBackup(ctx, ws, async () => undefined);
   await phase(
@@ -122,7 +125,7 @@ async function destroyLocal(ctx: DestroyContext, ws: Workspace): Promise<void> {
     'lab: removing containers, network and services',
     resumeCommand(ctx, 'destroy'),
     async (p) => {
-      await lab.labDestroy({ workspace: ws.dir, project: ws.project, log: ctx.log, onStatus: p.status });
+      await lab.labDestroy({ workspace: ws.dir, project: ws.project, log: ctx.log, onStatus: p.status, purge: ctx.options.purge });
     },
     () => `removed the lab of ${ws.project}`,
   );

@@ -138,6 +138,7 @@ export async function labOptions(ctx: OpContext, ws: Workspace): Promise<LabOpti
     adminUser: ws.settings.adminUser,
     publicKey: key.publicKey,
     apiToken: token,
+    s3Keys: labS3Keys(ws),
     log: ctx.log,
     yes: ctx.yes,
     interactive: ctx.interactive,
@@ -145,6 +146,13 @@ export async function labOptions(ctx: OpContext, ws: Workspace): Promise<LabOpti
     // A container made anew has new host keys, like a replaced droplet: the wait phase expects them.
     onCreated: (name) => markRecreated(ws.dir, [name], 'lab'),
   };
+}
+
+/** The workspace's Spaces key pair, which the lab's S3 stand-in accepts; undefined in a workspace made before backups (the lab says so). */
+function labS3Keys(ws: Workspace): LabOptions['s3Keys'] {
+  const id = ws.vaults.all?.vault_backup_s3_access_key_id;
+  const secret = ws.vaults.all?.vault_backup_s3_secret_access_key;
+  return typeof id === 'string' && id && typeof secret === 'string' && secret ? { accessKeyId: id, secretAccessKey: secret } : undefined;
 }
 
 const terraformTool = (ctx: UpContext) => ({ name: 'terraform', version: () => tf.terraformVersion(ctx.env), hint: tf.TERRAFORM_HINT });

@@ -20,5 +20,14 @@ export const LOCKS = '/var/lib/ha-wordpress/locks';
 /** cgroup directory (under each hierarchy root) holding one cgroup per container. */
 export const CGROUP_DIR = 'ha-wordpress';
 
+/**
+ * The S3 stand-in's buckets, one directory per lab: beside the labs, not in
+ * one, because labDestroy removes the lab's directory and a backup must
+ * outlive the lab the way a Spaces bucket outlives the droplets. Only
+ * `destroy --purge` removes a lab's.
+ */
+export const S3_ROOT = '/var/lib/ha-wordpress/s3';
+
 export const labDir = (labId: string) => path.join(STATE_ROOT, labId);
+export const s3DataDir = (labId: string) => path.join(S3_ROOT, labId);
 export const labLock = (labId: string) => path.join(LOCKS, `${labId}.lock`);

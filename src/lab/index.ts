@@ -7,7 +7,9 @@
  * left half-done is cleaned up and redone, so it is also the way to resume.
  * labDestroy removes everything the lab made on the machine except the
  * caches (/var/cache/ha-wordpress: base image, package pool), which the next
- * lab reuses.
+ * lab reuses, and the S3 stand-in's buckets (/var/lib/ha-wordpress/s3/<lab>:
+ * the backups), which outlive the lab as a Spaces bucket outlives the
+ * droplets; only a purge removes them.
  *
  * Loaded with `await import()` by `up`/`destroy` for the local target only;
  * importing it does nothing by itself.
@@ -33,8 +35,8 @@ import {
   sshAnswers,
   stopContainer,
 } from './containers.js';
-import { ensureDaemon, daemonFiles, stopDaemon } from './daemon.js';
-import { CGROUP_DIR, IMAGES, labDir, labLock, REPOS, STATE_ROOT } from './dirs.js';
+import { ensureDaemon, ensureS3Daemon, daemonFiles, stopDaemon, stopS3Daemon, type S3Keys } from './daemon.js';
+import { CGROUP_DIR, IMAGES, labDir, labLock, REPOS, S3_ROOT, s3DataDir, STATE_ROOT } from './dirs.js';
 import { cgroupLayout, ensureHostPackages, labCheck as check } from './host.js';
 import { ensureImage, IMAGE_MARKER, sweepBuilds } from './image.js';
 import { ensureBridge, ensureTable, pickOctet, removeNetwork } from './network.js';
@@ -68,6 +70,12 @@ export interface LabOptions {
   publicKey: string;
   /** The only Bearer token the stand-in API accepts. */
   apiToken: string;
+  /**
+   * The only key pair the S3 stand-in accepts: the workspace's Spaces keys from
+   * the vault. Absent (a workspace made before backups), the lab runs no S3
+   * stand-in and says so.
+   */
+  s3Keys?: S3Keys;
   log: Logger;
   yes: boolean;
   interactive: boolean;
@@ -248,6 +256,12 @@ async function up(ctx: Ctx, o: LabOptions, id: ReturnType<typeof identity>): Pro
     await ensureTable(ctx, plan, holderNode ? deliveryAddress(holderNode) : undefined);
   });
   await time('services', () => ensureDaemon(ctx, { plan, apiToken: o.apiToken, publicKey: o.publicKey.trim(), repoDir: repo.dir, holderFile: files.holder }));
+  await time('s3', async () => {
+    if (o.s3Keys) return ensureS3Daemon(ctx, plan, o.s3Keys);
+    // Its keys are gone from the vault: a stand-in still running would take keys nobody has any more.
+    await stopS3Daemon(id.labId);
+    ctx.log.warn(S3_KEYS_MISSING);
+  });
 
   // Nodes the lab no longer has (web-nodes or db-nodes lowered): gone, like terraform would destroy their droplets.
   const wanted = new Set(plan.nodes.map((n) => n.name));
@@ -295,7 +309,12 @@ async function up(ctx: Ctx, o: LabOptions, id: ReturnType<typeof identity>): Pro
   return cluster(plan, timings);
 }
 
-function cluster(plan: LabPlan, timings: Record<string, number>): LabCluster {
+export const S3_KEYS_MISSING =
+  'lab: the vault has no backup keys (vault_backup_s3_access_key_id, vault_backup_s3_secret_access_key), ' +
+  "so the lab's S3 stand-in for Spaces is not started; re-run `ha-wordpress init` to add the backup keys";
+
+/** What labUp returns for a plan; exported for the unit tests. */
+export function cluster(plan: LabPlan, timings: Record<string, number>): LabCluster {
   const inventory: LabCluster['inventory'] = { wp_node: {}, galera_cluster_node: {}, galera_loadbalancer: {} };
   for (const n of droplets(plan)) inventory[n.group!][n.name] = { ansible_host: n.ip, private_ip: n.ip };
   const apiUrl = `http://${plan.bridgeIp}:${plan.apiPort}`;
@@ -306,6 +325,8 @@ function cluster(plan: LabPlan, timings: Record<string, number>): LabCluster {
     apiUrl,
     extraVars: {
       lab_api_url: apiUrl,
+      // The S3 stand-in for Spaces: the backup role's endpoint in the lab (backup_s3_endpoint).
+      lab_s3_endpoint: `http://${plan.bridgeIp}:${plan.s3Port}`,
       // Reserved-IP traffic reaches HAProxy SNATed to the bridge address (see plan.ts nftRuleset).
       lab_mysql_client_sources: [plan.bridgeIp],
     },
@@ -372,7 +393,11 @@ async function httpAnswers(host: string, port: number): Promise<boolean> {
   return (await httpStatus({ host, port, timeoutMs: 1500 })) !== 0;
 }
 
-export async function labDestroy(o: Pick<LabOptions, 'workspace' | 'project' | 'log' | 'onStatus'>): Promise<void> {
+/**
+ * `purge` (destroy --purge) also removes the S3 stand-in's buckets, the
+ * lab's backups; without it they stay for the next lab of this workspace.
+ */
+export async function labDestroy(o: Pick<LabOptions, 'workspace' | 'project' | 'log' | 'onStatus'> & { purge?: boolean }): Promise<void> {
   if (process.platform !== 'linux') return;
   const id = identity(o.workspace, o.project);
   const ctx = newCtx(o, id.labId);
@@ -382,8 +407,8 @@ export async function labDestroy(o: Pick<LabOptions, 'workspace' | 'project' | '
   // Without a state dir there is no log to append to (and writing one would recreate the dir).
   if (!(await exists(dir))) ctx.logFile = undefined;
   await withLock(ctx, labLock(id.labId), `the lab ${id.labId}`, async () => {
-    ctx.status('lab: stopping the services daemon…');
-    await stopDaemon(id.labId);
+    ctx.status('lab: stopping the services daemon and the S3 stand-in…');
+    await Promise.all([stopDaemon(id.labId), stopS3Daemon(id.labId)]);
     const state = await readState(id.labId);
     const names = new Set([...(state?.nodes ?? []), ...(await fs.readdir(path.join(dir, 'containers')).catch(() => [] as string[]))]);
     ctx.status(`lab: stopping ${names.size} containers…`);
@@ -400,6 +425,14 @@ export async function labDestroy(o: Pick<LabOptions, 'workspace' | 'project' | '
     await unmountUnder(ctx, dir);
     await removeTree(ctx, dir);
     await fs.rmdir(STATE_ROOT).catch(() => undefined);
+    const data = s3DataDir(id.labId);
+    if (!(await exists(data))) return;
+    if (o.purge) {
+      ctx.status("lab: removing the S3 stand-in's buckets (the backups)…");
+      await removeTree(ctx, data);
+      await fs.rmdir(S3_ROOT).catch(() => undefined);
+      o.log.info(`Removed the lab's backups (${data}).`);
+    } else o.log.info(`The lab's backups are kept in ${data} for the next lab of this workspace (destroy --purge removes them).`);
   });
   // Tidy the empty parents too (the lock file went with withLock); other labs' files keep them.
   await fs.rmdir(path.dirname(labLock(id.labId))).catch(() => undefined);

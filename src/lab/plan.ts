@@ -38,12 +38,16 @@ export interface LabPlan {
   reservedIp: string;
   apiPort: number;
   metadataPort: number;
+  /** The S3 stand-in for Spaces (lab/s3.ts), where the backups go. */
+  s3Port: number;
   nodes: LabNode[];
 }
 
 /** Where the services daemon listens on the bridge address (API + apt repo; metadata behind a DNAT from 169.254.169.254:80). */
 export const API_PORT = 8055;
 export const METADATA_PORT = 8056;
+/** The S3 stand-in's own daemon, on the same bridge address (`lab_s3_endpoint`). */
+export const S3_PORT = 8057;
 export const METADATA_IP = '169.254.169.254';
 
 export function labHash(workspace: string, project: string): string {
@@ -108,6 +112,7 @@ export function makePlan(o: { workspace: string; project: string; webNodes: numb
     reservedIp: `${net}.3`,
     apiPort: API_PORT,
     metadataPort: METADATA_PORT,
+    s3Port: S3_PORT,
     nodes,
   };
 }
@@ -220,6 +225,12 @@ export function haproxyConfig(p: LabPlan): string {
  * - no ICMP redirects out of the bridge: the reserved IP's traffic leaves the
  *   interface it came in on, and a redirect would teach the sender to skip
  *   the DNAT.
+ *
+ * There is no input chain: what the containers send to the host's daemons
+ * on the bridge address (services on apiPort and metadataPort, the S3
+ * stand-in on s3Port) is the host's own traffic, which the forward chain
+ * never sees, so nothing here stands in its way (a host firewall that drops
+ * input would have to let the bridge in).
  */
 export function nftRuleset(p: LabPlan, holderAddress: string | undefined, stamp: string): string {
   const br = p.bridge;
@@ -382,6 +393,7 @@ export const DEFAULT_PACKAGES = [
   'python3-apt',
   'ca-certificates',
   'sudo',
+  'restic',
 ];
 
 /** `apt-get -s install` output → the packages it would install, as pool file names. */

@@ -30,6 +30,8 @@ export const STEP_TIMEOUT_MS = {
   /** pack runs the build (tsc); install unpacks ~200 packages from the cache (~2 min together at load 18). */
   npm: 8 * MIN,
   cli: 3 * MIN,
+  /** One backup, restore or check of ~100 MB through the S3 stand-in: 20 s at load 15 on 2 cores. */
+  restic: 5 * MIN,
   /** php, ssh-keygen, my_print_defaults, nft, sh, bash: each well under a second idle. */
   other: 1 * MIN,
 } as const;
@@ -61,6 +63,7 @@ const INSTALL: Record<string, string> = {
   nft: 'apt-get install nftables',
   unzip: 'apt-get install unzip',
   zipinfo: 'apt-get install unzip',
+  restic: 'apt-get install restic',
 };
 
 const found = new Map<string, boolean>();
