@@ -84,9 +84,9 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
   }, 35 * MIN);
 
   afterAll(async () => {
-    // Never leave a lab running, whatever failed above.
+    // Never leave a lab running, whatever failed above; --purge: nor its backups in /var/lib/ha-wordpress/s3.
     if (ws)
-      await runCli(['destroy', '--non-interactive', '--yes', '--no-final-backup', '--vault-password-file', pwFile], {
+      await runCli(['destroy', '--non-interactive', '--yes', '--no-final-backup', '--purge', '--vault-password-file', pwFile], {
         cwd: ws,
         env: { HOME: home },
         timeoutMs: 5 * MIN,
