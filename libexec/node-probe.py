@@ -41,6 +41,14 @@ elif group == 'galera_cluster_node':
         out['galera'] = dict(line.split('\t', 1) for line in r.stdout.splitlines() if '\t' in line)
     except Exception:
         out['galera'] = {}
+    # This node's last backup and verification, written by ha-wordpress-backup
+    # (root-only; the probe runs under sudo). null: none ran here yet.
+    try:
+        with open('/var/lib/ha-wordpress-backup/state.json', encoding='utf-8') as f:
+            state = json.load(f)
+        out['backup'] = {'last_backup': state.get('last_backup'), 'last_verify': state.get('last_verify')}
+    except (OSError, ValueError):
+        out['backup'] = None
 elif group == 'galera_loadbalancer':
     active('haproxy', 'keepalived')
     code, body = http('http://169.254.169.254/metadata/v1/reserved_ip/ipv4/active')

@@ -13,7 +13,7 @@
  * reported with the tool's output, and the timeouts allow for a busy CI
  * machine (ansible-playbook takes ~5 s idle, ~30 s beside the lab's containers).
  */
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -52,6 +52,7 @@ const V = {
   spacesKey: 'DO00ABCDEFGHIJKLMNOP',
   spacesSecret: 'abc/def+ghi=jkl/mno+pqr=stu/vwx+yz0123456789',
   keepalived: 'Ab3dE6gH',
+  restic: 'Re"s\'t#ic\\ $HOME;`x` =={a}%\\',
 };
 const SALT_NAMES = ['AUTH_KEY', 'SECURE_AUTH_KEY', 'LOGGED_IN_KEY', 'NONCE_KEY', 'AUTH_SALT', 'SECURE_AUTH_SALT', 'LOGGED_IN_SALT', 'NONCE_SALT'];
 const SALTS = Object.fromEntries(SALT_NAMES.map((n, i) => [n, `${n}'\\${i}"$#\\`]));
@@ -107,6 +108,16 @@ function groupVars(o: { metadataUrl: string; apiUrl: string; apiConfig: string }
     vault_wp_salt: SALTS,
     vault_spaces_access_key: V.spacesKey,
     vault_spaces_secret_key: V.spacesSecret,
+    vault_backup_restic_password: V.restic,
+    vault_backup_s3_access_key_id: V.spacesKey,
+    vault_backup_s3_secret_access_key: V.spacesSecret,
+    backup_restic_password: '{{ vault_backup_restic_password }}',
+    backup_s3_access_key_id: '{{ vault_backup_s3_access_key_id }}',
+    backup_s3_secret_access_key: '{{ vault_backup_s3_secret_access_key }}',
+    backup_s3_endpoint: 'https://ams3.digitaloceanspaces.com',
+    backup_bucket: 'shop-backups-x1y2z3',
+    backup_s3_region: 'ams3',
+    backup_retention: { hourly: 24, daily: 7 },
     ha_wordpress_target: 'digitalocean',
     site_domain: '',
     ssh_allow: '203.0.113.7/32, 2001:db8::/32',
@@ -176,6 +187,8 @@ function renderPlaybook(varsFiles: string[], out: string): string {
       task('galera', 'root.my.cnf.j2'),
       task('galera', 'galera-health.cnf.j2'),
       task('galera', 'galera-health.j2'),
+      task('backup', 'env.j2', 'backup.env'),
+      task('backup', 'backup.json.j2', 'backup.json'),
       lookupTask('galera', 'accounts-check.sql.j2', 'accounts-check.sql'),
       lookupTask('galera', 'accounts-apply.sql.j2', 'accounts-apply.sql'),
     ]),
@@ -199,6 +212,7 @@ const MEMBERS = {
   haproxy_nodes: "{{ groups['galera_loadbalancer'] }}",
   haproxy_galera_nodes: "{{ groups['galera_cluster_node'] }}",
   wordpress_nodes: "{{ groups['wp_node'] }}",
+  backup_galera_nodes: "{{ groups['galera_cluster_node'] }}",
   __galera_wp_hosts: "{{ galera_client_nodes | map('extract', hostvars, 'private_ip') | list }}",
   __galera_accounts: `{{ lookup('ansible.builtin.template', '${t('galera', 'accounts.json.j2')}', convert_data=False) | from_json }}`,
   // Nothing exists yet: the apply script holds every statement.
@@ -326,11 +340,11 @@ function whyNoNftCheck(): string | undefined {
 
 needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
   it(
-    'site.yml passes ansible-playbook --syntax-check against an inventory shaped like the one up writes',
+    'site.yml and restore.yml pass ansible-playbook --syntax-check against an inventory shaped like the one up writes',
     async () => {
       const dir = tmp('hawp-syntax-');
       writeFileSync(path.join(dir, 'hosts.yml'), inventory());
-      const r = await runTool('ansible-playbook', ['-i', path.join(dir, 'hosts.yml'), '--syntax-check', 'site.yml'], {
+      const r = await runTool('ansible-playbook', ['-i', path.join(dir, 'hosts.yml'), '--syntax-check', 'site.yml', 'restore.yml'], {
         cwd: ANSIBLE_DIR,
         env: ansibleEnv(),
         allowFailure: true,
@@ -344,7 +358,7 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
   needs('ansible-lint').it(
     'ansible-lint is clean with the production profile (offline)',
     async () => {
-      const r = await runTool('ansible-lint', ['--offline', '--nocolor', '-p', 'site.yml', 'roles'], {
+      const r = await runTool('ansible-lint', ['--offline', '--nocolor', '-p', 'site.yml', 'restore.yml', 'roles'], {
         cwd: ANSIBLE_DIR,
         env: ansibleEnv({ NO_COLOR: '1' }),
         allowFailure: true,
@@ -433,7 +447,7 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
         );
         writeFileSync(path.join(dir, 'members.yml'), yaml.dump(MEMBERS));
         const varsFiles = [
-          ...['common', 'galera', 'haproxy', 'wordpress'].flatMap((r) => [
+          ...['common', 'galera', 'haproxy', 'wordpress', 'backup'].flatMap((r) => [
             path.join(ROLES, r, 'defaults', 'main.yml'),
             path.join(ROLES, r, 'vars', 'main.yml'),
           ]),
@@ -502,6 +516,45 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
       },
       budget({ other: 4 }),
     );
+
+    it('backup env file: every credential on its own KEY=value line, verbatim; the settings JSON names the nodes in order', () => {
+      // The script's reader: split each line at its first "=", the value verbatim.
+      const env = Object.fromEntries(
+        file('db1', 'backup.env')
+          .split('\n')
+          .filter((l) => l && !l.startsWith('#'))
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+      );
+      expect(env).toEqual({
+        RESTIC_REPOSITORY: 's3:https://ams3.digitaloceanspaces.com/shop-backups-x1y2z3/hawp',
+        RESTIC_PASSWORD: V.restic,
+        AWS_ACCESS_KEY_ID: V.spacesKey,
+        AWS_SECRET_ACCESS_KEY: V.spacesSecret,
+      });
+      const cfg = JSON.parse(file('db1', 'backup.json')) as Record<string, unknown>;
+      expect(cfg).toMatchObject({
+        database: 'wordpress',
+        table_prefix: 'wp_',
+        node: 'db1',
+        s3_region: 'ams3',
+        retention: { hourly: 24, daily: 7 },
+        single_writer: true,
+        health_port: 9200,
+        nodes: [
+          { name: 'db1', address: '10.10.0.11' },
+          { name: 'db2', address: '10.10.0.12' },
+          { name: 'db3', address: '10.10.0.13' },
+        ],
+      });
+      expect(JSON.stringify(cfg)).not.toContain(V.spacesSecret);
+    });
+
+    it('nginx site: a maintenance page while the restore flag exists, the health check exempt', () => {
+      const site = file('web1', 'nginx-site.conf');
+      expect(site).toContain('if (-f /etc/ha-wordpress/maintenance) {');
+      expect(site).toMatch(/if \(\$uri = \/healthz\) \{\s*set \$hawp_maintenance "";/);
+      expect(site).toMatch(/error_page 503 @maintenance;/);
+    });
 
     it('SQL sent on stdin: statements stay whole and every password literal decodes exactly', () => {
       const apply = sqlStatements(file('db1', 'accounts-apply.sql'));
@@ -711,5 +764,53 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
       expect(plan('refuse')).toMatchObject({ mode: 'refuse', missing: ['db3'] });
     },
     budget({ 'ansible-playbook': 1 }),
+  );
+  it(
+    'the Galera bootstrap refuses an empty cluster for a workspace that has held data, unless told to start over',
+    async () => {
+      const dir = tmp('hawp-empty-');
+      writeFileSync(path.join(dir, 'hosts.yml'), inventory());
+      const fresh = { uuid: '00000000-0000-0000-0000-000000000000', running: false, primary: false, seqno: -1, safe_to_bootstrap: false };
+      // A stand-in galera_new_cluster first on PATH: it notes that it was
+      // called and fails, so the run never starts a real server.
+      const bin = tmp('hawp-empty-bin-');
+      const marker = path.join(dir, 'bootstrapped');
+      writeFileSync(path.join(bin, 'galera_new_cluster'), `#!/bin/sh\ntouch '${marker}'\nexit 1\n`);
+      chmodSync(path.join(bin, 'galera_new_cluster'), 0o755);
+      const play = (extra: Record<string, unknown>) => [
+        {
+          name: 'bootstrap of three empty nodes',
+          hosts: 'galera_cluster_node',
+          gather_facts: false,
+          environment: { PATH: `${bin}:${process.env.PATH}` },
+          vars: { galera_nodes: ['db1', 'db2', 'db3'], ...extra },
+          tasks: [
+            { name: 'state', 'ansible.builtin.set_fact': { __galera_node: fresh } },
+            { name: 'bootstrap', 'ansible.builtin.include_role': { name: path.join(ROLES, 'galera'), tasks_from: 'bootstrap.yml' } },
+          ],
+        },
+      ];
+      const run = async (name: string, extra: Record<string, unknown>) => {
+        writeFileSync(path.join(dir, `${name}.yml`), yaml.dump(play(extra)));
+        return runTool('ansible-playbook', ['-i', path.join(dir, 'hosts.yml'), path.join(dir, `${name}.yml`)], { env: ansibleEnv(), allowFailure: true });
+      };
+      const refused = await run('refused', { galera_held_data: true });
+      expect(refused.code, refused.report).not.toBe(0);
+      expect(refused.stdout, refused.report).toMatch(/Refuse to bootstrap an empty cluster/);
+      // The callback wraps long messages: compare with the line breaks folded.
+      const said = refused.stdout.replace(/\s+/g, ' ');
+      expect(said, refused.report).toMatch(/has held data: not starting an empty site/);
+      expect(said, refused.report).toMatch(/Run `ha-wordpress restore`/);
+      expect(said, refused.report).toMatch(/`ha-wordpress up --allow-empty-database`/);
+      expect(existsSync(marker), refused.report).toBe(false);
+      // Allowed, or for a workspace that never held data, the bootstrap goes on to galera_new_cluster.
+      for (const extra of [{ galera_held_data: true, galera_allow_empty: true }, {}]) {
+        rmSync(marker, { force: true });
+        const started = await run('allowed', extra);
+        expect(started.stdout, started.report).not.toMatch(/has held data/);
+        expect(existsSync(marker), started.report).toBe(true);
+      }
+    },
+    budget({ 'ansible-playbook': 3 }),
   );
 });

@@ -62,6 +62,11 @@ const INSTALL: Record<string, string> = {
   curl: 'apt-get install curl',
   nft: 'apt-get install nftables',
   unzip: 'apt-get install unzip',
+  mariadbd: 'apt-get install mariadb-server',
+  'mariadb-install-db': 'apt-get install mariadb-server',
+  mariadb: 'apt-get install mariadb-client',
+  'mariadb-dump': 'apt-get install mariadb-client',
+  restic: 'apt-get install restic',
   zipinfo: 'apt-get install unzip',
   restic: 'apt-get install restic',
 };

@@ -1,0 +1,302 @@
+/**
+ * ha-wordpress-backup (ansible/roles/backup/files/), the node-side backup
+ * script, run for real: against a real MariaDB server started here as a
+ * child process on a private data directory and socket (no networking, no
+ * Galera: the script treats a server without wsrep as standalone), with the
+ * real restic and a restic repository on the local filesystem. The script
+ * reads its settings and credentials from files whose paths the test sets
+ * (HA_WORDPRESS_BACKUP_CONFIG, HA_WORDPRESS_BACKUP_ENV).
+ *
+ * Skipped, saying why, where mariadbd, mariadb-install-db, the MariaDB
+ * clients, restic or python3 are missing.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { budget, missing, runTool, runToolSync, skipWhen, type ToolResult } from './support/tools.js';
+
+const SCRIPT = path.resolve(__dirname, '..', 'ansible', 'roles', 'backup', 'files', 'ha-wordpress-backup');
+// A password that breaks naive quoting; it must never be printed.
+const PASSWORD = 'Re"s\'t#ic\\ $HOME;`x` =={a}%';
+
+const why = missing('mariadbd', 'mariadb-install-db', 'mariadb', 'mariadb-dump', 'restic', 'python3');
+
+skipWhen(why).describe('ha-wordpress-backup against a real MariaDB server and a real restic repository', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'hawp-backup-'));
+  const sock = path.join(dir, 'mysqld.sock');
+  const repo = path.join(dir, 'repo');
+  const optionFile = path.join(dir, 'root.cnf');
+  const envFile = path.join(dir, 'env');
+  let server: ChildProcess | undefined;
+
+  const config = (database: string, retention: Record<string, number> = { hourly: 24, daily: 7 }) => {
+    const file = path.join(dir, `backup-${database}-${Object.keys(retention).join('-')}.json`);
+    writeFileSync(
+      file,
+      JSON.stringify({
+        database,
+        node: 'db-test',
+        mysql_options: optionFile,
+        state_dir: path.join(dir, 'state'),
+        cache_dir: path.join(dir, 'cache'),
+        settings_file: path.join(dir, 'settings.yml'),
+        retention,
+      }),
+    );
+    return file;
+  };
+  const good = config('wordpress');
+  const script = (args: string[], cfg = good) =>
+    runTool('python3', [SCRIPT, ...args], {
+      env: { ...process.env, HA_WORDPRESS_BACKUP_CONFIG: cfg, HA_WORDPRESS_BACKUP_ENV: envFile },
+      allowFailure: true,
+    });
+  const ok = async (args: string[], cfg = good) => {
+    const r = await script(args, cfg);
+    expect(r.code, r.report).toBe(0);
+    expect(r.stdout + r.stderr).not.toContain(PASSWORD);
+    return JSON.parse(r.stdout) as Record<string, unknown>;
+  };
+  /** A failure: exit 1 and exactly one line on stderr, no secret in it. */
+  const fails = async (args: string[], cfg = good): Promise<string> => {
+    const r: ToolResult = await script(args, cfg);
+    expect(r.code, r.report).toBe(1);
+    expect(r.stdout, r.report).toBe('');
+    expect(r.stderr.trimEnd().split('\n'), r.report).toHaveLength(1);
+    expect(r.stderr).not.toContain(PASSWORD);
+    return r.stderr.trim();
+  };
+  const sql = (query: string, db = 'wordpress') =>
+    runToolSync('mariadb', [`--defaults-file=${optionFile}`, '--batch', '--skip-column-names', db], { input: query })
+      .stdout.split('\n')
+      .filter(Boolean)
+      .map((l) => l.split('\t'));
+  const resticEnv = { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: PASSWORD, RESTIC_CACHE_DIR: path.join(dir, 'cache') };
+  const resticSnapshots = () => JSON.parse(runToolSync('restic', ['snapshots', '--json'], { env: resticEnv }).stdout) as { id: string; tags?: string[] }[];
+  const TABLES = ['wp_posts', 'wp_postmeta', 'wp_users', 'wp_usermeta', 'wp_options', 'wp_terms', 'wp_comments'];
+  const checksums = () => Object.fromEntries(sql(`CHECKSUM TABLE ${TABLES.join(', ')}`).map(([t, c]) => [t!.replace(/^wordpress\./, ''), c]));
+  const counts = () => Object.fromEntries(TABLES.map((t) => [t, Number(sql(`SELECT COUNT(*) FROM ${t}`)[0]![0])]));
+
+  beforeAll(
+    async () => {
+      const user = os.userInfo().username;
+      runToolSync('mariadb-install-db', [
+        '--no-defaults',
+        `--datadir=${path.join(dir, 'data')}`,
+        `--user=${user}`,
+        '--auth-root-authentication-method=socket',
+        '--skip-test-db',
+      ]);
+      server = spawn(
+        'mariadbd',
+        ['--no-defaults', `--datadir=${path.join(dir, 'data')}`, `--socket=${sock}`, '--skip-networking', `--user=${user}`, '--innodb-buffer-pool-size=32M'],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      let log = '';
+      server.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+      writeFileSync(optionFile, `[client]\nuser = ${user}\nsocket = ${sock}\n`);
+      for (let i = 0; ; i++) {
+        const r = runToolSync('mariadb', [`--defaults-file=${optionFile}`, '-e', 'SELECT 1'], { allowFailure: true });
+        if (r.code === 0) break;
+        if (i > 120 || server.exitCode !== null) throw new Error(`mariadbd did not start:\n${log}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      // WordPress's tables, trimmed to a few columns, with content.
+      sql(
+        `CREATE DATABASE wordpress CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+       USE wordpress;
+       CREATE TABLE wp_posts (ID bigint unsigned PRIMARY KEY AUTO_INCREMENT, post_title text, post_content longtext, post_status varchar(20));
+       CREATE TABLE wp_postmeta (meta_id bigint unsigned PRIMARY KEY AUTO_INCREMENT, post_id bigint unsigned, meta_key varchar(255), meta_value longtext);
+       CREATE TABLE wp_users (ID bigint unsigned PRIMARY KEY AUTO_INCREMENT, user_login varchar(60), user_pass varchar(255));
+       CREATE TABLE wp_usermeta (umeta_id bigint unsigned PRIMARY KEY AUTO_INCREMENT, user_id bigint unsigned, meta_key varchar(255), meta_value longtext);
+       CREATE TABLE wp_options (option_id bigint unsigned PRIMARY KEY AUTO_INCREMENT, option_name varchar(191) UNIQUE, option_value longtext);
+       CREATE TABLE wp_terms (term_id bigint unsigned PRIMARY KEY AUTO_INCREMENT, name varchar(200), slug varchar(200));
+       CREATE TABLE wp_comments (comment_ID bigint unsigned PRIMARY KEY AUTO_INCREMENT, comment_post_ID bigint unsigned, comment_content text);
+       INSERT INTO wp_posts (post_title, post_content, post_status)
+         SELECT CONCAT('Post ', seq), REPEAT(CONCAT('Content ', seq, ' é ''"\\\\ '), 50), 'publish' FROM seq_1_to_300;
+       INSERT INTO wp_postmeta (post_id, meta_key, meta_value) SELECT seq, '_edit_lock', CONCAT(seq, ':1') FROM seq_1_to_300;
+       INSERT INTO wp_users (user_login, user_pass) VALUES ('admin', '$P$Bxyz'), ('editor', '$P$Babc');
+       INSERT INTO wp_usermeta (user_id, meta_key, meta_value) VALUES (1, 'nickname', 'admin'), (2, 'nickname', 'editor');
+       INSERT INTO wp_options (option_name, option_value) VALUES ('siteurl', 'http://shop.example'), ('blogname', 'Shop');
+       INSERT INTO wp_terms (name, slug) VALUES ('Uncategorized', 'uncategorized');
+       INSERT INTO wp_comments (comment_post_ID, comment_content) SELECT seq, 'Nice' FROM seq_1_to_40;
+       CREATE TRIGGER wp_posts_touch BEFORE UPDATE ON wp_posts FOR EACH ROW SET NEW.post_status = NEW.post_status;`,
+        'mysql',
+      );
+      writeFileSync(envFile, `# test\nRESTIC_REPOSITORY=${repo}\nRESTIC_PASSWORD=${PASSWORD}\n`);
+      chmodSync(envFile, 0o600);
+      writeFileSync(path.join(dir, 'settings.yml'), 'project: shop\nregion: fra1\n');
+    },
+    budget({ other: 3 }),
+  );
+
+  afterAll(
+    async () => {
+      if (server && server.exitCode === null) {
+        const ended = new Promise((r) => server!.once('exit', r));
+        server.kill('SIGTERM');
+        await ended;
+      }
+    },
+    budget({ other: 1 }),
+  );
+
+  let first: Record<string, unknown>;
+  let before: Record<string, string | undefined>;
+  let beforeCounts: Record<string, number>;
+
+  it(
+    'init creates the repository once, and leaves an existing one alone',
+    async () => {
+      expect(await ok(['init'])).toEqual({ ok: true, initialised: true });
+      expect(existsSync(path.join(repo, 'config'))).toBe(true);
+      expect(await ok(['init'])).toEqual({ ok: true, initialised: false });
+    },
+    budget({ other: 2 }),
+  );
+
+  it(
+    'backup: one snapshot of the dump plus the settings, full and short id, the state file (0600)',
+    async () => {
+      before = checksums();
+      beforeCounts = counts();
+      first = await ok(['backup', '--tag', 'manual']);
+      expect(first).toMatchObject({ ok: true, node: 'db-test', contents: ['database', 'settings'], tag: 'manual' });
+      expect(first.snapshot).toMatch(/^[0-9a-f]{64}$/);
+      expect((first.snapshot as string).startsWith(first.short_id as string)).toBe(true);
+      expect(first.bytes as number).toBeGreaterThan(100_000);
+      const snaps = resticSnapshots();
+      expect(snaps.filter((s) => s.tags?.includes('database')).map((s) => s.id)).toEqual([first.snapshot]);
+      const settings = snaps.find((s) => s.tags?.includes('settings'))!;
+      expect(settings.tags).toContain(`of=${first.snapshot as string}`);
+      const stored = runToolSync('restic', ['dump', settings.id, '/settings.yml'], { env: resticEnv }).stdout;
+      expect(stored).toBe('project: shop\nregion: fra1\n');
+      const dump = runToolSync('restic', ['dump', first.snapshot as string, '/database.sql'], { env: resticEnv }).stdout;
+      expect(dump).toMatch(/CREATE TABLE `wp_posts`/);
+      expect(dump).toMatch(/TRIGGER .*wp_posts_touch/);
+      expect(dump).toMatch(/-- Dump completed/);
+
+      const statePath = path.join(dir, 'state', 'state.json');
+      expect(statSync(statePath).mode & 0o777).toBe(0o600);
+      const state = await ok(['state']);
+      expect(state.last_backup).toMatchObject({ ok: true, snapshot: first.snapshot, short_id: first.short_id });
+      expect(state.last_verify).toBeNull();
+      expect(await ok(['latest'])).toMatchObject({ snapshot: first.snapshot, short_id: first.short_id });
+      expect(await ok(['held-data'])).toMatchObject({ held_data: true, backups: 1 });
+    },
+    budget({ other: 8 }),
+  );
+
+  it(
+    'restore-database: after rows are changed and deleted and a table added, the snapshot is exactly back',
+    async () => {
+      sql(`DELETE FROM wp_posts WHERE ID > 100;
+         UPDATE wp_options SET option_value = 'Defaced' WHERE option_name = 'blogname';
+         DELETE FROM wp_users WHERE user_login = 'editor';
+         DROP TABLE wp_comments;
+         CREATE TABLE wp_plugin_junk (id int);`);
+      expect(counts).toThrow();
+      const restored = await ok(['restore-database', '--snapshot', first.short_id as string]);
+      expect(restored).toMatchObject({ ok: true, snapshot: first.snapshot, database: 'wordpress', tables: 7 });
+      expect(checksums()).toEqual(before);
+      expect(counts()).toEqual(beforeCounts);
+      expect(sql("SELECT option_value FROM wp_options WHERE option_name = 'blogname'")).toEqual([['Shop']]);
+      expect(sql("SHOW TABLES LIKE 'wp_plugin_junk'")).toEqual([]);
+      expect(sql("SHOW TRIGGERS LIKE 'wp_posts'").map((r) => r[0])).toEqual(['wp_posts_touch']);
+    },
+    budget({ other: 8 }),
+  );
+
+  it(
+    'verify: the counts of the WordPress tables, CHECK TABLE ok, no scratch database left, recorded in the repository',
+    async () => {
+      const v = await ok(['verify', '--snapshot', 'latest']);
+      expect(v).toMatchObject({ ok: true, snapshot: first.snapshot, tables: 7, check: 'ok' });
+      expect(v.rows).toEqual(beforeCounts);
+      expect(sql("SHOW DATABASES LIKE 'hawp\\_verify\\_%'", 'mysql')).toEqual([]);
+      const list = (await ok(['snapshots'])) as unknown as { id: string; verified: string | null; contents: string[]; size: number }[];
+      expect(list).toHaveLength(1);
+      expect(list[0]).toMatchObject({ id: first.snapshot, contents: ['database', 'settings'], size: first.bytes });
+      expect(list[0]!.verified).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      expect((await ok(['state'])).last_verify).toMatchObject({ ok: true, snapshot: first.snapshot, tables: 7 });
+    },
+    budget({ other: 8 }),
+  );
+
+  it(
+    'a dump that fails leaves no snapshot: exit 1, one line naming mariadb-dump, the failure in the state file',
+    async () => {
+      const count = resticSnapshots().length;
+      const line = await fails(['backup'], config('no_such_db'));
+      expect(line).toMatch(/^ha-wordpress-backup backup: mariadb-dump of no_such_db failed \(exit \d+\): .*Unknown database/);
+      expect(resticSnapshots()).toHaveLength(count);
+      expect((await ok(['state'])).last_backup).toMatchObject({ ok: false, error: expect.stringMatching(/mariadb-dump/) });
+    },
+    budget({ other: 4 }),
+  );
+
+  it(
+    'a snapshot id that does not exist: exit 1, one line listing the snapshots that do',
+    async () => {
+      const line = await fails(['restore-database', '--snapshot', 'deadbeef']);
+      expect(line).toContain("backup snapshot 'deadbeef' does not exist");
+      expect(line).toContain(`${first.short_id as string} (`);
+      expect(await fails(['verify', '--snapshot', 'not-an-id'])).toContain(first.short_id as string);
+      // Nothing was touched.
+      expect(checksums()).toEqual(before);
+    },
+    budget({ other: 4 }),
+  );
+
+  it(
+    'a stale lock left by a killed restic does not block the next scheduled backup and its retention',
+    async () => {
+      // A restic backup that holds its lock, killed with SIGKILL: the lock stays.
+      const hung = spawn('restic', ['backup', '--stdin', '--stdin-filename', 'hung.sql'], { env: resticEnv, stdio: ['pipe', 'ignore', 'ignore'] });
+      const locks = path.join(repo, 'locks');
+      for (let i = 0; readdirSync(locks).length === 0; i++) {
+        if (i > 200) throw new Error('restic took no lock');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const gone = new Promise((r) => hung.once('exit', r));
+      process.kill(hung.pid!, 'SIGKILL');
+      await gone;
+      expect(readdirSync(locks)).toHaveLength(1);
+      // Retention's forget needs an exclusive lock: restic alone refuses.
+      const refused = runToolSync('restic', ['forget', '--keep-last', '5'], { env: resticEnv, allowFailure: true });
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/already locked/);
+
+      // Keep the last one only: the retention forgets the first backup, and its
+      // settings and verification records with it.
+      const second = await ok(['backup', '--tag', 'scheduled'], config('wordpress', { last: 1 }));
+      expect(second).toMatchObject({ ok: true, forgotten: 1 });
+      expect(second).not.toHaveProperty('retention_error');
+      expect(readdirSync(locks)).toEqual([]);
+      const ids = ((await ok(['snapshots'])) as unknown as { id: string; tags: string[] }[]).map((s) => s.id);
+      expect(ids).toEqual([second.snapshot]);
+      expect(resticSnapshots().filter((s) => s.tags?.some((t) => t.startsWith('of=') && t !== `of=${second.snapshot as string}`))).toEqual([]);
+      // The repository is sound after all this.
+      const check = runToolSync('restic', ['check'], { env: resticEnv, allowFailure: true });
+      expect(check.code, check.report).toBe(0);
+    },
+    budget({ other: 8 }),
+  );
+
+  it(
+    'refuses an env file others can read, saying which file and what to do',
+    async () => {
+      chmodSync(envFile, 0o644);
+      try {
+        const line = await fails(['snapshots']);
+        expect(line).toBe(`ha-wordpress-backup snapshots: ${envFile} is readable by others (mode 644): it holds the repository password; chmod 600 it`);
+      } finally {
+        chmodSync(envFile, 0o600);
+      }
+      expect(readFileSync(envFile, 'utf8')).toContain('RESTIC_REPOSITORY=');
+    },
+    budget({ other: 2 }),
+  );
+});
