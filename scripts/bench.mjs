@@ -8,7 +8,9 @@
 //      cache are warmed first and reported separately), and a second `up`
 //      with nothing to change (budget 30 s), then `drill --json`: the
 //      failover budgets (< 5 s outage per lost node, < 10 s for one of each
-//      tier, no acknowledged write lost). Skip it all with --no-lab.
+//      tier, no acknowledged write lost); then backups: a 100+ MB database
+//      backed up under the drill's writer, restored (the site's downtime),
+//      and the repository's size after 10 backups. Skip it all with --no-lab.
 // Usage: npm run bench [-- --runs N] [-- --no-lab]
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -94,9 +96,117 @@ const rerun = await series('init again on an existing workspace (digitalocean)',
 rows.push(initDo, initLocal, rerun);
 await api.close();
 
+let labS3Dir;
+
+/**
+ * Backups on the lab (issue: data you cannot lose): a WordPress database
+ * grown past 100 MB, one backup timed while the drill's writer writes
+ * (what it adds to a write, and whether any write is lost), the site's
+ * downtime during a restore (first failed to first good request, polled
+ * every 100 ms), and the repository's size after 10 backups.
+ */
+async function benchBackups(ws, env) {
+  const out = [];
+  const { labControl } = await import('../dist/lab/index.js');
+  const { Writer } = await import('../dist/drill/writer.js');
+  const { s3DataDir } = await import('../dist/lab/dirs.js');
+  const quiet = { info() {}, warn() {}, error() {}, success() {}, out() {} };
+  const control = await labControl({ workspace: ws, project: 'bench', webNodes: 3, dbNodes: 3, log: quiet });
+  if (!control) return ['no lab to measure'];
+  labS3Dir = s3DataDir(control.plan.labId);
+  const names = (g) => control.plan.nodes.filter((n) => n.group === g).map((n) => n.name);
+  const [db1, ...dbRest] = names('galera_cluster_node');
+  const web1 = names('wp_node')[0];
+  const sql = async (node, text, timeoutMs = 10 * 60_000) => (await control.exec(node, ['mariadb', '-N', '-B'], { input: text, timeoutMs })).stdout.trim();
+  const schema = await sql(
+    db1,
+    "SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT IN ('mysql','information_schema','performance_schema','sys')",
+  );
+  // Random bytes (restic 0.14 does not compress; nothing dedups inside them), in batches Galera certifies comfortably.
+  await sql(db1, `CREATE TABLE IF NOT EXISTS \`${schema}\`.wp_hawp_bench (id INT AUTO_INCREMENT PRIMARY KEY, payload TEXT NOT NULL)`);
+  for (let i = 0; i < 11; i++)
+    await sql(
+      db1,
+      `SET SESSION cte_max_recursion_depth = 10000; INSERT INTO \`${schema}\`.wp_hawp_bench (payload) ` +
+        'WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 7000) SELECT TO_BASE64(RANDOM_BYTES(1024)) FROM seq',
+    );
+  const mb = await sql(db1, `SELECT ROUND(SUM(data_length + index_length) / 1048576) FROM information_schema.tables WHERE table_schema = '${schema}'`);
+  out.push(`database of ${mb} MiB (${schema})`);
+
+  const cli = (args, timeoutMs = 30 * 60_000) =>
+    timeAndOutput([bin, ...args, '--vault-password-file', pw], env, { cwd: ws, timeout: timeoutMs, anyExit: false });
+  const writer = await Writer.start(control, web1, { everyMs: 100 });
+  writer.run();
+  await new Promise((r) => setTimeout(r, 20_000));
+  const t0 = performance.now();
+  const taken = await cli(['backup', '--json']);
+  const t1 = performance.now();
+  await new Promise((r) => setTimeout(r, 2000));
+  await writer.stop();
+  const before = writer.latency(t0 - 20_000, t0);
+  const during = writer.latency(t0, t1);
+  const lost = await writer.check(t0 - 20_000, t1, [db1, ...dbRest]);
+  await writer.dropTable(db1);
+  const b = JSON.parse(taken.stdout);
+  out.push(
+    `backup of the ${mb} MiB database: ${(taken.ms / 1000).toFixed(1)} s by the command, ${b.duration_s.toFixed(1)} s on ${b.node}; ${(b.bytes / 1048576).toFixed(1)} MiB`,
+  );
+  out.push(
+    `writes while it ran: ${during.writes} written, ${lost.acknowledged} acknowledged over the window, ${lost.lost.length} lost; ` +
+      `write time median ${before.median.toFixed(0)} → ${during.median.toFixed(0)} ms, 95th percentile ${before.p95.toFixed(0)} → ${during.p95.toFixed(0)} ms, longest ${during.max.toFixed(0)} ms`,
+  );
+
+  // Downtime during a restore, seen through the lab's public entry.
+  const inv = (await import('node:fs')).readFileSync(path.join(ws, 'ansible', 'inventory', 'hosts.yml'), 'utf8');
+  const lbIp = inv.match(/load_balancer_ip:\s*"?([0-9.]+)/)?.[1];
+  let firstBad;
+  let backAt;
+  let polling = true;
+  const poll = (async () => {
+    while (polling) {
+      const t = performance.now();
+      const ok = await fetch(`http://${lbIp}/`, { signal: AbortSignal.timeout(2000) })
+        .then((r) => r.status === 200)
+        .catch(() => false);
+      if (!ok) {
+        firstBad ??= t;
+        backAt = undefined;
+      } else if (firstBad !== undefined) backAt ??= t;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  const restored = await cli(['restore', '--yes', '--json', '--snapshot', b.short_id]);
+  // The site may come back a moment after the command ends (the load balancer's checks).
+  for (let i = 0; i < 300 && firstBad !== undefined && backAt === undefined; i++) await new Promise((r) => setTimeout(r, 100));
+  polling = false;
+  await poll;
+  out.push(
+    `restore of it: ${(restored.ms / 1000).toFixed(1)} s by the command; the site's downtime ` +
+      (firstBad === undefined
+        ? 'none seen'
+        : backAt === undefined
+          ? 'did not end within 30 s of it'
+          : `${((backAt - firstBad) / 1000).toFixed(1)} s (first failed to first good request)`),
+  );
+
+  // Deduplication: 9 more backups, a post added between each.
+  for (let i = 0; i < 9; i++) {
+    await sql(
+      db1,
+      `INSERT INTO \`${schema}\`.wp_options (option_name, option_value, autoload) VALUES ('hawp_bench_${i}_${Date.now()}', REPEAT('x', 1000), 'no')`,
+    );
+    await cli(['backup', '--json']);
+  }
+  const du = (await import('node:child_process')).execFileSync('du', ['-sb', labS3Dir], { encoding: 'utf8' }).split('\t')[0];
+  out.push(`repository after 10 backups of the ${mb} MiB database: ${(Number(du) / 1048576).toFixed(1)} MiB`);
+  await sql(db1, `DROP TABLE IF EXISTS \`${schema}\`.wp_hawp_bench`);
+  return out;
+}
+
 // The local target: one measurement each (minutes, not milliseconds).
 const lab = [];
 const drill = [];
+const backups = [];
 if (!process.argv.includes('--no-lab') && process.platform === 'linux' && process.getuid() === 0) {
   const ws = path.join(tmp, 'lab');
   const env = { HOME: home };
@@ -115,9 +225,11 @@ if (!process.argv.includes('--no-lab') && process.platform === 'linux' && proces
   } catch {
     console.error('drill printed no report; run it by hand in the bench workspace to see why');
   }
-  lab.push(['destroy', await time([bin, ...down], env, { cwd: ws })]);
+  backups.push(...(await benchBackups(ws, env)));
+  lab.push(['destroy', await time([bin, ...down, '--no-final-backup'], env, { cwd: ws })]);
 }
 rmSync(tmp, { recursive: true, force: true });
+if (labS3Dir) rmSync(labS3Dir, { recursive: true, force: true });
 
 const fmt = (ms) => `${ms.toFixed(0).padStart(6)} ms`;
 console.log(`\n${RUNS} runs each on ${os.cpus().length} cores, Node ${process.versions.node}\n`);
@@ -129,6 +241,7 @@ console.log(`--help start-up: ${ratio.toFixed(2)}× bare node (budget 1.5×) ${r
 console.log(`--version start-up: ${(version.median / node.median).toFixed(2)}× bare node`);
 console.log(`init against the loopback API: ${initDo.median.toFixed(0)} ms (budget 1000 ms) ${initDo.median <= 1000 ? 'within budget' : 'OVER BUDGET'}`);
 for (const [label, ms] of lab) console.log(`lab: ${label}: ${(ms / 1000).toFixed(1)} s`);
+for (const line of backups) console.log(`backup: ${line}`);
 for (const d of drill)
   console.log(
     `drill: ${d.name}: longest outage ${(d.longest_outage_ms / 1000).toFixed(1)} s (budget ${d.budget_ms / 1000} s) ${d.longest_outage_ms < d.budget_ms ? 'within budget' : 'OVER BUDGET'}; ` +
