@@ -50,7 +50,9 @@ function component(text: string, min: number, max: number, what: string): Set<nu
   };
   for (const part of text.split(',')) {
     let m: RegExpMatchArray | null;
-    if ((m = part.match(/^([^./]+)\/([^./]+)$/))) {
+    if (part.startsWith('*/')) {
+      throw new Bad(`"${part}" is not systemd syntax: write 0/${part.slice(2)} (from 0, every ${part.slice(2)})`);
+    } else if ((m = part.match(/^([^./]+)\/([^./]+)$/))) {
       const start = num(m[1]!);
       if (!/^[0-9]{1,4}$/.test(m[2]!) || Number(m[2]) < 1) throw new Bad(`"${part}": the step after / must be a whole number of at least 1`);
       for (let i = start; i <= max; i += Number(m[2])) out.add(i);
@@ -58,8 +60,6 @@ function component(text: string, min: number, max: number, what: string): Set<nu
       const [a, b] = [num(m[1]!), num(m[2]!)];
       if (a > b) throw new Bad(`"${part}": a range runs from the smaller value to the larger`);
       for (let i = a; i <= b; i++) out.add(i);
-    } else if (part.startsWith('*/')) {
-      throw new Bad(`"${part}" is not systemd syntax: write 0/${part.slice(2)} (from 0, every ${part.slice(2)})`);
     } else {
       out.add(num(part));
     }
