@@ -57,7 +57,7 @@ export async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
     });
     for (const rel of shipped) {
       if (/\.tfstate|\.tfvars$|\.new$/.test(rel)) continue;
-      const policy = rel === '.terraform.lock.hcl' ? 'seed' : 'managed';
+      const policy = path.posix.basename(rel) === '.terraform.lock.hcl' ? 'seed' : 'managed';
       files.push({ rel: `${tree}/${rel}`, content: await fs.readFile(path.join(root, rel), 'utf8'), mode: 0o644, policy });
     }
   }
@@ -66,6 +66,7 @@ export async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
   files.push({ rel: '.gitignore', content: await renderTemplate('gitignore', model), mode: 0o644, policy: 'managed' });
   if (doTarget) {
     files.push({ rel: 'terraform/terraform.tfvars', content: await renderTemplate('terraform/terraform.tfvars', model), mode: 0o644, policy: 'managed' });
+    files.push({ rel: 'terraform/backup/terraform.tfvars', content: await renderTemplate('terraform/backup.tfvars', model), mode: 0o644, policy: 'managed' });
     const tfVault = await renderTemplate('terraform/vault.yml', { token: p.token });
     assertRoundTrip(tfVault, { do_token: p.token }, TF_VAULT);
     files.push({ rel: TF_VAULT, content: tfVault, mode: 0o600, vault: true, policy: 'managed' });
