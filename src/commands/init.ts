@@ -109,7 +109,15 @@ async function initIn(ctx: Context, r: Resolver, { dir, target, project, stored 
   });
   secretStrings(secrets.vaults).forEach(redact);
 
-  const files = await planFiles({ target, values: r.values, key, vaults: secrets.vaults, token, failoverFollows: secrets.failoverFollowsApiToken });
+  const files = await planFiles({
+    target,
+    values: r.values,
+    key,
+    vaults: secrets.vaults,
+    token,
+    terraformSpaces: existing?.terraformSpaces,
+    failoverFollows: secrets.failoverFollowsApiToken,
+  });
   const saved = r.values.saveVaultPassword === 'true';
   if (saved) files.push({ rel: VAULT_PASS_FILE, content: vaultPassword + '\n', mode: 0o600, policy: 'owned' });
   const tokenChanged = token !== undefined && existing?.token !== undefined && token !== existing.token;

@@ -18,7 +18,7 @@ import { SETTINGS_FILE, settingsFileText, templateSettings } from '../settings/s
 import { SETTING, type Target, type Values } from '../settings/table.js';
 import type { KeyInfo } from '../ssh/keys.js';
 import { listFiles } from '../workspace/files.js';
-import { TF_VAULT, vaultRel, type PlannedFile } from '../workspace/workspace.js';
+import { TF_SPACES_ID, TF_SPACES_SECRET, TF_VAULT, vaultRel, type PlannedFile, type TerraformSpacesKey } from '../workspace/workspace.js';
 
 export interface PlanInput {
   target: Target;
@@ -26,6 +26,8 @@ export interface PlanInput {
   key: KeyInfo;
   vaults: Vaults;
   token?: string;
+  /** The Spaces key `up` made for terraform, kept as it is. */
+  terraformSpaces?: TerraformSpacesKey;
   failoverFollows: boolean;
 }
 
@@ -67,8 +69,10 @@ export async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
   if (doTarget) {
     files.push({ rel: 'terraform/terraform.tfvars', content: await renderTemplate('terraform/terraform.tfvars', model), mode: 0o644, policy: 'managed' });
     files.push({ rel: 'terraform/backup/terraform.tfvars', content: await renderTemplate('terraform/backup.tfvars', model), mode: 0o644, policy: 'managed' });
-    const tfVault = await renderTemplate('terraform/vault.yml', { token: p.token });
-    assertRoundTrip(tfVault, { do_token: p.token }, TF_VAULT);
+    const spaces = p.terraformSpaces;
+    const tfVault = await renderTemplate('terraform/vault.yml', { token: p.token, spaces });
+    const tfValues = spaces ? { do_token: p.token, [TF_SPACES_ID]: spaces.accessKeyId, [TF_SPACES_SECRET]: spaces.secretAccessKey } : { do_token: p.token };
+    assertRoundTrip(tfVault, tfValues, TF_VAULT);
     files.push({ rel: TF_VAULT, content: tfVault, mode: 0o600, vault: true, policy: 'managed' });
   }
   for (const group of VAULT_GROUPS) {
