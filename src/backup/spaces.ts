@@ -49,6 +49,7 @@ export const terraformKeyName = (project: string) => `${project}-terraform`;
 export const nodeKeyName = (project: string) => `${project}-backup`;
 
 const grantKey = (g: SpacesGrant) => `${g.permission}\u0000${g.bucket}`;
+const showGrants = (grants: SpacesGrant[]) => grants.map((g) => (g.permission === 'fullaccess' ? 'full access' : `${g.permission} on ${g.bucket}`)).join(', ');
 const sameGrants = (a: SpacesGrant[], b: SpacesGrant[]) => a.map(grantKey).sort().join('\n') === b.map(grantKey).sort().join('\n');
 
 /**
@@ -71,11 +72,11 @@ async function ensureKey(
   await save(key);
   if (onAccount) {
     await deps.api.deleteSpacesKey(onAccount.accessKey);
-    deps.note(`${what}: the old Spaces key ${onAccount.accessKey} had other grants; replaced by ${key.accessKeyId} and deleted`);
+    deps.note(`${what}: the Spaces key ${name} had other grants than ${showGrants(grants)}; made a new one and deleted the old`);
   } else if (current) {
-    deps.note(`${what}: the Spaces key ${current.accessKeyId} is no longer on the account; made ${key.accessKeyId}`);
+    deps.note(`${what}: the Spaces key in the vault is no longer on the account; made a new ${name} (${showGrants(grants)})`);
   } else {
-    deps.note(`${what}: made the Spaces key ${key.accessKeyId} (${name})`);
+    deps.note(`${what}: made the Spaces key ${name} (${showGrants(grants)})`);
   }
   return { key, made: true };
 }
@@ -148,7 +149,10 @@ async function applyBucket(ctx: OpContext, ws: Workspace, dir: string, env: Node
   if (!ctx.yes) {
     const what = `${planned.add ? 'create' : 'update'} the backup bucket ${bucket} in ${region}`;
     if (!ctx.interactive)
-      throw new UsageError(`up would ${what} (Spaces: $5/month for the first 250 GiB) and is not interactive; run \`${resumeCommand(ctx, 'up --yes')}\``);
+      throw new UsageError(
+        `terraform: the plan has changes and up is not interactive; it would ${what} (Spaces: $5/month for the first 250 GiB); ` +
+          `review it (${path.relative(ctx.cwd, ws.logDir) || ws.logDir}), then run \`${resumeCommand(ctx, 'up --yes')}\` to apply it`,
+      );
     if (!(await ctx.prompts.confirm({ message: `${what[0]!.toUpperCase()}${what.slice(1)} (Spaces: $5/month for the first 250 GiB)?`, default: true })))
       throw new UserError('up stopped: the cluster is not set up without its backup bucket; nothing else was changed');
   }
