@@ -5,7 +5,15 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { backupBucket, backupRegion, BACKUP_REGION_PAIRS, defaultBackupRegion, newBackupBucket, sameRegionWarning, SPACES_REGIONS } from '../src/backup/regions.js';
+import {
+  backupBucket,
+  backupRegion,
+  BACKUP_REGION_PAIRS,
+  defaultBackupRegion,
+  newBackupBucket,
+  sameRegionWarning,
+  SPACES_REGIONS,
+} from '../src/backup/regions.js';
 import { DEFAULT_RETENTION, parseRetention, retentionMap } from '../src/backup/retention.js';
 import { checkSchedule, MIN_INTERVAL_MINUTES } from '../src/backup/schedule.js';
 import { UsageError } from '../src/errors.js';
@@ -53,12 +61,15 @@ const REFUSED: [string, RegExp][] = [
 ];
 
 const HAVE_SYSTEMD_ANALYZE = spawnSync('systemd-analyze', ['--version']).status === 0;
+const NO_SYSTEMD = HAVE_SYSTEMD_ANALYZE ? '' : ' (skipped: no systemd-analyze on PATH)';
 
 /** systemd's own idea of the next runs (UTC), or an error. */
 function systemdRuns(expr: string, n: number): { ok: true; times: number[] } | { ok: false } {
   const r = spawnSync('systemd-analyze', ['calendar', `--iterations=${n}`, expr], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC', LC_ALL: 'C' } });
   if (r.status !== 0) return { ok: false };
-  const times = [...r.stdout.matchAll(/(?:Next elapse|Iter\. #\d+): \w+ (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)/g)].map((m) => Date.parse(`${m[1]!.replace(' ', 'T')}Z`) / 60_000);
+  const times = [...r.stdout.matchAll(/(?:Next elapse|Iter\. #\d+): \w+ (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)/g)].map(
+    (m) => Date.parse(`${m[1]!.replace(' ', 'T')}Z`) / 60_000,
+  );
   return { ok: true, times };
 }
 
@@ -83,43 +94,34 @@ describe('--backup-schedule: a checked subset of systemd OnCalendar', () => {
     }
   });
 
-  it.skipIf(!HAVE_SYSTEMD_ANALYZE)(
-    `systemd-analyze calendar accepts every accepted expression and agrees on the shortest gap${HAVE_SYSTEMD_ANALYZE ? '' : ' (skipped: no systemd-analyze on PATH)'}`,
-    () => {
-      for (const [expr, min] of ACCEPTED) {
-        const r = systemdRuns(expr, 60);
-        expect(r.ok, expr).toBe(true);
-        if (!r.ok) continue;
-        const gaps = r.times.slice(1).map((t, i) => t - r.times[i]!);
-        // 60 runs of a sparse schedule may not include its tightest pair; a dense one must.
-        expect(Math.min(...gaps), expr).toBeGreaterThanOrEqual(min);
-        if (min < 1440) expect(Math.min(...gaps), expr).toBe(min);
-      }
-    },
-  );
+  it.skipIf(!HAVE_SYSTEMD_ANALYZE)(`systemd-analyze calendar accepts every accepted expression and agrees on the shortest gap${NO_SYSTEMD}`, () => {
+    for (const [expr, min] of ACCEPTED) {
+      const r = systemdRuns(expr, 60);
+      expect(r.ok, expr).toBe(true);
+      if (!r.ok) continue;
+      const gaps = r.times.slice(1).map((t, i) => t - r.times[i]!);
+      // 60 runs of a sparse schedule may not include its tightest pair; a dense one must.
+      expect(Math.min(...gaps), expr).toBeGreaterThanOrEqual(min);
+      if (min < 1440) expect(Math.min(...gaps), expr).toBe(min);
+    }
+  });
 
-  it.skipIf(!HAVE_SYSTEMD_ANALYZE)(
-    `systemd itself would run each refused-as-too-often expression more often than every 15 minutes${HAVE_SYSTEMD_ANALYZE ? '' : ' (skipped: no systemd-analyze on PATH)'}`,
-    () => {
-      for (const expr of TOO_OFTEN) {
-        const r = systemdRuns(expr, 10);
-        expect(r.ok, expr).toBe(true);
-        if (!r.ok) continue;
-        const gaps = r.times.slice(1).map((t, i) => t - r.times[i]!);
-        expect(Math.min(...gaps), expr).toBeLessThan(MIN_INTERVAL_MINUTES);
-      }
-    },
-  );
+  it.skipIf(!HAVE_SYSTEMD_ANALYZE)(`systemd itself would run each refused-as-too-often expression more often than every 15 minutes${NO_SYSTEMD}`, () => {
+    for (const expr of TOO_OFTEN) {
+      const r = systemdRuns(expr, 10);
+      expect(r.ok, expr).toBe(true);
+      if (!r.ok) continue;
+      const gaps = r.times.slice(1).map((t, i) => t - r.times[i]!);
+      expect(Math.min(...gaps), expr).toBeLessThan(MIN_INTERVAL_MINUTES);
+    }
+  });
 
-  it.skipIf(!HAVE_SYSTEMD_ANALYZE)(
-    `what systemd refuses as syntax is refused here too${HAVE_SYSTEMD_ANALYZE ? '' : ' (skipped: no systemd-analyze on PATH)'}`,
-    () => {
-      for (const expr of ['*:*/15', '*-*-* 24:00', '*-*-* 02:60', 'Funday 02:00', '*-*-* 02:00 extra']) {
-        expect(systemdRuns(expr, 1).ok, expr).toBe(false);
-        expect(checkSchedule(expr).ok, expr).toBe(false);
-      }
-    },
-  );
+  it.skipIf(!HAVE_SYSTEMD_ANALYZE)(`what systemd refuses as syntax is refused here too${NO_SYSTEMD}`, () => {
+    for (const expr of ['*:*/15', '*-*-* 24:00', '*-*-* 02:60', 'Funday 02:00', '*-*-* 02:00 extra']) {
+      expect(systemdRuns(expr, 1).ok, expr).toBe(false);
+      expect(checkSchedule(expr).ok, expr).toBe(false);
+    }
+  });
 });
 
 describe('--backup-retention', () => {
@@ -271,7 +273,10 @@ describe('the backup secrets', () => {
     expect(again.all.vault_backup_restic_password).toBe(first.all.vault_backup_restic_password);
     expect(again.all.vault_backup_s3_access_key_id).toBe(first.all.vault_backup_s3_access_key_id);
     expect(again.all.vault_wp_db_pass).not.toBe(first.all.vault_wp_db_pass);
-    const upMade = { ...first, all: { ...first.all, vault_backup_s3_access_key_id: 'DO00ABCDEFGHIJKLMNOP', vault_backup_s3_secret_access_key: 's'.repeat(43) } };
+    const upMade = {
+      ...first,
+      all: { ...first.all, vault_backup_s3_access_key_id: 'DO00ABCDEFGHIJKLMNOP', vault_backup_s3_secret_access_key: 's'.repeat(43) },
+    };
     const cloud = buildSecrets({ ...base, target: 'digitalocean', apiToken: 'dop_v1_x', existing: upMade }).vaults.all;
     expect(cloud.vault_backup_s3_access_key_id).toBe('DO00ABCDEFGHIJKLMNOP');
   });

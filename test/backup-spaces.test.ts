@@ -78,7 +78,10 @@ describe('the backup keys and bucket, through the client, against the stand-in A
     const { deps, events, fake } = await setup();
     const first = await ensureBackupStorage(deps, { project: 'shop', bucket: BUCKET });
     // The terraform key is gone; the node key was widened by hand to another bucket as well.
-    fake.spacesKeys.splice(fake.spacesKeys.findIndex((k) => k.access_key === first.terraformKey.accessKeyId), 1);
+    fake.spacesKeys.splice(
+      fake.spacesKeys.findIndex((k) => k.access_key === first.terraformKey.accessKeyId),
+      1,
+    );
     fake.spacesKeys.find((k) => k.access_key === first.nodeKey.accessKeyId)!.grants.push({ bucket: 'other', permission: 'read' });
     events.length = 0;
     const again = await ensureBackupStorage(deps, { project: 'shop', bucket: BUCKET, terraformKey: first.terraformKey, nodeKey: first.nodeKey });
@@ -104,7 +107,7 @@ describe('the backup keys and bucket, through the client, against the stand-in A
 
 describe("the vault entries up writes, and init's next run", () => {
   it(
-    "init keeps the keys up stored, takes both vaults for its own (no .new), and leaves the all vault byte for byte as up wrote it",
+    'init keeps the keys up stored, takes both vaults for its own (no .new), and leaves the all vault byte for byte as up wrote it',
     { timeout: budget({ cli: 3 }) },
     async () => {
       api = await startFakeDoApi();

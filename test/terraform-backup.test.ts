@@ -56,7 +56,8 @@ describe.skipIf(SKIP)(
 
     it('a bucket in the state is kept as it is; a new region (which would replace it) stops on prevent_destroy', () => {
       const vars = (region: string) => ['-var', 'backup_bucket=shop-backups-a1b2c3', '-var', `backup_region=${region}`];
-      const plan = (region: string) => run(['plan', '-refresh=false', '-input=false', '-no-color', ...vars(region)], dir, { ...env, DIGITALOCEAN_TOKEN: 'dop_v1_' + '0'.repeat(64) });
+      const plan = (region: string) =>
+        run(['plan', '-refresh=false', '-input=false', '-no-color', ...vars(region)], dir, { ...env, DIGITALOCEAN_TOKEN: 'dop_v1_' + '0'.repeat(64) });
       // A plan that only creates the bucket makes no Spaces call.
       const fresh = plan('ams3');
       expect(fresh.code, fresh.stdout + fresh.stderr).toBe(0);
@@ -70,7 +71,14 @@ describe.skipIf(SKIP)(
         force_destroy: false,
         versioning: [{ enabled: true }],
         lifecycle_rule: [
-          { id: 'backup-versions', enabled: true, prefix: '', abort_incomplete_multipart_upload_days: 7, expiration: [], noncurrent_version_expiration: [{ days: 30 }] },
+          {
+            id: 'backup-versions',
+            enabled: true,
+            prefix: '',
+            abort_incomplete_multipart_upload_days: 7,
+            expiration: [],
+            noncurrent_version_expiration: [{ days: 30 }],
+          },
         ],
         cors_rule: [],
         urn: 'do:space:shop-backups-a1b2c3',

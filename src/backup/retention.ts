@@ -26,7 +26,8 @@ export function parseRetention(text: string): RetentionResult {
     const m = part.match(/^([a-z]+)\s*=\s*(\S+)$/i);
     if (!m) return { ok: false, problem: `"${part}" is not a rule: ${FORM}` };
     const rule = m[1]!.toLowerCase() as RetentionRule;
-    if (!RETENTION_RULES.includes(rule)) return { ok: false, problem: `"${m[1]}" is not a rule: use ${RETENTION_RULES.join(', ')} (e.g. ${DEFAULT_RETENTION})` };
+    if (!RETENTION_RULES.includes(rule))
+      return { ok: false, problem: `"${m[1]}" is not a rule: use ${RETENTION_RULES.join(', ')} (e.g. ${DEFAULT_RETENTION})` };
     if (rule in retention) return { ok: false, problem: `${rule} is given twice` };
     if (!/^[0-9]+$/.test(m[2]!) || Number(m[2]) > MAX_KEEP) return { ok: false, problem: `${rule}=${m[2]}: give a whole number from 0 to ${MAX_KEEP}` };
     retention[rule] = Number(m[2]);

@@ -88,8 +88,9 @@ export async function ensureBackupStorage(deps: BackupStorageDeps, s: BackupStor
     await ensureKey(deps, listed, terraformKeyName(s.project), [{ bucket: '', permission: 'fullaccess' }], s.terraformKey, deps.saveTerraformKey, 'terraform')
   ).key;
   await deps.applyBucket(terraformKey);
-  const nodeKey = (await ensureKey(deps, listed, nodeKeyName(s.project), [{ bucket: s.bucket, permission: 'readwrite' }], s.nodeKey, deps.saveNodeKey, 'backups'))
-    .key;
+  const nodeKey = (
+    await ensureKey(deps, listed, nodeKeyName(s.project), [{ bucket: s.bucket, permission: 'readwrite' }], s.nodeKey, deps.saveNodeKey, 'backups')
+  ).key;
   return { terraformKey, nodeKey };
 }
 
@@ -103,7 +104,8 @@ function pair(id: unknown, secret: unknown): KeyPair | undefined {
  */
 export async function upBackupStorage(ctx: OpContext, ws: Workspace): Promise<void> {
   const bucket = ws.settings.backupBucket;
-  if (!bucket) throw new UsageError(`ha-wordpress.yml has no backup bucket: run \`ha-wordpress init\` in ${ws.dir} again (it adds one and keeps everything else)`);
+  if (!bucket)
+    throw new UsageError(`ha-wordpress.yml has no backup bucket: run \`ha-wordpress init\` in ${ws.dir} again (it adds one and keeps everything else)`);
   // Loaded here: the API client costs ~400 ms to load.
   const { connect } = await import('../digitalocean/client.js');
   const api = await connect({ token: ws.token!, apiUrl: ws.settings.apiUrl, log: ctx.log });
@@ -145,7 +147,8 @@ async function applyBucket(ctx: OpContext, ws: Workspace, dir: string, env: Node
   );
   if (!tf.hasChanges(planned)) return;
   // prevent_destroy makes terraform refuse a plan that deletes the bucket; this is the belt to those braces.
-  if (planned.destroy > 0) throw new UserError(`terraform/backup: the plan would delete the backup bucket ${bucket}; nothing was changed (see docs/backups.md)`);
+  if (planned.destroy > 0)
+    throw new UserError(`terraform/backup: the plan would delete the backup bucket ${bucket}; nothing was changed (see docs/backups.md)`);
   if (!ctx.yes) {
     const what = `${planned.add ? 'create' : 'update'} the backup bucket ${bucket} in ${region}`;
     if (!ctx.interactive)

@@ -482,8 +482,7 @@ const TABLE = [
     key: 'backupBucket',
     flag: 'backup-bucket',
     arg: '<name>',
-    description:
-      'bucket the backups go to (created by `up`, never deleted by `destroy`); name an existing one to restore from it into a new workspace',
+    description: 'bucket the backups go to (created by `up`, never deleted by `destroy`); name an existing one to restore from it into a new workspace',
     defaultHelp: '<project>-backups-<6 random letters and digits>, made once and kept',
     group: 'Backups',
     kind: 'text',

@@ -188,7 +188,18 @@ export async function setVaultEntries(dir: string, rel: string, password: string
   }
   const expected = { ...(plain ? parseYamlMap(plain, rel) : {}), ...entries };
   const parsed = parseYamlMap(text, rel);
-  if (JSON.stringify(Object.keys(parsed).sort().map((k) => [k, parsed[k]])) !== JSON.stringify(Object.keys(expected).sort().map((k) => [k, expected[k]])))
+  if (
+    JSON.stringify(
+      Object.keys(parsed)
+        .sort()
+        .map((k) => [k, parsed[k]]),
+    ) !==
+    JSON.stringify(
+      Object.keys(expected)
+        .sort()
+        .map((k) => [k, expected[k]]),
+    )
+  )
     throw new UserError(`${rel} does not read back as expected after setting ${Object.keys(entries).join(', ')}; check it with \`ansible-vault view ${rel}\``);
   const data = encryptVault(text, password);
   const manifest = await readManifest(dir);
