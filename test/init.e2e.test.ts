@@ -21,7 +21,14 @@ import { md5Fingerprint } from '../src/ssh/keys.js';
 vi.setConfig({ testTimeout: budget({ cli: 2, 'ansible-vault': 8 }), hookTimeout: budget({ cli: 1 }) });
 
 const GROUP_VARS: Record<string, string[]> = {
-  all: ['vault_wp_db_name', 'vault_wp_db_user', 'vault_wp_db_pass'],
+  all: [
+    'vault_wp_db_name',
+    'vault_wp_db_user',
+    'vault_wp_db_pass',
+    'vault_backup_restic_password',
+    'vault_backup_s3_access_key_id',
+    'vault_backup_s3_secret_access_key',
+  ],
   galera_cluster_node: ['vault_galera_root_password', 'vault_galera_clustercheck_password', 'vault_galera_sst_password'],
   galera_loadbalancer: [
     'vault_galera_ha_do_token',

@@ -129,7 +129,9 @@ describe('up --yes --non-interactive with stand-in terraform and ansible-playboo
   it("runs init, plan -out, show, apply of that plan file and output, in the workspace's terraform/", () => {
     expect(first.stderr).toContain('The cluster is up');
     expect(first.code).toBe(0);
-    const tf = calls.filter((c) => c.tool === 'terraform' && c.argv[0] !== 'version');
+    const all = calls.filter((c) => c.tool === 'terraform' && c.argv[0] !== 'version');
+    // The backup bucket's own root runs first (test: "applies the backup bucket's root first").
+    const tf = all.filter((c) => c.cwd !== path.join(ws, 'terraform', 'backup'));
     expect(tf.map((c) => c.argv[0])).toEqual(['init', 'plan', 'show', 'apply', 'output']);
     expect(tf[0]!.argv).toContain('-input=false');
     expect(tf[1]!.argv).toContain('-out=tfplan');
@@ -139,6 +141,26 @@ describe('up --yes --non-interactive with stand-in terraform and ansible-playboo
     expect(first.stderr).toMatch(/terraform plan: 18 to add, 0 to change, 0 to destroy/);
     // The cost from the live size prices: 3 × s-1vcpu-2gb ($12) + 3 × s-2vcpu-4gb ($24) + 2 × s-1vcpu-1gb ($6).
     expect(first.stderr).toContain('8 droplets in fra1 ≈ $120/month');
+  });
+
+  it("applies the backup bucket's root first, with a full-access Spaces key up made, by environment only", () => {
+    const tf = calls.filter((c) => c.tool === 'terraform' && c.argv[0] !== 'version');
+    const backup = tf.filter((c) => c.cwd === path.join(ws, 'terraform', 'backup'));
+    expect(backup.map((c) => c.argv[0])).toEqual(['init', 'plan', 'show', 'apply']);
+    expect(tf.slice(0, 4)).toEqual(backup);
+    const made = api.spacesKeys.find((k) => k.name === 'shop-terraform')!;
+    expect(made.grants).toEqual([{ bucket: '', permission: 'fullaccess' }]);
+    for (const c of backup) {
+      expect(c.env.SPACES_ACCESS_KEY_ID).toBe(made.access_key);
+      expect(c.env.SPACES_SECRET_ACCESS_KEY).toBe(api.spacesSecret(made.access_key));
+      expect(c.argv.join(' ')).not.toContain(api.spacesSecret(made.access_key));
+    }
+    const bucket = (yaml.load(readFileSync(path.join(ws, 'ha-wordpress.yml'), 'utf8')) as Record<string, string>)['backup-bucket'];
+    const node = api.spacesKeys.find((k) => k.name === 'shop-backup')!;
+    expect(node.grants).toEqual([{ bucket, permission: 'readwrite' }]);
+    const all = yaml.load(ansibleVaultDecrypt(path.join(ws, 'ansible/group_vars/all/vault.yml'), pwFile)) as Record<string, string>;
+    expect(all.vault_backup_s3_access_key_id).toBe(node.access_key);
+    expect(all.vault_backup_s3_secret_access_key).toBe(api.spacesSecret(node.access_key));
   });
 
   it('gives terraform the token from the vault by environment only, never in argv', () => {

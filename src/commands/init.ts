@@ -6,12 +6,13 @@
  */
 import path from 'node:path';
 import { UsageError } from '../errors.js';
+import { newBackupBucket, sameRegionWarning } from '../backup/regions.js';
 import { connectAccount, checkDropletLimit, regionChoices, sizeChoices, type Live } from '../init/account.js';
 import { changedSecretsMustLand, planFiles } from '../init/files.js';
 import { registerKey, resolveSshKey } from '../init/ssh-key.js';
 import { printSummary } from '../init/summary.js';
 import { locate, type Where } from '../init/where.js';
-import { buildSecrets, ROTATE_NAMES, secretStrings, type Vaults } from '../secrets/catalog.js';
+import { buildSecrets, ROTATE_NAMES, rotateRefusal, secretStrings, type Vaults } from '../secrets/catalog.js';
 import { Resolver, type ExtraCheck } from '../settings/resolve.js';
 import { appliesTo, RETIRED_FLAGS, SETTING, SETTINGS, type SettingKey, type Values } from '../settings/table.js';
 import { redact } from '../ui/logger.js';
@@ -73,6 +74,8 @@ async function initIn(ctx: Context, r: Resolver, { dir, target, project, stored 
     r.customise = await ctx.prompts.confirm({ message: 'Customise node counts, sizes, SSH access and credentials?', default: false });
   }
 
+  // Made once: a later init keeps the stored name (the bucket holds the backups).
+  if (!r.given(SETTING.backupBucket)) r.existing.backupBucket ??= newBackupBucket(project);
   const given: Values = {};
   const spacesBefore = Boolean(existing?.vaults.wp_node?.vault_spaces_access_key);
   for (const s of SETTINGS) {
@@ -85,6 +88,8 @@ async function initIn(ctx: Context, r: Resolver, { dir, target, project, stored 
     if (s.kind === 'secret' && v !== undefined) given[s.key] = v;
   }
   checkSpaces(r.values, existing?.vaults);
+  const sameRegion = sameRegionWarning(r.values.region, r.values.backupRegion);
+  if (sameRegion) log.warn(sameRegion);
   if (live) checkDropletLimit(live, r.values, log);
 
   // Every value is checked and nothing has been written. From here on, side
@@ -104,7 +109,15 @@ async function initIn(ctx: Context, r: Resolver, { dir, target, project, stored 
   });
   secretStrings(secrets.vaults).forEach(redact);
 
-  const files = await planFiles({ target, values: r.values, key, vaults: secrets.vaults, token, failoverFollows: secrets.failoverFollowsApiToken });
+  const files = await planFiles({
+    target,
+    values: r.values,
+    key,
+    vaults: secrets.vaults,
+    token,
+    terraformSpaces: existing?.terraformSpaces,
+    failoverFollows: secrets.failoverFollowsApiToken,
+  });
   const saved = r.values.saveVaultPassword === 'true';
   if (saved) files.push({ rel: VAULT_PASS_FILE, content: vaultPassword + '\n', mode: 0o600, policy: 'owned' });
   const tokenChanged = token !== undefined && existing?.token !== undefined && token !== existing.token;
@@ -133,6 +146,7 @@ const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.to
 
 function parseRotate(raw: string | undefined): Set<string> {
   const names = raw !== undefined ? splitList(raw) : [];
+  for (const n of names) if (rotateRefusal(n)) throw new UsageError(`--rotate ${n}: ${rotateRefusal(n)}`);
   for (const n of names) if (!ROTATE_NAMES.includes(n)) throw new UsageError(`--rotate: unknown secret "${n}"; use one or more of ${ROTATE_NAMES.join(', ')}`);
   return new Set(names);
 }

@@ -7,6 +7,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UsageError, UserError } from '../errors.js';
+import { BACKUP_TF_DIR, upBackupStorage } from '../backup/spaces.js';
 import { DB_LB_NODES, monthlyCost } from '../digitalocean/cost.js';
 import type { Size } from '../digitalocean/client.js';
 import type { LabOptions } from '../lab/index.js';
@@ -70,6 +71,9 @@ async function upCloud(ctx: UpContext, ws: Workspace): Promise<void> {
 
   let cluster: ClusterOutputs | undefined;
   if (doTerraform) {
+    // The backups' bucket and keys first: the cluster's playbook needs the nodes' key.
+    await requireFile(ws, `${BACKUP_TF_DIR}/terraform.tf`, "the backup bucket's terraform code");
+    await upBackupStorage(ctx, ws);
     cluster = await terraformPhase(ctx, ws, sizes ?? []);
     if (!cluster) return; // the user declined the plan
   }

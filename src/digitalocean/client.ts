@@ -2,11 +2,11 @@
  * The DigitalOcean API through the official client (@digitalocean/dots).
  * Imported lazily: dots costs ~400 ms to load, and --help must stay fast.
  *
- * Only what init needs lives here; every call maps HTTP and network failures
- * to one line that says what to do (see describeFailure).
+ * Only what the commands need lives here; every call maps HTTP and network
+ * failures to one line that says what to do (see describeFailure).
  */
 import { UserError } from '../errors.js';
-import type { Logger } from '../ui/logger.js';
+import { redact, type Logger } from '../ui/logger.js';
 import { aside } from '../ui/spinner.js';
 import { DEFAULT_POLICY, NetworkError, retryingFetch, seconds, TimeoutError, type RetryInfo, type RetryPolicy } from './http.js';
 
@@ -39,6 +39,26 @@ export interface SshKey {
   publicKey: string;
 }
 
+/** 'read', 'readwrite' (the panel's "Read/Write/Delete") or 'fullaccess' (every bucket, and creating buckets). */
+export type SpacesPermission = 'read' | 'readwrite' | 'fullaccess';
+/** One grant of a Spaces key; a full-access grant has bucket ''. '' as permission is a key with no power. */
+export interface SpacesGrant {
+  bucket: string;
+  permission: SpacesPermission | '';
+}
+/** A Spaces key as DigitalOcean lists it: never its secret. */
+export interface SpacesKey {
+  name: string;
+  accessKey: string;
+  grants: SpacesGrant[];
+  /** ISO 8601. */
+  createdAt: string;
+}
+/** A key as create returns it: the only time DigitalOcean ever shows its secret. */
+export interface NewSpacesKey extends SpacesKey {
+  secretKey: string;
+}
+
 export interface DoApi {
   account(): Promise<Account>;
   regions(): Promise<Region[]>;
@@ -50,6 +70,20 @@ export interface DoApi {
    * uploads twice. `known` is a key list the caller fetched moments ago.
    */
   ensureSshKey(name: string, publicKey: string, fingerprint: string, known?: SshKey[]): Promise<{ key: SshKey; uploaded: boolean }>;
+  /** The account's Spaces keys; with `name`, only those with exactly that name. */
+  spacesKeys(filter?: { name?: string }): Promise<SpacesKey[]>;
+  /**
+   * Makes a Spaces key with exactly `grants` (see spacesGrantProblem) and
+   * returns it with its secret, which is registered for redaction before
+   * anything else sees it. A key that comes back wider or narrower than
+   * asked is deleted and the call fails. When the answer is lost after
+   * DigitalOcean may have acted (a timeout, a 5xx), a key that appeared
+   * under `name` during the call is deleted: nobody can learn its secret.
+   * The request is never repeated.
+   */
+  createSpacesKey(name: string, grants: SpacesGrant[]): Promise<NewSpacesKey>;
+  /** Deletes a Spaces key; false when it was already gone. */
+  deleteSpacesKey(accessKey: string): Promise<boolean>;
 }
 
 export interface ConnectOptions {
@@ -108,9 +142,23 @@ interface DotsClient {
       >;
     };
     droplets: { get(o: { queryParameters: Page }): Promise<Meta | undefined> };
+    spaces: {
+      keys: {
+        get(o: { queryParameters: Page & { name?: string } }): Promise<({ keys?: DotsSpacesKey[] | null } & Meta) | undefined>;
+        post(body: {
+          name: string;
+          grants: { bucket: string; permission: string }[];
+        }): Promise<{ key?: (DotsSpacesKey & { secretKey?: string | null }) | null } | undefined>;
+        // DoTs 1.19 reads this item's GET as { keys: [...] } where the API
+        // answers { key: {...} }, so one key is found by listing instead.
+        byAccess_key(accessKey: string): { delete(): Promise<void> };
+      };
+    };
   };
 }
 type DotsKey = { id?: number | null; name?: string | null; fingerprint?: string | null; publicKey?: string | null };
+type DotsGrant = { bucket?: string | null; permission?: string | null };
+type DotsSpacesKey = { name?: string | null; accessKey?: string | null; grants?: DotsGrant[] | null; createdAt?: Date | null };
 interface DotsModule {
   createDigitalOceanClient(adapter: unknown): DotsClient;
   DigitalOceanApiKeyAuthenticationProvider: new (token: string) => never;
@@ -183,6 +231,45 @@ function progress(log: Pick<Logger, 'info'>, apiUrl: string): Pick<RetryPolicy, 
   };
 }
 
+/**
+ * Why these grants cannot make a key that is exactly what was asked, or
+ * undefined. DigitalOcean widens a request that mixes full access with
+ * scoped grants to full access without a word, so that is refused here.
+ */
+export function spacesGrantProblem(grants: SpacesGrant[]): string | undefined {
+  if (grants.length === 0) return 'a Spaces key needs at least one grant';
+  const full = grants.filter((g) => g.permission === 'fullaccess');
+  if (full.length > 0) {
+    if (grants.length > 1) return 'a full-access Spaces key cannot also have bucket grants (DigitalOcean would make it full access)';
+    if (full[0]!.bucket !== '') return 'a full-access grant covers every bucket: give it bucket ""';
+    return undefined;
+  }
+  const buckets = new Set<string>();
+  for (const g of grants) {
+    if (g.bucket === '') return `a ${g.permission || 'no-permission'} grant needs a bucket`;
+    if (buckets.has(g.bucket)) return `bucket ${g.bucket} has more than one grant`;
+    buckets.add(g.bucket);
+  }
+  return undefined;
+}
+
+/** Where the control panel keeps Spaces keys, for messages that send the user there. */
+const PANEL_KEYS = 'Spaces Object Storage → Access Keys';
+
+const grantKey = (g: SpacesGrant) => `${g.permission}\u0000${g.bucket}`;
+const sameGrants = (a: SpacesGrant[], b: SpacesGrant[]) => a.map(grantKey).sort().join('\n') === b.map(grantKey).sort().join('\n');
+const showGrants = (grants: SpacesGrant[]) =>
+  grants.map((g) => (g.permission === 'fullaccess' ? 'fullaccess' : `${g.permission || '(none)'} on ${g.bucket}`)).join(', ') || 'none';
+
+function toSpacesKey(k: DotsSpacesKey): SpacesKey {
+  return {
+    name: k.name ?? '',
+    accessKey: k.accessKey ?? '',
+    grants: (k.grants ?? []).map((g) => ({ bucket: g.bucket ?? '', permission: (g.permission ?? '') as SpacesGrant['permission'] })),
+    createdAt: k.createdAt instanceof Date && !Number.isNaN(k.createdAt.getTime()) ? k.createdAt.toISOString() : '',
+  };
+}
+
 export async function connect(options: ConnectOptions): Promise<DoApi> {
   const [{ createDigitalOceanClient, DigitalOceanApiKeyAuthenticationProvider }, http] = await Promise.all([
     import(DOTS) as Promise<DotsModule>,
@@ -226,6 +313,98 @@ export async function connect(options: ConnectOptions): Promise<DoApi> {
       if (items.length === 0 || out.length >= total) break;
     }
     return out;
+  }
+
+  /**
+   * describeFailure, with what a refusal means for Spaces keys: a token
+   * without the spaces_key scopes (403), or an account without the API,
+   * which DigitalOcean still marks beta (404 on the collection).
+   */
+  function spacesFailure(err: unknown, what: string, collection: boolean): UserError {
+    const status = (err as { responseStatusCode?: number })?.responseStatusCode;
+    if (status === 403)
+      return new ApiError(
+        `the API token may not manage Spaces keys (403) while ${what}: ` +
+          'use a full-access token, or give it the spaces_key scopes (create_credentials, read, delete)',
+        status,
+      );
+    if (status === 404 && collection)
+      return new ApiError(
+        `DigitalOcean offers no Spaces keys API to this account (404) while ${what}: ` +
+          `create a key in the control panel (${PANEL_KEYS}) and give it with --spaces-key and --spaces-secret`,
+        status,
+      );
+    return describeFailure(err, what, apiUrl);
+  }
+
+  async function spacesKeys(filter: { name?: string } = {}): Promise<SpacesKey[]> {
+    const name = filter.name;
+    const all = await allPages('listing Spaces keys', async (page) => {
+      const r = await client.v2.spaces.keys
+        .get({ queryParameters: { page, perPage: PER_PAGE, ...(name === undefined ? {} : { name }) } })
+        .catch((err: unknown) => {
+          throw spacesFailure(err, 'listing Spaces keys', true);
+        });
+      return { items: r?.keys, total: r?.meta?.total };
+    });
+    // The name filter's matching (exact, prefix, substring) is not documented.
+    return all.map(toSpacesKey).filter((k) => name === undefined || k.name === name);
+  }
+
+  async function deleteSpacesKey(accessKey: string): Promise<boolean> {
+    try {
+      await client.v2.spaces.keys.byAccess_key(accessKey).delete();
+      return true;
+    } catch (err) {
+      if ((err as { responseStatusCode?: number })?.responseStatusCode === 404) return false;
+      throw spacesFailure(err, `deleting Spaces key ${accessKey}`, false);
+    }
+  }
+
+  async function createSpacesKey(name: string, grants: SpacesGrant[]): Promise<NewSpacesKey> {
+    const problem = spacesGrantProblem(grants);
+    if (problem) throw new UserError(`cannot create Spaces key "${name}": ${problem}`);
+    const what = `creating Spaces key "${name}"`;
+    const before = new Set((await spacesKeys({ name })).map((k) => k.accessKey));
+    let answer: { key?: (DotsSpacesKey & { secretKey?: string | null }) | null } | undefined;
+    try {
+      answer = await client.v2.spaces.keys.post({ name, grants: grants.map((g) => ({ bucket: g.bucket, permission: g.permission })) });
+    } catch (err) {
+      const failure = spacesFailure(err, what, true);
+      const status = (err as { responseStatusCode?: number })?.responseStatusCode;
+      if (status !== undefined && status < 500) throw failure;
+      if (err instanceof NetworkError && err.code === 'ECONNREFUSED') throw failure;
+      // DigitalOcean may have made the key: its secret is gone with the answer.
+      const appeared = await spacesKeys({ name }).then(
+        (ks) => ks.filter((k) => !before.has(k.accessKey)),
+        () => undefined,
+      );
+      const left: string[] = [];
+      // false is a key already gone; only a failed delete leaves one behind.
+      for (const k of appeared ?? []) if ((await deleteSpacesKey(k.accessKey).catch(() => null)) === null) left.push(k.accessKey);
+      if (appeared === undefined || left.length > 0)
+        throw new UserError(
+          `${failure.message}; a Spaces key named "${name}" may have been made and could not be removed: delete it in the control panel (${PANEL_KEYS})`,
+        );
+      throw failure;
+    }
+    const k = answer?.key;
+    const secretKey = k?.secretKey ?? '';
+    redact(secretKey);
+    const made = k ? toSpacesKey(k) : undefined;
+    if (!made?.accessKey || !secretKey) {
+      if (made?.accessKey) await deleteSpacesKey(made.accessKey).catch(() => false);
+      throw new UserError(`DigitalOcean answered ${what} without the key's access key and secret`);
+    }
+    if (!sameGrants(made.grants, grants)) {
+      const removed = await deleteSpacesKey(made.accessKey).catch(() => false);
+      throw new UserError(
+        `DigitalOcean made Spaces key "${name}" with other grants than asked (${showGrants(made.grants)} for ${showGrants(grants)}); ${
+          removed ? 'it was deleted' : `delete ${made.accessKey} in the control panel`
+        }`,
+      );
+    }
+    return { ...made, secretKey };
   }
 
   const sshKeys = () =>
@@ -287,5 +466,8 @@ export async function connect(options: ConnectOptions): Promise<DoApi> {
         throw describeFailure(err, 'uploading the SSH key', apiUrl);
       }
     },
+    spacesKeys,
+    createSpacesKey,
+    deleteSpacesKey,
   };
 }

@@ -9,6 +9,8 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import yaml from 'js-yaml';
 import { UsageError, UserError } from '../errors.js';
+import { LAB_BACKUP_REGION } from '../backup/regions.js';
+import { retentionMap } from '../backup/retention.js';
 import { packagePath, toolVersion } from '../paths.js';
 import { renderTemplate } from '../render/render.js';
 import { VAULT_GROUPS, type SecretChange, type Vaults } from '../secrets/catalog.js';
@@ -16,7 +18,7 @@ import { SETTINGS_FILE, settingsFileText, templateSettings } from '../settings/s
 import { SETTING, type Target, type Values } from '../settings/table.js';
 import type { KeyInfo } from '../ssh/keys.js';
 import { listFiles } from '../workspace/files.js';
-import { TF_VAULT, vaultRel, type PlannedFile } from '../workspace/workspace.js';
+import { TF_SPACES_ID, TF_SPACES_SECRET, TF_VAULT, vaultRel, type PlannedFile, type TerraformSpacesKey } from '../workspace/workspace.js';
 
 export interface PlanInput {
   target: Target;
@@ -24,12 +26,17 @@ export interface PlanInput {
   key: KeyInfo;
   vaults: Vaults;
   token?: string;
+  /** The Spaces key `up` made for terraform, kept as it is. */
+  terraformSpaces?: TerraformSpacesKey;
   failoverFollows: boolean;
 }
 
 export async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
   const doTarget = p.target === 'digitalocean';
   const s = templateSettings(p.target, p.values);
+  const bookkeeping: Record<string, unknown> = { 'tool-version': toolVersion(), 'ssh-key-fingerprint': p.key.fingerprint };
+  if (doTarget) bookkeeping['failover-token-follows-api-token'] = p.failoverFollows;
+  const settingsText = settingsFileText(p.target, p.values, bookkeeping);
   const model = {
     tool: { version: toolVersion() },
     target: p.target,
@@ -39,6 +46,7 @@ export async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
       adminSshKeys: [p.key.publicKey],
       mediaOffload: Boolean(s.spacesBucket),
     },
+    backup: backupModel(p.target, p.values, settingsText),
   };
   const files: PlannedFile[] = [];
 
@@ -51,19 +59,20 @@ export async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
     });
     for (const rel of shipped) {
       if (/\.tfstate|\.tfvars$|\.new$/.test(rel)) continue;
-      const policy = rel === '.terraform.lock.hcl' ? 'seed' : 'managed';
+      const policy = path.posix.basename(rel) === '.terraform.lock.hcl' ? 'seed' : 'managed';
       files.push({ rel: `${tree}/${rel}`, content: await fs.readFile(path.join(root, rel), 'utf8'), mode: 0o644, policy });
     }
   }
 
-  const bookkeeping: Record<string, unknown> = { 'tool-version': toolVersion(), 'ssh-key-fingerprint': p.key.fingerprint };
-  if (doTarget) bookkeeping['failover-token-follows-api-token'] = p.failoverFollows;
-  files.push({ rel: SETTINGS_FILE, content: settingsFileText(p.target, p.values, bookkeeping), mode: 0o644, policy: 'owned' });
+  files.push({ rel: SETTINGS_FILE, content: settingsText, mode: 0o644, policy: 'owned' });
   files.push({ rel: '.gitignore', content: await renderTemplate('gitignore', model), mode: 0o644, policy: 'managed' });
   if (doTarget) {
     files.push({ rel: 'terraform/terraform.tfvars', content: await renderTemplate('terraform/terraform.tfvars', model), mode: 0o644, policy: 'managed' });
-    const tfVault = await renderTemplate('terraform/vault.yml', { token: p.token });
-    assertRoundTrip(tfVault, { do_token: p.token }, TF_VAULT);
+    files.push({ rel: 'terraform/backup/terraform.tfvars', content: await renderTemplate('terraform/backup.tfvars', model), mode: 0o644, policy: 'managed' });
+    const spaces = p.terraformSpaces;
+    const tfVault = await renderTemplate('terraform/vault.yml', { token: p.token, spaces });
+    const tfValues = spaces ? { do_token: p.token, [TF_SPACES_ID]: spaces.accessKeyId, [TF_SPACES_SECRET]: spaces.secretAccessKey } : { do_token: p.token };
+    assertRoundTrip(tfVault, tfValues, TF_VAULT);
     files.push({ rel: TF_VAULT, content: tfVault, mode: 0o600, vault: true, policy: 'managed' });
   }
   for (const group of VAULT_GROUPS) {
@@ -78,6 +87,19 @@ export async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
     files.push({ rel: vaultRel(group), content: vault, mode: 0o600, vault: true, policy: 'managed' });
   }
   return files;
+}
+
+/** What the backup role's variables are made of (templates/ansible/group_vars/all/vars.yml.hbs). */
+function backupModel(target: Target, values: Values, settingsText: string) {
+  const region = target === 'local' ? LAB_BACKUP_REGION : values.backupRegion!;
+  return {
+    // The lab's endpoint is known only once the lab runs: the template refers to the inventory's lab_s3_endpoint.
+    endpoint: target === 'local' ? undefined : `https://${region}.digitaloceanspaces.com`,
+    region,
+    retention: retentionMap(values.backupRetention!),
+    // Each backup carries the workspace's non-secret settings, so a lost workspace can be made again from the bucket.
+    settingsText,
+  };
 }
 
 /**

@@ -25,6 +25,8 @@ export interface SecretSpec {
   generate: (target: Target) => VaultValue;
   /** Changing it on a running cluster needs the roles to apply it everywhere. */
   live?: boolean;
+  /** Why --rotate must not regenerate it (then neither --rotate <name> nor --rotate all does). */
+  notRotatable?: string;
 }
 
 export const SECRET_SPECS: readonly SecretSpec[] = [
@@ -87,7 +89,21 @@ export const SECRET_SPECS: readonly SecretSpec[] = [
     generate: gen.password,
   },
   { group: 'wp_node', name: 'vault_wp_salt', rotateName: 'wp-salts', label: 'WordPress keys and salts', generate: () => gen.wpSalts() },
+  {
+    group: 'all',
+    name: 'vault_backup_restic_password',
+    rotateName: 'backup-restic-password',
+    label: 'backup repository password',
+    generate: gen.password,
+    notRotatable:
+      'the backup repository password cannot be rotated by init: the backups are encrypted with it, and a new one must first be ' +
+      'added to the repository (`restic key add`, then `restic key remove` of the old one) or every existing backup becomes unreadable',
+  },
 ];
+
+/** The Spaces key the nodes back up with: a readwrite key scoped to the backup bucket. */
+export const BACKUP_S3_KEY = 'vault_backup_s3_access_key_id';
+export const BACKUP_S3_SECRET = 'vault_backup_s3_secret_access_key';
 
 /**
  * Secrets earlier versions wrote that nothing reads any more. An existing
@@ -102,7 +118,12 @@ export const RETIRED_SECRETS: readonly { group: VaultGroup; name: string; why: s
   { group: 'wp_node', name: 'vault_sys_user', why: 'no role used it; the admin user is admin-user in ha-wordpress.yml' },
 ];
 
-export const ROTATE_NAMES = ['all', ...SECRET_SPECS.map((s) => s.rotateName)];
+export const ROTATE_NAMES = ['all', ...SECRET_SPECS.filter((s) => !s.notRotatable).map((s) => s.rotateName)];
+
+/** Why `--rotate <name>` is refused for a secret that has a rotate name but cannot be rotated, or undefined. */
+export function rotateRefusal(name: string): string | undefined {
+  return SECRET_SPECS.find((s) => s.rotateName === name)?.notRotatable;
+}
 
 export interface SecretInputs {
   target: Target;
@@ -152,7 +173,7 @@ export function buildSecrets(inp: SecretInputs): SecretResult {
   for (const spec of SECRET_SPECS) {
     const given = spec.setting ? inp.given[spec.setting] : undefined;
     const previous = old(spec.group, spec.name);
-    const rotate = inp.rotate.has('all') || inp.rotate.has(spec.rotateName);
+    const rotate = !spec.notRotatable && (inp.rotate.has('all') || inp.rotate.has(spec.rotateName));
     let value: VaultValue;
     if (given !== undefined) {
       value = given;
@@ -206,6 +227,18 @@ export function buildSecrets(inp: SecretInputs): SecretResult {
     vaults.wp_node[name] = inp.given[setting] ?? (typeof prev === 'string' ? prev : '');
   }
 
+  // The nodes' key to the backup bucket. The lab's stand-in for Spaces takes
+  // whatever the workspace holds, so init makes one up; on DigitalOcean only
+  // the API can make a key, and `up` does (backup/spaces.ts): until then empty.
+  for (const [name, make] of [
+    [BACKUP_S3_KEY, gen.s3AccessKeyId],
+    [BACKUP_S3_SECRET, gen.s3SecretKey],
+  ] as const) {
+    const prev = old('all', name);
+    vaults.all[name] = typeof prev === 'string' && prev !== '' ? prev : inp.target === 'local' ? make() : '';
+    if (inp.target === 'local' && vaults.all[name] !== prev && name === BACKUP_S3_KEY) generated.push('backup bucket key (lab)');
+  }
+
   const retired = RETIRED_SECRETS.filter((r) => old(r.group, r.name) !== undefined).map((r) => `${r.name} (${r.why})`);
   return { vaults, generated, changed: changes.map((c) => c.label), changes, kept, retired, failoverFollowsApiToken: follows };
 }
@@ -218,6 +251,8 @@ export function secretStrings(vaults: Partial<Vaults>): string[] {
     ['galera_loadbalancer', 'vault_galera_ha_do_token'],
     ['wp_node', 'vault_spaces_access_key'],
     ['wp_node', 'vault_spaces_secret_key'],
+    ['all', BACKUP_S3_KEY],
+    ['all', BACKUP_S3_SECRET],
   ];
   for (const [group, name] of names) {
     const v = vaults[group]?.[name];

@@ -46,3 +46,9 @@ export const keepalivedPass = (): string => randomString(8);
 
 /** A token in DigitalOcean's format, for the local lab's stand-in API. */
 export const labToken = (): string => 'dop_v1_' + randomBytes(32).toString('hex');
+
+/** An access key in the shape of a Spaces one (20 upper-case letters and digits), for the lab's stand-in. */
+export const s3AccessKeyId = (): string => randomString(20, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789');
+
+/** A secret key in the shape of a Spaces one (about 43 characters; alphanumeric keeps every sink safe). */
+export const s3SecretKey = (): string => randomString(40);

@@ -4,6 +4,9 @@
  * flag, env and typed values are all derived from this table (see
  * settings/resolve.ts and cli.ts). Pure data and pure functions: no I/O.
  */
+import { backupBucket, backupRegion, defaultBackupRegion, SPACES_REGIONS } from '../backup/regions.js';
+import { backupRetention, DEFAULT_RETENTION } from '../backup/retention.js';
+import { backupSchedule } from '../backup/schedule.js';
 import { pathLength } from '../validation/paths.js';
 import * as rules from '../validation/rules.js';
 import { secretCheck } from '../validation/secrets.js';
@@ -40,6 +43,10 @@ export type SettingKey =
   | 'spacesKey'
   | 'spacesSecret'
   | 'spacesBucket'
+  | 'backupSchedule'
+  | 'backupRetention'
+  | 'backupRegion'
+  | 'backupBucket'
   | 'vaultPasswordFile'
   | 'saveVaultPassword'
   | 'dir';
@@ -64,7 +71,7 @@ export interface Setting {
   env?: readonly string[];
   description: string;
   /** Help group heading. */
-  group: 'Cluster' | 'DigitalOcean' | 'Access' | 'WordPress' | 'Credentials' | 'Media offload (Spaces)' | 'Workspace';
+  group: 'Cluster' | 'DigitalOcean' | 'Access' | 'WordPress' | 'Credentials' | 'Media offload (Spaces)' | 'Backups' | 'Workspace';
   kind: 'text' | 'secret' | 'number' | 'select' | 'boolean' | 'path' | 'list';
   /** Targets the setting applies to; absent = every target. */
   targets?: readonly Target[];
@@ -430,6 +437,57 @@ const TABLE = [
     targets: DO,
     validate: rules.spacesBucket,
     prompt: { when: 'customise', message: 'Spaces bucket name' },
+  },
+  {
+    key: 'backupSchedule',
+    flag: 'backup-schedule',
+    arg: '<when>',
+    description:
+      'when the cluster backs itself up: a systemd OnCalendar expression, at most every 15 minutes ' +
+      '(hourly, daily, weekly, monthly, "*:0/30" every 30 minutes, "*-*-* 02:30" nightly, "Mon..Fri 0/6:00")',
+    group: 'Backups',
+    kind: 'text',
+    default: () => 'hourly',
+    validate: backupSchedule,
+    prompt: { when: 'customise', message: 'Backup schedule (systemd OnCalendar)' },
+  },
+  {
+    key: 'backupRetention',
+    flag: 'backup-retention',
+    arg: '<rules>',
+    description:
+      'which snapshots to keep: rule=count pairs, rules hourly, daily, weekly, monthly (0 or left out: none by that rule); ' +
+      `e.g. ${DEFAULT_RETENTION} keeps the last 24 hourly, 7 daily, 4 weekly and 6 monthly snapshots`,
+    group: 'Backups',
+    kind: 'text',
+    default: () => DEFAULT_RETENTION,
+    validate: backupRetention,
+    prompt: { when: 'customise', message: 'Backups to keep (e.g. hourly=24,daily=7,weekly=4,monthly=6)' },
+  },
+  {
+    key: 'backupRegion',
+    flag: 'backup-region',
+    arg: '<slug>',
+    description: `Spaces region of the backup bucket (${SPACES_REGIONS.join(' ')}); another than the cluster's, so one outage cannot take both`,
+    defaultHelp: 'the nearest other region with Spaces, e.g. ams3 for fra1, tor1 for nyc3',
+    group: 'Backups',
+    kind: 'select',
+    targets: DO,
+    choices: SPACES_REGIONS,
+    default: (v) => defaultBackupRegion(v.region),
+    validate: backupRegion,
+    prompt: { when: 'customise', message: 'Region for the backups (Spaces)' },
+  },
+  {
+    key: 'backupBucket',
+    flag: 'backup-bucket',
+    arg: '<name>',
+    description: 'bucket the backups go to (created by `up`, never deleted by `destroy`); name an existing one to restore from it into a new workspace',
+    defaultHelp: '<project>-backups-<6 random letters and digits>, made once and kept',
+    group: 'Backups',
+    kind: 'text',
+    validate: backupBucket,
+    prompt: { when: 'never', message: 'Backup bucket' },
   },
   {
     key: 'vaultPasswordFile',

@@ -16,6 +16,7 @@ import yaml from 'js-yaml';
 import { UsageError, UserError } from '../errors.js';
 import { secretStrings, VAULT_GROUPS, type Vaults } from '../secrets/catalog.js';
 import { decryptVault, encryptVault, isVaultText, VaultError } from '../secrets/vault.js';
+import { yamlValue } from '../render/escape.js';
 import { redact } from '../ui/logger.js';
 import { readIfExists, sha256, TEMPORARY, writeAtomic } from './files.js';
 
@@ -135,7 +136,10 @@ export async function readVaultFile(dir: string, rel: string, password: string):
  * from terraform's. Each value is registered with the logger's redaction
  * before it is returned, so no later output can show it.
  */
-export async function readWorkspaceSecrets(dir: string, password: string): Promise<{ vaults: Partial<Vaults>; token?: string }> {
+export async function readWorkspaceSecrets(
+  dir: string,
+  password: string,
+): Promise<{ vaults: Partial<Vaults>; token?: string; terraformSpaces?: TerraformSpacesKey }> {
   const vaults: Partial<Vaults> = {};
   for (const group of VAULT_GROUPS) {
     const plain = await readVaultFile(dir, vaultRel(group), password);
@@ -143,10 +147,66 @@ export async function readWorkspaceSecrets(dir: string, password: string): Promi
     vaults[group] = parseYamlMap(plain, vaultRel(group)) as Vaults[typeof group];
   }
   const tf = await readVaultFile(dir, TF_VAULT, password);
-  const token = tf === undefined ? undefined : String(parseYamlMap(tf, TF_VAULT).do_token ?? '') || undefined;
+  const tfData = tf === undefined ? {} : parseYamlMap(tf, TF_VAULT);
+  const token = String(tfData.do_token ?? '') || undefined;
+  const id = String(tfData[TF_SPACES_ID] ?? '');
+  const secret = String(tfData[TF_SPACES_SECRET] ?? '');
+  const terraformSpaces = id && secret ? { accessKeyId: id, secretAccessKey: secret } : undefined;
   secretStrings(vaults).forEach(redact);
   redact(token);
-  return { vaults, token };
+  redact(terraformSpaces?.secretAccessKey);
+  return { vaults, token, terraformSpaces };
+}
+
+/** The full-access Spaces key terraform manages buckets with: made by `up` through the API, kept in terraform's vault. */
+export interface TerraformSpacesKey {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+export const TF_SPACES_ID = 'spaces_access_key_id';
+export const TF_SPACES_SECRET = 'spaces_secret_access_key';
+
+/**
+ * Sets entries of one vault file in place, for a command other than init
+ * (`up` storing a Spaces key it just made). Only the lines of those entries
+ * change, so the file is byte for byte what init would render with the same
+ * values: if init wrote it (the manifest knows its hash) the manifest learns
+ * the new hash, and the next init sees no hand edit. A hand-edited vault
+ * keeps its edits and stays hand-edited. The values must be plain
+ * (alphanumeric and the like): they are written as YAML scalars.
+ */
+export async function setVaultEntries(dir: string, rel: string, password: string, entries: Record<string, string>): Promise<void> {
+  const file = path.join(dir, rel);
+  const before = await readIfExists(file);
+  const plain = (await readVaultFile(dir, rel, password)) ?? '';
+  let text = plain.endsWith('\n') || plain === '' ? plain : plain + '\n';
+  for (const [name, value] of Object.entries(entries)) {
+    if (!/^[A-Za-z0-9/+=_-]*$/.test(value)) throw new Error(`internal error: ${name} is not a plain value`);
+    const line = `${name}: ${yamlValue(value)}`;
+    const re = new RegExp(`^${name}:.*$`, 'm');
+    text = re.test(text) ? text.replace(re, line) : text + line + '\n';
+  }
+  const expected = { ...(plain ? parseYamlMap(plain, rel) : {}), ...entries };
+  const parsed = parseYamlMap(text, rel);
+  if (
+    JSON.stringify(
+      Object.keys(parsed)
+        .sort()
+        .map((k) => [k, parsed[k]]),
+    ) !==
+    JSON.stringify(
+      Object.keys(expected)
+        .sort()
+        .map((k) => [k, expected[k]]),
+    )
+  )
+    throw new UserError(`${rel} does not read back as expected after setting ${Object.keys(entries).join(', ')}; check it with \`ansible-vault view ${rel}\``);
+  const data = encryptVault(text, password);
+  const manifest = await readManifest(dir);
+  const known = before !== undefined && [manifest.files[rel], manifest.pending?.[rel], manifest.offered?.[rel]].includes(sha256(before));
+  if (known) await writeManifest(dir, { ...manifest, pending: { ...manifest.files, [rel]: sha256(data) } });
+  await writeAtomic(file, data, 0o600);
+  if (known) await writeManifest(dir, { ...manifest, files: { ...manifest.files, [rel]: sha256(data) }, pending: undefined });
 }
 
 function parseYamlMap(text: string, where: string): Record<string, unknown> {

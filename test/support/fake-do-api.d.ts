@@ -102,6 +102,28 @@ declare module '*/fake-do-api.mjs' {
     message: string;
   }
 
+  /** A grant of a Spaces key: `{ bucket: '', permission: 'fullaccess' }` for full access. */
+  export interface DoSpacesGrant {
+    bucket: string;
+    /** 'read' | 'readwrite' | 'fullaccess' | '' (a key with no power). */
+    permission: string;
+  }
+
+  /** A Spaces access key as list and get show it: never its secret. */
+  export interface DoSpacesKey {
+    name: string;
+    access_key: string;
+    grants: DoSpacesGrant[];
+    created_at: string;
+  }
+
+  export interface InjectedLostAnswer {
+    /** Request path, e.g. '/v2/spaces/keys'. */
+    path: string;
+    /** Only requests with this method; any when absent. */
+    method?: string;
+  }
+
   export interface InjectedRateLimit {
     /** Request path, e.g. '/v2/sizes' (query string not included). */
     path: string;
@@ -114,6 +136,10 @@ declare module '*/fake-do-api.mjs' {
     path: string;
     /** HTTP status to answer, e.g. 500 or 503. */
     status: number;
+    /** Only requests with this method; any when absent. */
+    method?: string;
+    /** Let this many matching requests through first. Default 0. */
+    skip?: number;
   }
 
   export interface FakeDoApiOptions {
@@ -125,8 +151,10 @@ declare module '*/fake-do-api.mjs' {
     perPageCap?: number;
     /** The first request to that path answers 429 with Retry-After. */
     rateLimitOnce?: InjectedRateLimit | InjectedRateLimit[];
-    /** The first request to that path answers `status` with a server_error body. */
+    /** The first (matching) request to that path answers `status` with a server_error body. */
     failOnce?: InjectedFailure | InjectedFailure[];
+    /** The first matching request is carried out in full, then answered 502 (the answer of a request that acted is lost). */
+    loseAnswerOnce?: InjectedLostAnswer | InjectedLostAnswer[];
     /** Milliseconds to wait before answering requests to a path: { '/v2/account': 2000 }. */
     delayMs?: Record<string, number>;
     /** Shallow-merged into the default account object. */
@@ -139,6 +167,10 @@ declare module '*/fake-do-api.mjs' {
     keys?: DoSshKey[];
     /** Number of placeholder droplets GET /v2/droplets lists before the ones created through the API. Default 0. */
     dropletCount?: number;
+    /** Spaces keys the account already has (copied); a secret is made up when not given. Default none. */
+    spacesKeys?: (DoSpacesKey & { secret_key?: string })[];
+    /** Every Spaces key is made full access whatever its grants (what DigitalOcean does to a request that mixes full access with bucket grants). */
+    widenSpacesKeys?: boolean;
     /** The stateful account (./fake-do-cloud.mjs) that the real Terraform provider drives. */
     cloud?: CloudOptions;
   }
@@ -204,6 +236,8 @@ declare module '*/fake-do-api.mjs' {
     body: unknown;
     /** The status answered; 0 while not answered yet (e.g. still delayed, or abandoned at close()). */
     status: number;
+    /** Carried out, but answered 502 (`loseAnswerOnce`). */
+    lostAnswer?: boolean;
   }
 
   export interface FakeDoApi {
@@ -213,6 +247,10 @@ declare module '*/fake-do-api.mjs' {
     requests: RecordedRequest[];
     /** The live SSH key list the server serves and appends to (mutable). */
     keys: DoSshKey[];
+    /** The live Spaces key list, oldest first (mutable). */
+    spacesKeys: DoSpacesKey[];
+    /** The secret of a Spaces key, which only its create answer showed. */
+    spacesSecret(accessKey: string): string | undefined;
     /** The stateful account: `snapshot()` settles the actions whose time has come and returns what it holds. */
     cloud: { snapshot(): CloudSnapshot };
     /** Stops the server, abandoning delayed requests and destroying open sockets. Idempotent. */

@@ -15,6 +15,9 @@
  *                             ?tag_name= lists only the created ones with that tag)
  *   GET  /v2/account/keys    (paginated)
  *   POST /v2/account/keys
+ *   GET  /v2/spaces/keys     (paginated; name, bucket, permission filters; sort)
+ *   POST /v2/spaces/keys     (the only answer that carries the secret)
+ *   GET, PUT, PATCH, DELETE /v2/spaces/keys/{access_key}
  * and, through ./fake-do-cloud.mjs, a stateful account that the real
  * Terraform provider can drive: droplets and their actions, VPCs, tags, load
  * balancers, reserved IPs and their actions, firewalls, projects and their
@@ -25,14 +28,16 @@
  *   1. the request body is read and the request is recorded in `requests`;
  *   2. `delayMs` for the path is waited;
  *   3. `rateLimitOnce` / `failOnce` for the path fire (first request to that
- *      path, whatever its token or method);
+ *      path, whatever its token or method); `loseAnswerOnce` marks the first
+ *      matching request, which is then carried out in full but answered 502,
+ *      as when a gateway gives up after the API acted;
  *   4. authentication (401) and authorisation (403);
  *   5. routing (404 when nothing matches).
  *
  * Types are declared in ./fake-do-api.d.ts.
  */
 
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { createCloud } from './fake-do-cloud.mjs';
 
@@ -122,6 +127,23 @@ import { createCloud } from './fake-do-cloud.mjs';
  * @property {string} message
  */
 /**
+ * @typedef {object} DoSpacesGrant
+ * @property {string} bucket '' for a full-access grant.
+ * @property {string} permission 'read' | 'readwrite' | 'fullaccess' | ''
+ */
+/**
+ * @typedef {object} DoSpacesKey A Spaces access key as list and get show it (never its secret).
+ * @property {string} name
+ * @property {string} access_key
+ * @property {DoSpacesGrant[]} grants
+ * @property {string} created_at
+ */
+/**
+ * @typedef {object} InjectedLostAnswer
+ * @property {string} path Request path, e.g. '/v2/spaces/keys'.
+ * @property {string} [method] Only requests with this method; any when absent.
+ */
+/**
  * @typedef {object} InjectedRateLimit
  * @property {string} path Request path, e.g. '/v2/sizes' (query string not included).
  * @property {number | string} [retryAfter] Value of the Retry-After header, in seconds; a string is sent as it is. Default 1.
@@ -130,6 +152,8 @@ import { createCloud } from './fake-do-cloud.mjs';
  * @typedef {object} InjectedFailure
  * @property {string} path Request path, e.g. '/v2/regions' (query string not included).
  * @property {number} status HTTP status to answer, e.g. 500 or 503.
+ * @property {string} [method] Only requests with this method; any when absent.
+ * @property {number} [skip] Let this many matching requests through first. Default 0.
  */
 /**
  * @typedef {object} FakeDoApiOptions
@@ -137,13 +161,16 @@ import { createCloud } from './fake-do-cloud.mjs';
  * @property {string[]} [forbiddenTokens] Tokens that authenticate but get 403 on every endpoint.
  * @property {number} [perPageCap] Most items one page returns, whatever per_page asks. Default 3.
  * @property {InjectedRateLimit | InjectedRateLimit[]} [rateLimitOnce] The first request to that path answers 429 with Retry-After.
- * @property {InjectedFailure | InjectedFailure[]} [failOnce] The first request to that path answers `status` with a server_error body.
+ * @property {InjectedFailure | InjectedFailure[]} [failOnce] The first (matching) request to that path answers `status` with a server_error body.
+ * @property {InjectedLostAnswer | InjectedLostAnswer[]} [loseAnswerOnce] The first matching request is carried out, then answered 502.
  * @property {Record<string, number>} [delayMs] Milliseconds to wait before answering requests to a path.
  * @property {Partial<DoAccount>} [account] Shallow-merged into the default account object.
  * @property {DoRegion[]} [regions] Replaces the default region list.
  * @property {DoSize[]} [sizes] Replaces the default size list.
  * @property {DoSshKey[]} [keys] Initial SSH keys (copied). Default: 4 realistic keys.
  * @property {number} [dropletCount] Number of droplets GET /v2/droplets reports (meta.total). Default 0.
+ * @property {(DoSpacesKey & { secret_key?: string })[]} [spacesKeys] Spaces keys the account already has (copied). Default none.
+ * @property {boolean} [widenSpacesKeys] Every Spaces key is made full access whatever its grants (what DigitalOcean does to a request that mixes full access with bucket grants).
  * @property {import('./fake-do-cloud.mjs').CloudOptions} [cloud] The stateful account: how long actions take, the VPCs it already has.
  */
 /**
@@ -154,12 +181,15 @@ import { createCloud } from './fake-do-cloud.mjs';
  * @property {string | undefined} authorization The Authorization header value, if any.
  * @property {unknown} body The parsed JSON body, or undefined when empty / not JSON.
  * @property {number} status The status answered; 0 while not answered yet.
+ * @property {boolean} [lostAnswer] Carried out, but answered 502 (`loseAnswerOnce`).
  */
 /**
  * @typedef {object} FakeDoApi
  * @property {string} url e.g. 'http://127.0.0.1:41234' — no trailing slash.
  * @property {RecordedRequest[]} requests One entry per request, appended in arrival order.
  * @property {DoSshKey[]} keys The live SSH key list the server serves and appends to (mutable).
+ * @property {DoSpacesKey[]} spacesKeys The live Spaces key list, oldest first (mutable).
+ * @property {(accessKey: string) => string | undefined} spacesSecret The secret of a Spaces key, as only its create answer showed it.
  * @property {{ snapshot: () => any }} cloud What the account holds (droplets, VPCs, tags, load balancers, reserved IPs, firewalls, projects, actions).
  * @property {() => Promise<void>} close Stops the server, abandoning delayed requests and destroying open sockets. Idempotent.
  */
@@ -188,6 +218,25 @@ const ERR_KEY_IN_USE = { id: 'unprocessable_entity', message: 'SSH Key is alread
 const ERR_NAME_BLANK = { id: 'unprocessable_entity', message: "Name can't be blank" };
 const ERR_BAD_JSON = { id: 'bad_request', message: 'unexpected end of JSON input' };
 const ERR_TOO_LARGE = { id: 'bad_request', message: 'Request body too large' };
+/**
+ * The Spaces keys API documents 400 for a request it refuses, but not its
+ * words: these messages are this stand-in's, and nothing may depend on them.
+ * @param {string} message
+ */
+const badRequest = (message) => ({ id: 'bad_request', message });
+
+const SPACES_PERMISSIONS = ['read', 'readwrite', 'fullaccess', ''];
+const UPPER_ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+
+/** A Spaces access key: 20 upper-case letters and digits, starting DO00 like DigitalOcean's. */
+function newSpacesAccessKey() {
+  return 'DO00' + [...randomBytes(16)].map((b) => UPPER_ALNUM[b % UPPER_ALNUM.length]).join('');
+}
+
+/** A Spaces secret: 43 base64 characters, like DigitalOcean's. */
+function newSpacesSecret() {
+  return randomBytes(32).toString('base64').slice(0, 43);
+}
 
 /** The collections fake-do-cloud.mjs serves (a body that is not JSON is a 400 there, as on DigitalOcean). */
 const CLOUD_PATHS = /^\/v2\/(droplets|actions|vpcs|tags|load_balancers|reserved_ips|firewalls|projects)(\/|$)/;
@@ -480,21 +529,32 @@ export async function startFakeDoApi(options = {}) {
   /** @type {DoSshKey[]} */
   const keys = options.keys ? options.keys.map((k) => ({ ...k })) : defaultKeys();
   const droplets = makeDroplets(Math.max(0, Math.floor(options.dropletCount ?? 0)));
+  /** @type {DoSpacesKey[]} */
+  const spacesKeys = [];
+  /** @type {Map<string, string>} access key → secret */
+  const spacesSecrets = new Map();
+  for (const k of options.spacesKeys ?? []) {
+    spacesKeys.push({ name: k.name, access_key: k.access_key, grants: clone(k.grants), created_at: k.created_at });
+    spacesSecrets.set(k.access_key, k.secret_key ?? newSpacesSecret());
+  }
   const cloud = createCloud({ regions, sizes, keys, account, baseUrl: () => baseUrl }, options.cloud);
 
   /**
    * Injected one-shot answers, queued per normalised path: each fires once, on
-   * the next request to its path (rateLimitOnce entries before failOnce ones).
-   * @type {Map<string, { status: number, retryAfter?: number | string }[]>}
+   * the next request to its path that it matches (rateLimitOnce entries before
+   * failOnce ones); a shot with `skip` lets that many matching requests by first.
+   * @typedef {{ status: number, retryAfter?: number | string, method?: string, skip: number }} Shot
+   * @type {Map<string, Shot[]>}
    */
   const oneShots = new Map();
-  /** @param {string} path @param {{ status: number, retryAfter?: number | string }} shot */
+  /** @param {string} path @param {Shot} shot */
   const queueShot = (path, shot) => {
     const key = normalizePath(path);
     oneShots.set(key, [...(oneShots.get(key) ?? []), shot]);
   };
-  for (const r of asArray(options.rateLimitOnce)) queueShot(r.path, { status: 429, retryAfter: r.retryAfter ?? 1 });
-  for (const f of asArray(options.failOnce)) queueShot(f.path, { status: f.status });
+  for (const r of asArray(options.rateLimitOnce)) queueShot(r.path, { status: 429, retryAfter: r.retryAfter ?? 1, skip: 0 });
+  for (const f of asArray(options.failOnce)) queueShot(f.path, { status: f.status, method: f.method?.toUpperCase(), skip: f.skip ?? 0 });
+  const lostAnswers = asArray(options.loseAnswerOnce).map((l) => ({ path: normalizePath(l.path), method: l.method?.toUpperCase() }));
   /** @type {Map<string, number>} */
   const delays = new Map();
   for (const [p, ms] of Object.entries(options.delayMs ?? {})) {
@@ -519,6 +579,7 @@ export async function startFakeDoApi(options = {}) {
    * @param {Record<string, string>} [extraHeaders]
    */
   function send(res, record, status, body, extraHeaders = {}) {
+    if (record?.lostAnswer) [status, body, extraHeaders] = [502, ERR_SERVER, {}];
     if (record) record.status = status;
     if (res.writableEnded || res.destroyed) return;
     const payload = JSON.stringify(body);
@@ -539,6 +600,7 @@ export async function startFakeDoApi(options = {}) {
    * @param {RecordedRequest} record
    */
   function sendEmpty(res, record) {
+    if (record.lostAnswer) return send(res, record, 502, ERR_SERVER);
     record.status = 204;
     if (res.writableEnded || res.destroyed) return;
     res.writeHead(204, {
@@ -611,6 +673,99 @@ export async function startFakeDoApi(options = {}) {
     return send(res, record, 201, { ssh_key: key });
   }
 
+  /** @param {DoSpacesKey} k a copy as the API shows it: never the secret */
+  const spacesKeyJson = (k) => ({ name: k.name, access_key: k.access_key, grants: clone(k.grants), created_at: k.created_at });
+
+  /**
+   * Grants as DigitalOcean stores them, or the reason it refuses them: a full-access
+   * grant wins over scoped ones ("A fullaccess permission will be prioritized if
+   * fullaccess and scoped permissions are both added").
+   * @param {unknown} raw
+   * @returns {DoSpacesGrant[] | string}
+   */
+  function spacesGrants(raw) {
+    if (raw === undefined || raw === null) return [];
+    if (!Array.isArray(raw)) return 'grants must be a list';
+    /** @type {DoSpacesGrant[]} */
+    const grants = [];
+    for (const g of raw) {
+      const grant = /** @type {{ bucket?: unknown, permission?: unknown }} */ (g !== null && typeof g === 'object' ? g : {});
+      if (typeof grant.bucket !== 'string' || typeof grant.permission !== 'string') return 'every grant needs a bucket and a permission';
+      if (!SPACES_PERMISSIONS.includes(grant.permission)) return `invalid permission "${grant.permission}": use read, readwrite or fullaccess`;
+      if ((grant.permission === 'read' || grant.permission === 'readwrite') && grant.bucket === '') return `a ${grant.permission} grant needs a bucket`;
+      grants.push({ bucket: grant.bucket, permission: grant.permission });
+    }
+    return grants.some((g) => g.permission === 'fullaccess') ? [{ bucket: '', permission: 'fullaccess' }] : grants;
+  }
+
+  /** @param {DoSpacesGrant[]} grants */
+  const isFullAccess = (grants) => grants.some((g) => g.permission === 'fullaccess');
+
+  /**
+   * /v2/spaces/keys and /v2/spaces/keys/{access_key}.
+   * @param {import('node:http').ServerResponse} res
+   * @param {RecordedRequest} record
+   * @param {string} method
+   * @param {URLSearchParams} params
+   * @param {boolean} bodyInvalid
+   */
+  function spacesKeysRoute(res, record, method, params, bodyInvalid) {
+    const m = /^\/v2\/spaces\/keys(?:\/([^/]+))?$/.exec(record.path);
+    if (!m) return send(res, record, 404, ERR_NOT_FOUND);
+    if (bodyInvalid) return send(res, record, 400, ERR_BAD_JSON);
+    const body = /** @type {{ name?: unknown, grants?: unknown }} */ (record.body !== null && typeof record.body === 'object' ? record.body : {});
+    const accessKey = m[1] === undefined ? undefined : decodeURIComponent(m[1]);
+    if (accessKey === undefined) {
+      if (method === 'GET') {
+        const name = params.get('name');
+        const bucket = params.get('bucket');
+        const permission = params.get('permission');
+        const field = params.get('sort') === 'name' ? 'name' : 'created_at';
+        const direction = params.get('sort_direction') === 'asc' ? 1 : -1;
+        const listed = spacesKeys
+          .map((k, i) => ({ k, i }))
+          .filter(({ k }) => (name === null || k.name === name) && (bucket === null || k.grants.some((g) => g.bucket === bucket)))
+          .filter(({ k }) => permission === null || k.grants.some((g) => g.permission === permission))
+          .sort((a, b) => direction * (a.k[field] < b.k[field] ? -1 : a.k[field] > b.k[field] ? 1 : a.i - b.i))
+          .map(({ k }) => spacesKeyJson(k));
+        return send(res, record, 200, paginate(record.path, params, 'keys', listed));
+      }
+      if (method !== 'POST') return send(res, record, 404, ERR_NOT_FOUND);
+      if (body.name !== undefined && typeof body.name !== 'string') return send(res, record, 400, badRequest('name must be a string'));
+      const grants = spacesGrants(body.grants);
+      if (typeof grants === 'string') return send(res, record, 400, badRequest(grants));
+      /** @type {DoSpacesKey} */
+      const key = {
+        name: body.name ?? '',
+        access_key: newSpacesAccessKey(),
+        grants: options.widenSpacesKeys ? [{ bucket: '', permission: 'fullaccess' }] : grants,
+        created_at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      };
+      const secret = newSpacesSecret();
+      spacesKeys.push(key);
+      spacesSecrets.set(key.access_key, secret);
+      return send(res, record, 201, { key: { ...spacesKeyJson(key), secret_key: secret } });
+    }
+    const key = spacesKeys.find((k) => k.access_key === accessKey);
+    if (!key) return send(res, record, 404, ERR_NOT_FOUND);
+    if (method === 'GET') return send(res, record, 200, { key: spacesKeyJson(key) });
+    if (method === 'DELETE') {
+      spacesKeys.splice(spacesKeys.indexOf(key), 1);
+      spacesSecrets.delete(accessKey);
+      return sendEmpty(res, record);
+    }
+    if (method !== 'PUT' && method !== 'PATCH') return send(res, record, 404, ERR_NOT_FOUND);
+    if (body.name !== undefined && typeof body.name !== 'string') return send(res, record, 400, badRequest('name must be a string'));
+    const grants = body.grants === undefined ? key.grants : spacesGrants(body.grants);
+    if (typeof grants === 'string') return send(res, record, 400, badRequest(grants));
+    // "you cannot convert a fullaccess key to a scoped key or vice versa"
+    if (isFullAccess(grants) !== isFullAccess(key.grants))
+      return send(res, record, 400, badRequest('cannot convert a fullaccess key to a scoped key or vice versa'));
+    if (body.name !== undefined) key.name = body.name;
+    key.grants = grants;
+    return send(res, record, 200, { key: spacesKeyJson(key) });
+  }
+
   /**
    * @param {import('node:http').IncomingMessage} req
    * @param {import('node:http').ServerResponse} res
@@ -621,12 +776,21 @@ export async function startFakeDoApi(options = {}) {
   function handle(req, res, record, url, bodyInvalid) {
     const path = record.path;
 
-    const oneShot = oneShots.get(path)?.shift();
+    const shots = oneShots.get(path) ?? [];
+    const next = shots.findIndex((shot) => shot.method === undefined || shot.method === record.method);
+    const due = next >= 0 ? shots[next] : undefined;
+    const oneShot = due?.skip === 0 ? shots.splice(next, 1)[0] : undefined;
+    if (due && !oneShot) due.skip -= 1;
     if (oneShot) {
       if (oneShot.status === 429) {
         return send(res, record, 429, ERR_RATE_LIMITED, { 'retry-after': String(oneShot.retryAfter) });
       }
       return send(res, record, oneShot.status, ERR_SERVER);
+    }
+    const lost = lostAnswers.findIndex((l) => l.path === path && (l.method === undefined || l.method === record.method));
+    if (lost >= 0) {
+      lostAnswers.splice(lost, 1);
+      record.lostAnswer = true;
     }
 
     const auth = record.authorization ?? '';
@@ -659,6 +823,7 @@ export async function startFakeDoApi(options = {}) {
       if (bodyInvalid) return send(res, record, 400, ERR_BAD_JSON);
       return createKey(res, record, record.body);
     }
+    if (/^\/v2\/spaces\/keys(\/|$)/.test(path)) return spacesKeysRoute(res, record, method, params, bodyInvalid);
     if (bodyInvalid && method !== 'GET' && CLOUD_PATHS.test(path)) return send(res, record, 400, ERR_BAD_JSON);
     const answer = cloud.handle(method, path, params, record.body, (collection, items) => paginate(path, params, collection, items));
     if (answer) {
@@ -751,5 +916,5 @@ export async function startFakeDoApi(options = {}) {
     return closing;
   }
 
-  return { url: baseUrl, requests, keys, cloud: { snapshot: cloud.snapshot }, close };
+  return { url: baseUrl, requests, keys, spacesKeys, spacesSecret: (accessKey) => spacesSecrets.get(accessKey), cloud: { snapshot: cloud.snapshot }, close };
 }

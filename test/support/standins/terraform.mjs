@@ -31,6 +31,10 @@ const LB_IP = process.env.STANDIN_LB_IP ?? '127.0.0.10';
 const out = (s) => process.stdout.write(s + '\n');
 const err = (s) => process.stderr.write(s + '\n');
 const STATE = path.join(cwd, 'terraform.tfstate');
+// terraform/backup/: the backup bucket's own root (one bucket, credentials
+// from SPACES_* as the provider reads them). The apply knobs act on the
+// cluster's root only.
+const BACKUP_ROOT = path.basename(cwd) === 'backup' && existsSync(path.join(cwd, 'bucket.tf'));
 
 function tfvars() {
   const text = readFileSync(path.join(cwd, 'terraform.tfvars'), 'utf8');
@@ -39,6 +43,7 @@ function tfvars() {
 }
 
 function desired() {
+  if (BACKUP_ROOT) return ['digitalocean_spaces_bucket.backup'];
   const v = tfvars();
   const r = ['digitalocean_vpc.cluster', 'digitalocean_tag.project', 'digitalocean_tag.web', 'digitalocean_tag.db', 'digitalocean_tag.dblb'];
   for (let i = 0; i < v.webCount; i++) r.push(`digitalocean_droplet.web[${i}]`);
@@ -63,6 +68,13 @@ function needInit() {
     err(
       '╷\n│ Error: Inconsistent dependency lock file\n│\n│ To make the initial dependency selections that will initialize the dependency lock file, run:\n│   terraform init\n╵',
     );
+    process.exit(1);
+  }
+}
+
+function needSpaces() {
+  if (BACKUP_ROOT && !(process.env.SPACES_ACCESS_KEY_ID && process.env.SPACES_SECRET_ACCESS_KEY)) {
+    err('╷\n│ Error: Spaces credentials not configured\n│\n│   with digitalocean_spaces_bucket.backup,\n│   on bucket.tf line 1\n╵');
     process.exit(1);
   }
 }
@@ -101,6 +113,7 @@ switch (argv[0]) {
   case 'plan': {
     needInit();
     needToken();
+    needSpaces();
     const file = optValue('out');
     const destroy = argv.includes('-destroy');
     const state = readState();
@@ -128,7 +141,7 @@ switch (argv[0]) {
     const file = argv[argv.length - 1];
     const plan = JSON.parse(readFileSync(path.join(cwd, file), 'utf8'));
     // A droplet's name is known at plan time (terraform/*.tf: format() of the project and the index).
-    const v = plan.destroy ? undefined : tfvars();
+    const v = plan.destroy || BACKUP_ROOT ? undefined : tfvars();
     const named = (address) => {
       const m = address.match(/^digitalocean_droplet\.(web|db|dblb)\[(\d+)\]$/);
       return m && v ? { name: dropletName(v.project, m[1], Number(m[2])) } : {};
@@ -162,7 +175,8 @@ switch (argv[0]) {
     let state = readState();
     const creates = plan.changes.filter((c) => c.actions.includes('create')).map((c) => c.address);
     const deletes = plan.changes.filter((c) => c.actions.includes('delete')).map((c) => c.address);
-    if (process.env.STANDIN_TF_SLOW_APPLY) {
+    needSpaces();
+    if (process.env.STANDIN_TF_SLOW_APPLY && !BACKUP_ROOT) {
       out('digitalocean_vpc.cluster: Creating...');
       writeFileSync(path.join(cwd, '.terraform.tfstate.lock.info'), '{"ID":"standin"}');
       let interrupts = 0;
@@ -180,7 +194,7 @@ switch (argv[0]) {
       });
       process.exit(1);
     }
-    if (process.env.STANDIN_TF_FAIL_APPLY && creates.length > 1) {
+    if (process.env.STANDIN_TF_FAIL_APPLY && !BACKUP_ROOT && creates.length > 1) {
       out('digitalocean_vpc.cluster: Creating...\ndigitalocean_vpc.cluster: Creation complete after 2s [id=5b3a6c0e]');
       writeState([...state, 'digitalocean_vpc.cluster']);
       out('digitalocean_droplet.web[0]: Creating...');
@@ -193,6 +207,10 @@ switch (argv[0]) {
     for (const a of deletes) out(`${a}: Destroying... [id=${Math.abs(hash(a))}]\n${a}: Destruction complete after 1s`);
     state = [...state.filter((a) => !deletes.includes(a) || creates.includes(a)), ...creates.filter((a) => !state.includes(a))];
     writeState(state);
+    if (BACKUP_ROOT) {
+      out(`\nApply complete! Resources: ${creates.length} added, 0 changed, 0 destroyed.`);
+      break;
+    }
     out(
       plan.destroy
         ? `\nDestroy complete! Resources: ${deletes.length} destroyed.`

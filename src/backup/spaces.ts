@@ -1,0 +1,171 @@
+/**
+ * The DigitalOcean side of backups, run by `up` before the cluster's
+ * terraform (docs/backups.md):
+ *  1. a full-access Spaces key for terraform, made through the API when the
+ *     workspace has none (creating a bucket and reading its versioning and
+ *     lifecycle on every plan needs full access), kept in terraform/vault.yml;
+ *  2. the backup bucket, applied in terraform/backup/ with that key in
+ *     terraform's environment (never in argv); destroy never runs there;
+ *  3. a readwrite key scoped to the bucket for the nodes, kept in
+ *     ansible/group_vars/all/vault.yml.
+ * A key is kept while the account still lists it with exactly its grants;
+ * otherwise a new one is made, stored, and only then the old one deleted.
+ */
+import path from 'node:path';
+import { UsageError, UserError } from '../errors.js';
+import type { DoApi, SpacesGrant, SpacesKey } from '../digitalocean/client.js';
+import * as tf from '../runners/terraform.js';
+import { BACKUP_S3_KEY, BACKUP_S3_SECRET } from '../secrets/catalog.js';
+import { readWorkspaceSecrets, setVaultEntries, TF_SPACES_ID, TF_SPACES_SECRET, TF_VAULT, vaultRel } from '../workspace/workspace.js';
+import { phase, resumeCommand, terraformEnv, type OpContext, type Workspace } from '../commands/operate.js';
+
+/** The backup bucket's own terraform root, relative to the workspace. */
+export const BACKUP_TF_DIR = 'terraform/backup';
+
+export interface KeyPair {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface BackupStorageDeps {
+  api: Pick<DoApi, 'spacesKeys' | 'createSpacesKey' | 'deleteSpacesKey'>;
+  /** Stores terraform's key (terraform/vault.yml); called before an old key is deleted. */
+  saveTerraformKey: (k: KeyPair) => Promise<void>;
+  /** Stores the nodes' key (the `all` vault); called before an old key is deleted. */
+  saveNodeKey: (k: KeyPair) => Promise<void>;
+  /** Applies terraform/backup with this key in terraform's environment. */
+  applyBucket: (k: KeyPair) => Promise<void>;
+  note: (line: string) => void;
+}
+
+export interface BackupStorageState {
+  project: string;
+  bucket: string;
+  terraformKey?: KeyPair;
+  nodeKey?: KeyPair;
+}
+
+export const terraformKeyName = (project: string) => `${project}-terraform`;
+export const nodeKeyName = (project: string) => `${project}-backup`;
+
+const grantKey = (g: SpacesGrant) => `${g.permission}\u0000${g.bucket}`;
+const showGrants = (grants: SpacesGrant[]) => grants.map((g) => (g.permission === 'fullaccess' ? 'full access' : `${g.permission} on ${g.bucket}`)).join(', ');
+const sameGrants = (a: SpacesGrant[], b: SpacesGrant[]) => a.map(grantKey).sort().join('\n') === b.map(grantKey).sort().join('\n');
+
+/**
+ * Keeps `current` when the account lists it with exactly `grants`; else
+ * makes a key, saves it, and deletes the one it replaces.
+ */
+async function ensureKey(
+  deps: BackupStorageDeps,
+  listed: SpacesKey[],
+  name: string,
+  grants: SpacesGrant[],
+  current: KeyPair | undefined,
+  save: (k: KeyPair) => Promise<void>,
+  what: string,
+): Promise<{ key: KeyPair; made: boolean }> {
+  const onAccount = current ? listed.find((k) => k.accessKey === current.accessKeyId) : undefined;
+  if (current && onAccount && sameGrants(onAccount.grants, grants)) return { key: current, made: false };
+  const made = await deps.api.createSpacesKey(name, grants);
+  const key = { accessKeyId: made.accessKey, secretAccessKey: made.secretKey };
+  await save(key);
+  if (onAccount) {
+    await deps.api.deleteSpacesKey(onAccount.accessKey);
+    deps.note(`${what}: the Spaces key ${name} had other grants than ${showGrants(grants)}; made a new one and deleted the old`);
+  } else if (current) {
+    deps.note(`${what}: the Spaces key in the vault is no longer on the account; made a new ${name} (${showGrants(grants)})`);
+  } else {
+    deps.note(`${what}: made the Spaces key ${name} (${showGrants(grants)})`);
+  }
+  return { key, made: true };
+}
+
+/** Terraform's key, the bucket, then the nodes' key scoped to it (the bucket must exist before a key can name it). */
+export async function ensureBackupStorage(deps: BackupStorageDeps, s: BackupStorageState): Promise<{ terraformKey: KeyPair; nodeKey: KeyPair }> {
+  const listed = await deps.api.spacesKeys();
+  const terraformKey = (
+    await ensureKey(deps, listed, terraformKeyName(s.project), [{ bucket: '', permission: 'fullaccess' }], s.terraformKey, deps.saveTerraformKey, 'terraform')
+  ).key;
+  await deps.applyBucket(terraformKey);
+  const nodeKey = (
+    await ensureKey(deps, listed, nodeKeyName(s.project), [{ bucket: s.bucket, permission: 'readwrite' }], s.nodeKey, deps.saveNodeKey, 'backups')
+  ).key;
+  return { terraformKey, nodeKey };
+}
+
+function pair(id: unknown, secret: unknown): KeyPair | undefined {
+  return typeof id === 'string' && id && typeof secret === 'string' && secret ? { accessKeyId: id, secretAccessKey: secret } : undefined;
+}
+
+/**
+ * `up`'s step on the DigitalOcean target, before the cluster's terraform:
+ * the keys and the bucket, each terraform step shown as a phase.
+ */
+export async function upBackupStorage(ctx: OpContext, ws: Workspace): Promise<void> {
+  const bucket = ws.settings.backupBucket;
+  if (!bucket)
+    throw new UsageError(`ha-wordpress.yml has no backup bucket: run \`ha-wordpress init\` in ${ws.dir} again (it adds one and keeps everything else)`);
+  // Loaded here: the API client costs ~400 ms to load.
+  const { connect } = await import('../digitalocean/client.js');
+  const api = await connect({ token: ws.token!, apiUrl: ws.settings.apiUrl, log: ctx.log });
+  const dir = path.join(ws.dir, BACKUP_TF_DIR);
+  const { terraformSpaces } = await readWorkspaceSecrets(ws.dir, ws.vaultPassword);
+  const all = ws.vaults.all ?? {};
+  const env = terraformEnv(ctx, ws);
+  await ensureBackupStorage(
+    {
+      api,
+      note: (line) => ctx.log.info(`  ${line}`),
+      saveTerraformKey: (k) => setVaultEntries(ws.dir, TF_VAULT, ws.vaultPassword, { [TF_SPACES_ID]: k.accessKeyId, [TF_SPACES_SECRET]: k.secretAccessKey }),
+      saveNodeKey: async (k) => {
+        await setVaultEntries(ws.dir, vaultRel('all'), ws.vaultPassword, { [BACKUP_S3_KEY]: k.accessKeyId, [BACKUP_S3_SECRET]: k.secretAccessKey });
+        ws.vaults.all = { ...all, [BACKUP_S3_KEY]: k.accessKeyId, [BACKUP_S3_SECRET]: k.secretAccessKey };
+      },
+      // Only through terraform's environment: never argv, never a file.
+      applyBucket: (k) => applyBucket(ctx, ws, dir, { ...env, SPACES_ACCESS_KEY_ID: k.accessKeyId, SPACES_SECRET_ACCESS_KEY: k.secretAccessKey }),
+    },
+    { project: ws.project, bucket, terraformKey: terraformSpaces, nodeKey: pair(all[BACKUP_S3_KEY], all[BACKUP_S3_SECRET]) },
+  );
+}
+
+async function applyBucket(ctx: OpContext, ws: Workspace, dir: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const { backupBucket: bucket, backupRegion: region } = ws.settings;
+  const resume = resumeCommand(ctx, 'up');
+  const planned = await phase(
+    ctx,
+    ws,
+    'backup-bucket',
+    'backup bucket: terraform init and plan',
+    resume,
+    async (p) => {
+      const run = { dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt };
+      await tf.init(run);
+      return tf.plan(run);
+    },
+    (s) => (tf.hasChanges(s) ? `backup bucket: ${s.add} to add, ${s.change} to change` : `backup bucket: ${bucket} in ${region}, as it should be`),
+  );
+  if (!tf.hasChanges(planned)) return;
+  // prevent_destroy makes terraform refuse a plan that deletes the bucket; this is the belt to those braces.
+  if (planned.destroy > 0)
+    throw new UserError(`terraform/backup: the plan would delete the backup bucket ${bucket}; nothing was changed (see docs/backups.md)`);
+  if (!ctx.yes) {
+    const what = `${planned.add ? 'create' : 'update'} the backup bucket ${bucket} in ${region}`;
+    if (!ctx.interactive)
+      throw new UsageError(
+        `terraform: the plan has changes and up is not interactive; it would ${what} (Spaces: $5/month for the first 250 GiB); ` +
+          `review it (${path.relative(ctx.cwd, ws.logDir) || ws.logDir}), then run \`${resumeCommand(ctx, 'up --yes')}\` to apply it`,
+      );
+    if (!(await ctx.prompts.confirm({ message: `${what[0]!.toUpperCase()}${what.slice(1)} (Spaces: $5/month for the first 250 GiB)?`, default: true })))
+      throw new UserError('up stopped: the cluster is not set up without its backup bucket; nothing else was changed');
+  }
+  await phase(
+    ctx,
+    ws,
+    'backup-bucket',
+    'backup bucket: apply',
+    resume,
+    (p) => tf.apply({ dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt }, tf.PLAN_FILE),
+    () => `backup bucket: ${bucket} in ${region} (versioned; destroy never deletes it)`,
+  );
+}
