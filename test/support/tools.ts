@@ -68,7 +68,6 @@ const INSTALL: Record<string, string> = {
   'mariadb-dump': 'apt-get install mariadb-client',
   restic: 'apt-get install restic',
   zipinfo: 'apt-get install unzip',
-  restic: 'apt-get install restic',
 };
 
 const found = new Map<string, boolean>();
