@@ -121,3 +121,16 @@ describe('status: backups', () => {
     expect(assess(stale, hourly).problems).toEqual([]);
   });
 });
+
+describe('status: how late a backup may be', () => {
+  it('is twice the longest gap of the schedule (a weekday schedule allows for the weekend), the verification two days', async () => {
+    const { backupExpectation } = await import('../src/commands/status.js');
+    expect(backupExpectation('hourly', 0)).toEqual({ backupMaxAgeS: 2 * 3600, verifyMaxAgeS: 2 * 86400, now: 0 });
+    expect(backupExpectation('*:0/30', 0).backupMaxAgeS).toBe(3600);
+    expect(backupExpectation('*-*-* 02:30', 0).backupMaxAgeS).toBe(2 * 86400);
+    // Friday 18:00 to Monday 00:00 is the longest gap: 54 h.
+    expect(backupExpectation('Mon..Fri 0/6:00', 0).backupMaxAgeS).toBe(2 * 54 * 3600);
+    // A hand edit that no longer parses: hourly, not no limit at all.
+    expect(backupExpectation('every now and then', 0).backupMaxAgeS).toBe(2 * 3600);
+  });
+});

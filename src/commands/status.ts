@@ -7,6 +7,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
+import { checkSchedule } from '../backup/schedule.js';
 import { packagePath } from '../paths.js';
 import { HostKeyRejected, keysFor, sshExec } from '../ssh/exec.js';
 import { readIfExists } from '../workspace/files.js';
@@ -97,12 +98,25 @@ export async function statusProbe(ctx: OpContext, ws: Pick<Workspace, 'dir' | 's
       vars.load_balancer_ip ? siteAnswers(vars.load_balancer_ip, domain || undefined, 5000) : Promise.resolve(false),
     ]);
     return assess(nodes, {
+      backups: backupExpectation(ws.settings.backupSchedule),
       dbNodes: hosts.filter((h) => h.group === 'galera_cluster_node').length,
       reservedIp: vars.db_reserved_ip ?? '',
       url: `http://${domain || vars.load_balancer_ip || '?'}/`,
       siteAnswers: answers,
     });
   };
+}
+
+/**
+ * Twice the longest gap between two scheduled backups, and twice a day for
+ * the daily verification (the backup role's backup_verify_schedule). A
+ * schedule that no longer parses (a hand edit) falls back to hourly: the
+ * settings check names it on every other command.
+ */
+export function backupExpectation(schedule: string | undefined, now = Date.now()): BackupExpectation {
+  const parsed = checkSchedule(schedule ?? 'hourly');
+  const gapMinutes = parsed.ok ? parsed.schedule.maxGapMinutes : 60;
+  return { backupMaxAgeS: 2 * gapMinutes * 60, verifyMaxAgeS: 2 * 86400, now };
 }
 
 async function inventoryVars(dir: string): Promise<Record<string, string>> {
