@@ -116,6 +116,12 @@ describe('status: backups', () => {
         'check `systemctl status ha-wordpress-backup.timer` on the database nodes, then `ha-wordpress backup`',
       'the last backup verification is 3 days old: run `ha-wordpress backup --verify`',
     ]);
+    // A good backup whose keep-policy failed is named too.
+    stale[3]!.backup = { last_backup: { time: at(5), ok: true, retention_error: 'restic forget: repository is already locked' }, last_verify: null };
+    expect(assess(stale, hourly).problems).toEqual([
+      'the last backup is good, but old snapshots were not removed on s-db-01: restic forget: repository is already locked; ' +
+        'the next scheduled backup tries again (the bucket grows until one succeeds)',
+    ]);
     // Just inside twice the schedule is fine.
     stale[3]!.backup = { last_backup: { time: at(119), ok: true }, last_verify: { time: at(47 * 60), ok: true } };
     expect(assess(stale, hourly).problems).toEqual([]);

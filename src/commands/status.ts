@@ -34,6 +34,8 @@ export interface BackupRun {
   ok: boolean;
   snapshot?: string;
   error?: string;
+  /** The backup is good, but the keep-policy could not be applied after it (old snapshots pile up). */
+  retention_error?: string;
   node?: string;
 }
 
@@ -226,6 +228,11 @@ export function backupProblems(b: ClusterStatus['backup'], e: BackupExpectation)
     problems.push(
       `the last backup is ${ago(age(b.last_backup))} old (the schedule allows ${ago(e.backupMaxAgeS)}): ` +
         'check `systemctl status ha-wordpress-backup.timer` on the database nodes, then `ha-wordpress backup`',
+    );
+  if (b.last_backup?.ok && b.last_backup.retention_error)
+    problems.push(
+      `the last backup is good, but old snapshots were not removed on ${b.last_backup.node}: ${b.last_backup.retention_error}; ` +
+        'the next scheduled backup tries again (the bucket grows until one succeeds)',
     );
   if (b.last_verify && !b.last_verify.ok)
     problems.push(
