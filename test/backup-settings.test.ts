@@ -281,6 +281,17 @@ describe('the backup secrets', () => {
     expect(cloud.vault_backup_s3_access_key_id).toBe('DO00ABCDEFGHIJKLMNOP');
   });
 
+  it("--backup-password: a new workspace takes an old one's (to read its bucket); a workspace that has one keeps it and refuses another", () => {
+    const old = 'Old-Workspace-Pass-1234';
+    const taken = buildSecrets({ ...base, target: 'local', given: { backupPassword: old } }).vaults;
+    expect(taken.all.vault_backup_restic_password).toBe(old);
+    // The same one again is no change.
+    expect(buildSecrets({ ...base, target: 'local', existing: taken, given: { backupPassword: old } }).vaults.all.vault_backup_restic_password).toBe(old);
+    expect(() => buildSecrets({ ...base, target: 'local', existing: taken, given: { backupPassword: 'Another-Pass-56789' } })).toThrow(
+      /^--backup-password: this workspace already has one, and its backups need it; .*restic key add.*\(nothing was changed\)$/,
+    );
+  });
+
   it('--rotate backup-restic-password is refused with why and what to do', () => {
     expect(ROTATE_NAMES).not.toContain('backup-restic-password');
     expect(rotateRefusal('backup-restic-password')).toMatch(/restic key add.*restic key remove/);

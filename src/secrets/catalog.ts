@@ -6,6 +6,10 @@
  */
 import type { SettingKey, Target } from '../settings/table.js';
 import * as gen from './generate.js';
+import { UsageError } from '../errors.js';
+
+/** A setting's flag: its key in kebab case (backupPassword → backup-password), as table.ts names them. */
+const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 export type VaultGroup = 'all' | 'galera_cluster_node' | 'galera_loadbalancer' | 'wp_node';
 export const VAULT_GROUPS: readonly VaultGroup[] = ['all', 'galera_cluster_node', 'galera_loadbalancer', 'wp_node'];
@@ -92,6 +96,7 @@ export const SECRET_SPECS: readonly SecretSpec[] = [
   {
     group: 'all',
     name: 'vault_backup_restic_password',
+    setting: 'backupPassword',
     rotateName: 'backup-restic-password',
     label: 'backup repository password',
     generate: gen.password,
@@ -176,6 +181,9 @@ export function buildSecrets(inp: SecretInputs): SecretResult {
     const rotate = !spec.notRotatable && (inp.rotate.has('all') || inp.rotate.has(spec.rotateName));
     let value: VaultValue;
     if (given !== undefined) {
+      // The backups already made are encrypted with the old one: a new one would lock them away.
+      if (spec.notRotatable && previous !== undefined && previous !== given)
+        throw new UsageError(`--${kebab(spec.setting!)}: this workspace already has one, and its backups need it; ${spec.notRotatable} (nothing was changed)`);
       value = given;
       if (previous !== undefined && previous !== given) changes.push({ group: spec.group, label: spec.label, via: spec.setting! });
     } else if (previous !== undefined && !rotate) {

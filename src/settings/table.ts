@@ -47,6 +47,7 @@ export type SettingKey =
   | 'backupRetention'
   | 'backupRegion'
   | 'backupBucket'
+  | 'backupPassword'
   | 'vaultPasswordFile'
   | 'saveVaultPassword'
   | 'dir';
@@ -488,6 +489,20 @@ const TABLE = [
     kind: 'text',
     validate: backupBucket,
     prompt: { when: 'never', message: 'Backup bucket' },
+  },
+  {
+    key: 'backupPassword',
+    flag: 'backup-password',
+    arg: '<password>',
+    env: ['HA_WORDPRESS_BACKUP_PASSWORD'],
+    description:
+      "the backup repository's password (restic encrypts every backup with it); give the old workspace's to restore its bucket into a new one. " +
+      'Fixed once the workspace has one',
+    group: 'Backups',
+    kind: 'secret',
+    generated: true,
+    validate: secretCheck(['yaml', 'jinja']),
+    prompt: { when: 'never', message: 'Backup repository password' },
   },
   {
     key: 'vaultPasswordFile',
