@@ -61,6 +61,11 @@ async function destroyCloud(ctx: DestroyContext, ws: Workspace): Promise<void> {
       'a Spaces bucket that still holds files stops the destroy (empty it first if you mean it)',
   );
 
+  if (ctx.options.purge && ws.settings.backupBucket)
+    ctx.log.warn(
+      `--purge also deletes this workspace's vault, and with it the only copy of the password the backups in ${ws.settings.backupBucket} are ` +
+        'encrypted with: keep vault_backup_restic_password (`ansible-vault view ansible/group_vars/all/vault.yml`) somewhere safe first',
+    );
   await confirmByName(ctx, ws, () => fs.rm(path.join(dir, tf.DESTROY_PLAN_FILE), { force: true }));
   await finalBackup(ctx, ws, () => fs.rm(path.join(dir, tf.DESTROY_PLAN_FILE), { force: true }));
 
@@ -186,6 +191,29 @@ async function finish(ctx: DestroyContext, ws: Workspace): Promise<void> {
   } else {
     ctx.log.info(`The workspace ${ws.dir} is kept: \`${resumeCommand(ctx, 'up')}\` builds the cluster again (--purge removes it).`);
   }
+  backupsLeft(ctx, ws);
+}
+
+/** Where the data went, and the commands that bring it back (docs/backups.md). */
+function backupsLeft(ctx: DestroyContext, ws: Workspace): void {
+  const bucket = ws.settings.backupBucket;
+  if (!bucket) return;
+  if (ws.target === 'local') {
+    if (!ctx.options.purge) ctx.log.info(`The backups stay in the lab's S3 stand-in: \`${resumeCommand(ctx, 'up --restore latest')}\` brings the site back.`);
+    return;
+  }
+  const where = `the Spaces bucket ${bucket} in ${ws.settings.backupRegion ?? 'its region'}`;
+  ctx.log.info(
+    ctx.options.purge
+      ? `The backups stay in ${where} (never deleted by destroy). To restore them into a new cluster you need this workspace's backup ` +
+          'password, which went with it unless you kept it: `ha-wordpress init --backup-bucket ' +
+          `${bucket} --backup-region ${ws.settings.backupRegion ?? '<region>'}\` with HA_WORDPRESS_BACKUP_PASSWORD set, ` +
+          'then `ha-wordpress up --restore latest`.'
+      : `The backups stay in ${where} (never deleted by destroy): \`${resumeCommand(ctx, 'up --restore latest')}\` builds a new cluster with the data; ` +
+          'from a new workspace, `init --backup-bucket ' +
+          `${bucket}\` with this workspace's backup password (HA_WORDPRESS_BACKUP_PASSWORD; \`ansible-vault view ansible/group_vars/all/vault.yml\`, ` +
+          'vault_backup_restic_password), then `up --restore latest`.',
+  );
 }
 
 /** "digitalocean_droplet.web[0]" → counts per resource type. */
