@@ -261,7 +261,8 @@ export async function startFakeSpaces(opts: FakeSpacesOptions): Promise<FakeSpac
           return answer(
             200,
             'stand-in',
-            `${XML_HEAD}<AccessControlPolicy xmlns="${S3_NS}"><Owner>${owner}</Owner><AccessControlList>${grants.join('')}</AccessControlList></AccessControlPolicy>`,
+            `${XML_HEAD}<AccessControlPolicy xmlns="${S3_NS}"><Owner>${owner}</Owner>` +
+              `<AccessControlList>${grants.join('')}</AccessControlList></AccessControlPolicy>`,
           );
         }
       }
