@@ -31,7 +31,8 @@ import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TOKEN, defaultKeys, startFakeDoApi, type CloudSnapshot, type FakeDoApi } from './support/fake-do-api.mjs';
 import { homeWithKey, runCli, tempDir, type CliResult } from './support/cli.js';
-import { REQUIRE_ENV, REQUIRED, SKIP, terraformEnv, writeCliConfig } from './support/terraform-provider.js';
+import { REQUIRE_ENV, REQUIRED, SKIP as NO_PROVIDER, terraformEnv, writeCliConfig } from './support/terraform-provider.js';
+import { missing } from './support/tools.js';
 import { startFakeSpaces, type FakeSpaces } from './support/fake-spaces.js';
 import { md5Fingerprint } from '../src/ssh/keys.js';
 
@@ -53,6 +54,9 @@ const ran: string[] = [];
 /** How long the slow steps took, for the summary line. */
 const took: string[] = [];
 const seconds = (since: number) => `${Math.round((Date.now() - since) / 1000)} s`;
+// The Spaces stand-in makes its certificate authority with the openssl CLI.
+const NO_OPENSSL = missing('openssl');
+const SKIP = NO_PROVIDER ?? (NO_OPENSSL && `skipped: ${NO_OPENSSL}`);
 
 // One line either way: what ran, or why nothing could.
 if (SKIP) console.log(`real terraform apply/re-plan/destroy against the loopback API ${SKIP}`);
