@@ -11,9 +11,18 @@
  * and one whose region has none, so the cluster's VPC becomes the region's
  * default, which DigitalOcean never deletes.
  *
+ * `up` first applies the backup bucket's own root (terraform/backup/), where
+ * the provider speaks S3 over HTTPS to <bucket>.<region>.digitaloceanspaces.com.
+ * The CLI runs with HTTPS_PROXY and SSL_CERT_FILE (which it passes to
+ * terraform, as for any user behind a proxy) pointing at the Spaces stand-in
+ * (test/support/fake-spaces.ts): it tunnels only to Spaces endpoints, answers
+ * with a certificate from a CA made for this run, and keeps the buckets in
+ * s3rver. Destroy must leave the bucket where it is.
+ *
  * The provider comes from a filesystem mirror (test/support/terraform-provider.ts);
- * its build cannot match the hashes of the shipped lock file, so each
- * workspace's lock file is removed before `up` (terraform writes its own).
+ * its build cannot match the hashes of the shipped lock files, so each
+ * workspace's lock files (the cluster's and the bucket's) are removed before
+ * `up` (terraform writes its own).
  */
 import { execFile } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +31,9 @@ import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TOKEN, defaultKeys, startFakeDoApi, type CloudSnapshot, type FakeDoApi } from './support/fake-do-api.mjs';
 import { homeWithKey, runCli, tempDir, type CliResult } from './support/cli.js';
-import { REQUIRE_ENV, REQUIRED, SKIP, terraformEnv, writeCliConfig } from './support/terraform-provider.js';
+import { REQUIRE_ENV, REQUIRED, SKIP as NO_PROVIDER, terraformEnv, writeCliConfig } from './support/terraform-provider.js';
+import { missing } from './support/tools.js';
+import { startFakeSpaces, type FakeSpaces } from './support/fake-spaces.js';
 import { md5Fingerprint } from '../src/ssh/keys.js';
 
 const VAULT_PASSWORD = 'a long vault password';
@@ -43,6 +54,9 @@ const ran: string[] = [];
 /** How long the slow steps took, for the summary line. */
 const took: string[] = [];
 const seconds = (since: number) => `${Math.round((Date.now() - since) / 1000)} s`;
+// The Spaces stand-in makes its certificate authority with the openssl CLI.
+const NO_OPENSSL = missing('openssl');
+const SKIP = NO_PROVIDER ?? (NO_OPENSSL && `skipped: ${NO_OPENSSL}`);
 
 // One line either way: what ran, or why nothing could.
 if (SKIP) console.log(`real terraform apply/re-plan/destroy against the loopback API ${SKIP}`);
@@ -63,12 +77,22 @@ describe.skipIf(SKIP)(
     let api: FakeDoApi;
     /** ams3 has no VPC yet: the cluster's becomes its default. */
     let bare: FakeDoApi;
+    /** Spaces in every region, for both accounts. */
+    let spaces: FakeSpaces;
     let shop: string;
     let lab: string;
     let shopUp: CliResult;
     let labUp: CliResult;
 
-    const env = () => ({ HOME: home, TF_CLI_CONFIG_FILE: cliConfig, CHECKPOINT_DISABLE: '1' });
+    const env = () => ({
+      HOME: home,
+      TF_CLI_CONFIG_FILE: cliConfig,
+      CHECKPOINT_DISABLE: '1',
+      // Spaces through the stand-in; the API on loopback stays direct.
+      HTTPS_PROXY: spaces.proxyUrl,
+      NO_PROXY: '127.0.0.1,localhost',
+      SSL_CERT_FILE: spaces.caFile,
+    });
     const cli = (args: string[], timeoutMs = 6 * MINUTES) => runCli([...args, '--vault-password-file', pwFile], { env: env(), timeoutMs });
     const up = (ws: string) => cli(['up', '--only', 'terraform', '--yes', '--non-interactive', '--dir', ws]);
 
@@ -82,6 +106,7 @@ describe.skipIf(SKIP)(
       );
       expect(r.stderr).toContain('Workspace ready');
       rmSync(path.join(ws, 'terraform', '.terraform.lock.hcl'));
+      rmSync(path.join(ws, 'terraform', 'backup', '.terraform.lock.hcl'));
       return ws;
     }
 
@@ -93,6 +118,18 @@ describe.skipIf(SKIP)(
         .slice(mark)
         .filter((r) => r.method !== 'GET')
         .map((r) => `${r.method} ${r.path}`);
+    /** The bucket init named for a project (`<project>-backups-<6 letters and digits>`), as Spaces holds it. */
+    const backupBucket = (project: string) => {
+      const named = spaces.buckets().filter((b) => new RegExp(`^${project}-backups-[a-z0-9]{6}$`).test(b));
+      expect(named, `the buckets in Spaces: ${spaces.buckets().join(', ')}`).toHaveLength(1);
+      return named[0]!;
+    };
+    /** What was sent to Spaces since `mark` that is not a read. */
+    const s3ChangesSince = (mark: number) =>
+      spaces.requests
+        .slice(mark)
+        .filter((r) => r.method !== 'GET' && r.method !== 'HEAD')
+        .map((r) => `${r.method} ${r.host}${r.key}${r.sub ? `?${r.sub}` : ''}`);
 
     beforeAll(async () => {
       root = tempDir('hawp-realtf-');
@@ -104,6 +141,10 @@ describe.skipIf(SKIP)(
       const keys = [...defaultKeys(), { id: 4242, name: 'laptop', fingerprint: md5Fingerprint(made.publicKey), public_key: made.publicKey }];
       api = await startFakeDoApi({ keys, cloud: { actionMs: 1000, vpcs: [{ region: 'fra1', ip_range: '10.110.0.0/20' }] } });
       bare = await startFakeDoApi({ keys, cloud: { actionMs: 1000 } });
+      // Only full-access keys may create buckets: the key terraform was given, not the nodes' bucket-scoped one.
+      spaces = await startFakeSpaces({
+        accessKeys: () => [...api.spacesKeys, ...bare.spacesKeys].filter((k) => k.grants.some((g) => g.permission === 'fullaccess')).map((k) => k.access_key),
+      });
       shop = await workspace('shop', 'fra1', api);
       lab = await workspace('lab', 'ams3', bare);
       // Both clusters at once: terraform spends most of its time waiting on the provider's polling.
@@ -115,6 +156,7 @@ describe.skipIf(SKIP)(
     afterAll(async () => {
       await api?.close();
       await bare?.close();
+      await spaces?.close();
       if (root) rmSync(root, { recursive: true, force: true });
     });
 
@@ -179,15 +221,46 @@ describe.skipIf(SKIP)(
       ran.push('the cluster on the API');
     });
 
+    it('real terraform apply: up made each backup bucket in Spaces, in its backup region, versioned, with the rule that expires old versions', () => {
+      for (const [ws, project, region, upped] of [
+        [shop, 'shop', 'ams3', shopUp],
+        [lab, 'lab', 'fra1', labUp],
+      ] as const) {
+        const bucket = backupBucket(project);
+        expect(readFileSync(path.join(ws, 'ha-wordpress.yml'), 'utf8')).toContain(bucket);
+        expect(upped.stderr).toContain(`backup bucket: ${bucket} in ${region} (versioned; destroy never deletes it)`);
+        const created = spaces.requests.filter((r) => r.method === 'PUT' && r.bucket === bucket && r.key === '/' && r.sub === '');
+        expect(created.map((r) => `${r.host} ${r.status}`)).toEqual([`${bucket}.${region}.digitaloceanspaces.com 200`]);
+        const held = spaces.bucket(bucket)!;
+        expect(held.versioning).toBe('Enabled');
+        expect(held.acl).toBe('private');
+        const rule = /<Rule>(.*)<\/Rule>/s.exec(held.lifecycle ?? '')?.[1] ?? '';
+        expect(rule).toContain('<ID>backup-versions</ID>');
+        expect(rule).toContain('<Status>Enabled</Status>');
+        expect(rule).toContain('<NoncurrentVersionExpiration><NoncurrentDays>30</NoncurrentDays></NoncurrentVersionExpiration>');
+        expect(rule).toContain('<AbortIncompleteMultipartUpload><DaysAfterInitiation>7</DaysAfterInitiation></AbortIncompleteMultipartUpload>');
+      }
+      // Every S3 request was signed with a full-access key of the account, and nothing was tunnelled anywhere else.
+      expect(spaces.requests.filter((r) => r.by === 'refused')).toEqual([]);
+      expect(spaces.refused).toEqual([]);
+      ran.push('backup buckets');
+    });
+
     it(
       'real terraform re-plan: a second up finds nothing to change and sends DigitalOcean no change',
       async () => {
         const mark = api.requests.length;
+        const s3mark = spaces.requests.length;
         const again = await up(shop);
         expect(again.stderr).toContain('terraform plan: 0 to add, 0 to change, 0 to destroy');
         expect(again.stderr).not.toContain('terraform apply');
         expect(again.code, again.stderr).toBe(0);
         expect(changesSince(api, mark)).toEqual([]);
+        // The bucket was read (its versioning and lifecycle too) and found as it should be: nothing written.
+        expect(again.stderr).toContain(`backup bucket: ${backupBucket('shop')} in ams3, as it should be`);
+        expect(again.stderr).not.toContain('backup bucket: apply');
+        expect(spaces.requests.slice(s3mark).map((r) => r.sub)).toEqual(expect.arrayContaining(['versioning', 'lifecycle']));
+        expect(s3ChangesSince(s3mark)).toEqual([]);
         // terraform itself agrees: plan -detailed-exitcode exits 0 (no changes).
         const plan = await terraform(
           ['plan', '-detailed-exitcode', '-input=false', '-no-color', '-lock=false'],
@@ -235,9 +308,11 @@ describe.skipIf(SKIP)(
       let shopDown: CliResult;
       let labDown: CliResult;
       let labVpc: CloudSnapshot['vpcs'][number];
+      let s3mark: number;
 
       beforeAll(async () => {
         labVpc = bare.cloud.snapshot().vpcs.find((v) => v.name === 'lab-vpc')!;
+        s3mark = spaces.requests.length;
         const started = Date.now();
         [shopDown, labDown] = await Promise.all([
           cli(['destroy', '--yes', '--non-interactive', '--dir', shop]),
@@ -278,6 +353,24 @@ describe.skipIf(SKIP)(
         // Left out up front: no DELETE of it (the provider would retry the 403 for two minutes).
         expect(bare.requests.filter((r) => r.method === 'DELETE' && r.path.startsWith('/v2/vpcs/'))).toEqual([]);
         ran.push('destroy with a default VPC');
+      });
+
+      it("real terraform destroy: the backup buckets outlive the clusters, untouched in Spaces and still in terraform/backup's state", async () => {
+        expect(shopDown.code, shopDown.stderr).toBe(0);
+        expect(labDown.code, labDown.stderr).toBe(0);
+        expect(s3ChangesSince(s3mark)).toEqual([]);
+        for (const [ws, project] of [
+          [shop, 'shop'],
+          [lab, 'lab'],
+        ] as const) {
+          const bucket = backupBucket(project);
+          expect(spaces.bucket(bucket)?.versioning, bucket).toBe('Enabled');
+          expect(spaces.bucket(bucket)?.lifecycle, bucket).toContain('<ID>backup-versions</ID>');
+          const list = await terraform(['state', 'list', '-no-color'], path.join(ws, 'terraform', 'backup'), terraformEnv(cliConfig));
+          expect(list.out.trim()).toBe('digitalocean_spaces_bucket.backup');
+          expect(list.code).toBe(0);
+        }
+        ran.push('backup buckets kept');
       });
 
       it(

@@ -60,6 +60,7 @@ const INSTALL: Record<string, string> = {
   my_print_defaults: 'apt-get install mariadb-client-core',
   'ssh-keygen': 'apt-get install openssh-client',
   curl: 'apt-get install curl',
+  openssl: 'apt-get install openssl',
   nft: 'apt-get install nftables',
   unzip: 'apt-get install unzip',
   mariadbd: 'apt-get install mariadb-server',
