@@ -794,13 +794,15 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
         writeFileSync(path.join(dir, `${name}.yml`), yaml.dump(play(extra)));
         return runTool('ansible-playbook', ['-i', path.join(dir, 'hosts.yml'), path.join(dir, `${name}.yml`)], { env: ansibleEnv(), allowFailure: true });
       };
-      const refused = await run('refused', { galera_held_data: true });
+      const refused = await run('refused', { galera_held_data: true, galera_held_data_latest: '4f3a2b1c of 2026-11-30T12:00:00Z' });
       expect(refused.code, refused.report).not.toBe(0);
       expect(refused.stdout, refused.report).toMatch(/Refuse to bootstrap an empty cluster/);
       // The callback wraps long messages: compare with the line breaks folded.
       const said = refused.stdout.replace(/\s+/g, ' ');
       expect(said, refused.report).toMatch(/has held data: not starting an empty site/);
-      expect(said, refused.report).toMatch(/Run `ha-wordpress restore`/);
+      // New nodes have no backup program yet to ask the repository: the workspace's own record names the backup.
+      expect(said, refused.report).toMatch(/The latest backup this workspace took is 4f3a2b1c of 2026-11-30T12:00:00Z\./);
+      expect(said, refused.report).toMatch(/Run `ha-wordpress up --restore latest`/);
       expect(said, refused.report).toMatch(/`ha-wordpress up --allow-empty-database`/);
       expect(existsSync(marker), refused.report).toBe(false);
       // Allowed, or for a workspace that never held data, the bootstrap goes on to galera_new_cluster.

@@ -22,6 +22,7 @@ import { isStored } from '../src/settings/stored.js';
 import { appliesTo, SETTINGS, type SettingKey, type Values } from '../src/settings/table.js';
 import { newKeyPair, readKey } from '../src/ssh/keys.js';
 import { splitList } from '../src/validation/rules.js';
+import { retentionMap } from '../src/backup/retention.js';
 import { ROOT, tempDir } from './support/cli.js';
 import { budget, needs, runTool, runToolSync, TF_ENV, terraformEval } from './support/tools.js';
 
@@ -113,6 +114,10 @@ const BASE: Values = {
   haproxyStatsUser: 'haproxy-stats',
   spacesKey: 'DO00ABCDEFGHIJKLMNOP',
   spacesBucket: 'shop-media',
+  backupSchedule: 'hourly',
+  backupRetention: 'hourly=24,daily=7,weekly=4,monthly=6',
+  backupRegion: 'ams3',
+  backupBucket: 'shop-backups-a1b2c3',
 };
 
 type Read = (v: string) => unknown;
@@ -140,6 +145,11 @@ const CONSUMERS: Partial<Record<SettingKey, { ansible?: [string, string?][]; ter
   haproxyStatsUser: { ansible: [['haproxy_stats_user']] },
   spacesKey: { ansible: [['wordpress_spaces_access_key']] },
   spacesBucket: { ansible: [['wordpress_spaces_bucket']], terraform: ['spaces_bucket'] },
+  // The backup bucket's own root (terraform/backup) is read back by test/terraform-backup.test.ts.
+  backupSchedule: { ansible: [['backup_schedule']] },
+  backupRetention: { ansible: [['backup_retention']], read: retentionMap },
+  backupRegion: { ansible: [['backup_s3_region']] },
+  backupBucket: { ansible: [['backup_bucket']] },
 };
 
 /** Plain settings that reach the workspace's files (the target is a choice of two, tested elsewhere). */
@@ -231,7 +241,7 @@ describe('plain settings under hostile values', () => {
       // --- Ansible: the roles' defaults and vars, read as the roles read them ---
       const ansibleNames = [...new Set(Object.values(CONSUMERS).flatMap((c) => (c.ansible ?? []).map(([v]) => v)))];
       const roles = path.join(root, 'ansible', 'roles');
-      for (const role of ['common', 'galera', 'haproxy', 'wordpress']) {
+      for (const role of ['common', 'galera', 'haproxy', 'wordpress', 'backup']) {
         mkdirSync(path.join(roles, `readback_${role}`), { recursive: true });
         for (const d of ['defaults', 'vars']) symlinkSync(path.join(ROOT, 'ansible', 'roles', role, d), path.join(roles, `readback_${role}`, d));
       }

@@ -55,6 +55,7 @@ export async function runUp(given: UpContext): Promise<void> {
 
 /** The DigitalOcean target: terraform, then the wait and the playbook. */
 async function upCloud(ctx: UpContext, ws: Workspace): Promise<void> {
+  const startedAt = Date.now();
   const doTerraform = ctx.options.only !== 'ansible';
   const doAnsible = ctx.options.only !== 'terraform';
   // Before anything runs: the account check and terraform send the token to the API URL.
@@ -80,7 +81,7 @@ async function upCloud(ctx: UpContext, ws: Workspace): Promise<void> {
   if (doAnsible) {
     await waitPhase(ctx, ws, credentials!);
     await ansiblePhase(ctx, ws);
-    await afterPlaybook(ctx, ws);
+    await afterPlaybook(ctx, ws, startedAt);
   }
   await finish(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible);
 }
@@ -93,6 +94,7 @@ async function upCloud(ctx: UpContext, ws: Workspace): Promise<void> {
  * recovery path a user takes.
  */
 export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
+  const startedAt = Date.now();
   const doLab = ctx.options.only !== 'ansible';
   const doAnsible = ctx.options.only !== 'terraform';
   const lab = await import('../lab/index.js');
@@ -123,7 +125,7 @@ export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
   if (doAnsible) {
     await waitPhase(ctx, ws, credentials!);
     await ansiblePhase(ctx, ws);
-    await afterPlaybook(ctx, ws);
+    await afterPlaybook(ctx, ws, startedAt);
   }
   await finish(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible);
 }
@@ -385,16 +387,22 @@ async function ansiblePhase(ctx: UpContext, ws: Workspace): Promise<RecapRow[]> 
 async function heldDataVars(ctx: UpContext, ws: Workspace): Promise<Record<string, string | boolean>> {
   const held = await readHeldData(ws.dir);
   return {
+    ...(ctx.options.restore !== undefined ? { backup_timers_paused: true } : {}),
     galera_held_data: Boolean(held),
     galera_held_data_latest: held?.snapshot ? `${held.snapshot.slice(0, 8)} of ${held.time ?? 'an unknown time'}` : '',
     galera_allow_empty: ctx.options.allowEmptyDatabase || ctx.options.restore !== undefined,
   };
 }
 
-/** `--restore`: the snapshot back into the cluster just configured; otherwise the cluster now holds a site worth keeping. */
-async function afterPlaybook(ctx: UpContext, ws: Workspace): Promise<void> {
+/**
+ * `--restore`: the snapshot back into the cluster just configured; otherwise
+ * the cluster now holds a site worth keeping. "latest" is the newest
+ * snapshot that existed when up started: nothing of the new, empty cluster.
+ */
+async function afterPlaybook(ctx: UpContext, ws: Workspace, startedAt: number): Promise<void> {
   if (ctx.options.restore === undefined) return rememberHeldData(ws.dir);
-  const snapshot = pickSnapshot(await listSnapshots(ctx, ws), ctx.options.restore, '--restore');
+  const before = (await listSnapshots(ctx, ws)).filter((s) => Date.parse(s.time) < startedAt);
+  const snapshot = pickSnapshot(before, ctx.options.restore, '--restore');
   await restoreSnapshot(ctx, ws, snapshot);
 }
 
