@@ -62,6 +62,7 @@ const GENERATED = new Set([
   'vault_keepalived_auth_pass',
   'vault_wp_admin_password',
   'vault_wp_salt',
+  'vault_backup_restic_password',
 ]);
 
 function snapshot(ws: string, pwFile: string) {
@@ -73,7 +74,8 @@ function snapshot(ws: string, pwFile: string) {
     'terraform/variables.tf',
     ...GROUPS.map((g) => `ansible/group_vars/${g}/vars.yml`),
   ];
-  const files = Object.fromEntries(plain.map((f) => [f, readFileSync(path.join(ws, f), 'utf8')]));
+  // The backup bucket's name ends in 6 random characters, made once per workspace.
+  const files = Object.fromEntries(plain.map((f) => [f, readFileSync(path.join(ws, f), 'utf8').replace(/-backups-[a-z0-9]{6}\b/g, '-backups-<random>')]));
   const vaults: Record<string, Record<string, unknown>> = {};
   for (const rel of ['terraform/vault.yml', ...GROUPS.map((g) => `ansible/group_vars/${g}/vault.yml`)]) {
     const data = yaml.load(ansibleVaultDecrypt(path.join(ws, rel), pwFile)) as Record<string, unknown>;
