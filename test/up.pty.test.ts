@@ -65,11 +65,26 @@ describe('on a terminal', () => {
     const ws = await workspace('asked');
     const record = path.join(root, 'asked.jsonl');
     const s = spawnInPty(process.execPath, [BIN, 'up', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], { env: env(record), ...PTY });
+    // The backup bucket comes first, with its own question and price.
+    await s.expect(/Create the backup bucket asked-backups-[a-z0-9]{6} in ams3 \(Spaces: \$5\/month for the first 250 GiB\)\?/);
+    s.type('y');
     await s.expect('8 droplets in fra1 ≈ $120/month');
     await s.expect('Apply this plan (18 to add, 0 to change, 0 to destroy)?');
     s.type('n');
     await s.expect('Nothing was changed.');
     expect(await s.wait()).toEqual({ code: 0, signal: null });
+    const applied = readCalls(record).filter((c) => c.argv[0] === 'apply');
+    expect(applied.map((c) => c.cwd)).toEqual([path.join(ws, 'terraform', 'backup')]);
+  });
+
+  it('up stops before the cluster when the backup bucket is declined, and says so', async () => {
+    const ws = await workspace('nobucket');
+    const record = path.join(root, 'nobucket.jsonl');
+    const s = spawnInPty(process.execPath, [BIN, 'up', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], { env: env(record), ...PTY });
+    await s.expect('Create the backup bucket');
+    s.type('n');
+    await s.expect('up stopped: the cluster is not set up without its backup bucket; nothing else was changed');
+    expect((await s.wait()).code).toBe(1);
     expect(readCalls(record).some((c) => c.argv[0] === 'apply')).toBe(false);
   });
 
@@ -79,6 +94,8 @@ describe('on a terminal', () => {
       env: env(path.join(root, 'yes.jsonl')),
       ...PTY,
     });
+    await s.expect('Create the backup bucket');
+    s.type('y');
     await s.expect('Apply this plan');
     s.type('y');
     await s.expect('The infrastructure is up.');
