@@ -123,7 +123,7 @@ async function runOn<T>(
     }
   }
   // sudo's and the shell's own failures: the role has not run on this node.
-  if (r.code === 127 || /command not found|No such file/.test(r.stderr))
+  if (r.code === 127 || r.stderr.includes(`${NODE_PROGRAM}: command not found`))
     throw new NodeProgramFailed(`${h.name}: ${NODE_PROGRAM} is not installed; run \`ha-wordpress up --only ansible\` to install the backup role`);
   throw new NodeProgramFailed(`${h.name}: ${lastLine(r.stderr) || lastLine(r.stdout) || `exit ${r.code}`}`);
 }
