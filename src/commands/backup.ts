@@ -6,13 +6,12 @@
  * node, runs it over SSH with the host keys `up` recorded, and reports.
  * A restore changes every node, so it runs as a playbook (ansible/restore.yml).
  */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UsageError, UserError } from '../errors.js';
 import { runPlaybook } from '../runners/ansible.js';
 import { HostKeyRejected, keysFor, sshExec, SshTimeout, type Credentials } from '../ssh/exec.js';
-import { readIfExists } from '../workspace/files.js';
-import { KNOWN_HOSTS_FILE, readInventory, type Host } from '../workspace/inventory.js';
+import { readIfExists, writeAtomic } from '../workspace/files.js';
+import { readInventory, recordedHostKeys, type Host } from '../workspace/inventory.js';
 import { baseEnv, locateWorkspace, phase, resumeCommand, sshCredentials, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
 
 /** The program the backup role installs on every database node. */
@@ -73,8 +72,7 @@ export interface BackupNodes {
 export async function backupNodes(ctx: OpContext, ws: Pick<Workspace, 'dir' | 'settings'>): Promise<BackupNodes> {
   const hosts = (await readInventory(ws.dir)).filter((h) => h.group === 'galera_cluster_node');
   if (hosts.length === 0) throw new UserError('the inventory lists no database node: run `ha-wordpress up` first');
-  const known = (await readIfExists(path.join(ws.dir, KNOWN_HOSTS_FILE))) ?? '';
-  if (!known) throw new UserError(`${KNOWN_HOSTS_FILE} is missing: run \`ha-wordpress up --only ansible\` once so the nodes' host keys are recorded`);
+  const known = await recordedHostKeys(ws.dir);
   const credentials = await sshCredentials(ctx, ws);
   return {
     hosts,
@@ -308,8 +306,5 @@ export async function rememberHeldData(dir: string, latest: { snapshot?: string;
     ...(before?.snapshot ? { snapshot: before.snapshot, time: before.time } : {}),
     ...latest,
   };
-  const file = path.join(dir, HELD_DATA_FILE);
-  const tmp = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, `${JSON.stringify(next, null, 2)}\n`, { mode: 0o600 });
-  await fs.rename(tmp, file);
+  await writeAtomic(path.join(dir, HELD_DATA_FILE), `${JSON.stringify(next, null, 2)}\n`, 0o600);
 }

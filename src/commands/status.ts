@@ -6,12 +6,11 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../errors.js';
 import { checkSchedule } from '../backup/schedule.js';
 import { packagePath } from '../paths.js';
 import { HostKeyRejected, keysFor, sshExec } from '../ssh/exec.js';
 import { readIfExists } from '../workspace/files.js';
-import { INVENTORY_FILE, KNOWN_HOSTS_FILE, readInventory, type Host } from '../workspace/inventory.js';
+import { INVENTORY_FILE, readInventory, recordedHostKeys, type Host } from '../workspace/inventory.js';
 import { locateWorkspace, siteAnswers, sshCredentials, type OpContext, type Workspace } from './operate.js';
 
 export const DEGRADED_EXIT = 3;
@@ -88,8 +87,7 @@ export async function runStatus(ctx: StatusContext): Promise<void> {
 export async function statusProbe(ctx: OpContext, ws: Pick<Workspace, 'dir' | 'settings' | 'target'>): Promise<() => Promise<ClusterStatus>> {
   const hosts = await readInventory(ws.dir);
   const credentials = await sshCredentials(ctx, ws);
-  const known = (await readIfExists(path.join(ws.dir, KNOWN_HOSTS_FILE))) ?? '';
-  if (!known) throw new UserError(`${KNOWN_HOSTS_FILE} is missing: run \`ha-wordpress up --only ansible\` once so the nodes' host keys are recorded`);
+  const known = await recordedHostKeys(ws.dir);
   const script = await fs.readFile(packagePath('libexec', 'node-probe.py'), 'utf8');
   const vars = await inventoryVars(ws.dir);
   const domain = ws.target === 'digitalocean' ? ws.settings.domain : undefined;

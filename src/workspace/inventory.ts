@@ -137,3 +137,10 @@ export async function readInventory(workspace: string): Promise<Host[]> {
   if (hosts.length === 0) throw new UserError(`${INVENTORY_FILE} lists no hosts; delete it and run \`ha-wordpress up\``);
   return hosts;
 }
+
+/** The host keys `up` recorded (known_hosts text), for the commands that log in to the nodes themselves (status, backup). */
+export async function recordedHostKeys(workspace: string): Promise<string> {
+  const known = (await readIfExists(path.join(workspace, KNOWN_HOSTS_FILE))) ?? '';
+  if (!known) throw new UserError(`${KNOWN_HOSTS_FILE} is missing: run \`ha-wordpress up --only ansible\` once so the nodes' host keys are recorded`);
+  return known;
+}
