@@ -139,7 +139,7 @@ async function applyBucket(ctx: OpContext, ws: Workspace, dir: string, env: Node
     'backup bucket: terraform init and plan',
     resume,
     async (p) => {
-      const run = { dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt };
+      const run = tf.inPhase(dir, env, p);
       await tf.init(run);
       return tf.plan(run);
     },
@@ -165,7 +165,7 @@ async function applyBucket(ctx: OpContext, ws: Workspace, dir: string, env: Node
     'backup-bucket',
     'backup bucket: apply',
     resume,
-    (p) => tf.apply({ dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt }, tf.PLAN_FILE),
+    (p) => tf.apply(tf.inPhase(dir, env, p), tf.PLAN_FILE),
     () => `backup bucket: ${bucket} in ${region} (versioned; destroy never deletes it)`,
   );
 }

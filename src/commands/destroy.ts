@@ -41,7 +41,7 @@ async function destroyCloud(ctx: DestroyContext, ws: Workspace): Promise<void> {
     'terraform: planning the destroy',
     resume,
     async (p) => {
-      const run = { dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt };
+      const run = tf.inPhase(dir, env, p);
       await tf.init(run);
       return tf.plan(run, { destroy: true });
     },
@@ -83,7 +83,7 @@ async function destroyCloud(ctx: DestroyContext, ws: Workspace): Promise<void> {
           "terraform: leaving the region's default VPC out",
           resume,
           async (p) => {
-            const run = { dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt };
+            const run = tf.inPhase(dir, env, p);
             await tf.forget(
               run,
               kept.map((v) => v.address),
@@ -101,7 +101,7 @@ async function destroyCloud(ctx: DestroyContext, ws: Workspace): Promise<void> {
       'terraform: destroying',
       resume,
       async (p) => {
-        await tf.apply({ dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt }, tf.DESTROY_PLAN_FILE);
+        await tf.apply(tf.inPhase(dir, env, p), tf.DESTROY_PLAN_FILE);
       },
       () => `destroyed ${toDestroy.destroy} resources of ${ws.project}`,
     );

@@ -188,7 +188,7 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
     'terraform: init and plan',
     resume,
     async (p) => {
-      const run = { dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt };
+      const run = tf.inPhase(dir, env, p);
       p.status('terraform init…');
       await tf.init(run);
       p.status('terraform plan…');
@@ -228,7 +228,7 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
       async (p) => {
         // Before the droplets exist: an up that stops after the apply still expects their new host keys next time.
         await markRecreated(ws.dir, planned.newDroplets, 'terraform');
-        await tf.apply({ dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt }, tf.PLAN_FILE);
+        await tf.apply(tf.inPhase(dir, env, p), tf.PLAN_FILE);
       },
       () => 'terraform apply: the infrastructure is in place',
     );
@@ -242,7 +242,7 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
     'inventory: reading terraform outputs',
     resume,
     async (p) => {
-      const out = checkOutputs(await tf.outputs({ dir, env, log: p.log, onLine: p.onLine, onInterrupt: p.onInterrupt }));
+      const out = checkOutputs(await tf.outputs(tf.inPhase(dir, env, p)));
       await saveInventory(ws, out);
       return out;
     },

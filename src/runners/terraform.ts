@@ -143,6 +143,15 @@ export interface TerraformRun {
   onInterrupt?: (n: number) => void;
 }
 
+/** terraform in `dir` as part of a phase (commands/operate.ts phase): the phase's log, streamed lines and Ctrl-C handling. */
+export const inPhase = (dir: string, env: NodeJS.ProcessEnv, p: Pick<TerraformRun, 'log' | 'onLine' | 'onInterrupt'>): TerraformRun => ({
+  dir,
+  env,
+  log: p.log,
+  onLine: p.onLine,
+  onInterrupt: p.onInterrupt,
+});
+
 /** Runs one terraform command; a non-zero exit is a StepFailure naming it (`terraform apply`) with the output's last lines. */
 export function terraform(run: TerraformRun, args: string[], capture = false): Promise<RunResult> {
   return runChild('terraform', args, {
