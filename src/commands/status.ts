@@ -91,6 +91,8 @@ export async function statusProbe(ctx: OpContext, ws: Pick<Workspace, 'dir' | 's
   const script = await fs.readFile(packagePath('libexec', 'node-probe.py'), 'utf8');
   const vars = await inventoryVars(ws.dir);
   const domain = ws.target === 'digitalocean' ? ws.settings.domain : undefined;
+  // Worked out once: the schedule's longest gap takes a walk over years of runs, and drill probes every second.
+  const backupLimits = backupExpectation(ws.settings.backupSchedule);
 
   return async () => {
     const [nodes, answers] = await Promise.all([
@@ -98,7 +100,7 @@ export async function statusProbe(ctx: OpContext, ws: Pick<Workspace, 'dir' | 's
       vars.load_balancer_ip ? siteAnswers(vars.load_balancer_ip, domain || undefined, 5000) : Promise.resolve(false),
     ]);
     return assess(nodes, {
-      backups: backupExpectation(ws.settings.backupSchedule),
+      backups: { ...backupLimits, now: Date.now() },
       dbNodes: hosts.filter((h) => h.group === 'galera_cluster_node').length,
       reservedIp: vars.db_reserved_ip ?? '',
       url: `http://${domain || vars.load_balancer_ip || '?'}/`,
