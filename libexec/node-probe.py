@@ -33,7 +33,7 @@ if group == 'wp_node':
     active('nginx', 'php8.2-fpm')
     out['healthz'] = http('http://127.0.0.1/healthz')[0]
 elif group == 'galera_cluster_node':
-    active('mariadb', 'galera-health.socket', 'ha-wordpress-backup.timer')
+    active('mariadb', 'galera-health', 'ha-wordpress-backup.timer')
     names = "'wsrep_cluster_size','wsrep_local_state_comment','wsrep_cluster_status','wsrep_ready'"
     try:
         r = subprocess.run(['mariadb', '-N', '-B', '-e', 'SHOW GLOBAL STATUS WHERE Variable_name IN (%s)' % names],

@@ -185,8 +185,8 @@ function renderPlaybook(varsFiles: string[], out: string): string {
     play('db1', [
       task('galera', '60-galera.cnf.j2'),
       task('galera', 'root.my.cnf.j2'),
-      task('galera', 'galera-health.cnf.j2'),
-      task('galera', 'galera-health.j2'),
+      task('galera', 'galera-health.json.j2'),
+      task('galera', 'galera-health.service.j2'),
       task('backup', 'env.j2', 'backup.env'),
       task('backup', 'backup.json.j2', 'backup.json'),
       lookupTask('galera', 'accounts-check.sql.j2', 'accounts-check.sql'),
@@ -504,9 +504,6 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
         const root = optionGroup(path.join(out, 'db1', 'root.my.cnf'), 'client');
         expect(root.password).toBe(V.rootPass);
         expect(root.user).toBe('root');
-        const health = optionGroup(path.join(out, 'db1', 'galera-health.cnf'), 'client');
-        expect(health.password).toBe(V.checkPass);
-        expect(health.user).toBe('clustercheck');
         const galera = optionGroup(path.join(out, 'db1', '60-galera.cnf'), 'galera');
         expect(galera['wsrep-sst-auth']).toBe(`sst:${V.sstPass}`);
         expect(galera['wsrep-cluster-address']).toBe('gcomm://10.10.0.11,10.10.0.12,10.10.0.13');
@@ -647,38 +644,19 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
       budget({ other: 3 }),
     );
 
-    it(
-      'the Galera health check answers 200 only when Synced, with the login from its option file',
-      async () => {
-        const script = path.join(out, 'db1', 'galera-health');
-        chmodSync(script, 0o755);
-        expect(file('db1', 'galera-health')).not.toContain(V.checkPass);
-        const syntax = await runTool('bash', ['-n', script], { allowFailure: true });
-        expect(syntax.code, syntax.report).toBe(0);
-        // A stand-in `mariadb` first on PATH: answers the state it is told, and
-        // only when given the option file (the script must carry no password).
-        const bin = tmp('hawp-bin-');
-        const fake = path.join(bin, 'mariadb');
-        writeFileSync(
-          fake,
-          '#!/bin/sh\ncase "$1" in --defaults-file=/etc/mysql/galera-health.cnf) ;; *) exit 1 ;; esac\nprintf "wsrep_local_state\\t%s\\n" "$FAKE_STATE"\n',
-        );
-        chmodSync(fake, 0o755);
-        const ask = (s: string) =>
-          runTool('bash', [script], {
-            input: 'GET / HTTP/1.0\r\nHost: x\r\n\r\n',
-            env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_STATE: s },
-            allowFailure: true,
-          });
-        const synced = await ask('4');
-        expect(synced.stdout).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
-        const body = synced.stdout.split('\r\n\r\n')[1]!;
-        expect(synced.stdout).toContain(`Content-Length: ${Buffer.byteLength(body)}\r\n`);
-        expect((await ask('2')).stdout).toMatch(/^HTTP\/1\.1 503 /);
-        expect((await ask('')).stdout).toMatch(/^HTTP\/1\.1 503 /);
-      },
-      budget({ other: 4 }),
-    );
+    it('the Galera health check: its login in JSON, verbatim; the unit runs the one long-lived check with that file', () => {
+      expect(JSON.parse(file('db1', 'galera-health.json'))).toEqual({
+        port: 9200,
+        socket: '/run/mysqld/mysqld.sock',
+        user: 'clustercheck',
+        password: V.checkPass,
+      });
+      const unit = file('db1', 'galera-health.service');
+      expect(unit).toMatch(/^ExecStart=\/usr\/bin\/python3 \/usr\/local\/lib\/ha-wordpress\/galera-health \/etc\/mysql\/galera-health\.json$/m);
+      expect(unit).toMatch(/^User=galera-health$/m);
+      expect(unit).toMatch(/^Restart=always$/m);
+      expect(unit).not.toContain(V.checkPass);
+    });
 
     it('nftables.conf: SSH from ssh_allow, tier ports from the right sources only, rules outside comments', () => {
       const rules = (host: string) =>

@@ -10,26 +10,26 @@
  * Skipped, saying why, where mariadbd, mariadb-install-db, the MariaDB
  * clients, restic or python3 are missing.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { MARIADB_TOOLS, startMariadb, type PrivateMariadb } from './support/mariadb.js';
 import { budget, missing, runTool, runToolSync, skipWhen, type ToolResult } from './support/tools.js';
 
 const SCRIPT = path.resolve(__dirname, '..', 'ansible', 'roles', 'backup', 'files', 'ha-wordpress-backup');
 // A password that breaks naive quoting; it must never be printed.
 const PASSWORD = 'Re"s\'t#ic\\ $HOME;`x` =={a}%';
 
-const why = missing('mariadbd', 'mariadb-install-db', 'mariadb', 'mariadb-dump', 'restic', 'python3');
+const why = missing(...MARIADB_TOOLS, 'mariadb-dump', 'restic', 'python3');
 
 skipWhen(why).describe('ha-wordpress-backup against a real MariaDB server and a real restic repository', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hawp-backup-'));
-  const sock = path.join(dir, 'mysqld.sock');
   const repo = path.join(dir, 'repo');
   const optionFile = path.join(dir, 'root.cnf');
+  let db: PrivateMariadb | undefined;
   const envFile = path.join(dir, 'env');
-  let server: ChildProcess | undefined;
 
   const config = (database: string, retention: Record<string, number> = { hourly: 24, daily: 7 }) => {
     const file = path.join(dir, `backup-${database}-${Object.keys(retention).join('-')}.json`);
@@ -68,11 +68,7 @@ skipWhen(why).describe('ha-wordpress-backup against a real MariaDB server and a 
     expect(r.stderr).not.toContain(PASSWORD);
     return r.stderr.trim();
   };
-  const sql = (query: string, db = 'wordpress') =>
-    runToolSync('mariadb', [`--defaults-file=${optionFile}`, '--batch', '--skip-column-names', db], { input: query })
-      .stdout.split('\n')
-      .filter(Boolean)
-      .map((l) => l.split('\t'));
+  const sql = (query: string, database = 'wordpress') => db!.sql(query, database);
   const resticEnv = { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: PASSWORD, RESTIC_CACHE_DIR: path.join(dir, 'cache') };
   const resticSnapshots = () => JSON.parse(runToolSync('restic', ['snapshots', '--json'], { env: resticEnv }).stdout) as { id: string; tags?: string[] }[];
   const TABLES = ['wp_posts', 'wp_postmeta', 'wp_users', 'wp_usermeta', 'wp_options', 'wp_terms', 'wp_comments'];
@@ -81,28 +77,7 @@ skipWhen(why).describe('ha-wordpress-backup against a real MariaDB server and a 
 
   beforeAll(
     async () => {
-      const user = os.userInfo().username;
-      runToolSync('mariadb-install-db', [
-        '--no-defaults',
-        `--datadir=${path.join(dir, 'data')}`,
-        `--user=${user}`,
-        '--auth-root-authentication-method=socket',
-        '--skip-test-db',
-      ]);
-      server = spawn(
-        'mariadbd',
-        ['--no-defaults', `--datadir=${path.join(dir, 'data')}`, `--socket=${sock}`, '--skip-networking', `--user=${user}`, '--innodb-buffer-pool-size=32M'],
-        { stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-      let log = '';
-      server.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-      writeFileSync(optionFile, `[client]\nuser = ${user}\nsocket = ${sock}\n`);
-      for (let i = 0; ; i++) {
-        const r = runToolSync('mariadb', [`--defaults-file=${optionFile}`, '-e', 'SELECT 1'], { allowFailure: true });
-        if (r.code === 0) break;
-        if (i > 120 || server.exitCode !== null) throw new Error(`mariadbd did not start:\n${log}`);
-        await new Promise((r) => setTimeout(r, 250));
-      }
+      db = await startMariadb(dir);
       // WordPress's tables, trimmed to a few columns, with content.
       sql(
         `CREATE DATABASE wordpress CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
@@ -134,11 +109,7 @@ skipWhen(why).describe('ha-wordpress-backup against a real MariaDB server and a 
 
   afterAll(
     async () => {
-      if (server && server.exitCode === null) {
-        const ended = new Promise((r) => server!.once('exit', r));
-        server.kill('SIGTERM');
-        await ended;
-      }
+      await db?.stop();
     },
     budget({ other: 1 }),
   );

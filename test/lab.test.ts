@@ -10,7 +10,7 @@ import { existsSync, promises as fs, readFileSync, realpathSync, rmSync, statSyn
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inContainer, running } from '../src/lab/containers.js';
+import { containerPaths, expireAptLists, inContainer, running } from '../src/lab/containers.js';
 import { ensureS3Daemon, s3Config, s3Files, S3_HEALTH_PATH, type S3Keys } from '../src/lab/daemon.js';
 import { CGROUP_DIR, labDir, S3_ROOT, s3DataDir, STATE_ROOT } from '../src/lab/dirs.js';
 import { cluster as labCluster, type LabCluster, type LabOptions } from '../src/lab/index.js';
@@ -192,6 +192,26 @@ describe('lab layout (pure)', () => {
 });
 
 // ---------------------------------------------------------------------------
+
+const asRoot = skipWhen(process.platform !== 'linux' ? 'not Linux' : process.getuid?.() !== 0 ? 'not root' : undefined);
+
+asRoot.it("a new package repository makes a container's apt lists look old, so the roles' next apt task reads it", async () => {
+  const labId = `hawp-test-${randomBytes(4).toString('hex')}`;
+  const root = containerPaths(labId, 'hawp-db-01').root;
+  try {
+    await fs.mkdir(path.join(root, 'var/lib/apt/periodic'), { recursive: true });
+    await fs.mkdir(path.join(root, 'var/lib/apt/lists'), { recursive: true });
+    writeFileSync(path.join(root, 'var/lib/apt/periodic/update-success-stamp'), '');
+    writeFileSync(path.join(root, 'var/lib/apt/lists/lab_repo_._Packages'), 'Package: x\n');
+    await expireAptLists(labId, 'hawp-db-01');
+    // What Ansible's apt module dates the lists by: the stamp, else the lists directory.
+    expect(existsSync(path.join(root, 'var/lib/apt/periodic/update-success-stamp'))).toBe(false);
+    expect(statSync(path.join(root, 'var/lib/apt/lists')).mtimeMs).toBe(0);
+    expect(existsSync(path.join(root, 'var/lib/apt/lists/lab_repo_._Packages'))).toBe(true);
+  } finally {
+    rmSync(labDir(labId), { recursive: true, force: true });
+  }
+});
 
 /**
  * The S3 stand-in as labUp and labDestroy run it, without a lab: its daemon on

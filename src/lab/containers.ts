@@ -98,6 +98,17 @@ async function provision(ctx: Ctx, plan: LabPlan, node: LabNode, root: string, u
 
 const PROVISIONED = 'etc/ha-wordpress-lab';
 
+/**
+ * Makes a container's apt lists look old, so the roles' next `apt` task (update_cache with
+ * cache_valid_time) reads the lab's repository again: Ansible's apt module dates the lists by
+ * apt's update-success stamp, else by the lists directory.
+ */
+export async function expireAptLists(labId: string, name: string): Promise<void> {
+  const root = containerPaths(labId, name).root;
+  await fs.rm(path.join(root, 'var/lib/apt/periodic/update-success-stamp'), { force: true });
+  await fs.utimes(path.join(root, 'var/lib/apt/lists'), 0, 0).catch(() => undefined);
+}
+
 export interface StartOptions {
   plan: LabPlan;
   node: LabNode;

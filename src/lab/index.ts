@@ -28,6 +28,7 @@ import {
   containerArgv,
   containerPaths,
   ensureContainer,
+  expireAptLists,
   inContainer,
   killCgroups,
   removeContainer,
@@ -302,6 +303,11 @@ async function up(ctx: Ctx, o: LabOptions, id: ReturnType<typeof identity>): Pro
     ),
   );
   const startedCount = results.filter((r) => r !== 'running').length;
+  // A new package list made a new repository: containers that read the old one would trust their apt
+  // lists for another hour (the roles' cache_valid_time) and miss the new packages. A droplet's lists
+  // come from Debian's full mirror, so only the lab needs this.
+  if (prev && prev.repoKey !== repo.key)
+    await Promise.all(plan.nodes.filter((_, i) => results[i] !== 'created').map((node) => expireAptLists(id.labId, node.name)));
 
   await time('ready', () => Promise.all([waitForSsh(ctx, plan, startedCount), ensureLoadBalancer(ctx, plan)]));
   timings.total = Date.now() - started;
