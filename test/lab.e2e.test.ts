@@ -415,6 +415,45 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
   );
 
   it(
+    "writes keep being acknowledged while a backup runs (the drill's writer, every 100 ms): none lost, and what the backup adds to a write's time",
+    async () => {
+      const { labControl } = await import('../src/lab/index.js');
+      const { Writer } = await import('../src/drill/writer.js');
+      const quiet = { info() {}, warn() {}, error() {}, success() {}, out() {} };
+      const control = await labControl({ workspace: ws, project: 'hawp', webNodes: 3, dbNodes: 3, log: quiet });
+      expect(control, 'the lab is there').toBeDefined();
+      const db = inventory().filter((h) => h.group === 'galera_cluster_node');
+      const writer = await Writer.start(control!, 'hawp-wp-01', { everyMs: 100 });
+      writer.run();
+      try {
+        await new Promise((r) => setTimeout(r, 10_000));
+        const t0 = performance.now();
+        const taken = await runCli(['backup', '--json', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 10 * MIN });
+        const t1 = performance.now();
+        expect(taken.code, taken.stderr).toBe(0);
+        await new Promise((r) => setTimeout(r, 2000));
+        await writer.stop();
+        expect(writer.error, writer.error?.message).toBeUndefined();
+        const figures = await writer.check(
+          t0 - 10_000,
+          t1,
+          db.map((n) => n.name),
+        );
+        const before = writer.latency(t0 - 10_000, t0);
+        const during = writer.latency(t0, t1);
+        console.log(`writes during a backup: ${JSON.stringify({ figures: { ...figures, lost: figures.lost.length }, before, during })}`);
+        expect(during.writes, 'the writer wrote while the backup ran').toBeGreaterThan(5);
+        expect(figures.acknowledged).toBeGreaterThan(50);
+        expect(figures.lost).toEqual([]);
+      } finally {
+        await writer.stop();
+        await writer.dropTable(db[0]!.name);
+      }
+    },
+    15 * MIN,
+  );
+
+  it(
     'destroy takes a final backup; up on the empty lab refuses to bootstrap an empty database and names it; up --restore latest brings the content back',
     async () => {
       expect(backedUp, 'the backup test ran first').toBeDefined();
