@@ -11,7 +11,7 @@
  * clients, restic or python3 are missing.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -48,20 +48,20 @@ skipWhen(why).describe('ha-wordpress-backup against a real MariaDB server and a 
     return file;
   };
   const good = config('wordpress');
-  const script = (args: string[], cfg = good) =>
+  const script = (args: string[], cfg = good, env = envFile) =>
     runTool('python3', [SCRIPT, ...args], {
-      env: { ...process.env, HA_WORDPRESS_BACKUP_CONFIG: cfg, HA_WORDPRESS_BACKUP_ENV: envFile },
+      env: { ...process.env, HA_WORDPRESS_BACKUP_CONFIG: cfg, HA_WORDPRESS_BACKUP_ENV: env },
       allowFailure: true,
     });
-  const ok = async (args: string[], cfg = good) => {
-    const r = await script(args, cfg);
+  const ok = async (args: string[], cfg = good, env = envFile) => {
+    const r = await script(args, cfg, env);
     expect(r.code, r.report).toBe(0);
     expect(r.stdout + r.stderr).not.toContain(PASSWORD);
     return JSON.parse(r.stdout) as Record<string, unknown>;
   };
   /** A failure: exit 1 and exactly one line on stderr, no secret in it. */
-  const fails = async (args: string[], cfg = good): Promise<string> => {
-    const r: ToolResult = await script(args, cfg);
+  const fails = async (args: string[], cfg = good, env = envFile): Promise<string> => {
+    const r: ToolResult = await script(args, cfg, env);
     expect(r.code, r.report).toBe(1);
     expect(r.stdout, r.report).toBe('');
     expect(r.stderr.trimEnd().split('\n'), r.report).toHaveLength(1);
@@ -254,6 +254,39 @@ skipWhen(why).describe('ha-wordpress-backup against a real MariaDB server and a 
       expect(check.code, check.report).toBe(0);
     },
     budget({ other: 8 }),
+  );
+
+  const asRoot = skipWhen(process.platform === 'linux' && process.getuid?.() === 0 ? undefined : 'mounting a small tmpfs needs root on Linux');
+  asRoot.it(
+    'a full disk under the repository: exit 1, one line naming restic and the cause; with room again the next backup and restic check succeed',
+    async () => {
+      const small = path.join(dir, 'small');
+      mkdirSync(small);
+      runToolSync('mount', ['-t', 'tmpfs', '-o', 'size=4m,mode=0700', 'tmpfs', small]);
+      try {
+        const smallEnv = path.join(dir, 'env-small');
+        writeFileSync(smallEnv, `RESTIC_REPOSITORY=${path.join(small, 'repo')}\nRESTIC_PASSWORD=${PASSWORD}\n`, { mode: 0o600 });
+        await ok(['init'], good, smallEnv);
+        // Fill it: restic compresses, so even a few KiB could hold this test's dump.
+        const free = Number(runToolSync('df', ['--output=avail', '-B1', small]).stdout.trim().split('\n')[1]);
+        writeFileSync(path.join(small, 'filler'), Buffer.alloc(free));
+        const line = await fails(['backup'], good, smallEnv);
+        expect(line).toMatch(/^ha-wordpress-backup backup: restic backup failed: .*no space left on device/i);
+        expect((await ok(['state'], good, smallEnv)).last_backup).toMatchObject({ ok: false, error: expect.stringMatching(/no space left/i) });
+
+        rmSync(path.join(small, 'filler'));
+        const next = await ok(['backup'], good, smallEnv);
+        expect(next).toMatchObject({ ok: true });
+        const smallRestic = { ...resticEnv, RESTIC_REPOSITORY: path.join(small, 'repo') };
+        const check = runToolSync('restic', ['check'], { env: smallRestic, allowFailure: true });
+        expect(check.code, check.report).toBe(0);
+        const snaps = JSON.parse(runToolSync('restic', ['snapshots', '--json'], { env: smallRestic }).stdout) as { id: string }[];
+        expect(snaps.map((x) => x.id)).toContain(next.snapshot);
+      } finally {
+        runToolSync('umount', [small], { allowFailure: true });
+      }
+    },
+    budget({ other: 6 }),
   );
 
   it(
