@@ -553,6 +553,14 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
       expect(site).toMatch(/error_page 503 @maintenance;/);
     });
 
+    it('nginx site: xmlrpc.php answers 403 by default, security headers on every answer, no version in them', () => {
+      const site = file('web1', 'nginx-site.conf');
+      expect(site).toMatch(/location = \/xmlrpc\.php \{\s*access_log off;\s*return 403;\s*\}/);
+      for (const h of ['X-Content-Type-Options nosniff', 'X-Frame-Options SAMEORIGIN', 'Referrer-Policy strict-origin-when-cross-origin'])
+        expect(site).toContain(`    add_header ${h} always;`);
+      expect(site).toMatch(/^\s*server_tokens off;$/m);
+    });
+
     it('SQL sent on stdin: statements stay whole and every password literal decodes exactly', () => {
       const apply = sqlStatements(file('db1', 'accounts-apply.sql'));
       const withPassword = (user: string, host: string) =>

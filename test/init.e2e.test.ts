@@ -418,7 +418,7 @@ describe('adversarial secrets', () => {
     const ws = path.join(root, 'adversarial');
     const flags = Object.entries(ACCEPTED).flatMap(([f, v]) => [`--${f}`, v]);
     // The site title is free text that lands in vars.yml; pass one secret through its env variable too.
-    const r = await doInit(ws, [...flags.slice(2), '--site-title', `Joe's "Café" & Bar: #1 \\o/ %{x} \${y}`], {
+    const r = await doInit(ws, [...flags.slice(2), '--allow-xmlrpc', '--site-title', `Joe's "Café" & Bar: #1 \\o/ %{x} \${y}`], {
       HA_WORDPRESS_WP_DB_PASSWORD: ACCEPTED['wp-db-password'],
     });
     expect(r.code, r.stderr).toBe(0);
@@ -427,7 +427,15 @@ describe('adversarial secrets', () => {
     const out = path.join(root, 'readback.json');
     const gv = (g: string, f: string) => path.join(ws, 'ansible', 'group_vars', g, f);
     const playbook = path.join(root, 'readback.yml');
-    const vars = ['wp_db_pass', 'galera_root_password', 'galera_clustercheck_password', 'haproxy_stats_pass', 'wp_admin_password', 'wordpress_site_title'];
+    const vars = [
+      'wp_db_pass',
+      'galera_root_password',
+      'galera_clustercheck_password',
+      'haproxy_stats_pass',
+      'wp_admin_password',
+      'wordpress_site_title',
+      'wordpress_allow_xmlrpc',
+    ];
     writeFileSync(
       playbook,
       yaml.dump([
@@ -452,6 +460,8 @@ describe('adversarial secrets', () => {
       haproxy_stats_pass: ACCEPTED['haproxy-stats-password'],
       wp_admin_password: ACCEPTED['wp-admin-password'],
       wordpress_site_title: `Joe's "Café" & Bar: #1 \\o/ %{x} \${y}`,
+      // --allow-xmlrpc: a YAML boolean, not the string "true".
+      wordpress_allow_xmlrpc: true,
     });
   });
 });

@@ -32,14 +32,14 @@ let pwFile: string;
 let first: CliResult;
 let keyFile: string;
 
-function get(url: string): Promise<{ status: number; body: string }> {
+function get(url: string): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     http
       .get(url, { timeout: 10_000 }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
       })
       .on('error', reject);
   });
@@ -112,6 +112,17 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     expect(page.body).not.toMatch(/wp-admin\/install\.php/);
     const title = (yaml.load(readFileSync(path.join(ws, 'ha-wordpress.yml'), 'utf8')) as Record<string, string>)['site-title'];
     expect(page.body).toContain(title!);
+  });
+
+  it('the site is hardened by default: xmlrpc.php answers 403, security headers on the page, no nginx or PHP version', async () => {
+    const url = first.stderr.match(/site\s+(http:\/\/\S+)/)![1]!;
+    const page = await get(url);
+    expect(page.headers['x-content-type-options']).toBe('nosniff');
+    expect(page.headers['x-frame-options']).toBe('SAMEORIGIN');
+    expect(page.headers['referrer-policy']).toBe('strict-origin-when-cross-origin');
+    expect(page.headers['x-powered-by']).toBeUndefined();
+    expect(String(page.headers.server ?? '')).not.toMatch(/\d/);
+    expect((await get(`${url}xmlrpc.php`)).status).toBe(403);
   });
 
   it('all 3 Galera nodes are Synced in one primary component of size 3', () => {

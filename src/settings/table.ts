@@ -30,6 +30,7 @@ export type SettingKey =
   | 'lbSize'
   | 'image'
   | 'siteTitle'
+  | 'allowXmlrpc'
   | 'adminUser'
   | 'wpAdminUser'
   | 'wpAdminEmail'
@@ -296,6 +297,19 @@ const TABLE = [
     default: (v) => v.project,
     validate: rules.siteTitle,
     prompt: { when: 'customise', message: 'Site title' },
+  },
+  {
+    key: 'allowXmlrpc',
+    flag: 'allow-xmlrpc',
+    description:
+      "answer on WordPress's XML-RPC endpoint (xmlrpc.php: the old mobile apps, Jetpack, pingbacks); " +
+      'off, it answers 403, which stops the password guessing and pingback floods aimed at it',
+    group: 'WordPress',
+    kind: 'boolean',
+    default: () => 'false',
+    // Flags give true or false; this catches a hand-edited ha-wordpress.yml ("yes", "on").
+    validate: (v) => (v === 'true' || v === 'false' ? undefined : 'use true or false (the flags: --allow-xmlrpc, --no-allow-xmlrpc)'),
+    prompt: { when: 'customise', message: 'Open XML-RPC (xmlrpc.php) for apps and pingbacks?' },
   },
   {
     key: 'wpAdminUser',
