@@ -509,7 +509,11 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
         expect(galera['wsrep-cluster-address']).toBe('gcomm://10.10.0.11,10.10.0.12,10.10.0.13');
         expect(galera['wsrep-node-address']).toBe('10.10.0.11');
         expect(galera['wsrep-provider']).toBe('/usr/lib/galera/libgalera_smm.so');
-        expect(optionGroup(path.join(out, 'db1', '60-galera.cnf'), 'mysqld')['innodb-autoinc-lock-mode']).toBe('2');
+        const mysqld = optionGroup(path.join(out, 'db1', '60-galera.cnf'), 'mysqld');
+        expect(mysqld['innodb-autoinc-lock-mode']).toBe('2');
+        // MariaDB and Galera's group communication on the private address only.
+        expect(mysqld['bind-address']).toBe('10.10.0.11');
+        expect(galera['wsrep-provider-options']).toBe('gcache.size=256M; gmcast.listen_addr=tcp://10.10.0.11:4567');
       },
       budget({ other: 4 }),
     );
@@ -654,6 +658,8 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
 
     it('the Galera health check: its login in JSON, verbatim; the unit runs the one long-lived check with that file', () => {
       expect(JSON.parse(file('db1', 'galera-health.json'))).toEqual({
+        // The private address only, like MariaDB.
+        bind: '10.10.0.11',
         port: 9200,
         socket: '/run/mysqld/mysqld.sock',
         user: 'clustercheck',
