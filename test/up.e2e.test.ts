@@ -234,6 +234,8 @@ describe('up --yes --non-interactive with stand-in terraform and ansible-playboo
     expect(first.stderr).toContain('http://shop.example.com/');
     expect(first.stderr).toContain(`point shop.example.com (an A record) at ${siteIp}`);
     expect(first.stderr).toContain('ansible-vault view ansible/group_vars/wp_node/vault.yml');
+    // init's default lets SSH in from anywhere: every up says so, not only init.
+    expect(first.stderr).toContain('SSH to the droplets is open to the whole internet; restrict it with `init --ssh-allow <your address>/32`, then `up`');
   });
 
   it('keeps the full terraform and ansible output in .ha-wordpress/logs/, and no secret anywhere', () => {
