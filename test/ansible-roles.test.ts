@@ -669,6 +669,9 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
       expect(unit).toMatch(/^ExecStart=\/usr\/bin\/python3 \/usr\/local\/lib\/ha-wordpress\/galera-health \/etc\/mysql\/galera-health\.json$/m);
       expect(unit).toMatch(/^User=galera-health$/m);
       expect(unit).toMatch(/^Restart=always$/m);
+      // It binds the private address: after the network is up, and never given up on.
+      expect(unit).toMatch(/^After=mariadb\.service network-online\.target$/m);
+      expect(unit).toMatch(/^StartLimitIntervalSec=0$/m);
       expect(unit).not.toContain(V.checkPass);
     });
 
