@@ -91,7 +91,8 @@ const initLocal = await series('init --non-interactive --target local', (i = 'w'
   time([bin, 'init', '--target', 'local', '--non-interactive', '--dir', path.join(tmp, `local-${i}`), '--vault-password-file', pw], { HOME: home }),
 );
 const rerun = await series('init again on an existing workspace (digitalocean)', () =>
-  time([bin, 'init', '--non-interactive', '--dir', path.join(tmp, 'do-0'), '--api-url', api.url], { HOME: home }),
+  // The password comes from a file each time: init keeps no .vault-pass then, so the re-run needs it too.
+  time([bin, 'init', '--non-interactive', '--dir', path.join(tmp, 'do-0'), '--vault-password-file', pw, '--api-url', api.url], { HOME: home }),
 );
 rows.push(initDo, initLocal, rerun);
 await api.close();
