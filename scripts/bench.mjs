@@ -128,8 +128,8 @@ async function benchBackups(ws, env) {
   for (let i = 0; i < 11; i++)
     await sql(
       db1,
-      `SET SESSION cte_max_recursion_depth = 10000; INSERT INTO \`${schema}\`.wp_hawp_bench (payload) ` +
-        'WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 7000) SELECT TO_BASE64(RANDOM_BYTES(1024)) FROM seq',
+      // MariaDB's sequence engine (seq_1_to_N), not MySQL's cte_max_recursion_depth, which MariaDB does not have.
+      `INSERT INTO \`${schema}\`.wp_hawp_bench (payload) SELECT TO_BASE64(RANDOM_BYTES(1024)) FROM \`${schema}\`.seq_1_to_7000`,
     );
   const mb = await sql(db1, `SELECT ROUND(SUM(data_length + index_length) / 1048576) FROM information_schema.tables WHERE table_schema = '${schema}'`);
   out.push(`database of ${mb} MiB (${schema})`);
