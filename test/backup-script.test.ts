@@ -110,6 +110,7 @@ skipWhen(why).describe('ha-wordpress-backup against a real MariaDB server and a 
   afterAll(
     async () => {
       await db?.stop();
+      rmSync(dir, { recursive: true, force: true });
     },
     budget({ other: 1 }),
   );

@@ -7,7 +7,7 @@
  * MariaDB or python3-pymysql is missing.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -91,6 +91,7 @@ skipWhen(why).describe('the Galera health check against a real MariaDB server', 
   afterAll(async () => {
     for (const d of daemons) d.kill('SIGTERM');
     await db?.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it(
