@@ -91,7 +91,7 @@ describe('init --non-interactive against the stand-in API', () => {
 
   it('succeeds, after the one 429, with a region from a later page', () => {
     expect(first.stderr).toContain('Workspace ready');
-    expect(first.stderr).toMatch(/warning: SSH to the droplets is open to the whole internet; restrict it with --ssh-allow/);
+    expect(first.stderr).toMatch(/warning: SSH to the droplets is open to the whole internet; restrict it with `init --ssh-allow/);
     expect(first.code).toBe(0);
     const sizes = api.requests.filter((r) => r.path === '/v2/sizes').map((r) => r.status);
     expect(sizes.slice(0, 2)).toEqual([429, 200]);

@@ -25,7 +25,7 @@ import { ansiblePathProblem } from '../workspace/workspace.js';
 import { forgetRecreated, markRecreated, readRecreated } from '../workspace/recreated.js';
 import { HAPROXY_STATS_PORT } from '../secrets/catalog.js';
 import { confirmWorkspaceApiUrl } from '../settings/api-url.js';
-import { allAddresses } from '../validation/rules.js';
+import { sshOpenWarning } from '../validation/rules.js';
 import {
   baseEnv,
   phase,
@@ -464,6 +464,6 @@ function summary(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefined, c
   lines.push(`${pad('logs')}${path.relative(ctx.cwd, ws.logDir) || ws.logDir}/${ws.stamp}-*.log`);
   for (const l of lines) ctx.log.info(l);
   // Said on every up, not only by init: it stays true until someone changes it.
-  if (ws.target === 'digitalocean' && allAddresses((ws.settings.sshAllow ?? []).join(',')))
-    ctx.log.warn('SSH to the droplets is open to the whole internet; restrict it with `init --ssh-allow <your address>/32`, then `up`');
+  const sshOpen = ws.target === 'digitalocean' ? sshOpenWarning((ws.settings.sshAllow ?? []).join(',')) : undefined;
+  if (sshOpen) ctx.log.warn(sshOpen);
 }

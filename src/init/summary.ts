@@ -7,7 +7,7 @@ import type { Target, Values } from '../settings/table.js';
 import type { KeyInfo } from '../ssh/keys.js';
 import type { Logger } from '../ui/logger.js';
 import { shellQuote } from '../render/escape.js';
-import { allAddresses } from '../validation/rules.js';
+import { sshOpenWarning } from '../validation/rules.js';
 import { dropletCount } from '../digitalocean/cost.js';
 import { monthly, type Live } from './account.js';
 import { VAULT_PASS_FILE } from '../workspace/workspace.js';
@@ -59,8 +59,8 @@ export function printSummary(log: Logger, s: Summary): void {
   const liveChanges = SECRET_SPECS.filter((x) => x.live && s.secrets.changed.includes(x.label));
   if (s.updated && liveChanges.length)
     log.warn(`changed on a workspace that may be running: ${liveChanges.map((x) => x.label).join(', ')}; run \`ha-wordpress up --only ansible\` to apply`);
-  if (s.target === 'digitalocean' && allAddresses(s.values.sshAllow ?? ''))
-    log.warn('SSH to the droplets is open to the whole internet; restrict it with --ssh-allow <your address>/32 (and run init again)');
+  const sshOpen = s.target === 'digitalocean' ? sshOpenWarning(s.values.sshAllow ?? '') : undefined;
+  if (sshOpen) log.warn(sshOpen);
   if (s.key.encrypted) log.warn(`${s.key.path} has a passphrase: run \`ssh-add ${s.key.path}\` before \`ha-wordpress up\`, which connects through ssh-agent`);
   if (!s.next) return;
   log.info('');

@@ -243,3 +243,10 @@ export function allAddresses(list: string): boolean {
     return false;
   });
 }
+
+/** The warning init and every up give when SSH is open to the whole internet, or undefined. */
+export function sshOpenWarning(sshAllow: string): string | undefined {
+  return allAddresses(sshAllow)
+    ? 'SSH to the droplets is open to the whole internet; restrict it with `init --ssh-allow <your address>/32`, then `up`'
+    : undefined;
+}
