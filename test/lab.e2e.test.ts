@@ -72,6 +72,9 @@ function inventory(): { group: string; name: string; ip: string }[] {
   return Object.entries(inv.all.children).flatMap(([group, g]) => Object.entries(g.hosts).map(([name, h]) => ({ group, name, ip: h.ansible_host })));
 }
 
+/** The site's URL as the first up printed it. */
+const siteUrl = () => first.stderr.match(/site\s+(http:\/\/\S+)/)?.[1];
+
 describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real site.yml)', () => {
   beforeAll(async () => {
     root = tempDir('hawp-lab-');
@@ -104,7 +107,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
   it("up ends with the installed WordPress home page at the URL it prints, through the lab's public entry", async () => {
     expect(first.stderr).toContain('The cluster is up: the site answers through the load balancer.');
     expect(first.code, first.stderr).toBe(0);
-    const url = first.stderr.match(/site\s+(http:\/\/\S+)/)?.[1];
+    const url = siteUrl();
     expect(url).toBeDefined();
     const page = await get(url!);
     expect(page.status).toBe(200);
@@ -115,7 +118,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
   });
 
   it('the site is hardened by default: xmlrpc.php answers 403, security headers on the page, no nginx or PHP version', async () => {
-    const url = first.stderr.match(/site\s+(http:\/\/\S+)/)![1]!;
+    const url = siteUrl()!;
     const page = await get(url);
     expect(page.headers['x-content-type-options']).toBe('nosniff');
     expect(page.headers['x-frame-options']).toBe('SAMEORIGIN');
@@ -418,7 +421,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
         status = await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } });
       }
       expect(status.code, status.stdout).toBe(0);
-      const url = first.stderr.match(/site\s+(http:\/\/\S+)/)![1]!;
+      const url = siteUrl()!;
       expect((await get(`${url}?name=backup-test-one`)).body).toContain('Backup test one');
       backedUp = { fingerprint: before, snapshot: b.snapshot };
     },
