@@ -20,6 +20,20 @@ resource "digitalocean_loadbalancer" "public" {
     target_port     = 80
   }
 
+  # HTTPS (tls.tf): 443 terminated here, plain HTTP to the web nodes over
+  # the VPC; the load balancer answers port 80 with a redirect to it.
+  dynamic "forwarding_rule" {
+    for_each = local.https ? [digitalocean_certificate.site[0].name] : []
+    content {
+      entry_protocol   = "https"
+      entry_port       = 443
+      target_protocol  = "http"
+      target_port      = 80
+      certificate_name = forwarding_rule.value
+    }
+  }
+  redirect_http_to_https = local.https
+
   healthcheck {
     protocol = "http"
     port     = 80

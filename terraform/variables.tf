@@ -151,3 +151,59 @@ variable "spaces_bucket" {
     error_message = "spaces_bucket: use 3-63 lowercase letters, digits and hyphens, starting and ending with a letter or digit, or an empty string to leave media offload off."
   }
 }
+
+variable "tls" {
+  type        = string
+  description = "HTTPS at the load balancer: \"none\" (HTTP only), \"lets_encrypt\" (a certificate DigitalOcean obtains and renews; the domain must be in DigitalOcean DNS) or \"custom\" (the certificate in tls/site.pem, its chain in tls/chain.pem, the key from TF_VAR_tls_private_key)."
+  default     = "none"
+
+  validation {
+    condition     = contains(["none", "lets_encrypt", "custom"], var.tls) && (var.tls == "none" || var.domain != "")
+    error_message = "tls: use none, lets_encrypt or custom; the last two need a domain."
+  }
+}
+
+variable "dns_zone" {
+  type        = string
+  description = "The DigitalOcean DNS domain (zone) that holds the site's name: its A record is made there, pointing at the load balancer. Empty when the domain's DNS is elsewhere."
+  default     = ""
+
+  validation {
+    condition     = var.dns_zone == "" || (var.domain != "" && (trimsuffix(lower(var.domain), ".") == lower(var.dns_zone) || endswith(trimsuffix(lower(var.domain), "."), ".${lower(var.dns_zone)}")))
+    error_message = "dns_zone: give the DigitalOcean DNS domain the site's domain belongs to (example.com for shop.example.com), or an empty string."
+  }
+}
+
+variable "tls_certificate" {
+  type        = string
+  description = "The custom certificate (PEM) the load balancer presents; init writes it here from --tls-certificate. Public, like the chain."
+  default     = ""
+
+  validation {
+    condition     = var.tls_certificate == "" || strcontains(var.tls_certificate, "-----BEGIN CERTIFICATE-----")
+    error_message = "tls_certificate: give a PEM certificate."
+  }
+}
+
+variable "tls_certificate_chain" {
+  type        = string
+  description = "The custom certificate's chain (PEM), from the issuer up; may be empty."
+  default     = ""
+
+  validation {
+    condition     = var.tls_certificate_chain == "" || strcontains(var.tls_certificate_chain, "-----BEGIN CERTIFICATE-----")
+    error_message = "tls_certificate_chain: give PEM certificates, or an empty string."
+  }
+}
+
+variable "tls_private_key" {
+  type        = string
+  description = "The custom certificate's private key (PEM). `ha-wordpress up` sets it from the vault as TF_VAR_tls_private_key; never in a file."
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = var.tls_private_key == "" || strcontains(var.tls_private_key, "PRIVATE KEY-----")
+    error_message = "tls_private_key: give a PEM private key."
+  }
+}

@@ -181,13 +181,101 @@ run "the_load_balancer_sends_traffic_to_the_web_tier_by_tag" {
 
   assert {
     condition     = [for r in digitalocean_loadbalancer.public.forwarding_rule : "${r.entry_protocol}:${r.entry_port}->${r.target_protocol}:${r.target_port}"] == ["http:80->http:80"]
-    error_message = "The load balancer forwards http:80 to http:80 and nothing else."
+    error_message = "Without tls the load balancer forwards http:80 to http:80 and nothing else."
   }
 
   assert {
     condition     = digitalocean_loadbalancer.public.vpc_uuid == digitalocean_vpc.cluster.id && alltrue([for d in concat(digitalocean_droplet.web, digitalocean_droplet.db, digitalocean_droplet.dblb) : d.vpc_uuid == digitalocean_vpc.cluster.id])
     error_message = "Every droplet and the load balancer sit in the cluster's VPC."
   }
+}
+
+run "without_tls_there_is_no_certificate_no_443_rule_and_no_redirect" {
+  command = plan
+
+  assert {
+    condition     = length(digitalocean_certificate.site) == 0 && length(digitalocean_record.site) == 0 && !digitalocean_loadbalancer.public.redirect_http_to_https
+    error_message = "Without tls there is no certificate, no DNS record and no redirect to HTTPS."
+  }
+}
+
+run "lets_encrypt_for_a_domain_in_digitalocean_dns_terminates_443_and_redirects_http" {
+  command = plan
+
+  variables {
+    domain   = "shop.example.com"
+    tls      = "lets_encrypt"
+    dns_zone = "example.com"
+  }
+
+  assert {
+    condition     = one(digitalocean_certificate.site).type == "lets_encrypt" && one(digitalocean_certificate.site).domains == toset(["shop.example.com"])
+    error_message = "A Let's Encrypt certificate for exactly the site's domain."
+  }
+
+  assert {
+    condition = toset([
+      for r in digitalocean_loadbalancer.public.forwarding_rule : "${r.entry_protocol}:${r.entry_port}->${r.target_protocol}:${r.target_port}"
+    ]) == toset(["http:80->http:80", "https:443->http:80"])
+    error_message = "The load balancer terminates https:443 and forwards plain HTTP to port 80."
+  }
+
+  assert {
+    condition     = one([for r in digitalocean_loadbalancer.public.forwarding_rule : r.certificate_name if r.entry_protocol == "https"]) == one(digitalocean_certificate.site).name
+    error_message = "The 443 rule presents the site's certificate."
+  }
+
+  assert {
+    condition     = digitalocean_loadbalancer.public.redirect_http_to_https
+    error_message = "HTTP is redirected to HTTPS."
+  }
+
+  assert {
+    condition     = one(digitalocean_record.site).domain == "example.com" && one(digitalocean_record.site).name == "shop" && one(digitalocean_record.site).type == "A" && one(digitalocean_record.site).value == digitalocean_loadbalancer.public.ip
+    error_message = "The site's A record in its zone points at the load balancer."
+  }
+
+  assert {
+    condition     = can(regex("^shop-[0-9a-f]{8}$", one(digitalocean_certificate.site).name))
+    error_message = "The certificate's name is the project and a hash of what it certifies."
+  }
+}
+
+run "a_custom_certificate_for_the_zone_apex" {
+  command = plan
+
+  variables {
+    domain                = "example.com"
+    tls                   = "custom"
+    dns_zone              = "example.com"
+    tls_certificate       = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    tls_certificate_chain = ""
+    tls_private_key       = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
+  }
+
+  assert {
+    condition     = one(digitalocean_certificate.site).type == "custom" && one(digitalocean_certificate.site).leaf_certificate == var.tls_certificate && one(digitalocean_certificate.site).certificate_chain == null
+    error_message = "A custom certificate carries the leaf as given and no empty chain."
+  }
+
+  assert {
+    condition     = one(digitalocean_record.site).name == "@"
+    error_message = "The zone's apex is the record \"@\"."
+  }
+}
+
+run "tls_needs_a_domain_and_a_matching_zone" {
+  command = plan
+
+  variables {
+    domain          = ""
+    tls             = "lets_encrypt"
+    dns_zone        = "example.org"
+    tls_certificate = "not a certificate"
+    tls_private_key = "not a key"
+  }
+
+  expect_failures = [var.tls, var.dns_zone, var.tls_certificate, var.tls_private_key]
 }
 
 run "the_reserved_ip_starts_on_the_first_haproxy_node" {
