@@ -1,4 +1,4 @@
-# HTTPS for the site (docs/decisions.md, "HTTPS"): the load balancer
+# HTTPS for the site (docs/https.md): the load balancer
 # terminates TLS with a certificate DigitalOcean obtains and renews (Let's
 # Encrypt, for a domain in DigitalOcean DNS) or one the user uploaded, and
 # sends plain HTTP to the web nodes over the VPC.

@@ -4,7 +4,7 @@
  * certificate's and has no passphrase, the certificate covers the domain,
  * is valid now, and the chain issues it. DigitalOcean's load balancer would
  * take most of these and fail later, or serve a browser warning.
- * See docs/decisions.md, "HTTPS".
+ * See docs/https.md.
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 
