@@ -29,6 +29,11 @@ export type SettingKey =
   | 'dbSize'
   | 'lbSize'
   | 'image'
+  | 'tls'
+  | 'tlsCertificate'
+  | 'tlsKey'
+  | 'tlsChain'
+  | 'hsts'
   | 'siteTitle'
   | 'allowXmlrpc'
   | 'adminUser'
@@ -73,7 +78,7 @@ export interface Setting {
   env?: readonly string[];
   description: string;
   /** Help group heading. */
-  group: 'Cluster' | 'DigitalOcean' | 'Access' | 'WordPress' | 'Credentials' | 'Media offload (Spaces)' | 'Backups' | 'Workspace';
+  group: 'Cluster' | 'DigitalOcean' | 'Access' | 'HTTPS' | 'WordPress' | 'Credentials' | 'Media offload (Spaces)' | 'Backups' | 'Workspace';
   kind: 'text' | 'secret' | 'number' | 'select' | 'boolean' | 'path' | 'list';
   /** Targets the setting applies to; absent = every target. */
   targets?: readonly Target[];
@@ -285,6 +290,65 @@ const TABLE = [
     default: () => DEFAULTS.image,
     validate: rules.imageSlug,
     prompt: { when: 'customise', message: 'Droplet image' },
+  },
+  {
+    key: 'tls',
+    flag: 'tls',
+    arg: '<how>',
+    description:
+      "HTTPS at the load balancer (docs/https.md): auto picks lets_encrypt when --domain is in the account's DigitalOcean DNS, " +
+      'custom when --tls-certificate is given; none serves HTTP only',
+    group: 'HTTPS',
+    kind: 'select',
+    targets: DO,
+    choices: ['auto', 'lets_encrypt', 'custom', 'none'],
+    default: () => 'auto',
+    validate: (v) => (['auto', 'lets_encrypt', 'custom', 'none'].includes(v) ? undefined : 'use auto, lets_encrypt, custom or none'),
+    prompt: { when: 'customise', message: 'HTTPS certificate' },
+  },
+  {
+    key: 'tlsCertificate',
+    flag: 'tls-certificate',
+    arg: '<file>',
+    description: 'your certificate for --domain (PEM; a fullchain.pem with the chain after the certificate is fine): uploaded to the load balancer',
+    group: 'HTTPS',
+    kind: 'path',
+    targets: DO,
+    validate: pathLength,
+    prompt: { when: 'never', message: 'Certificate file (PEM)' },
+  },
+  {
+    key: 'tlsKey',
+    flag: 'tls-key',
+    arg: '<file>',
+    description: "the certificate's private key (PEM, without a passphrase); kept in the terraform vault only",
+    group: 'HTTPS',
+    kind: 'path',
+    targets: DO,
+    validate: pathLength,
+    prompt: { when: 'never', message: 'Private key file (PEM)' },
+  },
+  {
+    key: 'tlsChain',
+    flag: 'tls-chain',
+    arg: '<file>',
+    description: "the certificate's chain (PEM), from its issuer up, when --tls-certificate holds the certificate alone",
+    group: 'HTTPS',
+    kind: 'path',
+    targets: DO,
+    validate: pathLength,
+    prompt: { when: 'never', message: 'Certificate chain file (PEM)' },
+  },
+  {
+    key: 'hsts',
+    flag: 'hsts',
+    description: 'with HTTPS, tell browsers to use nothing else for a year (Strict-Transport-Security); --no-hsts to leave it out',
+    group: 'HTTPS',
+    kind: 'boolean',
+    targets: DO,
+    default: () => 'true',
+    validate: (v) => (v === 'true' || v === 'false' ? undefined : 'use true or false (the flags: --hsts, --no-hsts)'),
+    prompt: { when: 'customise', message: 'Send HSTS (browsers refuse plain HTTP to the site for a year)?' },
   },
   {
     key: 'siteTitle',
