@@ -44,6 +44,12 @@ describe('DigitalOcean client against a loopback stand-in API', () => {
     expect(api!.requests.every((r) => r.authorization === `Bearer ${DEFAULT_TOKEN}`)).toBe(true);
   });
 
+  it("lists the account's DNS domains across pages, lower case", async () => {
+    const c = await client({ perPageCap: 2, domains: ['example.com', 'Shop.Example.org', 'blog.example.net'] });
+    expect(await c.domains()).toEqual(['example.com', 'shop.example.org', 'blog.example.net']);
+    expect(api!.requests.filter((r) => r.path === '/v2/domains').map((r) => r.query.page)).toEqual(['1', '2']);
+  });
+
   it('reads the account and counts droplets', async () => {
     const c = await client({ account: { droplet_limit: 10 }, dropletCount: 7 });
     expect(await c.account()).toMatchObject({ dropletLimit: 10, status: 'active', email: 'sammy@example.com' });

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, expect } from 'vitest';
+import { planHttps, zoneOf } from '../src/init/https.js';
 import { checkTlsFiles, type TlsFiles } from '../src/validation/tls.js';
 import { missing, skipWhen } from './support/tools.js';
 
@@ -141,5 +142,81 @@ t.describe('the site certificate checks, with certificates made by openssl', () 
     expect(soon.ok && soon.warning).toBe(
       `the certificate for shop.example.com expires on ${end.toISOString().slice(0, 10)}, in 10 days: renew it and run init again before then`,
     );
+  });
+
+  t.describe("init's choice of certificate (planHttps)", () => {
+    const zones = async () => ['example.org', 'example.com', 'shop.example.com'];
+    const refused = (p: Promise<unknown>) =>
+      p.then(
+        () => 'accepted',
+        (e: Error) => e.message,
+      );
+
+    t.it("picks Let's Encrypt when the domain's zone is in DigitalOcean DNS (the longest matching zone), and says so", async () => {
+      expect(zoneOf('www.shop.example.com.', ['example.com', 'shop.example.com'])).toBe('shop.example.com');
+      expect(zoneOf('example.com', ['example.com'])).toBe('example.com');
+      expect(zoneOf('badexample.com', ['example.com'])).toBeUndefined();
+      const p = await planHttps({ domain: 'Blog.Example.org', tls: 'auto', zones });
+      expect(p).toMatchObject({ tls: 'lets_encrypt', zone: 'example.org' });
+      expect(p.say).toEqual({
+        warn: false,
+        line: "HTTPS: a Let's Encrypt certificate for blog.example.org, made and renewed by DigitalOcean (example.org is in your DigitalOcean DNS); up adds the A record there",
+      });
+    });
+
+    t.it('refuses a domain outside DigitalOcean DNS without a certificate, naming --domain and the ways forward', async () => {
+      const msg = await refused(planHttps({ domain: 'shop.example.net', tls: 'auto', zones }));
+      expect(msg).toMatch(/^--domain: shop\.example\.net is not in this account's DigitalOcean DNS/);
+      expect(msg).toContain('--tls-certificate and --tls-key');
+      expect(msg).toContain('--tls none');
+      expect(await refused(planHttps({ domain: 'shop.example.net', tls: 'lets_encrypt', zones }))).toBe(msg);
+    });
+
+    t.it('takes your certificate when the files are given: the A record in DigitalOcean DNS when the zone is there, else what to point', async () => {
+      const withZone = await planHttps({ domain: 'shop.example.com', tls: 'auto', certificate: f('site.pem'), key: f('site.key'), chain: f('ca.pem'), zones });
+      expect(withZone).toMatchObject({ tls: 'custom', zone: 'shop.example.com' });
+      expect(withZone.bundle?.chain).toBe(readFileSync(f('ca.pem'), 'utf8'));
+      expect(withZone.say.line).toMatch(
+        /^HTTPS: your certificate for shop\.example\.com \(valid until \d{4}-\d\d-\d\d\); up adds the A record in your DigitalOcean DNS \(shop\.example\.com\)$/,
+      );
+      const elsewhere = await planHttps({
+        domain: 'shop.example.com',
+        tls: 'custom',
+        certificate: f('fullchain.pem'),
+        key: f('site.key'),
+        zones: async () => [],
+      });
+      expect(elsewhere.zone).toBeUndefined();
+      expect(elsewhere.say.line).toContain("point shop.example.com (an A record) at the load balancer's IP, which up prints");
+    });
+
+    t.it('no domain or --tls none: HTTP only, with a warning saying what HTTPS needs; the API is not asked', async () => {
+      const never = async (): Promise<string[]> => {
+        throw new Error('the DNS domains were listed');
+      };
+      const bare = await planHttps({ tls: 'auto', zones: never });
+      expect(bare).toMatchObject({ tls: 'none', say: { warn: true } });
+      expect(bare.say.line).toMatch(/^HTTP only: no --domain/);
+      const off = await planHttps({ domain: 'shop.example.com', tls: 'none', zones: never });
+      expect(off.say.line).toMatch(/^HTTP only \(--tls none\): logins and cookies cross the internet in clear/);
+    });
+
+    t.it('refuses contradictions and missing pieces, naming the flag', async () => {
+      const cert = { certificate: f('site.pem'), key: f('site.key') };
+      expect(await refused(planHttps({ domain: 'shop.example.com', tls: 'none', ...cert, zones }))).toMatch(/^--tls-certificate: --tls none serves plain HTTP/);
+      expect(await refused(planHttps({ domain: 'shop.example.com', tls: 'lets_encrypt', ...cert, zones }))).toMatch(
+        /^--tls-certificate: --tls lets_encrypt uses DigitalOcean's certificate/,
+      );
+      expect(await refused(planHttps({ tls: 'custom', ...cert, zones }))).toBe('--tls custom: a certificate is for a domain; give --domain too');
+      expect(await refused(planHttps({ domain: 'shop.example.com', tls: 'custom', certificate: f('site.pem'), zones }))).toMatch(
+        /^--tls-key: your own certificate needs both/,
+      );
+      expect(await refused(planHttps({ domain: 'shop.example.com', tls: 'custom', certificate: f('missing.pem'), key: f('site.key'), zones }))).toBe(
+        `--tls-certificate: cannot read ${f('missing.pem')} (ENOENT)`,
+      );
+      expect(await refused(planHttps({ domain: 'shop.example.com', tls: 'custom', certificate: f('other.pem'), key: f('other.key'), zones }))).toMatch(
+        /^--tls-certificate: .* covers other\.example\.org, not shop\.example\.com/,
+      );
+    });
   });
 });

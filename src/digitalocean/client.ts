@@ -64,6 +64,8 @@ export interface DoApi {
   regions(): Promise<Region[]>;
   sizes(): Promise<Size[]>;
   sshKeys(): Promise<SshKey[]>;
+  /** The names of the account's DigitalOcean DNS domains (zones), lower case. */
+  domains(): Promise<string[]>;
   dropletCount(): Promise<number>;
   /**
    * Uploads the key unless one with its fingerprint is already there; never
@@ -142,6 +144,7 @@ interface DotsClient {
       >;
     };
     droplets: { get(o: { queryParameters: Page }): Promise<Meta | undefined> };
+    domains: { get(o: { queryParameters: Page }): Promise<({ domains?: { name?: string | null }[] | null } & Meta) | undefined> };
     spaces: {
       keys: {
         get(o: { queryParameters: Page & { name?: string } }): Promise<({ keys?: DotsSpacesKey[] | null } & Meta) | undefined>;
@@ -443,6 +446,11 @@ export async function connect(options: ConnectOptions): Promise<DoApi> {
         })),
       ),
     sshKeys,
+    domains: () =>
+      allPages('listing DNS domains', async (page) => {
+        const r = await client.v2.domains.get({ queryParameters: { page, perPage: PER_PAGE } });
+        return { items: r?.domains, total: r?.meta?.total };
+      }).then((ds) => ds.map((d) => (d.name ?? '').toLowerCase()).filter(Boolean)),
     dropletCount: () =>
       call('counting droplets', async () => {
         const r = await client.v2.droplets.get({ queryParameters: { page: 1, perPage: 1 } });

@@ -165,6 +165,8 @@ declare module '*/fake-do-api.mjs' {
     sizes?: DoSize[];
     /** Initial SSH keys (copied). Default: 4 realistic keys. */
     keys?: DoSshKey[];
+    /** Names of the account's DigitalOcean DNS domains (GET /v2/domains). Default none. */
+    domains?: string[];
     /** Number of placeholder droplets GET /v2/droplets lists before the ones created through the API. Default 0. */
     dropletCount?: number;
     /** Spaces keys the account already has (copied); a secret is made up when not given. Default none. */

@@ -15,6 +15,7 @@
  *                             ?tag_name= lists only the created ones with that tag)
  *   GET  /v2/account/keys    (paginated)
  *   POST /v2/account/keys
+ *   GET  /v2/domains         (paginated; the account's DNS domains)
  *   GET  /v2/spaces/keys     (paginated; name, bucket, permission filters; sort)
  *   POST /v2/spaces/keys     (the only answer that carries the secret)
  *   GET, PUT, PATCH, DELETE /v2/spaces/keys/{access_key}
@@ -168,6 +169,7 @@ import { createCloud } from './fake-do-cloud.mjs';
  * @property {DoRegion[]} [regions] Replaces the default region list.
  * @property {DoSize[]} [sizes] Replaces the default size list.
  * @property {DoSshKey[]} [keys] Initial SSH keys (copied). Default: 4 realistic keys.
+ * @property {string[]} [domains] Names of the account's DigitalOcean DNS domains. Default none.
  * @property {number} [dropletCount] Number of droplets GET /v2/droplets reports (meta.total). Default 0.
  * @property {(DoSpacesKey & { secret_key?: string })[]} [spacesKeys] Spaces keys the account already has (copied). Default none.
  * @property {boolean} [widenSpacesKeys] Every Spaces key is made full access whatever its grants (what DigitalOcean does to a request that mixes full access with bucket grants).
@@ -528,6 +530,8 @@ export async function startFakeDoApi(options = {}) {
   const sizes = options.sizes ? clone(options.sizes) : defaultSizes();
   /** @type {DoSshKey[]} */
   const keys = options.keys ? options.keys.map((k) => ({ ...k })) : defaultKeys();
+  // What GET /v2/domains lists: name, TTL and zone file, as DigitalOcean answers.
+  const domains = (options.domains ?? []).map((name) => ({ name, ttl: 1800, zone_file: `$ORIGIN ${name}.\n` }));
   const droplets = makeDroplets(Math.max(0, Math.floor(options.dropletCount ?? 0)));
   /** @type {DoSpacesKey[]} */
   const spacesKeys = [];
@@ -813,6 +817,8 @@ export async function startFakeDoApi(options = {}) {
           return send(res, record, 200, paginate(path, params, 'sizes', sizes));
         case '/v2/account/keys':
           return send(res, record, 200, paginate(path, params, 'ssh_keys', keys));
+        case '/v2/domains':
+          return send(res, record, 200, paginate(path, params, 'domains', domains));
         case '/v2/droplets': {
           const tagName = params.get('tag_name');
           const listed = [...(tagName ? [] : droplets), ...cloud.listDroplets(tagName)];
