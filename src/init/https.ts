@@ -60,8 +60,10 @@ export async function planHttps(i: HttpsInput): Promise<HttpsPlan> {
       say: {
         warn: true,
         line: domain
-          ? `HTTP only (--tls none): logins and cookies cross the internet in clear; HTTPS needs ${domain} in DigitalOcean DNS, or --tls-certificate and --tls-key`
-          : "HTTP only: no --domain, so the site answers on the load balancer's IP; HTTPS needs a domain (in DigitalOcean DNS for a free Let's Encrypt certificate, or your own with --tls-certificate and --tls-key)",
+          ? 'HTTP only (--tls none): logins and cookies cross the internet in clear; ' +
+            `HTTPS needs ${domain} in DigitalOcean DNS, or --tls-certificate and --tls-key`
+          : "HTTP only: no --domain, so the site answers on the load balancer's IP; HTTPS needs a domain " +
+            "(in DigitalOcean DNS for a free Let's Encrypt certificate, or your own with --tls-certificate and --tls-key)",
       },
     };
   }
@@ -81,7 +83,9 @@ export async function planHttps(i: HttpsInput): Promise<HttpsPlan> {
       zone,
       say: {
         warn: false,
-        line: `HTTPS: a Let's Encrypt certificate for ${domain}, made and renewed by DigitalOcean (${zone} is in your DigitalOcean DNS); up adds the A record there`,
+        line:
+          `HTTPS: a Let's Encrypt certificate for ${domain}, made and renewed by DigitalOcean ` +
+          `(${zone} is in your DigitalOcean DNS); up adds the A record there`,
       },
     };
   }

@@ -101,7 +101,8 @@ export function checkTlsFiles(files: TlsFiles, domain: string, now: Date = new D
     if (/passphrase/i.test(why) || /ENCRYPTED/.test(files.key.text))
       return fail(
         'tls-key',
-        `${files.key.path} is protected by a passphrase, which a load balancer cannot type: write it without one (openssl pkey -in ${files.key.path} -out site.key)`,
+        `${files.key.path} is protected by a passphrase, which a load balancer cannot type: ` +
+          `write it without one (openssl pkey -in ${files.key.path} -out site.key)`,
       );
     return fail('tls-key', `${files.key.path} holds no PEM private key`);
   }
