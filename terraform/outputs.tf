@@ -34,3 +34,13 @@ output "db_reserved_ip" {
   description = "Reserved IPv4 address the active HAProxy node holds: the database address WordPress connects to."
   value       = digitalocean_reserved_ip.db.ip_address
 }
+
+output "site_url" {
+  description = "Where the site answers: https://<domain>/ with HTTPS, http://<domain>/ without, http://<load balancer IP>/ with no domain."
+  value       = "${local.https ? "https" : "http"}://${local.domain != "" ? local.domain : digitalocean_loadbalancer.public.ip}/"
+}
+
+output "dns_record" {
+  description = "The A record made for the site in DigitalOcean DNS (its fully qualified name), or \"\" when the domain's DNS is elsewhere and the user points it at load_balancer_ip."
+  value       = length(digitalocean_record.site) > 0 ? digitalocean_record.site[0].fqdn : ""
+}

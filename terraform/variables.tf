@@ -154,7 +154,7 @@ variable "spaces_bucket" {
 
 variable "tls" {
   type        = string
-  description = "HTTPS at the load balancer: \"none\" (HTTP only), \"lets_encrypt\" (a certificate DigitalOcean obtains and renews; the domain must be in DigitalOcean DNS) or \"custom\" (the certificate in tls/site.pem, its chain in tls/chain.pem, the key from TF_VAR_tls_private_key)."
+  description = "HTTPS at the load balancer: \"none\" (HTTP only), \"lets_encrypt\" (a certificate DigitalOcean obtains and renews; the domain must be in DigitalOcean DNS) or \"custom\" (tls_certificate and tls_certificate_chain, the key from TF_VAR_tls_private_key)."
   default     = "none"
 
   validation {

@@ -1,13 +1,17 @@
 /**
  * The one HTTP probe (src/net/http-probe.ts) against a server on 127.0.0.1:
  * the status as sent, no redirect followed, the Host header, and 0 for every
- * way of not answering in time.
+ * way of not answering in time; over HTTPS, 0 for a certificate that does
+ * not verify.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpGet, httpStatus } from '../src/net/http-probe.js';
+import { issue, newCa, type KeyPair } from '../src/secrets/pki.js';
+import { missing, skipWhen } from './support/tools.js';
 
 let server: http.Server;
 let port: number;
@@ -112,5 +116,42 @@ describe('httpGet', () => {
     expect(await httpGet({ host: '127.0.0.1', port, path: '/ok', timeoutMs: 300 })).toEqual({ status: 200, body: 'hello' });
     expect((await httpGet({ host: '127.0.0.1', port, path: '/big', timeoutMs: 300 }, 1000)).body).toHaveLength(1000);
     expect(await httpGet({ host: '127.0.0.1', port, path: '/slow-body', timeoutMs: 300 })).toEqual({ status: 0, body: '' });
+  });
+});
+
+describe('httpStatus over HTTPS, with certificates from src/secrets/pki.ts', () => {
+  const t = skipWhen(missing('openssl'));
+  let tlsServer: https.Server;
+  let tlsPort: number;
+  let ca: KeyPair;
+  let otherCa: KeyPair;
+
+  beforeAll(async () => {
+    ca = await newCa('probe test CA', 2);
+    otherCa = await newCa('another CA', 2);
+    const leaf = await issue(ca, { commonName: 'shop.example.com', dns: ['shop.example.com'], usage: ['serverAuth'] }, 2);
+    tlsServer = https.createServer({ cert: leaf.cert, key: leaf.key }, (req, res) => {
+      res.end(`tls ${req.headers.host}`);
+    });
+    await new Promise<void>((r) => tlsServer.listen(0, '127.0.0.1', r));
+    tlsPort = (tlsServer.address() as AddressInfo).port;
+  }, 30_000);
+  afterAll(() => new Promise<void>((r) => (tlsServer ? tlsServer.close(() => r()) : r())));
+
+  const get = (servername: string, caPem: string | undefined) =>
+    httpGet({ host: '127.0.0.1', port: tlsPort, hostHeader: servername, tls: { servername, ...(caPem ? { ca: caPem } : {}) }, timeoutMs: 2000 });
+
+  t.it('answers when the certificate chains to the CA given and covers the name', async () => {
+    expect(await get('shop.example.com', ca.cert)).toEqual({ status: 200, body: 'tls shop.example.com' });
+  });
+
+  t.it('is no answer when the certificate is for another name, from another CA, or from no CA the system trusts', async () => {
+    expect((await get('www.example.com', ca.cert)).status).toBe(0);
+    expect((await get('shop.example.com', otherCa.cert)).status).toBe(0);
+    expect((await get('shop.example.com', undefined)).status).toBe(0);
+  });
+
+  t.it('is no answer from a plain-HTTP server', async () => {
+    expect(await httpStatus({ host: '127.0.0.1', port, path: '/ok', tls: { servername: 'shop.example.com', ca: ca.cert }, timeoutMs: 500 })).toBe(0);
   });
 });

@@ -14,6 +14,7 @@ import { DEFAULT_TOKEN, defaultKeys, defaultRegions, startFakeDoApi, type FakeDo
 import { homeWithKey, runCli, tempDir, type CliResult } from './support/cli.js';
 import { ansibleVaultDecrypt, budget, needs, runTool, runToolSync, terraformEval, terraformPlan } from './support/tools.js';
 import { decryptVault } from '../src/secrets/vault.js';
+import { issue, newCa } from '../src/secrets/pki.js';
 import { md5Fingerprint } from '../src/ssh/keys.js';
 
 // A test here runs the CLI once or twice and real ansible-vault up to 8
@@ -72,7 +73,13 @@ beforeAll(async () => {
   writeFileSync(pwFile, 'a long vault password\n');
   // The user's key is already on the account, on the last page of keys.
   const keys = [...defaultKeys(), { id: 4242, name: 'laptop', fingerprint: myKeyFingerprint, public_key: made.publicKey }];
-  api = await startFakeDoApi({ perPageCap: 3, keys, rateLimitOnce: { path: '/v2/sizes', retryAfter: 1 } });
+  // example.com is in the account's DigitalOcean DNS (on the second page of domains): its names get Let's Encrypt.
+  api = await startFakeDoApi({
+    perPageCap: 3,
+    keys,
+    rateLimitOnce: { path: '/v2/sizes', retryAfter: 1 },
+    domains: ['one.test', 'two.test', 'three.test', 'example.com'],
+  });
 });
 
 afterAll(async () => {
@@ -96,6 +103,17 @@ describe('init --non-interactive against the stand-in API', () => {
     const sizes = api.requests.filter((r) => r.path === '/v2/sizes').map((r) => r.status);
     expect(sizes.slice(0, 2)).toEqual([429, 200]);
     expect(readFileSync(path.join(ws, 'terraform', 'terraform.tfvars'), 'utf8')).toContain('region      = "syd1"');
+  });
+
+  it("picks Let's Encrypt for a domain whose zone is in the account's DigitalOcean DNS, and says so", () => {
+    expect(first.stderr).toMatch(/HTTPS\s+a Let's Encrypt certificate for shop\.example\.com, made and renewed by DigitalOcean \(example\.com is in your/);
+    const tfvars = readFileSync(path.join(ws, 'terraform', 'terraform.tfvars'), 'utf8');
+    expect(tfvars).toMatch(/^tls\s+= "lets_encrypt"$/m);
+    expect(tfvars).toMatch(/^dns_zone\s+= "example\.com"$/m);
+    const all = readFileSync(path.join(ws, 'ansible/group_vars/all/vars.yml'), 'utf8');
+    expect(all).toMatch(/^site_tls: !unsafe "lets_encrypt"$/m);
+    expect(all).toMatch(/^site_hsts: true$/m);
+    expect(yaml.load(readFileSync(path.join(ws, 'ha-wordpress.yml'), 'utf8'))).toMatchObject({ tls: 'auto', hsts: true });
   });
 
   it('says so when the API rate-limits it, as it happens: the retry and its pause', () => {
@@ -239,6 +257,128 @@ describe('init --non-interactive against the stand-in API', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--vault-password-file: the vault password does not open/);
     expect(Object.fromEntries(allFiles(ws).map((f) => [f, readFileSync(f, 'utf8')]))).toEqual(snapshot);
+  });
+});
+
+describe('HTTPS: which certificate init picks, and what it refuses', () => {
+  let certDir: string;
+  beforeAll(async () => {
+    certDir = tempDir('hawp-certs-');
+    const ca = await newCa('Test Issuing CA', 30);
+    const leaf = await issue(ca, { commonName: 'blog.example.net', dns: ['blog.example.net'], usage: ['serverAuth'] }, 90);
+    const other = await issue(ca, { commonName: 'other.example.net', dns: ['other.example.net'], usage: ['serverAuth'] }, 90);
+    writeFileSync(path.join(certDir, 'fullchain.pem'), leaf.cert + ca.cert);
+    writeFileSync(path.join(certDir, 'site.key'), leaf.key, { mode: 0o600 });
+    writeFileSync(path.join(certDir, 'other.pem'), other.cert);
+  });
+
+  it('refuses a domain that is neither in DigitalOcean DNS nor given a certificate, with both ways forward, writing nothing', async () => {
+    const ws = path.join(root, 'not-in-dns');
+    const r = await doInit(ws, ['--domain', 'shop.elsewhere.org']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /^error: --domain: shop\.elsewhere\.org is not in this account's DigitalOcean DNS, .*--tls-key; --tls none keeps the site on plain HTTP$/m,
+    );
+    expect(existsSync(ws)).toBe(false);
+  });
+
+  it('--tls none with a domain: plain HTTP, with a warning saying what HTTPS needs', async () => {
+    const ws = path.join(root, 'plain-http');
+    const r = await doInit(ws, ['--domain', 'shop.elsewhere.org', '--tls', 'none']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(
+      /^warning: HTTP only \(--tls none\): logins and cookies cross the internet in clear; HTTPS needs shop\.elsewhere\.org in DigitalOcean DNS/m,
+    );
+    expect(readFileSync(path.join(ws, 'terraform', 'terraform.tfvars'), 'utf8')).toMatch(/^tls\s+= "none"$/m);
+    expect(readFileSync(path.join(ws, 'ansible/group_vars/all/vars.yml'), 'utf8')).toMatch(/^site_tls: !unsafe "none"$/m);
+  });
+
+  it('no domain: HTTP only, with the warning', async () => {
+    const ws = path.join(root, 'no-domain');
+    const r = await doInit(ws);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^warning: HTTP only: no --domain, so the site answers on the load balancer's IP/m);
+  });
+
+  needs('ansible-vault').it(
+    "the user's own certificate: checked, the certificate and chain in terraform.tfvars, the key only in terraform's vault",
+    async () => {
+      const ws = path.join(root, 'own-cert');
+      const rel = path.relative(root, certDir);
+      // Relative file names, from the directory init runs in; stored as absolute ones.
+      const r = await runCli(
+        [
+          'init',
+          '--non-interactive',
+          '--project',
+          'blog',
+          '--region',
+          'syd1',
+          '--dir',
+          ws,
+          '--vault-password-file',
+          pwFile,
+          '--api-url',
+          api.url,
+          '--domain',
+          'blog.example.net',
+          '--tls-certificate',
+          path.join(rel, 'fullchain.pem'),
+          '--tls-key',
+          path.join(rel, 'site.key'),
+        ],
+        { env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN }, cwd: root },
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(
+        /HTTPS\s+your certificate for blog\.example\.net \(valid until \d{4}-\d\d-\d\d\); point blog\.example\.net \(an A record\) at the load balancer's IP/,
+      );
+      const key = readFileSync(path.join(certDir, 'site.key'), 'utf8');
+      const [leafPem, caPem] = readFileSync(path.join(certDir, 'fullchain.pem'), 'utf8').match(
+        /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g,
+      )!;
+      const tfvars = readFileSync(path.join(ws, 'terraform', 'terraform.tfvars'), 'utf8');
+      expect(tfvars).toMatch(/^tls\s+= "custom"$/m);
+      expect(tfvars).toMatch(/^dns_zone\s+= ""$/m);
+      expect(tfvars).toContain(JSON.stringify(leafPem!.trim() + '\n'));
+      expect(tfvars).toContain(JSON.stringify(caPem!.trim() + '\n'));
+      expect(vaultYaml(ws, 'terraform/vault.yml')).toEqual({ do_token: DEFAULT_TOKEN, tls_private_key: key });
+      const keyBody = key.split('\n')[1]!;
+      for (const f of allFiles(ws).filter((x) => !x.endsWith('vault.yml'))) expect(readFileSync(f, 'utf8'), f).not.toContain(keyBody);
+      expect(r.stdout + r.stderr).not.toContain(keyBody);
+      expect(yaml.load(readFileSync(path.join(ws, 'ha-wordpress.yml'), 'utf8'))).toMatchObject({
+        tls: 'auto',
+        'tls-certificate': path.join(certDir, 'fullchain.pem'),
+        'tls-key': path.join(certDir, 'site.key'),
+      });
+      // Run again from anywhere: the stored files are read again, nothing changes.
+      const again = await runCli(['init', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile, '--api-url', api.url], { env: { HOME: home } });
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stderr).toMatch(/0 written/);
+    },
+  );
+
+  it('refuses a certificate that does not cover the domain, or a key that is not its own, naming the flag, writing nothing', async () => {
+    const ws = path.join(root, 'wrong-cert');
+    const base = ['--domain', 'blog.example.net', '--tls-key', path.join(certDir, 'site.key')];
+    const wrongName = await doInit(ws, [...base, '--tls-certificate', path.join(certDir, 'other.pem')]);
+    expect(wrongName.code).toBe(2);
+    expect(wrongName.stderr).toMatch(/^error: --tls-(certificate|key): .*$/m);
+    expect(wrongName.stderr).not.toMatch(/Workspace ready/);
+    const missingKey = await doInit(ws, ['--domain', 'blog.example.net', '--tls-certificate', path.join(certDir, 'fullchain.pem')]);
+    expect(missingKey.code).toBe(2);
+    expect(missingKey.stderr).toMatch(/^error: --tls-key: your own certificate needs both --tls-certificate and --tls-key$/m);
+    const unreadable = await doInit(ws, [
+      '--domain',
+      'blog.example.net',
+      '--tls-certificate',
+      path.join(certDir, 'nope.pem'),
+      '--tls-key',
+      path.join(certDir, 'site.key'),
+    ]);
+    expect(unreadable.code).toBe(2);
+    expect(unreadable.stderr).toMatch(/^error: --tls-certificate: cannot read .*nope\.pem \(ENOENT\)$/m);
+    expect(existsSync(ws)).toBe(false);
   });
 });
 

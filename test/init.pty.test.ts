@@ -24,7 +24,7 @@ let home: string;
 beforeAll(async () => {
   root = tempDir('hawp-pty-');
   ({ home } = await homeWithKey(root));
-  api = await startFakeDoApi({ perPageCap: 3 });
+  api = await startFakeDoApi({ perPageCap: 3, domains: ['example.com'] });
 });
 afterAll(async () => api?.close());
 

@@ -139,4 +139,23 @@ describe('status: how late a backup may be', () => {
     // A hand edit that no longer parses: hourly, not no limit at all.
     expect(backupExpectation('every now and then', 0).backupMaxAgeS).toBe(2 * 3600);
   });
+
+  it("with HTTPS, shows the load balancer's certificate and calls one that does not verify, expires within 14 days or is missing a problem", () => {
+    const now = Date.parse('2026-12-01T12:00:00Z');
+    const at = (days: number) => new Date(now + days * 86_400_000 + 3_600_000);
+    const https = { ...ctx, url: 'https://shop.example.com/', now };
+    const good = assess(healthy(), { ...https, certificate: { notAfter: at(60), verified: true } });
+    expect(good.problems.filter((p) => /certificate|TLS/.test(p))).toEqual([]);
+    expect(good.site.certificate).toEqual({ expires: at(60).toISOString(), days: 60, verified: true });
+
+    const soon = assess(healthy(), { ...https, certificate: { notAfter: at(13), verified: true } }).problems.filter((p) => /certificate/.test(p));
+    expect(soon).toHaveLength(1);
+    expect(soon[0]).toMatch(/^the site's certificate expires in 13 days \(2026-12-14\): your own certificate: run `ha-wordpress init --tls-certificate/);
+    expect(assess(healthy(), { ...https, certificate: { notAfter: at(14), verified: true } }).problems.filter((p) => /certificate/.test(p))).toEqual([]);
+
+    const bad = assess(healthy(), { ...https, certificate: { notAfter: at(-1), verified: false, problem: 'CERT_HAS_EXPIRED' } });
+    expect(bad.problems.filter((p) => /certificate/.test(p))[0]).toMatch(/^the site's certificate does not verify \(CERT_HAS_EXPIRED\)/);
+    expect(assess(healthy(), { ...https, certificate: null }).problems).toContain('the load balancer completes no TLS handshake for https://shop.example.com/');
+    expect(assess(healthy(), ctx).site.certificate).toBeUndefined();
+  });
 });

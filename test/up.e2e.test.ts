@@ -45,7 +45,7 @@ beforeAll(async () => {
   pwFile = path.join(root, 'vault-pass.txt');
   writeFileSync(pwFile, VAULT_PASSWORD + '\n');
   const keys = [...defaultKeys(), { id: 4242, name: 'laptop', fingerprint: md5Fingerprint(made.publicKey), public_key: made.publicKey }];
-  api = await startFakeDoApi({ keys });
+  api = await startFakeDoApi({ keys, domains: ['example.com'] });
   bin = standinBin(root);
   ssh = await startSshServer({ user: 'deploy', publicKey: made.publicKey });
   site = http.createServer((req, res) => {

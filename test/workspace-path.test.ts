@@ -91,7 +91,8 @@ needs('ansible-playbook', 'ssh').describe('a workspace under any directory name 
 
         const conn = { adminUser: 'deploy', keyFile };
         const host = { ansible_host: '127.0.0.1', ansible_port: ssh.port };
-        const outputs = { inventory: { wp_node: { 'web-01': host }, galera_cluster_node: {}, galera_loadbalancer: {} }, loadBalancerIp: '', dbReservedIp: '' };
+        const inventory = { wp_node: { 'web-01': host }, galera_cluster_node: {}, galera_loadbalancer: {} };
+        const outputs = { inventory, loadBalancerIp: '', dbReservedIp: '', siteUrl: '' };
         await writeInventory(ws, renderInventory(outputs, conn), conn);
 
         const log = new PhaseLog(path.join(root, 'logs'), 'ansible', `${Date.now()}`);

@@ -9,6 +9,7 @@ import { UsageError } from '../errors.js';
 import { newBackupBucket, sameRegionWarning } from '../backup/regions.js';
 import { connectAccount, checkDropletLimit, regionChoices, sizeChoices, type Live } from '../init/account.js';
 import { changedSecretsMustLand, planFiles } from '../init/files.js';
+import { httpsInput, planHttps, type HttpsPlan } from '../init/https.js';
 import { registerKey, resolveSshKey } from '../init/ssh-key.js';
 import { printSummary } from '../init/summary.js';
 import { locate, type Where } from '../init/where.js';
@@ -16,6 +17,7 @@ import { buildSecrets, ROTATE_NAMES, rotateRefusal, secretStrings, type Vaults }
 import { Resolver, type ExtraCheck } from '../settings/resolve.js';
 import { appliesTo, RETIRED_FLAGS, SETTING, SETTINGS, type SettingKey, type Values } from '../settings/table.js';
 import { redact } from '../ui/logger.js';
+import { withSpinner } from '../ui/spinner.js';
 import { splitList } from '../validation/rules.js';
 import { readIfExists } from '../workspace/files.js';
 import { withWorkspaceLock } from '../workspace/lock.js';
@@ -91,6 +93,14 @@ async function initIn(ctx: Context, r: Resolver, { dir, target, project, stored 
   const sameRegion = sameRegionWarning(r.values.region, r.values.backupRegion);
   if (sameRegion) log.warn(sameRegion);
   if (live) checkDropletLimit(live, r.values, log);
+  // HTTPS (docs/https.md): which certificate, its files checked, before anything is written.
+  let https: HttpsPlan | undefined;
+  if (live) {
+    const api = live.api;
+    https = await planHttps(httpsInput(r.values, ctx.cwd, () => withSpinner('Listing the DigitalOcean DNS domains…', () => api.domains())));
+    // Kept as absolute paths: a later init, from any directory, reads the same files.
+    for (const k of ['tlsCertificate', 'tlsKey', 'tlsChain'] as const) if (r.values[k]) r.values[k] = path.resolve(ctx.cwd, r.values[k]);
+  }
 
   // Every value is checked and nothing has been written. From here on, side
   // effects: a new SSH key if there is none, its upload, the workspace.
@@ -117,6 +127,7 @@ async function initIn(ctx: Context, r: Resolver, { dir, target, project, stored 
     token,
     terraformSpaces: existing?.terraformSpaces,
     failoverFollows: secrets.failoverFollowsApiToken,
+    ...(https ? { https } : {}),
   });
   const saved = r.values.saveVaultPassword === 'true';
   if (saved) files.push({ rel: VAULT_PASS_FILE, content: vaultPassword + '\n', mode: 0o600, policy: 'owned' });
@@ -130,6 +141,7 @@ async function initIn(ctx: Context, r: Resolver, { dir, target, project, stored 
     target,
     values: r.values,
     secrets,
+    ...(https ? { https } : {}),
     result,
     key,
     keyNote,

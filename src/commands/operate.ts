@@ -34,6 +34,8 @@ export interface Workspace {
   /** The API token (from the environment when set there, else the vault). */
   token?: string;
   tokenSource?: string;
+  /** The private key of the site's own certificate (--tls-key), from terraform's vault. */
+  tlsKey?: string;
   /** Where logs of this run go, and its timestamp. */
   logDir: string;
   stamp: string;
@@ -69,7 +71,7 @@ export async function withLockedWorkspace<T>(ctx: OpContext, command: string, fn
 export async function openWorkspace(ctx: OpContext, located?: Awaited<ReturnType<typeof locateWorkspace>>): Promise<Workspace> {
   const { dir, settings, target, project, logDir, stamp } = located ?? (await locateWorkspace(ctx));
   const vaultPassword = await openingPassword(ctx, dir);
-  const { vaults, token: vaultToken } = await readWorkspaceSecrets(dir, vaultPassword);
+  const { vaults, token: vaultToken, tlsKey } = await readWorkspaceSecrets(dir, vaultPassword);
 
   let token: string | undefined;
   let tokenSource: string | undefined;
@@ -90,7 +92,7 @@ export async function openWorkspace(ctx: OpContext, located?: Awaited<ReturnType
     }
     if (!token) throw new UsageError('no DigitalOcean API token: set DIGITALOCEAN_TOKEN, or run `ha-wordpress init` again to store one');
   }
-  return { dir, settings, target, project, vaultPassword, vaults, token, tokenSource, logDir, stamp };
+  return { dir, settings, target, project, vaultPassword, vaults, token, tokenSource, ...(tlsKey ? { tlsKey } : {}), logDir, stamp };
 }
 
 export async function requireFile(ws: Workspace, rel: string, why: string): Promise<void> {
@@ -194,6 +196,8 @@ export function terraformEnv(ctx: OpContext, ws: Workspace): NodeJS.ProcessEnv {
     DIGITALOCEAN_API_URL: ws.settings.apiUrl || undefined,
     SPACES_ACCESS_KEY_ID: spaces ? String(wp!.vault_spaces_access_key) : undefined,
     SPACES_SECRET_ACCESS_KEY: spaces ? String(wp!.vault_spaces_secret_key) : undefined,
+    // The private key of the site's own certificate (docs/https.md); terraform reads it as var.tls_private_key.
+    TF_VAR_tls_private_key: ws.tlsKey,
     TF_IN_AUTOMATION: '1',
     TF_INPUT: '0',
   });
@@ -214,12 +218,33 @@ export async function preflightTools(tools: { name: string; version: () => Promi
   return found;
 }
 
-/** GET / on the load balancer (with the site's Host header) until a 200, or false after `ms`. */
-export async function siteAnswers(ip: string, host: string | undefined, ms: number): Promise<boolean> {
+/** The site's public entry: the load balancer's address, and the URL the site answers on there. */
+export interface SiteEntry {
+  ip: string;
+  /** http://<domain or ip>/ or https://<domain>/ (terraform's site_url). */
+  url: string;
+  /** A CA to verify the site's certificate with, instead of the system's (the lab's). */
+  ca?: string;
+}
+
+/**
+ * GET / on the load balancer with the site's name (Host header, and for
+ * HTTPS the TLS server name, the certificate verified) until a 200, or false
+ * after `ms`.
+ */
+export async function siteAnswers(site: SiteEntry, ms: number): Promise<boolean> {
   const [{ httpStatus }, { sleep }] = await Promise.all([import('../net/http-probe.js'), import('../util/sleep.js')]);
+  const url = new URL(site.url);
+  const name = url.hostname;
+  const probe = {
+    host: site.ip,
+    ...(name !== site.ip ? { hostHeader: name } : {}),
+    ...(url.protocol === 'https:' ? { tls: { servername: name, ...(site.ca ? { ca: site.ca } : {}) } } : {}),
+    timeoutMs: 5000,
+  };
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    if ((await httpStatus({ host: ip, hostHeader: host, timeoutMs: 5000 })) === 200) return true;
+    if ((await httpStatus(probe)) === 200) return true;
     await sleep(1000);
   }
   return false;

@@ -5,12 +5,11 @@
  * could not run" and "bad usage"), so scripts and monitors can use it.
  */
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { checkSchedule } from '../backup/schedule.js';
 import { packagePath } from '../paths.js';
 import { HostKeyRejected, keysFor, sshExec } from '../ssh/exec.js';
-import { readIfExists } from '../workspace/files.js';
-import { INVENTORY_FILE, readInventory, recordedHostKeys, type Host } from '../workspace/inventory.js';
+import { peerCertificate, type PeerCertificate } from '../net/http-probe.js';
+import { readInventory, readInventoryVars, recordedHostKeys, type Host } from '../workspace/inventory.js';
 import { locateWorkspace, siteAnswers, sshCredentials, type OpContext, type Workspace } from './operate.js';
 
 export const DEGRADED_EXIT = 3;
@@ -58,7 +57,8 @@ export interface ClusterStatus {
   nodes: NodeStatus[];
   galera: { cluster_size: number; synced: string[]; primary: string[] };
   reserved_ip: { address: string; holder: string | null };
-  site: { url: string; answers: boolean };
+  /** With HTTPS, the certificate the load balancer presents (expires: ISO time), or null when no TLS handshake completed. */
+  site: { url: string; answers: boolean; certificate?: { expires: string; days: number; verified: boolean; problem?: string } | null };
   /** The newest backup and verification any database node recorded. */
   backup: { last_backup: BackupRun | null; last_verify: BackupRun | null };
 }
@@ -89,22 +89,27 @@ export async function statusProbe(ctx: OpContext, ws: Pick<Workspace, 'dir' | 's
   const credentials = await sshCredentials(ctx, ws);
   const known = await recordedHostKeys(ws.dir);
   const script = await fs.readFile(packagePath('libexec', 'node-probe.py'), 'utf8');
-  const vars = await inventoryVars(ws.dir);
+  const vars = await readInventoryVars(ws.dir);
+  // An inventory from before HTTPS has no site_url: the site was plain HTTP on the domain or the IP.
   const domain = ws.target === 'digitalocean' ? ws.settings.domain : undefined;
+  const site = vars.load_balancer_ip ? { ip: vars.load_balancer_ip, url: vars.site_url || `http://${domain || vars.load_balancer_ip}/` } : undefined;
   // Worked out once: the schedule's longest gap takes a walk over years of runs, and drill probes every second.
   const backupLimits = backupExpectation(ws.settings.backupSchedule);
 
   return async () => {
-    const [nodes, answers] = await Promise.all([
+    const tls = site?.url.startsWith('https:') ? site : undefined;
+    const [nodes, answers, certificate] = await Promise.all([
       Promise.all(hosts.map((h) => probeNode(h, credentials, known, script))),
-      vars.load_balancer_ip ? siteAnswers(vars.load_balancer_ip, domain || undefined, 5000) : Promise.resolve(false),
+      site ? siteAnswers(site, 5000) : Promise.resolve(false),
+      tls ? peerCertificate({ host: tls.ip, servername: new URL(tls.url).hostname, timeoutMs: 5000 }).then((x) => x ?? null) : undefined,
     ]);
     return assess(nodes, {
       backups: { ...backupLimits, now: Date.now() },
       dbNodes: hosts.filter((h) => h.group === 'galera_cluster_node').length,
       reservedIp: vars.db_reserved_ip ?? '',
-      url: `http://${domain || vars.load_balancer_ip || '?'}/`,
+      url: site?.url ?? 'http://?/',
       siteAnswers: answers,
+      ...(certificate !== undefined ? { certificate } : {}),
     });
   };
 }
@@ -119,12 +124,6 @@ export function backupExpectation(schedule: string | undefined, now = Date.now()
   const parsed = checkSchedule(schedule ?? 'hourly');
   const gapMinutes = parsed.ok ? parsed.schedule.maxGapMinutes : 60;
   return { backupMaxAgeS: 2 * gapMinutes * 60, verifyMaxAgeS: 2 * 86400, now };
-}
-
-async function inventoryVars(dir: string): Promise<Record<string, string>> {
-  const yaml = (await import('js-yaml')).default;
-  const text = (await readIfExists(path.join(dir, INVENTORY_FILE))) ?? '';
-  return ((yaml.load(text) as { all?: { vars?: Record<string, string> } })?.all?.vars ?? {}) as Record<string, string>;
 }
 
 async function probeNode(h: Host, credentials: Parameters<typeof sshExec>[1], known: string, script: string): Promise<NodeStatus> {
@@ -168,9 +167,34 @@ async function probeNode(h: Host, credentials: Parameters<typeof sshExec>[1], kn
 }
 
 /** The verdict, from what the nodes said: pure, so tests can give it any picture. */
+/** Days a certificate may have left before status calls it a problem: DigitalOcean renews Let's Encrypt ones 30 days ahead. */
+export const CERT_WARN_DAYS = 14;
+
+function certificateStatus(p: PeerCertificate, now: number) {
+  const days = Math.floor((p.notAfter.getTime() - now) / 86_400_000);
+  return { expires: p.notAfter.toISOString(), days, verified: p.verified, ...(p.problem ? { problem: p.problem } : {}) };
+}
+
+function certificateProblems(c: NonNullable<ClusterStatus['site']['certificate']>): string[] {
+  const renew =
+    'your own certificate: run `ha-wordpress init --tls-certificate <file> --tls-key <file>` with the renewed one, then `ha-wordpress up`; ' +
+    "Let's Encrypt: DigitalOcean renews it while the domain's DNS is at DigitalOcean, see Networking → Certificates";
+  if (!c.verified) return [`the site's certificate does not verify (${c.problem}): ${renew}`];
+  if (c.days < CERT_WARN_DAYS) return [`the site's certificate expires in ${c.days} days (${c.expires.slice(0, 10)}): ${renew}`];
+  return [];
+}
+
 export function assess(
   nodes: NodeStatus[],
-  c: { dbNodes: number; reservedIp: string; url: string; siteAnswers: boolean; backups?: BackupExpectation },
+  c: {
+    dbNodes: number;
+    reservedIp: string;
+    url: string;
+    siteAnswers: boolean;
+    certificate?: PeerCertificate | null;
+    now?: number;
+    backups?: BackupExpectation;
+  },
 ): ClusterStatus {
   const problems: string[] = [];
   for (const n of nodes) {
@@ -194,6 +218,9 @@ export function assess(
   if (holders.length !== 1)
     problems.push(holders.length === 0 ? 'no HAProxy node holds the reserved IP' : `the reserved IP is claimed by ${holders.join(' and ')}`);
   if (!c.siteAnswers) problems.push(`the site does not answer at ${c.url}`);
+  const cert = c.certificate ? certificateStatus(c.certificate, c.now ?? c.backups?.now ?? Date.now()) : c.certificate;
+  if (cert === null) problems.push(`the load balancer completes no TLS handshake for ${c.url}`);
+  else if (cert) problems.push(...certificateProblems(cert));
   const newest = (k: 'last_backup' | 'last_verify') =>
     db.flatMap((n): BackupRun[] => (n.backup?.[k] ? [{ ...n.backup[k]!, node: n.name }] : [])).sort((a, b) => Date.parse(b.time) - Date.parse(a.time))[0] ??
     null;
@@ -205,7 +232,7 @@ export function assess(
     nodes,
     galera: { cluster_size: size, synced, primary },
     reserved_ip: { address: c.reservedIp, holder: holders.length === 1 ? holders[0]! : null },
-    site: { url: c.url, answers: c.siteAnswers },
+    site: { url: c.url, answers: c.siteAnswers, ...(cert !== undefined ? { certificate: cert } : {}) },
     backup,
   };
 }
@@ -270,6 +297,7 @@ function table(s: ClusterStatus): string[] {
     ...rows.map(line),
     '',
     `site             ${s.site.url} ${s.site.answers ? 'answers' : 'DOES NOT ANSWER'}`,
+    ...(s.site.certificate ? [`certificate      valid until ${s.site.certificate.expires.slice(0, 10)} (${s.site.certificate.days} days)`] : []),
     `reserved IP      ${s.reserved_ip.address} on ${s.reserved_ip.holder ?? 'NO NODE'}`,
     `galera           ${s.galera.synced.length} Synced, cluster size ${s.galera.cluster_size}`,
     `last backup      ${runLine(s.backup.last_backup)}`,

@@ -20,11 +20,21 @@ import { fingerprint, knownHosts, waitForHosts, type KeyChange } from '../ssh/wa
 import { ensureLabWorkspace } from '../init/lab-workspace.js';
 import { withSpinner } from '../ui/spinner.js';
 import { readIfExists, writeAtomic } from '../workspace/files.js';
-import { checkOutputs, INVENTORY_FILE, KNOWN_HOSTS_FILE, readInventory, renderInventory, writeInventory, type ClusterOutputs } from '../workspace/inventory.js';
+import {
+  checkOutputs,
+  INVENTORY_FILE,
+  KNOWN_HOSTS_FILE,
+  readInventory,
+  readInventoryVars,
+  renderInventory,
+  writeInventory,
+  type ClusterOutputs,
+} from '../workspace/inventory.js';
 import { ansiblePathProblem } from '../workspace/workspace.js';
 import { forgetRecreated, markRecreated, readRecreated } from '../workspace/recreated.js';
 import { HAPROXY_STATS_PORT } from '../secrets/catalog.js';
 import { confirmWorkspaceApiUrl } from '../settings/api-url.js';
+import { httpOnlyWarning } from '../init/https.js';
 import { sshOpenWarning } from '../validation/rules.js';
 import {
   baseEnv,
@@ -116,7 +126,12 @@ export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
       resumeCommand(ctx, 'up'),
       async (p) => {
         const made = await lab.labUp({ ...(await labOptions(ctx, ws)), onStatus: p.status });
-        const out: ClusterOutputs = { inventory: made.inventory, loadBalancerIp: made.loadBalancerIp, dbReservedIp: made.dbReservedIp };
+        const out: ClusterOutputs = {
+          inventory: made.inventory,
+          loadBalancerIp: made.loadBalancerIp,
+          dbReservedIp: made.dbReservedIp,
+          siteUrl: `http://${made.loadBalancerIp}/`,
+        };
         await saveInventory(ws, out, made.extraVars);
         return out;
       },
@@ -409,11 +424,15 @@ async function afterPlaybook(ctx: UpContext, ws: Workspace, startedAt: number): 
 
 /** For `--only ansible`: what terraform wrote into the inventory last time. */
 async function clusterFromInventory(ws: Workspace): Promise<ClusterOutputs | undefined> {
-  const text = await readIfExists(path.join(ws.dir, INVENTORY_FILE));
-  const yaml = (await import('js-yaml')).default;
-  const vars = (yaml.load(text ?? '') as { all?: { vars?: Record<string, string> } } | undefined)?.all?.vars;
-  if (!vars?.load_balancer_ip) return undefined;
-  return { inventory: {} as ClusterOutputs['inventory'], loadBalancerIp: vars.load_balancer_ip, dbReservedIp: vars.db_reserved_ip ?? '' };
+  const vars = await readInventoryVars(ws.dir);
+  if (!vars.load_balancer_ip) return undefined;
+  const domain = ws.target === 'digitalocean' ? ws.settings.domain : undefined;
+  return {
+    inventory: {} as ClusterOutputs['inventory'],
+    loadBalancerIp: vars.load_balancer_ip,
+    dbReservedIp: vars.db_reserved_ip ?? '',
+    siteUrl: vars.site_url || `http://${domain || vars.load_balancer_ip}/`,
+  };
 }
 
 /**
@@ -424,9 +443,8 @@ async function clusterFromInventory(ws: Workspace): Promise<ClusterOutputs | und
 async function finish(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefined, configured: boolean): Promise<void> {
   let answered: boolean | undefined;
   if (configured && c) {
-    const domain = ws.target === 'digitalocean' ? ws.settings.domain : undefined;
     answered = await withSpinner('Waiting for the site to answer through the load balancer…', () =>
-      siteAnswers(c.loadBalancerIp, domain || undefined, SITE_WAIT_MS),
+      siteAnswers({ ip: c.loadBalancerIp, url: c.siteUrl }, SITE_WAIT_MS),
     );
   }
   summary(ctx, ws, c, configured, answered);
@@ -450,10 +468,11 @@ function summary(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefined, c
     ctx.log.success('The cluster is up: the site answers through the load balancer.');
   }
   if (c) {
-    const site = `http://${(ws.target === 'digitalocean' && domain) || c.loadBalancerIp}/`;
+    const site = c.siteUrl;
     lines.push(`${pad('site')}${site}`);
     lines.push(`${pad('load balancer')}${c.loadBalancerIp}`);
     if (ws.target === 'local') lines.push(`${pad('')}the lab's public entry: reachable from this machine only`);
+    else if (c.dnsRecord) lines.push(`${pad('DNS')}${c.dnsRecord} → ${c.loadBalancerIp} (an A record up keeps in your DigitalOcean DNS)`);
     else if (domain) lines.push(`${pad('DNS')}point ${domain} (an A record) at ${c.loadBalancerIp}`);
     if (c.dbReservedIp) lines.push(`${pad('database entry')}reserved IP ${c.dbReservedIp}, held by one of the two HAProxy nodes`);
     if (configured) lines.push(`${pad('WordPress admin')}${site}wp-admin/ as ${ws.settings.wpAdminUser}`);
@@ -464,6 +483,7 @@ function summary(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefined, c
   lines.push(`${pad('logs')}${path.relative(ctx.cwd, ws.logDir) || ws.logDir}/${ws.stamp}-*.log`);
   for (const l of lines) ctx.log.info(l);
   // Said on every up, not only by init: it stays true until someone changes it.
+  if (ws.target === 'digitalocean' && c?.siteUrl.startsWith('http:')) ctx.log.warn(httpOnlyWarning(domain || undefined));
   const sshOpen = ws.target === 'digitalocean' ? sshOpenWarning((ws.settings.sshAllow ?? []).join(',')) : undefined;
   if (sshOpen) ctx.log.warn(sshOpen);
 }

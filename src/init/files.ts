@@ -17,8 +17,9 @@ import { VAULT_GROUPS, type SecretChange, type Vaults } from '../secrets/catalog
 import { SETTINGS_FILE, settingsFileText, templateSettings } from '../settings/stored.js';
 import { SETTING, type Target, type Values } from '../settings/table.js';
 import type { KeyInfo } from '../ssh/keys.js';
+import type { HttpsPlan } from './https.js';
 import { listFiles } from '../workspace/files.js';
-import { TF_SPACES_ID, TF_SPACES_SECRET, TF_VAULT, vaultRel, type PlannedFile, type TerraformSpacesKey } from '../workspace/workspace.js';
+import { TF_SPACES_ID, TF_SPACES_SECRET, TF_TLS_KEY, TF_VAULT, vaultRel, type PlannedFile, type TerraformSpacesKey } from '../workspace/workspace.js';
 
 export interface PlanInput {
   target: Target;
@@ -29,6 +30,8 @@ export interface PlanInput {
   /** The Spaces key `up` made for terraform, kept as it is. */
   terraformSpaces?: TerraformSpacesKey;
   failoverFollows: boolean;
+  /** init's HTTPS choice (digitalocean only; docs/https.md). */
+  https?: HttpsPlan;
 }
 
 export async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
@@ -47,6 +50,13 @@ export async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
       mediaOffload: Boolean(s.spacesBucket),
     },
     backup: backupModel(p.target, p.values, settingsText),
+    https: {
+      tls: p.https?.tls ?? 'none',
+      zone: p.https?.zone ?? '',
+      certificate: p.https?.bundle?.leaf ?? '',
+      chain: p.https?.bundle?.chain ?? '',
+      hsts: p.values.hsts !== 'false',
+    },
   };
   const files: PlannedFile[] = [];
 
@@ -70,8 +80,13 @@ export async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
     files.push({ rel: 'terraform/terraform.tfvars', content: await renderTemplate('terraform/terraform.tfvars', model), mode: 0o644, policy: 'managed' });
     files.push({ rel: 'terraform/backup/terraform.tfvars', content: await renderTemplate('terraform/backup.tfvars', model), mode: 0o644, policy: 'managed' });
     const spaces = p.terraformSpaces;
-    const tfVault = await renderTemplate('terraform/vault.yml', { token: p.token, spaces });
-    const tfValues = spaces ? { do_token: p.token, [TF_SPACES_ID]: spaces.accessKeyId, [TF_SPACES_SECRET]: spaces.secretAccessKey } : { do_token: p.token };
+    const tlsKey = p.https?.bundle?.key;
+    const tfVault = await renderTemplate('terraform/vault.yml', { token: p.token, spaces, tlsKey });
+    const tfValues = {
+      do_token: p.token,
+      ...(spaces ? { [TF_SPACES_ID]: spaces.accessKeyId, [TF_SPACES_SECRET]: spaces.secretAccessKey } : {}),
+      ...(tlsKey ? { [TF_TLS_KEY]: tlsKey } : {}),
+    };
     assertRoundTrip(tfVault, tfValues, TF_VAULT);
     files.push({ rel: TF_VAULT, content: tfVault, mode: 0o600, vault: true, policy: 'managed' });
   }

@@ -4,7 +4,9 @@
  * account's DigitalOcean DNS domains, with the line init prints about it.
  */
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { UsageError } from '../errors.js';
+import type { Values } from '../settings/table.js';
 import { checkTlsFiles, type TlsBundle } from '../validation/tls.js';
 
 export type TlsMode = 'none' | 'lets_encrypt' | 'custom';
@@ -48,6 +50,15 @@ const NOT_IN_DNS = (d: string) =>
   'add its domain there (Networking → Domains, then point the registrar at ns1, ns2 and ns3.digitalocean.com), ' +
   'or give your own certificate with --tls-certificate and --tls-key; --tls none keeps the site on plain HTTP';
 
+/** What init and every up say about a site without HTTPS. */
+export function httpOnlyWarning(domain: string | undefined): string {
+  return domain
+    ? 'HTTP only (--tls none): logins and cookies cross the internet in clear; ' +
+        `HTTPS needs ${domain} in DigitalOcean DNS, or --tls-certificate and --tls-key (run init again)`
+    : "HTTP only: no --domain, so the site answers on the load balancer's IP and logins cross the internet in clear; HTTPS needs a domain " +
+        "(in DigitalOcean DNS for a free Let's Encrypt certificate, or your own with --tls-certificate and --tls-key)";
+}
+
 export async function planHttps(i: HttpsInput): Promise<HttpsPlan> {
   const domain = i.domain?.toLowerCase().replace(/\.$/, '') || undefined;
   const files = i.certificate !== undefined || i.key !== undefined || i.chain !== undefined;
@@ -55,17 +66,7 @@ export async function planHttps(i: HttpsInput): Promise<HttpsPlan> {
 
   if (mode === 'none') {
     if (files) throw new UsageError('--tls-certificate: --tls none serves plain HTTP; leave out the certificate files, or use --tls custom');
-    return {
-      tls: 'none',
-      say: {
-        warn: true,
-        line: domain
-          ? 'HTTP only (--tls none): logins and cookies cross the internet in clear; ' +
-            `HTTPS needs ${domain} in DigitalOcean DNS, or --tls-certificate and --tls-key`
-          : "HTTP only: no --domain, so the site answers on the load balancer's IP; HTTPS needs a domain " +
-            "(in DigitalOcean DNS for a free Let's Encrypt certificate, or your own with --tls-certificate and --tls-key)",
-      },
-    };
+    return { tls: 'none', say: { warn: true, line: httpOnlyWarning(domain) } };
   }
   if (!domain) {
     if (mode !== 'auto') throw new UsageError(`--tls ${mode}: a certificate is for a domain; give --domain too`);
@@ -119,5 +120,18 @@ export async function planHttps(i: HttpsInput): Promise<HttpsPlan> {
     bundle: checked.bundle,
     say: { warn: false, line: `HTTPS: your certificate for ${domain} (valid until ${until}); ${dns}` },
     ...(checked.warning ? { expiryWarning: checked.warning } : {}),
+  };
+}
+
+/** The values planHttps reads, from init's settled settings; relative file names are the caller's working directory's. */
+export function httpsInput(v: Values, cwd: string, zones: () => Promise<string[]>): HttpsInput {
+  const abs = (p: string | undefined) => (p === undefined || p === '' ? undefined : path.resolve(cwd, p));
+  return {
+    ...(v.domain ? { domain: v.domain } : {}),
+    tls: v.tls ?? 'auto',
+    ...(abs(v.tlsCertificate) ? { certificate: abs(v.tlsCertificate) } : {}),
+    ...(abs(v.tlsKey) ? { key: abs(v.tlsKey) } : {}),
+    ...(abs(v.tlsChain) ? { chain: abs(v.tlsChain) } : {}),
+    zones,
   };
 }

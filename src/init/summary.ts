@@ -10,6 +10,7 @@ import { shellQuote } from '../render/escape.js';
 import { sshOpenWarning } from '../validation/rules.js';
 import { dropletCount } from '../digitalocean/cost.js';
 import { monthly, type Live } from './account.js';
+import type { HttpsPlan } from './https.js';
 import { VAULT_PASS_FILE } from '../workspace/workspace.js';
 import type { PasswordFrom } from '../workspace/vault-password.js';
 
@@ -19,6 +20,8 @@ export interface Summary {
   target: Target;
   values: Values;
   secrets: SecretResult;
+  /** The HTTPS choice (digitalocean). */
+  https?: HttpsPlan;
   result: ApplyResult;
   key: KeyInfo;
   keyNote: string;
@@ -51,6 +54,7 @@ export function printSummary(log: Logger, s: Summary): void {
     const nodes = dropletCount({ webNodes: Number(s.values.webNodes), dbNodes: Number(s.values.dbNodes) });
     if (cost !== undefined) lines.push(`  ${pad('estimated cost')}$${cost}/month for ${nodes} droplets in ${s.values.region}, plus the load balancer`);
   }
+  if (s.https && !s.https.say.warn) lines.push(`  ${pad('HTTPS')}${s.https.say.line.replace(/^HTTPS: /, '')}`);
   lines.push(`  ${pad('SSH key')}${s.key.path} (MD5 ${s.key.fingerprint}), ${s.keyNote}`);
   lines.push(`  ${pad('vault password')}${vaultPasswordLine(s)}`);
   lines.push(`  ${pad('files')}${s.result.written.length} written, ${s.result.unchanged.length} unchanged`);
@@ -59,6 +63,8 @@ export function printSummary(log: Logger, s: Summary): void {
   const liveChanges = SECRET_SPECS.filter((x) => x.live && s.secrets.changed.includes(x.label));
   if (s.updated && liveChanges.length)
     log.warn(`changed on a workspace that may be running: ${liveChanges.map((x) => x.label).join(', ')}; run \`ha-wordpress up --only ansible\` to apply`);
+  if (s.https?.say.warn) log.warn(s.https.say.line);
+  if (s.https?.expiryWarning) log.warn(s.https.expiryWarning);
   const sshOpen = s.target === 'digitalocean' ? sshOpenWarning(s.values.sshAllow ?? '') : undefined;
   if (sshOpen) log.warn(sshOpen);
   if (s.key.encrypted) log.warn(`${s.key.path} has a passphrase: run \`ssh-add ${s.key.path}\` before \`ha-wordpress up\`, which connects through ssh-agent`);

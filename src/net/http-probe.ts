@@ -1,6 +1,6 @@
 /**
  * The one way this tool asks a web server whether it answers: a single
- * plain-HTTP GET on a fresh connection (no keep-alive pool, so every probe
+ * GET (plain HTTP, or HTTPS with the certificate verified) on a fresh connection (no keep-alive pool, so every probe
  * goes through connect the way a new visitor does), no redirects followed,
  * and one deadline over the whole exchange (connect, headers and body: a
  * page that starts but never finishes is no answer). It never throws: no
@@ -11,6 +11,8 @@
  * daemon healthy) and the drill's load generator.
  */
 import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
 
 export interface HttpProbe {
   /** The address to connect to. */
@@ -24,6 +26,12 @@ export interface HttpProbe {
   userAgent?: string;
   /** Ends the probe early (status 0). */
   signal?: AbortSignal;
+  /**
+   * HTTPS (port 443 unless `port` says): the certificate must be valid for
+   * `servername` and chain to a trusted authority (the system's, or `ca`
+   * when given); one that does not is no answer.
+   */
+  tls?: { servername: string; ca?: string };
 }
 
 export interface HttpAnswer {
@@ -57,7 +65,8 @@ function exchange(p: HttpProbe, maxBodyBytes: number): Promise<HttpAnswer> {
     };
     const headers: Record<string, string> = { connection: 'close', 'user-agent': p.userAgent ?? 'ha-wordpress' };
     if (p.hostHeader) headers.host = p.hostHeader;
-    const req = http.get({ host: p.host, port: p.port ?? 80, path: p.path ?? '/', agent: false, headers }, (res) => {
+    const target = { host: p.host, path: p.path ?? '/', agent: false as const, headers };
+    const onResponse = (res: http.IncomingMessage) => {
       const chunks: Buffer[] = [];
       let kept = 0;
       res.on('data', (c: Buffer) => {
@@ -69,10 +78,48 @@ function exchange(p: HttpProbe, maxBodyBytes: number): Promise<HttpAnswer> {
       res.on('error', () => finish(0));
       // A connection cut mid-body ends with 'close' and no 'end': no answer.
       res.on('close', () => finish(0));
-    });
+    };
+    const req = p.tls
+      ? https.get({ ...target, port: p.port ?? 443, servername: p.tls.servername, ...(p.tls.ca ? { ca: p.tls.ca } : {}) }, onResponse)
+      : http.get({ ...target, port: p.port ?? 80 }, onResponse);
     req.on('error', () => finish(0));
     const timer = setTimeout(() => finish(0), p.timeoutMs);
     const onAbort = () => finish(0);
     p.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export interface PeerCertificate {
+  /** When it stops being valid. */
+  notAfter: Date;
+  /** It chains to a trusted authority and covers the name asked for. */
+  verified: boolean;
+  /** Why not, when it is not (Node's error code, e.g. CERT_HAS_EXPIRED). */
+  problem?: string;
+}
+
+/**
+ * The certificate a TLS server presents for `servername`, read even when it
+ * does not verify (so an expired or wrong one can be reported as such), or
+ * undefined when no handshake completes within `timeoutMs`.
+ */
+export function peerCertificate(p: { host: string; port?: number; servername: string; ca?: string; timeoutMs: number }): Promise<PeerCertificate | undefined> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({ host: p.host, port: p.port ?? 443, servername: p.servername, rejectUnauthorized: false, ...(p.ca ? { ca: p.ca } : {}) });
+    const done = (v: PeerCertificate | undefined) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(undefined), p.timeoutMs);
+    socket.on('error', () => done(undefined));
+    socket.on('secureConnect', () => {
+      const cert = socket.getPeerCertificate();
+      if (!cert?.valid_to) return done(undefined);
+      // authorized covers the chain; the name is checked here, as https.get would.
+      const nameProblem = tls.checkServerIdentity(p.servername, cert);
+      const problem = socket.authorizationError ? String(socket.authorizationError) : nameProblem ? 'ERR_TLS_CERT_ALTNAME_INVALID' : undefined;
+      done({ notAfter: new Date(cert.valid_to), verified: !problem, ...(problem ? { problem } : {}) });
+    });
   });
 }

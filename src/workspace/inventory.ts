@@ -44,6 +44,10 @@ export interface ClusterOutputs {
   inventory: Record<Group, Record<string, Record<string, unknown>>>;
   loadBalancerIp: string;
   dbReservedIp: string;
+  /** Where the site answers (https://<domain>/ with HTTPS); terraform's site_url, or the lab's. */
+  siteUrl: string;
+  /** The A record up made in DigitalOcean DNS, "" when the user points the domain. */
+  dnsRecord?: string;
 }
 
 const stale = "the workspace's terraform/ may be older than this ha-wordpress: run `ha-wordpress init` in it to update it, then `ha-wordpress up`";
@@ -67,7 +71,15 @@ export function checkOutputs(out: Record<string, unknown>): ClusterOutputs {
     if (typeof v !== 'string' || v === '') throw new UserError(`terraform has no output "${k}"; ${stale}`);
     return v;
   };
-  return { inventory: inv as ClusterOutputs['inventory'], loadBalancerIp: ip('load_balancer_ip'), dbReservedIp: ip('db_reserved_ip') };
+  const loadBalancerIp = ip('load_balancer_ip');
+  return {
+    inventory: inv as ClusterOutputs['inventory'],
+    loadBalancerIp,
+    dbReservedIp: ip('db_reserved_ip'),
+    // A state written before HTTPS existed has neither: the site was plain HTTP on the IP or the domain.
+    siteUrl: typeof out.site_url === 'string' && out.site_url ? out.site_url : `http://${loadBalancerIp}/`,
+    ...(typeof out.dns_record === 'string' ? { dnsRecord: out.dns_record } : {}),
+  };
 }
 
 export interface ConnectionSettings {
@@ -84,6 +96,7 @@ export function renderInventory(c: ClusterOutputs, conn: ConnectionSettings, ext
     ansible_ssh_common_args: `-o UserKnownHostsFile=${fromAnsibleDir(KNOWN_HOSTS_FILE)} -o StrictHostKeyChecking=yes`,
     load_balancer_ip: c.loadBalancerIp,
     db_reserved_ip: c.dbReservedIp,
+    site_url: c.siteUrl,
     ...extraVars,
   };
   const children: Record<string, unknown> = {};
@@ -109,6 +122,14 @@ export async function writeInventory(workspace: string, text: string, conn: Conn
     });
   } else await fs.rm(link, { force: true });
   await writeAtomic(path.join(workspace, INVENTORY_FILE), text, 0o644);
+}
+
+/** The inventory's variables for all hosts (load_balancer_ip, site_url, …); empty when there is no inventory yet. */
+export async function readInventoryVars(workspace: string): Promise<Record<string, string>> {
+  const text = (await readIfExists(path.join(workspace, INVENTORY_FILE))) ?? '';
+  const data = yaml.load(text) as { all?: { vars?: Record<string, unknown> } } | undefined;
+  const vars = data?.all?.vars ?? {};
+  return Object.fromEntries(Object.entries(vars).filter((e): e is [string, string] => typeof e[1] === 'string'));
 }
 
 /** The hosts of the workspace's inventory, in group order. */

@@ -139,7 +139,7 @@ export async function readVaultFile(dir: string, rel: string, password: string):
 export async function readWorkspaceSecrets(
   dir: string,
   password: string,
-): Promise<{ vaults: Partial<Vaults>; token?: string; terraformSpaces?: TerraformSpacesKey }> {
+): Promise<{ vaults: Partial<Vaults>; token?: string; terraformSpaces?: TerraformSpacesKey; tlsKey?: string }> {
   const vaults: Partial<Vaults> = {};
   for (const group of VAULT_GROUPS) {
     const plain = await readVaultFile(dir, vaultRel(group), password);
@@ -152,10 +152,12 @@ export async function readWorkspaceSecrets(
   const id = String(tfData[TF_SPACES_ID] ?? '');
   const secret = String(tfData[TF_SPACES_SECRET] ?? '');
   const terraformSpaces = id && secret ? { accessKeyId: id, secretAccessKey: secret } : undefined;
+  const tlsKey = String(tfData[TF_TLS_KEY] ?? '') || undefined;
   secretStrings(vaults).forEach(redact);
   redact(token);
   redact(terraformSpaces?.secretAccessKey);
-  return { vaults, token, terraformSpaces };
+  redact(tlsKey);
+  return { vaults, token, terraformSpaces, tlsKey };
 }
 
 /** The full-access Spaces key terraform manages buckets with: made by `up` through the API, kept in terraform's vault. */
@@ -165,6 +167,8 @@ export interface TerraformSpacesKey {
 }
 export const TF_SPACES_ID = 'spaces_access_key_id';
 export const TF_SPACES_SECRET = 'spaces_secret_access_key';
+/** The private key of the site's own certificate (docs/https.md). */
+export const TF_TLS_KEY = 'tls_private_key';
 
 /**
  * Sets entries of one vault file in place, for a command other than init
