@@ -108,6 +108,8 @@ const BASE: Values = {
   dbSize: 's-2vcpu-4gb',
   lbSize: 's-1vcpu-1gb',
   image: 'debian-12-x64',
+  tls: 'auto',
+  hsts: 'true',
   siteTitle: 'Shop',
   allowXmlrpc: 'false',
   wpAdminUser: 'shopkeeper',
@@ -140,6 +142,9 @@ const CONSUMERS: Partial<Record<SettingKey, { ansible?: [string, string?][]; ter
   dbSize: { terraform: ['db_size'] },
   lbSize: { terraform: ['lb_size'] },
   image: { terraform: ['image'] },
+  // init turns --tls into one of three fixed words (src/init/https.ts) before anything is written; test/init.e2e.test.ts reads them back.
+  tls: {},
+  hsts: { ansible: [['site_hsts']], read: (v) => v === 'true' },
   siteTitle: { ansible: [['wordpress_site_title'], ['__wordpress_install_input', 'title']] },
   allowXmlrpc: { ansible: [['wordpress_allow_xmlrpc']], read: (v) => v === 'true' },
   wpAdminUser: { ansible: [['wordpress_admin_user'], ['__wordpress_install_input', 'user']] },

@@ -9,6 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -21,6 +22,7 @@ import { startSilentPort, startSshServer, type FakeSshHost } from './support/ssh
 import { listenOnLoopback80 } from './support/site.js';
 import { ansibleVaultDecrypt, budget, needs, runTool, tail } from './support/tools.js';
 import { md5Fingerprint } from '../src/ssh/keys.js';
+import { issue, newCa } from '../src/secrets/pki.js';
 
 // A test or hook here runs the CLI up to three times; on a busy CI machine
 // one run of up takes seconds to tens of seconds.
@@ -33,10 +35,18 @@ let home: string;
 let pwFile: string;
 let bin: string;
 let ssh: FakeSshHost;
-/** The "load balancer" on port 80 that up checks the site through; records the Host headers it saw. */
+/**
+ * The "load balancer" that up checks the site through: port 80 answers
+ * plain HTTP, 443 terminates TLS with a certificate for shop.example.com from
+ * a CA made for this run (the CLI trusts it through NODE_EXTRA_CA_CERTS, as
+ * a user's Node would a corporate CA). Each records the names it was asked for.
+ */
 let site: http.Server;
+let siteTls: https.Server;
 let siteIp: string;
+let caFile: string;
 const siteHosts: string[] = [];
+const siteTlsNames: string[] = [];
 
 beforeAll(async () => {
   root = tempDir('hawp-up-');
@@ -52,13 +62,22 @@ beforeAll(async () => {
     siteHosts.push(req.headers.host ?? '');
     res.end('<html>WordPress</html>');
   });
-  siteIp = await listenOnLoopback80(site);
+  const ca = await newCa('up test CA', 2);
+  const leaf = await issue(ca, { commonName: 'shop.example.com', dns: ['shop.example.com'], usage: ['serverAuth'] }, 2);
+  caFile = path.join(root, 'test-ca.pem');
+  writeFileSync(caFile, ca.cert);
+  siteTls = https.createServer({ cert: leaf.cert, key: leaf.key }, (req, res) => {
+    siteTlsNames.push(`${(req.socket as import('node:tls').TLSSocket).servername} ${req.headers.host}`);
+    res.end('<html>WordPress over TLS</html>');
+  });
+  siteIp = await listenOnLoopback80(site, siteTls);
 });
 
 afterAll(async () => {
   await api?.close();
   await ssh?.close();
   site?.close();
+  siteTls?.close();
 });
 
 /** A fresh workspace from the real init (non-interactive, against the stand-in API). */
@@ -84,6 +103,7 @@ function upEnv(record: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv
     STANDIN_SSH_PORT: String(ssh.port),
     STANDIN_LB_IP: siteIp,
     STANDIN_REPO: ROOT,
+    NODE_EXTRA_CA_CERTS: caFile,
     // The stand-ins' settings reach them as a user's own variables would: named in HA_WORDPRESS_CHILD_ENV.
     HA_WORDPRESS_CHILD_ENV: 'STANDIN_*',
     ...extra,
@@ -138,7 +158,7 @@ describe('up --yes --non-interactive with stand-in terraform and ansible-playboo
     expect(tf[2]!.argv.slice(-1)).toEqual(['tfplan']);
     expect(tf[3]!.argv.slice(-1)).toEqual(['tfplan']);
     for (const c of tf) expect(c.cwd).toBe(path.join(ws, 'terraform'));
-    expect(first.stderr).toMatch(/terraform plan: 18 to add, 0 to change, 0 to destroy/);
+    expect(first.stderr).toMatch(/terraform plan: 20 to add, 0 to change, 0 to destroy/);
     // The cost from the live size prices: 3 × s-1vcpu-2gb ($12) + 3 × s-2vcpu-4gb ($24) + 2 × s-1vcpu-1gb ($6).
     expect(first.stderr).toContain('8 droplets in fra1 ≈ $120/month');
   });
@@ -225,14 +245,16 @@ describe('up --yes --non-interactive with stand-in terraform and ansible-playboo
     expect(r.code, r.report).toBe(0);
   });
 
-  it('checks that the site answers through the load balancer, with the domain as Host', () => {
-    expect(siteHosts).toContain('shop.example.com');
+  it("checks that the site answers through the load balancer over HTTPS, the certificate verified for the domain (Let's Encrypt: example.com is in the account's DNS)", () => {
+    expect(siteTlsNames).toContain('shop.example.com shop.example.com');
     expect(first.stderr).toContain('The cluster is up: the site answers through the load balancer.');
   });
 
-  it('ends with the site URL, the load balancer IP and where the credentials are', () => {
-    expect(first.stderr).toContain('http://shop.example.com/');
-    expect(first.stderr).toContain(`point shop.example.com (an A record) at ${siteIp}`);
+  it('ends with the site URL, the load balancer IP, the DNS record up made and where the credentials are', () => {
+    expect(first.stderr).toMatch(/site\s+https:\/\/shop\.example\.com\/$/m);
+    expect(first.stderr).toContain(`shop.example.com → ${siteIp} (an A record up keeps in your DigitalOcean DNS)`);
+    expect(first.stderr).toMatch(/WordPress admin\s+https:\/\/shop\.example\.com\/wp-admin\//);
+    expect(first.stderr).not.toMatch(/HTTP only/);
     expect(first.stderr).toContain('ansible-vault view ansible/group_vars/wp_node/vault.yml');
     // init's default lets SSH in from anywhere: every up says so, not only init.
     expect(first.stderr).toContain('SSH to the droplets is open to the whole internet; restrict it with `init --ssh-allow <your address>/32`, then `up`');
@@ -240,7 +262,7 @@ describe('up --yes --non-interactive with stand-in terraform and ansible-playboo
 
   it('keeps the full terraform and ansible output in .ha-wordpress/logs/, and no secret anywhere', () => {
     const logs = logsOf(ws);
-    expect(logs).toContain('Apply complete! Resources: 18 added');
+    expect(logs).toContain('Apply complete! Resources: 20 added');
     expect(logs).toContain('PLAY RECAP');
     const everything = [first.stdout, first.stderr, logs, ...first.children.flat(), ...calls.flatMap((c) => c.argv)].join('\n');
     const secrets = workspaceSecrets(ws);

@@ -39,7 +39,15 @@ const BACKUP_ROOT = path.basename(cwd) === 'backup' && existsSync(path.join(cwd,
 function tfvars() {
   const text = readFileSync(path.join(cwd, 'terraform.tfvars'), 'utf8');
   const get = (k) => text.match(new RegExp(`^${k}\\s*=\\s*(.+)$`, 'm'))?.[1]?.trim();
-  return { project: JSON.parse(get('project')), webCount: Number(get('web_count')), dbCount: Number(get('db_count')) };
+  const str = (k) => (get(k) ? JSON.parse(get(k)) : '');
+  return {
+    project: JSON.parse(get('project')),
+    webCount: Number(get('web_count')),
+    dbCount: Number(get('db_count')),
+    domain: str('domain'),
+    tls: str('tls') || 'none',
+    dnsZone: str('dns_zone'),
+  };
 }
 
 function desired() {
@@ -56,6 +64,8 @@ function desired() {
     'digitalocean_firewall.db',
     'digitalocean_project.cluster',
   );
+  if (v.tls !== 'none') r.push('digitalocean_certificate.site[0]');
+  if (v.dnsZone) r.push('digitalocean_record.site[0]');
   return r;
 }
 
@@ -240,7 +250,16 @@ switch (argv[0]) {
       );
     const inventory = { wp_node: group('wp', v.webCount, 10), galera_cluster_node: group('db', v.dbCount, 20), galera_loadbalancer: group('dblb', 2, 30) };
     const o = (value, type) => ({ sensitive: false, type, value });
-    out(JSON.stringify({ db_reserved_ip: o('127.0.0.50', 'string'), inventory: o(inventory, ['object', {}]), load_balancer_ip: o(LB_IP, 'string') }, null, 2));
+    // site_url and dns_record as terraform/outputs.tf computes them.
+    const siteUrl = `${v.tls !== 'none' ? 'https' : 'http'}://${v.domain || LB_IP}/`;
+    const outputs = {
+      db_reserved_ip: o('127.0.0.50', 'string'),
+      dns_record: o(v.dnsZone ? v.domain : '', 'string'),
+      inventory: o(inventory, ['object', {}]),
+      load_balancer_ip: o(LB_IP, 'string'),
+      site_url: o(siteUrl, 'string'),
+    };
+    out(JSON.stringify(outputs, null, 2));
     break;
   }
 
