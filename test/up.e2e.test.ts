@@ -245,7 +245,7 @@ describe('up --yes --non-interactive with stand-in terraform and ansible-playboo
     expect(r.code, r.report).toBe(0);
   });
 
-  it("checks that the site answers through the load balancer over HTTPS, the certificate verified for the domain (Let's Encrypt: example.com is in the account's DNS)", () => {
+  it("checks that the site answers through the load balancer over HTTPS, the certificate verified for the domain (Let's Encrypt: the zone is in DNS)", () => {
     expect(siteTlsNames).toContain('shop.example.com shop.example.com');
     expect(first.stderr).toContain('The cluster is up: the site answers through the load balancer.');
   });
