@@ -194,8 +194,8 @@ describe('the configuration, read by the HCL parser', () => {
     }
   });
 
-  it('outputs exactly inventory, load_balancer_ip and db_reserved_ip, each described, none sensitive', () => {
-    expect(Object.keys(cfg.outputs).sort()).toEqual(['db_reserved_ip', 'inventory', 'load_balancer_ip']);
+  it('outputs exactly inventory, load_balancer_ip, db_reserved_ip, site_url and dns_record, each described, none sensitive', () => {
+    expect(Object.keys(cfg.outputs).sort()).toEqual(['db_reserved_ip', 'dns_record', 'inventory', 'load_balancer_ip', 'site_url']);
     for (const [name, o] of Object.entries(cfg.outputs)) {
       expect(typeof o.description, name).toBe('string');
       expect(o.description.length, name).toBeGreaterThan(10);
