@@ -197,6 +197,11 @@ run "without_tls_there_is_no_certificate_no_443_rule_and_no_redirect" {
     condition     = length(digitalocean_certificate.site) == 0 && length(digitalocean_record.site) == 0 && !digitalocean_loadbalancer.public.redirect_http_to_https
     error_message = "Without tls there is no certificate, no DNS record and no redirect to HTTPS."
   }
+
+  assert {
+    condition     = output.dns_record == "" && startswith(output.site_url, "http://")
+    error_message = "Without tls the site is plain HTTP and up makes no DNS record."
+  }
 }
 
 run "lets_encrypt_for_a_domain_in_digitalocean_dns_terminates_443_and_redirects_http" {
@@ -238,6 +243,11 @@ run "lets_encrypt_for_a_domain_in_digitalocean_dns_terminates_443_and_redirects_
   assert {
     condition     = can(regex("^shop-[0-9a-f]{8}$", one(digitalocean_certificate.site).name))
     error_message = "The certificate's name is the project and a hash of what it certifies."
+  }
+
+  assert {
+    condition     = output.site_url == "https://shop.example.com/"
+    error_message = "With HTTPS the site's URL is https://<domain>/."
   }
 }
 
