@@ -157,18 +157,20 @@ async function benchBackups(ws, env) {
       `write time median ${before.median.toFixed(0)} → ${during.median.toFixed(0)} ms, 95th percentile ${before.p95.toFixed(0)} → ${during.p95.toFixed(0)} ms, longest ${during.max.toFixed(0)} ms`,
   );
 
-  // Downtime during a restore, seen through the lab's public entry.
-  const inv = (await import('node:fs')).readFileSync(path.join(ws, 'ansible', 'inventory', 'hosts.yml'), 'utf8');
-  const lbIp = inv.match(/load_balancer_ip:\s*"?([0-9.]+)/)?.[1];
+  // Downtime during a restore, seen through the lab's public entry as a visitor sees it (HTTPS with the lab CA).
+  const { httpStatus } = await import('../dist/net/http-probe.js');
+  const { siteRequest } = await import('../dist/commands/operate.js');
+  const { readInventoryVars, LAB_CA_FILE } = await import('../dist/workspace/inventory.js');
+  const vars = await readInventoryVars(ws);
+  const caText = await (await import('node:fs/promises')).readFile(path.join(ws, LAB_CA_FILE), 'utf8').catch(() => undefined);
+  const site = siteRequest({ ip: vars.load_balancer_ip, url: vars.site_url || `http://${vars.load_balancer_ip}/`, ...(caText ? { ca: caText } : {}) });
   let firstBad;
   let backAt;
   let polling = true;
   const poll = (async () => {
     while (polling) {
       const t = performance.now();
-      const ok = await fetch(`http://${lbIp}/`, { signal: AbortSignal.timeout(2000) })
-        .then((r) => r.status === 200)
-        .catch(() => false);
+      const ok = (await httpStatus({ ...site, timeoutMs: 2000 })) === 200;
       if (!ok) {
         firstBad ??= t;
         backAt = undefined;

@@ -15,6 +15,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, homeWithKey, runCli, tempDir, type CliResult } from './support/cli.js';
@@ -32,16 +33,35 @@ let pwFile: string;
 let first: CliResult;
 let keyFile: string;
 
-function get(url: string): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+interface Answer {
+  status: number;
+  body: string;
+  headers: http.IncomingHttpHeaders;
+}
+
+/**
+ * One GET of a URL of the site, as a browser on this machine would send it:
+ * to the lab's load balancer (the domain resolves nowhere else), with the
+ * domain as Host and TLS server name, the certificate checked against the
+ * lab CA up wrote (or against `ca` when given: undefined = the system's).
+ */
+function get(url: string, o: { ca?: string | null } = {}): Promise<Answer> {
+  const u = new URL(url);
+  const lb = yaml.load(readFileSync(path.join(ws, 'ansible', 'inventory', 'hosts.yml'), 'utf8')) as { all: { vars: Record<string, string> } };
+  const ca = o.ca === undefined ? readFileSync(path.join(ws, '.ha-wordpress', 'lab-ca.pem'), 'utf8') : (o.ca ?? undefined);
+  const common = { host: lb.all.vars.load_balancer_ip, path: `${u.pathname}${u.search}`, headers: { host: u.host }, timeout: 10_000 };
   return new Promise((resolve, reject) => {
-    http
-      .get(url, { timeout: 10_000 }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-      })
-      .on('error', reject);
+    const done = (res: http.IncomingMessage) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    };
+    const req =
+      u.protocol === 'https:'
+        ? https.get({ ...common, port: 443, servername: u.hostname, ...(ca ? { ca } : {}) }, done)
+        : http.get({ ...common, port: 80 }, done);
+    req.on('error', reject);
   });
 }
 
@@ -73,7 +93,7 @@ function inventory(): { group: string; name: string; ip: string }[] {
 }
 
 /** The site's URL as the first up printed it. */
-const siteUrl = () => first.stderr.match(/site\s+(http:\/\/\S+)/)?.[1];
+const siteUrl = () => first.stderr.match(/site\s+(https?:\/\/\S+)/)?.[1];
 
 describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real site.yml)', () => {
   beforeAll(async () => {
@@ -115,6 +135,28 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     expect(page.body).not.toMatch(/wp-admin\/install\.php/);
     const title = (yaml.load(readFileSync(path.join(ws, 'ha-wordpress.yml'), 'utf8')) as Record<string, string>)['site-title'];
     expect(page.body).toContain(title!);
+  });
+
+  it('the site is HTTPS with the lab CA (the domain init made up), HTTP redirects there, and WordPress knows it is HTTPS', async () => {
+    const url = siteUrl()!;
+    expect(url).toBe('https://hawp.test/');
+    expect(first.stderr).toMatch(/lab CA\s+\.ha-wordpress\/lab-ca\.pem/);
+    expect(first.stderr).toMatch(/curl --cacert \.ha-wordpress\/lab-ca\.pem --resolve hawp\.test:443:[0-9.]+ https:\/\/hawp\.test\//);
+    const page = await get(url);
+    expect(page.status).toBe(200);
+    expect(page.headers['strict-transport-security']).toBe('max-age=31536000');
+    // WordPress's links are https from the first install, and its login cookie is Secure.
+    expect(page.body).toMatch(/href="https:\/\/hawp\.test\//);
+    expect(page.body).not.toMatch(/(href|src)="http:\/\/hawp\.test/);
+    const login = await get(`${url}wp-login.php`);
+    expect(login.status).toBe(200);
+    expect(login.headers['set-cookie']?.find((c) => c.startsWith('wordpress_test_cookie='))).toMatch(/;\s*secure/i);
+    // Plain HTTP is answered by the load balancer with a redirect to the same path over HTTPS.
+    const plain = await get('http://hawp.test/wp-login.php?x=1');
+    expect(plain.status).toBe(301);
+    expect(plain.headers.location).toBe('https://hawp.test/wp-login.php?x=1');
+    // The certificate is the lab CA's: a client that trusts only the system's authorities refuses it.
+    await expect(get(url, { ca: null })).rejects.toThrow(/self[- ]signed|unable to (get|verify)|certificate/i);
   });
 
   it('the site is hardened by default: xmlrpc.php answers 403, security headers on the page, no nginx or PHP version', async () => {

@@ -24,7 +24,8 @@ import { HEAL_LIMIT_MS, runScenario } from '../drill/run.js';
 import { parseScenarios, type Cluster } from '../drill/scenarios.js';
 import { Traffic } from '../drill/traffic.js';
 import { Writer } from '../drill/writer.js';
-import { withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
+import { readInventoryVars } from '../workspace/inventory.js';
+import { siteCa, siteRequest, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
 import { DEGRADED_EXIT, statusProbe } from './status.js';
 import { labOptions, upLocal } from './up.js';
 
@@ -60,11 +61,15 @@ async function drill(ctx: DrillContext, ws: Workspace, chosen: ReturnType<typeof
   const onSigint = () => stop.abort(new CancelledError(INTERRUPTED));
   process.on('SIGINT', onSigint);
   const lb = control.plan.nodes.find((n) => n.role === 'lb')!;
-  const traffic = new Traffic({ host: lb.ip, signal: stop.signal });
+  // The site as a visitor reaches it: over HTTPS, the lab CA's certificate verified, when the lab has a domain.
+  const ca = await siteCa(ws);
+  const url = (await readInventoryVars(ws.dir)).site_url || `http://${lb.ip}/`;
+  const traffic = new Traffic({ ...siteRequest({ ip: lb.ip, url, ...(ca ? { ca } : {}) }), signal: stop.signal });
   const writerNode = cluster.web[cluster.web.length - 1]!;
   const writer = await Writer.start(control, writerNode);
   ctx.log.info(
-    `drill: ${chosen.length} scenario${chosen.length === 1 ? '' : 's'}; requests to http://${lb.ip}/ every ${traffic.everyMs} ms, a row written from ${writerNode} every ${writer.everyMs} ms`,
+    `drill: ${chosen.length} scenario${chosen.length === 1 ? '' : 's'}; requests to ${url} (at ${lb.ip}) every ${traffic.everyMs} ms, ` +
+      `a row written from ${writerNode} every ${writer.everyMs} ms`,
   );
 
   const results: ScenarioResult[] = [];

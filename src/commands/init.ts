@@ -9,7 +9,7 @@ import { UsageError } from '../errors.js';
 import { newBackupBucket, sameRegionWarning } from '../backup/regions.js';
 import { connectAccount, checkDropletLimit, regionChoices, sizeChoices, type Live } from '../init/account.js';
 import { changedSecretsMustLand, planFiles } from '../init/files.js';
-import { httpsInput, planHttps, type HttpsPlan } from '../init/https.js';
+import { httpsInput, labHttps, planHttps, type HttpsPlan } from '../init/https.js';
 import { registerKey, resolveSshKey } from '../init/ssh-key.js';
 import { printSummary } from '../init/summary.js';
 import { locate, type Where } from '../init/where.js';
@@ -94,7 +94,7 @@ async function initIn(ctx: Context, r: Resolver, { dir, target, project, stored 
   if (sameRegion) log.warn(sameRegion);
   if (live) checkDropletLimit(live, r.values, log);
   // HTTPS (docs/https.md): which certificate, its files checked, before anything is written.
-  let https: HttpsPlan | undefined;
+  let https: HttpsPlan | undefined = target === 'local' ? labHttps(r.values.domain || undefined) : undefined;
   if (live) {
     const api = live.api;
     https = await planHttps(httpsInput(r.values, ctx.cwd, () => withSpinner('Listing the DigitalOcean DNS domains…', () => api.domains())));

@@ -20,6 +20,8 @@ import { isWorkspace, readSettingsFile, readWorkspaceSecrets } from '../workspac
 import { shellQuote } from '../render/escape.js';
 import { openingPassword } from '../workspace/vault-password.js';
 import { withWorkspaceLock } from '../workspace/lock.js';
+import { readIfExists } from '../workspace/files.js';
+import { LAB_CA_FILE } from '../workspace/inventory.js';
 
 export type OpContext = Context;
 
@@ -227,6 +229,11 @@ export interface SiteEntry {
   ca?: string;
 }
 
+/** The CA that verifies the site's certificate when it is not a public one: the lab's (LAB_CA_FILE). */
+export async function siteCa(ws: Pick<Workspace, 'dir' | 'target'>): Promise<string | undefined> {
+  return ws.target === 'local' ? readIfExists(path.join(ws.dir, LAB_CA_FILE)) : undefined;
+}
+
 /**
  * GET / on the load balancer with the site's name (Host header, and for
  * HTTPS the TLS server name, the certificate verified) until a 200, or false
@@ -234,18 +241,21 @@ export interface SiteEntry {
  */
 export async function siteAnswers(site: SiteEntry, ms: number): Promise<boolean> {
   const [{ httpStatus }, { sleep }] = await Promise.all([import('../net/http-probe.js'), import('../util/sleep.js')]);
-  const url = new URL(site.url);
-  const name = url.hostname;
-  const probe = {
-    host: site.ip,
-    ...(name !== site.ip ? { hostHeader: name } : {}),
-    ...(url.protocol === 'https:' ? { tls: { servername: name, ...(site.ca ? { ca: site.ca } : {}) } } : {}),
-    timeoutMs: 5000,
-  };
+  const probe = { ...siteRequest(site), timeoutMs: 5000 };
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     if ((await httpStatus(probe)) === 200) return true;
     await sleep(1000);
   }
   return false;
+}
+
+/** How to ask the site at its entry, as a visitor's browser would: the address, the Host header, and TLS with the name verified. */
+export function siteRequest(site: SiteEntry): { host: string; hostHeader?: string; tls?: { servername: string; ca?: string } } {
+  const name = new URL(site.url).hostname;
+  return {
+    host: site.ip,
+    ...(name !== site.ip ? { hostHeader: name } : {}),
+    ...(site.url.startsWith('https:') ? { tls: { servername: name, ...(site.ca ? { ca: site.ca } : {}) } } : {}),
+  };
 }

@@ -10,7 +10,7 @@ import { packagePath } from '../paths.js';
 import { HostKeyRejected, keysFor, sshExec } from '../ssh/exec.js';
 import { peerCertificate, type PeerCertificate } from '../net/http-probe.js';
 import { readInventory, readInventoryVars, recordedHostKeys, type Host } from '../workspace/inventory.js';
-import { locateWorkspace, siteAnswers, sshCredentials, type OpContext, type Workspace } from './operate.js';
+import { locateWorkspace, siteAnswers, siteCa, sshCredentials, type OpContext, type Workspace } from './operate.js';
 
 export const DEGRADED_EXIT = 3;
 
@@ -92,7 +92,10 @@ export async function statusProbe(ctx: OpContext, ws: Pick<Workspace, 'dir' | 's
   const vars = await readInventoryVars(ws.dir);
   // An inventory from before HTTPS has no site_url: the site was plain HTTP on the domain or the IP.
   const domain = ws.target === 'digitalocean' ? ws.settings.domain : undefined;
-  const site = vars.load_balancer_ip ? { ip: vars.load_balancer_ip, url: vars.site_url || `http://${domain || vars.load_balancer_ip}/` } : undefined;
+  const ca = await siteCa(ws);
+  const site = vars.load_balancer_ip
+    ? { ip: vars.load_balancer_ip, url: vars.site_url || `http://${domain || vars.load_balancer_ip}/`, ...(ca ? { ca } : {}) }
+    : undefined;
   // Worked out once: the schedule's longest gap takes a walk over years of runs, and drill probes every second.
   const backupLimits = backupExpectation(ws.settings.backupSchedule);
 
@@ -101,7 +104,7 @@ export async function statusProbe(ctx: OpContext, ws: Pick<Workspace, 'dir' | 's
     const [nodes, answers, certificate] = await Promise.all([
       Promise.all(hosts.map((h) => probeNode(h, credentials, known, script))),
       site ? siteAnswers(site, 5000) : Promise.resolve(false),
-      tls ? peerCertificate({ host: tls.ip, servername: new URL(tls.url).hostname, timeoutMs: 5000 }).then((x) => x ?? null) : undefined,
+      tls ? peerCertificate({ host: tls.ip, servername: new URL(tls.url).hostname, ...(ca ? { ca } : {}), timeoutMs: 5000 }).then((x) => x ?? null) : undefined,
     ]);
     return assess(nodes, {
       backups: { ...backupLimits, now: Date.now() },

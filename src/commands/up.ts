@@ -24,6 +24,7 @@ import {
   checkOutputs,
   INVENTORY_FILE,
   KNOWN_HOSTS_FILE,
+  LAB_CA_FILE,
   readInventory,
   readInventoryVars,
   renderInventory,
@@ -44,6 +45,7 @@ import {
   requireFile,
   resumeCommand,
   siteAnswers,
+  siteCa,
   sshCredentials,
   terraformEnv,
   withLockedWorkspace,
@@ -130,8 +132,10 @@ export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
           inventory: made.inventory,
           loadBalancerIp: made.loadBalancerIp,
           dbReservedIp: made.dbReservedIp,
-          siteUrl: `http://${made.loadBalancerIp}/`,
+          siteUrl: made.siteUrl,
         };
+        // The lab CA's certificate, for curl --cacert or a browser (and for up's and status's own check of the site).
+        if (made.caCert) await writeAtomic(path.join(ws.dir, LAB_CA_FILE), made.caCert, 0o644);
         await saveInventory(ws, out, made.extraVars);
         return out;
       },
@@ -167,6 +171,7 @@ export async function labOptions(ctx: OpContext, ws: Workspace): Promise<LabOpti
     confirm: (message) => ctx.prompts.confirm({ message, default: true }),
     // A container made anew has new host keys, like a replaced droplet: the wait phase expects them.
     onCreated: (name) => markRecreated(ws.dir, [name], 'lab'),
+    ...(ws.settings.domain ? { domain: ws.settings.domain } : {}),
   };
 }
 
@@ -443,8 +448,9 @@ async function clusterFromInventory(ws: Workspace): Promise<ClusterOutputs | und
 async function finish(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefined, configured: boolean): Promise<void> {
   let answered: boolean | undefined;
   if (configured && c) {
+    const ca = await siteCa(ws);
     answered = await withSpinner('Waiting for the site to answer through the load balancer…', () =>
-      siteAnswers({ ip: c.loadBalancerIp, url: c.siteUrl }, SITE_WAIT_MS),
+      siteAnswers({ ip: c.loadBalancerIp, url: c.siteUrl, ...(ca ? { ca } : {}) }, SITE_WAIT_MS),
     );
   }
   summary(ctx, ws, c, configured, answered);
@@ -471,7 +477,14 @@ function summary(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefined, c
     const site = c.siteUrl;
     lines.push(`${pad('site')}${site}`);
     lines.push(`${pad('load balancer')}${c.loadBalancerIp}`);
-    if (ws.target === 'local') lines.push(`${pad('')}the lab's public entry: reachable from this machine only`);
+    if (ws.target === 'local') {
+      lines.push(`${pad('')}the lab's public entry: reachable from this machine only`);
+      const host = new URL(site).hostname;
+      if (site.startsWith('https:')) {
+        lines.push(`${pad('lab CA')}${LAB_CA_FILE} (trust it in a browser, with \`${c.loadBalancerIp} ${host}\` in /etc/hosts)`);
+        lines.push(`${pad('try')}curl --cacert ${LAB_CA_FILE} --resolve ${host}:443:${c.loadBalancerIp} ${site}`);
+      }
+    }
     else if (c.dnsRecord) lines.push(`${pad('DNS')}${c.dnsRecord} → ${c.loadBalancerIp} (an A record up keeps in your DigitalOcean DNS)`);
     else if (domain) lines.push(`${pad('DNS')}point ${domain} (an A record) at ${c.loadBalancerIp}`);
     if (c.dbReservedIp) lines.push(`${pad('database entry')}reserved IP ${c.dbReservedIp}, held by one of the two HAProxy nodes`);

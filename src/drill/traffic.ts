@@ -18,6 +18,8 @@ export interface TrafficOptions {
   port?: number;
   path?: string;
   hostHeader?: string;
+  /** HTTPS, the certificate verified for this name (http-probe.ts). */
+  tls?: { servername: string; ca?: string };
   /** The schedule: one request sent every this many ms. */
   everyMs?: number;
   /** A request not answered (200, body and all) within this counts as failed. */
@@ -83,6 +85,7 @@ export class Traffic {
       port: this.o.port,
       path: this.o.path,
       hostHeader: this.o.hostHeader,
+      ...(this.o.tls ? { tls: this.o.tls } : {}),
       timeoutMs: this.limitMs,
       userAgent: 'ha-wordpress-drill',
     }).then((status) => {

@@ -9,7 +9,8 @@ import { UsageError } from '../errors.js';
 import type { Values } from '../settings/table.js';
 import { checkTlsFiles, type TlsBundle } from '../validation/tls.js';
 
-export type TlsMode = 'none' | 'lets_encrypt' | 'custom';
+/** lab: the local target's stand-in load balancer, with the lab CA's certificate (src/lab/tls.ts). */
+export type TlsMode = 'none' | 'lets_encrypt' | 'custom' | 'lab';
 
 export interface HttpsPlan {
   tls: TlsMode;
@@ -133,5 +134,14 @@ export function httpsInput(v: Values, cwd: string, zones: () => Promise<string[]
     ...(abs(v.tlsKey) ? { key: abs(v.tlsKey) } : {}),
     ...(abs(v.tlsChain) ? { chain: abs(v.tlsChain) } : {}),
     zones,
+  };
+}
+
+/** The local target: HTTPS with the lab CA whenever there is a domain (its default is <project>.test). */
+export function labHttps(domain: string | undefined): HttpsPlan {
+  if (!domain) return { tls: 'none', say: { warn: true, line: httpOnlyWarning(undefined) } };
+  return {
+    tls: 'lab',
+    say: { warn: false, line: `HTTPS: the lab's load balancer serves ${domain} with a certificate from the lab's own CA (up prints the CA file)` },
   };
 }

@@ -19,6 +19,7 @@ import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import { httpStatus } from '../net/http-probe.js';
+import { ensureLabTls, type LabTls } from './tls.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import type { Logger } from '../ui/logger.js';
 import { sleep } from '../util/sleep.js';
@@ -47,6 +48,7 @@ import {
   deliveryAddress,
   droplets,
   haproxyConfig,
+  LB_SITE_PEM,
   labHash,
   loadBalancer,
   makePlan,
@@ -85,6 +87,8 @@ export interface LabOptions {
   onStatus?: (text: string) => void;
   /** Before a container is made anew, by name: up expects its new SSH host key (the lab's replaced droplet). */
   onCreated?: (name: string) => Promise<void>;
+  /** The site's domain: the stand-in load balancer then terminates HTTPS for it with the lab CA's certificate (lab/tls.ts). */
+  domain?: string;
 }
 
 // A type alias, not an interface: it must fit inventory.ts's Record<string, unknown> host vars.
@@ -96,8 +100,12 @@ export type LabHostVars = {
 export interface LabCluster {
   /** Shaped like terraform's `inventory` output: group → droplet name → addresses. */
   inventory: Record<Group, Record<string, LabHostVars>>;
-  /** The stand-in load balancer: the site is http://<this>/. */
+  /** The stand-in load balancer's address. */
   loadBalancerIp: string;
+  /** https://<domain>/ with a domain, else http://<loadBalancerIp>/. */
+  siteUrl: string;
+  /** With a domain: the lab CA's certificate (PEM), which verifies the site's. */
+  caCert?: string;
   dbReservedIp: string;
   /** Base URL of the stand-in DigitalOcean API. */
   apiUrl: string;
@@ -309,10 +317,11 @@ async function up(ctx: Ctx, o: LabOptions, id: ReturnType<typeof identity>): Pro
   if (prev && prev.repoKey !== repo.key)
     await Promise.all(plan.nodes.filter((_, i) => results[i] !== 'created').map((node) => expireAptLists(id.labId, node.name)));
 
-  await time('ready', () => Promise.all([waitForSsh(ctx, plan, startedCount), ensureLoadBalancer(ctx, plan)]));
+  const tls = o.domain ? { domain: o.domain, ...(await ensureLabTls(plan.labId, o.domain)) } : undefined;
+  await time('ready', () => Promise.all([waitForSsh(ctx, plan, startedCount), ensureLoadBalancer(ctx, plan, tls)]));
   timings.total = Date.now() - started;
   await fs.appendFile(ctx.logFile!, `labUp timings (ms): ${JSON.stringify(timings)}\n`).catch(() => undefined);
-  return cluster(plan, timings);
+  return { ...cluster(plan, timings, o.domain), ...(tls ? { caCert: tls.caCert } : {}) };
 }
 
 export const S3_KEYS_MISSING =
@@ -320,13 +329,14 @@ export const S3_KEYS_MISSING =
   "so the lab's S3 stand-in for Spaces is not started; re-run `ha-wordpress init` to add the backup keys";
 
 /** What labUp returns for a plan; exported for the unit tests. */
-export function cluster(plan: LabPlan, timings: Record<string, number>): LabCluster {
+export function cluster(plan: LabPlan, timings: Record<string, number>, domain?: string): LabCluster {
   const inventory: LabCluster['inventory'] = { wp_node: {}, galera_cluster_node: {}, galera_loadbalancer: {} };
   for (const n of droplets(plan)) inventory[n.group!][n.name] = { ansible_host: n.ip, private_ip: n.ip };
   const apiUrl = `http://${plan.bridgeIp}:${plan.apiPort}`;
   return {
     inventory,
     loadBalancerIp: loadBalancer(plan).ip,
+    siteUrl: domain ? `https://${domain}/` : `http://${loadBalancer(plan).ip}/`,
     dbReservedIp: plan.reservedIp,
     apiUrl,
     extraVars: {
@@ -366,7 +376,7 @@ async function waitForSsh(ctx: Ctx, plan: LabPlan, started: number): Promise<voi
 }
 
 /** The stand-in for DigitalOcean's load balancer: HAProxy in the `<project>-lb` container, installed from the lab repo. */
-async function ensureLoadBalancer(ctx: Ctx, plan: LabPlan): Promise<void> {
+async function ensureLoadBalancer(ctx: Ctx, plan: LabPlan, tls?: LabTls & { domain: string }): Promise<void> {
   const lb = loadBalancer(plan);
   const root = containerPaths(plan.labId, lb.name).root;
   const deadline = Date.now() + 180_000;
@@ -383,8 +393,13 @@ async function ensureLoadBalancer(ctx: Ctx, plan: LabPlan): Promise<void> {
     }
   }
   const cfgFile = path.join(root, 'etc/haproxy/haproxy.cfg');
-  const want = haproxyConfig(plan);
-  const changed = (await fs.readFile(cfgFile, 'utf8').catch(() => '')) !== want;
+  const pemFile = path.join(root, LB_SITE_PEM.slice(1));
+  const want = haproxyConfig(plan, tls);
+  let changed = (await fs.readFile(cfgFile, 'utf8').catch(() => '')) !== want;
+  if (tls && (await fs.readFile(pemFile, 'utf8').catch(() => '')) !== tls.haproxyPem) {
+    await fs.writeFile(pemFile, tls.haproxyPem, { mode: 0o600 });
+    changed = true;
+  }
   if (changed) await fs.writeFile(cfgFile, want);
   const active = await inContainer(ctx, plan.labId, lb, ['systemctl', 'is-active', '--quiet', 'haproxy'], { okCodes: [1, 3, 4] });
   if (changed || active.code !== 0) await inContainer(ctx, plan.labId, lb, ['systemctl', 'restart', 'haproxy'], { timeoutMs: 60_000 });

@@ -175,9 +175,27 @@ export function sudoersFile(user: string): string {
 export const SSHD_DROPIN =
   '# Written by ha-wordpress (local lab), like cloud-init on a droplet: keys only.\nPasswordAuthentication no\nPermitRootLogin prohibit-password\n';
 
-/** The stand-in for DigitalOcean's load balancer: HTTP on :80 to every web node, health-checked like the DO LB. */
-export function haproxyConfig(p: LabPlan): string {
+/** The headers DigitalOcean's load balancer adds: how the visitor came in. */
+const forwarded = (proto: string, port: number) => [
+  `    http-request set-header X-Forwarded-Proto ${proto}`,
+  `    http-request set-header X-Forwarded-Port ${port}`,
+];
+
+/** Where the stand-in load balancer's container keeps the site's certificate and key (lab/tls.ts), read by HAProxy. */
+export const LB_SITE_PEM = '/etc/haproxy/site.pem';
+
+/**
+ * The stand-in for DigitalOcean's load balancer, with the rules terraform/
+ * loadbalancer.tf gives it: HTTP on :80 to every web node, health-checked
+ * like the DO LB; with a domain (`tls`), also HTTPS on :443 terminated with
+ * the lab's certificate and sent to the web nodes as plain HTTP, and :80
+ * answered with a redirect to HTTPS (redirect_http_to_https).
+ */
+export function haproxyConfig(p: LabPlan, tls?: { domain: string }): string {
   const web = p.nodes.filter((n) => n.role === 'web');
+  const https = tls
+    ? ['frontend public_https', `    bind :443 ssl crt ${LB_SITE_PEM}`, '    option forwardfor', ...forwarded('https', 443), '    default_backend web', '']
+    : [];
   return [
     '# Written by ha-wordpress (local lab): stands in for the DigitalOcean load balancer.',
     'global',
@@ -195,11 +213,9 @@ export function haproxyConfig(p: LabPlan): string {
     '',
     'frontend public',
     '    bind :80',
-    '    option forwardfor',
-    '    http-request set-header X-Forwarded-Proto http',
-    '    http-request set-header X-Forwarded-Port 80',
-    '    default_backend web',
+    ...(tls ? ['    http-request redirect scheme https code 301'] : ['    option forwardfor', ...forwarded('http', 80), '    default_backend web']),
     '',
+    ...https,
     'backend web',
     '    balance roundrobin',
     '    option httpchk GET /healthz',

@@ -180,10 +180,14 @@ const TABLE = [
     key: 'domain',
     flag: 'domain',
     arg: '<fqdn>',
-    description: 'domain the site answers on; empty: the load balancer IP',
+    description:
+      "domain the site answers on, over HTTPS (docs/https.md); empty: plain HTTP on the load balancer's IP. " +
+      'The local lab makes up <project>.test, served with the lab CA',
     group: 'WordPress',
     kind: 'text',
-    default: () => '',
+    // The lab is HTTPS like a droplet cluster with a domain: a name only the lab's load balancer serves.
+    default: (v) => (v.target === 'local' ? `${v.project ?? DEFAULTS.project}.test` : ''),
+    defaultHelp: 'none; <project>.test on the local target',
     validate: rules.domain,
     prompt: { when: 'always', message: 'Domain name for the site', hint: 'leave empty to use the load balancer IP' },
   },

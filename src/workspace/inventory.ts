@@ -25,6 +25,8 @@ import { readIfExists, writeAtomic } from './files.js';
 
 export const INVENTORY_FILE = 'ansible/inventory/hosts.yml';
 export const KNOWN_HOSTS_FILE = '.ha-wordpress/known_hosts';
+/** The local lab's CA certificate (lab/tls.ts): what verifies the lab site's HTTPS, for curl --cacert or a browser. */
+export const LAB_CA_FILE = '.ha-wordpress/lab-ca.pem';
 /** A symlink to the project's private key (ssh follows it; the key's own mode is what ssh checks). */
 export const KEY_LINK = '.ha-wordpress/ssh-key';
 /** How ssh, started by ansible-playbook in ansible/, names the workspace's files: fixed strings, nothing to quote. */
