@@ -105,6 +105,12 @@ describe('init --non-interactive against the stand-in API', () => {
     expect(readFileSync(path.join(ws, 'terraform', 'terraform.tfvars'), 'utf8')).toContain('region      = "syd1"');
   });
 
+  it('says that the failover uses the full API token on the HAProxy nodes, and which custom scopes would do', () => {
+    expect(first.stderr).toMatch(
+      /^warning: the reserved-IP failover uses your full API token, so the two HAProxy nodes hold it \(root only, 0600\): a token with custom scopes \(reserved_ip:update, /m,
+    );
+  });
+
   it("picks Let's Encrypt for a domain whose zone is in the account's DigitalOcean DNS, and says so", () => {
     expect(first.stderr).toMatch(/HTTPS\s+a Let's Encrypt certificate for shop\.example\.com, made and renewed by DigitalOcean \(example\.com is in your/);
     const tfvars = readFileSync(path.join(ws, 'terraform', 'terraform.tfvars'), 'utf8');
@@ -293,11 +299,12 @@ describe('HTTPS: which certificate init picks, and what it refuses', () => {
     expect(readFileSync(path.join(ws, 'ansible/group_vars/all/vars.yml'), 'utf8')).toMatch(/^site_tls: !unsafe "none"$/m);
   });
 
-  it('no domain: HTTP only, with the warning', async () => {
+  it('no domain: HTTP only, with the warning; a separate failover token: no warning about the full token on the HAProxy nodes', async () => {
     const ws = path.join(root, 'no-domain');
-    const r = await doInit(ws);
+    const r = await doInit(ws, [], { HA_WORDPRESS_FAILOVER_TOKEN: `dop_v1_${'b'.repeat(64)}` });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^warning: HTTP only: no --domain, so the site answers on the load balancer's IP/m);
+    expect(r.stderr).not.toMatch(/full API token/);
   });
 
   needs('ansible-vault').it(

@@ -484,8 +484,7 @@ function summary(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefined, c
         lines.push(`${pad('lab CA')}${LAB_CA_FILE} (trust it in a browser, with \`${c.loadBalancerIp} ${host}\` in /etc/hosts)`);
         lines.push(`${pad('try')}curl --cacert ${LAB_CA_FILE} --resolve ${host}:443:${c.loadBalancerIp} ${site}`);
       }
-    }
-    else if (c.dnsRecord) lines.push(`${pad('DNS')}${c.dnsRecord} → ${c.loadBalancerIp} (an A record up keeps in your DigitalOcean DNS)`);
+    } else if (c.dnsRecord) lines.push(`${pad('DNS')}${c.dnsRecord} → ${c.loadBalancerIp} (an A record up keeps in your DigitalOcean DNS)`);
     else if (domain) lines.push(`${pad('DNS')}point ${domain} (an A record) at ${c.loadBalancerIp}`);
     if (c.dbReservedIp) lines.push(`${pad('database entry')}reserved IP ${c.dbReservedIp}, held by one of the two HAProxy nodes`);
     if (configured) lines.push(`${pad('WordPress admin')}${site}wp-admin/ as ${ws.settings.wpAdminUser}`);

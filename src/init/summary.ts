@@ -63,6 +63,7 @@ export function printSummary(log: Logger, s: Summary): void {
   const liveChanges = SECRET_SPECS.filter((x) => x.live && s.secrets.changed.includes(x.label));
   if (s.updated && liveChanges.length)
     log.warn(`changed on a workspace that may be running: ${liveChanges.map((x) => x.label).join(', ')}; run \`ha-wordpress up --only ansible\` to apply`);
+  if (s.target === 'digitalocean' && s.secrets.failoverFollowsApiToken) log.warn(FULL_TOKEN_ON_NODES);
   if (s.https?.say.warn) log.warn(s.https.say.line);
   if (s.https?.expiryWarning) log.warn(s.https.expiryWarning);
   const sshOpen = s.target === 'digitalocean' ? sshOpenWarning(s.values.sshAllow ?? '') : undefined;
@@ -74,6 +75,18 @@ export function printSummary(log: Logger, s: Summary): void {
   const rel = relDir === '' ? '.' : relDir.startsWith('..') ? s.dir : relDir;
   log.info(`Next: ${rel === '.' ? '' : `cd ${shellQuote(rel)} && `}ha-wordpress up`);
 }
+
+/**
+ * The reserved-IP failover needs one API call (POST /v2/reserved_ips/<ip>/actions,
+ * scope reserved_ip:update) and the reads DigitalOcean requires alongside that
+ * scope; the account token can do everything else too. docs/cluster.md,
+ * "The failover token".
+ */
+const FAILOVER_SCOPES = 'reserved_ip:update, with reserved_ip:read, droplet:read, regions:read, sizes:read, actions:read and image:read';
+const FULL_TOKEN_ON_NODES =
+  'the reserved-IP failover uses your full API token, so the two HAProxy nodes hold it (root only, 0600): ' +
+  `a token with custom scopes (${FAILOVER_SCOPES}) can move the IP and nothing else; ` +
+  'make one under API → Tokens and give it with --failover-token (or HA_WORDPRESS_FAILOVER_TOKEN)';
 
 /** Where the vault password is kept, or that it is not and how to give it next time. */
 function vaultPasswordLine(s: Summary): string {

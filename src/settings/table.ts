@@ -479,7 +479,9 @@ const TABLE = [
     flag: 'failover-token',
     arg: '<token>',
     env: ['HA_WORDPRESS_FAILOVER_TOKEN'],
-    description: 'token the HAProxy nodes use to move the reserved IP (default: the API token; a separate, narrowly scoped token is safer)',
+    description:
+      'token the HAProxy nodes use to move the reserved IP (default: the API token). Safer: a custom-scoped token with ' +
+      'reserved_ip:update and the read scopes it requires (reserved_ip, droplet, regions, sizes, actions, image)',
     group: 'DigitalOcean',
     kind: 'secret',
     targets: DO,
