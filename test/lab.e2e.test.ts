@@ -170,6 +170,48 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     expect((await get(`${url}xmlrpc.php`)).status).toBe(403);
   });
 
+  it('no node has a world-readable file holding any value of the vaults', () => {
+    // Every vault value long enough to be a secret (names, user names and the port are not).
+    const values = new Set<string>();
+    for (const g of ['all', 'galera_cluster_node', 'galera_loadbalancer', 'wp_node']) {
+      const data = yaml.load(ansibleVaultDecrypt(path.join(ws, 'ansible/group_vars', g, 'vault.yml'), pwFile)) as Record<string, unknown>;
+      for (const [k, v] of Object.entries(data)) {
+        if (/user|name|port/.test(k)) continue;
+        for (const x of typeof v === 'object' && v ? Object.values(v) : [v]) if (typeof x === 'string' && x.length >= 12) values.add(x);
+      }
+    }
+    expect(values.size).toBeGreaterThan(15);
+    // Walks the file system but /proc, /sys, /dev and Debian's own /usr (the roles write only /usr/local there),
+    // reading every world-readable file up to 1 MiB; the values arrive on stdin, never in argv.
+    const scan = [
+      'import json, os, stat, sys',
+      'values = [v.encode() for v in json.load(sys.stdin)]',
+      'hits, seen = [], 0',
+      "for d, subdirs, files in os.walk('/'):",
+      "    if d == '/': subdirs[:] = [x for x in subdirs if x not in ('proc', 'sys', 'dev')]",
+      "    if d == '/usr': subdirs[:] = [x for x in subdirs if x == 'local']",
+      '    for f in files:',
+      '        p = os.path.join(d, f)',
+      '        try:',
+      '            st = os.lstat(p)',
+      '            if not stat.S_ISREG(st.st_mode) or not st.st_mode & 0o004 or st.st_size > 1 << 20: continue',
+      '            seen += 1',
+      "            data = open(p, 'rb').read()",
+      '        except OSError: continue',
+      '        if any(v in data for v in values): hits.append(p)',
+      'print(json.dumps({"hits": hits, "seen": seen}))',
+    ].join('\n');
+    const program = Buffer.from(scan).toString('base64');
+    for (const n of inventory()) {
+      const out = JSON.parse(onNode(n.ip, `sudo python3 -c "import base64; exec(base64.b64decode('${program}'))"`, JSON.stringify([...values]))) as {
+        hits: string[];
+        seen: number;
+      };
+      expect(out.seen, n.name).toBeGreaterThan(1000);
+      expect(out.hits, n.name).toEqual([]);
+    }
+  });
+
   it('all 3 Galera nodes are Synced in one primary component of size 3', () => {
     for (const n of inventory().filter((h) => h.group === 'galera_cluster_node')) {
       const out = onNode(
