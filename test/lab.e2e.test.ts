@@ -168,6 +168,14 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     expect(page.headers['x-powered-by']).toBeUndefined();
     expect(String(page.headers.server ?? '')).not.toMatch(/\d/);
     expect((await get(`${url}xmlrpc.php`)).status).toBe(403);
+    // PHP (www-data) may write uploads and nothing that runs: not WordPress, wp-content, plugins or themes.
+    const web = inventory().find((h) => h.group === 'wp_node')!;
+    const tries = ['/usr/share/wordpress', '/var/lib/wordpress/wp-content', '/var/lib/wordpress/wp-content/plugins', '/var/lib/wordpress/wp-content/themes'];
+    const probe = [...tries, '/var/lib/wordpress/wp-content/uploads']
+      .map((d) => `if touch ${d}/.hawp-probe 2>/dev/null; then rm -f ${d}/.hawp-probe; echo "writable ${d}"; else echo "refused ${d}"; fi`)
+      .join('; ');
+    const lines = onNode(web.ip, `sudo -u www-data sh -c '${probe}'`).trim().split('\n');
+    expect(lines).toEqual([...tries.map((d) => `refused ${d}`), 'writable /var/lib/wordpress/wp-content/uploads']);
   });
 
   it('no node has a world-readable file holding any value of the vaults', () => {
