@@ -1185,6 +1185,7 @@ export function createCloud(deps, options = {}) {
     if (typeof data !== 'string' || data === '') return { error: 'data: is required' };
     if (type === 'A' && !isIPv4(data)) return { error: `data: ${data} is not an IPv4 address` };
     if (type === 'AAAA' && !isIPv6(data)) return { error: `data: ${data} is not an IPv6 address` };
+    // 1800 when not given, as the domain's own records; the 30-second floor is this stand-in's (the API reference gives none).
     const ttl = b.ttl ?? existing?.ttl ?? 1800;
     if (!Number.isInteger(ttl) || ttl < 30) return { error: 'ttl: give at least 30 seconds' };
     /** @param {string} k */
@@ -1505,7 +1506,8 @@ export function createCloud(deps, options = {}) {
 
   // The account's existing VPCs, once every helper is defined.
   for (const v of options.vpcs ?? []) createVpc({ name: v.name ?? `default-${v.region}`, region: v.region, ip_range: v.ip_range });
-  // Each DNS domain of the account has the records DigitalOcean makes with it: its SOA and three NS records.
+  // Each DNS domain of the account has the records DigitalOcean makes with it: its SOA and three NS records, TTL 1800
+  // (digitalocean/api-v2 issue #177: "the API automatically creates NS records for ns1.digitalocean.com, ns2… and ns3…").
   for (const zone of deps.domains) {
     addRecord(zone, { type: 'SOA', name: '@', data: '1800', ttl: 1800 });
     for (const ns of ['ns1', 'ns2', 'ns3']) addRecord(zone, { type: 'NS', name: '@', data: `${ns}.digitalocean.com`, ttl: 1800 });
