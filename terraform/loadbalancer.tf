@@ -33,6 +33,11 @@ resource "digitalocean_loadbalancer" "public" {
     }
   }
   redirect_http_to_https = local.https
+  # DigitalOcean adds an A record at the apex of a Let's Encrypt certificate's
+  # DNS domain, pointing here, unless told not to (godo PR #482, provider
+  # issue #456): for shop.example.com that would take example.com itself.
+  # The site's record is tls.tf's digitalocean_record.site.
+  disable_lets_encrypt_dns_records = true
 
   healthcheck {
     protocol = "http"

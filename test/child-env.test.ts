@@ -99,12 +99,14 @@ console.log('PLAY RECAP');`,
 });
 
 const ctx = () => ({ env: parent }) as unknown as OpContext;
+const TLS_KEY = '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgSiteKeyFromTheVault\n-----END PRIVATE KEY-----\n';
 const ws = (): Workspace =>
   ({
     dir: path.join(dir, 'ws'),
     token: TOKEN,
     settings: { apiUrl: 'http://127.0.0.1:9999' },
     vaults: { wp_node: { vault_spaces_access_key: 'DO00SPACESKEY0123456', vault_spaces_secret_key: 'Vault-Spaces-Secret-0123456789abcdefghijk' } },
+    tlsKey: TLS_KEY,
   }) as unknown as Workspace;
 
 /** None of the parent's secrets, by name or by value; `own` names variables the child is given (with its own values). */
@@ -134,6 +136,8 @@ describe('terraform, as up and destroy start it', () => {
     expect(env.DIGITALOCEAN_API_URL).toBe('http://127.0.0.1:9999');
     expect(env.SPACES_ACCESS_KEY_ID).toBe('DO00SPACESKEY0123456');
     expect(env.SPACES_SECRET_ACCESS_KEY).toBe('Vault-Spaces-Secret-0123456789abcdefghijk');
+    // The key of the site's own certificate, from terraform's vault: terraform reads it as var.tls_private_key.
+    expect(env.TF_VAR_tls_private_key).toBe(TLS_KEY);
     expect(env.TF_IN_AUTOMATION).toBe('1');
     expectNeeded(env);
     // The Spaces secret it has is the vault's (checked above), not the parent's.

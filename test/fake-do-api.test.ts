@@ -4,7 +4,8 @@ import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { X509Certificate } from 'node:crypto';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   DEFAULT_TOKEN,
   defaultKeys,
@@ -16,6 +17,8 @@ import {
   type FakeDoApi,
   type FakeDoApiOptions,
 } from './support/fake-do-api.mjs';
+import { needs } from './support/tools.js';
+import { issue, newCa, type KeyPair } from '../src/secrets/pki.js';
 
 const AUTH = { authorization: `Bearer ${DEFAULT_TOKEN}` };
 
@@ -833,5 +836,197 @@ describe('fake DigitalOcean API: the stateful account', () => {
     expect(api!.cloud.snapshot().loadBalancers).toHaveLength(1);
     expect((await call('DELETE', `/v2/load_balancers/${lb.body.load_balancer.id}`)).status).toBe(204);
     expect(api!.cloud.snapshot().loadBalancers).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Certificates, load balancers that terminate TLS, DNS records (fake-do-cloud.mjs)
+// ---------------------------------------------------------------------------
+
+describe('fake DigitalOcean API: certificates and DNS records', () => {
+  const ACTION_MS = 300;
+
+  async function call(method: string, path: string, body?: unknown) {
+    const res = await fetch(`${api!.url}${path}`, {
+      method,
+      headers: { ...AUTH, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as any };
+  }
+  const settle = () => new Promise((r) => setTimeout(r, ACTION_MS + 50));
+  const letsEncrypt = (name: string, dns_names: string[]) => call('POST', '/v2/certificates', { name, type: 'lets_encrypt', dns_names });
+  const lb = (rules: Record<string, unknown>[], extra: Record<string, unknown> = {}) =>
+    call('POST', '/v2/load_balancers', {
+      name: 'shop-lb',
+      region: 'fra1',
+      forwarding_rules: [{ entry_protocol: 'http', entry_port: 80, target_protocol: 'http', target_port: 80 }, ...rules],
+      ...extra,
+    });
+  const https = (certificate_id?: string) => ({ entry_protocol: 'https', entry_port: 443, target_protocol: 'http', target_port: 80, certificate_id });
+
+  it("Let's Encrypt: pending, then verified; only for names in the account's DNS domains (422); one name per certificate in the account", async () => {
+    await start({ domains: ['example.com'], cloud: { actionMs: ACTION_MS } });
+    const made = await letsEncrypt('shop-1a2b3c4d', ['shop.example.com']);
+    expect(made.status).toBe(201);
+    expect(made.body.certificate).toMatchObject({ name: 'shop-1a2b3c4d', type: 'lets_encrypt', state: 'pending', dns_names: ['shop.example.com'] });
+    await settle();
+    const got = (await call('GET', `/v2/certificates/${made.body.certificate.id}`)).body.certificate;
+    expect(got.state).toBe('verified');
+    expect(got.sha1_fingerprint).toMatch(/^[0-9a-f]{40}$/);
+    expect(Date.parse(got.not_after) - Date.now()).toBeGreaterThan(80 * 24 * 3600_000);
+
+    const outside = await letsEncrypt('other', ['shop.example.org']);
+    expect(outside.status).toBe(422);
+    expect(outside.body.message).toContain('shop.example.org');
+    expect((await letsEncrypt('shop-1a2b3c4d', ['www.example.com'])).status).toBe(422);
+    expect((await letsEncrypt('empty', [])).status).toBe(422);
+    expect((await call('POST', '/v2/certificates', { name: 'x', type: 'self_signed' })).status).toBe(422);
+
+    // Listed page by page, and by name (how the provider finds one).
+    for (const n of ['a', 'b', 'c']) expect((await letsEncrypt(`more-${n}`, [`${n}.example.com`])).status).toBe(201);
+    const page = (await call('GET', '/v2/certificates')).body;
+    expect(page.meta.total).toBe(4);
+    expect(page.certificates).toHaveLength(3);
+    expect(page.links.pages.next).toContain('page=2');
+    expect((await call('GET', '/v2/certificates?name=more-b')).body.certificates.map((c: { dns_names: string[] }) => c.dns_names)).toEqual([['b.example.com']]);
+    expect((await call('GET', '/v2/certificates?name=nope')).body).toMatchObject({ certificates: [], meta: { total: 0 } });
+    expect(api!.cloud.snapshot().certificates.map((c) => c.name)).toEqual(['shop-1a2b3c4d', 'more-a', 'more-b', 'more-c']);
+  });
+
+  needs('openssl').describe('custom certificates', () => {
+    let ca: KeyPair;
+    let site: KeyPair;
+    let other: KeyPair;
+    beforeAll(async () => {
+      ca = await newCa('Stand-in Test CA', 30);
+      [site, other] = await Promise.all([
+        issue(ca, { commonName: 'blog.example.net', dns: ['blog.example.net', 'www.blog.example.net'], usage: ['serverAuth'] }, 20),
+        issue(ca, { commonName: 'other.example.net', usage: ['serverAuth'] }, 20),
+      ]);
+    });
+    const custom = (extra: Record<string, unknown>) =>
+      call('POST', '/v2/certificates', { name: 'blog-cert', type: 'custom', private_key: site.key, leaf_certificate: site.cert, ...extra });
+
+    it('takes the PEM certificate with its own key: names, expiry and SHA-1 fingerprint come from the certificate, and the key is never shown', async () => {
+      await start({ cloud: { actionMs: ACTION_MS } });
+      const made = await custom({ certificate_chain: ca.cert });
+      expect(made.status).toBe(201);
+      const x = new X509Certificate(site.cert);
+      expect(made.body.certificate).toMatchObject({
+        type: 'custom',
+        state: 'verified',
+        dns_names: ['blog.example.net', 'www.blog.example.net'],
+        sha1_fingerprint: x.fingerprint.replace(/:/g, '').toLowerCase(),
+        not_after: new Date(x.validTo).toISOString().replace(/\.\d+Z$/, 'Z'),
+      });
+      expect(JSON.stringify((await call('GET', '/v2/certificates')).body)).not.toContain('PRIVATE KEY');
+    });
+
+    it('refuses (422) a key that is not the certificate’s, anything that is not PEM, a chain that does not parse', async () => {
+      await start({ cloud: { actionMs: ACTION_MS } });
+      const refused = {
+        'another certificate’s key': await custom({ private_key: other.key }),
+        'no key': await custom({ private_key: undefined }),
+        'a key that is not PEM': await custom({ private_key: 'MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEH' }),
+        'a certificate that is not PEM': await custom({ leaf_certificate: 'junk' }),
+        'a broken certificate': await custom({ leaf_certificate: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' }),
+        'a chain that is not PEM': await custom({ certificate_chain: 'junk' }),
+      };
+      for (const [what, r] of Object.entries(refused)) expect(r.status, what).toBe(422);
+      expect(refused['another certificate’s key'].body.message).toMatch(/not the key of leaf_certificate/);
+      expect(api!.cloud.snapshot().certificates).toEqual([]);
+    });
+  });
+
+  it('an HTTPS rule needs a certificate of the account (422); a certificate in use cannot be deleted (403, the words the provider retries on)', async () => {
+    await start({ domains: ['example.com'], cloud: { actionMs: ACTION_MS, certificateReleaseMs: ACTION_MS } });
+    expect((await lb([https()])).status).toBe(422);
+    expect((await lb([https('0e4c3ac5-6a59-4b0f-a9f3-29e2c1b1d4aa')])).body.message).toMatch(/needs certificate_id/);
+    // A certificate_name in a rule is not the API's: it does not stand for the id.
+    expect((await lb([{ ...https(), certificate_name: 'shop-cert' }])).status).toBe(422);
+
+    const cert = (await letsEncrypt('shop-cert', ['shop.example.com'])).body.certificate;
+    await settle();
+    const made = await lb([https(cert.id)], { redirect_http_to_https: true });
+    expect(made.status).toBe(202);
+    expect(made.body.load_balancer).toMatchObject({ redirect_http_to_https: true });
+    expect(made.body.load_balancer.forwarding_rules[1]).toEqual({ ...https(cert.id), tls_passthrough: false });
+
+    const inUse = await call('DELETE', `/v2/certificates/${cert.id}`);
+    expect(inUse.status).toBe(403);
+    expect(inUse.body.message).toContain('Make sure the certificate is not in use before deleting it');
+    expect((await call('DELETE', `/v2/load_balancers/${made.body.load_balancer.id}`)).status).toBe(204);
+    // The certificates API takes a moment to see that the load balancer is gone.
+    expect((await call('DELETE', `/v2/certificates/${cert.id}`)).status).toBe(403);
+    await settle();
+    expect((await call('DELETE', `/v2/certificates/${cert.id}`)).status).toBe(204);
+    expect((await call('GET', `/v2/certificates/${cert.id}`)).status).toBe(404);
+    expect((await call('DELETE', `/v2/certificates/${cert.id}`)).status).toBe(404);
+  });
+
+  it("a load balancer presenting a Let's Encrypt certificate makes an A record at its domain's apex, unless disable_lets_encrypt_dns_records", async () => {
+    await start({ domains: ['example.com'], cloud: { actionMs: ACTION_MS } });
+    const cert = (await letsEncrypt('shop-cert', ['shop.example.com'])).body.certificate;
+    await settle();
+    const quiet = (await lb([https(cert.id)], { disable_lets_encrypt_dns_records: true })).body.load_balancer;
+    await settle();
+    expect(api!.cloud.snapshot().records.filter((r) => r.type === 'A')).toEqual([]);
+    expect((await call('DELETE', `/v2/load_balancers/${quiet.id}`)).status).toBe(204);
+
+    const loud = (await lb([https(cert.id)])).body.load_balancer;
+    await settle();
+    const ip = api!.cloud.snapshot().loadBalancers[0]!.ip;
+    expect(api!.cloud.snapshot().records.filter((r) => r.type === 'A')).toMatchObject([{ domain: 'example.com', name: '@', data: ip }]);
+    expect((await call('DELETE', `/v2/load_balancers/${loud.id}`)).status).toBe(204);
+    expect(api!.cloud.snapshot().records.filter((r) => r.type === 'A')).toHaveLength(1);
+  });
+
+  it("records: only in the account's domains (404); the domain's SOA and NS come with it; create, list by type and full name, update, delete", async () => {
+    await start({ domains: ['example.com', 'example.org'], cloud: { actionMs: ACTION_MS } });
+    expect((await call('GET', '/v2/domains/example.net/records')).status).toBe(404);
+    expect((await call('POST', '/v2/domains/example.net/records', { type: 'A', name: 'shop', data: '192.0.2.1' })).status).toBe(404);
+    expect((await call('GET', '/v2/domains/example.com')).body.domain.name).toBe('example.com');
+    expect((await call('GET', '/v2/domains/example.com/records')).body.domain_records.map((r: { type: string }) => r.type)).toEqual(['SOA', 'NS', 'NS']);
+
+    const made = await call('POST', '/v2/domains/example.com/records', { type: 'A', name: 'shop', data: '198.51.100.7', ttl: 300 });
+    expect(made.status).toBe(201);
+    expect(made.body.domain_record).toMatchObject({ type: 'A', name: 'shop', data: '198.51.100.7', ttl: 300 });
+    expect(made.body.domain_record).not.toHaveProperty('fqdn');
+    const id = made.body.domain_record.id as number;
+    // A fully qualified name (trailing dot) is kept relative to its domain; the apex is "@".
+    const apex = await call('POST', '/v2/domains/example.com/records', { type: 'TXT', name: 'example.com.', data: 'v=spf1 -all' });
+    expect(apex.body.domain_record).toMatchObject({ name: '@', ttl: 1800 });
+
+    const onlyA = (await call('GET', '/v2/domains/example.com/records?type=A&per_page=20')).body.domain_records;
+    expect(onlyA.map((r: { id: number }) => r.id)).toEqual([id]);
+    expect((await call('GET', '/v2/domains/example.com/records?name=shop.example.com')).body.domain_records.map((r: { id: number }) => r.id)).toEqual([id]);
+    expect((await call('GET', `/v2/domains/example.org/records/${id}`)).status).toBe(404);
+
+    const refused = [
+      await call('POST', '/v2/domains/example.com/records', { type: 'A', name: 'shop', data: 'shop.example.com' }),
+      await call('POST', '/v2/domains/example.com/records', { type: 'AAAA', name: 'shop', data: '198.51.100.7' }),
+      await call('POST', '/v2/domains/example.com/records', { type: 'A', name: 'shop', data: '198.51.100.7', ttl: 10 }),
+      await call('POST', '/v2/domains/example.com/records', { type: 'A', name: 'bad name!', data: '198.51.100.7' }),
+      await call('POST', '/v2/domains/example.com/records', { type: 'SPF', name: 'shop', data: 'x' }),
+      await call('POST', '/v2/domains/example.com/records', { type: 'MX', name: '@', data: 'mail.example.com.' }),
+    ];
+    expect(refused.map((r) => r.status)).toEqual([422, 422, 422, 422, 422, 422]);
+
+    expect((await call('PUT', `/v2/domains/example.com/records/${id}`, { data: '198.51.100.8' })).body.domain_record).toMatchObject({
+      name: 'shop',
+      data: '198.51.100.8',
+      ttl: 300,
+    });
+    expect((await call('GET', `/v2/domains/example.com/records/${id}`)).body.domain_record.data).toBe('198.51.100.8');
+    expect((await call('DELETE', `/v2/domains/example.com/records/${id}`)).status).toBe(204);
+    expect((await call('GET', `/v2/domains/example.com/records/${id}`)).status).toBe(404);
+    expect(
+      api!.cloud
+        .snapshot()
+        .records.filter((r) => r.domain === 'example.com')
+        .map((r) => `${r.type} ${r.name}`),
+    ).toEqual(['SOA @', 'NS @', 'NS @', 'NS @', 'TXT @']);
   });
 });

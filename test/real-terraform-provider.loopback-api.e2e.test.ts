@@ -11,6 +11,13 @@
  * and one whose region has none, so the cluster's VPC becomes the region's
  * default, which DigitalOcean never deletes.
  *
+ * Both sites are HTTPS, the two ways init can pick (docs/https.md): `shop`
+ * is shop.example.com in an account whose DigitalOcean DNS holds example.com,
+ * so a Let's Encrypt certificate and the site's A record; `lab` is
+ * blog.example.net with the user's own certificate and key (made here with
+ * src/secrets/pki.ts), whose key must reach terraform only through its
+ * environment (TF_VAR_tls_private_key, from terraform/vault.yml).
+ *
  * `up` first applies the backup bucket's own root (terraform/backup/), where
  * the provider speaks S3 over HTTPS to <bucket>.<region>.digitaloceanspaces.com.
  * The CLI runs with HTTPS_PROXY and SSL_CERT_FILE (which it passes to
@@ -25,7 +32,8 @@
  * `up` (terraform writes its own).
  */
 import { execFile } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,6 +43,7 @@ import { REQUIRE_ENV, REQUIRED, SKIP as NO_PROVIDER, terraformEnv, writeCliConfi
 import { missing } from './support/tools.js';
 import { startFakeSpaces, type FakeSpaces } from './support/fake-spaces.js';
 import { md5Fingerprint } from '../src/ssh/keys.js';
+import { issue, newCa, type KeyPair } from '../src/secrets/pki.js';
 
 const VAULT_PASSWORD = 'a long vault password';
 
@@ -83,6 +92,10 @@ describe.skipIf(SKIP)(
     let lab: string;
     let shopUp: CliResult;
     let labUp: CliResult;
+    /** lab's own certificate (blog.example.net), its CA, and the init that was given them. */
+    let labCert: KeyPair;
+    let labCa: KeyPair;
+    let labInit: CliResult;
 
     const env = () => ({
       HOME: home,
@@ -96,10 +109,10 @@ describe.skipIf(SKIP)(
     const cli = (args: string[], timeoutMs = 6 * MINUTES) => runCli([...args, '--vault-password-file', pwFile], { env: env(), timeoutMs });
     const up = (ws: string) => cli(['up', '--only', 'terraform', '--yes', '--non-interactive', '--dir', ws]);
 
-    async function workspace(name: string, region: string, on: FakeDoApi): Promise<string> {
+    async function workspace(name: string, region: string, on: FakeDoApi, extra: string[]): Promise<{ ws: string; init: CliResult }> {
       const ws = path.join(root, name);
       const r = await runCli(
-        ['init', '--non-interactive', '--project', name, '--region', region, '--dir', ws, '--vault-password-file', pwFile, '--api-url', on.url],
+        ['init', '--non-interactive', '--project', name, '--region', region, '--dir', ws, '--vault-password-file', pwFile, '--api-url', on.url, ...extra],
         {
           env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN },
         },
@@ -107,8 +120,20 @@ describe.skipIf(SKIP)(
       expect(r.stderr).toContain('Workspace ready');
       rmSync(path.join(ws, 'terraform', '.terraform.lock.hcl'));
       rmSync(path.join(ws, 'terraform', 'backup', '.terraform.lock.hcl'));
-      return ws;
+      return { ws, init: r };
     }
+
+    /**
+     * Every file of a workspace, as text, but the provider terraform init
+     * copied from the mirror into .terraform/providers (a 100 MB binary
+     * that was there before any key).
+     */
+    const workspaceFiles = (ws: string) =>
+      readdirSync(ws, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile() && !e.parentPath.includes(`${path.sep}.terraform${path.sep}providers`))
+        .map((e) => path.join(e.parentPath, e.name));
+    /** A line from the middle of lab's private key: what a copy of it anywhere would hold. */
+    const keyLine = () => labCert.key.trim().split('\n')[1]!;
 
     /** What the stand-in's API holds, droplets by name. */
     const byName = (s: CloudSnapshot) => new Map(s.droplets.map((d) => [d.name, d]));
@@ -139,14 +164,34 @@ describe.skipIf(SKIP)(
       writeFileSync(pwFile, VAULT_PASSWORD + '\n');
       cliConfig = writeCliConfig(root);
       const keys = [...defaultKeys(), { id: 4242, name: 'laptop', fingerprint: md5Fingerprint(made.publicKey), public_key: made.publicKey }];
-      api = await startFakeDoApi({ keys, cloud: { actionMs: 1000, vpcs: [{ region: 'fra1', ip_range: '10.110.0.0/20' }] } });
-      bare = await startFakeDoApi({ keys, cloud: { actionMs: 1000 } });
+      // A certificate stays in use for a second after its load balancer is deleted (the provider retries the 403).
+      api = await startFakeDoApi({
+        keys,
+        domains: ['example.com'],
+        cloud: { actionMs: 1000, certificateReleaseMs: 1000, vpcs: [{ region: 'fra1', ip_range: '10.110.0.0/20' }] },
+      });
+      bare = await startFakeDoApi({ keys, cloud: { actionMs: 1000, certificateReleaseMs: 1000 } });
       // Only full-access keys may create buckets: the key terraform was given, not the nodes' bucket-scoped one.
       spaces = await startFakeSpaces({
         accessKeys: () => [...api.spacesKeys, ...bare.spacesKeys].filter((k) => k.grants.some((g) => g.permission === 'fullaccess')).map((k) => k.access_key),
       });
-      shop = await workspace('shop', 'fra1', api);
-      lab = await workspace('lab', 'ams3', bare);
+      // lab's own certificate, as a user would have it: a fullchain.pem (the site's certificate, then its CA) and the key.
+      labCa = await newCa('Loopback Test CA', 30);
+      labCert = await issue(labCa, { commonName: 'blog.example.net', dns: ['blog.example.net'], usage: ['serverAuth'] }, 30);
+      const certs = path.join(root, 'certs');
+      mkdirSync(certs, { mode: 0o700 });
+      writeFileSync(path.join(certs, 'fullchain.pem'), labCert.cert + labCa.cert);
+      writeFileSync(path.join(certs, 'blog.key'), labCert.key, { mode: 0o600 });
+
+      shop = (await workspace('shop', 'fra1', api, ['--domain', 'shop.example.com'])).ws;
+      ({ ws: lab, init: labInit } = await workspace('lab', 'ams3', bare, [
+        '--domain',
+        'blog.example.net',
+        '--tls-certificate',
+        path.join(certs, 'fullchain.pem'),
+        '--tls-key',
+        path.join(certs, 'blog.key'),
+      ]));
       // Both clusters at once: terraform spends most of its time waiting on the provider's polling.
       const started = Date.now();
       [shopUp, labUp] = await Promise.all([up(shop), up(lab)]);
@@ -161,7 +206,8 @@ describe.skipIf(SKIP)(
     });
 
     it('real terraform apply: up --only terraform builds the cluster through the API and writes the inventory from what the API reports', () => {
-      expect(shopUp.stderr).toContain('terraform plan: 18 to add, 0 to change, 0 to destroy');
+      // 18 for the cluster, and HTTPS: the certificate and the site's A record.
+      expect(shopUp.stderr).toContain('terraform plan: 20 to add, 0 to change, 0 to destroy');
       expect(shopUp.stderr).toContain('terraform apply: the infrastructure is in place');
       expect(shopUp.code, shopUp.stderr).toBe(0);
 
@@ -221,6 +267,76 @@ describe.skipIf(SKIP)(
       ran.push('the cluster on the API');
     });
 
+    it("real terraform apply, Let's Encrypt (loopback stand-in): a certificate for exactly shop.example.com on 443, HTTP redirected, the A record", () => {
+      const s = api.cloud.snapshot();
+      expect(s.certificates).toHaveLength(1);
+      const [cert] = s.certificates;
+      expect(cert).toMatchObject({ type: 'lets_encrypt', state: 'verified', dns_names: ['shop.example.com'] });
+      expect(cert!.name).toMatch(/^shop-[0-9a-f]{8}$/);
+      const [lb] = s.loadBalancers;
+      const rules = lb!.forwarding_rules.map((r) => `${r.entry_protocol}:${r.entry_port} → ${r.target_protocol}:${r.target_port} ${r.certificate_id || '-'}`);
+      expect(rules.sort()).toEqual(['http:80 → http:80 -', `https:443 → http:80 ${cert!.id}`]);
+      expect(lb!.redirect_http_to_https).toBe(true);
+      // The one A record of the zone is the site's: terraform makes it, so DigitalOcean must not add one at the apex of example.com.
+      expect(lb!.disable_lets_encrypt_dns_records).toBe(true);
+      expect(s.records.filter((r) => r.type === 'A').map((r) => ({ domain: r.domain, name: r.name, data: r.data, ttl: r.ttl }))).toEqual([
+        { domain: 'example.com', name: 'shop', data: lb!.ip, ttl: 300 },
+      ]);
+      const inv = yaml.load(readFileSync(path.join(shop, 'ansible/inventory/hosts.yml'), 'utf8')) as { all: { vars: Record<string, string> } };
+      expect(inv.all.vars.site_url).toBe('https://shop.example.com/');
+      // terraform's dns_record output: the provider's fqdn of the record.
+      expect(shopUp.stderr).toMatch(
+        new RegExp(`DNS\\s+shop\\.example\\.com → ${lb!.ip.replace(/\./g, '\\.')} \\(an A record up keeps in your DigitalOcean DNS\\)`),
+      );
+      expect(shopUp.stderr).toMatch(/site\s+https:\/\/shop\.example\.com\/$/m);
+      ran.push("Let's Encrypt");
+    });
+
+    it("real terraform apply, your own certificate (loopback stand-in): the API got it with chain and key, the key via terraform's environment only", () => {
+      expect(labUp.stderr).toContain('terraform plan: 19 to add, 0 to change, 0 to destroy');
+      expect(labUp.code, labUp.stderr).toBe(0);
+      const posted = bare.requests.filter((r) => r.method === 'POST' && r.path === '/v2/certificates');
+      expect(posted.map((r) => r.status)).toEqual([201]);
+      expect(posted[0]!.body).toEqual({
+        name: expect.stringMatching(/^lab-[0-9a-f]{8}$/),
+        type: 'custom',
+        private_key: labCert.key,
+        leaf_certificate: labCert.cert.trim() + '\n',
+        certificate_chain: labCa.cert.trim() + '\n',
+      });
+      const s = bare.cloud.snapshot();
+      const x509 = new X509Certificate(labCert.cert);
+      expect(s.certificates).toEqual([
+        expect.objectContaining({
+          type: 'custom',
+          state: 'verified',
+          dns_names: ['blog.example.net'],
+          sha1_fingerprint: x509.fingerprint.replace(/:/g, '').toLowerCase(),
+        }),
+      ]);
+      const [lb] = s.loadBalancers;
+      expect(lb!.forwarding_rules.find((r) => r.entry_port === 443)).toMatchObject({ entry_protocol: 'https', certificate_id: s.certificates[0]!.id });
+      expect(lb!.redirect_http_to_https).toBe(true);
+      // blog.example.net's DNS is elsewhere: no record, and up says where to point it.
+      expect(s.records).toEqual([]);
+      expect(labUp.stderr).toMatch(/DNS\s+point blog\.example\.net \(an A record\) at 198\.51\.100\.\d+$/m);
+      const inv = yaml.load(readFileSync(path.join(lab, 'ansible/inventory/hosts.yml'), 'utf8')) as { all: { vars: Record<string, string> } };
+      expect(inv.all.vars.site_url).toBe('https://blog.example.net/');
+
+      // The key is in terraform's vault (encrypted) and nowhere else in the workspace, the state included (the provider keeps a hash).
+      const holding = workspaceFiles(lab).filter((f) => readFileSync(f, 'utf8').includes(keyLine()));
+      expect(holding).toEqual([]);
+      expect(readFileSync(path.join(lab, 'terraform', 'vault.yml'), 'utf8')).toMatch(/^\$ANSIBLE_VAULT;1\.1;AES256/);
+      expect(readFileSync(path.join(lab, 'terraform', 'terraform.tfstate'), 'utf8')).toContain('"private_key": "');
+      // Nor in any child's argv (terraform's included), nor in what init and up printed.
+      expect(labUp.children.map((argv) => path.basename(argv[0]!))).toContain('terraform');
+      for (const r of [labInit, labUp]) {
+        for (const argv of r.children) expect(argv.join(' ')).not.toContain(keyLine());
+        expect(r.stdout + r.stderr).not.toContain(keyLine());
+      }
+      ran.push('own certificate');
+    });
+
     it('real terraform apply: up made each backup bucket in Spaces, in its backup region, versioned, with the rule that expires old versions', () => {
       for (const [ws, project, region, upped] of [
         [shop, 'shop', 'ams3', shopUp],
@@ -250,12 +366,18 @@ describe.skipIf(SKIP)(
       'real terraform re-plan: a second up finds nothing to change and sends DigitalOcean no change',
       async () => {
         const mark = api.requests.length;
+        const labMark = bare.requests.length;
         const s3mark = spaces.requests.length;
-        const again = await up(shop);
+        // lab too (its certificate's key, certificate and chain are kept as hashes in the state): in parallel, it costs little.
+        const [again, labAgain] = await Promise.all([up(shop), up(lab)]);
         expect(again.stderr).toContain('terraform plan: 0 to add, 0 to change, 0 to destroy');
         expect(again.stderr).not.toContain('terraform apply');
         expect(again.code, again.stderr).toBe(0);
         expect(changesSince(api, mark)).toEqual([]);
+        expect(labAgain.stderr).toContain('terraform plan: 0 to add, 0 to change, 0 to destroy');
+        expect(labAgain.code, labAgain.stderr).toBe(0);
+        expect(changesSince(bare, labMark)).toEqual([]);
+        for (const argv of labAgain.children) expect(argv.join(' ')).not.toContain(keyLine());
         // The bucket was read (its versioning and lifecycle too) and found as it should be: nothing written.
         expect(again.stderr).toContain(`backup bucket: ${backupBucket('shop')} in ams3, as it should be`);
         expect(again.stderr).not.toContain('backup bucket: apply');
@@ -322,7 +444,7 @@ describe.skipIf(SKIP)(
       }, 8 * MINUTES);
 
       it('real terraform destroy: destroy --yes removes every resource of the project from DigitalOcean', () => {
-        expect(shopDown.stderr).toContain('destroyed 18 resources of shop');
+        expect(shopDown.stderr).toContain('destroyed 20 resources of shop');
         expect(shopDown.stderr).not.toContain('left the VPC');
         expect(shopDown.code, shopDown.stderr).toBe(0);
         const s = api.cloud.snapshot();
@@ -331,6 +453,10 @@ describe.skipIf(SKIP)(
         expect(s.reservedIps).toEqual([]);
         expect(s.firewalls).toEqual([]);
         expect(s.tags).toEqual([]);
+        // The certificate (once the load balancer had let go of it) and the site's record; the zone keeps what DigitalOcean made with it.
+        expect(s.certificates).toEqual([]);
+        expect(s.records.map((r) => `${r.domain} ${r.type} ${r.name}`)).toEqual(['example.com SOA @', ...Array(3).fill('example.com NS @')]);
+        expect(api.requests.filter((r) => r.method === 'DELETE' && r.path.startsWith('/v2/certificates/')).at(-1)?.status).toBe(204);
         expect(s.projects.map((p) => ({ name: p.name, resources: p.resources }))).toEqual([{ name: 'first-project', resources: [] }]);
         // The account's own default VPC stays; the cluster's is gone.
         expect(s.vpcs.map((v) => v.name)).toEqual(['default-fra1']);
@@ -344,10 +470,13 @@ describe.skipIf(SKIP)(
           `left the VPC lab-vpc (${labVpc.id}) in ams3: DigitalOcean keeps a region's default VPC; ` +
             'delete it in the control panel once another VPC is the default',
         );
-        expect(labDown.stderr).toContain('destroyed 17 resources of lab');
+        expect(labDown.stderr).toContain('destroyed 18 resources of lab');
         expect(labDown.code, labDown.stderr).toBe(0);
         const s = bare.cloud.snapshot();
-        expect([s.droplets, s.loadBalancers, s.reservedIps, s.firewalls, s.tags]).toEqual([[], [], [], [], []]);
+        expect([s.droplets, s.loadBalancers, s.reservedIps, s.firewalls, s.tags, s.certificates]).toEqual([[], [], [], [], [], []]);
+        // destroy had the key too (terraform reads every variable), from the environment only.
+        for (const argv of labDown.children) expect(argv.join(' ')).not.toContain(keyLine());
+        expect(workspaceFiles(lab).filter((f) => readFileSync(f, 'utf8').includes(keyLine()))).toEqual([]);
         expect(s.projects.map((p) => p.name)).toEqual(['first-project']);
         expect(s.vpcs.map((v) => v.id)).toEqual([labVpc.id]);
         // Left out up front: no DELETE of it (the provider would retry the 403 for two minutes).

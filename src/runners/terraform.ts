@@ -119,13 +119,16 @@ export const hasChanges = (s: PlanSummary) => s.add + s.change + s.destroy > 0;
 /**
  * What terraform needs besides the allow-listed part of the user's
  * environment (runners/env.ts): the API token and URL and the Spaces keys,
- * which the provider reads from its environment, and no prompting.
+ * which the provider reads from its environment, the key of the site's own
+ * certificate (var.tls_private_key, from terraform's vault: runners/env.ts
+ * leaves every other TF_VAR_* out), and no prompting.
  */
 export const TERRAFORM_VARS = [
   'DIGITALOCEAN_TOKEN',
   'DIGITALOCEAN_API_URL',
   'SPACES_ACCESS_KEY_ID',
   'SPACES_SECRET_ACCESS_KEY',
+  'TF_VAR_tls_private_key',
   'TF_IN_AUTOMATION',
   'TF_INPUT',
 ] as const;

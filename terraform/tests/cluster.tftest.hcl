@@ -236,6 +236,11 @@ run "lets_encrypt_for_a_domain_in_digitalocean_dns_terminates_443_and_redirects_
   }
 
   assert {
+    condition     = digitalocean_loadbalancer.public.disable_lets_encrypt_dns_records
+    error_message = "DigitalOcean must not add its own A record at the zone's apex: the site's record is digitalocean_record.site."
+  }
+
+  assert {
     condition     = one(digitalocean_record.site).domain == "example.com" && one(digitalocean_record.site).name == "shop" && one(digitalocean_record.site).type == "A" && one(digitalocean_record.site).value == digitalocean_loadbalancer.public.ip
     error_message = "The site's A record in its zone points at the load balancer."
   }

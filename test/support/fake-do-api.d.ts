@@ -165,7 +165,7 @@ declare module '*/fake-do-api.mjs' {
     sizes?: DoSize[];
     /** Initial SSH keys (copied). Default: 4 realistic keys. */
     keys?: DoSshKey[];
-    /** Names of the account's DigitalOcean DNS domains (GET /v2/domains). Default none. */
+    /** Names of the account's DigitalOcean DNS domains (GET /v2/domains), each with its SOA and three NS records. Default none. */
     domains?: string[];
     /** Number of placeholder droplets GET /v2/droplets lists before the ones created through the API. Default 0. */
     dropletCount?: number;
@@ -187,6 +187,51 @@ declare module '*/fake-do-api.mjs' {
     createEventTailMs?: number;
     /** VPCs the account already has; the first in a region is that region's default VPC. */
     vpcs?: { region: string; name?: string; ip_range?: string }[];
+    /**
+     * How long a certificate stays in use (DELETE answers 403) after the load balancer that presented it was deleted
+     * or moved to another one, in ms (provider PR #951: the certificates API takes a moment to notice). Default 0.
+     */
+    certificateReleaseMs?: number;
+  }
+
+  /** A certificate as the API shows it (never its key). */
+  export interface DoCertificate {
+    id: string;
+    name: string;
+    /** '' while a Let's Encrypt certificate is pending. */
+    not_after: string;
+    /** Lowercase hex, no colons; '' while a Let's Encrypt certificate is pending. */
+    sha1_fingerprint: string;
+    created_at: string;
+    dns_names: string[];
+    state: 'pending' | 'verified' | 'error';
+    type: 'custom' | 'lets_encrypt';
+  }
+
+  /** A record of one of the account's DNS domains as the API shows it (no fqdn: the provider makes it). */
+  export interface DoDomainRecord {
+    id: number;
+    type: string;
+    /** Relative to its domain; '@' at the apex. */
+    name: string;
+    data: string;
+    priority: number | null;
+    port: number | null;
+    ttl: number;
+    weight: number | null;
+    flags: number | null;
+    tag: string | null;
+  }
+
+  /** A forwarding rule of a load balancer as the API shows it. */
+  export interface DoForwardingRule {
+    entry_protocol: string;
+    entry_port: number;
+    target_protocol: string;
+    target_port: number;
+    /** '' when the rule presents no certificate. */
+    certificate_id: string;
+    tls_passthrough: boolean;
   }
 
   /** A VPC as the API shows it. */
@@ -219,12 +264,27 @@ declare module '*/fake-do-api.mjs' {
     droplets: (Omit<DoDroplet, 'networks'> & { vpc_uuid: string; networks: { v4: { ip_address: string; type: 'public' | 'private' }[]; v6: unknown[] } })[];
     vpcs: DoVpc[];
     tags: { name: string; resources: { count: number } }[];
-    loadBalancers: { id: string; name: string; ip: string; status: string; tag: string; droplet_ids: number[]; vpc_uuid: string; project_id: string }[];
+    loadBalancers: {
+      id: string;
+      name: string;
+      ip: string;
+      status: string;
+      tag: string;
+      droplet_ids: number[];
+      vpc_uuid: string;
+      project_id: string;
+      forwarding_rules: DoForwardingRule[];
+      redirect_http_to_https: boolean;
+      disable_lets_encrypt_dns_records: boolean;
+    }[];
     reservedIps: { ip: string; region: DoRegion; droplet: DoDroplet | null; locked: boolean; project_id: string }[];
     firewalls: { id: string; name: string; status: string; tags: string[]; droplet_ids: number[]; inbound_rules: unknown[]; outbound_rules: unknown[] }[];
     /** Each project with the URNs of its resources (a reserved IP as do:floatingip:<ip>). */
     projects: { id: string; name: string; description: string; purpose: string; is_default: boolean; resources: string[] }[];
     actions: DoAction[];
+    certificates: DoCertificate[];
+    /** Every record of the account's DNS domains, each with its domain (the SOA and NS records DigitalOcean makes too). */
+    records: (DoDomainRecord & { domain: string })[];
   }
 
   export interface RecordedRequest {

@@ -22,7 +22,10 @@
  * and, through ./fake-do-cloud.mjs, a stateful account that the real
  * Terraform provider can drive: droplets and their actions, VPCs, tags, load
  * balancers, reserved IPs and their actions, firewalls, projects and their
- * resources, actions (see that file for the DigitalOcean behaviours it copies).
+ * resources, actions, certificates (GET ?name=, POST, GET and DELETE by id),
+ * GET /v2/domains/{name} and its records (list with ?type= and ?name=, POST,
+ * GET, PUT, PATCH, DELETE) (see that file for the DigitalOcean behaviours it
+ * copies).
  * Anything else answers 404.
  *
  * Order of processing for every request:
@@ -169,7 +172,7 @@ import { createCloud } from './fake-do-cloud.mjs';
  * @property {DoRegion[]} [regions] Replaces the default region list.
  * @property {DoSize[]} [sizes] Replaces the default size list.
  * @property {DoSshKey[]} [keys] Initial SSH keys (copied). Default: 4 realistic keys.
- * @property {string[]} [domains] Names of the account's DigitalOcean DNS domains. Default none.
+ * @property {string[]} [domains] Names of the account's DigitalOcean DNS domains (each with its SOA and NS records). Default none.
  * @property {number} [dropletCount] Number of droplets GET /v2/droplets reports (meta.total). Default 0.
  * @property {(DoSpacesKey & { secret_key?: string })[]} [spacesKeys] Spaces keys the account already has (copied). Default none.
  * @property {boolean} [widenSpacesKeys] Every Spaces key is made full access whatever its grants (what DigitalOcean does to a request that mixes full access with bucket grants).
@@ -192,7 +195,7 @@ import { createCloud } from './fake-do-cloud.mjs';
  * @property {DoSshKey[]} keys The live SSH key list the server serves and appends to (mutable).
  * @property {DoSpacesKey[]} spacesKeys The live Spaces key list, oldest first (mutable).
  * @property {(accessKey: string) => string | undefined} spacesSecret The secret of a Spaces key, as only its create answer showed it.
- * @property {{ snapshot: () => any }} cloud What the account holds (droplets, VPCs, tags, load balancers, reserved IPs, firewalls, projects, actions).
+ * @property {{ snapshot: () => any }} cloud What the account holds (droplets, VPCs, tags, load balancers, reserved IPs, firewalls, projects, actions, certificates, DNS records).
  * @property {() => Promise<void>} close Stops the server, abandoning delayed requests and destroying open sockets. Idempotent.
  */
 
@@ -241,7 +244,7 @@ function newSpacesSecret() {
 }
 
 /** The collections fake-do-cloud.mjs serves (a body that is not JSON is a 400 there, as on DigitalOcean). */
-const CLOUD_PATHS = /^\/v2\/(droplets|actions|vpcs|tags|load_balancers|reserved_ips|firewalls|projects)(\/|$)/;
+const CLOUD_PATHS = /^\/v2\/(droplets|actions|vpcs|tags|load_balancers|reserved_ips|firewalls|projects|certificates|domains)(\/|$)/;
 
 // ---------------------------------------------------------------------------
 // Default data
@@ -541,7 +544,7 @@ export async function startFakeDoApi(options = {}) {
     spacesKeys.push({ name: k.name, access_key: k.access_key, grants: clone(k.grants), created_at: k.created_at });
     spacesSecrets.set(k.access_key, k.secret_key ?? newSpacesSecret());
   }
-  const cloud = createCloud({ regions, sizes, keys, account, baseUrl: () => baseUrl }, options.cloud);
+  const cloud = createCloud({ regions, sizes, keys, account, domains: domains.map((d) => d.name), baseUrl: () => baseUrl }, options.cloud);
 
   /**
    * Injected one-shot answers, queued per normalised path: each fires once, on

@@ -2,7 +2,8 @@
 /**
  * The stateful half of the stand-in DigitalOcean API: droplets, VPCs, tags,
  * load balancers, reserved IPs and their actions, firewalls, projects and
- * their resources, and the actions that change them. fake-do-api.mjs
+ * their resources, certificates, the records of the account's DNS domains,
+ * and the actions that change them. fake-do-api.mjs
  * composes it: requests it does not answer itself (account, regions, sizes,
  * keys) come here after authentication, and what this module does not know
  * answers 404 there.
@@ -28,13 +29,27 @@
  * - with `createEventTailMs`, a new droplet reports `active` while its create
  *   event is still pending for that long, so an action on it right away gets
  *   the 422 above (provider issue #1034: a reserved IP assigned to a droplet
- *   created in the same apply).
+ *   created in the same apply);
+ * - a Let's Encrypt certificate is `pending` until its (hidden) issue action
+ *   completes, then `verified`, and only a name in one of the account's DNS
+ *   domains gets one (422 otherwise); a custom certificate must be PEM with
+ *   the certificate's own key (422 otherwise); names are unique (422);
+ * - an HTTPS forwarding rule needs a certificate of the account (422); a
+ *   certificate a load balancer uses cannot be deleted (403), and with
+ *   `certificateReleaseMs` it stays in use that long after the load balancer
+ *   let go of it (provider PR #951);
+ * - a load balancer that presents a Let's Encrypt certificate makes an A
+ *   record at the apex of the certificate's DNS domain, pointing at itself,
+ *   unless `disable_lets_encrypt_dns_records` is set (see ERR_CERT_IN_USE and
+ *   letsEncryptRecords for where these facts come from);
+ * - records live in the account's DNS domains only (404 for any other).
  *
  * Transitions are computed lazily: every request first settles the actions
  * whose time has come, so there are no timers to clean up.
  */
 
-import { randomUUID } from 'node:crypto';
+import { X509Certificate, createPrivateKey, randomBytes, randomUUID } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
 
 /**
  * Error bodies. DigitalOcean's own words where they are known (not found, the
@@ -49,6 +64,16 @@ const ERR_PROJECT_NOT_EMPTY = { id: 'precondition_failed', message: 'cannot dele
 const ERR_IP_WITH_DROPLET = { id: 'precondition_failed', message: 'Cannot move a Reserved IP with an associated Droplet. Move the Droplet instead' };
 const ERR_VPC_DEFAULT = { id: 'forbidden', message: 'Cannot delete the default VPC of a region. Make another VPC the default first.' };
 const ERR_VPC_MEMBERS = { id: 'forbidden', message: 'Cannot delete a VPC that still has members.' };
+/**
+ * A certificate that a load balancer uses. DigitalOcean's docs: "You cannot
+ * delete certificates that are still in use" (Load Balancers, SSL
+ * termination); the status and words are what provider 2.68 retries on
+ * (digitalocean/certificate/resource_certificate.go: a 403 whose message
+ * contains "Make sure the certificate is not in use before deleting it",
+ * added by PR #951 because the API takes a moment to see that a deleted load
+ * balancer no longer uses it). The rest of the sentence is this stand-in's.
+ */
+const ERR_CERT_IN_USE = { id: 'forbidden', message: 'Certificate is in use by a load balancer. Make sure the certificate is not in use before deleting it.' };
 
 /** Purposes the projects API knows; anything else is stored as "Other: <purpose>". */
 const PROJECT_PURPOSES = [
@@ -92,6 +117,7 @@ const IMAGES = /** @type {Record<string, { id: number, distribution: string, nam
  * @property {number} [actionMs] How long every action stays in progress. Default 1500.
  * @property {number} [createEventTailMs] How much longer a droplet's create event stays pending after the droplet is active. Default 0.
  * @property {{ region: string, name?: string, ip_range?: string }[]} [vpcs] VPCs the account already has; the first in a region is its default.
+ * @property {number} [certificateReleaseMs] How long a certificate stays in use after the load balancer that used it was deleted or moved off it. Default 0.
  */
 
 /**
@@ -100,12 +126,14 @@ const IMAGES = /** @type {Record<string, { id: number, distribution: string, nam
  * @param {import('./fake-do-api.mjs').DoSize[]} deps.sizes
  * @param {import('./fake-do-api.mjs').DoSshKey[]} deps.keys the live key list (keys added through the API count)
  * @param {import('./fake-do-api.mjs').DoAccount} deps.account
+ * @param {string[]} deps.domains the account's DNS domains (GET /v2/domains lists them)
  * @param {() => string} deps.baseUrl
  * @param {CloudOptions} [options]
  */
 export function createCloud(deps, options = {}) {
   const actionMs = Math.max(0, options.actionMs ?? 1500);
   const createEventTailMs = Math.max(0, options.createEventTailMs ?? 0);
+  const certificateReleaseMs = Math.max(0, options.certificateReleaseMs ?? 0);
   const now = () => Date.now();
   const iso = (t = now()) => new Date(t).toISOString().replace(/\.\d+Z$/, 'Z');
 
@@ -119,6 +147,11 @@ export function createCloud(deps, options = {}) {
   /** Canonical URN → { project, assigned_at }: each resource is in exactly one project. */
   /** @type {Map<string, { project: string, assigned_at: string }>} */ const membership = new Map();
   /** @type {Map<number, CloudAction>} */ const actions = new Map();
+  /** @type {Map<string, any>} */ const certificates = new Map();
+  /** Records of the account's DNS domains, by id; each knows its zone. */
+  /** @type {Map<number, any>} */ const records = new Map();
+  /** Certificate id → epoch ms until which a load balancer that let go of it still holds it. */
+  /** @type {Map<string, number>} */ const releasing = new Map();
 
   let nextDropletId = 402000000;
   let nextActionId = 2300000000;
@@ -126,6 +159,7 @@ export function createCloud(deps, options = {}) {
   let nextLbIp = 10;
   let nextReservedIp = 10;
   let nextVpcOctet = 110;
+  let nextRecordId = 3352896;
 
   const defaultProject = {
     id: randomUUID(),
@@ -298,6 +332,42 @@ export function createCloud(deps, options = {}) {
     return vpc;
   }
 
+  /**
+   * The account's DNS domain that holds `name` (the longest that is the name
+   * or a parent of it), as the account spells it; undefined when none does.
+   * @param {string} name
+   */
+  function zoneOf(name) {
+    const n = name.toLowerCase().replace(/\.$/, '').replace(/^\*\./, '');
+    return deps.domains.filter((z) => n === z.toLowerCase() || n.endsWith(`.${z.toLowerCase()}`)).sort((a, b) => b.length - a.length)[0];
+  }
+
+  /** @param {string} zone a domain of the account, in any case @returns {string | undefined} its name as the account spells it */
+  const accountZone = (zone) => deps.domains.find((z) => z.toLowerCase() === zone.toLowerCase().replace(/\.$/, ''));
+
+  /** Whether a load balancer presents the certificate now, or let go of it too recently for the API to have noticed. @param {string} id */
+  const certificateInUse = (id) =>
+    [...loadBalancers.values()].some((lb) => lb.spec.forwarding_rules.some((/** @type {any} */ r) => r.certificate_id === id)) ||
+    (releasing.get(id) ?? 0) > now();
+
+  /** The certificates a load balancer's rules present. @param {any} lb @returns {string[]} */
+  const certificatesOf = (lb) => (lb?.spec.forwarding_rules ?? []).map((/** @type {any} */ r) => r.certificate_id).filter(Boolean);
+
+  /** A load balancer let go of these certificates (deleted, or its rules changed). @param {string[]} ids */
+  function release(ids) {
+    for (const id of ids) releasing.set(id, now() + certificateReleaseMs);
+  }
+
+  /**
+   * @param {string} zone the account's spelling
+   * @param {{ type: string, name: string, data: string, ttl?: number, priority?: number | null, port?: number | null, weight?: number | null, flags?: number | null, tag?: string | null }} spec
+   */
+  function addRecord(zone, spec) {
+    const r = { priority: null, port: null, weight: null, flags: null, tag: null, ttl: 1800, ...spec, id: nextRecordId++, zone };
+    records.set(r.id, r);
+    return r;
+  }
+
   // -------------------------------------------------------------------------
   // JSON views
   // -------------------------------------------------------------------------
@@ -402,6 +472,32 @@ export function createCloud(deps, options = {}) {
       },
     };
   }
+
+  /** @param {any} c */
+  const certificateJson = (c) => ({
+    id: c.id,
+    name: c.name,
+    not_after: c.not_after,
+    sha1_fingerprint: c.sha1_fingerprint,
+    created_at: c.created_at,
+    dns_names: [...c.dns_names],
+    state: c.state,
+    type: c.type,
+  });
+
+  /** A record as the API shows it: no fqdn (the provider makes it from name and domain). @param {any} r */
+  const recordJson = (r) => ({
+    id: r.id,
+    type: r.type,
+    name: r.name,
+    data: r.data,
+    priority: r.priority,
+    port: r.port,
+    ttl: r.ttl,
+    weight: r.weight,
+    flags: r.flags,
+    tag: r.tag,
+  });
 
   // -------------------------------------------------------------------------
   // Validation of request bodies
@@ -622,6 +718,14 @@ export function createCloud(deps, options = {}) {
     };
     if (healthCheck.check_interval_seconds < 3 || healthCheck.response_timeout_seconds < 3)
       return { error: 'health_check: intervals and timeouts are at least 3 seconds' };
+    // TLS terminated here needs one of the account's certificates, by id: the
+    // API's forwarding rule has certificate_id only (provider 2.68 looks a
+    // certificate_name up itself and sends its id).
+    for (const r of b.forwarding_rules.map(obj)) {
+      const tls = ['https', 'http2', 'http3'].includes(r.entry_protocol) && !r.tls_passthrough;
+      if (tls && !certificates.has(r.certificate_id))
+        return { error: `forwarding_rules: an ${r.entry_protocol} rule on port ${r.entry_port} needs certificate_id, the id of a certificate of this account` };
+    }
     return {
       lb: {
         id: existing?.id ?? randomUUID(),
@@ -680,7 +784,9 @@ export function createCloud(deps, options = {}) {
       droplets: [],
       effect: () => {
         const current = loadBalancers.get(lb.id);
-        if (current) current.status = 'active';
+        if (!current) return;
+        current.status = 'active';
+        letsEncryptRecords(current);
       },
     });
     return reply(202, { load_balancer: loadBalancerJson(lb) });
@@ -692,7 +798,9 @@ export function createCloud(deps, options = {}) {
     if (!existing) return reply(404, ERR_NOT_FOUND);
     const made = loadBalancerFrom(body, existing);
     if ('error' in made) return unprocessable(made.error);
+    release(certificatesOf(existing).filter((c) => !certificatesOf(made.lb).includes(c)));
     loadBalancers.set(id, made.lb);
+    letsEncryptRecords(made.lb);
     return reply(200, { load_balancer: loadBalancerJson(made.lb) });
   }
 
@@ -920,6 +1028,197 @@ export function createCloud(deps, options = {}) {
   }
 
   // -------------------------------------------------------------------------
+  // Certificates
+  // -------------------------------------------------------------------------
+
+  const HOSTNAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/i;
+  const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+  /**
+   * What a custom certificate's PEM says (its names, expiry, SHA-1
+   * fingerprint), or why DigitalOcean would refuse it: not PEM, a key that is
+   * not the certificate's, a chain that does not parse.
+   * @param {Record<string, any>} b
+   * @returns {{ error: string } | { dns_names: string[], not_after: string, sha1_fingerprint: string }}
+   */
+  function customCertificate(b) {
+    const leafPem = typeof b.leaf_certificate === 'string' ? (b.leaf_certificate.match(PEM_CERTIFICATE) ?? []) : [];
+    if (leafPem.length !== 1) return { error: 'leaf_certificate: give one PEM certificate (-----BEGIN CERTIFICATE-----)' };
+    /** @type {X509Certificate} */
+    let leaf;
+    try {
+      leaf = new X509Certificate(/** @type {string} */ (leafPem[0]));
+    } catch {
+      return { error: 'leaf_certificate: the PEM is not a certificate' };
+    }
+    if (typeof b.private_key !== 'string' || !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(b.private_key))
+      return { error: 'private_key: give the PEM private key of the certificate' };
+    let key;
+    try {
+      key = createPrivateKey(b.private_key);
+    } catch {
+      return { error: 'private_key: the PEM is not a private key without a passphrase' };
+    }
+    if (!leaf.checkPrivateKey(key)) return { error: 'private_key: it is not the key of leaf_certificate' };
+    if (b.certificate_chain !== undefined && b.certificate_chain !== '') {
+      const chain = typeof b.certificate_chain === 'string' ? (b.certificate_chain.match(PEM_CERTIFICATE) ?? []) : [];
+      if (chain.length === 0) return { error: 'certificate_chain: give PEM certificates' };
+      try {
+        for (const c of chain) new X509Certificate(c);
+      } catch {
+        return { error: 'certificate_chain: a PEM block is not a certificate' };
+      }
+    }
+    const alt = (leaf.subjectAltName ?? '')
+      .split(/,\s*/)
+      .filter((x) => x.startsWith('DNS:'))
+      .map((x) => x.slice(4));
+    const cn = /^CN=(.*)$/m.exec(leaf.subject)?.[1];
+    return {
+      dns_names: alt.length ? alt : cn ? [cn] : [],
+      not_after: iso(Date.parse(leaf.validTo)),
+      sha1_fingerprint: leaf.fingerprint.replace(/:/g, '').toLowerCase(),
+    };
+  }
+
+  /** @param {unknown} body */
+  function postCertificate(body) {
+    const b = obj(body);
+    if (typeof b.name !== 'string' || b.name.trim() === '') return unprocessable('name: is required');
+    if ([...certificates.values()].some((c) => c.name === b.name)) return unprocessable(`a certificate named ${b.name} already exists`);
+    const type = b.type ?? 'custom';
+    const id = randomUUID();
+    if (type === 'lets_encrypt') {
+      const names = b.dns_names;
+      if (!Array.isArray(names) || names.length === 0 || names.some((n) => typeof n !== 'string' || !HOSTNAME.test(n)))
+        return unprocessable("dns_names: give the domain names a Let's Encrypt certificate is for");
+      // DigitalOcean proves the names through its own DNS: each must be in one of the account's domains.
+      const outside = names.find((n) => !zoneOf(n));
+      if (outside) return unprocessable(`dns_names: ${outside} is not in a domain managed by DigitalOcean DNS on this account`);
+      const c = { id, name: b.name, type, dns_names: [...names], state: 'pending', not_after: '', sha1_fingerprint: '', created_at: iso() };
+      certificates.set(id, c);
+      startAction({
+        type: 'certificate_issue',
+        resource_id: 0,
+        resource_type: 'certificate',
+        region_slug: '',
+        droplets: [],
+        hidden: true,
+        effect: () => {
+          if (certificates.get(id) !== c) return;
+          c.state = 'verified';
+          c.not_after = iso(now() + 90 * 24 * 3600_000);
+          c.sha1_fingerprint = randomBytes(20).toString('hex');
+        },
+      });
+      return reply(201, { certificate: certificateJson(c) });
+    }
+    if (type !== 'custom') return unprocessable('type: use custom or lets_encrypt');
+    const made = customCertificate(b);
+    if ('error' in made) return unprocessable(made.error);
+    const c = { id, name: b.name, type, state: 'verified', created_at: iso(), ...made };
+    certificates.set(id, c);
+    return reply(201, { certificate: certificateJson(c) });
+  }
+
+  /** @param {string} id */
+  function deleteCertificate(id) {
+    const c = certificates.get(id);
+    if (!c) return reply(404, ERR_NOT_FOUND);
+    if (certificateInUse(id)) return reply(403, ERR_CERT_IN_USE);
+    certificates.delete(id);
+    releasing.delete(id);
+    return reply(204, undefined);
+  }
+
+  /**
+   * A load balancer presenting a Let's Encrypt certificate gets DigitalOcean to
+   * make an A record at the apex of the certificate's DNS domain, pointing at
+   * it, unless `disable_lets_encrypt_dns_records` is set: godo PR #482 ("the
+   * current behavior where an A record is created from the apex domain in the
+   * cert pointing to the LB IP when added to the Load Balancer"), the
+   * cloud-controller-manager's PR #390 and provider issue #456 (an apex
+   * record nobody asked for beside the subdomain's). Whether DigitalOcean
+   * removes it with the load balancer is not documented: it stays here, the
+   * worse case.
+   * @param {any} lb
+   */
+  function letsEncryptRecords(lb) {
+    if (lb.spec.disable_lets_encrypt_dns_records || lb.status !== 'active') return;
+    for (const id of certificatesOf(lb)) {
+      const c = certificates.get(id);
+      if (c?.type !== 'lets_encrypt') continue;
+      for (const zone of new Set(c.dns_names.map(zoneOf).filter(Boolean))) {
+        const there = [...records.values()].some((r) => r.zone === zone && r.type === 'A' && r.name === '@' && r.data === lb.ip);
+        if (!there) addRecord(/** @type {string} */ (zone), { type: 'A', name: '@', data: lb.ip, ttl: 1800 });
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Records of the account's DNS domains
+  // -------------------------------------------------------------------------
+
+  const RECORD_TYPES = ['A', 'AAAA', 'CAA', 'CNAME', 'MX', 'NS', 'TXT', 'SRV'];
+  const RECORD_NAME = /^(\*|[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/i;
+  /** @param {unknown} v */
+  const intOrNull = (v) => (typeof v === 'number' && Number.isInteger(v) ? v : null);
+
+  /**
+   * A record from a create or update body, validated; nothing is stored.
+   * A name given fully qualified with the trailing dot (shop.example.com.)
+   * is stored relative to its domain, the apex as "@".
+   * @param {string} zone @param {unknown} body @param {any} [existing]
+   * @returns {{ error: string } | { record: any }}
+   */
+  function recordFrom(zone, body, existing) {
+    const b = obj(body);
+    const type = b.type ?? existing?.type;
+    if (!RECORD_TYPES.includes(type)) return { error: `type: use one of ${RECORD_TYPES.join(', ')}` };
+    let name = b.name ?? existing?.name;
+    if (typeof name !== 'string' || name === '') return { error: 'name: is required' };
+    const z = zone.toLowerCase();
+    if (name.toLowerCase() === `${z}.`) name = '@';
+    else if (name.toLowerCase().endsWith(`.${z}.`)) name = name.slice(0, -(z.length + 2));
+    if (name !== '@' && !RECORD_NAME.test(name)) return { error: `name: ${name} is not a valid record name` };
+    const data = b.data ?? existing?.data;
+    if (typeof data !== 'string' || data === '') return { error: 'data: is required' };
+    if (type === 'A' && !isIPv4(data)) return { error: `data: ${data} is not an IPv4 address` };
+    if (type === 'AAAA' && !isIPv6(data)) return { error: `data: ${data} is not an IPv6 address` };
+    // 1800 when not given, as the domain's own records; the 30-second floor is this stand-in's (the API reference gives none).
+    const ttl = b.ttl ?? existing?.ttl ?? 1800;
+    if (!Number.isInteger(ttl) || ttl < 30) return { error: 'ttl: give at least 30 seconds' };
+    /** @param {string} k */
+    const field = (k) => (k in b ? intOrNull(b[k]) : (existing?.[k] ?? null));
+    const record = {
+      id: existing?.id,
+      zone,
+      type,
+      name,
+      data,
+      ttl,
+      priority: field('priority'),
+      port: field('port'),
+      weight: field('weight'),
+      flags: field('flags'),
+      tag: typeof b.tag === 'string' ? b.tag : (existing?.tag ?? null),
+    };
+    if ((type === 'MX' || type === 'SRV') && record.priority === null) return { error: 'priority: is required for MX and SRV records' };
+    if (type === 'SRV' && (record.port === null || record.weight === null)) return { error: 'port and weight: are required for SRV records' };
+    if (type === 'CAA' && (record.flags === null || record.tag === null)) return { error: 'flags and tag: are required for CAA records' };
+    return { record };
+  }
+
+  /** @param {string} zone the account's spelling @param {URLSearchParams} params @param {(collection: string, items: unknown[]) => unknown} paginate */
+  function listRecords(zone, params, paginate) {
+    const type = params.get('type');
+    const name = params.get('name')?.toLowerCase().replace(/\.$/, '');
+    const fqdn = (/** @type {any} */ r) => (r.name === '@' ? zone : `${r.name}.${zone}`).toLowerCase();
+    const listed = [...records.values()].filter((r) => r.zone === zone && (!type || r.type === type) && (!name || fqdn(r) === name));
+    return reply(200, paginate('domain_records', listed.map(recordJson)));
+  }
+
+  // -------------------------------------------------------------------------
   // Routing
   // -------------------------------------------------------------------------
 
@@ -1056,6 +1355,7 @@ export function createCloud(deps, options = {}) {
         if (!lb) return reply(404, ERR_NOT_FOUND);
         loadBalancers.delete(lb.id);
         membership.delete(`do:loadbalancer:${lb.id}`);
+        release(certificatesOf(lb));
         return reply(204, undefined);
       }
       return undefined;
@@ -1121,6 +1421,57 @@ export function createCloud(deps, options = {}) {
       return undefined;
     }
 
+    // Certificates
+    if (path === '/v2/certificates') {
+      if (method === 'GET') {
+        // ?name= lists the one of that name: provider 2.68 finds every certificate that way (godo ListByName).
+        const name = params.get('name');
+        return reply(200, paginate('certificates', [...certificates.values()].filter((c) => name === null || c.name === name).map(certificateJson)));
+      }
+      if (method === 'POST') return postCertificate(body);
+      return undefined;
+    }
+    if (is(/^\/v2\/certificates\/([^/]+)$/)) {
+      const c = certificates.get(p(1));
+      if (method === 'GET') return c ? reply(200, { certificate: certificateJson(c) }) : reply(404, ERR_NOT_FOUND);
+      if (method === 'DELETE') return deleteCertificate(p(1));
+      return undefined;
+    }
+
+    // The account's DNS domains (GET /v2/domains is the composing server's) and their records
+    if (is(/^\/v2\/domains\/([^/]+)$/) && method === 'GET') {
+      const zone = accountZone(p(1));
+      return zone ? reply(200, { domain: { name: zone, ttl: 1800, zone_file: `$ORIGIN ${zone}.\n` } }) : reply(404, ERR_NOT_FOUND);
+    }
+    if (is(/^\/v2\/domains\/([^/]+)\/records$/)) {
+      const zone = accountZone(p(1));
+      if (!zone) return reply(404, ERR_NOT_FOUND);
+      if (method === 'GET') return listRecords(zone, params, paginate);
+      if (method === 'POST') {
+        const made = recordFrom(zone, body);
+        if ('error' in made) return unprocessable(made.error);
+        return reply(201, { domain_record: recordJson(addRecord(zone, made.record)) });
+      }
+      return undefined;
+    }
+    if (is(/^\/v2\/domains\/([^/]+)\/records\/(\d+)$/)) {
+      const zone = accountZone(p(1));
+      const r = records.get(Number(p(2)));
+      if (!zone || !r || r.zone !== zone) return ['GET', 'PUT', 'PATCH', 'DELETE'].includes(method) ? reply(404, ERR_NOT_FOUND) : undefined;
+      if (method === 'GET') return reply(200, { domain_record: recordJson(r) });
+      if (method === 'PUT' || method === 'PATCH') {
+        const made = recordFrom(zone, body, r);
+        if ('error' in made) return unprocessable(made.error);
+        records.set(r.id, made.record);
+        return reply(200, { domain_record: recordJson(made.record) });
+      }
+      if (method === 'DELETE') {
+        records.delete(r.id);
+        return reply(204, undefined);
+      }
+      return undefined;
+    }
+
     // Projects
     if (path === '/v2/projects') {
       if (method === 'GET')
@@ -1155,6 +1506,12 @@ export function createCloud(deps, options = {}) {
 
   // The account's existing VPCs, once every helper is defined.
   for (const v of options.vpcs ?? []) createVpc({ name: v.name ?? `default-${v.region}`, region: v.region, ip_range: v.ip_range });
+  // Each DNS domain of the account has the records DigitalOcean makes with it: its SOA and three NS records, TTL 1800
+  // (digitalocean/api-v2 issue #177: "the API automatically creates NS records for ns1.digitalocean.com, ns2… and ns3…").
+  for (const zone of deps.domains) {
+    addRecord(zone, { type: 'SOA', name: '@', data: '1800', ttl: 1800 });
+    for (const ns of ['ns1', 'ns2', 'ns3']) addRecord(zone, { type: 'NS', name: '@', data: `${ns}.digitalocean.com`, ttl: 1800 });
+  }
 
   /** Everything the account holds, as the API shows it (settled first). */
   function snapshot() {
@@ -1168,6 +1525,9 @@ export function createCloud(deps, options = {}) {
       firewalls: [...firewalls.values()].map(firewallJson),
       projects: [...projects.values()].map((x) => ({ ...structuredClone(x), resources: (projectResources(x.id) ?? []).map((r) => r.urn) })),
       actions: listed().map(actionJson),
+      certificates: [...certificates.values()].map(certificateJson),
+      /** Every record of the account's DNS domains, with its domain. */
+      records: [...records.values()].map((r) => ({ domain: r.zone, ...recordJson(r) })),
     };
   }
 
