@@ -24,7 +24,7 @@ import { HEAL_LIMIT_MS, runScenario } from '../drill/run.js';
 import { parseScenarios, type Cluster } from '../drill/scenarios.js';
 import { Traffic } from '../drill/traffic.js';
 import { Writer } from '../drill/writer.js';
-import { readInventoryVars } from '../workspace/inventory.js';
+import { readInventoryVars, siteUrlOf } from '../workspace/inventory.js';
 import { siteCa, siteRequest, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
 import { DEGRADED_EXIT, statusProbe } from './status.js';
 import { labOptions, upLocal } from './up.js';
@@ -63,7 +63,7 @@ async function drill(ctx: DrillContext, ws: Workspace, chosen: ReturnType<typeof
   const lb = control.plan.nodes.find((n) => n.role === 'lb')!;
   // The site as a visitor reaches it: over HTTPS, the lab CA's certificate verified, when the lab has a domain.
   const ca = await siteCa(ws);
-  const url = (await readInventoryVars(ws.dir)).site_url || `http://${lb.ip}/`;
+  const url = siteUrlOf(await readInventoryVars(ws.dir), ws);
   const traffic = new Traffic({ ...siteRequest({ ip: lb.ip, url, ...(ca ? { ca } : {}) }), signal: stop.signal });
   const writerNode = cluster.web[cluster.web.length - 1]!;
   const writer = await Writer.start(control, writerNode);

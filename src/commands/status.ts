@@ -9,7 +9,7 @@ import { checkSchedule } from '../backup/schedule.js';
 import { packagePath } from '../paths.js';
 import { HostKeyRejected, keysFor, sshExec } from '../ssh/exec.js';
 import { peerCertificate, type PeerCertificate } from '../net/http-probe.js';
-import { readInventory, readInventoryVars, recordedHostKeys, type Host } from '../workspace/inventory.js';
+import { readInventory, readInventoryVars, recordedHostKeys, siteUrlOf, type Host } from '../workspace/inventory.js';
 import { locateWorkspace, siteAnswers, siteCa, sshCredentials, type OpContext, type Workspace } from './operate.js';
 
 export const DEGRADED_EXIT = 3;
@@ -90,12 +90,8 @@ export async function statusProbe(ctx: OpContext, ws: Pick<Workspace, 'dir' | 's
   const known = await recordedHostKeys(ws.dir);
   const script = await fs.readFile(packagePath('libexec', 'node-probe.py'), 'utf8');
   const vars = await readInventoryVars(ws.dir);
-  // An inventory from before HTTPS has no site_url: the site was plain HTTP on the domain or the IP.
-  const domain = ws.target === 'digitalocean' ? ws.settings.domain : undefined;
   const ca = await siteCa(ws);
-  const site = vars.load_balancer_ip
-    ? { ip: vars.load_balancer_ip, url: vars.site_url || `http://${domain || vars.load_balancer_ip}/`, ...(ca ? { ca } : {}) }
-    : undefined;
+  const site = vars.load_balancer_ip ? { ip: vars.load_balancer_ip, url: siteUrlOf(vars, ws), ...(ca ? { ca } : {}) } : undefined;
   // Worked out once: the schedule's longest gap takes a walk over years of runs, and drill probes every second.
   const backupLimits = backupExpectation(ws.settings.backupSchedule);
 
@@ -169,7 +165,6 @@ async function probeNode(h: Host, credentials: Parameters<typeof sshExec>[1], kn
   }
 }
 
-/** The verdict, from what the nodes said: pure, so tests can give it any picture. */
 /** Days a certificate may have left before status calls it a problem: DigitalOcean renews Let's Encrypt ones 30 days ahead. */
 export const CERT_WARN_DAYS = 14;
 
@@ -187,6 +182,7 @@ function certificateProblems(c: NonNullable<ClusterStatus['site']['certificate']
   return [];
 }
 
+/** The verdict, from what the nodes said: pure, so tests can give it any picture. */
 export function assess(
   nodes: NodeStatus[],
   c: {

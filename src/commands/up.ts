@@ -28,6 +28,7 @@ import {
   readInventory,
   readInventoryVars,
   renderInventory,
+  siteUrlOf,
   writeInventory,
   type ClusterOutputs,
 } from '../workspace/inventory.js';
@@ -431,12 +432,12 @@ async function afterPlaybook(ctx: UpContext, ws: Workspace, startedAt: number): 
 async function clusterFromInventory(ws: Workspace): Promise<ClusterOutputs | undefined> {
   const vars = await readInventoryVars(ws.dir);
   if (!vars.load_balancer_ip) return undefined;
-  const domain = ws.target === 'digitalocean' ? ws.settings.domain : undefined;
   return {
     inventory: {} as ClusterOutputs['inventory'],
     loadBalancerIp: vars.load_balancer_ip,
     dbReservedIp: vars.db_reserved_ip ?? '',
-    siteUrl: vars.site_url || `http://${domain || vars.load_balancer_ip}/`,
+    siteUrl: siteUrlOf(vars, ws),
+    ...(vars.dns_record ? { dnsRecord: vars.dns_record } : {}),
   };
 }
 

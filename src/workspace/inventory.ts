@@ -99,6 +99,7 @@ export function renderInventory(c: ClusterOutputs, conn: ConnectionSettings, ext
     load_balancer_ip: c.loadBalancerIp,
     db_reserved_ip: c.dbReservedIp,
     site_url: c.siteUrl,
+    ...(c.dnsRecord ? { dns_record: c.dnsRecord } : {}),
     ...extraVars,
   };
   const children: Record<string, unknown> = {};
@@ -132,6 +133,15 @@ export async function readInventoryVars(workspace: string): Promise<Record<strin
   const data = yaml.load(text) as { all?: { vars?: Record<string, unknown> } } | undefined;
   const vars = data?.all?.vars ?? {};
   return Object.fromEntries(Object.entries(vars).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
+
+/**
+ * The site's URL as up recorded it (site_url). An inventory written before
+ * HTTPS has none: the site was plain HTTP on the domain (DigitalOcean) or on
+ * the load balancer's IP.
+ */
+export function siteUrlOf(vars: Record<string, string>, ws: { target: string; settings: { domain?: string } }): string {
+  return vars.site_url || `http://${(ws.target === 'digitalocean' && ws.settings.domain) || vars.load_balancer_ip}/`;
 }
 
 /** The hosts of the workspace's inventory, in group order. */
