@@ -27,18 +27,16 @@
  * one `accessKeys()` lists (403 InvalidAccessKeyId). The signature itself is
  * not computed: the lab's gate (src/lab/s3.ts) is where that is tested.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import S3rver from 's3rver';
 import { SPACES_REGIONS } from '../../src/backup/regions.js';
+import { issue, newCa } from '../../src/secrets/pki.js';
 
-const run = promisify(execFile);
 const S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 const XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n';
 /** The owner every bucket ACL names: Spaces shows the account's numeric id there. */
@@ -86,54 +84,14 @@ export interface FakeSpacesOptions {
 
 const hostPattern = new RegExp(`^(?:([a-z0-9][a-z0-9.-]*)\\.)?(${SPACES_REGIONS.join('|')})\\.digitaloceanspaces\\.com$`);
 
-/** A CA and a server certificate for every Spaces region's endpoint, made with the openssl CLI. */
+/** A CA and a server certificate for every Spaces region's endpoint (src/secrets/pki.ts, the openssl CLI). */
 async function makeCertificates(dir: string): Promise<{ caFile: string; key: string; cert: string }> {
-  const f = (n: string) => path.join(dir, n);
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await run('openssl', [
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    f('ca.key'),
-    '-out',
-    f('ca.pem'),
-    '-days',
-    '2',
-    '-subj',
-    '/CN=ha-wordpress test Spaces CA',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  ]);
-  await run('openssl', ['req', ...ec, '-keyout', f('leaf.key'), '-out', f('leaf.csr'), '-subj', '/CN=digitaloceanspaces.com']);
-  const names = SPACES_REGIONS.flatMap((r) => [`DNS:${r}.digitaloceanspaces.com`, `DNS:*.${r}.digitaloceanspaces.com`]);
-  writeFileSync(
-    f('leaf.ext'),
-    [`subjectAltName=${names.join(',')}`, 'basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=serverAuth', ''].join(
-      '\n',
-    ),
-  );
-  await run('openssl', [
-    'x509',
-    '-req',
-    '-in',
-    f('leaf.csr'),
-    '-CA',
-    f('ca.pem'),
-    '-CAkey',
-    f('ca.key'),
-    '-set_serial',
-    '1',
-    '-days',
-    '2',
-    '-extfile',
-    f('leaf.ext'),
-    '-out',
-    f('leaf.pem'),
-  ]);
-  return { caFile: f('ca.pem'), key: readFileSync(f('leaf.key'), 'utf8'), cert: readFileSync(f('leaf.pem'), 'utf8') };
+  const ca = await newCa('ha-wordpress test Spaces CA', 2);
+  const dns = SPACES_REGIONS.flatMap((r) => [`${r}.digitaloceanspaces.com`, `*.${r}.digitaloceanspaces.com`]);
+  const leaf = await issue(ca, { commonName: 'digitaloceanspaces.com', dns, usage: ['serverAuth'] }, 2);
+  const caFile = path.join(dir, 'ca.pem');
+  writeFileSync(caFile, ca.cert);
+  return { caFile, key: leaf.key, cert: leaf.cert };
 }
 
 const xmlError = (code: string, message: string, resource: string) =>
