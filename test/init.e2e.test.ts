@@ -107,7 +107,7 @@ describe('init --non-interactive against the stand-in API', () => {
 
   it('says that the failover uses the full API token on the HAProxy nodes, and which custom scopes would do', () => {
     expect(first.stderr).toMatch(
-      /^warning: the reserved-IP failover uses your full API token, so the two HAProxy nodes hold it \(root only, 0600\): .*custom scopes \(reserved_ip:update, /m,
+      /^warning: the reserved-IP failover uses your full API token, so the two HAProxy nodes hold it .*custom scopes \(reserved_ip:update, /m,
     );
   });
 
