@@ -97,9 +97,9 @@ async function initIn(ctx: Context, r: Resolver, { dir, target, project, stored 
   let https: HttpsPlan | undefined = target === 'local' ? labHttps(r.values.domain || undefined) : undefined;
   if (live) {
     const api = live.api;
-    https = await planHttps(httpsInput(r.values, ctx.cwd, () => withSpinner('Listing the DigitalOcean DNS domains…', () => api.domains())));
-    // Kept as absolute paths: a later init, from any directory, reads the same files.
+    // Absolute file names, read now and kept so: a later init, from any directory, reads the same files.
     for (const k of ['tlsCertificate', 'tlsKey', 'tlsChain'] as const) if (r.values[k]) r.values[k] = path.resolve(ctx.cwd, r.values[k]);
+    https = await planHttps(httpsInput(r.values, () => withSpinner('Listing the DigitalOcean DNS domains…', () => api.domains())));
   }
 
   // Every value is checked and nothing has been written. From here on, side

@@ -4,7 +4,6 @@
  * account's DigitalOcean DNS domains, with the line init prints about it.
  */
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Values } from '../settings/table.js';
 import { checkTlsFiles, type TlsBundle } from '../validation/tls.js';
@@ -124,15 +123,14 @@ export async function planHttps(i: HttpsInput): Promise<HttpsPlan> {
   };
 }
 
-/** The values planHttps reads, from init's settled settings; relative file names are the caller's working directory's. */
-export function httpsInput(v: Values, cwd: string, zones: () => Promise<string[]>): HttpsInput {
-  const abs = (p: string | undefined) => (p === undefined || p === '' ? undefined : path.resolve(cwd, p));
+/** The values planHttps reads, from init's settled settings (file names already absolute). */
+export function httpsInput(v: Values, zones: () => Promise<string[]>): HttpsInput {
   return {
     ...(v.domain ? { domain: v.domain } : {}),
     tls: v.tls ?? 'auto',
-    ...(abs(v.tlsCertificate) ? { certificate: abs(v.tlsCertificate) } : {}),
-    ...(abs(v.tlsKey) ? { key: abs(v.tlsKey) } : {}),
-    ...(abs(v.tlsChain) ? { chain: abs(v.tlsChain) } : {}),
+    ...(v.tlsCertificate ? { certificate: v.tlsCertificate } : {}),
+    ...(v.tlsKey ? { key: v.tlsKey } : {}),
+    ...(v.tlsChain ? { chain: v.tlsChain } : {}),
     zones,
   };
 }
