@@ -228,7 +228,12 @@ skipWhen(why).describe('ha-wordpress-backup against a real MariaDB server and a 
       // A restic backup that holds its lock, killed with SIGKILL: the lock stays.
       const hung = spawn('restic', ['backup', '--stdin', '--stdin-filename', 'hung.sql'], { env: resticEnv, stdio: ['pipe', 'ignore', 'ignore'] });
       const locks = path.join(repo, 'locks');
-      for (let i = 0; readdirSync(locks).length === 0; i++) {
+      // Wait until the lock is whole, not merely named: restic 0.14 ignores a
+      // lock file it cannot read, and a kill between creating the file and
+      // writing it would leave one that blocks nothing.
+      const lockWritten = () =>
+        readdirSync(locks).some((id) => runToolSync('restic', ['cat', 'lock', id, '--no-lock'], { env: resticEnv, allowFailure: true }).code === 0);
+      for (let i = 0; !lockWritten(); i++) {
         if (i > 200) throw new Error('restic took no lock');
         await new Promise((r) => setTimeout(r, 100));
       }
