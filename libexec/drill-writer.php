@@ -23,12 +23,19 @@ $host = $hostPort[0];
 $port = isset($hostPort[1]) ? (int) $hostPort[1] : 3306;
 mysqli_report(MYSQLI_REPORT_ERROR | MYSQLI_REPORT_STRICT);
 
+// Over TLS as WordPress connects (wp-content/db.php): the cluster CA, the web
+// nodes' client certificate, the server's certificate verified.
 function connect($host, $port)
 {
     $db = mysqli_init();
     $db->options(MYSQLI_OPT_CONNECT_TIMEOUT, 2);
     $db->options(MYSQLI_OPT_READ_TIMEOUT, 3);
-    $db->real_connect($host, DB_USER, DB_PASSWORD, DB_NAME, $port);
+    $flags = 0;
+    if (defined('HAWP_DB_TLS_CA')) {
+        $db->ssl_set(HAWP_DB_TLS_KEY, HAWP_DB_TLS_CERT, HAWP_DB_TLS_CA, null, null);
+        $flags = MYSQLI_CLIENT_SSL | MYSQLI_CLIENT_SSL_VERIFY_SERVER_CERT;
+    }
+    $db->real_connect($host, DB_USER, DB_PASSWORD, DB_NAME, $port, null, $flags);
     return $db;
 }
 

@@ -144,6 +144,13 @@ function groupVars(o: { metadataUrl: string; apiUrl: string; apiConfig: string }
     wp_spaces_region: 'fra1',
     wp_spaces_access_key: '{{ vault_spaces_access_key }}',
     wp_spaces_secret_key: '{{ vault_spaces_secret_key }}',
+    db_tls_ca: 'the cluster CA',
+    db_tls_host_name: 'db.hawp.internal',
+    db_tls_client_subject: "/CN=hawp-wordpress/O=it's",
+    galera_tls: { cert: 'server cert', key: 'server key' },
+    wp_db_tls: { cert: 'client cert', key: 'client key' },
+    __galera_tls_dynamic: false,
+    __galera_require_hosts: ['10.10.0.21', '10.10.0.22'],
     // What the role's tasks compute at run time (metadata, facts) or keep
     // at fixed paths, pointed at the test's stand-ins and temp dir.
     haproxy_metadata_url: o.metadataUrl,
@@ -191,6 +198,8 @@ function renderPlaybook(varsFiles: string[], out: string): string {
       task('backup', 'backup.json.j2', 'backup.json'),
       lookupTask('galera', 'accounts-check.sql.j2', 'accounts-check.sql'),
       lookupTask('galera', 'accounts-apply.sql.j2', 'accounts-apply.sql'),
+      lookupTask('galera', 'require-cert-check.sql.j2', 'require-cert-check.sql'),
+      lookupTask('galera', 'require-cert-apply.sql.j2', 'require-cert-apply.sql'),
     ]),
     play('galera_loadbalancer', [
       task('haproxy', 'haproxy.cfg.j2'),
@@ -476,7 +485,11 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
           DB_NAME: 'wordpress',
           DB_USER: 'wordpress',
           DB_PASSWORD: V.wpDbPass,
-          DB_HOST: '203.0.113.20:3306',
+          // The name in the database's certificate (the web nodes' /etc/hosts maps it to the reserved IP).
+          DB_HOST: 'db.hawp.internal:3306',
+          HAWP_DB_TLS_CA: '/etc/wordpress/tls/ca.pem',
+          HAWP_DB_TLS_CERT: '/etc/wordpress/tls/client.pem',
+          HAWP_DB_TLS_KEY: '/etc/wordpress/tls/client.key',
           WP_HOME: 'http://203.0.113.10',
           WP_SITEURL: 'http://203.0.113.10',
           ...SALTS,
@@ -513,7 +526,14 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
         expect(mysqld['innodb-autoinc-lock-mode']).toBe('2');
         // MariaDB and Galera's group communication on the private address only.
         expect(mysqld['bind-address']).toBe('10.10.0.11');
-        expect(galera['wsrep-provider-options']).toBe('gcache.size=256M; gmcast.listen_addr=tcp://10.10.0.11:4567');
+        // Peers over TLS with the cluster CA, plaintext refused (no socket.dynamic outside a move to TLS).
+        expect(galera['wsrep-provider-options']).toBe(
+          'gcache.size=256M; gmcast.listen_addr=tcp://10.10.0.11:4567; socket.ssl=yes; socket.ssl_ca=/etc/mysql/tls/ca.pem; ' +
+            'socket.ssl_cert=/etc/mysql/tls/server.pem; socket.ssl_key=/etc/mysql/tls/server.key',
+        );
+        expect(mysqld).toMatchObject({ 'ssl-ca': '/etc/mysql/tls/ca.pem', 'ssl-cert': '/etc/mysql/tls/server.pem', 'ssl-key': '/etc/mysql/tls/server.key' });
+        // State transfers: TLS, the peer's chain verified (SST's script reads [sst]).
+        expect(optionGroup(path.join(out, 'db1', '60-galera.cnf'), 'sst')).toEqual({ 'ssl-mode': 'VERIFY_CA' });
       },
       budget({ other: 4 }),
     );
@@ -592,6 +612,16 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
       const passwords = check.flatMap((s) => [...s.sql.matchAll(/PASSWORD\('/g)].map(() => s)).length;
       expect(passwords).toBe(5);
       expect(check.flatMap((s) => s.strings)).toEqual(expect.arrayContaining([V.rootPass, V.sstPass, V.checkPass, V.wpDbPass]));
+
+      // The account requires the web nodes' certificate subject, from each HAProxy address, exactly (quote included).
+      const require = sqlStatements(file('db1', 'require-cert-apply.sql'));
+      expect(require.map((r) => [r.sql.replace(/'(?:[^'\\]|\\.)*'/g, '?'), ...r.strings])).toEqual([
+        ['ALTER USER ?@? REQUIRE SUBJECT ?', 'wordpress', '10.10.0.21', "/CN=hawp-wordpress/O=it's"],
+        ['ALTER USER ?@? REQUIRE SUBJECT ?', 'wordpress', '10.10.0.22', "/CN=hawp-wordpress/O=it's"],
+      ]);
+      const requireCheck = sqlStatements(file('db1', 'require-cert-check.sql'));
+      expect(requireCheck).toHaveLength(1);
+      expect(requireCheck[0]!.strings).toEqual(expect.arrayContaining(['wordpress', "/CN=hawp-wordpress/O=it's"]));
     });
 
     it('haproxy.cfg: the stats login survives HAProxy quoting; anchor bind, private backends, check timings', () => {

@@ -255,7 +255,9 @@ describe('the backup settings in ha-wordpress.yml and on the command line', () =
 });
 
 describe('the backup secrets', () => {
-  const base = { given: {}, haproxyStatsUser: 'haproxy-stats', rotate: new Set<string>(), failoverFollowsApiToken: true };
+  // buildSecrets only places the database certificates (init makes them with openssl).
+  const dbTls = { material: { ca: 'CA', server: { cert: 'S', key: 'SK' }, client: { cert: 'C', key: 'CK' } }, state: 'new' as const };
+  const base = { given: {}, haproxyStatsUser: 'haproxy-stats', rotate: new Set<string>(), failoverFollowsApiToken: true, dbTls };
 
   it('the lab gets a made-up bucket key at once; DigitalOcean waits for up to make one through the API', () => {
     const lab = buildSecrets({ ...base, target: 'local' }).vaults.all;

@@ -16,6 +16,7 @@ import path from 'node:path';
 import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planFiles } from '../src/init/files.js';
+import { newDbTls } from '../src/secrets/db-tls.js';
 import { buildSecrets } from '../src/secrets/catalog.js';
 import { precheck } from '../src/settings/resolve.js';
 import { isStored } from '../src/settings/stored.js';
@@ -217,8 +218,10 @@ describe('plain settings under hostile values', () => {
       // --- render each case with init's own code ---
       const inv: Record<string, Record<string, unknown>> = {};
       const tfCases: Case[] = [];
+      const dbTls = { material: await newDbTls('shop'), state: 'new' as const };
       for (const c of cases) {
         const secrets = buildSecrets({
+          dbTls,
           target: 'digitalocean',
           given: c.values,
           haproxyStatsUser: c.values.haproxyStatsUser!,

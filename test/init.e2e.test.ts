@@ -7,6 +7,7 @@
  * and terraform (variables.tf validation).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -14,6 +15,7 @@ import { DEFAULT_TOKEN, defaultKeys, defaultRegions, startFakeDoApi, type FakeDo
 import { homeWithKey, runCli, tempDir, type CliResult } from './support/cli.js';
 import { ansibleVaultDecrypt, budget, needs, runTool, runToolSync, terraformEval, terraformPlan } from './support/tools.js';
 import { decryptVault } from '../src/secrets/vault.js';
+import { listFiles } from '../src/workspace/files.js';
 import { issue, newCa } from '../src/secrets/pki.js';
 import { md5Fingerprint } from '../src/ssh/keys.js';
 
@@ -29,8 +31,9 @@ const GROUP_VARS: Record<string, string[]> = {
     'vault_backup_restic_password',
     'vault_backup_s3_access_key_id',
     'vault_backup_s3_secret_access_key',
+    'vault_db_tls_ca',
   ],
-  galera_cluster_node: ['vault_galera_root_password', 'vault_galera_clustercheck_password', 'vault_galera_sst_password'],
+  galera_cluster_node: ['vault_galera_root_password', 'vault_galera_clustercheck_password', 'vault_galera_sst_password', 'vault_db_tls_server'],
   galera_loadbalancer: [
     'vault_galera_ha_do_token',
     'vault_haproxy_stats_user',
@@ -38,7 +41,7 @@ const GROUP_VARS: Record<string, string[]> = {
     'vault_haproxy_stats_port',
     'vault_keepalived_auth_pass',
   ],
-  wp_node: ['vault_wp_salt', 'vault_wp_admin_password', 'vault_spaces_access_key', 'vault_spaces_secret_key'],
+  wp_node: ['vault_wp_salt', 'vault_wp_admin_password', 'vault_spaces_access_key', 'vault_spaces_secret_key', 'vault_db_tls_client'],
 };
 
 let api: FakeDoApi;
@@ -201,6 +204,56 @@ describe('init --non-interactive against the stand-in API', () => {
     for (const g of Object.keys(GROUP_VARS)) expect(vaultYaml(ws, `ansible/group_vars/${g}/vault.yml`)).toEqual(before[g]);
     expect(readFileSync(path.join(ws, 'ansible/group_vars/all/vault.yml'), 'utf8')).toBe(bytes);
   });
+
+  needs('ansible-vault').it(
+    "makes the database path's CA and certificates: the server's names db.shop.internal, the client's has the subject the account requires; --rotate tls replaces them and trusts the old CA beside the new",
+    async () => {
+      const tls = () => ({
+        ca: vaultYaml(ws, 'ansible/group_vars/all/vault.yml').vault_db_tls_ca as string,
+        server: vaultYaml(ws, 'ansible/group_vars/galera_cluster_node/vault.yml').vault_db_tls_server as { cert: string; key: string },
+        client: vaultYaml(ws, 'ansible/group_vars/wp_node/vault.yml').vault_db_tls_client as { cert: string; key: string },
+      });
+      const before = tls();
+      const ca = new X509Certificate(before.ca);
+      expect(ca.ca).toBe(true);
+      const server = new X509Certificate(before.server.cert);
+      const client = new X509Certificate(before.client.cert);
+      expect(server.verify(ca.publicKey) && client.verify(ca.publicKey)).toBe(true);
+      expect(server.checkHost('db.shop.internal')).toBe('db.shop.internal');
+      expect(server.subjectAltName).toBe('DNS:db.shop.internal');
+      expect(server.keyUsage).toEqual(expect.arrayContaining(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']));
+      expect(client.subject).toBe('CN=shop-wordpress');
+      expect(client.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
+      expect(server.checkPrivateKey(createPrivateKey(before.server.key))).toBe(true);
+      expect(client.checkPrivateKey(createPrivateKey(before.client.key))).toBe(true);
+      // The plain vars name the host and the subject; no key outside a vault.
+      const all = readFileSync(path.join(ws, 'ansible/group_vars/all/vars.yml'), 'utf8');
+      expect(all).toMatch(/^db_tls_host_name: !unsafe "db\.shop\.internal"$/m);
+      expect(all).toMatch(/^db_tls_client_subject: !unsafe "\/CN=shop-wordpress"$/m);
+      const keyLines = [before.server.key, before.client.key].map((k) => k.split('\n')[1]!);
+      for (const rel of await listFiles(ws, new Set(['.terraform'])))
+        if (!/vault\.yml$/.test(rel)) for (const line of keyLines) expect(readFileSync(path.join(ws, rel), 'utf8'), rel).not.toContain(line);
+
+      const r = await runCli(['init', '--non-interactive', '--dir', ws, '--api-url', api.url, '--rotate', 'tls'], { env: { HOME: home } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/database CA/);
+      const after = tls();
+      const cas = after.ca.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)!;
+      expect(cas).toHaveLength(2);
+      expect(new X509Certificate(cas[1]!).fingerprint256).toBe(ca.fingerprint256);
+      const newCa = new X509Certificate(cas[0]!);
+      expect(newCa.fingerprint256).not.toBe(ca.fingerprint256);
+      expect(new X509Certificate(after.server.cert).verify(newCa.publicKey)).toBe(true);
+      expect(new X509Certificate(after.client.cert).verify(newCa.publicKey)).toBe(true);
+      expect(after.server.key).not.toBe(before.server.key);
+      // A second rotation drops the oldest CA: two at most.
+      expect((await runCli(['init', '--non-interactive', '--dir', ws, '--api-url', api.url, '--rotate', 'tls'], { env: { HOME: home } })).code).toBe(0);
+      const third = tls().ca.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)!;
+      expect(third).toHaveLength(2);
+      expect(new X509Certificate(third[1]!).fingerprint256).toBe(newCa.fingerprint256);
+    },
+    budget({ other: 10 }),
+  );
 
   needs('ansible-vault').it('keeps a hand-edited file (new version beside it), changes only what the user changed, rotates only when asked', async () => {
     const tfvars = path.join(ws, 'terraform', 'terraform.tfvars');

@@ -13,7 +13,8 @@ import { httpsInput, labHttps, planHttps, type HttpsPlan } from '../init/https.j
 import { registerKey, resolveSshKey } from '../init/ssh-key.js';
 import { printSummary } from '../init/summary.js';
 import { locate, type Where } from '../init/where.js';
-import { buildSecrets, ROTATE_NAMES, rotateRefusal, secretStrings, type Vaults } from '../secrets/catalog.js';
+import { buildSecrets, DB_TLS_ROTATE, DB_TLS_VAULT, ROTATE_NAMES, rotateRefusal, secretStrings, type Vaults } from '../secrets/catalog.js';
+import { keptDbTls, newDbTls, type DbTls } from '../secrets/db-tls.js';
 import { Resolver, type ExtraCheck } from '../settings/resolve.js';
 import { appliesTo, RETIRED_FLAGS, SETTING, SETTINGS, type SettingKey, type Values } from '../settings/table.js';
 import { redact } from '../ui/logger.js';
@@ -109,6 +110,7 @@ async function initIn(ctx: Context, r: Resolver, { dir, target, project, stored 
   const keyNote = live ? await registerKey(live, key, project) : 'used for the lab containers';
 
   const secrets = buildSecrets({
+    dbTls: await dbTlsFor(project, existing?.vaults, rotate),
     target,
     given,
     haproxyStatsUser: r.values.haproxyStatsUser!,
@@ -169,4 +171,25 @@ function checkSpaces(v: Values, vaults: Partial<Vaults> | undefined): void {
   const haveBucket = Boolean(v.spacesBucket);
   if ((haveKey || haveSecret || haveBucket) && !(haveKey && haveSecret && haveBucket))
     throw new UsageError('--spaces-key, --spaces-secret and --spaces-bucket go together: give all three for media offload, or none');
+}
+
+/**
+ * The database path's CA and certificates: the workspace's, unless there are
+ * none (or they name another project) or --rotate asks for new ones. A
+ * rotation keeps trusting the CA it replaces (the nodes get both), so `up`
+ * can change certificates one node at a time with no connection refused;
+ * the CA before that one is dropped (docs/cluster.md#rotating-the-database-certificates).
+ */
+async function dbTlsFor(
+  project: string,
+  vaults: Partial<Vaults> | undefined,
+  rotate: ReadonlySet<string>,
+): Promise<{ material: DbTls; state: 'kept' | 'new' | 'rotated' }> {
+  const at = (w: { group: keyof Vaults; name: string }) => vaults?.[w.group]?.[w.name];
+  const kept = keptDbTls(project, at(DB_TLS_VAULT.ca), at(DB_TLS_VAULT.server), at(DB_TLS_VAULT.client));
+  if (kept && !rotate.has('all') && !rotate.has(DB_TLS_ROTATE)) return { material: kept, state: 'kept' };
+  const fresh = await newDbTls(project);
+  if (!kept) return { material: fresh, state: 'new' };
+  const current = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/.exec(kept.ca)![0];
+  return { material: { ...fresh, ca: `${fresh.ca.trimEnd()}\n${current.trimEnd()}\n` }, state: 'rotated' };
 }

@@ -13,6 +13,7 @@ import { LAB_BACKUP_REGION } from '../backup/regions.js';
 import { retentionMap } from '../backup/retention.js';
 import { packagePath, toolVersion } from '../paths.js';
 import { renderTemplate } from '../render/render.js';
+import { dbClientSubject, dbHostName } from '../secrets/db-tls.js';
 import { VAULT_GROUPS, type SecretChange, type Vaults } from '../secrets/catalog.js';
 import { SETTINGS_FILE, settingsFileText, templateSettings } from '../settings/stored.js';
 import { SETTING, type Target, type Values } from '../settings/table.js';
@@ -57,6 +58,7 @@ export async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
       chain: p.https?.bundle?.chain ?? '',
       hsts: p.values.hsts !== 'false',
     },
+    db: { hostName: dbHostName(p.values.project!), clientSubject: dbClientSubject(p.values.project!) },
   };
   const files: PlannedFile[] = [];
 

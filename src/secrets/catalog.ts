@@ -7,6 +7,7 @@
 import type { SettingKey, Target } from '../settings/table.js';
 import * as gen from './generate.js';
 import { UsageError } from '../errors.js';
+import type { DbTls } from './db-tls.js';
 
 /** A setting's flag: its key in kebab case (backupPassword → backup-password), as table.ts names them. */
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -123,7 +124,17 @@ export const RETIRED_SECRETS: readonly { group: VaultGroup; name: string; why: s
   { group: 'wp_node', name: 'vault_sys_user', why: 'no role used it; the admin user is admin-user in ha-wordpress.yml' },
 ];
 
-export const ROTATE_NAMES = ['all', ...SECRET_SPECS.filter((s) => !s.notRotatable).map((s) => s.rotateName)];
+/** `--rotate tls`: a new database CA and both certificates (docs/cluster.md#rotating-the-database-certificates). */
+export const DB_TLS_ROTATE = 'tls';
+
+/** Where the database path's CA and certificates live (src/secrets/db-tls.ts makes them). */
+export const DB_TLS_VAULT = {
+  ca: { group: 'all', name: 'vault_db_tls_ca', label: 'database CA' },
+  server: { group: 'galera_cluster_node', name: 'vault_db_tls_server', label: 'database server certificate' },
+  client: { group: 'wp_node', name: 'vault_db_tls_client', label: 'database client certificate' },
+} as const satisfies Record<keyof DbTls, { group: VaultGroup; name: string; label: string }>;
+
+export const ROTATE_NAMES = ['all', ...SECRET_SPECS.filter((s) => !s.notRotatable).map((s) => s.rotateName), DB_TLS_ROTATE];
 
 /** Why `--rotate <name>` is refused for a secret that has a rotate name but cannot be rotated, or undefined. */
 export function rotateRefusal(name: string): string | undefined {
@@ -143,6 +154,8 @@ export interface SecretInputs {
   apiToken?: string;
   /** The failover token followed the API token last time. */
   failoverFollowsApiToken: boolean;
+  /** The database path's CA and certificates, and whether they replace the workspace's (init makes or keeps them: they need openssl). */
+  dbTls: { material: DbTls; state: 'kept' | 'new' | 'rotated' };
 }
 
 /** A secret that had a value and gets a different one this run: where it lives, and what asked for it. */
@@ -247,6 +260,16 @@ export function buildSecrets(inp: SecretInputs): SecretResult {
     if (inp.target === 'local' && vaults.all[name] !== prev && name === BACKUP_S3_KEY) generated.push('backup bucket key (lab)');
   }
 
+  // The database path's certificates: made or kept by init (see SecretInputs.dbTls).
+  for (const part of ['ca', 'server', 'client'] as const) {
+    const where = DB_TLS_VAULT[part];
+    const value = inp.dbTls.material[part];
+    vaults[where.group][where.name] = typeof value === 'string' ? value : { ...value };
+    if (inp.dbTls.state === 'rotated') changes.push({ group: where.group, label: where.label, via: 'rotate' });
+  }
+  if (inp.dbTls.state === 'new') generated.push('database CA and certificates');
+  else if (inp.dbTls.state === 'kept') kept++;
+
   const retired = RETIRED_SECRETS.filter((r) => old(r.group, r.name) !== undefined).map((r) => `${r.name} (${r.why})`);
   return { vaults, generated, changed: changes.map((c) => c.label), changes, kept, retired, failoverFollowsApiToken: follows };
 }
@@ -261,11 +284,19 @@ export function secretStrings(vaults: Partial<Vaults>): string[] {
     ['wp_node', 'vault_spaces_secret_key'],
     ['all', BACKUP_S3_KEY],
     ['all', BACKUP_S3_SECRET],
+    // The private keys only: the certificates are public.
+    [DB_TLS_VAULT.server.group, DB_TLS_VAULT.server.name],
+    [DB_TLS_VAULT.client.group, DB_TLS_VAULT.client.name],
   ];
   for (const [group, name] of names) {
     const v = vaults[group]?.[name];
     if (typeof v === 'string') out.push(v);
-    else if (v && typeof v === 'object') out.push(...Object.values(v));
+    else if (v && typeof v === 'object')
+      out.push(
+        ...Object.entries(v)
+          .filter(([k]) => k !== 'cert')
+          .map(([, s]) => s),
+      );
   }
   return out;
 }
