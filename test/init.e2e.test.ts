@@ -206,7 +206,8 @@ describe('init --non-interactive against the stand-in API', () => {
   });
 
   needs('ansible-vault').it(
-    "makes the database path's CA and certificates: the server's names db.shop.internal, the client's has the subject the account requires; --rotate tls replaces them and trusts the old CA beside the new",
+    "makes the database path's CA and certificates: the server's names db.shop.internal, the client's has the account's subject; " +
+      '--rotate tls replaces them and trusts the old CA beside the new',
     async () => {
       const tls = () => ({
         ca: vaultYaml(ws, 'ansible/group_vars/all/vault.yml').vault_db_tls_ca as string,
