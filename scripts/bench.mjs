@@ -10,10 +10,12 @@
 //      failover budgets (< 5 s outage per lost node, < 10 s for one of each
 //      tier, no acknowledged write lost); then backups: a 100+ MB database
 //      backed up under the drill's writer, restored (the site's downtime),
-//      and the repository's size after 10 backups. Skip it all with --no-lab.
-// Usage: npm run bench [-- --runs N] [-- --no-lab | --only-backups (the lab's up and the backup figures, no drill)]
+//      and the repository's size after 10 backups; last, what TLS costs: the
+//      writer's insert time over TLS and in plaintext, and requests/s over
+//      HTTPS and (after making the lab HTTP-only) over HTTP. Skip it all with --no-lab.
+// Usage: npm run bench [-- --runs N] [-- --no-lab | --only-backups | --only-tls (the lab's up and those figures, no drill)]
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -206,18 +208,135 @@ async function benchBackups(ws, env) {
   return out;
 }
 
+/** Requests/s and latency of GET `path` through the lab's public entry: `concurrency` clients for `seconds`. */
+async function load(site, { keepAlive, concurrency = 8, seconds = 20 }) {
+  const http = await import('node:http');
+  const https = await import('node:https');
+  const u = new URL(site.url);
+  const tls = u.protocol === 'https:';
+  const agent = new (tls ? https : http).Agent({ keepAlive, maxSockets: concurrency });
+  const times = [];
+  let failed = 0;
+  const end = performance.now() + seconds * 1000;
+  const one = () =>
+    new Promise((resolve) => {
+      const t = performance.now();
+      const req = (tls ? https : http).get(
+        { host: site.ip, port: tls ? 443 : 80, path: '/', agent, headers: { host: u.hostname }, ...(tls ? { servername: u.hostname, ca: site.ca } : {}) },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            if (res.statusCode === 200) times.push(performance.now() - t);
+            else failed++;
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => {
+        failed++;
+        resolve();
+      });
+    });
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) await one();
+    }),
+  );
+  agent.destroy();
+  times.sort((a, b) => a - b);
+  return { rps: times.length / seconds, median: times[Math.floor(times.length / 2)] ?? NaN, failed };
+}
+
+/**
+ * What TLS costs (issue: secure by default): WordPress's acknowledged-insert
+ * time with the drill's writer over TLS (as WordPress connects) and over a
+ * plaintext connection of a throw-away account beside it, in the same lab at
+ * the same time; then requests/s through the load balancer over HTTPS, and
+ * over HTTP after the lab is made HTTP-only (init --domain '' and up).
+ */
+async function benchTls(ws, env) {
+  const out = [];
+  const { randomBytes } = await import('node:crypto');
+  const { labControl } = await import('../dist/lab/index.js');
+  const { Writer } = await import('../dist/drill/writer.js');
+  const quiet = { info() {}, warn() {}, error() {}, success() {}, out() {} };
+  const control = await labControl({ workspace: ws, project: 'bench', webNodes: 3, dbNodes: 3, log: quiet });
+  if (!control) return ['no lab to measure'];
+  const names = (g) => control.plan.nodes.filter((n) => n.group === g).map((n) => n.name);
+  const db1 = names('galera_cluster_node')[0];
+  const web1 = names('wp_node')[0];
+  const sql = async (text) => (await control.exec(db1, ['mariadb', '-N', '-B'], { input: text })).stdout.trim();
+
+  // The writer as it ships, and a copy that connects in plaintext as a throw-away account from the same hosts.
+  const script = readFileSync(path.join(root, 'libexec', 'drill-writer.php'), 'utf8');
+  const user = 'hawp_bench_plain';
+  const password = randomBytes(18).toString('hex');
+  const plain = script
+    .replace("if (defined('HAWP_DB_TLS_CA')) {", 'if (false) {')
+    .replace('real_connect($host, DB_USER, DB_PASSWORD,', `real_connect($host, '${user}', '${password}',`);
+  if (plain === script || !plain.includes(user) || plain.includes("defined('HAWP_DB_TLS_CA')"))
+    return ['the writer changed: the bench cannot make its plaintext copy'];
+  const hosts = (await sql("SELECT Host FROM mysql.global_priv WHERE User = 'wordpress'")).split('\n');
+  const schema = 'wordpress';
+  for (const h of hosts) await sql(`CREATE USER '${user}'@'${h}' IDENTIFIED BY '${password}'; GRANT ALL ON \`${schema}\`.* TO '${user}'@'${h}';`);
+  const measure = async (label, o) => {
+    const writer = await Writer.start(control, web1, { everyMs: 100, ...o });
+    writer.run();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 30_000));
+    const t1 = performance.now();
+    await writer.stop();
+    const l = writer.latency(t0, t1);
+    await writer.dropTable(db1);
+    return `${label}: ${l.writes} writes, median ${l.median.toFixed(1)} ms, 95th percentile ${l.p95.toFixed(1)} ms`;
+  };
+  try {
+    const tlsLine = await measure('over TLS (a new connection each, as WordPress)', {});
+    const plainLine = await measure('in plaintext (same path, a throw-away account)', { script: plain });
+    out.push(`acknowledged insert, ${tlsLine}`, `acknowledged insert, ${plainLine}`);
+  } finally {
+    for (const h of hosts) await sql(`DROP USER IF EXISTS '${user}'@'${h}'`);
+  }
+
+  const { readInventoryVars, LAB_CA_FILE } = await import('../dist/workspace/inventory.js');
+  const siteNow = async () => {
+    const vars = await readInventoryVars(ws);
+    const ca = await (await import('node:fs/promises')).readFile(path.join(ws, LAB_CA_FILE), 'utf8').catch(() => undefined);
+    return { ip: vars.load_balancer_ip, url: vars.site_url || `http://${vars.load_balancer_ip}/`, ca };
+  };
+  const fmtLoad = (l) => `${l.rps.toFixed(1)} requests/s, median ${l.median.toFixed(0)} ms${l.failed ? `, ${l.failed} failed` : ''}`;
+  const secure = await siteNow();
+  if (!secure.url.startsWith('https:')) return [...out, 'the lab is not HTTPS: no HTTPS figure'];
+  const httpsKeep = await load(secure, { keepAlive: true });
+  const httpsNew = await load(secure, { keepAlive: false });
+  // The same lab, HTTP only.
+  const cli = (args) => timeAndOutput([bin, ...args, '--vault-password-file', pw], env, { cwd: ws, timeout: 30 * 60_000, anyExit: false });
+  await cli(['init', '--non-interactive', '--domain', '']);
+  await cli(['up', '--non-interactive', '--yes']);
+  const plainSite = await siteNow();
+  const httpKeep = await load(plainSite, { keepAlive: true });
+  const httpNew = await load(plainSite, { keepAlive: false });
+  out.push(
+    `home page through the load balancer, 8 clients, 20 s each: HTTPS ${fmtLoad(httpsKeep)} (connections kept), ${fmtLoad(httpsNew)} (a new one each); ` +
+      `HTTP ${fmtLoad(httpKeep)} (kept), ${fmtLoad(httpNew)} (new)`,
+  );
+  return out;
+}
+
 // The local target: one measurement each (minutes, not milliseconds).
 const lab = [];
 const drill = [];
 const backups = [];
+const tlsCost = [];
 if (!process.argv.includes('--no-lab') && process.platform === 'linux' && process.getuid() === 0) {
   const ws = path.join(tmp, 'lab');
   const env = { HOME: home };
   const up = ['up', '--non-interactive', '--yes', '--vault-password-file', pw];
   const down = ['destroy', '--non-interactive', '--yes', '--vault-password-file', pw];
   await time([bin, 'init', '--target', 'local', '--non-interactive', '--yes', '--project', 'bench', '--dir', ws, '--vault-password-file', pw], env);
-  if (process.argv.includes('--only-backups')) {
-    lab.push(['up (for the backup figures; base image and caches as this machine has them)', await time([bin, ...up], env, { cwd: ws })]);
+  const only = process.argv.includes('--only-backups') ? 'backups' : process.argv.includes('--only-tls') ? 'tls' : undefined;
+  if (only) {
+    lab.push([`up (for the ${only} figures; base image and caches as this machine has them)`, await time([bin, ...up], env, { cwd: ws })]);
   } else {
     // Warm-up: builds (or reuses) the base image and the package repository, then removes the containers.
     lab.push(['first up on this machine, incl. base image and package cache (warm-up)', await time([bin, ...up], env, { cwd: ws })]);
@@ -232,7 +351,9 @@ if (!process.argv.includes('--no-lab') && process.platform === 'linux' && proces
       console.error('drill printed no report; run it by hand in the bench workspace to see why');
     }
   }
-  backups.push(...(await benchBackups(ws, env)));
+  if (only !== 'tls') backups.push(...(await benchBackups(ws, env)));
+  // Last: it leaves the lab HTTP-only.
+  if (only !== 'backups') tlsCost.push(...(await benchTls(ws, env)));
   lab.push(['destroy', await time([bin, ...down, '--no-final-backup'], env, { cwd: ws })]);
 }
 rmSync(tmp, { recursive: true, force: true });
@@ -249,6 +370,7 @@ console.log(`--version start-up: ${(version.median / node.median).toFixed(2)}× 
 console.log(`init against the loopback API: ${initDo.median.toFixed(0)} ms (budget 1000 ms) ${initDo.median <= 1000 ? 'within budget' : 'OVER BUDGET'}`);
 for (const [label, ms] of lab) console.log(`lab: ${label}: ${(ms / 1000).toFixed(1)} s`);
 for (const line of backups) console.log(`backup: ${line}`);
+for (const line of tlsCost) console.log(`tls: ${line}`);
 for (const d of drill)
   console.log(
     `drill: ${d.name}: longest outage ${(d.longest_outage_ms / 1000).toFixed(1)} s (budget ${d.budget_ms / 1000} s) ${d.longest_outage_ms < d.budget_ms ? 'within budget' : 'OVER BUDGET'}; ` +

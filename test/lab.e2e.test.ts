@@ -19,7 +19,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, homeWithKey, runCli, tempDir, type CliResult } from './support/cli.js';
-import { ansibleVaultDecrypt } from './support/tools.js';
+import { ansibleVaultDecrypt, needs } from './support/tools.js';
 import type { ScenarioResult } from '../src/commands/drill.js';
 import yaml from 'js-yaml';
 
@@ -178,14 +178,103 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     expect(lines).toEqual([...tries.map((d) => `refused ${d}`), 'writable /var/lib/wordpress/wp-content/uploads']);
   });
 
+  needs('tcpdump').it(
+    "the database path is TLS: WordPress's own connection has a cipher; no SQL in the clear on 3306 or Galera's ports while the writer runs; " +
+      'no TLS, no certificate, a certificate from another CA, or a server the CA did not sign: refused',
+    async () => {
+      const web = inventory().find((h) => h.group === 'wp_node')!;
+      // WordPress's connection, made by its db.php drop-in.
+      const wp = onNode(
+        web.ip,
+        'sudo -u www-data php',
+        `<?php $_SERVER['HTTP_HOST'] = 'localhost'; define('WP_USE_THEMES', false); require '/usr/share/wordpress/wp-load.php';
+         $status = function ($name) use ($wpdb) { return $wpdb->get_var("SHOW SESSION STATUS LIKE '$name'", 1); };
+         echo get_class($wpdb), ' ', $status('Ssl_version'), ' ', $status('Ssl_cipher');`,
+      );
+      expect(wp).toMatch(/^HA_WordPress_TLS_DB TLSv1\.[23] [A-Z0-9_-]+$/);
+
+      // The same account, every other way in. The stranger's certificate has the right subject, from another CA.
+      const { newCa, issue } = await import('../src/secrets/pki.js');
+      const other = await newCa('stranger', 30);
+      const stranger = await issue(other, { commonName: 'hawp-wordpress', usage: ['clientAuth'] }, 30);
+      const attempts = onNode(
+        web.ip,
+        'sudo php',
+        `<?php
+        require '/etc/wordpress/config-default.php';
+        mysqli_report(MYSQLI_REPORT_OFF);
+        $host = explode(':', DB_HOST)[0];
+        $file = function ($pem) { $f = tempnam('/tmp', 'hawp'); file_put_contents($f, $pem); register_shutdown_function('unlink', $f); return $f; };
+        $key = $file(${JSON.stringify(stranger.key)}); $cert = $file(${JSON.stringify(stranger.cert)}); $ca = $file(${JSON.stringify(other.cert)});
+        $verify = MYSQLI_CLIENT_SSL | MYSQLI_CLIENT_SSL_VERIFY_SERVER_CERT;
+        $try = function ($name, $k, $c, $a, $flags) use ($host) {
+          $db = mysqli_init();
+          $db->options(MYSQLI_OPT_CONNECT_TIMEOUT, 5);
+          if ($a !== null) $db->ssl_set($k, $c, $a, null, null);
+          $ok = @$db->real_connect($host, DB_USER, DB_PASSWORD, DB_NAME, 3306, null, $flags);
+          echo $name, ' ', $ok ? 'connected ' . $db->query("SHOW SESSION STATUS LIKE 'Ssl_cipher'")->fetch_row()[1] : 'refused', "\\n";
+        };
+        $try('web-node-certificate', HAWP_DB_TLS_KEY, HAWP_DB_TLS_CERT, HAWP_DB_TLS_CA, $verify);
+        $try('plaintext', null, null, null, 0);
+        $try('tls-without-certificate', null, null, HAWP_DB_TLS_CA, $verify);
+        $try('certificate-from-another-ca', $key, $cert, HAWP_DB_TLS_CA, $verify);
+        $try('server-not-signed-by-the-trusted-ca', HAWP_DB_TLS_KEY, HAWP_DB_TLS_CERT, $ca, $verify);`,
+      );
+      expect(attempts.trim().split('\n')).toEqual([
+        expect.stringMatching(/^web-node-certificate connected [A-Z0-9_-]+$/),
+        'plaintext refused',
+        'tls-without-certificate refused',
+        'certificate-from-another-ca refused',
+        'server-not-signed-by-the-trusted-ca refused',
+      ]);
+
+      // A capture on the lab's bridges (this host) while the drill's writer inserts through the reserved IP and
+      // WordPress serves pages: the server greeting (plaintext before TLS starts) proves 3306 was captured.
+      const { labControl } = await import('../src/lab/index.js');
+      const { Writer } = await import('../src/drill/writer.js');
+      const quiet = { info() {}, warn() {}, error() {}, success() {}, out() {} };
+      const control = (await labControl({ workspace: ws, project: 'hawp', webNodes: 3, dbNodes: 3, log: quiet }))!;
+      const pcap = path.join(root, 'db-path.pcap');
+      const capture = spawn('tcpdump', ['-i', 'any', '-U', '-s', '0', '-w', pcap, 'tcp port 3306 or tcp port 4567 or tcp port 4568 or tcp port 4444'], {
+        stdio: 'ignore',
+      });
+      await new Promise((r) => setTimeout(r, 2000));
+      const writer = await Writer.start(control, web.name, { everyMs: 100 });
+      writer.run();
+      try {
+        for (let i = 0; i < 5; i++) expect((await get(`${siteUrl()!}?p=1&capture=${i}`)).status).toBeLessThan(500);
+        await new Promise((r) => setTimeout(r, 5000));
+      } finally {
+        await writer.stop();
+        await writer.dropTable(inventory().find((h) => h.group === 'galera_cluster_node')!.name);
+        const ended = new Promise((r) => capture.once('exit', r));
+        capture.kill('SIGINT');
+        await ended;
+      }
+      expect(writer.error, writer.error?.message).toBeUndefined();
+      const bytes = readFileSync(pcap);
+      expect(bytes.length, 'the capture holds the traffic').toBeGreaterThan(50_000);
+      expect(bytes.includes('-MariaDB'), 'the capture holds port 3306 (the server greeting)').toBe(true);
+      for (const sql of ['INSERT INTO', 'ha_wordpress_drill', 'SELECT ', 'wp_options', 'SHOW SESSION']) expect(bytes.includes(sql), sql).toBe(false);
+    },
+    5 * MIN,
+  );
+
   it('no node has a world-readable file holding any value of the vaults', () => {
     // Every vault value long enough to be a secret (names, user names and the port are not).
     const values = new Set<string>();
     for (const g of ['all', 'galera_cluster_node', 'galera_loadbalancer', 'wp_node']) {
       const data = yaml.load(ansibleVaultDecrypt(path.join(ws, 'ansible/group_vars', g, 'vault.yml'), pwFile)) as Record<string, unknown>;
       for (const [k, v] of Object.entries(data)) {
-        if (/user|name|port/.test(k)) continue;
-        for (const x of typeof v === 'object' && v ? Object.values(v) : [v]) if (typeof x === 'string' && x.length >= 12) values.add(x);
+        // Names, user names and the port are not secrets; nor are certificates (the CA's is on every node by design).
+        if (/user|name|port|tls_ca/.test(k)) continue;
+        const parts =
+          typeof v === 'object' && v
+            ? Object.entries(v)
+                .filter(([part]) => part !== 'cert')
+                .map(([, x]) => x as unknown)
+            : [v];
+        for (const x of parts) if (typeof x === 'string' && x.length >= 12) values.add(x);
       }
     }
     expect(values.size).toBeGreaterThan(15);
@@ -273,6 +362,95 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     expect(s.reserved_ip.holder).toMatch(/^hawp-dblb-0[12]$/);
     expect(s.site.answers).toBe(true);
   });
+
+  it(
+    'a cluster made before the database path was TLS moves to it in one up, the site answering throughout: ' +
+      'Galera through socket.dynamic and back to TLS only, WordPress over TLS, then the account requiring its certificate',
+    async () => {
+      const dbs = inventory().filter((h) => h.group === 'galera_cluster_node');
+      const webs = inventory().filter((h) => h.group === 'wp_node');
+      const invVars = (yaml.load(readFileSync(path.join(ws, 'ansible', 'inventory', 'hosts.yml'), 'utf8')) as { all: { vars: Record<string, string> } }).all
+        .vars;
+      const sql = (ip: string, text: string) => onNode(ip, 'sudo mariadb -N -B', text).trim();
+      const cipher = (ip: string) =>
+        onNode(
+          ip,
+          'sudo -u www-data php',
+          `<?php $_SERVER['HTTP_HOST'] = 'localhost'; define('WP_USE_THEMES', false); require '/usr/share/wordpress/wp-load.php';
+           echo 'cipher=', $wpdb->get_var("SHOW SESSION STATUS LIKE 'Ssl_cipher'", 1);`,
+        ).trim();
+      const accounts = () => sql(dbs[0]!.ip, "SELECT Host, IFNULL(JSON_VALUE(Priv, '$.x509_subject'), '') FROM mysql.global_priv WHERE User = 'wordpress'");
+
+      // Back to what the version before this one built. Galera without TLS: going back needs a full stop and a bootstrap.
+      for (const h of accounts().split('\n')) sql(dbs[0]!.ip, `ALTER USER 'wordpress'@'${h.split('\t')[0]!}' REQUIRE NONE`);
+      const galera = '/etc/mysql/mariadb.conf.d/60-galera.cnf';
+      for (const n of [...dbs].reverse()) onNode(n.ip, 'sudo systemctl stop mariadb');
+      for (const n of dbs)
+        onNode(
+          n.ip,
+          `sudo sed -i -e '/^ssl_\\(ca\\|cert\\|key\\) = /d' -e '/^tls_version = /d' -e 's/; socket\\.ssl=yes[^"]*"/"/' -e '/^\\[sst\\]$/,$d' ${galera}`,
+        );
+      onNode(dbs[0]!.ip, 'sudo galera_new_cluster');
+      for (const n of dbs.slice(1)) onNode(n.ip, 'sudo systemctl start mariadb');
+      for (const n of webs)
+        onNode(
+          n.ip,
+          "sudo sh -c \"sed -i -e \\\"s/^define('DB_HOST', .*/define('DB_HOST', '" +
+            invVars.db_reserved_ip +
+            ':3306\');/\\" -e \\"/^define(\'HAWP_DB_TLS_/d\\" /etc/wordpress/config-default.php && ' +
+            'rm -rf /var/lib/wordpress/wp-content/db.php /etc/wordpress/tls && ' +
+            "sed -i '/ha-wordpress: the database/,/ha-wordpress: the database/d' /etc/hosts\"",
+        );
+      expect(onNode(dbs[0]!.ip, `sudo grep -c 'socket.ssl\\|ssl_ca' ${galera} || true`).trim()).toBe('0');
+      expect(sql(dbs[2]!.ip, "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'")).toBe('wsrep_cluster_size\t3');
+      expect((await get(siteUrl()!)).status).toBe(200);
+      expect(cipher(webs[0]!.ip)).toBe('cipher=');
+
+      // up, with a visitor asking for the home page every 200 ms.
+      let polling = true;
+      const outages: number[] = [];
+      let downSince: number | undefined;
+      let requests = 0;
+      const poll = (async () => {
+        while (polling) {
+          const t = Date.now();
+          const ok = await get(siteUrl()!).then(
+            (a) => a.status === 200,
+            () => false,
+          );
+          requests++;
+          if (!ok) downSince ??= t;
+          else if (downSince !== undefined) {
+            outages.push(t - downSince);
+            downSince = undefined;
+          }
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      })();
+      const up = await runCli(['up', '--non-interactive', '--yes', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 20 * MIN });
+      polling = false;
+      await poll;
+      expect(up.code, up.stderr.slice(-3000)).toBe(0);
+      console.log(`move to TLS: ${requests} requests during up, outages ${JSON.stringify(outages)} ms`);
+      expect(downSince, 'the site answers at the end').toBeUndefined();
+      // A writer's restart is a failover, as in a drill: within its single-node budget.
+      expect(Math.max(0, ...outages)).toBeLessThan(5000);
+
+      for (const n of dbs) {
+        const options = onNode(n.ip, `sudo grep '^wsrep_provider_options' ${galera}`);
+        expect(options, n.name).toContain('socket.ssl=yes');
+        expect(options, n.name).not.toContain('socket.dynamic');
+        // Running with that file: MariaDB (re)started after it was last written (Galera does not show socket.dynamic in its options).
+        const started = `$(date -d "$(systemctl show mariadb -p ExecMainStartTimestamp --value)" +%s)`;
+        expect(onNode(n.ip, `test ${started} -ge $(sudo stat -c %Y ${galera}) && echo after`).trim(), n.name).toBe('after');
+        expect(sql(n.ip, "SELECT @@wsrep_provider_options LIKE '%socket.ssl = YES%'"), n.name).toBe('1');
+      }
+      expect(sql(dbs[0]!.ip, "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'")).toBe('wsrep_cluster_size\t3');
+      for (const n of webs) expect(cipher(n.ip), n.name).toMatch(/^cipher=[A-Z0-9_-]+$/);
+      for (const line of accounts().split('\n')) expect(line.split('\t')[1]).toBe('/CN=hawp-wordpress');
+    },
+    25 * MIN,
+  );
 
   it(
     'a second up changes nothing (changed=0 in the play recap)',
