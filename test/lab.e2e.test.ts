@@ -453,6 +453,59 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
   );
 
   it(
+    'init --rotate tls then up: new CA and certificates everywhere with not one request failed, ' +
+      'the servers presenting a certificate of the new CA and WordPress its new client certificate',
+    async () => {
+      const webs = inventory().filter((h) => h.group === 'wp_node');
+      const vault = (g: string) => yaml.load(ansibleVaultDecrypt(path.join(ws, 'ansible/group_vars', g, 'vault.yml'), pwFile)) as Record<string, unknown>;
+      const rotated = await runCli(['init', '--non-interactive', '--rotate', 'tls', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home } });
+      expect(rotated.code, rotated.stderr).toBe(0);
+      const newCa = (vault('all').vault_db_tls_ca as string).match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/)![0];
+      const client = (vault('wp_node').vault_db_tls_client as { cert: string }).cert;
+
+      let polling = true;
+      const failed: number[] = [];
+      let requests = 0;
+      const poll = (async () => {
+        while (polling) {
+          const ok = await get(siteUrl()!).then(
+            (a) => a.status === 200,
+            () => false,
+          );
+          requests++;
+          if (!ok) failed.push(Date.now());
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      })();
+      const up = await runCli(['up', '--non-interactive', '--yes', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 20 * MIN });
+      polling = false;
+      await poll;
+      expect(up.code, up.stderr.slice(-3000)).toBe(0);
+      expect(requests).toBeGreaterThan(100);
+      expect(failed, `${failed.length} of ${requests} requests failed`).toEqual([]);
+
+      for (const n of webs) {
+        // Only the new CA trusted, and the web node's own (new) client certificate: the server's certificate is the new one.
+        const r = onNode(
+          n.ip,
+          'sudo php',
+          `<?php require '/etc/wordpress/config-default.php';
+           mysqli_report(MYSQLI_REPORT_OFF);
+           $ca = tempnam('/tmp', 'hawp'); file_put_contents($ca, ${JSON.stringify(newCa)});
+           $db = mysqli_init(); $db->ssl_set(HAWP_DB_TLS_KEY, HAWP_DB_TLS_CERT, $ca, null, null);
+           $verify = MYSQLI_CLIENT_SSL | MYSQLI_CLIENT_SSL_VERIFY_SERVER_CERT;
+           $ok = @$db->real_connect(explode(':', DB_HOST)[0], DB_USER, DB_PASSWORD, DB_NAME, 3306, null, $verify);
+           unlink($ca);
+           echo $ok ? 'connected' : 'refused';`,
+        ).trim();
+        expect(r, n.name).toBe('connected');
+        expect(onNode(n.ip, 'sudo cat /etc/wordpress/tls/client.pem').trim(), n.name).toBe(client.trim());
+      }
+    },
+    25 * MIN,
+  );
+
+  it(
     'a second up changes nothing (changed=0 in the play recap)',
     async () => {
       const again = await runCli(['up', '--non-interactive', '--yes', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 15 * MIN });

@@ -6,15 +6,15 @@
  * to sign the two and then thrown away, so nothing that reaches a node (or
  * the workspace) can mint another certificate this cluster trusts.
  *
- * Names rather than addresses: WordPress connects to DB_HOST_NAME, which the
- * web nodes resolve to the reserved IP through /etc/hosts, so the server
+ * Names rather than addresses: WordPress connects to db.<project>.internal
+ * (dbHostName), which the web nodes resolve to the reserved IP through /etc/hosts, so the server
  * certificate does not depend on an address known only after terraform ran,
  * and a recreated reserved IP needs no new certificate.
  */
 import { X509Certificate } from 'node:crypto';
 import { issue, newCa } from './pki.js';
 
-/** Ten years: the CA's key is gone after init, so a renewal is a rotation (`init --rotate db-tls`). */
+/** Ten years: the CA's key is gone after init, so a renewal is a rotation (`init --rotate tls`). */
 export const DB_TLS_DAYS = 3650;
 
 export interface DbTls {
