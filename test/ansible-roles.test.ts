@@ -489,7 +489,7 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
           DB_HOST: 'db.hawp.internal:3306',
           HAWP_DB_TLS_CA: '/etc/wordpress/tls/ca.pem',
           HAWP_DB_TLS_CERT: '/etc/wordpress/tls/client.pem',
-          HAWP_DB_TLS_KEY: '/etc/wordpress/tls/client.key',
+          HAWP_DB_TLS_KEY: '/etc/wordpress/tls/client.pem',
           WP_HOME: 'http://203.0.113.10',
           WP_SITEURL: 'http://203.0.113.10',
           ...SALTS,
