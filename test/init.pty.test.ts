@@ -63,6 +63,9 @@ const GENERATED = new Set([
   'vault_wp_admin_password',
   'vault_wp_salt',
   'vault_backup_restic_password',
+  'vault_db_tls_ca',
+  'vault_db_tls_server',
+  'vault_db_tls_client',
 ]);
 
 function snapshot(ws: string, pwFile: string) {
