@@ -101,6 +101,23 @@ await api.close();
 
 let labS3Dir;
 
+/** The bench lab's control (dist/lab) and its node names by group, or undefined when there is no lab. */
+async function benchLab(ws) {
+  const { labControl } = await import('../dist/lab/index.js');
+  const quiet = { info() {}, warn() {}, error() {}, success() {}, out() {} };
+  const control = await labControl({ workspace: ws, project: 'bench', webNodes: 3, dbNodes: 3, log: quiet });
+  if (!control) return undefined;
+  return { control, names: (g) => control.plan.nodes.filter((n) => n.group === g).map((n) => n.name) };
+}
+
+/** The site as up wrote it into the inventory: the load balancer's address, the URL, the lab CA. */
+async function siteOf(ws) {
+  const { readInventoryVars, LAB_CA_FILE } = await import('../dist/workspace/inventory.js');
+  const vars = await readInventoryVars(ws);
+  const ca = await (await import('node:fs/promises')).readFile(path.join(ws, LAB_CA_FILE), 'utf8').catch(() => undefined);
+  return { ip: vars.load_balancer_ip, url: vars.site_url || `http://${vars.load_balancer_ip}/`, ...(ca ? { ca } : {}) };
+}
+
 /**
  * Backups on the lab (issue: data you cannot lose): a WordPress database
  * grown past 100 MB, one backup timed while the drill's writer writes
@@ -110,14 +127,12 @@ let labS3Dir;
  */
 async function benchBackups(ws, env) {
   const out = [];
-  const { labControl } = await import('../dist/lab/index.js');
   const { Writer } = await import('../dist/drill/writer.js');
   const { s3DataDir } = await import('../dist/lab/dirs.js');
-  const quiet = { info() {}, warn() {}, error() {}, success() {}, out() {} };
-  const control = await labControl({ workspace: ws, project: 'bench', webNodes: 3, dbNodes: 3, log: quiet });
-  if (!control) return ['no lab to measure'];
+  const lab = await benchLab(ws);
+  if (!lab) return ['no lab to measure'];
+  const { control, names } = lab;
   labS3Dir = s3DataDir(control.plan.labId);
-  const names = (g) => control.plan.nodes.filter((n) => n.group === g).map((n) => n.name);
   const [db1, ...dbRest] = names('galera_cluster_node');
   const web1 = names('wp_node')[0];
   const sql = async (node, text, timeoutMs = 10 * 60_000) => (await control.exec(node, ['mariadb', '-N', '-B'], { input: text, timeoutMs })).stdout.trim();
@@ -162,10 +177,7 @@ async function benchBackups(ws, env) {
   // Downtime during a restore, seen through the lab's public entry as a visitor sees it (HTTPS with the lab CA).
   const { httpStatus } = await import('../dist/net/http-probe.js');
   const { siteRequest } = await import('../dist/commands/operate.js');
-  const { readInventoryVars, LAB_CA_FILE } = await import('../dist/workspace/inventory.js');
-  const vars = await readInventoryVars(ws);
-  const caText = await (await import('node:fs/promises')).readFile(path.join(ws, LAB_CA_FILE), 'utf8').catch(() => undefined);
-  const site = siteRequest({ ip: vars.load_balancer_ip, url: vars.site_url || `http://${vars.load_balancer_ip}/`, ...(caText ? { ca: caText } : {}) });
+  const site = siteRequest(await siteOf(ws));
   let firstBad;
   let backAt;
   let polling = true;
@@ -257,12 +269,10 @@ async function load(site, { keepAlive, concurrency = 8, seconds = 20 }) {
 async function benchTls(ws, env) {
   const out = [];
   const { randomBytes } = await import('node:crypto');
-  const { labControl } = await import('../dist/lab/index.js');
   const { Writer } = await import('../dist/drill/writer.js');
-  const quiet = { info() {}, warn() {}, error() {}, success() {}, out() {} };
-  const control = await labControl({ workspace: ws, project: 'bench', webNodes: 3, dbNodes: 3, log: quiet });
-  if (!control) return ['no lab to measure'];
-  const names = (g) => control.plan.nodes.filter((n) => n.group === g).map((n) => n.name);
+  const lab = await benchLab(ws);
+  if (!lab) return ['no lab to measure'];
+  const { control, names } = lab;
   const db1 = names('galera_cluster_node')[0];
   const web1 = names('wp_node')[0];
   const sql = async (text) => (await control.exec(db1, ['mariadb', '-N', '-B'], { input: text })).stdout.trim();
@@ -298,14 +308,8 @@ async function benchTls(ws, env) {
     for (const h of hosts) await sql(`DROP USER IF EXISTS '${user}'@'${h}'`);
   }
 
-  const { readInventoryVars, LAB_CA_FILE } = await import('../dist/workspace/inventory.js');
-  const siteNow = async () => {
-    const vars = await readInventoryVars(ws);
-    const ca = await (await import('node:fs/promises')).readFile(path.join(ws, LAB_CA_FILE), 'utf8').catch(() => undefined);
-    return { ip: vars.load_balancer_ip, url: vars.site_url || `http://${vars.load_balancer_ip}/`, ca };
-  };
   const fmtLoad = (l) => `${l.rps.toFixed(1)} requests/s, median ${l.median.toFixed(0)} ms${l.failed ? `, ${l.failed} failed` : ''}`;
-  const secure = await siteNow();
+  const secure = await siteOf(ws);
   if (!secure.url.startsWith('https:')) return [...out, 'the lab is not HTTPS: no HTTPS figure'];
   const httpsKeep = await load(secure, { keepAlive: true });
   const httpsNew = await load(secure, { keepAlive: false });
@@ -313,7 +317,7 @@ async function benchTls(ws, env) {
   const cli = (args) => timeAndOutput([bin, ...args, '--vault-password-file', pw], env, { cwd: ws, timeout: 30 * 60_000, anyExit: false });
   await cli(['init', '--non-interactive', '--domain', '']);
   await cli(['up', '--non-interactive', '--yes']);
-  const plainSite = await siteNow();
+  const plainSite = await siteOf(ws);
   const httpKeep = await load(plainSite, { keepAlive: true });
   const httpNew = await load(plainSite, { keepAlive: false });
   out.push(
