@@ -207,9 +207,29 @@ function renderPlaybook(varsFiles: string[], out: string): string {
       task('haproxy', 'do-api.curlrc.j2'),
       task('haproxy', 'reserved-ip-assign.j2'),
     ]),
-    play('web1', [task('wordpress', 'config-default.php.j2'), task('wordpress', 'wp-site.php.j2'), task('wordpress', 'nginx-site.conf.j2')]),
+    play('web1', [
+      task('wordpress', 'config-default.php.j2'),
+      task('wordpress', 'wp-site.php.j2'),
+      task('wordpress', 'nginx-site.conf.j2'),
+      { ...task('wordpress', 'php-fpm.ini.j2', 'php-fpm-2048.ini'), vars: { __wordpress_memory: { stdout: '2048' } } },
+      // PHP-FPM sized to the node: what the role measured (MiB), or what group_vars set.
+      ...POOL_CASES.map(([mem, set]) => ({
+        ...task('wordpress', 'php-fpm-pool.conf.j2', `pool-${mem}-${Object.values(set).join('-') || 'derived'}.conf`),
+        vars: { __wordpress_memory: { stdout: String(mem) }, ...set },
+      })),
+    ]),
   ]);
 }
+
+/** The node's memory in MiB, and what group_vars override, for each rendering of the PHP-FPM pools. */
+const POOL_CASES: [number, Record<string, number>][] = [
+  [512, {}],
+  [1024, {}],
+  [2048, {}],
+  [4096, {}],
+  [24000, {}],
+  [2048, { wordpress_fpm_max_children: 40, wordpress_opcache_memory_mb: 96 }],
+];
 
 /** What site.yml passes the roles, and what the galera role's tasks compute before its SQL templates. */
 const MEMBERS = {
@@ -575,6 +595,56 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
       expect(site).toContain('if (-f /etc/ha-wordpress/maintenance) {');
       expect(site).toMatch(/if \(\$uri = \/healthz\) \{\s*set \$hawp_maintenance "";/);
       expect(site).toMatch(/error_page 503 @maintenance;/);
+    });
+
+    it('PHP-FPM sized to the node: max_children and OPcache from its memory (the documented formula), group_vars winning', () => {
+      const read = (name: string) => {
+        const r = runToolSync('php', ['-r', 'echo json_encode(parse_ini_file($argv[1], true, INI_SCANNER_RAW));', '--', path.join(out, 'web1', name)]);
+        expect(r.stderr, r.report).toBe('');
+        return JSON.parse(r.stdout) as Record<string, Record<string, string>>;
+      };
+      const sizes = POOL_CASES.map(([mem, set]) => {
+        const pools = read(`pool-${mem}-${Object.values(set).join('-') || 'derived'}.conf`);
+        const www = pools.www!;
+        // The socket nginx sends WordPress to, and a pool that can start as many children as it may have.
+        expect(www.listen).toBe('/run/php/php8.2-fpm.sock');
+        expect(www.pm).toBe('dynamic');
+        const [max, start, minSpare, maxSpare] = ['pm.max_children', 'pm.start_servers', 'pm.min_spare_servers', 'pm.max_spare_servers'].map((k) =>
+          Number(www[k]),
+        );
+        expect(minSpare).toBeLessThanOrEqual(start!);
+        expect(start).toBeLessThanOrEqual(maxSpare!);
+        expect(maxSpare).toBeLessThanOrEqual(max!);
+        // The health check's pool: one child of its own, on the socket nginx's /healthz uses.
+        expect(pools['ha-wordpress-health']).toMatchObject({ listen: '/run/php/ha-wordpress-health.sock', pm: 'static', 'pm.max_children': '1' });
+        const opcache = /OPcache = [^\n]*\n;\s+memory for every pool[^:]*: (\d+)/.exec(
+          readFileSync(path.join(out, 'web1', `pool-${mem}-${Object.values(set).join('-') || 'derived'}.conf`), 'utf8'),
+        )?.[1];
+        return [mem, max, Number(opcache)];
+      });
+      // (memory - 256 - OPcache) / 64, at least 4, at most 64; OPcache memory / 16 within 64..256.
+      expect(sizes).toEqual([
+        [512, 4, 64],
+        [1024, 11, 64],
+        [2048, 26, 128],
+        [4096, 56, 256],
+        [24000, 64, 256],
+        [2048, 40, 96],
+      ]);
+      const ini = readFileSync(path.join(out, 'web1', 'php-fpm-2048.ini'), 'utf8');
+      const r = runToolSync('php', ['-r', 'echo json_encode(parse_ini_string($argv[1], false, INI_SCANNER_RAW));', '--', ini]);
+      expect(JSON.parse(r.stdout)).toMatchObject({ 'opcache.memory_consumption': '128', memory_limit: '256M' });
+    });
+
+    it('nginx site: /healthz goes through PHP-FPM (the health pool) to a script that answers ok without the database', () => {
+      const site = file('web1', 'nginx-site.conf');
+      const health = /location = \/healthz \{([^}]*)\}/.exec(site)?.[1];
+      expect(health).toContain('fastcgi_pass unix:/run/php/ha-wordpress-health.sock;');
+      expect(health).toContain('fastcgi_param SCRIPT_FILENAME /usr/local/lib/ha-wordpress/health/healthz.php;');
+      const script = path.join(ROLES, 'wordpress', 'files', 'healthz.php');
+      const r = runToolSync('php', [script]);
+      expect(r.stdout).toBe('ok\n');
+      expect(readFileSync(script, 'utf8')).not.toMatch(/mysqli|wp-load|wp-config|PDO/);
     });
 
     it('nginx site: xmlrpc.php answers 403 by default, security headers on every answer, no version in them', () => {

@@ -79,6 +79,7 @@ describe('drill: scenarios', () => {
       'one-of-each': 10_000,
       'haproxy-holder-kill': 5000,
       'web-node-kill': 5000,
+      'web-php-kill': 5000,
       'full-stop': null,
       'full-crash': null,
     });
@@ -97,7 +98,7 @@ describe('drill: scenarios', () => {
     expect(() => SCENARIOS[0]!.victims(cluster, noHolder)).toThrow(/no HAProxy node holds the reserved IP/);
   });
 
-  it('has crash variants of the single losses on request: the holder and the web node killed rather than shut down', () => {
+  it('has crash variants of the single losses on request: the holder and the web node killed rather than shut down, or only its PHP-FPM', () => {
     const cluster = { web: ['s-wp-01', 's-wp-02'], db: ['s-db-01', 's-db-02', 's-db-03'] };
     const status = { reserved_ip: { address: '10.0.0.3', holder: 's-dblb-01' } } as Parameters<(typeof SCENARIOS)[number]['victims']>[1];
     const of = (name: string) =>
@@ -107,6 +108,9 @@ describe('drill: scenarios', () => {
     expect(of('haproxy-holder-kill')).toEqual(['kill s-dblb-01']);
     expect(of('web-node-kill')).toEqual(['kill s-wp-01']);
     expect(DEFAULT_SCENARIOS).not.toContain('haproxy-holder-kill');
+    // Only PHP-FPM dies; the node stays up.
+    expect(of('web-php-kill')).toEqual(['kill-php-fpm s-wp-01']);
+    expect(DEFAULT_SCENARIOS).not.toContain('web-php-kill');
   });
 
   it('takes the database tier down one node after another for full-stop (so one node is left safe to bootstrap), all at once for full-crash', () => {
@@ -123,7 +127,7 @@ describe('drill: scenarios', () => {
 
   it('refuses an unknown scenario with the flag and the choices', () => {
     expect(() => parseScenarios(['web-node-stop,reboot-everything'])).toThrow(
-      /--scenario: no scenario "reboot-everything"; choose from haproxy-holder-stop, .*web-node-kill, full-stop, full-crash, or all/,
+      /--scenario: no scenario "reboot-everything"; choose from haproxy-holder-stop, .*web-node-kill, web-php-kill, full-stop, full-crash, or all/,
     );
   });
 

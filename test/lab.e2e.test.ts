@@ -531,6 +531,31 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     expect(again.code, again.stdout).toBe(0);
   });
 
+  it('PHP-FPM killed on a web node: /healthz (through PHP-FPM) fails, the load balancer takes the node out until PHP-FPM is back', async () => {
+    const web = inventory().find((h) => h.name === 'hawp-wp-02')!;
+    const { labControl } = await import('../src/lab/index.js');
+    const quiet = { info() {}, warn() {}, error() {}, success() {}, out() {} };
+    const control = (await labControl({ workspace: ws, project: 'hawp', webNodes: 3, dbNodes: 3, log: quiet }))!;
+    // What the stand-in load balancer's HAProxy said about this node since `since` (its log is the container's journal).
+    const lbSaid = async (since: string) =>
+      (await control.exec('hawp-lb', ['journalctl', '-u', 'haproxy', '--since', since, '-o', 'cat', '--no-pager'])).stdout
+        .split('\n')
+        .filter((l) => l.includes('web/hawp-wp-02 is'));
+    const healthz = () => onNode(web.ip, "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1/healthz || true").trim();
+    expect(healthz()).toBe('200');
+    const since = onNode(web.ip, "date -u '+%Y-%m-%d %H:%M:%S'").trim();
+    onNode(web.ip, 'sudo systemctl kill --signal=SIGKILL php8.2-fpm.service');
+    const killed = Date.now();
+    // nginx still runs and answers 502 for the check: the node is not down, its PHP is.
+    expect(healthz()).toBe('502');
+    await expect.poll(async () => (await lbSaid(since)).some((l) => / is DOWN/.test(l)), { timeout: 10_000, interval: 250 }).toBe(true);
+    console.log(`PHP-FPM killed: the load balancer took the node out after ${((Date.now() - killed) / 1000).toFixed(1)} s`);
+    // systemd (the role's Restart=on-failure) starts PHP-FPM again; the check passes and the node is back.
+    await expect.poll(healthz, { timeout: 30_000, interval: 500 }).toBe('200');
+    await expect.poll(async () => (await lbSaid(since)).some((l) => / is UP/.test(l)), { timeout: 15_000, interval: 250 }).toBe(true);
+    for (let i = 0; i < 9; i++) expect((await get(siteUrl()!)).status).toBe(200);
+  });
+
   const drill = async (args: string[]) => {
     const r = await runCli(['drill', '--json', '--vault-password-file', pwFile, ...args], { cwd: ws, env: { HOME: home }, timeoutMs: 45 * MIN });
     let report: { scenarios: ScenarioResult[]; passed: boolean } | undefined;
@@ -568,10 +593,10 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
   );
 
   it(
-    'drill, crash variants: the reserved-IP holder and a web node killed rather than shut down lose no write and heal',
+    "drill, crash variants: the reserved-IP holder and a web node killed rather than shut down, and a web node's PHP-FPM killed, lose no write and heal",
     async () => {
-      const r = await drill(['--scenario', 'haproxy-holder-kill,web-node-kill']);
-      expect(r.report.scenarios.map((s) => s.name)).toEqual(['haproxy-holder-kill', 'web-node-kill']);
+      const r = await drill(['--scenario', 'haproxy-holder-kill,web-node-kill,web-php-kill']);
+      expect(r.report.scenarios.map((s) => s.name)).toEqual(['haproxy-holder-kill', 'web-node-kill', 'web-php-kill']);
       for (const sc of r.report.scenarios) {
         expect(sc.writes_lost, sc.name).toBe(0);
         expect(sc.healed_s, sc.name).not.toBeNull();

@@ -21,7 +21,7 @@
 import { CancelledError, UsageError, UserError } from '../errors.js';
 import { failures, reportTable, type ScenarioResult } from '../drill/report.js';
 import { HEAL_LIMIT_MS, runScenario } from '../drill/run.js';
-import { parseScenarios, type Cluster } from '../drill/scenarios.js';
+import { parseScenarios, type Cluster, type Victim } from '../drill/scenarios.js';
 import { Traffic } from '../drill/traffic.js';
 import { Writer } from '../drill/writer.js';
 import { readInventoryVars, siteUrlOf } from '../workspace/inventory.js';
@@ -33,6 +33,8 @@ export type { ScenarioResult } from '../drill/report.js';
 
 export type DrillContext = OpContext;
 
+/** The web nodes' PHP-FPM (Debian 12's), which web-php-kill kills. */
+const PHP_FPM_UNIT = 'php8.2-fpm.service';
 const INTERRUPTED = 'drill interrupted; the nodes it broke were started again (`ha-wordpress status` shows when the cluster is whole)';
 
 export async function runDrill(ctx: DrillContext): Promise<void> {
@@ -73,6 +75,7 @@ async function drill(ctx: DrillContext, ws: Workspace, chosen: ReturnType<typeof
   );
 
   const results: ScenarioResult[] = [];
+  const phpKilled = new Set<string>();
   try {
     traffic.start();
     writer.run();
@@ -80,8 +83,18 @@ async function drill(ctx: DrillContext, ws: Workspace, chosen: ReturnType<typeof
       const r = await runScenario(sc, {
         cluster,
         probe,
-        breakNodes: (victims) => control.breakNodes(victims),
-        restart: () => lab.labUp(labOpts),
+        breakNodes: async (victims) => {
+          const nodes = victims.filter((v): v is Victim & { how: 'stop' | 'kill' } => v.how !== 'kill-php-fpm');
+          const php = victims.filter((v) => v.how === 'kill-php-fpm').map((v) => v.name);
+          for (const name of php) phpKilled.add(name);
+          await Promise.all([control.breakNodes(nodes), ...php.map((name) => control.exec(name, ['systemctl', 'kill', '--signal=SIGKILL', PHP_FPM_UNIT]))]);
+        },
+        // Starts what was stopped; PHP-FPM too, should systemd not have started it again yet.
+        restart: async () => {
+          await lab.labUp(labOpts);
+          for (const name of phpKilled) await control.exec(name, ['systemctl', 'start', PHP_FPM_UNIT]);
+          phpKilled.clear();
+        },
         recover: () => upLocal({ ...ctx, options: { ...ctx.options, only: undefined } }, ws),
         traffic,
         writer,

@@ -27,8 +27,11 @@ export interface Seen {
 
 export interface Victim {
   name: string;
-  /** 'stop': a clean shutdown; 'kill': every process at once, like pulling the plug. */
-  how: 'stop' | 'kill';
+  /**
+   * 'stop': a clean shutdown; 'kill': every process at once, like pulling the plug;
+   * 'kill-php-fpm': the node stays up and only its PHP-FPM dies (SIGKILL, as the OOM killer does).
+   */
+  how: 'stop' | 'kill' | 'kill-php-fpm';
   why: string;
 }
 
@@ -66,6 +69,14 @@ export const SCENARIOS: Scenario[] = [
     victims: (_c, s) => [{ ...holder(s), how: 'kill' }],
   },
   { name: 'web-node-kill', what: 'hard-kill one web node', budgetMs: SINGLE_MS, victims: (c) => [{ ...firstWeb(c), how: 'kill' }] },
+  // The node still answers (nginx: 502) and only the health check, which goes through PHP-FPM, takes it out;
+  // systemd starts PHP-FPM again by itself after a few seconds (the wordpress role's Restart=on-failure).
+  {
+    name: 'web-php-kill',
+    what: "kill PHP-FPM on one web node (the node stays up; the load balancer's health check takes it out)",
+    budgetMs: SINGLE_MS,
+    victims: (c) => [{ name: c.web[0]!, how: 'kill-php-fpm', why: "a web node's PHP-FPM" }],
+  },
   // Every database node down. Crashed all at once, Galera rebuilds its primary component by itself
   // when they all come back (pc.recovery, from gvwstate.dat). Shut down one after another, as in
   // maintenance or a staged power-off, no node may start the cluster alone: the last to leave is

@@ -328,8 +328,8 @@ Examples:
       with up (full-crash kills them all at once)
 
 Scenarios: haproxy-holder-stop, galera-node-kill, web-node-stop, one-of-each
-(the default set); haproxy-holder-kill, web-node-kill, full-stop, full-crash
-on request. Exit code 0 when every outage is within budget (5 s for one
+(the default set); haproxy-holder-kill, web-node-kill, web-php-kill,
+full-stop, full-crash on request. Exit code 0 when every outage is within budget (5 s for one
 node, 10 s for one of each tier), no acknowledged write is lost, every
 scenario healed and status saw each failure within 10 s; 3 otherwise.
 Local target only: it breaks nodes on purpose.`,
