@@ -211,6 +211,8 @@ function renderPlaybook(varsFiles: string[], out: string): string {
       task('wordpress', 'config-default.php.j2'),
       task('wordpress', 'wp-site.php.j2'),
       task('wordpress', 'nginx-site.conf.j2'),
+      task('wordpress', 'wp-cron.service.j2'),
+      task('wordpress', 'wp-cron.timer.j2'),
       { ...task('wordpress', 'php-fpm.ini.j2', 'php-fpm-2048.ini'), vars: { __wordpress_memory: { stdout: '2048' } } },
       // PHP-FPM sized to the node: what the role measured (MiB), or what group_vars set.
       ...POOL_CASES.map(([mem, set]) => ({
@@ -514,8 +516,10 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
           WP_SITEURL: 'http://203.0.113.10',
           ...SALTS,
         };
-        const real = phpConstants(path.join(out, 'web1', 'config-default.php'), Object.keys(want));
+        const real = phpConstants(path.join(out, 'web1', 'config-default.php'), [...Object.keys(want), 'DISABLE_WP_CRON']);
         for (const [k, v] of Object.entries(want)) expect(real[k], `${k} (php)`).toBe(v);
+        // Cron runs from the timer (one node at a time), never on page loads.
+        expect(real.DISABLE_WP_CRON as unknown).toBe(true);
         for (const f of ['config-default.php', 'wp-site.php']) {
           const lint = runToolSync('php', ['-l', path.join(out, 'web1', f)], { allowFailure: true });
           expect(lint.code, lint.report).toBe(0);
@@ -634,6 +638,17 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
       const ini = readFileSync(path.join(out, 'web1', 'php-fpm-2048.ini'), 'utf8');
       const r = runToolSync('php', ['-r', 'echo json_encode(parse_ini_string($argv[1], false, INI_SCANNER_RAW));', '--', ini]);
       expect(JSON.parse(r.stdout)).toMatchObject({ 'opcache.memory_consumption': '128', memory_limit: '256M' });
+    });
+
+    it('cron: a timer every minute on each web node starts the runner as www-data, stopped a minute before its lease ends', () => {
+      const unit = file('web1', 'wp-cron.service');
+      expect(unit).toMatch(/^ExecStart=\/usr\/bin\/php \/usr\/local\/lib\/ha-wordpress\/wp-cron-run\.php 600$/m);
+      expect(unit).toMatch(/^User=www-data$/m);
+      expect(unit).toMatch(/^Type=oneshot$/m);
+      expect(unit).toMatch(/^TimeoutStartSec=540$/m);
+      expect(file('web1', 'wp-cron.timer')).toMatch(/^OnCalendar=\*-\*-\* \*:\*:00$/m);
+      const lint = runToolSync('php', ['-l', path.join(ROLES, 'wordpress', 'files', 'wp-cron-run.php')], { allowFailure: true });
+      expect(lint.code, lint.report).toBe(0);
     });
 
     it('nginx site: /healthz goes through PHP-FPM (the health pool) to a script that answers ok without the database', () => {

@@ -556,6 +556,52 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     for (let i = 0; i < 9; i++) expect((await get(siteUrl()!)).status).toBe(200);
   });
 
+  it(
+    "cron runs from the web nodes' timers, one node at a time: events scheduled once run exactly once, also with the last runner's timer stopped",
+    async () => {
+      const webs = inventory().filter((h) => h.group === 'wp_node');
+      // PHP with WordPress loaded, as www-data on a web node (its configuration and database account).
+      const wp = (ip: string, code: string) =>
+        onNode(ip, 'sudo -u www-data php', `<?php $_SERVER['HTTP_HOST'] = 'localhost'; require '/usr/share/wordpress/wp-load.php'; ${code}`).trim();
+      const lease = () =>
+        wp(webs[0]!.ip, 'global $wpdb; echo $wpdb->get_var("SELECT holder FROM {$wpdb->base_prefix}hawp_cron_lease WHERE name = \'wp-cron\'");');
+      // The timers have run since up: one node holds (or last held) the lease.
+      await expect.poll(lease, { timeout: 90_000, interval: 2000 }).toMatch(/^hawp-wp-0[123]$/);
+      const last = webs.find((h) => h.name === lease())!;
+      const others = webs.filter((h) => h !== last);
+      // The test's hook, on every node: each run of an event adds 1 to an option named after its tag.
+      const mu = '/var/lib/wordpress/wp-content/mu-plugins/hawp-test-cron.php';
+      const hook = `<?php add_action('hawp_test_cron', function ($tag) { global $wpdb; $wpdb->query($wpdb->prepare(
+        "INSERT INTO {$wpdb->options} (option_name, option_value, autoload) VALUES (%s, '1', 'no') ON DUPLICATE KEY UPDATE option_value = option_value + 1",
+        'hawp_test_cron_' . $tag)); });`;
+      for (const n of webs) onNode(n.ip, `sudo mkdir -p ${path.dirname(mu)} && sudo tee ${mu} >/dev/null`, hook);
+      onNode(last.ip, 'sudo systemctl stop ha-wordpress-wp-cron.timer');
+      const tags = ['a', 'b', 'c', 'd', 'e'].map((t) => `${t}${Date.now()}`);
+      try {
+        wp(others[0]!.ip, `foreach (${JSON.stringify(tags)} as $t) wp_schedule_single_event(time() - 1, 'hawp_test_cron', [$t]);`);
+        const counts = () =>
+          wp(
+            others[1]!.ip,
+            `wp_cache_flush(); $o = []; foreach (${JSON.stringify(tags)} as $t) $o[] = (int) get_option('hawp_test_cron_' . $t, 0); echo json_encode($o);`,
+          );
+        // The next minute's run: within about 60 s (the timer), by a node whose timer runs.
+        await expect.poll(counts, { timeout: 150_000, interval: 2000 }).not.toBe('[0,0,0,0,0]');
+        // Runs that started in the same second as that one would have ended by now.
+        await new Promise((r) => setTimeout(r, 10_000));
+        expect(counts()).toBe('[1,1,1,1,1]');
+        expect(others.map((h) => h.name)).toContain(lease());
+      } finally {
+        onNode(last.ip, 'sudo systemctl start ha-wordpress-wp-cron.timer');
+        for (const n of webs) onNode(n.ip, `sudo rm -f ${mu}`);
+        wp(
+          others[0]!.ip,
+          `foreach (${JSON.stringify(tags)} as $t) { delete_option('hawp_test_cron_' . $t); wp_clear_scheduled_hook('hawp_test_cron', [$t]); }`,
+        );
+      }
+    },
+    5 * MIN,
+  );
+
   const drill = async (args: string[]) => {
     const r = await runCli(['drill', '--json', '--vault-password-file', pwFile, ...args], { cwd: ws, env: { HOME: home }, timeoutMs: 45 * MIN });
     let report: { scenarios: ScenarioResult[]; passed: boolean } | undefined;
