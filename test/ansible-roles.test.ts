@@ -651,6 +651,20 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
       expect(lint.code, lint.report).toBe(0);
     });
 
+    it('nginx site: the page cache on by default, for anonymous GET and HEAD only, keyed by the scheme the visitor used', () => {
+      const site = file('web1', 'nginx-site.conf');
+      // The PHP location that runs WordPress (not wp-content's, which denies).
+      const php = /\n {4}location ~ \\\.php\$ \{\n {8}include snippets\/fastcgi-php\.conf;([^}]*)\}/.exec(site)?.[1] ?? '';
+      expect(php).toContain('fastcgi_cache wordpress;');
+      expect(php).toContain('fastcgi_cache_valid 200 301 302 5s;');
+      expect(php).toMatch(/fastcgi_cache_key "\$http_x_forwarded_proto\|/);
+      expect(php).toContain('fastcgi_no_cache $hawp_no_cache;');
+      expect(site).toMatch(/if \(\$request_method !~ \^\(GET\|HEAD\)\$\) \{\s*set \$hawp_no_cache 1;/);
+      expect(site).toMatch(/if \(\$http_cookie ~\* "wordpress_logged_in_\|/);
+      // add_header in the location replaces the server's: the security headers are there too.
+      expect(php).toContain('add_header X-Content-Type-Options nosniff always;');
+    });
+
     it('nginx site: /healthz goes through PHP-FPM (the health pool) to a script that answers ok without the database', () => {
       const site = file('web1', 'nginx-site.conf');
       const health = /location = \/healthz \{([^}]*)\}/.exec(site)?.[1];

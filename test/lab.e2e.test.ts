@@ -602,6 +602,20 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     5 * MIN,
   );
 
+  it('the page cache: an anonymous page is kept a few seconds (the second request is a HIT), never for a logged-in cookie or a POST', () => {
+    const web = inventory().find((h) => h.name === 'hawp-wp-03')!;
+    const host = new URL(siteUrl()!).hostname;
+    const url = `http://127.0.0.1/?cache-test=${Date.now()}`;
+    // Straight to one node, as the load balancer asks it (Host, X-Forwarded-Proto): the X-Cache header of its answer.
+    const xCache = (args: string) =>
+      /^x-cache: (\S+)/im.exec(onNode(web.ip, `curl -s -o /dev/null -D - -H 'Host: ${host}' -H 'X-Forwarded-Proto: https' ${args} '${url}'`))?.[1];
+    expect(xCache('')).toBe('MISS');
+    expect(xCache('')).toBe('HIT');
+    expect(xCache("-H 'Cookie: wordpress_logged_in_0123=someone'")).toBe('BYPASS');
+    expect(xCache('-X POST --data x=1')).toBe('BYPASS');
+    expect(xCache("-H 'X-Forwarded-Proto: http'")).toMatch(/^(MISS|BYPASS)$/);
+  });
+
   const drill = async (args: string[]) => {
     const r = await runCli(['drill', '--json', '--vault-password-file', pwFile, ...args], { cwd: ws, env: { HOME: home }, timeoutMs: 45 * MIN });
     let report: { scenarios: ScenarioResult[]; passed: boolean } | undefined;

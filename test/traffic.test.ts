@@ -15,10 +15,13 @@ let server: http.Server;
 let port: number;
 /** Every request the server got: when it arrived, and whether it was answered 200. */
 let arrivals: { at: number; ok: boolean }[] = [];
+/** The URL of every request, in arrival order. */
+let urls: string[] = [];
 const hanging: http.ServerResponse[] = [];
 
 beforeAll(async () => {
-  server = http.createServer((_req, res) => {
+  server = http.createServer((req, res) => {
+    urls.push(req.url ?? '');
     arrivals.push({ at: performance.now(), ok: mode === 'ok' });
     if (mode === 'ok') return res.end('<html>home</html>');
     if (mode === 'down') {
@@ -38,6 +41,7 @@ afterAll(async () => {
 beforeEach(() => {
   mode = 'ok';
   arrivals = [];
+  urls = [];
 });
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -51,6 +55,22 @@ function outageSeenByServer(): number {
 }
 
 describe('Traffic', () => {
+  it('asks a URL of its own each time (past any page cache, so the page is rendered from the database)', async () => {
+    const t = new Traffic({ host: '127.0.0.1', port, everyMs: EVERY, limitMs: 400 });
+    t.start();
+    await wait(300);
+    await t.stop();
+    expect(urls.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(urls).size).toBe(urls.length);
+    for (const u of urls) expect(u).toMatch(/^\/\?hawp-visit=\d+$/);
+    const q = new Traffic({ host: '127.0.0.1', port, path: '/?p=1', everyMs: EVERY, limitMs: 400 });
+    urls = [];
+    q.start();
+    await wait(120);
+    await q.stop();
+    expect(urls[0]).toMatch(/^\/\?p=1&hawp-visit=\d+$/);
+  });
+
   it('measures a 503 outage as long as the server gave it (to one request interval), and nothing before or after', async () => {
     const t = new Traffic({ host: '127.0.0.1', port, everyMs: EVERY, limitMs: 400 });
     const from = performance.now();

@@ -6,7 +6,8 @@
  * what `longestOutage` (./measure.ts) turns into the time the site was down.
  *
  * Any command that must prove the site stayed up during an operation starts
- * one before and reads `measure(from, to)` after.
+ * one before and reads `measure(from, to)` after. Every request has a URL of
+ * its own (`?hawp-visit=<n>`), past any page cache.
  */
 import { performance } from 'node:perf_hooks';
 import { httpStatus } from '../net/http-probe.js';
@@ -40,6 +41,7 @@ export class Traffic {
   private readonly samples: Sample[] = [];
   private readonly pending = new Set<Promise<void>>();
   private timer?: NodeJS.Timeout;
+  private sent = 0;
   readonly everyMs: number;
   readonly limitMs: number;
 
@@ -80,10 +82,14 @@ export class Traffic {
     // Bounded whatever happens: twice as many as can be outstanding when every request runs to its deadline.
     if (this.pending.size >= 2 * Math.ceil(this.limitMs / this.everyMs)) return;
     const at = performance.now();
+    // A URL no cache has seen, so WordPress renders it from the database: the
+    // web nodes' page cache (a few seconds of nginx microcache) must not hide
+    // an outage. WordPress ignores the unknown query variable.
+    const path = this.o.path ?? '/';
     const p = httpStatus({
       host: this.o.host,
       port: this.o.port,
-      path: this.o.path,
+      path: `${path}${path.includes('?') ? '&' : '?'}hawp-visit=${++this.sent}`,
       hostHeader: this.o.hostHeader,
       ...(this.o.tls ? { tls: this.o.tls } : {}),
       timeoutMs: this.limitMs,
