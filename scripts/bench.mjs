@@ -12,8 +12,10 @@
 //      backed up under the drill's writer, restored (the site's downtime),
 //      and the repository's size after 10 backups; last, what TLS costs: the
 //      writer's insert time over TLS and in plaintext, and requests/s over
-//      HTTPS and (after making the lab HTTP-only) over HTTP. Skip it all with --no-lab.
-// Usage: npm run bench [-- --runs N] [-- --no-lab | --only-backups | --only-tls (the lab's up and those figures, no drill)]
+//      HTTPS and (after making the lab HTTP-only) over HTTP; and the page cache:
+//      requests/s for the home page cached and uncached. Skip it all with --no-lab.
+// Usage: npm run bench [-- --runs N] [-- --no-lab | --only-backups | --only-tls | --only-cache (the lab's up and those figures, no drill)]
+//        [-- --lab DIR]: the --only-cache figures from the lab of the workspace DIR, already up (left as it is)
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -221,7 +223,7 @@ async function benchBackups(ws, env) {
 }
 
 /** Requests/s and latency of GET `path` through the lab's public entry: `concurrency` clients for `seconds`. */
-async function load(site, { keepAlive, concurrency = 8, seconds = 20 }) {
+async function load(site, { keepAlive, concurrency = 8, seconds = 20, uncached = false }) {
   const http = await import('node:http');
   const https = await import('node:https');
   const u = new URL(site.url);
@@ -229,12 +231,15 @@ async function load(site, { keepAlive, concurrency = 8, seconds = 20 }) {
   const agent = new (tls ? https : http).Agent({ keepAlive, maxSockets: concurrency });
   const times = [];
   let failed = 0;
+  let sent = 0;
   const end = performance.now() + seconds * 1000;
+  // uncached: a URL of its own each time, which the page cache never holds (WordPress renders every one).
+  const pathOf = () => (uncached ? `/?hawp-bench=${++sent}` : '/');
   const one = () =>
     new Promise((resolve) => {
       const t = performance.now();
       const req = (tls ? https : http).get(
-        { host: site.ip, port: tls ? 443 : 80, path: '/', agent, headers: { host: u.hostname }, ...(tls ? { servername: u.hostname, ca: site.ca } : {}) },
+        { host: site.ip, port: tls ? 443 : 80, path: pathOf(), agent, headers: { host: u.hostname }, ...(tls ? { servername: u.hostname, ca: site.ca } : {}) },
         (res) => {
           res.resume();
           res.on('end', () => {
@@ -256,7 +261,8 @@ async function load(site, { keepAlive, concurrency = 8, seconds = 20 }) {
   );
   agent.destroy();
   times.sort((a, b) => a - b);
-  return { rps: times.length / seconds, median: times[Math.floor(times.length / 2)] ?? NaN, failed };
+  const at = (q) => times[Math.min(times.length - 1, Math.floor(times.length * q))] ?? NaN;
+  return { rps: times.length / seconds, median: at(0.5), p99: at(0.99), failed };
 }
 
 /**
@@ -327,18 +333,38 @@ async function benchTls(ws, env) {
   return out;
 }
 
+/**
+ * The page cache (issue: WordPress on every node): the home page through the
+ * load balancer, 8 clients with connections kept, 20 s each, as the cache
+ * serves it and with a URL of its own per request (every one rendered by
+ * PHP from the database, as with the cache off).
+ */
+async function benchPageCache(ws) {
+  const site = await siteOf(ws);
+  const fmt = (l) =>
+    `${l.rps.toFixed(1)} requests/s, median ${l.median.toFixed(0)} ms, 99th percentile ${l.p99.toFixed(0)} ms${l.failed ? `, ${l.failed} failed` : ''}`;
+  const uncached = await load(site, { keepAlive: true, uncached: true });
+  const cached = await load(site, { keepAlive: true });
+  return [`home page through the load balancer, 8 clients, 20 s each: uncached ${fmt(uncached)}; from the page cache ${fmt(cached)}`];
+}
+
 // The local target: one measurement each (minutes, not milliseconds).
 const lab = [];
 const drill = [];
 const backups = [];
 const tlsCost = [];
-if (!process.argv.includes('--no-lab') && process.platform === 'linux' && process.getuid() === 0) {
+const labArg = process.argv.indexOf('--lab');
+const pageCache = [];
+if (labArg > 0) {
+  // An existing lab: only what reads the site, nothing that changes or removes it.
+  pageCache.push(...(await benchPageCache(path.resolve(process.argv[labArg + 1]))));
+} else if (!process.argv.includes('--no-lab') && process.platform === 'linux' && process.getuid() === 0) {
   const ws = path.join(tmp, 'lab');
   const env = { HOME: home };
   const up = ['up', '--non-interactive', '--yes', '--vault-password-file', pw];
   const down = ['destroy', '--non-interactive', '--yes', '--vault-password-file', pw];
   await time([bin, 'init', '--target', 'local', '--non-interactive', '--yes', '--project', 'bench', '--dir', ws, '--vault-password-file', pw], env);
-  const only = process.argv.includes('--only-backups') ? 'backups' : process.argv.includes('--only-tls') ? 'tls' : undefined;
+  const only = ['backups', 'tls', 'cache'].find((o) => process.argv.includes(`--only-${o}`));
   if (only) {
     lab.push([`up (for the ${only} figures; base image and caches as this machine has them)`, await time([bin, ...up], env, { cwd: ws })]);
   } else {
@@ -355,9 +381,10 @@ if (!process.argv.includes('--no-lab') && process.platform === 'linux' && proces
       console.error('drill printed no report; run it by hand in the bench workspace to see why');
     }
   }
-  if (only !== 'tls') backups.push(...(await benchBackups(ws, env)));
+  if (!only || only === 'cache') pageCache.push(...(await benchPageCache(ws)));
+  if (!only || only === 'backups') backups.push(...(await benchBackups(ws, env)));
   // Last: it leaves the lab HTTP-only.
-  if (only !== 'backups') tlsCost.push(...(await benchTls(ws, env)));
+  if (!only || only === 'tls') tlsCost.push(...(await benchTls(ws, env)));
   lab.push(['destroy', await time([bin, ...down, '--no-final-backup'], env, { cwd: ws })]);
 }
 rmSync(tmp, { recursive: true, force: true });
@@ -375,6 +402,7 @@ console.log(`init against the loopback API: ${initDo.median.toFixed(0)} ms (budg
 for (const [label, ms] of lab) console.log(`lab: ${label}: ${(ms / 1000).toFixed(1)} s`);
 for (const line of backups) console.log(`backup: ${line}`);
 for (const line of tlsCost) console.log(`tls: ${line}`);
+for (const line of pageCache) console.log(`page cache: ${line}`);
 for (const d of drill)
   console.log(
     `drill: ${d.name}: longest outage ${(d.longest_outage_ms / 1000).toFixed(1)} s (budget ${d.budget_ms / 1000} s) ${d.longest_outage_ms < d.budget_ms ? 'within budget' : 'OVER BUDGET'}; ` +

@@ -213,25 +213,29 @@ function renderPlaybook(varsFiles: string[], out: string): string {
       task('wordpress', 'nginx-site.conf.j2'),
       task('wordpress', 'wp-cron.service.j2'),
       task('wordpress', 'wp-cron.timer.j2'),
-      { ...task('wordpress', 'php-fpm.ini.j2', 'php-fpm-2048.ini'), vars: { __wordpress_memory: { stdout: '2048' } } },
+      { ...task('wordpress', 'php-fpm.ini.j2', 'php-fpm-2048.ini'), vars: { __wordpress_memory: { stdout: '2048 2' } } },
       // PHP-FPM sized to the node: what the role measured (MiB), or what group_vars set.
       ...POOL_CASES.map(([mem, set]) => ({
-        ...task('wordpress', 'php-fpm-pool.conf.j2', `pool-${mem}-${Object.values(set).join('-') || 'derived'}.conf`),
-        vars: { __wordpress_memory: { stdout: String(mem) }, ...set },
+        ...task('wordpress', 'php-fpm-pool.conf.j2', poolFile(mem, set)),
+        vars: { __wordpress_memory: { stdout: mem }, ...set },
       })),
     ]),
   ]);
 }
 
-/** The node's memory in MiB, and what group_vars override, for each rendering of the PHP-FPM pools. */
-const POOL_CASES: [number, Record<string, number>][] = [
-  [512, {}],
-  [1024, {}],
-  [2048, {}],
-  [4096, {}],
-  [24000, {}],
-  [2048, { wordpress_fpm_max_children: 40, wordpress_opcache_memory_mb: 96 }],
+/** The node's memory in MiB and its CPUs (what the role measures), and what group_vars override, for each rendering of the PHP-FPM pools. */
+const POOL_CASES: [string, Record<string, number>][] = [
+  ['512 1', {}],
+  ['1024 1', {}],
+  ['2048 2', {}],
+  ['2048 8', {}],
+  ['4096 16', {}],
+  ['24000 2', {}],
+  ['24000 16', {}],
+  ['2048 2', { wordpress_fpm_max_children: 40, wordpress_opcache_memory_mb: 96 }],
 ];
+
+const poolFile = (mem: string, set: Record<string, number>) => `pool-${mem.replace(' ', 'x')}-${Object.values(set).join('-') || 'derived'}.conf`;
 
 /** What site.yml passes the roles, and what the galera role's tasks compute before its SQL templates. */
 const MEMBERS = {
@@ -608,7 +612,7 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
         return JSON.parse(r.stdout) as Record<string, Record<string, string>>;
       };
       const sizes = POOL_CASES.map(([mem, set]) => {
-        const pools = read(`pool-${mem}-${Object.values(set).join('-') || 'derived'}.conf`);
+        const pools = read(poolFile(mem, set));
         const www = pools.www!;
         // The socket nginx sends WordPress to, and a pool that can start as many children as it may have.
         expect(www.listen).toBe('/run/php/php8.2-fpm.sock');
@@ -621,19 +625,19 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
         expect(maxSpare).toBeLessThanOrEqual(max!);
         // The health check's pool: one child of its own, on the socket nginx's /healthz uses.
         expect(pools['ha-wordpress-health']).toMatchObject({ listen: '/run/php/ha-wordpress-health.sock', pm: 'static', 'pm.max_children': '1' });
-        const opcache = /OPcache = [^\n]*\n;\s+memory for every pool[^:]*: (\d+)/.exec(
-          readFileSync(path.join(out, 'web1', `pool-${mem}-${Object.values(set).join('-') || 'derived'}.conf`), 'utf8'),
-        )?.[1];
+        const opcache = /OPcache = [^\n]*\n;\s+memory for every pool[^:]*: (\d+)/.exec(readFileSync(path.join(out, 'web1', poolFile(mem, set)), 'utf8'))?.[1];
         return [mem, max, Number(opcache)];
       });
-      // (memory - 256 - OPcache) / 64, at least 4, at most 64; OPcache memory / 16 within 64..256.
+      // (memory - 256 - OPcache) / 64, at most 5 per CPU and 64 in all, at least 4; OPcache memory / 16 within 64..256.
       expect(sizes).toEqual([
-        [512, 4, 64],
-        [1024, 11, 64],
-        [2048, 26, 128],
-        [4096, 56, 256],
-        [24000, 64, 256],
-        [2048, 40, 96],
+        ['512 1', 4, 64],
+        ['1024 1', 5, 64],
+        ['2048 2', 10, 128],
+        ['2048 8', 26, 128],
+        ['4096 16', 56, 256],
+        ['24000 2', 10, 256],
+        ['24000 16', 64, 256],
+        ['2048 2', 40, 96],
       ]);
       const ini = readFileSync(path.join(out, 'web1', 'php-fpm-2048.ini'), 'utf8');
       const r = runToolSync('php', ['-r', 'echo json_encode(parse_ini_string($argv[1], false, INI_SCANNER_RAW));', '--', ini]);

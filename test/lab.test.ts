@@ -149,12 +149,13 @@ describe('lab layout (pure)', () => {
     ]);
   });
 
-  it('gives the inventory the S3 endpoint next to the API URL', () => {
+  it('gives the inventory the S3 endpoint next to the API URL, and sizes PHP-FPM for one vCPU per container', () => {
     const c = labCluster(plan, {});
     expect(c.extraVars).toEqual({
       lab_api_url: 'http://10.213.77.1:8055',
       lab_s3_endpoint: 'http://10.213.77.1:8057',
       lab_mysql_client_sources: ['10.213.77.1'],
+      wordpress_fpm_cpus: 1,
     });
   });
 

@@ -54,7 +54,10 @@ async function drill(ctx: DrillContext, ws: Workspace, chosen: ReturnType<typeof
   if (!control) throw new UserError(`this workspace has no lab on this machine; run \`ha-wordpress up\` first`);
   const group = (g: string) => control.plan.nodes.filter((n) => n.group === g).map((n) => n.name);
   const cluster: Cluster = { web: group('wp_node'), db: group('galera_cluster_node') };
-  const probe = await statusProbe(ctx, ws);
+  // status one run at a time (drill/run.ts), so a node that stopped mid-probe is given up on sooner than
+  // status itself would: the lab's containers share this machine's cores, and status's SSH logins
+  // to every node every second, several at once, took the CPU the site needed (docs/operations.md#drill).
+  const probe = await statusProbe(ctx, ws, { readyMs: 3000, totalMs: 6000 });
   const before = await probe();
   if (!before.healthy)
     throw new UserError(`the cluster is not healthy before the drill (${before.problems[0]}); run \`ha-wordpress status\`, then \`ha-wordpress up\``);

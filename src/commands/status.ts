@@ -84,7 +84,21 @@ export async function runStatus(ctx: StatusContext): Promise<void> {
  * node and the public entry at once and gives the verdict. `drill` calls it
  * over and over while it breaks and mends the cluster.
  */
-export async function statusProbe(ctx: OpContext, ws: Pick<Workspace, 'dir' | 'settings' | 'target'>): Promise<() => Promise<ClusterStatus>> {
+/** How long one node may take to answer: the login, and the whole exchange (ms). */
+export interface NodeTimeouts {
+  readyMs: number;
+  totalMs: number;
+}
+
+// A busy node can take seconds to finish an SSH handshake: calling it
+// unreachable too soon makes a healthy cluster look degraded.
+const STATUS_TIMEOUTS: NodeTimeouts = { readyMs: 8000, totalMs: 15_000 };
+
+export async function statusProbe(
+  ctx: OpContext,
+  ws: Pick<Workspace, 'dir' | 'settings' | 'target'>,
+  timeouts: NodeTimeouts = STATUS_TIMEOUTS,
+): Promise<() => Promise<ClusterStatus>> {
   const hosts = await readInventory(ws.dir);
   const credentials = await sshCredentials(ctx, ws);
   const known = await recordedHostKeys(ws.dir);
@@ -98,7 +112,7 @@ export async function statusProbe(ctx: OpContext, ws: Pick<Workspace, 'dir' | 's
   return async () => {
     const tls = site?.url.startsWith('https:') ? site : undefined;
     const [nodes, answers, certificate] = await Promise.all([
-      Promise.all(hosts.map((h) => probeNode(h, credentials, known, script))),
+      Promise.all(hosts.map((h) => probeNode(h, credentials, known, script, timeouts))),
       site ? siteAnswers(site, 5000) : Promise.resolve(false),
       tls ? peerCertificate({ host: tls.ip, servername: new URL(tls.url).hostname, ...(ca ? { ca } : {}), timeoutMs: 5000 }).then((x) => x ?? null) : undefined,
     ]);
@@ -125,17 +139,15 @@ export function backupExpectation(schedule: string | undefined, now = Date.now()
   return { backupMaxAgeS: 2 * gapMinutes * 60, verifyMaxAgeS: 2 * 86400, now };
 }
 
-async function probeNode(h: Host, credentials: Parameters<typeof sshExec>[1], known: string, script: string): Promise<NodeStatus> {
+async function probeNode(h: Host, credentials: Parameters<typeof sshExec>[1], known: string, script: string, timeouts: NodeTimeouts): Promise<NodeStatus> {
   const base: NodeStatus = { name: h.name, group: h.group, address: h.address, reachable: false, services: {} };
   const knownKeys = keysFor(known, h.address, h.port);
   if (knownKeys.length === 0) return { ...base, error: `no host key recorded for ${h.address}` };
   try {
     const r = await sshExec(h, credentials, `sudo -n python3 - ${h.group}`, {
       input: script,
-      // A busy node can take seconds to finish an SSH handshake: calling it
-      // unreachable too soon makes a healthy cluster look degraded.
-      timeoutMs: 15_000,
-      readyTimeoutMs: 8000,
+      timeoutMs: timeouts.totalMs,
+      readyTimeoutMs: timeouts.readyMs,
       acceptKey: (k) => knownKeys.includes(k),
     });
     let p: Probe;

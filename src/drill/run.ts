@@ -1,7 +1,7 @@
 /**
  * One drill scenario, start to end, while the traffic and the writer run:
  * 3 s of calm, the break, `status` run every second until one run sees the
- * failure (that delay is reported), the break held for HOLD_MS, then the
+ * failure (that delay is reported; one run at a time), the break held for HOLD_MS, then the
  * nodes started again (as `up` would) and `status` polled until the cluster
  * is healthy (healed_s counts from the restart), then 3 s more. The outage is
  * measured over the whole window, so whatever the recovery itself costs (a
@@ -54,10 +54,13 @@ export async function runScenario(sc: Scenario, rig: Rig): Promise<ScenarioResul
   let healed: number | null = null;
   try {
     const t0 = performance.now();
-    // status runs from the moment the break starts, as a user or a monitor would run it.
+    // status runs from the moment the break starts, as a user or a monitor would run it: one run at a
+    // time, back to back. In the lab every node shares this machine's cores, and runs side by side (each
+    // an SSH login to every node) starved the web nodes of CPU: the site failed because it was watched.
     const watch = new FailureWatch(probe, {
       since: t0,
       signal,
+      maxInFlight: 1,
       onDetected: (s, h) => log.info(`  status reports it after ${s.toFixed(1)} s: ${h.problems.slice(0, 2).join('; ')}`),
     });
     try {

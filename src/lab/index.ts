@@ -345,6 +345,9 @@ export function cluster(plan: LabPlan, timings: Record<string, number>, domain?:
       lab_s3_endpoint: `http://${plan.bridgeIp}:${plan.s3Port}`,
       // Reserved-IP traffic reaches HAProxy SNATed to the bridge address (see plan.ts nftRuleset).
       lab_mysql_client_sources: [plan.bridgeIp],
+      // Every container sees all of this machine's cores, which all the nodes share: PHP-FPM is sized
+      // for one vCPU each (the default web droplet's), not for the whole machine (docs/lab.md).
+      wordpress_fpm_cpus: 1,
     },
     timings,
   };
