@@ -78,12 +78,6 @@ export async function runStatus(ctx: StatusContext): Promise<void> {
   if (!status.healthy) process.exitCode = DEGRADED_EXIT;
 }
 
-/**
- * Reads what every probe needs once (inventory, recorded host keys, SSH
- * credentials, the probe script) and returns the probe: one call asks every
- * node and the public entry at once and gives the verdict. `drill` calls it
- * over and over while it breaks and mends the cluster.
- */
 /** How long one node may take to answer: the login, and the whole exchange (ms). */
 export interface NodeTimeouts {
   readyMs: number;
@@ -94,6 +88,12 @@ export interface NodeTimeouts {
 // unreachable too soon makes a healthy cluster look degraded.
 const STATUS_TIMEOUTS: NodeTimeouts = { readyMs: 8000, totalMs: 15_000 };
 
+/**
+ * Reads what every probe needs once (inventory, recorded host keys, SSH
+ * credentials, the probe script) and returns the probe: one call asks every
+ * node and the public entry at once and gives the verdict. `drill` calls it
+ * over and over while it breaks and mends the cluster.
+ */
 export async function statusProbe(
   ctx: OpContext,
   ws: Pick<Workspace, 'dir' | 'settings' | 'target'>,
