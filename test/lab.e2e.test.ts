@@ -99,6 +99,15 @@ function onNode(host: string, command: string, input?: string): string {
   );
 }
 
+/** The lab's control (what drill uses: exec in a container, break nodes), for the workspace of this file's lab. */
+async function labCtl() {
+  const { labControl } = await import('../src/lab/index.js');
+  const quiet = { info() {}, warn() {}, error() {}, success() {}, out() {} };
+  const control = await labControl({ workspace: ws, project: 'hawp', webNodes: 3, dbNodes: 3, log: quiet });
+  expect(control, 'the lab is there').toBeDefined();
+  return control!;
+}
+
 function inventory(): { group: string; name: string; ip: string }[] {
   const inv = yaml.load(readFileSync(path.join(ws, 'ansible', 'inventory', 'hosts.yml'), 'utf8')) as {
     all: { children: Record<string, { hosts: Record<string, { ansible_host: string }> }> };
@@ -244,10 +253,8 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
 
       // A capture on the lab's bridges (this host) while the drill's writer inserts through the reserved IP and
       // WordPress serves pages: the server greeting (plaintext before TLS starts) proves 3306 was captured.
-      const { labControl } = await import('../src/lab/index.js');
       const { Writer } = await import('../src/drill/writer.js');
-      const quiet = { info() {}, warn() {}, error() {}, success() {}, out() {} };
-      const control = (await labControl({ workspace: ws, project: 'hawp', webNodes: 3, dbNodes: 3, log: quiet }))!;
+      const control = await labCtl();
       const pcap = path.join(root, 'db-path.pcap');
       const capture = spawn('tcpdump', ['-i', 'any', '-U', '-s', '0', '-w', pcap, 'tcp port 3306 or tcp port 4567 or tcp port 4568 or tcp port 4444'], {
         stdio: 'ignore',
@@ -547,9 +554,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
 
   it('PHP-FPM killed on a web node: /healthz (through PHP-FPM) fails, the load balancer takes the node out until PHP-FPM is back', async () => {
     const web = inventory().find((h) => h.name === 'hawp-wp-02')!;
-    const { labControl } = await import('../src/lab/index.js');
-    const quiet = { info() {}, warn() {}, error() {}, success() {}, out() {} };
-    const control = (await labControl({ workspace: ws, project: 'hawp', webNodes: 3, dbNodes: 3, log: quiet }))!;
+    const control = await labCtl();
     // What the stand-in load balancer's HAProxy said about this node since `since` (its log is the container's journal).
     const lbSaid = async (since: string) =>
       (await control.exec('hawp-lb', ['journalctl', '-u', 'haproxy', '--since', since, '-o', 'cat', '--no-pager'])).stdout
@@ -866,13 +871,10 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
   it(
     "writes keep being acknowledged while a backup runs (the drill's writer, every 100 ms): none lost, and what the backup adds to a write's time",
     async () => {
-      const { labControl } = await import('../src/lab/index.js');
       const { Writer } = await import('../src/drill/writer.js');
-      const quiet = { info() {}, warn() {}, error() {}, success() {}, out() {} };
-      const control = await labControl({ workspace: ws, project: 'hawp', webNodes: 3, dbNodes: 3, log: quiet });
-      expect(control, 'the lab is there').toBeDefined();
+      const control = await labCtl();
       const db = inventory().filter((h) => h.group === 'galera_cluster_node');
-      const writer = await Writer.start(control!, 'hawp-wp-01', { everyMs: 100 });
+      const writer = await Writer.start(control, 'hawp-wp-01', { everyMs: 100 });
       writer.run();
       try {
         await new Promise((r) => setTimeout(r, 10_000));
