@@ -25,6 +25,12 @@ if ($lease < 60) {
     exit(2);
 }
 
+// `ha-wordpress restore` (ansible/restore.yml) is rebuilding the database
+// while this file exists: no event runs against a half-restored site.
+if (file_exists('/etc/ha-wordpress/maintenance')) {
+    exit(0);
+}
+
 // Debian's wp-config.php picks /etc/wordpress/config-<host>.php by the
 // request's host; without one it loads config-default.php, the cluster's.
 $_SERVER['HTTP_HOST'] = 'localhost';
