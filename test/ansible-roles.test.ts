@@ -213,11 +213,11 @@ function renderPlaybook(varsFiles: string[], out: string): string {
       task('wordpress', 'nginx-site.conf.j2'),
       task('wordpress', 'wp-cron.service.j2'),
       task('wordpress', 'wp-cron.timer.j2'),
-      { ...task('wordpress', 'php-fpm.ini.j2', 'php-fpm-2048.ini'), vars: { __wordpress_memory: { stdout: '2048 2' } } },
+      { ...task('wordpress', 'php-fpm.ini.j2', 'php-fpm-2048.ini'), vars: { __wordpress_node_size: { stdout: '2048 2' } } },
       // PHP-FPM sized to the node: what the role measured (MiB), or what group_vars set.
       ...POOL_CASES.map(([mem, set]) => ({
         ...task('wordpress', 'php-fpm-pool.conf.j2', poolFile(mem, set)),
-        vars: { __wordpress_memory: { stdout: mem }, ...set },
+        vars: { __wordpress_node_size: { stdout: mem }, ...set },
       })),
     ]),
   ]);

@@ -39,6 +39,16 @@ interface Answer {
   headers: http.IncomingHttpHeaders;
 }
 
+/** Reads a response whole into an Answer. */
+function answerTo(resolve: (a: Answer) => void): (res: http.IncomingMessage) => void {
+  return (res) => {
+    let body = '';
+    res.setEncoding('utf8');
+    res.on('data', (d: string) => (body += d));
+    res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+  };
+}
+
 /**
  * One GET of a URL of the site, as a browser on this machine would send it:
  * to the lab's load balancer (the domain resolves nowhere else), with the
@@ -51,12 +61,7 @@ function get(url: string, o: { ca?: string | null } = {}): Promise<Answer> {
   const ca = o.ca === undefined ? readFileSync(path.join(ws, '.ha-wordpress', 'lab-ca.pem'), 'utf8') : (o.ca ?? undefined);
   const common = { host: lb.all.vars.load_balancer_ip, path: `${u.pathname}${u.search}`, headers: { host: u.host }, timeout: 10_000 };
   return new Promise((resolve, reject) => {
-    const done = (res: http.IncomingMessage) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-    };
+    const done = answerTo(resolve);
     const req =
       u.protocol === 'https:'
         ? https.get({ ...common, port: 443, servername: u.hostname, ...(ca ? { ca } : {}) }, done)
@@ -68,12 +73,7 @@ function get(url: string, o: { ca?: string | null } = {}): Promise<Answer> {
 /** One HTTP request straight to a web node's nginx on port 80 (from this machine, on the lab's bridge), as the load balancer sends it. */
 function toNode(ip: string, pathAndQuery: string, o: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: ip, port: 80, path: pathAndQuery, method: o.method ?? 'GET', headers: o.headers, timeout: 10_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-    });
+    const req = http.request({ host: ip, port: 80, path: pathAndQuery, method: o.method ?? 'GET', headers: o.headers, timeout: 10_000 }, answerTo(resolve));
     req.on('error', reject);
     req.end(o.body);
   });
