@@ -72,6 +72,12 @@ if ($took !== 1) {
     exit(0);
 }
 
+// wp-load.php read the options (the cron schedule and WordPress's own
+// doing_cron lock among them) before the lease was ours: a node whose run
+// ended a moment ago may have run and unscheduled events since. Read them
+// again, or they run twice.
+wp_cache_flush();
+
 // Whatever wp-cron.php does (it ends with die()), the lease ends with the run.
 register_shutdown_function(function () use ($wpdb, $table, $node) {
     $wpdb->query($wpdb->prepare("UPDATE `$table` SET until = NOW(3) WHERE name = 'wp-cron' AND holder = %s", $node));
