@@ -107,7 +107,8 @@ async function drill(ctx: DrillContext, ws: Workspace, chosen: ReturnType<typeof
       results.push(r);
       if (writer.error) throw writer.error;
       if (r.healed_s === null) {
-        ctx.log.warn(`${sc.name} did not heal within ${HEAL_LIMIT_MS / 1000} s; the remaining scenarios are skipped`);
+        const after = sc.restoreWithUp ? 'after its `up`' : 'after its nodes were started again';
+        ctx.log.warn(`${sc.name} did not heal within ${HEAL_LIMIT_MS / 1000} s ${after}; the remaining scenarios are skipped`);
         break;
       }
     }
