@@ -43,6 +43,16 @@ resource "digitalocean_project" "cluster" {
     # digitalocean_reserved_ip.db.urn would re-plan on every run (provider
     # issues #1031 and #1264); the maintainers' workaround builds the URN.
     [format("do:floatingip:%s", digitalocean_reserved_ip.db.ip_address)],
-    digitalocean_spaces_bucket.media[*].urn
   )
+}
+
+# Until 0.2 the media bucket lived in this root (only with media offload on,
+# which needed keys init never stored); it is in terraform/backup/ now.
+# Forgotten here, never deleted: a bucket holds a business's uploads.
+removed {
+  from = digitalocean_spaces_bucket.media
+
+  lifecycle {
+    destroy = false
+  }
 }

@@ -141,17 +141,6 @@ variable "admin_ssh_keys" {
   }
 }
 
-variable "spaces_bucket" {
-  type        = string
-  description = "Spaces bucket for WordPress media; empty to leave media offload off."
-  default     = ""
-
-  validation {
-    condition     = var.spaces_bucket == "" || can(regex("^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$", var.spaces_bucket))
-    error_message = "spaces_bucket: use 3-63 lowercase letters, digits and hyphens, starting and ending with a letter or digit, or an empty string to leave media offload off."
-  }
-}
-
 variable "tls" {
   type        = string
   description = "HTTPS at the load balancer: \"none\" (HTTP only), \"lets_encrypt\" (a certificate DigitalOcean obtains and renews; the domain must be in DigitalOcean DNS) or \"custom\" (tls_certificate and tls_certificate_chain, the key from TF_VAR_tls_private_key)."

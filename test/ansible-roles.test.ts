@@ -108,6 +108,7 @@ function groupVars(o: { metadataUrl: string; apiUrl: string; apiConfig: string }
     vault_wp_salt: SALTS,
     vault_spaces_access_key: V.spacesKey,
     vault_spaces_secret_key: V.spacesSecret,
+    vault_wordpress_smtp_password: V.adminPass,
     vault_backup_restic_password: V.restic,
     vault_backup_s3_access_key_id: V.spacesKey,
     vault_backup_s3_secret_access_key: V.spacesSecret,
@@ -139,11 +140,16 @@ function groupVars(o: { metadataUrl: string; apiUrl: string; apiConfig: string }
     wordpress_admin_email: 'admin@example.com',
     wp_admin_password: '{{ vault_wp_admin_password }}',
     wp_salt: '{{ vault_wp_salt }}',
-    wp_media_offload: true,
-    wp_spaces_bucket: 'media-bucket',
-    wp_spaces_region: 'fra1',
-    wp_spaces_access_key: '{{ vault_spaces_access_key }}',
-    wp_spaces_secret_key: '{{ vault_spaces_secret_key }}',
+    wordpress_media_bucket: 'media-bucket',
+    wordpress_media_endpoint: 'https://fra1.digitaloceanspaces.com',
+    wordpress_media_region: 'fra1',
+    wordpress_media_url: 'https://media-bucket.fra1.digitaloceanspaces.com',
+    wordpress_media_access_key: '{{ vault_spaces_access_key }}',
+    wordpress_media_secret_key: '{{ vault_spaces_secret_key }}',
+    wordpress_smtp_host: 'smtp.example.com',
+    wordpress_smtp_port: 465,
+    wordpress_smtp_user: "o'brien@example.com",
+    wordpress_smtp_password: '{{ vault_wordpress_smtp_password }}',
     db_tls_ca: 'the cluster CA',
     db_tls_host_name: 'db.hawp.internal',
     db_tls_client_subject: "/CN=hawp-wordpress/O=it's",
@@ -518,12 +524,23 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
           HAWP_DB_TLS_KEY: '/etc/wordpress/tls/client.pem',
           WP_HOME: 'http://203.0.113.10',
           WP_SITEURL: 'http://203.0.113.10',
+          HAWP_MEDIA_ENDPOINT: 'https://fra1.digitaloceanspaces.com',
+          HAWP_MEDIA_REGION: 'fra1',
+          HAWP_MEDIA_BUCKET: 'media-bucket',
+          HAWP_MEDIA_KEY: V.spacesKey,
+          HAWP_MEDIA_SECRET: V.spacesSecret,
+          HAWP_MEDIA_URL: 'https://media-bucket.fra1.digitaloceanspaces.com',
+          HAWP_SMTP_HOST: 'smtp.example.com',
+          HAWP_SMTP_USER: "o'brien@example.com",
+          HAWP_SMTP_PASSWORD: V.adminPass,
+          HAWP_SMTP_FROM: '',
           ...SALTS,
         };
-        const real = phpConstants(path.join(out, 'web1', 'config-default.php'), [...Object.keys(want), 'DISABLE_WP_CRON']);
+        const real = phpConstants(path.join(out, 'web1', 'config-default.php'), [...Object.keys(want), 'DISABLE_WP_CRON', 'HAWP_SMTP_PORT']);
         for (const [k, v] of Object.entries(want)) expect(real[k], `${k} (php)`).toBe(v);
         // Cron runs from the timer (one node at a time), never on page loads.
         expect(real.DISABLE_WP_CRON as unknown).toBe(true);
+        expect(real.HAWP_SMTP_PORT as unknown).toBe(465);
         for (const f of ['config-default.php', 'wp-site.php']) {
           const lint = runToolSync('php', ['-l', path.join(out, 'web1', f)], { allowFailure: true });
           expect(lint.code, lint.report).toBe(0);
@@ -532,9 +549,8 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
       budget({ other: 3 }),
     );
 
-    it('wp-config: the Spaces credentials inside AS3CF_SETTINGS, admin over plain HTTP, outbound HTTP not blocked', () => {
+    it('wp-config: admin over plain HTTP, outbound HTTP not blocked', () => {
       const text = file('web1', 'config-default.php');
-      expect(text).toContain(`'secret-access-key' => '${V.spacesSecret}'`);
       expect(text).toMatch(/define\('FORCE_SSL_ADMIN', false\);/);
       expect(text).not.toMatch(/WP_HTTP_BLOCK_EXTERNAL/);
     });

@@ -6,7 +6,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import {
-  backupBucket,
+  bucketName as backupBucket,
   backupRegion,
   BACKUP_REGION_PAIRS,
   defaultBackupRegion,

@@ -9,7 +9,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ensureBackupStorage, nodeKeyName, terraformKeyName, type KeyPair } from '../src/backup/spaces.js';
+import { ensureBackupStorage, mediaKeyName, nodeKeyName, terraformKeyName, type KeyPair } from '../src/backup/spaces.js';
 import { connect } from '../src/digitalocean/client.js';
 import { readWorkspaceSecrets, setVaultEntries, TF_VAULT, vaultRel } from '../src/workspace/workspace.js';
 import { DEFAULT_TOKEN, startFakeDoApi, type FakeDoApi } from './support/fake-do-api.mjs';
@@ -23,12 +23,14 @@ afterEach(async () => {
 });
 
 const BUCKET = 'shop-backups-a1b2c3';
+const MEDIA = 'shop-media-d4e5f6';
+const STATE = { project: 'shop', bucket: BUCKET, mediaBucket: MEDIA };
 
 async function setup() {
   api = await startFakeDoApi();
   const client = await connect({ token: DEFAULT_TOKEN, apiUrl: api.url, policy: { attempts: 1 } });
   const events: string[] = [];
-  const saved: { terraform?: KeyPair; node?: KeyPair } = {};
+  const saved: { terraform?: KeyPair; node?: KeyPair; media?: KeyPair } = {};
   const deps = {
     api: client,
     note: () => {},
@@ -40,6 +42,10 @@ async function setup() {
       events.push(`save node ${k.accessKeyId}`);
       saved.node = k;
     },
+    saveMediaKey: async (k: KeyPair) => {
+      events.push(`save media ${k.accessKeyId}`);
+      saved.media = k;
+    },
     applyBucket: async (k: KeyPair) => {
       // The bucket is made with the full-access key, before any key names it.
       const listed = api!.spacesKeys.find((x) => x.access_key === k.accessKeyId);
@@ -50,14 +56,21 @@ async function setup() {
 }
 
 describe('the backup keys and bucket, through the client, against the stand-in API', () => {
-  it('first up: a full-access key for terraform, the bucket, then a readwrite key on that bucket only; each stored at once', async () => {
+  it('first up: a full-access key for terraform, the buckets, then a readwrite key on each bucket only; each stored at once', async () => {
     const { deps, events, saved, fake } = await setup();
-    const r = await ensureBackupStorage(deps, { project: 'shop', bucket: BUCKET });
+    const r = await ensureBackupStorage(deps, STATE);
     expect(fake.spacesKeys.map((k) => [k.name, k.grants])).toEqual([
       [terraformKeyName('shop'), [{ bucket: '', permission: 'fullaccess' }]],
       [nodeKeyName('shop'), [{ bucket: BUCKET, permission: 'readwrite' }]],
+      [mediaKeyName('shop'), [{ bucket: MEDIA, permission: 'readwrite' }]],
     ]);
-    expect(events).toEqual([`save terraform ${r.terraformKey.accessKeyId}`, 'bucket with fullaccess', `save node ${r.nodeKey.accessKeyId}`]);
+    expect(events).toEqual([
+      `save terraform ${r.terraformKey.accessKeyId}`,
+      'bucket with fullaccess',
+      `save node ${r.nodeKey.accessKeyId}`,
+      `save media ${r.mediaKey.accessKeyId}`,
+    ]);
+    expect(fake.spacesSecret(saved.media!.accessKeyId)).toBe(saved.media!.secretAccessKey);
     // The secrets stored are the ones DigitalOcean issued.
     expect(fake.spacesSecret(saved.terraform!.accessKeyId)).toBe(saved.terraform!.secretAccessKey);
     expect(fake.spacesSecret(saved.node!.accessKeyId)).toBe(saved.node!.secretAccessKey);
@@ -65,10 +78,10 @@ describe('the backup keys and bucket, through the client, against the stand-in A
 
   it('next up: both keys still listed with their grants are kept; nothing is created or deleted', async () => {
     const { deps, events, fake } = await setup();
-    const first = await ensureBackupStorage(deps, { project: 'shop', bucket: BUCKET });
+    const first = await ensureBackupStorage(deps, STATE);
     events.length = 0;
     const before = fake.requests.length;
-    const again = await ensureBackupStorage(deps, { project: 'shop', bucket: BUCKET, terraformKey: first.terraformKey, nodeKey: first.nodeKey });
+    const again = await ensureBackupStorage(deps, { ...STATE, terraformKey: first.terraformKey, nodeKey: first.nodeKey, mediaKey: first.mediaKey });
     expect(again).toEqual(first);
     expect(fake.requests.slice(before).filter((q) => q.method !== 'GET')).toEqual([]);
     expect(events).toEqual(['bucket with fullaccess']);
@@ -76,7 +89,7 @@ describe('the backup keys and bucket, through the client, against the stand-in A
 
   it('a key deleted in the control panel is made again; one whose grants changed is replaced, stored before the old one is deleted', async () => {
     const { deps, events, fake } = await setup();
-    const first = await ensureBackupStorage(deps, { project: 'shop', bucket: BUCKET });
+    const first = await ensureBackupStorage(deps, STATE);
     // The terraform key is gone; the node key was widened by hand to another bucket as well.
     fake.spacesKeys.splice(
       fake.spacesKeys.findIndex((k) => k.access_key === first.terraformKey.accessKeyId),
@@ -84,13 +97,25 @@ describe('the backup keys and bucket, through the client, against the stand-in A
     );
     fake.spacesKeys.find((k) => k.access_key === first.nodeKey.accessKeyId)!.grants.push({ bucket: 'other', permission: 'read' });
     events.length = 0;
-    const again = await ensureBackupStorage(deps, { project: 'shop', bucket: BUCKET, terraformKey: first.terraformKey, nodeKey: first.nodeKey });
+    const again = await ensureBackupStorage(deps, { ...STATE, terraformKey: first.terraformKey, nodeKey: first.nodeKey, mediaKey: first.mediaKey });
     expect(again.terraformKey.accessKeyId).not.toBe(first.terraformKey.accessKeyId);
     expect(again.nodeKey.accessKeyId).not.toBe(first.nodeKey.accessKeyId);
     const deletes = fake.requests.filter((q) => q.method === 'DELETE').map((q) => q.path);
     expect(deletes).toEqual([`/v2/spaces/keys/${first.nodeKey.accessKeyId}`]);
-    expect(fake.spacesKeys.map((k) => k.access_key).sort()).toEqual([again.terraformKey.accessKeyId, again.nodeKey.accessKeyId].sort());
+    expect(fake.spacesKeys.map((k) => k.access_key).sort()).toEqual(
+      [again.terraformKey.accessKeyId, again.nodeKey.accessKeyId, again.mediaKey.accessKeyId].sort(),
+    );
     expect(events.indexOf(`save node ${again.nodeKey.accessKeyId}`)).toBeGreaterThan(-1);
+  });
+
+  it("a media key of the user's own (another name than ours) is kept as it is, whatever its grants; ours is never made", async () => {
+    const { deps, events, fake } = await setup();
+    const theirs = await deps.api.createSpacesKey('my-own-key', [{ bucket: '', permission: 'fullaccess' }]);
+    const own = { accessKeyId: theirs.accessKey, secretAccessKey: theirs.secretKey };
+    const r = await ensureBackupStorage(deps, { ...STATE, mediaKey: own });
+    expect(r.mediaKey).toEqual(own);
+    expect(fake.spacesKeys.map((k) => k.name)).not.toContain(mediaKeyName('shop'));
+    expect(events.filter((e) => e.startsWith('save media'))).toEqual([]);
   });
 
   it('a refused create (no API access to Spaces keys) stops before the bucket, with a one-line error', async () => {
@@ -98,7 +123,7 @@ describe('the backup keys and bucket, through the client, against the stand-in A
     await api!.close();
     api = await startFakeDoApi({ failOnce: { path: '/v2/spaces/keys', status: 403, method: 'POST' } });
     const client = await connect({ token: DEFAULT_TOKEN, apiUrl: api.url, policy: { attempts: 1 } });
-    await expect(ensureBackupStorage({ ...deps, api: client }, { project: 'shop', bucket: BUCKET })).rejects.toThrow(
+    await expect(ensureBackupStorage({ ...deps, api: client }, STATE)).rejects.toThrow(
       /^the API token may not manage Spaces keys \(403\) while [^\n]*spaces_key scopes[^\n]*$/,
     );
     expect(events).toEqual([]);

@@ -41,7 +41,7 @@ const GROUP_VARS: Record<string, string[]> = {
     'vault_haproxy_stats_port',
     'vault_keepalived_auth_pass',
   ],
-  wp_node: ['vault_wp_salt', 'vault_wp_admin_password', 'vault_spaces_access_key', 'vault_spaces_secret_key', 'vault_db_tls_client'],
+  wp_node: ['vault_wp_salt', 'vault_wp_admin_password', 'vault_spaces_access_key', 'vault_spaces_secret_key', 'vault_wordpress_smtp_password', 'vault_db_tls_client'],
 };
 
 let api: FakeDoApi;
@@ -317,6 +317,66 @@ describe('init --non-interactive against the stand-in API', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--vault-password-file: the vault password does not open/);
     expect(Object.fromEntries(allFiles(ws).map((f) => [f, readFileSync(f, 'utf8')]))).toEqual(snapshot);
+  });
+});
+
+describe('media bucket and mail settings', () => {
+  const KEY = 'DO00MEDIAKEY1234ABCD';
+  const SECRET = 'mEdIaSeCrEt/0123456789+abcdefghijklmnopqrstu';
+  const SMTP = 'smtp-password_0123456789';
+
+  needs('ansible-vault').it(
+    "a Spaces key and an SMTP password given reach the wp_node vault, never ha-wordpress.yml, another file or the output; the bucket's name is made once",
+    async () => {
+      const ws = path.join(root, 'media-own-key');
+      const r = await doInit(ws, ['--smtp-host', 'smtp.example.com', '--smtp-user', 'apikey'], {
+        SPACES_ACCESS_KEY_ID: KEY,
+        SPACES_SECRET_ACCESS_KEY: SECRET,
+        HA_WORDPRESS_SMTP_PASSWORD: SMTP,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      const vault = vaultYaml(ws, 'ansible/group_vars/wp_node/vault.yml');
+      expect(vault).toMatchObject({ vault_spaces_access_key: KEY, vault_spaces_secret_key: SECRET, vault_wordpress_smtp_password: SMTP });
+      for (const f of allFiles(ws)) for (const secret of [KEY, SECRET, SMTP]) expect(readFileSync(f, 'utf8'), f).not.toContain(secret);
+      for (const secret of [KEY, SECRET, SMTP]) expect(r.stdout + r.stderr).not.toContain(secret);
+      const settings = yaml.load(readFileSync(path.join(ws, 'ha-wordpress.yml'), 'utf8')) as Record<string, unknown>;
+      expect(settings['spaces-bucket']).toMatch(/^shop-media-[a-z0-9]{6}$/);
+      // syd1 has Spaces: the bucket is in the cluster's region.
+      expect(settings['spaces-region']).toBe('syd1');
+      expect(readFileSync(path.join(ws, 'terraform/backup/terraform.tfvars'), 'utf8')).toContain(`media_bucket = "${String(settings['spaces-bucket'])}"`);
+      const vars = readFileSync(path.join(ws, 'ansible/group_vars/wp_node/vars.yml'), 'utf8');
+      expect(vars).toMatch(new RegExp(`^wordpress_media_url: .*"https://${String(settings['spaces-bucket'])}\\.syd1\\.digitaloceanspaces\\.com"$`, 'm'));
+      expect(vars).toMatch(/^wordpress_smtp_host: .*"smtp\.example\.com"$/m);
+      expect(r.stderr).not.toMatch(/mail .*will not be delivered/);
+      // Again, with nothing given: the bucket and every secret are kept.
+      const again = await doInit(ws);
+      expect(again.code, again.stderr).toBe(0);
+      expect((yaml.load(readFileSync(path.join(ws, 'ha-wordpress.yml'), 'utf8')) as Record<string, unknown>)['spaces-bucket']).toBe(settings['spaces-bucket']);
+      expect(vaultYaml(ws, 'ansible/group_vars/wp_node/vault.yml')).toMatchObject({ vault_spaces_access_key: KEY, vault_wordpress_smtp_password: SMTP });
+    },
+  );
+
+  it.each([
+    [['--spaces-key', KEY], /^error: --spaces-key needs --spaces-secret: /m],
+    [['--spaces-region', 'nyc1'], /^error: --spaces-region: nyc1 has no Spaces; use nyc3, the nearest region that has$/m],
+    [['--spaces-bucket', 'Shop_Media'], /^error: --spaces-bucket: use lowercase letters/m],
+    [['--smtp-host', 'smtp.example.com', '--smtp-port', '25'], /^error: --smtp-port 25: DigitalOcean blocks outbound port 25; use 587/m],
+    [['--smtp-host', 'smtp.example.com', '--smtp-user', 'me'], /^error: --smtp-user needs its password: set HA_WORDPRESS_SMTP_PASSWORD/m],
+    [['--smtp-user', 'me'], /^error: --smtp-user needs --smtp-host/m],
+  ])('%j is refused in one line naming the flag, writing nothing', async (flags, why) => {
+    const ws = path.join(root, `media-refused-${flags.join('-').replace(/[^a-z0-9]+/gi, '-')}`);
+    const r = await doInit(ws, flags);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(why);
+    expect(existsSync(ws)).toBe(false);
+  });
+
+  it('without --smtp-host, init says that WordPress mail will not be delivered, and why', async () => {
+    const ws = path.join(root, 'media-no-mail');
+    const r = await doInit(ws);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('WordPress mail (password resets, notifications) will not be delivered: DigitalOcean blocks outbound port 25.');
+    expect(r.stderr).toMatch(/media\s+uploads in the Spaces bucket shop-media-[a-z0-9]{6} \(syd1\), made by `up`/);
   });
 });
 

@@ -20,6 +20,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, homeWithKey, runCli, tempDir, type CliResult } from './support/cli.js';
 import { ansibleVaultDecrypt, needs } from './support/tools.js';
+import { png } from './support/png.js';
 import type { ScenarioResult } from '../src/commands/drill.js';
 import yaml from 'js-yaml';
 
@@ -113,6 +114,11 @@ function inventory(): { group: string; name: string; ip: string }[] {
     all: { children: Record<string, { hosts: Record<string, { ansible_host: string }> }> };
   };
   return Object.entries(inv.all.children).flatMap(([group, g]) => Object.entries(g.hosts).map(([name, h]) => ({ group, name, ip: h.ansible_host })));
+}
+
+/** The inventory's variables (the lab's addresses and endpoints). */
+function labVars(): Record<string, string> {
+  return (yaml.load(readFileSync(path.join(ws, 'ansible', 'inventory', 'hosts.yml'), 'utf8')) as { all: { vars: Record<string, string> } }).all.vars;
 }
 
 /** The site's URL as the first up printed it. */
@@ -647,6 +653,94 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     // Another scheme is another page: never the HTTPS visitor's copy.
     expect(await xCache({ headers: { 'x-forwarded-proto': 'http' } })).toBe('MISS');
   });
+
+  it(
+    'an upload through one web node is in the media bucket: its URL and sizes answer with the same bytes every time; ' +
+      'the same name through another node is not overwritten; delete removes it',
+    async () => {
+      const webs = inventory().filter((h) => h.group === 'wp_node');
+      const host = new URL(siteUrl()!).hostname;
+      // An application password for the admin, made on a node with WordPress loaded: the REST API's login for scripts.
+      const made = onNode(
+        webs[0]!.ip,
+        'sudo -u www-data php',
+        "<?php $_SERVER['HTTP_HOST'] = 'localhost'; require '/usr/share/wordpress/wp-load.php'; " +
+          "$u = get_user_by('login', 'hawp-admin'); [$pw] = WP_Application_Passwords::create_new_application_password($u->ID, ['name' => 'lab test " +
+          "' . uniqid()]); echo $pw;",
+      ).trim();
+      const auth = `Basic ${Buffer.from(`hawp-admin:${made}`).toString('base64')}`;
+      // As the load balancer asks a node: the site's Host, and HTTPS said by X-Forwarded-Proto.
+      const asLb = { host, 'x-forwarded-proto': 'https', authorization: auth };
+      const upload = (ip: string, image: Buffer) =>
+        new Promise<{ status: number; json: Record<string, unknown> }>((resolve, reject) => {
+          const req = http.request(
+            {
+              host: ip,
+              port: 80,
+              path: '/wp-json/wp/v2/media',
+              method: 'POST',
+              headers: { ...asLb, 'content-type': 'image/png', 'content-disposition': 'attachment; filename="hawp-lab-upload.png"' },
+              timeout: 60_000,
+            },
+            answerTo((a) => resolve({ status: a.status, json: JSON.parse(a.body) as Record<string, unknown> })),
+          );
+          req.on('error', reject);
+          req.end(image);
+        });
+      const fetchBytes = (url: string) =>
+        new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+          http
+            .get(url, { timeout: 10_000 }, (res) => {
+              const parts: Buffer[] = [];
+              res.on('data', (d: Buffer) => parts.push(d));
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts) }));
+            })
+            .on('error', reject);
+        });
+
+      const image = png(640, 480, 1);
+      const one = await upload(webs[0]!.ip, image);
+      expect(one.status, JSON.stringify(one.json)).toBe(201);
+      const url = String(one.json.source_url);
+      // In the media bucket (init named it hawp-media-<6 random>), at WordPress's own path.
+      expect(url, 'the bucket URL').toMatch(
+        new RegExp(`^${labVars().lab_s3_endpoint!.replace(/[.]/g, '\\.')}/hawp-media-[a-z0-9]{6}/wp-content/uploads/[0-9]{4}/[0-9]{2}/hawp-lab-upload\\.png$`),
+      );
+      // Every fetch, as visitors sent to any node would make it: 200 and the bytes uploaded.
+      for (let i = 0; i < 12; i++) {
+        const r = await fetchBytes(url);
+        expect(r.status).toBe(200);
+        expect(r.body.equals(image)).toBe(true);
+      }
+      // The sizes WordPress made from it on that node are there too, and every node's page names the bucket's URL.
+      const sizes = Object.values((one.json.media_details as { sizes: Record<string, { source_url: string }> }).sizes).map((x) => x.source_url);
+      expect(sizes.length).toBeGreaterThanOrEqual(2);
+      for (const u of sizes) expect((await fetchBytes(u)).status, u).toBe(200);
+      for (const n of webs) {
+        const seen = await toNode(n.ip, `/wp-json/wp/v2/media/${String(one.json.id)}`, { headers: asLb });
+        expect((JSON.parse(seen.body) as { source_url: string }).source_url, n.name).toBe(url);
+      }
+
+      // The same file name through another node, which has no such file on its disk: a new name, the first upload untouched.
+      const other = png(320, 240, 2);
+      const two = await upload(webs[1]!.ip, other);
+      expect(two.status, JSON.stringify(two.json)).toBe(201);
+      expect(String(two.json.source_url)).not.toBe(url);
+      expect((await fetchBytes(String(two.json.source_url))).body.equals(other)).toBe(true);
+      expect((await fetchBytes(url)).body.equals(image)).toBe(true);
+
+      // Deleted in WordPress (through a third node): gone from the bucket, the sizes with it.
+      for (const [n, u] of [
+        [webs[2]!, one],
+        [webs[2]!, two],
+      ] as const) {
+        const del = await toNode(n.ip, `/wp-json/wp/v2/media/${String(u.json.id)}?force=true`, { method: 'DELETE', headers: asLb });
+        expect(del.status, del.body).toBe(200);
+      }
+      for (const u of [url, ...sizes]) expect((await fetchBytes(u)).status, u).toBe(403);
+    },
+    5 * MIN,
+  );
 
   const drill = async (args: string[]) => {
     const r = await runCli(['drill', '--json', '--vault-password-file', pwFile, ...args], { cwd: ws, env: { HOME: home }, timeoutMs: 45 * MIN });

@@ -5,14 +5,18 @@
  * the repository as `s3:http://<address>:<port>/<bucket>/<path>`, a dump
  * streamed into `backup --stdin`. Loopback only. Skipped, saying so, where
  * restic is not installed.
+ *
+ * Then, without restic, what the WordPress media offload relies on: an
+ * object stored with `x-amz-acl: public-read` is served to anyone, as
+ * Spaces serves it, and nothing else is.
  */
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HEALTH_PATH, startS3Standin, type S3Standin } from '../src/lab/s3.js';
+import { HEALTH_PATH, PUBLIC_READS_FILE, startS3Standin, type S3Standin } from '../src/lab/s3.js';
 import { parseS3StandinConfig } from '../src/lab/s3-standin.js';
 import { ROOT, tempDir } from './support/cli.js';
 import { budget, needs, runTool, STEP_TIMEOUT_MS, type ToolResult } from './support/tools.js';
@@ -130,16 +134,65 @@ async function recordingProxy(port: number): Promise<{ port: number; seen: Recor
   };
 }
 
-function send(port: number, r: { method: string; url: string; headers: http.OutgoingHttpHeaders; body?: Buffer }): Promise<{ status: number; body: string }> {
+interface Answer {
+  status: number;
+  /** The body as text (S3's XML errors). */
+  body: string;
+  bytes: Buffer;
+  headers: http.IncomingHttpHeaders;
+}
+
+function send(port: number, r: { method: string; url: string; headers: http.OutgoingHttpHeaders; body?: Buffer }): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method: r.method, path: r.url, headers: r.headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () => {
+        const bytes = Buffer.concat(parts);
+        resolve({ status: res.statusCode!, body: bytes.toString('utf8'), bytes, headers: res.headers });
+      });
     });
     req.on('error', reject);
     req.end(r.body);
   });
+}
+
+/**
+ * A request signed as an S3 SDK signs it (SigV4, the Authorization header,
+ * the body's real SHA-256), for the requests restic never makes. `url` is
+ * already encoded as it goes on the wire.
+ */
+function signed(
+  port: number,
+  creds: { accessKey: string; secretKey: string },
+  r: { method: string; url: string; headers?: Record<string, string>; body?: Buffer },
+): { method: string; url: string; headers: http.OutgoingHttpHeaders; body: Buffer } {
+  const body = r.body ?? Buffer.alloc(0);
+  const amzDate = new Date().toISOString().replace(/[-:]|\.\d{3}/g, '');
+  const day = amzDate.slice(0, 8);
+  const headers: Record<string, string> = {
+    ...r.headers,
+    host: `127.0.0.1:${port}`,
+    'x-amz-date': amzDate,
+    'x-amz-content-sha256': createHash('sha256').update(body).digest('hex'),
+  };
+  const names = Object.keys(headers).sort();
+  const [uri, query = ''] = r.url.split('?') as [string, string?];
+  const canonicalQuery = query
+    .split('&')
+    .filter(Boolean)
+    .map((kv) => (kv.includes('=') ? kv : `${kv}=`))
+    .sort()
+    .join('&');
+  const canonicalHeaders = names.map((n) => `${n}:${headers[n]!.trim()}\n`).join('');
+  const canonical = [r.method, uri, canonicalQuery, canonicalHeaders, names.join(';'), headers['x-amz-content-sha256']].join('\n');
+  const scope = `${day}/lab/s3/aws4_request`;
+  const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, createHash('sha256').update(canonical).digest('hex')].join('\n');
+  const hmac = (k: Buffer | string, data: string) => createHmac('sha256', k).update(data).digest();
+  const key = hmac(hmac(hmac(hmac(`AWS4${creds.secretKey}`, day), 'lab'), 's3'), 'aws4_request');
+  const signature = createHmac('sha256', key).update(toSign).digest('hex');
+  headers.authorization = `AWS4-HMAC-SHA256 Credential=${creds.accessKey}/${scope}, SignedHeaders=${names.join(';')}, Signature=${signature}`;
+  return { method: r.method, url: r.url, headers, body };
 }
 
 const restic = needs('restic');
@@ -472,6 +525,160 @@ restic.describe('the S3 stand-in with the real restic', () => {
     },
     budget({ restic: 2 }),
   );
+});
+
+describe('the S3 stand-in serves public-read objects anonymously, as Spaces does', () => {
+  const MEDIA = 'lab-media';
+  const creds = { accessKey: `LAB${randomBytes(8).toString('hex').toUpperCase()}`, secretKey: randomBytes(30).toString('base64') };
+  let dir: string;
+  let store: string;
+  let standin: S3Standin;
+  const logged: string[] = [];
+
+  const start = () =>
+    startS3Standin({ address: '127.0.0.1', port: 0, directory: store, ...creds, buckets: [MEDIA], log: (l) => logged.push(l) }).then((s) => (standin = s));
+  const put = (key: string, body: Buffer, headers: Record<string, string> = {}) =>
+    send(standin.port, signed(standin.port, creds, { method: 'PUT', url: `/${MEDIA}/${key}`, headers, body }));
+  const putPublic = (key: string, body: Buffer, headers: Record<string, string> = {}) => put(key, body, { ...headers, 'x-amz-acl': 'public-read' });
+  const signedGet = (key: string) => send(standin.port, signed(standin.port, creds, { method: 'GET', url: `/${MEDIA}/${key}` }));
+  const anonymous = (method: string, url: string, body?: Buffer) => send(standin.port, { method, url, headers: {}, body });
+  const expectDenied = (a: Answer, method = 'GET') => {
+    expect(a.status, a.body).toBe(403);
+    // A HEAD answer has no body to say why.
+    if (method !== 'HEAD') expect(a.body).toContain('<Code>AccessDenied</Code>');
+  };
+
+  beforeAll(async () => {
+    dir = tempDir('hawp-s3-acl-');
+    store = path.join(dir, 'store');
+    await start();
+  });
+
+  afterAll(async () => {
+    await standin?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a public-read object: anonymous GET and HEAD answer 200 with its bytes and headers; a private one 403, as does a missing key', async () => {
+    const photo = randomBytes(200_000);
+    const key = 'wp-content/uploads/2026/05/photo.jpg';
+    const stored = await putPublic(key, photo, { 'content-type': 'image/jpeg', 'cache-control': 'public, max-age=31536000' });
+    expect(stored.status, stored.body).toBe(200);
+    const got = await anonymous('GET', `/${MEDIA}/${key}`);
+    expect(got.status, got.body).toBe(200);
+    expect(got.bytes.equals(photo)).toBe(true);
+    expect(got.headers['content-type']).toBe('image/jpeg');
+    expect(got.headers['cache-control']).toBe('public, max-age=31536000');
+    const head = await anonymous('HEAD', `/${MEDIA}/${key}`);
+    expect(head.status).toBe(200);
+    expect(head.headers['content-length']).toBe(String(photo.length));
+    expect(head.bytes.length).toBe(0);
+    // A query parameter S3 does not know (a cache-buster) is ignored; a sub-resource or a header override is not an anonymous read.
+    expect((await anonymous('GET', `/${MEDIA}/${key}?ver=6.5`)).bytes.equals(photo)).toBe(true);
+    expectDenied(await anonymous('GET', `/${MEDIA}/${key}?acl`));
+    expectDenied(await anonymous('GET', `/${MEDIA}/${key}?response-content-type=text%2Fhtml`));
+    expectDenied(await anonymous('GET', `/${MEDIA}/${key}?tagging`));
+
+    // A key with spaces and non-ASCII characters, percent-encoded on the wire.
+    const odd = 'wp-content/uploads/2026/05/caf%C3%A9%20au%20lait%2B1.jpg';
+    expect((await putPublic(odd, photo.subarray(0, 1000))).status).toBe(200);
+    expect((await anonymous('GET', `/${MEDIA}/${odd}`)).bytes.equals(photo.subarray(0, 1000))).toBe(true);
+
+    const secret = randomBytes(5000);
+    expect((await put('private/notes.txt', secret)).status).toBe(200);
+    expect((await put('private/explicit.txt', secret, { 'x-amz-acl': 'private' })).status).toBe(200);
+    for (const k of ['private/notes.txt', 'private/explicit.txt', 'wp-content/uploads/none.jpg']) {
+      expectDenied(await anonymous('GET', `/${MEDIA}/${k}`));
+      expectDenied(await anonymous('HEAD', `/${MEDIA}/${k}`), 'HEAD');
+    }
+    // Signed, the private object is there.
+    expect((await signedGet('private/notes.txt')).bytes.equals(secret)).toBe(true);
+    expect(logged.some((l) => /^GET \/lab-media\/wp-content\/uploads\/2026\/05\/photo\.jpg → 200 \(public-read, anonymous\)/.test(l))).toBe(true);
+  });
+
+  it('a signed PUT without public-read makes an object private, also over a public one; a delete takes the mark with it', async () => {
+    const key = 'wp-content/uploads/2026/05/logo.png';
+    const v1 = randomBytes(3000);
+    const v2 = randomBytes(3000);
+    expect((await putPublic(key, v1)).status).toBe(200);
+    expect((await anonymous('GET', `/${MEDIA}/${key}`)).bytes.equals(v1)).toBe(true);
+    expect((await put(key, v2)).status).toBe(200);
+    expectDenied(await anonymous('GET', `/${MEDIA}/${key}`));
+    expectDenied(await anonymous('HEAD', `/${MEDIA}/${key}`), 'HEAD');
+    expect((await signedGet(key)).bytes.equals(v2)).toBe(true);
+    expect((await putPublic(key, v1)).status).toBe(200);
+    expect((await anonymous('GET', `/${MEDIA}/${key}`)).bytes.equals(v1)).toBe(true);
+
+    // A PUT the gate refuses (its body is not what it signed) changes nothing, the mark included.
+    const tampered = signed(standin.port, creds, { method: 'PUT', url: `/${MEDIA}/${key}`, body: v2 });
+    const refused = await send(standin.port, { ...tampered, body: Buffer.from(v2).fill(0, 0, 1) });
+    expect(refused.status).toBe(400);
+    expect(refused.body).toContain('<Code>XAmzContentSHA256Mismatch</Code>');
+    expect((await anonymous('GET', `/${MEDIA}/${key}`)).bytes.equals(v1)).toBe(true);
+    // A PUT s3rver refuses (no such bucket) does not touch the mark of an object elsewhere, nor make one.
+    const nowhere = await send(standin.port, signed(standin.port, creds, { method: 'PUT', url: `/no-such-bucket/x`, headers: { 'x-amz-acl': 'public-read' } }));
+    expect(nowhere.status).toBe(404);
+    expectDenied(await anonymous('GET', '/no-such-bucket/x'));
+
+    // Deleted, then stored again without the header: private (403, not the old mark, not 404).
+    expect((await send(standin.port, signed(standin.port, creds, { method: 'DELETE', url: `/${MEDIA}/${key}` }))).status).toBe(204);
+    expectDenied(await anonymous('GET', `/${MEDIA}/${key}`));
+    expect((await put(key, v2)).status).toBe(200);
+    expectDenied(await anonymous('GET', `/${MEDIA}/${key}`));
+
+    // A multi-object delete takes the marks of the keys it names: 403 after it, not s3rver's 404 behind a stale mark.
+    // (Top-level keys: s3rver's multi-delete of two keys in one folder races to remove the folder and fails.)
+    for (const k of ['batch-a.jpg', 'batch-b%26c.jpg']) expect((await putPublic(k, v1)).status).toBe(200);
+    const xml = '<Delete><Object><Key>batch-a.jpg</Key></Object><Object><Key>batch-b&amp;c.jpg</Key></Object></Delete>';
+    const batch = await send(standin.port, signed(standin.port, creds, { method: 'POST', url: `/${MEDIA}?delete`, body: Buffer.from(xml) }));
+    expect(batch.status, batch.body).toBe(200);
+    for (const k of ['batch-a.jpg', 'batch-b%26c.jpg']) expectDenied(await anonymous('GET', `/${MEDIA}/${k}`));
+    expect((await putPublic('batch-a.jpg', v1)).status).toBe(200);
+    expect((await put('batch-b%26c.jpg', v2)).status).toBe(200);
+  });
+
+  it('anonymous PUT, DELETE, POST and listings are refused and change nothing', async () => {
+    const key = 'wp-content/uploads/2026/05/photo.jpg';
+    const before = (await anonymous('GET', `/${MEDIA}/${key}`)).bytes;
+    expect(before.length).toBe(200_000);
+    const was = fingerprint(store);
+    expectDenied(await anonymous('PUT', `/${MEDIA}/${key}`, Buffer.from('defaced')));
+    expectDenied(await anonymous('PUT', `/${MEDIA}/new.jpg`, Buffer.from('new')));
+    expectDenied(await anonymous('DELETE', `/${MEDIA}/${key}`));
+    expectDenied(await anonymous('POST', `/${MEDIA}?delete`, Buffer.from(`<Delete><Object><Key>${key}</Key></Object></Delete>`)));
+    for (const listing of ['/', `/${MEDIA}`, `/${MEDIA}/`, `/${MEDIA}?list-type=2`, `/${MEDIA}?list-type=2&prefix=wp-content%2F`])
+      expectDenied(await anonymous('GET', listing));
+    expectDenied(await anonymous('HEAD', `/${MEDIA}`), 'HEAD');
+    expect(fingerprint(store)).toEqual(was);
+    expect((await anonymous('GET', `/${MEDIA}/${key}`)).bytes.equals(before)).toBe(true);
+  });
+
+  it('the marks outlive a restart (the log compacted, a torn last line left out)', async () => {
+    const file = path.join(store, PUBLIC_READS_FILE);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    await standin.close();
+    // What a crash in the middle of an append leaves.
+    writeFileSync(file, '["public-read","lab-media","private/no', { flag: 'a' });
+    await start();
+    expect((await anonymous('GET', `/${MEDIA}/wp-content/uploads/2026/05/photo.jpg`)).status).toBe(200);
+    expect((await anonymous('GET', `/${MEDIA}/batch-a.jpg`)).status).toBe(200);
+    for (const k of ['wp-content/uploads/2026/05/logo.png', 'private/notes.txt', 'batch-b%26c.jpg']) expectDenied(await anonymous('GET', `/${MEDIA}/${k}`));
+    expect(logged).toContain(`${PUBLIC_READS_FILE}: 1 unreadable line(s) left out`);
+    // Compacted: one line per public object, nothing about the private ones.
+    const lines = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as string[]);
+    expect(lines.map((l) => l.join(' ')).sort()).toEqual(
+      [
+        'public-read lab-media wp-content/uploads/2026/05/photo.jpg',
+        'public-read lab-media wp-content/uploads/2026/05/café au lait+1.jpg',
+        'public-read lab-media batch-a.jpg',
+      ].sort(),
+    );
+    // s3rver does not take the file for a bucket.
+    expect((await send(standin.port, signed(standin.port, creds, { method: 'GET', url: '/' }))).body).not.toContain(PUBLIC_READS_FILE);
+  });
 });
 
 describe('the s3-standin config', () => {

@@ -54,14 +54,21 @@ describe.skipIf(SKIP)(
       expect(r.code, out).toBe(0);
     });
 
-    it('a bucket in the state is kept as it is; a new region (which would replace it) stops on prevent_destroy', () => {
-      const vars = (region: string) => ['-var', 'backup_bucket=shop-backups-a1b2c3', '-var', `backup_region=${region}`];
-      const plan = (region: string) =>
-        run(['plan', '-refresh=false', '-input=false', '-no-color', ...vars(region)], dir, { ...env, DIGITALOCEAN_TOKEN: 'dop_v1_' + '0'.repeat(64) });
+    it('a bucket in the state is kept as it is; a new region (which would replace it) stops on prevent_destroy, for backups and media alike', () => {
+      const vars = (region: string, mediaRegion: string) => [
+        ...['-var', 'backup_bucket=shop-backups-a1b2c3', '-var', `backup_region=${region}`],
+        ...['-var', 'media_bucket=shop-media-d4e5f6', '-var', `media_region=${mediaRegion}`],
+      ];
+      const plan = (region: string, mediaRegion = 'fra1') =>
+        run(['plan', '-refresh=false', '-input=false', '-no-color', ...vars(region, mediaRegion)], dir, {
+          ...env,
+          DIGITALOCEAN_TOKEN: 'dop_v1_' + '0'.repeat(64),
+        });
       // A plan that only creates the bucket makes no Spaces call.
       const fresh = plan('ams3');
       expect(fresh.code, fresh.stdout + fresh.stderr).toBe(0);
       expect(fresh.stdout).toMatch(/digitalocean_spaces_bucket\.backup will be created/);
+      expect(fresh.stdout).toMatch(/digitalocean_spaces_bucket\.media will be created/);
       // The state the provider writes for that bucket (-refresh=false: nothing asks S3).
       const bucket = {
         id: 'shop-backups-a1b2c3',
@@ -85,6 +92,17 @@ describe.skipIf(SKIP)(
         bucket_domain_name: 'shop-backups-a1b2c3.ams3.digitaloceanspaces.com',
         endpoint: 'ams3.digitaloceanspaces.com',
       };
+      const media = {
+        ...bucket,
+        id: 'shop-media-d4e5f6',
+        name: 'shop-media-d4e5f6',
+        region: 'fra1',
+        versioning: [],
+        lifecycle_rule: [],
+        urn: 'do:space:shop-media-d4e5f6',
+        bucket_domain_name: 'shop-media-d4e5f6.fra1.digitaloceanspaces.com',
+        endpoint: 'fra1.digitaloceanspaces.com',
+      };
       const state = {
         version: 4,
         terraform_version: '1.11.0',
@@ -99,15 +117,27 @@ describe.skipIf(SKIP)(
             provider: 'provider["registry.terraform.io/digitalocean/digitalocean"]',
             instances: [{ schema_version: 0, attributes: bucket }],
           },
+          {
+            mode: 'managed',
+            type: 'digitalocean_spaces_bucket',
+            name: 'media',
+            provider: 'provider["registry.terraform.io/digitalocean/digitalocean"]',
+            instances: [{ schema_version: 0, attributes: media }],
+          },
         ],
       };
       writeFileSync(path.join(dir, 'terraform.tfstate'), JSON.stringify(state));
       const same = plan('ams3');
       expect(same.code, same.stdout + same.stderr).toBe(0);
-      expect(same.stdout).not.toMatch(/digitalocean_spaces_bucket\.backup (will|must)/);
+      expect(same.stdout).not.toMatch(/digitalocean_spaces_bucket\.(backup|media) (will|must)/);
       const moved = plan('fra1');
       expect(moved.code).not.toBe(0);
       expect(moved.stdout + moved.stderr).toMatch(/Instance cannot be destroyed[\s\S]*digitalocean_spaces_bucket\.backup has lifecycle\.prevent_destroy/);
+      const movedMedia = plan('ams3', 'ams3');
+      expect(movedMedia.code).not.toBe(0);
+      expect(movedMedia.stdout + movedMedia.stderr).toMatch(
+        /Instance cannot be destroyed[\s\S]*digitalocean_spaces_bucket\.media has lifecycle\.prevent_destroy/,
+      );
     });
   },
 );

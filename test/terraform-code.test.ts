@@ -498,17 +498,10 @@ needs('terraform').describe('validation of the new variables by real terraform (
     return terraformPlan(dir);
   }
 
-  it('accepts every supported key type, with and without comments, and a valid bucket name', () => {
-    const r = plan({ admin_ssh_keys: GOOD_KEYS, spaces_bucket: 'my-media-01' });
+  it('accepts every supported key type, with and without comments', () => {
+    const r = plan({ admin_ssh_keys: GOOD_KEYS });
     expect(r.output).not.toContain('Invalid value for variable');
     expect(r.code, r.report).toBe(0);
-  });
-
-  it('accepts an empty bucket name (media offload off) and leaves spaces_bucket optional', () => {
-    for (const vars of [{ spaces_bucket: '' }, {}]) {
-      const r = plan(vars);
-      expect(r.code, r.report).toBe(0);
-    }
   });
 
   it.each([

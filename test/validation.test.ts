@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as rules from '../src/validation/rules.js';
+import { bucketName, defaultMediaRegion, spacesRegion } from '../src/backup/regions.js';
 import { secretCheck } from '../src/validation/secrets.js';
 import * as gen from '../src/secrets/generate.js';
 import { SETTINGS, SETTING } from '../src/settings/table.js';
@@ -57,8 +58,18 @@ describe('validators (table)', () => {
     ['spaces key', rules.spacesKey, 'do00abc', false],
     ['spaces secret', rules.spacesSecret, 'a'.repeat(43), true],
     ['spaces secret', rules.spacesSecret, 'has space '.repeat(5), false],
-    ['bucket', rules.spacesBucket, 'my-media', true],
-    ['bucket', rules.spacesBucket, 'My_Media', false],
+    ['bucket', bucketName, 'my-media', true],
+    ['bucket', bucketName, 'My_Media', false],
+    ['bucket', bucketName, 'my--media', false],
+    ['spaces region', spacesRegion, 'fra1', true],
+    ['spaces region', spacesRegion, 'nyc1', false],
+    ['mail host', rules.mailHost, 'smtp.example.com', true],
+    ['mail host', rules.mailHost, '10.0.0.5', true],
+    ['mail host', rules.mailHost, '', true],
+    ['mail host', rules.mailHost, 'smtp', false],
+    ['mail host', rules.mailHost, '10.0.0', false],
+    ['mail login', rules.mailLogin, 'apikey', true],
+    ['mail login', rules.mailLogin, 'me\nRCPT TO:<x>', false],
     ['title', rules.siteTitle, "Joe's Café & Bar", true],
     ['title', rules.siteTitle, 'Hi {{ x }}', true],
     ['title', rules.siteTitle, '', false],
@@ -140,5 +151,17 @@ describe('generated secrets', () => {
       expect(n).toBeGreaterThan(250);
       expect(n).toBeLessThan(560);
     }
+  });
+});
+
+describe('where the media bucket goes', () => {
+  it('a region without Spaces names the nearest that has, and that is the default for a cluster there', () => {
+    expect(spacesRegion('nyc1')).toBe('nyc1 has no Spaces; use nyc3, the nearest region that has');
+    expect(spacesRegion('ric1')).toBe('ric1 has no Spaces; use nyc3, the nearest region that has');
+    expect(defaultMediaRegion('nyc2')).toBe('nyc3');
+    expect(defaultMediaRegion('ams2')).toBe('ams3');
+    // With Spaces: the cluster's own, as every page view fetches uploads.
+    expect(defaultMediaRegion('fra1')).toBe('fra1');
+    for (const r of ['nyc1', 'nyc2', 'ric1', 'ams2', 'sfo1', 'fra1', 'blr1']) expect(spacesRegion(defaultMediaRegion(r)!), r).toBeUndefined();
   });
 });

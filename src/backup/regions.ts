@@ -43,6 +43,29 @@ export function defaultBackupRegion(clusterRegion: string | undefined): string |
 export const backupRegion = (v: string): string | undefined =>
   (SPACES_REGIONS as readonly string[]).includes(v) ? undefined : `"${v}" has no Spaces: use one of ${SPACES_REGIONS.join(' ')}`;
 
+/** The nearest region with Spaces, for the DigitalOcean regions that have none. */
+const NEAREST_SPACES: Readonly<Record<string, (typeof SPACES_REGIONS)[number]>> = {
+  nyc1: 'nyc3',
+  nyc2: 'nyc3',
+  ric1: 'nyc3',
+  ams2: 'ams3',
+  sfo1: 'sfo3',
+};
+
+/** The media bucket's default region: the cluster's own (uploads are fetched on every page view), else the nearest with Spaces. */
+export function defaultMediaRegion(clusterRegion: string | undefined): string | undefined {
+  if (!clusterRegion) return undefined;
+  if ((SPACES_REGIONS as readonly string[]).includes(clusterRegion)) return clusterRegion;
+  return NEAREST_SPACES[clusterRegion] ?? BACKUP_REGION_PAIRS[clusterRegion];
+}
+
+/** A region given for a bucket: one with Spaces; for one without, the error names the nearest that has. */
+export const spacesRegion = (v: string): string | undefined => {
+  if ((SPACES_REGIONS as readonly string[]).includes(v)) return undefined;
+  const near = NEAREST_SPACES[v];
+  return near ? `${v} has no Spaces; use ${near}, the nearest region that has` : `"${v}" has no Spaces: use one of ${SPACES_REGIONS.join(' ')}`;
+};
+
 /** The warning when the backups would live in the cluster's own region, or undefined. */
 export function sameRegionWarning(clusterRegion: string | undefined, region: string | undefined): string | undefined {
   if (!clusterRegion || region !== clusterRegion) return undefined;
@@ -52,7 +75,6 @@ export function sameRegionWarning(clusterRegion: string | undefined, region: str
   );
 }
 
-const BUCKET_SUFFIX = '-backups-';
 const BUCKET_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
 /**
@@ -62,11 +84,16 @@ const BUCKET_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
  * the name is 17-55: within S3's 3-63.
  */
 export function newBackupBucket(project: string): string {
-  return `${project}${BUCKET_SUFFIX}${randomString(6, BUCKET_ALPHABET)}`;
+  return `${project}-backups-${randomString(6, BUCKET_ALPHABET)}`;
+}
+
+/** `<project>-media-<6 random>`, for the same reasons as the backup bucket's name. */
+export function newMediaBucket(project: string): string {
+  return `${project}-media-${randomString(6, BUCKET_ALPHABET)}`;
 }
 
 /** S3's bucket naming rules (as DigitalOcean applies them): 3-63 of [a-z0-9.-], no dots (they break TLS on virtual-host URLs). */
-export const backupBucket = (v: string): string | undefined => {
+export const bucketName = (v: string): string | undefined => {
   if (v.length < 3 || v.length > 63) return 'use 3-63 characters';
   if (!/^[a-z0-9][a-z0-9-]*[a-z0-9]$/.test(v)) return 'use lowercase letters, digits and hyphens, starting and ending with a letter or digit';
   if (v.includes('--')) return 'must not contain "--"';

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { UsageError, UserError } from '../errors.js';
 import type { DoApi, SpacesGrant, SpacesKey } from '../digitalocean/client.js';
 import * as tf from '../runners/terraform.js';
-import { BACKUP_S3_KEY, BACKUP_S3_SECRET } from '../secrets/catalog.js';
+import { BACKUP_S3_KEY, BACKUP_S3_SECRET, MEDIA_S3_KEY, MEDIA_S3_SECRET } from '../secrets/catalog.js';
 import { readWorkspaceSecrets, setVaultEntries, TF_SPACES_ID, TF_SPACES_SECRET, TF_VAULT, vaultRel } from '../workspace/workspace.js';
 import { phase, resumeCommand, terraformEnv, type OpContext, type Workspace } from '../commands/operate.js';
 
@@ -33,6 +33,8 @@ export interface BackupStorageDeps {
   saveTerraformKey: (k: KeyPair) => Promise<void>;
   /** Stores the nodes' key (the `all` vault); called before an old key is deleted. */
   saveNodeKey: (k: KeyPair) => Promise<void>;
+  /** Stores the web nodes' key to the media bucket (the `wp_node` vault); called before an old key is deleted. */
+  saveMediaKey: (k: KeyPair) => Promise<void>;
   /** Applies terraform/backup with this key in terraform's environment. */
   applyBucket: (k: KeyPair) => Promise<void>;
   note: (line: string) => void;
@@ -43,10 +45,15 @@ export interface BackupStorageState {
   bucket: string;
   terraformKey?: KeyPair;
   nodeKey?: KeyPair;
+  /** The media bucket (uploads), in the same terraform root. */
+  mediaBucket: string;
+  /** The web nodes' key to it: one `up` made, or the user's own (--spaces-key). */
+  mediaKey?: KeyPair;
 }
 
 export const terraformKeyName = (project: string) => `${project}-terraform`;
 export const nodeKeyName = (project: string) => `${project}-backup`;
+export const mediaKeyName = (project: string) => `${project}-media`;
 
 const grantKey = (g: SpacesGrant) => `${g.permission}\u0000${g.bucket}`;
 const showGrants = (grants: SpacesGrant[]) => grants.map((g) => (g.permission === 'fullaccess' ? 'full access' : `${g.permission} on ${g.bucket}`)).join(', ');
@@ -81,8 +88,17 @@ async function ensureKey(
   return { key, made: true };
 }
 
-/** Terraform's key, the bucket, then the nodes' key scoped to it (the bucket must exist before a key can name it). */
-export async function ensureBackupStorage(deps: BackupStorageDeps, s: BackupStorageState): Promise<{ terraformKey: KeyPair; nodeKey: KeyPair }> {
+/**
+ * Terraform's key, the buckets, then the nodes' keys scoped to them (a
+ * bucket must exist before a key can name it): the database nodes' to the
+ * backup bucket, the web nodes' to the media bucket. A media key the user
+ * gave (--spaces-key) is listed under another name than ours: it is theirs
+ * to scope, and kept as it is.
+ */
+export async function ensureBackupStorage(
+  deps: BackupStorageDeps,
+  s: BackupStorageState,
+): Promise<{ terraformKey: KeyPair; nodeKey: KeyPair; mediaKey: KeyPair }> {
   const listed = await deps.api.spacesKeys();
   const terraformKey = (
     await ensureKey(deps, listed, terraformKeyName(s.project), [{ bucket: '', permission: 'fullaccess' }], s.terraformKey, deps.saveTerraformKey, 'terraform')
@@ -91,7 +107,12 @@ export async function ensureBackupStorage(deps: BackupStorageDeps, s: BackupStor
   const nodeKey = (
     await ensureKey(deps, listed, nodeKeyName(s.project), [{ bucket: s.bucket, permission: 'readwrite' }], s.nodeKey, deps.saveNodeKey, 'backups')
   ).key;
-  return { terraformKey, nodeKey };
+  const own = s.mediaKey && listed.some((k) => k.accessKey === s.mediaKey!.accessKeyId && k.name !== mediaKeyName(s.project));
+  const mediaKey = own
+    ? s.mediaKey!
+    : (await ensureKey(deps, listed, mediaKeyName(s.project), [{ bucket: s.mediaBucket, permission: 'readwrite' }], s.mediaKey, deps.saveMediaKey, 'media'))
+        .key;
+  return { terraformKey, nodeKey, mediaKey };
 }
 
 function pair(id: unknown, secret: unknown): KeyPair | undefined {
@@ -103,15 +124,18 @@ function pair(id: unknown, secret: unknown): KeyPair | undefined {
  * the keys and the bucket, each terraform step shown as a phase.
  */
 export async function upBackupStorage(ctx: OpContext, ws: Workspace): Promise<void> {
-  const bucket = ws.settings.backupBucket;
-  if (!bucket)
-    throw new UsageError(`ha-wordpress.yml has no backup bucket: run \`ha-wordpress init\` in ${ws.dir} again (it adds one and keeps everything else)`);
+  const { backupBucket: bucket, spacesBucket: mediaBucket } = ws.settings;
+  if (!bucket || !mediaBucket)
+    throw new UsageError(
+      `ha-wordpress.yml has no ${bucket ? 'media' : 'backup'} bucket: run \`ha-wordpress init\` in ${ws.dir} again (it adds one and keeps everything else)`,
+    );
   // Loaded here: the API client costs ~400 ms to load.
   const { connect } = await import('../digitalocean/client.js');
   const api = await connect({ token: ws.token!, apiUrl: ws.settings.apiUrl, log: ctx.log });
   const dir = path.join(ws.dir, BACKUP_TF_DIR);
   const { terraformSpaces } = await readWorkspaceSecrets(ws.dir, ws.vaultPassword);
   const all = ws.vaults.all ?? {};
+  const web = ws.vaults.wp_node ?? {};
   const env = terraformEnv(ctx, ws);
   await ensureBackupStorage(
     {
@@ -122,10 +146,21 @@ export async function upBackupStorage(ctx: OpContext, ws: Workspace): Promise<vo
         await setVaultEntries(ws.dir, vaultRel('all'), ws.vaultPassword, { [BACKUP_S3_KEY]: k.accessKeyId, [BACKUP_S3_SECRET]: k.secretAccessKey });
         ws.vaults.all = { ...all, [BACKUP_S3_KEY]: k.accessKeyId, [BACKUP_S3_SECRET]: k.secretAccessKey };
       },
+      saveMediaKey: async (k) => {
+        await setVaultEntries(ws.dir, vaultRel('wp_node'), ws.vaultPassword, { [MEDIA_S3_KEY]: k.accessKeyId, [MEDIA_S3_SECRET]: k.secretAccessKey });
+        ws.vaults.wp_node = { ...web, [MEDIA_S3_KEY]: k.accessKeyId, [MEDIA_S3_SECRET]: k.secretAccessKey };
+      },
       // Only through terraform's environment: never argv, never a file.
       applyBucket: (k) => applyBucket(ctx, ws, dir, { ...env, SPACES_ACCESS_KEY_ID: k.accessKeyId, SPACES_SECRET_ACCESS_KEY: k.secretAccessKey }),
     },
-    { project: ws.project, bucket, terraformKey: terraformSpaces, nodeKey: pair(all[BACKUP_S3_KEY], all[BACKUP_S3_SECRET]) },
+    {
+      project: ws.project,
+      bucket,
+      terraformKey: terraformSpaces,
+      nodeKey: pair(all[BACKUP_S3_KEY], all[BACKUP_S3_SECRET]),
+      mediaBucket,
+      mediaKey: pair(web[MEDIA_S3_KEY], web[MEDIA_S3_SECRET]),
+    },
   );
 }
 

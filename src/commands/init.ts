@@ -6,17 +6,17 @@
  */
 import path from 'node:path';
 import { UsageError } from '../errors.js';
-import { newBackupBucket, sameRegionWarning } from '../backup/regions.js';
+import { newBackupBucket, newMediaBucket, sameRegionWarning } from '../backup/regions.js';
 import { connectAccount, checkDropletLimit, regionChoices, sizeChoices, type Live } from '../init/account.js';
 import { changedSecretsMustLand, planFiles } from '../init/files.js';
 import { httpsInput, labHttps, planHttps, type HttpsPlan } from '../init/https.js';
 import { registerKey, resolveSshKey } from '../init/ssh-key.js';
 import { printSummary } from '../init/summary.js';
 import { locate, type Where } from '../init/where.js';
-import { buildSecrets, DB_TLS_ROTATE, DB_TLS_VAULT, ROTATE_NAMES, rotateRefusal, secretStrings, type Vaults } from '../secrets/catalog.js';
+import { buildSecrets, DB_TLS_ROTATE, DB_TLS_VAULT, ROTATE_NAMES, rotateRefusal, secretStrings, SMTP_PASSWORD, type Vaults } from '../secrets/catalog.js';
 import { keptDbTls, newDbTls, type DbTls } from '../secrets/db-tls.js';
 import { Resolver, type ExtraCheck } from '../settings/resolve.js';
-import { appliesTo, RETIRED_FLAGS, SETTING, SETTINGS, type SettingKey, type Values } from '../settings/table.js';
+import { appliesTo, RETIRED_FLAGS, SETTING, SETTINGS, type SettingKey, type Target, type Values } from '../settings/table.js';
 import { redact } from '../ui/logger.js';
 import { withSpinner } from '../ui/spinner.js';
 import { splitList } from '../validation/rules.js';
@@ -79,18 +79,18 @@ async function initIn(ctx: Context, r: Resolver, { dir, target, project, stored 
 
   // Made once: a later init keeps the stored name (the bucket holds the backups).
   if (!r.given(SETTING.backupBucket)) r.existing.backupBucket ??= newBackupBucket(project);
+  // Likewise the media bucket: it holds every upload.
+  if (!r.given(SETTING.spacesBucket)) r.existing.spacesBucket ??= newMediaBucket(project);
   const given: Values = {};
-  const spacesBefore = Boolean(existing?.vaults.wp_node?.vault_spaces_access_key);
   for (const s of SETTINGS) {
     if (SETTLED_FIRST.has(s.key) || !appliesTo(s, target)) continue;
-    // The Spaces secret and bucket only matter once there is a key.
-    if ((s.key === 'spacesSecret' || s.key === 'spacesBucket') && !r.values.spacesKey && !spacesBefore && !r.given(s)) continue;
     const extra: ExtraCheck = live && ['webSize', 'dbSize', 'lbSize'].includes(s.key) ? sizeChoices(live, r.values.region!) : {};
     if (s.generated && existing) extra.hint = 'empty: keep the current one';
     const v = await r.settle(s, extra);
     if (s.kind === 'secret' && v !== undefined) given[s.key] = v;
   }
-  checkSpaces(r.values, existing?.vaults);
+  checkSpaces(given);
+  checkMail(target, r.values, given, existing?.vaults);
   const sameRegion = sameRegionWarning(r.values.region, r.values.backupRegion);
   if (sameRegion) log.warn(sameRegion);
   if (live) checkDropletLimit(live, r.values, log);
@@ -165,12 +165,30 @@ function parseRotate(raw: string | undefined): Set<string> {
   return new Set(names);
 }
 
-function checkSpaces(v: Values, vaults: Partial<Vaults> | undefined): void {
-  const haveKey = Boolean(v.spacesKey ?? vaults?.wp_node?.vault_spaces_access_key);
-  const haveSecret = Boolean(v.spacesSecret ?? vaults?.wp_node?.vault_spaces_secret_key);
-  const haveBucket = Boolean(v.spacesBucket);
-  if ((haveKey || haveSecret || haveBucket) && !(haveKey && haveSecret && haveBucket))
-    throw new UsageError('--spaces-key, --spaces-secret and --spaces-bucket go together: give all three for media offload, or none');
+/** A media key of the user's own is a pair; without one, `up` makes a key scoped to the bucket. */
+function checkSpaces(v: Values): void {
+  if (Boolean(v.spacesKey) !== Boolean(v.spacesSecret))
+    throw new UsageError(
+      `${v.spacesKey ? '--spaces-key needs --spaces-secret' : '--spaces-secret needs --spaces-key'}: ` +
+        'give both for a key of your own, or neither and `up` makes one for the media bucket',
+    );
+}
+
+/** A login needs its password and a server; DigitalOcean drops port 25. */
+function checkMail(target: Target, v: Values, given: Values, vaults: Partial<Vaults> | undefined): void {
+  const password = given.smtpPassword ?? vaults?.wp_node?.[SMTP_PASSWORD];
+  if (!v.smtpHost) {
+    const stray = v.smtpUser ? '--smtp-user' : given.smtpPassword ? '--smtp-password' : undefined;
+    if (stray) throw new UsageError(`${stray} needs --smtp-host: name the mail server too, or leave the mail settings out`);
+    return;
+  }
+  if (v.smtpUser && !password)
+    throw new UsageError(
+      '--smtp-user needs its password: set HA_WORDPRESS_SMTP_PASSWORD (or --smtp-password), or leave --smtp-user empty for a server without login',
+    );
+  if (!v.smtpUser && given.smtpPassword) throw new UsageError('--smtp-password needs --smtp-user: give the login it belongs to');
+  if (target === 'digitalocean' && v.smtpPort === '25')
+    throw new UsageError('--smtp-port 25: DigitalOcean blocks outbound port 25; use 587 (STARTTLS) or 465 (TLS), which mail providers offer');
 }
 
 /**

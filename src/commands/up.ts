@@ -166,6 +166,7 @@ export async function labOptions(ctx: OpContext, ws: Workspace): Promise<LabOpti
     publicKey: key.publicKey,
     apiToken: token,
     s3Keys: labS3Keys(ws),
+    ...(ws.settings.spacesBucket ? { s3Buckets: [ws.settings.spacesBucket] } : {}),
     log: ctx.log,
     yes: ctx.yes,
     interactive: ctx.interactive,

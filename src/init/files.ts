@@ -48,8 +48,8 @@ export async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
       ...s,
       sshKeyFingerprints: [p.key.fingerprint],
       adminSshKeys: [p.key.publicKey],
-      mediaOffload: Boolean(s.spacesBucket),
     },
+    media: mediaModel(p.target, p.values),
     backup: backupModel(p.target, p.values, settingsText),
     https: {
       tls: p.https?.tls ?? 'none',
@@ -104,6 +104,14 @@ export async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
     files.push({ rel: vaultRel(group), content: vault, mode: 0o600, vault: true, policy: 'managed' });
   }
   return files;
+}
+
+/** Where the media bucket answers (templates/ansible/group_vars/wp_node/vars.yml.hbs): Spaces' endpoints are known from the name and region. */
+function mediaModel(target: Target, values: Values) {
+  if (target === 'local') return { region: LAB_BACKUP_REGION };
+  const region = values.spacesRegion!;
+  const host = values.mediaCdn === 'true' ? `${region}.cdn.digitaloceanspaces.com` : `${region}.digitaloceanspaces.com`;
+  return { endpoint: `https://${region}.digitaloceanspaces.com`, region, url: `https://${values.spacesBucket!}.${host}` };
 }
 
 /** What the backup role's variables are made of (templates/ansible/group_vars/all/vars.yml.hbs). */

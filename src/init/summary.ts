@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type { ApplyResult } from '../workspace/workspace.js';
 import { SETTINGS_FILE } from '../settings/stored.js';
-import { SECRET_SPECS, VAULT_GROUPS, type SecretResult } from '../secrets/catalog.js';
+import { MEDIA_S3_KEY, SECRET_SPECS, VAULT_GROUPS, type SecretResult } from '../secrets/catalog.js';
 import type { Target, Values } from '../settings/table.js';
 import type { KeyInfo } from '../ssh/keys.js';
 import type { Logger } from '../ui/logger.js';
@@ -55,6 +55,8 @@ export function printSummary(log: Logger, s: Summary): void {
     if (cost !== undefined) lines.push(`  ${pad('estimated cost')}$${cost}/month for ${nodes} droplets in ${s.values.region}, plus the load balancer`);
   }
   if (s.https && !s.https.say.warn) lines.push(`  ${pad('HTTPS')}${s.https.say.line.replace(/^HTTPS: /, '')}`);
+  lines.push(`  ${pad('media')}${mediaLine(s)}`);
+  if (s.values.smtpHost) lines.push(`  ${pad('mail')}through ${s.values.smtpHost}:${s.values.smtpPort}${s.values.smtpUser ? ` as ${s.values.smtpUser}` : ''}`);
   lines.push(`  ${pad('SSH key')}${s.key.path} (MD5 ${s.key.fingerprint}), ${s.keyNote}`);
   lines.push(`  ${pad('vault password')}${vaultPasswordLine(s)}`);
   lines.push(`  ${pad('files')}${s.result.written.length} written, ${s.result.unchanged.length} unchanged`);
@@ -66,6 +68,7 @@ export function printSummary(log: Logger, s: Summary): void {
   if (s.target === 'digitalocean' && s.secrets.failoverFollowsApiToken) log.warn(FULL_TOKEN_ON_NODES);
   if (s.https?.say.warn) log.warn(s.https.say.line);
   if (s.https?.expiryWarning) log.warn(s.https.expiryWarning);
+  if (!s.values.smtpHost) log.warn(NO_MAIL);
   const sshOpen = s.target === 'digitalocean' ? sshOpenWarning(s.values.sshAllow ?? '') : undefined;
   if (sshOpen) log.warn(sshOpen);
   if (s.key.encrypted) log.warn(`${s.key.path} has a passphrase: run \`ssh-add ${s.key.path}\` before \`ha-wordpress up\`, which connects through ssh-agent`);
@@ -74,6 +77,18 @@ export function printSummary(log: Logger, s: Summary): void {
   const relDir = path.relative(s.cwd, s.dir);
   const rel = relDir === '' ? '.' : relDir.startsWith('..') ? s.dir : relDir;
   log.info(`Next: ${rel === '.' ? '' : `cd ${shellQuote(rel)} && `}ha-wordpress up`);
+}
+
+/** Said by every init without --smtp-host. */
+export const NO_MAIL =
+  'WordPress mail (password resets, notifications) will not be delivered: DigitalOcean blocks outbound port 25. ' +
+  'Give init --smtp-host, --smtp-user and HA_WORDPRESS_SMTP_PASSWORD to send it through a mail provider';
+
+function mediaLine(s: Summary): string {
+  const bucket = s.values.spacesBucket ?? '';
+  if (s.target === 'local') return `uploads in the bucket ${bucket} of the lab's S3 stand-in`;
+  const own = s.secrets.vaults.wp_node[MEDIA_S3_KEY] && s.values.spacesKey !== undefined ? ', with your Spaces key' : '';
+  return `uploads in the Spaces bucket ${bucket} (${s.values.spacesRegion}${s.values.mediaCdn === 'true' ? ', through its CDN' : ''}), made by \`up\`${own}`;
 }
 
 /**

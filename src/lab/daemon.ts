@@ -143,14 +143,14 @@ export const S3_HEALTH_PATH = '/_lab/health';
 const s3Marks = (labId: string) => [`${path.sep}s3-standin.js\0`, s3Files(labId).config];
 
 /** The stand-in's configuration for this lab: the bridge address, the lab's S3 port, the data dir outside the lab dir. */
-export function s3Config(plan: Pick<LabPlan, 'labId' | 'bridgeIp' | 's3Port'>, keys: S3Keys, code: string): S3StandinConfig {
+export function s3Config(plan: Pick<LabPlan, 'labId' | 'bridgeIp' | 's3Port'>, keys: S3Keys, code: string, buckets: string[] = []): S3StandinConfig {
   const c: S3StandinConfig = {
     address: plan.bridgeIp,
     port: plan.s3Port,
     directory: s3DataDir(plan.labId),
     accessKey: keys.accessKeyId,
     secretKey: keys.secretAccessKey,
-    buckets: [],
+    buckets,
   };
   return {
     ...c,
@@ -174,14 +174,17 @@ async function s3Health(
   }
 }
 
-/** Starts the lab's S3 stand-in unless one with this exact configuration (keys included) answers; returns whether it (re)started. */
-export async function ensureS3Daemon(ctx: Ctx, plan: Pick<LabPlan, 'labId' | 'bridgeIp' | 's3Port'>, keys: S3Keys): Promise<boolean> {
+/**
+ * Starts the lab's S3 stand-in unless one with this exact configuration (keys included) answers; returns whether it (re)started.
+ * `buckets` are made at its start, as terraform makes them on DigitalOcean (restic makes the backups' own).
+ */
+export async function ensureS3Daemon(ctx: Ctx, plan: Pick<LabPlan, 'labId' | 'bridgeIp' | 's3Port'>, keys: S3Keys, buckets: string[] = []): Promise<boolean> {
   const files = s3Files(plan.labId);
   const script = packagePath('dist', 'lab', 's3-standin.js');
   // Its code (and the gate's, which it loads) is part of its configuration: a newer ha-wordpress restarts it.
   const code = createHash('sha256');
   for (const f of [script, packagePath('dist', 'lab', 's3.js')]) code.update(await fs.readFile(f).catch(() => Buffer.alloc(0)));
-  const cfg = s3Config(plan, keys, code.digest('hex'));
+  const cfg = s3Config(plan, keys, code.digest('hex'), buckets);
   const ours = await findProcesses(s3Marks(plan.labId));
   const h = ours.length ? await s3Health(plan) : undefined;
   if (h && h.config === cfg.configHash && ours.includes(h.pid)) return false;

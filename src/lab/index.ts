@@ -79,6 +79,8 @@ export interface LabOptions {
    * stand-in and says so.
    */
   s3Keys?: S3Keys;
+  /** Buckets the S3 stand-in makes at its start (the media bucket: on DigitalOcean terraform makes it). */
+  s3Buckets?: string[];
   log: Logger;
   yes: boolean;
   interactive: boolean;
@@ -266,7 +268,7 @@ async function up(ctx: Ctx, o: LabOptions, id: ReturnType<typeof identity>): Pro
   });
   await time('services', () => ensureDaemon(ctx, { plan, apiToken: o.apiToken, publicKey: o.publicKey.trim(), repoDir: repo.dir, holderFile: files.holder }));
   await time('s3', async () => {
-    if (o.s3Keys) return ensureS3Daemon(ctx, plan, o.s3Keys);
+    if (o.s3Keys) return ensureS3Daemon(ctx, plan, o.s3Keys, o.s3Buckets);
     // Its keys are gone from the vault: a stand-in still running would take keys nobody has any more.
     await stopS3Daemon(id.labId);
     ctx.log.warn(S3_KEYS_MISSING);

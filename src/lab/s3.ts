@@ -17,6 +17,11 @@
  *   SigV4 Authorization header made with this access key and secret, or it
  *   gets the 403 Spaces would give (InvalidAccessKeyId,
  *   SignatureDoesNotMatch, AccessDenied, RequestTimeTooSkewed).
+ * - The one exception, as on Spaces: an object stored with
+ *   `x-amz-acl: public-read` may be read (GET, HEAD) by anyone, which is how
+ *   visitors fetch the WordPress media offloaded to the bucket. s3rver keeps
+ *   no ACL, so the gate keeps that mark itself (PublicReads); a signed PUT
+ *   without the header stores a private object, also over a public one.
  * - Over plain http restic uploads with a streaming signature (the body in
  *   `aws-chunked` framing, each chunk signed), and s3rver would store that
  *   framing as the object's content. The gate verifies the chunk signature
@@ -284,6 +289,183 @@ function forwardHeaders(req: http.IncomingMessage, body: Buffer): http.OutgoingH
 
 const xmlEscape = (s: string) => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
+/** Where PublicReads keeps its marks: in the store, under a name that is not a valid bucket name (s3rver lists only directories as buckets). */
+export const PUBLIC_READS_FILE = '_lab_public-read.jsonl';
+
+/**
+ * Query parameters that make a request to an object's path something other
+ * than a read or write of the object itself (S3's sub-resources, s3rver's
+ * among them), or sign it in the URL. Any other parameter (a cache-buster)
+ * is ignored, as S3 ignores it.
+ */
+const SUBRESOURCE = new RegExp(
+  '^(acl|analytics|attributes|cors|delete|encryption|inventory|legal-hold|lifecycle|location|logging|metrics|notification|object-lock|' +
+    'partNumber|policy|policyStatus|publicAccessBlock|replication|requestPayment|restore|retention|select|tagging|torrent|uploadId|uploads|' +
+    'versionId|versioning|versions|website|response-.+|x-amz-.+)$',
+  'i',
+);
+
+interface ObjectRef {
+  bucket: string;
+  key: string;
+}
+
+/** The request's path and the names of its query parameters, decoded. */
+function splitUrl(url: string): { rawPath: string; params: string[] } {
+  const q = url.indexOf('?');
+  const rawQuery = q < 0 ? '' : url.slice(q + 1);
+  const params = rawQuery
+    .split('&')
+    .filter(Boolean)
+    .map((pair) => decode(pair.split('=')[0]!, true));
+  return { rawPath: q < 0 ? url : url.slice(0, q), params };
+}
+
+/** The object a path-style path names (`/bucket/key`), or undefined for the service or a bucket. */
+function objectOf(rawPath: string): ObjectRef | undefined {
+  const m = /^\/([^/]+)\/(.+)$/s.exec(rawPath);
+  return m ? { bucket: decode(m[1]!, false), key: decode(m[2]!, false) } : undefined;
+}
+
+const xmlUnescape = (s: string) =>
+  s.replace(/&(lt|gt|amp|quot|apos|#[0-9]+|#x[0-9a-f]+);/gi, (_m, e: string) =>
+    e[0] === '#'
+      ? String.fromCodePoint(e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : Number(e.slice(1)))
+      : ({ lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" } as Record<string, string>)[e.toLowerCase()]!,
+  );
+
+/**
+ * The objects a checked, signed request stores or deletes: their public-read
+ * mark goes before s3rver sees the request. `makePublic`: what it stores is
+ * public-read (a PUT, or a copy, with `x-amz-acl: public-read`; Spaces has
+ * no other public canned ACL). An object completed from a multipart upload
+ * is private here whatever its initiation said (no client of the lab uses
+ * multipart with an ACL).
+ */
+function writtenObjects(req: http.IncomingMessage, url: string, body: Buffer): { objects: ObjectRef[]; makePublic: boolean } {
+  const { rawPath, params } = splitUrl(url);
+  const object = objectOf(rawPath);
+  const has = (name: string) => params.includes(name);
+  if (object && req.method === 'PUT' && !params.some((p) => SUBRESOURCE.test(p)))
+    return { objects: [object], makePublic: req.headers['x-amz-acl'] === 'public-read' };
+  if (object && req.method === 'DELETE' && !has('uploadId') && !has('tagging')) return { objects: [object], makePublic: false };
+  if (object && req.method === 'POST' && has('uploadId')) return { objects: [object], makePublic: false };
+  const bucket = /^\/([^/]+)\/?$/.exec(rawPath)?.[1];
+  if (bucket && req.method === 'POST' && has('delete')) {
+    const keys = [...body.toString('utf8').matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => xmlUnescape(m[1]!));
+    return { objects: keys.map((key) => ({ bucket: decode(bucket, false), key })), makePublic: false };
+  }
+  return { objects: [], makePublic: false };
+}
+
+/**
+ * Which objects are public-read. s3rver keeps no ACL (an object's metadata
+ * is a fixed list of headers, x-amz-acl not among them), so the gate keeps
+ * the marks: a set in memory, and a log in the store (one JSON line per
+ * change, replayed and compacted at start) so they outlive a restart as the
+ * objects do. Only changes are logged: restic's private uploads write
+ * nothing here.
+ *
+ * A request that stores or deletes an object takes its mark off before
+ * s3rver runs it (an object being overwritten is never served with the new
+ * bytes under the old mark) and, once s3rver has stored it, marks it
+ * public-read if it asked to; a request s3rver refuses puts the old mark
+ * back. Of two requests writing one object at once, only the later may
+ * mark it: a mixed race ends private, never public.
+ */
+class PublicReads {
+  private readonly marked = new Set<string>();
+  /** Per object (while a request changes it), the request that last began to. */
+  private readonly changing = new Map<string, symbol>();
+  private appends: Promise<unknown> = Promise.resolve();
+
+  private constructor(private readonly file: string) {}
+
+  static async open(directory: string, log: (line: string) => void): Promise<PublicReads> {
+    const p = new PublicReads(path.join(directory, PUBLIC_READS_FILE));
+    let text = '';
+    try {
+      text = await fs.readFile(p.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    let torn = 0;
+    for (const line of text.split('\n').filter(Boolean)) {
+      let entry: unknown;
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        entry = undefined;
+      }
+      // A line cut short by a crash mid-append: that change never finished, and its request got no answer.
+      if (!Array.isArray(entry) || entry.length !== 3 || !entry.every((e) => typeof e === 'string')) {
+        torn++;
+        continue;
+      }
+      const [acl, bucket, key] = entry as [string, string, string];
+      if (acl === 'public-read') p.marked.add(`${bucket}/${key}`);
+      else p.marked.delete(`${bucket}/${key}`);
+    }
+    if (torn) log(`${PUBLIC_READS_FILE}: ${torn} unreadable line(s) left out`);
+    const compact = [...p.marked].map((id) => PublicReads.line(true, id)).join('');
+    if (compact !== text) {
+      await fs.writeFile(`${p.file}.tmp`, compact, { mode: 0o600 });
+      await fs.rename(`${p.file}.tmp`, p.file);
+    }
+    return p;
+  }
+
+  /** A bucket name holds no "/": the id splits at the first one. */
+  private static line(isPublic: boolean, id: string): string {
+    const i = id.indexOf('/');
+    return `${JSON.stringify([isPublic ? 'public-read' : 'private', id.slice(0, i), id.slice(i + 1)])}\n`;
+  }
+
+  isPublic(o: ObjectRef): boolean {
+    return this.marked.has(`${o.bucket}/${o.key}`);
+  }
+
+  /** The memory changes at once (a refusal takes effect before the log is written); the log lines keep their order. */
+  private set(id: string, isPublic: boolean): Promise<void> {
+    if (this.marked.has(id) === isPublic) return Promise.resolve();
+    if (isPublic) this.marked.add(id);
+    else this.marked.delete(id);
+    const written = this.appends.then(() => fs.appendFile(this.file, PublicReads.line(isPublic, id), { mode: 0o600 }));
+    this.appends = written.catch(() => undefined);
+    return written.catch((err: Error) => {
+      // Not recorded: not public either (the safe side of a failed write).
+      if (isPublic) this.marked.delete(id);
+      throw err;
+    });
+  }
+
+  /** Takes the objects' marks off; end() says whether s3rver did it. */
+  async begin(objects: ObjectRef[], makePublic: boolean): Promise<{ end: (stored: boolean) => Promise<void> }> {
+    const me = Symbol('request');
+    const ids = [...new Set(objects.map((o) => `${o.bucket}/${o.key}`))];
+    const wasPublic = ids.filter((id) => this.marked.has(id));
+    for (const id of ids) this.changing.set(id, me);
+    const release = () => ids.forEach((id) => this.changing.get(id) === me && this.changing.delete(id));
+    try {
+      await Promise.all(ids.map((id) => this.set(id, false)));
+    } catch (err) {
+      release();
+      throw err;
+    }
+    return {
+      end: async (stored) => {
+        const mine = (id: string) => this.changing.get(id) === me;
+        try {
+          if (stored && makePublic) await Promise.all(ids.filter(mine).map((id) => this.set(id, true)));
+          else if (!stored) await Promise.all(wasPublic.filter(mine).map((id) => this.set(id, true)));
+        } finally {
+          release();
+        }
+      },
+    };
+  }
+}
+
 export async function startS3Standin(o: S3StandinOptions): Promise<S3Standin> {
   const log = o.log ?? (() => undefined);
   if (!o.accessKey || !o.secretKey) throw new Error('the S3 stand-in needs an access key and a secret key');
@@ -292,6 +474,7 @@ export async function startS3Standin(o: S3StandinOptions): Promise<S3Standin> {
     if (why) throw new Error(`bucket name "${b}" ${why}`);
   }
   await fs.mkdir(o.directory, { recursive: true, mode: 0o700 });
+  const publicReads = await PublicReads.open(o.directory, log);
   // s3rver is reached only through this socket; the directory is 0700, so nothing else on the host gets past the gate.
   const socketDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ha-wordpress-s3-'));
   const socketPath = path.join(socketDir, 's3rver.sock');
@@ -324,6 +507,14 @@ export async function startS3Standin(o: S3StandinOptions): Promise<S3Standin> {
     res.end(req.method === 'HEAD' ? undefined : text);
   };
 
+  /** For an unsigned GET or HEAD of a public-read object, the path to hand s3rver; otherwise undefined (the request must be signed). */
+  const publicRead = (req: http.IncomingMessage, url: string): string | undefined => {
+    if (req.headers.authorization !== undefined || (req.method !== 'GET' && req.method !== 'HEAD')) return undefined;
+    const { rawPath, params } = splitUrl(url);
+    const object = objectOf(rawPath);
+    return object && !params.some((p) => SUBRESOURCE.test(p)) && publicReads.isPublic(object) ? rawPath : undefined;
+  };
+
   const front = http.createServer((req, res) => {
     const started = Date.now();
     const url = req.url ?? '/';
@@ -334,10 +525,22 @@ export async function startS3Standin(o: S3StandinOptions): Promise<S3Standin> {
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
         return res.end(text);
       }
-      let body: Buffer;
+      let body: Buffer = Buffer.alloc(0);
+      // s3rver gets an anonymous read without its query: nothing but the object itself is served unsigned.
+      let anonymousPath: string | undefined;
+      let change: Awaited<ReturnType<PublicReads['begin']>> | undefined;
       try {
-        const signed = verifySignature(req, o, url);
-        body = checkedBody(req, await readBody(req), signed);
+        anonymousPath = publicRead(req, url);
+        if (anonymousPath === undefined) {
+          const signed = verifySignature(req, o, url);
+          body = checkedBody(req, await readBody(req), signed);
+          const written = writtenObjects(req, url, body);
+          if (written.objects.length)
+            change = await publicReads.begin(written.objects, written.makePublic).catch((err: Error) => {
+              log(`${PUBLIC_READS_FILE}: ${err.message}`);
+              throw new Refusal(500, 'InternalError', 'We encountered an internal error. Please try again.');
+            });
+        }
       } catch (err) {
         if (!(err instanceof Refusal)) {
           // The client is gone: there is nobody to answer.
@@ -351,21 +554,35 @@ export async function startS3Standin(o: S3StandinOptions): Promise<S3Standin> {
       const finished = new Promise<void>((resolve) => (done = resolve));
       inFlight.add(finished);
       void finished.then(() => inFlight.delete(finished));
-      const up = http.request({ socketPath, agent, method: req.method, path: url, headers: forwardHeaders(req, body) }, (answer) => {
-        const headers = { ...answer.headers };
-        delete headers.connection;
-        delete headers['keep-alive'];
-        delete headers['transfer-encoding'];
-        res.writeHead(answer.statusCode ?? 500, headers);
-        answer.pipe(res);
-        answer.on('end', () => {
-          line(answer.statusCode ?? 500);
-          done();
-        });
-        answer.on('error', done);
+      const up = http.request({ socketPath, agent, method: req.method, path: anonymousPath ?? url, headers: forwardHeaders(req, body) }, (answer) => {
+        const status = answer.statusCode ?? 500;
+        // The mark is in place before the client hears the object is stored.
+        void (change?.end(status < 300) ?? Promise.resolve()).then(
+          () => {
+            const headers = { ...answer.headers };
+            delete headers.connection;
+            delete headers['keep-alive'];
+            delete headers['transfer-encoding'];
+            res.writeHead(status, headers);
+            answer.pipe(res);
+            answer.on('end', () => {
+              line(status, anonymousPath === undefined ? '' : ' (public-read, anonymous)');
+              done();
+            });
+            answer.on('error', done);
+          },
+          (err: Error) => {
+            // The mark could not be logged: the client is told the request failed (and the object is private).
+            answer.resume();
+            done();
+            line(500, ` ${PUBLIC_READS_FILE}: ${err.message}`);
+            refuse(req, res, new Refusal(500, 'InternalError', 'We encountered an internal error. Please try again.'));
+          },
+        );
       });
       up.on('error', (err) => {
         done();
+        void change?.end(false).catch(() => undefined);
         line(500, ` s3rver: ${err.message}`);
         if (!res.headersSent) refuse(req, res, new Refusal(500, 'InternalError', 'We encountered an internal error. Please try again.'));
         else res.destroy();

@@ -110,6 +110,11 @@ export const SECRET_SPECS: readonly SecretSpec[] = [
 /** The Spaces key the nodes back up with: a readwrite key scoped to the backup bucket. */
 export const BACKUP_S3_KEY = 'vault_backup_s3_access_key_id';
 export const BACKUP_S3_SECRET = 'vault_backup_s3_secret_access_key';
+/** The web nodes' key to the media bucket (the wp_node vault). */
+export const MEDIA_S3_KEY = 'vault_spaces_access_key';
+export const MEDIA_S3_SECRET = 'vault_spaces_secret_key';
+/** The password of the mail server WordPress sends through (--smtp-password). */
+export const SMTP_PASSWORD = 'vault_wordpress_smtp_password';
 
 /**
  * Secrets earlier versions wrote that nothing reads any more. An existing
@@ -239,15 +244,6 @@ export function buildSecrets(inp: SecretInputs): SecretResult {
   }
   vaults.galera_loadbalancer.vault_galera_ha_do_token = failover;
 
-  // Spaces credentials: given, else kept, else empty (media offload off).
-  for (const [setting, name] of [
-    ['spacesKey', 'vault_spaces_access_key'],
-    ['spacesSecret', 'vault_spaces_secret_key'],
-  ] as const) {
-    const prev = old('wp_node', name);
-    vaults.wp_node[name] = inp.given[setting] ?? (typeof prev === 'string' ? prev : '');
-  }
-
   // The nodes' key to the backup bucket. The lab's stand-in for Spaces takes
   // whatever the workspace holds, so init makes one up; on DigitalOcean only
   // the API can make a key, and `up` does (backup/spaces.ts): until then empty.
@@ -259,6 +255,27 @@ export function buildSecrets(inp: SecretInputs): SecretResult {
     vaults.all[name] = typeof prev === 'string' && prev !== '' ? prev : inp.target === 'local' ? make() : '';
     if (inp.target === 'local' && vaults.all[name] !== prev && name === BACKUP_S3_KEY) generated.push('backup bucket key (lab)');
   }
+
+  // The web nodes' key to the media bucket: the user's own pair (given, or
+  // kept), else the one `up` made for the bucket (kept; until then empty).
+  // The lab's S3 stand-in has one key for everything, the backups' above.
+  const media = [
+    ['spacesKey', MEDIA_S3_KEY, BACKUP_S3_KEY],
+    ['spacesSecret', MEDIA_S3_SECRET, BACKUP_S3_SECRET],
+  ] as const;
+  for (const [setting, name, lab] of media) {
+    const prev = old('wp_node', name);
+    const value = inp.target === 'local' ? String(vaults.all[lab]) : (inp.given[setting] ?? (typeof prev === 'string' && prev !== '' ? prev : ''));
+    if (typeof prev === 'string' && prev !== '' && prev !== value && setting === 'spacesKey')
+      changes.push({ group: 'wp_node', label: 'media bucket key', via: setting });
+    vaults.wp_node[name] = value;
+  }
+
+  // The mail server's password: given, else kept (none without a login).
+  const smtpPrev = old('wp_node', SMTP_PASSWORD);
+  vaults.wp_node[SMTP_PASSWORD] = inp.given.smtpPassword ?? (typeof smtpPrev === 'string' ? smtpPrev : '');
+  if (typeof smtpPrev === 'string' && smtpPrev !== '' && inp.given.smtpPassword !== undefined && inp.given.smtpPassword !== smtpPrev)
+    changes.push({ group: 'wp_node', label: 'SMTP password', via: 'smtpPassword' });
 
   // The database path's certificates: made or kept by init (see SecretInputs.dbTls).
   for (const part of ['ca', 'server', 'client'] as const) {
@@ -280,8 +297,9 @@ export function secretStrings(vaults: Partial<Vaults>): string[] {
   const names: [VaultGroup, string][] = [
     ...SECRET_SPECS.map((s) => [s.group, s.name] as [VaultGroup, string]),
     ['galera_loadbalancer', 'vault_galera_ha_do_token'],
-    ['wp_node', 'vault_spaces_access_key'],
-    ['wp_node', 'vault_spaces_secret_key'],
+    ['wp_node', MEDIA_S3_KEY],
+    ['wp_node', MEDIA_S3_SECRET],
+    ['wp_node', SMTP_PASSWORD],
     ['all', BACKUP_S3_KEY],
     ['all', BACKUP_S3_SECRET],
     // The private keys only: the certificates are public.

@@ -4,7 +4,7 @@
  * flag, env and typed values are all derived from this table (see
  * settings/resolve.ts and cli.ts). Pure data and pure functions: no I/O.
  */
-import { backupBucket, backupRegion, defaultBackupRegion, SPACES_REGIONS } from '../backup/regions.js';
+import { bucketName, backupRegion, defaultBackupRegion, defaultMediaRegion, spacesRegion, SPACES_REGIONS } from '../backup/regions.js';
 import { backupRetention, DEFAULT_RETENTION } from '../backup/retention.js';
 import { backupSchedule } from '../backup/schedule.js';
 import { pathLength } from '../validation/paths.js';
@@ -45,10 +45,16 @@ export type SettingKey =
   | 'haproxyStatsUser'
   | 'haproxyStatsPassword'
   | 'wpAdminPassword'
+  | 'smtpHost'
+  | 'smtpPort'
+  | 'smtpUser'
+  | 'smtpPassword'
   | 'failoverToken'
   | 'spacesKey'
   | 'spacesSecret'
   | 'spacesBucket'
+  | 'spacesRegion'
+  | 'mediaCdn'
   | 'backupSchedule'
   | 'backupRetention'
   | 'backupRegion'
@@ -78,7 +84,7 @@ export interface Setting {
   env?: readonly string[];
   description: string;
   /** Help group heading. */
-  group: 'Cluster' | 'DigitalOcean' | 'Access' | 'HTTPS' | 'WordPress' | 'Credentials' | 'Media offload (Spaces)' | 'Backups' | 'Workspace';
+  group: 'Cluster' | 'DigitalOcean' | 'Access' | 'HTTPS' | 'WordPress' | 'Credentials' | 'Mail' | 'Media (Spaces)' | 'Backups' | 'Workspace';
   kind: 'text' | 'secret' | 'number' | 'select' | 'boolean' | 'path' | 'list';
   /** Targets the setting applies to; absent = every target. */
   targets?: readonly Target[];
@@ -404,6 +410,53 @@ const TABLE = [
     prompt: { when: 'customise', message: 'WordPress admin email' },
   },
   {
+    key: 'smtpHost',
+    flag: 'smtp-host',
+    arg: '<host>',
+    description:
+      "mail server WordPress sends through (password resets, notifications): a mail provider's SMTP relay; " +
+      'without one no mail leaves the cluster, as DigitalOcean blocks outbound port 25',
+    group: 'Mail',
+    kind: 'text',
+    default: () => '',
+    defaultHelp: 'none: WordPress mail is not delivered',
+    validate: rules.mailHost,
+    prompt: { when: 'customise', message: 'SMTP server for WordPress mail', hint: 'empty: no mail is delivered' },
+  },
+  {
+    key: 'smtpPort',
+    flag: 'smtp-port',
+    arg: '<port>',
+    description: 'its port: 587 (STARTTLS) or 465 (TLS from the start); 25 is blocked on DigitalOcean',
+    group: 'Mail',
+    kind: 'number',
+    default: () => '587',
+    validate: rules.integerIn(1, 65535),
+    prompt: { when: 'customise', message: 'SMTP port' },
+  },
+  {
+    key: 'smtpUser',
+    flag: 'smtp-user',
+    arg: '<user>',
+    description: 'login at the mail server (its password: --smtp-password, kept in the vault)',
+    group: 'Mail',
+    kind: 'text',
+    default: () => '',
+    validate: rules.mailLogin,
+    prompt: { when: 'customise', message: 'SMTP login', hint: 'empty: the server takes mail without a login' },
+  },
+  {
+    key: 'smtpPassword',
+    flag: 'smtp-password',
+    arg: '<password>',
+    env: ['HA_WORDPRESS_SMTP_PASSWORD'],
+    description: 'password of --smtp-user (prefer the env variable: flags show in `ps`)',
+    group: 'Mail',
+    kind: 'secret',
+    validate: secretCheck(['yaml', 'jinja', 'php']),
+    prompt: { when: 'customise', message: 'SMTP password', hint: 'empty: keep the current one' },
+  },
+  {
     key: 'wpAdminPassword',
     flag: 'wp-admin-password',
     arg: '<password>',
@@ -489,39 +542,67 @@ const TABLE = [
     prompt: { when: 'customise', message: 'Token for reserved-IP failover', hint: 'empty: use the API token' },
   },
   {
+    key: 'spacesBucket',
+    flag: 'spaces-bucket',
+    arg: '<name>',
+    description:
+      "bucket WordPress's uploads go to, so every web node serves every upload (created by `up`, never deleted by `destroy`); " +
+      'the local lab keeps it in its S3 stand-in',
+    defaultHelp: '<project>-media-<6 random letters and digits>, made once and kept',
+    group: 'Media (Spaces)',
+    kind: 'text',
+    validate: bucketName,
+    prompt: { when: 'never', message: 'Media bucket' },
+  },
+  {
+    key: 'spacesRegion',
+    flag: 'spaces-region',
+    arg: '<slug>',
+    description: `Spaces region of the media bucket (${SPACES_REGIONS.join(' ')})`,
+    defaultHelp: "the cluster's region, or the nearest with Spaces (nyc3 for nyc1, nyc2 and ric1)",
+    group: 'Media (Spaces)',
+    // Checked by spacesRegion, not by a choice list: its error names the nearest region that has Spaces.
+    kind: 'text',
+    targets: DO,
+    default: (v) => defaultMediaRegion(v.region),
+    validate: spacesRegion,
+    prompt: { when: 'customise', message: 'Region for the media bucket (Spaces)' },
+  },
+  {
+    key: 'mediaCdn',
+    flag: 'media-cdn',
+    description: "serve the uploads through the media bucket's CDN endpoint (DigitalOcean's CDN for Spaces) instead of the bucket itself",
+    group: 'Media (Spaces)',
+    kind: 'boolean',
+    targets: DO,
+    default: () => 'false',
+    validate: (v) => (v === 'true' || v === 'false' ? undefined : 'use true or false (the flags: --media-cdn, --no-media-cdn)'),
+    prompt: { when: 'customise', message: "Serve the uploads through the bucket's CDN endpoint?" },
+  },
+  {
     key: 'spacesKey',
     flag: 'spaces-key',
     arg: '<key>',
     env: ['SPACES_ACCESS_KEY_ID'],
-    description: 'Spaces access key; with --spaces-secret and --spaces-bucket turns on media offload',
-    group: 'Media offload (Spaces)',
-    kind: 'text',
+    description: 'your own Spaces access key for the media bucket, with --spaces-secret (default: `up` makes one that reaches only that bucket)',
+    group: 'Media (Spaces)',
+    // In the vault, like its secret: the pair is one credential.
+    kind: 'secret',
     targets: DO,
     validate: rules.spacesKey,
-    prompt: { when: 'customise', message: 'Spaces access key', hint: 'empty: keep media on the web nodes' },
+    prompt: { when: 'never', message: 'Spaces access key' },
   },
   {
     key: 'spacesSecret',
     flag: 'spaces-secret',
     arg: '<secret>',
     env: ['SPACES_SECRET_ACCESS_KEY'],
-    description: 'Spaces secret key',
-    group: 'Media offload (Spaces)',
+    description: 'the secret of --spaces-key',
+    group: 'Media (Spaces)',
     kind: 'secret',
     targets: DO,
     validate: rules.spacesSecret,
-    prompt: { when: 'customise', message: 'Spaces secret key' },
-  },
-  {
-    key: 'spacesBucket',
-    flag: 'spaces-bucket',
-    arg: '<name>',
-    description: 'Spaces bucket for media (created by `up` in the cluster region when absent)',
-    group: 'Media offload (Spaces)',
-    kind: 'text',
-    targets: DO,
-    validate: rules.spacesBucket,
-    prompt: { when: 'customise', message: 'Spaces bucket name' },
+    prompt: { when: 'never', message: 'Spaces secret key' },
   },
   {
     key: 'backupSchedule',
@@ -571,7 +652,7 @@ const TABLE = [
     defaultHelp: '<project>-backups-<6 random letters and digits>, made once and kept',
     group: 'Backups',
     kind: 'text',
-    validate: backupBucket,
+    validate: bucketName,
     prompt: { when: 'never', message: 'Backup bucket' },
   },
   {

@@ -1,3 +1,5 @@
+import { isIPv4 } from 'node:net';
+
 /**
  * Pure validators. Each returns an error message (what is wrong and how to
  * fix it, without naming the flag — the caller adds that) or undefined.
@@ -38,6 +40,17 @@ export const domain: Check = (v) => {
   if (/^[0-9]+$/.test(labels[labels.length - 1]!)) return 'give a domain name, not an IP address';
   return undefined;
 };
+
+/** A mail server: a host name, or an IPv4 address (empty: none). */
+export const mailHost: Check = (v) => {
+  if (v === '' || isIPv4(v)) return undefined;
+  return domain(v) ? 'give a host name such as smtp.example.com, or an IPv4 address' : undefined;
+};
+
+/** An SMTP login: often an email address or an API key name; one line, as PHPMailer sends it. */
+export const mailLogin: Check = (v) =>
+  // eslint-disable-next-line no-control-regex
+  /[\u0000-\u001f\u007f]/.test(v) ? 'must not contain control characters' : v.length > 255 ? 'use at most 255 characters' : undefined;
 
 export const integerIn =
   (min: number, max: number, extra?: (n: number) => string | undefined): Check =>
@@ -179,9 +192,6 @@ export const loginName: Check = (v) =>
 export const spacesKey: Check = (v) => (/^[A-Z0-9]{16,32}$/.test(v) ? undefined : 'does not look like a Spaces access key (20 upper-case letters and digits)');
 export const spacesSecret: Check = (v) =>
   /^[A-Za-z0-9/+=]{30,64}$/.test(v) ? undefined : 'does not look like a Spaces secret key (about 43 characters of A-Z a-z 0-9 / +)';
-export const spacesBucket: Check = (v) =>
-  /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(v) ? undefined : 'use 3-63 lowercase letters, digits and hyphens, starting and ending with a letter or digit';
-
 // "{{" and the like are fine: group_vars carry the title as an !unsafe
 // string, which Ansible never templates (test/hostile-settings.test.ts).
 export const siteTitle: Check = (v) => {

@@ -364,12 +364,11 @@ run "rejects_one_bad_value_per_variable" {
     ssh_key_fingerprints = ["SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"]
     ssh_allow            = ["203.0.113.7/32", "office"]
     admin_ssh_keys       = ["-----BEGIN OPENSSH PRIVATE KEY-----"]
-    spaces_bucket        = "Media"
   }
 
   expect_failures = [
     var.project, var.region, var.image, var.admin_user, var.domain, var.web_count, var.db_count,
-    var.web_size, var.db_size, var.lb_size, var.ssh_key_fingerprints, var.ssh_allow, var.admin_ssh_keys, var.spaces_bucket,
+    var.web_size, var.db_size, var.lb_size, var.ssh_key_fingerprints, var.ssh_allow, var.admin_ssh_keys,
   ]
 }
 
@@ -386,11 +385,10 @@ run "rejects_the_other_edge_cases" {
     ssh_allow            = []
     ssh_key_fingerprints = []
     admin_ssh_keys       = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKWv8pgsI/r58MP90m7n3pHvQDJGYECmd5FiS56MmC7m one\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKWv8pgsI/r58MP90m7n3pHvQDJGYECmd5FiS56MmC7m two"]
-    spaces_bucket        = "m-"
   }
 
   expect_failures = [
     var.project, var.region, var.web_count, var.db_count, var.admin_user, var.domain,
-    var.ssh_allow, var.ssh_key_fingerprints, var.admin_ssh_keys, var.spaces_bucket,
+    var.ssh_allow, var.ssh_key_fingerprints, var.admin_ssh_keys,
   ]
 }

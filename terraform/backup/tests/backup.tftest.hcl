@@ -6,6 +6,8 @@ mock_provider "digitalocean" {}
 variables {
   backup_bucket = "shop-backups-a1b2c3"
   backup_region = "ams3"
+  media_bucket  = "shop-media-d4e5f6"
+  media_region  = "fra1"
 }
 
 run "bucket_is_private_versioned_and_expires_old_versions" {
@@ -78,4 +80,45 @@ run "refuses_zero_days" {
   }
 
   expect_failures = [var.backup_keep_deleted_days]
+}
+
+run "media_bucket_is_private_kept_and_served_from_its_own_domain" {
+  command = plan
+
+  assert {
+    condition     = digitalocean_spaces_bucket.media.name == "shop-media-d4e5f6" && digitalocean_spaces_bucket.media.region == "fra1"
+    error_message = "the media bucket must take its name and region from the variables"
+  }
+  assert {
+    condition     = digitalocean_spaces_bucket.media.acl == "private" && digitalocean_spaces_bucket.media.force_destroy == false
+    error_message = "the media bucket must not be listable and never force-destroyed"
+  }
+  assert {
+    condition     = length(digitalocean_cdn.media) == 0
+    error_message = "no CDN unless media_cdn asks for one"
+  }
+}
+
+run "media_cdn_puts_the_cdn_in_front_of_the_bucket" {
+  command = plan
+
+  variables {
+    media_cdn = true
+  }
+
+  assert {
+    condition     = length(digitalocean_cdn.media) == 1
+    error_message = "media_cdn must create the CDN endpoint"
+  }
+}
+
+run "refuses_a_bad_media_bucket_and_region" {
+  command = plan
+
+  variables {
+    media_bucket = "Shop_Media"
+    media_region = "nyc1"
+  }
+
+  expect_failures = [var.media_bucket, var.media_region]
 }
