@@ -68,7 +68,7 @@ export function printSummary(log: Logger, s: Summary): void {
   if (s.target === 'digitalocean' && s.secrets.failoverFollowsApiToken) log.warn(FULL_TOKEN_ON_NODES);
   if (s.https?.say.warn) log.warn(s.https.say.line);
   if (s.https?.expiryWarning) log.warn(s.https.expiryWarning);
-  if (!s.values.smtpHost) log.warn(NO_MAIL);
+  if (s.target === 'digitalocean' && !s.values.smtpHost) log.warn(NO_MAIL);
   const sshOpen = s.target === 'digitalocean' ? sshOpenWarning(s.values.sshAllow ?? '') : undefined;
   if (sshOpen) log.warn(sshOpen);
   if (s.key.encrypted) log.warn(`${s.key.path} has a passphrase: run \`ssh-add ${s.key.path}\` before \`ha-wordpress up\`, which connects through ssh-agent`);
