@@ -41,7 +41,14 @@ const GROUP_VARS: Record<string, string[]> = {
     'vault_haproxy_stats_port',
     'vault_keepalived_auth_pass',
   ],
-  wp_node: ['vault_wp_salt', 'vault_wp_admin_password', 'vault_spaces_access_key', 'vault_spaces_secret_key', 'vault_wordpress_smtp_password', 'vault_db_tls_client'],
+  wp_node: [
+    'vault_wp_salt',
+    'vault_wp_admin_password',
+    'vault_spaces_access_key',
+    'vault_spaces_secret_key',
+    'vault_wordpress_smtp_password',
+    'vault_db_tls_client',
+  ],
 };
 
 let api: FakeDoApi;
