@@ -113,7 +113,7 @@ describe('drill: scenarios', () => {
     expect(DEFAULT_SCENARIOS).not.toContain('web-php-kill');
   });
 
-  it('takes the database tier down one node after another for full-stop (so one node is left safe to bootstrap), all at once for full-crash', () => {
+  it('full-stop: one node after another (one left safe to bootstrap), recovered by up; full-crash: all at once, only started again', () => {
     const cluster = { web: ['s-wp-01'], db: ['s-db-01', 's-db-02', 's-db-03'] };
     const status = { reserved_ip: { address: '10.0.0.3', holder: 's-dblb-01' } } as Parameters<(typeof SCENARIOS)[number]['victims']>[1];
     const stop = SCENARIOS.find((s) => s.name === 'full-stop')!;
@@ -122,7 +122,9 @@ describe('drill: scenarios', () => {
     expect(stop.oneByOne).toBe(true);
     expect(crash.victims(cluster, status).map((v) => v.how)).toEqual(['kill', 'kill', 'kill']);
     expect(crash.oneByOne).toBeFalsy();
-    expect([stop.restoreWithUp, crash.restoreWithUp]).toEqual([true, true]);
+    expect(stop.restoreWithUp).toBe(true);
+    // After a crash of every node Galera re-forms the cluster from its saved view: starting the nodes is the recovery.
+    expect(crash.restoreWithUp).toBeFalsy();
   });
 
   it('refuses an unknown scenario with the flag and the choices', () => {

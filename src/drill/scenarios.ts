@@ -78,9 +78,10 @@ export const SCENARIOS: Scenario[] = [
     victims: (c) => [{ name: c.web[0]!, how: 'kill-php-fpm', why: "a web node's PHP-FPM" }],
   },
   // Every database node down. Crashed all at once, Galera rebuilds its primary component by itself
-  // when they all come back (pc.recovery, from gvwstate.dat). Shut down one after another, as in
-  // maintenance or a staged power-off, no node may start the cluster alone: the last to leave is
-  // marked safe_to_bootstrap, and `up` (the galera role's recover mode) must pick it.
+  // when they all come back (pc.recovery, from each node's gvwstate.dat): starting the nodes is the
+  // whole recovery, no `up`. Shut down one after another, as in maintenance or a staged power-off,
+  // no node may start the cluster alone: the last to leave is marked safe_to_bootstrap, and `up`
+  // (the galera role's recover mode) must pick it.
   {
     name: 'full-stop',
     what: 'shut every Galera node down, one after another, then recover with `up`',
@@ -91,10 +92,9 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'full-crash',
-    what: 'hard-kill every Galera node at once, then run `up`',
+    what: 'hard-kill every Galera node at once, then start them again: the cluster re-forms by itself (no `up`)',
     budgetMs: null,
     victims: (c) => c.db.map((name) => ({ name, how: 'kill', why: 'every database node' })),
-    restoreWithUp: true,
   },
 ];
 

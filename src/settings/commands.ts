@@ -325,7 +325,7 @@ Examples:
 
   $ ha-wordpress drill --dir lab --json --scenario galera-node-kill,full-stop
       chosen scenarios; full-stop shuts every database node down and recovers
-      with up (full-crash kills them all at once)
+      with up (full-crash kills them all at once; starting them is enough)
 
 Scenarios: haproxy-holder-stop, galera-node-kill, web-node-stop, one-of-each
 (the default set); haproxy-holder-kill, web-node-kill, web-php-kill,
