@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type { ApplyResult } from '../workspace/workspace.js';
 import { SETTINGS_FILE } from '../settings/stored.js';
-import { MEDIA_S3_KEY, SECRET_SPECS, VAULT_GROUPS, type SecretResult } from '../secrets/catalog.js';
+import { SECRET_SPECS, VAULT_GROUPS, type SecretResult } from '../secrets/catalog.js';
 import type { Target, Values } from '../settings/table.js';
 import type { KeyInfo } from '../ssh/keys.js';
 import type { Logger } from '../ui/logger.js';
@@ -87,8 +87,7 @@ export const NO_MAIL =
 function mediaLine(s: Summary): string {
   const bucket = s.values.spacesBucket ?? '';
   if (s.target === 'local') return `uploads in the bucket ${bucket} of the lab's S3 stand-in`;
-  const own = s.secrets.vaults.wp_node[MEDIA_S3_KEY] && s.values.spacesKey !== undefined ? ', with your Spaces key' : '';
-  return `uploads in the Spaces bucket ${bucket} (${s.values.spacesRegion}${s.values.mediaCdn === 'true' ? ', through its CDN' : ''}), made by \`up\`${own}`;
+  return `uploads in the Spaces bucket ${bucket} (${s.values.spacesRegion}${s.values.mediaCdn === 'true' ? ', through its CDN' : ''}), made by \`up\``;
 }
 
 /**
