@@ -1,10 +1,9 @@
-import { isIPv4 } from 'node:net';
-
 /**
  * Pure validators. Each returns an error message (what is wrong and how to
  * fix it, without naming the flag — the caller adds that) or undefined.
  * No I/O here: checks against the live API live in digitalocean/.
  */
+import { isIPv4 } from 'node:net';
 
 export type Check<T = string> = (value: T) => string | undefined;
 
