@@ -191,13 +191,11 @@ export function baseEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 /** terraform's environment: the token (and Spaces keys, API URL) by environment only, never argv or files. */
 export function terraformEnv(ctx: OpContext, ws: Workspace): NodeJS.ProcessEnv {
-  const wp = ws.vaults.wp_node;
-  const spaces = Boolean(wp?.vault_spaces_access_key && wp.vault_spaces_secret_key);
+  // No Spaces key: the cluster's root manages no bucket. The buckets' root
+  // (terraform/backup) gets terraform's own key on top of this (backup/spaces.ts).
   return childEnv(ctx.env, {
     DIGITALOCEAN_TOKEN: ws.token,
     DIGITALOCEAN_API_URL: ws.settings.apiUrl || undefined,
-    SPACES_ACCESS_KEY_ID: spaces ? String(wp!.vault_spaces_access_key) : undefined,
-    SPACES_SECRET_ACCESS_KEY: spaces ? String(wp!.vault_spaces_secret_key) : undefined,
     // The private key of the site's own certificate (docs/https.md); terraform reads it as var.tls_private_key.
     TF_VAR_tls_private_key: ws.tlsKey,
     TF_IN_AUTOMATION: '1',
