@@ -110,6 +110,8 @@ provider.describe('the real DigitalOcean provider through the Spaces stand-in', 
       SPACES_SECRET_ACCESS_KEY: SECRET,
       TF_VAR_backup_bucket: 'shop-backups-x1',
       TF_VAR_backup_region: 'ams3',
+      TF_VAR_media_bucket: 'shop-media-x1',
+      TF_VAR_media_region: 'fra1',
     });
     // The provider's S3 client trusts only AWS_CA_BUNDLE when it is set (this machine sets it); ha-wordpress never passes it to terraform.
     delete env.AWS_CA_BUNDLE;
@@ -120,13 +122,15 @@ provider.describe('the real DigitalOcean provider through the Spaces stand-in', 
   });
 
   provider.it(
-    'terraform/backup applies the versioned bucket with its lifecycle rule, then plans no change',
+    'terraform/backup applies the versioned backup bucket with its lifecycle rule and the media bucket, then plans no change',
     async () => {
       const init = await tool('terraform', ['init', '-input=false', '-no-color'], { cwd: dir, env });
       expect(init.code, init.out).toBe(0);
       const apply = await tool('terraform', ['apply', '-auto-approve', '-input=false', '-no-color'], { cwd: dir, env });
       expect(apply.code, apply.out).toBe(0);
-      expect(spaces.buckets()).toEqual(['shop-backups-x1']);
+      expect(spaces.buckets().sort()).toEqual(['shop-backups-x1', 'shop-media-x1']);
+      // The media bucket: private (its objects are public-read one by one), not versioned.
+      expect(spaces.bucket('shop-media-x1')!.versioning).not.toBe('Enabled');
       const b = spaces.bucket('shop-backups-x1')!;
       expect(b.versioning).toBe('Enabled');
       expect(b.lifecycle).toMatch(/<ID>backup-versions<\/ID>/);

@@ -77,8 +77,8 @@ function snapshot(ws: string, pwFile: string) {
     'terraform/variables.tf',
     ...GROUPS.map((g) => `ansible/group_vars/${g}/vars.yml`),
   ];
-  // The backup bucket's name ends in 6 random characters, made once per workspace.
-  const files = Object.fromEntries(plain.map((f) => [f, readFileSync(path.join(ws, f), 'utf8').replace(/-backups-[a-z0-9]{6}\b/g, '-backups-<random>')]));
+  // The buckets' names end in 6 random characters, made once per workspace.
+  const files = Object.fromEntries(plain.map((f) => [f, readFileSync(path.join(ws, f), 'utf8').replace(/-(backups|media)-[a-z0-9]{6}\b/g, '-$1-<random>')]));
   const vaults: Record<string, Record<string, unknown>> = {};
   for (const rel of ['terraform/vault.yml', ...GROUPS.map((g) => `ansible/group_vars/${g}/vault.yml`)]) {
     const data = yaml.load(ansibleVaultDecrypt(path.join(ws, rel), pwFile)) as Record<string, unknown>;

@@ -484,7 +484,7 @@ describe.skipIf(SKIP)(
         ran.push('destroy with a default VPC');
       });
 
-      it("real terraform destroy: the backup buckets outlive the clusters, untouched in Spaces and still in terraform/backup's state", async () => {
+      it("real terraform destroy: the backup and media buckets outlive the clusters, untouched in Spaces and still in terraform/backup's state", async () => {
         expect(shopDown.code, shopDown.stderr).toBe(0);
         expect(labDown.code, labDown.stderr).toBe(0);
         expect(s3ChangesSince(s3mark)).toEqual([]);
@@ -496,7 +496,7 @@ describe.skipIf(SKIP)(
           expect(spaces.bucket(bucket)?.versioning, bucket).toBe('Enabled');
           expect(spaces.bucket(bucket)?.lifecycle, bucket).toContain('<ID>backup-versions</ID>');
           const list = await terraform(['state', 'list', '-no-color'], path.join(ws, 'terraform', 'backup'), terraformEnv(cliConfig));
-          expect(list.out.trim()).toBe('digitalocean_spaces_bucket.backup');
+          expect(list.out.trim().split('\n')).toEqual(['digitalocean_spaces_bucket.backup', 'digitalocean_spaces_bucket.media']);
           expect(list.code).toBe(0);
         }
         ran.push('backup buckets kept');

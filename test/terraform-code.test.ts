@@ -152,7 +152,7 @@ describe('the configuration, read by the HCL parser', () => {
       for (const ref of await references({ ...j, variable: undefined })) if (ref.startsWith('var.')) used.add(ref.split('.')[1]!);
     expect([...used].filter((v) => !declared.includes(v))).toEqual([]);
     expect(declared.filter((v) => !used.has(v))).toEqual([]);
-    expect(declared).toEqual(expect.arrayContaining(['admin_ssh_keys', 'spaces_bucket']));
+    expect(declared).toEqual(expect.arrayContaining(['admin_ssh_keys']));
   });
 
   it('passes cloud-init.yaml.tftpl exactly the variables the template uses', async () => {
@@ -175,7 +175,7 @@ describe('the configuration, read by the HCL parser', () => {
       .map(([k]) => k);
     expect(required.filter((v) => !set.includes(v))).toEqual([]);
     expect(set.filter((v) => !(v in cfg.variables))).toEqual([]);
-    expect(set).toEqual(expect.arrayContaining(['admin_ssh_keys', 'spaces_bucket']));
+    expect(set).toEqual(expect.arrayContaining(['admin_ssh_keys']));
   });
 
   it('describes each variable, in the order type, description, default, validation', () => {
@@ -186,7 +186,7 @@ describe('the configuration, read by the HCL parser', () => {
     }
     // Order is a style rule; check it on the raw text of the new variables.
     const text = readFileSync(path.join(TF_DIR, 'variables.tf'), 'utf8');
-    for (const name of ['admin_ssh_keys', 'spaces_bucket']) {
+    for (const name of ['admin_ssh_keys']) {
       const block = text.slice(text.indexOf(`variable "${name}"`));
       const at = (k: string) => block.search(new RegExp(`^\\s*${k}\\b`, 'm'));
       expect(at('type')).toBeLessThan(at('description'));
@@ -343,7 +343,7 @@ describe('the configuration, read by the HCL parser', () => {
     });
   });
 
-  it('lists every droplet, the load balancer, the reserved IP (by its do:floatingip URN) and the bucket in the project', async () => {
+  it('lists every droplet, the load balancer and the reserved IP (by its do:floatingip URN) in the project', async () => {
     const p = resource('digitalocean_project', 'cluster');
     expect(p.name).toBe('${var.project}');
     expect(p.purpose).toBe('Web Application');
@@ -356,23 +356,18 @@ describe('the configuration, read by the HCL parser', () => {
         'digitalocean_droplet.dblb',
         'digitalocean_loadbalancer.public.urn',
         'digitalocean_reserved_ip.db.ip_address',
-        'digitalocean_spaces_bucket.media',
       ]),
     );
     expect(refs).not.toContain('digitalocean_reserved_ip.db.urn');
     const code = (p.resources as string).replace(/#[^\n]*/g, '');
     expect(code).toMatch(/format\("do:floatingip:%s", digitalocean_reserved_ip\.db\.ip_address\)/);
     for (const tier of ['web', 'db', 'dblb']) expect(code).toContain(`digitalocean_droplet.${tier}[*].urn`);
-    expect(code).toContain('digitalocean_spaces_bucket.media[*].urn');
   });
 
-  it('creates the private media bucket only when spaces_bucket is set, and never deletes its contents', async () => {
-    const b = resource('digitalocean_spaces_bucket', 'media');
-    expect(b.count).toBe('${var.spaces_bucket == "" ? 0 : 1}');
-    expect(await references(b.name)).toEqual(['var.spaces_bucket']);
-    expect(await references(b.region)).toEqual(['var.region']);
-    expect(b.acl).toBe('private');
-    expect(b.force_destroy).toBe(false);
+  it('manages no bucket: the media bucket of an older state is forgotten here, never deleted (it lives in terraform/backup/ now)', () => {
+    expect(Object.keys(cfg.resources).filter((k) => k.startsWith('digitalocean_spaces_bucket'))).toEqual([]);
+    const project = readFileSync(path.join(TF_DIR, 'project.tf'), 'utf8').replace(/#[^\n]*/g, '');
+    expect(project).toMatch(/removed\s*\{\s*from\s*=\s*digitalocean_spaces_bucket\.media\s*lifecycle\s*\{\s*destroy\s*=\s*false\s*\}\s*\}/);
   });
 });
 
@@ -479,9 +474,8 @@ needs('terraform').describe('validation of the new variables by real terraform (
     'sk-ecdsa-sha2-nistp256@openssh.com AAAAInNrLWVjZHNh',
   ];
   const KEYS_ERROR = 'admin_ssh_keys: give at least one OpenSSH public key line';
-  const BUCKET_ERROR = 'spaces_bucket: use 3-63 lowercase letters, digits and hyphens';
 
-  function plan(vars: { admin_ssh_keys?: unknown; spaces_bucket?: unknown }) {
+  function plan(vars: { admin_ssh_keys?: unknown }) {
     const dir = tmp('hawp-vars-');
     copyFileSync(path.join(TF_DIR, 'variables.tf'), path.join(dir, 'variables.tf'));
     const all: Record<string, unknown> = {
@@ -517,7 +511,6 @@ needs('terraform').describe('validation of the new variables by real terraform (
     const r = plan({ admin_ssh_keys: keys });
     expect(r.code).not.toBe(0);
     expect(r.output).toContain(KEYS_ERROR);
-    expect(r.output).not.toContain(BUCKET_ERROR);
   });
 
   it('requires admin_ssh_keys', () => {
@@ -530,12 +523,5 @@ needs('terraform').describe('validation of the new variables by real terraform (
     const r = terraformPlan(dir);
     expect(r.code).not.toBe(0);
     expect(r.output).toContain('admin_ssh_keys');
-  });
-
-  it.each([['UPPER'], ['under_score'], ['ab'], ['-leading'], ['trailing-'], ['a'.repeat(64)], ['dot.ted']])('rejects spaces_bucket %j', (bucket) => {
-    const r = plan({ spaces_bucket: bucket });
-    expect(r.code).not.toBe(0);
-    expect(r.output).toContain(BUCKET_ERROR);
-    expect(r.output).not.toContain(KEYS_ERROR);
   });
 });
