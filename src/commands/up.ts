@@ -13,12 +13,13 @@ import type { Size } from '../digitalocean/client.js';
 import type { LabOptions } from '../lab/index.js';
 import { STATE_ROOT } from '../lab/dirs.js';
 import { ansibleVersion, ANSIBLE_HINT, runPlaybook, type RecapRow } from '../runners/ansible.js';
+import { countPlays, PlaybookProgress } from '../runners/playbook-progress.js';
 import { listSnapshots, pickSnapshot, readHeldData, rememberHeldData, restoreSnapshot } from './backup.js';
 import * as tf from '../runners/terraform.js';
 import type { Credentials } from '../ssh/exec.js';
 import { fingerprint, knownHosts, waitForHosts, type KeyChange } from '../ssh/wait.js';
 import { ensureLabWorkspace } from '../init/lab-workspace.js';
-import { withSpinner } from '../ui/spinner.js';
+import { aside, withSpinner } from '../ui/spinner.js';
 import { readIfExists, writeAtomic } from '../workspace/files.js';
 import {
   checkOutputs,
@@ -379,20 +380,29 @@ async function ansiblePhase(ctx: UpContext, ws: Workspace): Promise<RecapRow[]> 
     'ansible: configuring the cluster (site.yml)',
     resumeCommand(ctx, 'up --only ansible'),
     async (p) => {
-      let done = 0;
-      return runPlaybook({
-        workspace: ws.dir,
-        env: baseEnv(ctx.env),
-        vaultPassword: ws.vaultPassword,
-        extraVars: await heldDataVars(ctx, ws),
-        log: p.log,
-        onInterrupt: p.onInterrupt,
-        onLine: (line) => {
-          p.onLine?.(line);
-          const task = line.match(/^TASK \[(.*)\]/);
-          if (task) p.status(`ansible: ${task[1]} (${++done} tasks)`);
-        },
-      });
+      const playbook = await fs.readFile(path.join(ws.dir, 'ansible', 'site.yml'), 'utf8');
+      const progress = new PlaybookProgress(countPlays(playbook), Date.now());
+      // The status line's clock moves on between lines too.
+      const tick = setInterval(() => p.status(progress.status(Date.now())), 1000);
+      try {
+        return await runPlaybook({
+          workspace: ws.dir,
+          env: baseEnv(ctx.env),
+          vaultPassword: ws.vaultPassword,
+          extraVars: await heldDataVars(ctx, ws),
+          log: p.log,
+          onInterrupt: p.onInterrupt,
+          onLine: (line) => {
+            p.onLine?.(line);
+            const what = progress.feed(line);
+            // Without --verbose, a line per play: the phase says where it is in logs and pipes too.
+            if (what === 'play' && !p.onLine) aside(() => ctx.log.info(`  ${progress.playLine(Date.now())}`));
+            if (what) p.status(progress.status(Date.now()));
+          },
+        });
+      } finally {
+        clearInterval(tick);
+      }
     },
     (recap) => {
       const changed = recap.reduce((n, r) => n + r.changed, 0);
