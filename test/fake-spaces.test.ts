@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { startFakeSpaces, type FakeSpaces } from './support/fake-spaces.js';
+import { takenBucketError, type BucketRef } from '../src/backup/spaces.js';
 import { ROOT, SKIP, terraformEnv, writeCliConfig } from './support/terraform-provider.js';
 import { needs, skipWhen } from './support/tools.js';
 
@@ -96,7 +97,7 @@ provider.describe('the real DigitalOcean provider through the Spaces stand-in', 
   let dir: string;
   let env: NodeJS.ProcessEnv;
   beforeAll(async () => {
-    spaces = await startFakeSpaces({ accessKeys: () => [KEY] });
+    spaces = await startFakeSpaces({ accessKeys: () => [KEY], taken: ['someone-elses-media'] });
     const parent = mkdtempSync(path.join(os.tmpdir(), 'hawp-spaces-tf-'));
     dir = path.join(parent, 'backup');
     cpSync(path.join(ROOT, 'terraform/backup'), dir, { recursive: true, filter: (src) => !src.endsWith('.terraform.lock.hcl') });
@@ -151,6 +152,33 @@ provider.describe('the real DigitalOcean provider through the Spaces stand-in', 
           .map((r) => `${r.method} ${r.sub || 'bucket'} ${r.status} (${r.by})`)
           .join('; ')}`,
       );
+    },
+    5 * 60_000,
+  );
+
+  provider.it(
+    "a media bucket name another account holds: terraform fails on Spaces' BucketAlreadyExists, and up turns that output into one line naming --spaces-bucket",
+    async () => {
+      // A workspace of its own: nothing in its state yet, as on a first up.
+      const fresh = path.join(path.dirname(dir), 'taken');
+      cpSync(path.join(ROOT, 'terraform/backup'), fresh, { recursive: true, filter: (src) => !src.endsWith('.terraform.lock.hcl') });
+      const taken = { ...env, TF_VAR_backup_bucket: 'shop-backups-x2', TF_VAR_media_bucket: 'someone-elses-media' };
+      const init = await tool('terraform', ['init', '-input=false', '-no-color'], { cwd: fresh, env: taken });
+      expect(init.code, init.out).toBe(0);
+      const apply = await tool('terraform', ['apply', '-auto-approve', '-input=false', '-no-color'], { cwd: fresh, env: taken });
+      expect(apply.code).not.toBe(0);
+      expect(apply.out).toContain('BucketAlreadyExists');
+      // What up shows instead (src/backup/spaces.ts), from the last lines of this very output, as up keeps them.
+      const tail = apply.out.trimEnd().split('\n').slice(-25).join('\n');
+      const buckets: BucketRef[] = [
+        { flag: 'backup-bucket', name: 'shop-backups-x2', resource: 'digitalocean_spaces_bucket.backup' },
+        { flag: 'spaces-bucket', name: 'someone-elses-media', resource: 'digitalocean_spaces_bucket.media' },
+      ];
+      expect(takenBucketError(tail, buckets)).toBe(
+        '--spaces-bucket someone-elses-media: another DigitalOcean account has a bucket of that name (bucket names are unique across all of Spaces); ' +
+          'choose another with `ha-wordpress init --spaces-bucket <name>`, then run `ha-wordpress up`',
+      );
+      expect(spaces.buckets()).not.toContain('someone-elses-media');
     },
     5 * 60_000,
   );

@@ -338,13 +338,18 @@ describe.skipIf(SKIP)(
     });
 
     it('real terraform apply: up made each backup bucket in Spaces, in its backup region, versioned, with the rule that expires old versions', () => {
-      for (const [ws, project, region, upped] of [
-        [shop, 'shop', 'ams3', shopUp],
-        [lab, 'lab', 'fra1', labUp],
+      // The backups in another region than the cluster's, the uploads in the cluster's.
+      for (const [ws, project, region, mediaRegion, upped] of [
+        [shop, 'shop', 'ams3', 'fra1', shopUp],
+        [lab, 'lab', 'fra1', 'ams3', labUp],
       ] as const) {
         const bucket = backupBucket(project);
         expect(readFileSync(path.join(ws, 'ha-wordpress.yml'), 'utf8')).toContain(bucket);
-        expect(upped.stderr).toContain(`backup bucket: ${bucket} in ${region} (versioned; destroy never deletes it)`);
+        expect(upped.stderr).toMatch(
+          new RegExp(
+            `buckets: ${bucket} \\(backups, ${region}\\) and ${project}-media-[a-z0-9]{6} \\(uploads, ${mediaRegion}\\) \\(destroy never deletes them\\)`,
+          ),
+        );
         const created = spaces.requests.filter((r) => r.method === 'PUT' && r.bucket === bucket && r.key === '/' && r.sub === '');
         expect(created.map((r) => `${r.host} ${r.status}`)).toEqual([`${bucket}.${region}.digitaloceanspaces.com 200`]);
         const held = spaces.bucket(bucket)!;
@@ -379,8 +384,10 @@ describe.skipIf(SKIP)(
         expect(changesSince(bare, labMark)).toEqual([]);
         for (const argv of labAgain.children) expect(argv.join(' ')).not.toContain(keyLine());
         // The bucket was read (its versioning and lifecycle too) and found as it should be: nothing written.
-        expect(again.stderr).toContain(`backup bucket: ${backupBucket('shop')} in ams3, as it should be`);
-        expect(again.stderr).not.toContain('backup bucket: apply');
+        expect(again.stderr).toMatch(
+          new RegExp(`buckets: ${backupBucket('shop')} \\(backups, ams3\\) and shop-media-[a-z0-9]{6} \\(uploads, fra1\\), as they should be`),
+        );
+        expect(again.stderr).not.toContain('buckets: apply');
         expect(spaces.requests.slice(s3mark).map((r) => r.sub)).toEqual(expect.arrayContaining(['versioning', 'lifecycle']));
         expect(s3ChangesSince(s3mark)).toEqual([]);
         // terraform itself agrees: plan -detailed-exitcode exits 0 (no changes).

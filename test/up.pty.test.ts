@@ -66,7 +66,8 @@ describe('on a terminal', () => {
     const record = path.join(root, 'asked.jsonl');
     const s = spawnInPty(process.execPath, [BIN, 'up', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], { env: env(record), ...PTY });
     // The backup bucket comes first, with its own question and price.
-    await s.expect(/Create the backup bucket asked-backups-[a-z0-9]{6} in ams3 \(Spaces: \$5\/month for the first 250 GiB\)\?/);
+    // (The terminal wraps the question after its price's first words.)
+    await s.expect(/Create the buckets asked-backups-[a-z0-9]{6} \(backups, ams3\) and asked-media-[a-z0-9]{6} \(uploads, fra1\) \(Spaces: \$5\/month for/);
     s.type('y');
     await s.expect('8 droplets in fra1 ≈ $120/month');
     await s.expect('Apply this plan (18 to add, 0 to change, 0 to destroy)?');
@@ -77,13 +78,13 @@ describe('on a terminal', () => {
     expect(applied.map((c) => c.cwd)).toEqual([path.join(ws, 'terraform', 'backup')]);
   });
 
-  it('up stops before the cluster when the backup bucket is declined, and says so', async () => {
+  it('up stops before the cluster when the buckets are declined, and says so', async () => {
     const ws = await workspace('nobucket');
     const record = path.join(root, 'nobucket.jsonl');
     const s = spawnInPty(process.execPath, [BIN, 'up', '--only', 'terraform', '--dir', ws, '--vault-password-file', pwFile], { env: env(record), ...PTY });
-    await s.expect('Create the backup bucket');
+    await s.expect('Create the buckets');
     s.type('n');
-    await s.expect('up stopped: the cluster is not set up without its backup bucket; nothing else was changed');
+    await s.expect('up stopped: the cluster is not set up without its backup and media buckets; nothing else was changed');
     expect((await s.wait()).code).toBe(1);
     expect(readCalls(record).some((c) => c.argv[0] === 'apply')).toBe(false);
   });
@@ -94,7 +95,7 @@ describe('on a terminal', () => {
       env: env(path.join(root, 'yes.jsonl')),
       ...PTY,
     });
-    await s.expect('Create the backup bucket');
+    await s.expect('Create the buckets');
     s.type('y');
     await s.expect('Apply this plan');
     s.type('y');

@@ -14,6 +14,7 @@
 import path from 'node:path';
 import { UsageError, UserError } from '../errors.js';
 import type { DoApi, SpacesGrant, SpacesKey } from '../digitalocean/client.js';
+import { StepFailure } from '../runners/process.js';
 import * as tf from '../runners/terraform.js';
 import { BACKUP_S3_KEY, BACKUP_S3_SECRET, MEDIA_S3_KEY, MEDIA_S3_SECRET } from '../secrets/catalog.js';
 import { readWorkspaceSecrets, setVaultEntries, TF_SPACES_ID, TF_SPACES_SECRET, TF_VAULT, vaultRel } from '../workspace/workspace.js';
@@ -115,6 +116,30 @@ export async function ensureBackupStorage(
   return { terraformKey, nodeKey, mediaKey };
 }
 
+/** A bucket of terraform/backup: the setting that names it, its name, its resource address. */
+export interface BucketRef {
+  flag: 'backup-bucket' | 'spaces-bucket';
+  name: string;
+  resource: string;
+}
+
+/**
+ * The one-line error for an apply of terraform/backup that failed because
+ * another account holds a bucket's name (Spaces: 409 BucketAlreadyExists;
+ * names are unique across every account), from terraform's output; else
+ * undefined. terraform names the resource in its diagnostic ("with
+ * digitalocean_spaces_bucket.media,").
+ */
+export function takenBucketError(output: string, buckets: BucketRef[]): string | undefined {
+  if (!output.includes('BucketAlreadyExists')) return undefined;
+  const b = buckets.find((x) => output.includes(`with ${x.resource},`));
+  if (!b) return undefined;
+  return (
+    `--${b.flag} ${b.name}: another DigitalOcean account has a bucket of that name (bucket names are unique across all of Spaces); ` +
+    `choose another with \`ha-wordpress init --${b.flag} <name>\`, then run \`ha-wordpress up\``
+  );
+}
+
 function pair(id: unknown, secret: unknown): KeyPair | undefined {
   return typeof id === 'string' && id && typeof secret === 'string' && secret ? { accessKeyId: id, secretAccessKey: secret } : undefined;
 }
@@ -164,43 +189,59 @@ export async function upBackupStorage(ctx: OpContext, ws: Workspace): Promise<vo
   );
 }
 
+/** The buckets terraform/backup makes. */
+function storageBuckets(ws: Workspace): BucketRef[] {
+  return [
+    { flag: 'backup-bucket', name: ws.settings.backupBucket ?? '', resource: 'digitalocean_spaces_bucket.backup' },
+    { flag: 'spaces-bucket', name: ws.settings.spacesBucket ?? '', resource: 'digitalocean_spaces_bucket.media' },
+  ];
+}
+
 async function applyBucket(ctx: OpContext, ws: Workspace, dir: string, env: NodeJS.ProcessEnv): Promise<void> {
-  const { backupBucket: bucket, backupRegion: region } = ws.settings;
+  const { backupBucket: bucket, backupRegion: region, spacesBucket: media, spacesRegion: mediaRegion } = ws.settings;
+  const both = `${bucket} (backups, ${region}) and ${media} (uploads, ${mediaRegion})`;
   const resume = resumeCommand(ctx, 'up');
   const planned = await phase(
     ctx,
     ws,
     'backup-bucket',
-    'backup bucket: terraform init and plan',
+    'buckets: terraform init and plan',
     resume,
     async (p) => {
       const run = tf.inPhase(dir, env, p);
       await tf.init(run);
       return tf.plan(run);
     },
-    (s) => (tf.hasChanges(s) ? `backup bucket: ${s.add} to add, ${s.change} to change` : `backup bucket: ${bucket} in ${region}, as it should be`),
+    (s) => (tf.hasChanges(s) ? `buckets: ${s.add} to add, ${s.change} to change` : `buckets: ${both}, as they should be`),
   );
   if (!tf.hasChanges(planned)) return;
   // prevent_destroy makes terraform refuse a plan that deletes the bucket; this is the belt to those braces.
-  if (planned.destroy > 0)
-    throw new UserError(`terraform/backup: the plan would delete the backup bucket ${bucket}; nothing was changed (see docs/backups.md)`);
+  if (planned.destroy > 0) throw new UserError(`terraform/backup: the plan would delete a bucket (${both}); nothing was changed (see docs/backups.md)`);
   if (!ctx.yes) {
-    const what = `${planned.add ? 'create' : 'update'} the backup bucket ${bucket} in ${region}`;
+    const what = `${planned.add ? 'create' : 'update'} the buckets ${both}`;
     if (!ctx.interactive)
       throw new UsageError(
         `terraform: the plan has changes and up is not interactive; it would ${what} (Spaces: $5/month for the first 250 GiB); ` +
           `review it (${path.relative(ctx.cwd, ws.logDir) || ws.logDir}), then run \`${resumeCommand(ctx, 'up --yes')}\` to apply it`,
       );
     if (!(await ctx.prompts.confirm({ message: `${what[0]!.toUpperCase()}${what.slice(1)} (Spaces: $5/month for the first 250 GiB)?`, default: true })))
-      throw new UserError('up stopped: the cluster is not set up without its backup bucket; nothing else was changed');
+      throw new UserError('up stopped: the cluster is not set up without its backup and media buckets; nothing else was changed');
   }
   await phase(
     ctx,
     ws,
     'backup-bucket',
-    'backup bucket: apply',
+    'buckets: apply',
     resume,
-    (p) => tf.apply(tf.inPhase(dir, env, p), tf.PLAN_FILE),
-    () => `backup bucket: ${bucket} in ${region} (versioned; destroy never deletes it)`,
+    async (p) => {
+      try {
+        await tf.apply(tf.inPhase(dir, env, p), tf.PLAN_FILE);
+      } catch (err) {
+        const taken = err instanceof StepFailure ? takenBucketError(err.tail.join('\n'), storageBuckets(ws)) : undefined;
+        if (taken) throw new UsageError(taken);
+        throw err;
+      }
+    },
+    () => `buckets: ${both} (destroy never deletes them)`,
   );
 }

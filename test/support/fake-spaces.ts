@@ -80,6 +80,12 @@ export interface FakeSpaces {
 export interface FakeSpacesOptions {
   /** The access keys Spaces knows (the stand-in API's); any other key id is refused. */
   accessKeys: () => Iterable<string>;
+  /**
+   * Bucket names another account holds: creating one is refused as Spaces
+   * refuses it (409 BucketAlreadyExists; bucket names are shared by every
+   * account), and anything else asked of it is 403 AccessDenied.
+   */
+  taken?: Iterable<string>;
 }
 
 const hostPattern = new RegExp(`^(?:([a-z0-9][a-z0-9.-]*)\\.)?(${SPACES_REGIONS.join('|')})\\.digitaloceanspaces\\.com$`);
@@ -164,6 +170,21 @@ export async function startFakeSpaces(opts: FakeSpacesOptions): Promise<FakeSpac
     if (!id) return answer(403, 'refused', xmlError('AccessDenied', 'Access Denied', resource));
     if (![...opts.accessKeys()].includes(id))
       return answer(403, 'refused', xmlError('InvalidAccessKeyId', 'The access key you provided does not exist.', resource));
+
+    if (bucket !== undefined && [...(opts.taken ?? [])].includes(bucket)) {
+      if (req.method === 'PUT' && keyPath === '/' && sub === '')
+        return answer(
+          409,
+          'stand-in',
+          xmlError(
+            'BucketAlreadyExists',
+            'The requested bucket name is not available. The bucket namespace is shared by all users of the system. ' +
+              'Please select a different name and try again.',
+            resource,
+          ),
+        );
+      return answer(403, 'stand-in', xmlError('AccessDenied', 'Access Denied', resource));
+    }
 
     const onBucket = bucket !== undefined && keyPath === '/';
     if (onBucket && (sub === 'versioning' || sub === 'lifecycle' || sub === 'acl')) {
