@@ -39,5 +39,14 @@ export async function startSpinner(text: string, enabled = true): Promise<Spinne
   if (!enabled || !process.stderr.isTTY) return { text: () => undefined, stop: () => undefined };
   const { default: ora } = await import('ora');
   const spinner = ora({ text: scrub(text), stream: process.stderr, discardStdin: false }).start();
-  return { text: (t) => (spinner.text = scrub(t)), stop: () => spinner.stop() };
+  // Lines printed through aside() while it runs step around it.
+  const previous = active;
+  active = spinner;
+  return {
+    text: (t) => (spinner.text = scrub(t)),
+    stop: () => {
+      spinner.stop();
+      if (active === spinner) active = previous;
+    },
+  };
 }
