@@ -19,7 +19,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, homeWithKey, runCli, tempDir, type CliResult } from './support/cli.js';
-import { ansibleVaultDecrypt, needs } from './support/tools.js';
+import { ansibleVaultDecrypt, needs, skipWhen } from './support/tools.js';
 import { png } from './support/png.js';
 import type { ScenarioResult } from '../src/commands/drill.js';
 import yaml from 'js-yaml';
@@ -390,7 +390,14 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     expect(s.site.answers).toBe(true);
   });
 
-  it(
+  // A one-time move, for clusters made by 0.1: a whole `up` (~7 min on CI's 2 cores) that CI's 90 minutes no
+  // longer have room for while a fresh `up` takes ~19 min there. It passed in CI's recent runs; run it with
+  // HA_WORDPRESS_LAB_MIGRATION=1 (docs/testing.md).
+  skipWhen(
+    process.env.HA_WORDPRESS_LAB_MIGRATION === '1'
+      ? undefined
+      : 'a one-time move of 0.1 clusters, left out of CI for time; HA_WORDPRESS_LAB_MIGRATION=1 runs it',
+  ).it(
     'a cluster made before the database path was TLS moves to it in one up, the site answering throughout: ' +
       'Galera through socket.dynamic and back to TLS only, WordPress over TLS, then the account requiring its certificate',
     async () => {
