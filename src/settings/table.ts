@@ -106,6 +106,12 @@ export interface Setting {
 
 const DO: readonly Target[] = ['digitalocean'];
 
+/** A boolean setting's check: flags give true or false; this catches a hand-edited ha-wordpress.yml ("yes", "on"). */
+const trueOrFalse =
+  (flag: string): rules.Check =>
+  (v) =>
+    v === 'true' || v === 'false' ? undefined : `use true or false (the flags: --${flag}, --no-${flag})`;
+
 export const DEFAULTS = {
   project: 'hawp',
   apiUrl: 'https://api.digitalocean.com',
@@ -357,7 +363,7 @@ const TABLE = [
     kind: 'boolean',
     targets: DO,
     default: () => 'true',
-    validate: (v) => (v === 'true' || v === 'false' ? undefined : 'use true or false (the flags: --hsts, --no-hsts)'),
+    validate: trueOrFalse('hsts'),
     prompt: { when: 'customise', message: 'Send HSTS (browsers refuse plain HTTP to the site for a year)?' },
   },
   {
@@ -381,8 +387,7 @@ const TABLE = [
     group: 'WordPress',
     kind: 'boolean',
     default: () => 'false',
-    // Flags give true or false; this catches a hand-edited ha-wordpress.yml ("yes", "on").
-    validate: (v) => (v === 'true' || v === 'false' ? undefined : 'use true or false (the flags: --allow-xmlrpc, --no-allow-xmlrpc)'),
+    validate: trueOrFalse('allow-xmlrpc'),
     prompt: { when: 'customise', message: 'Open XML-RPC (xmlrpc.php) for apps and pingbacks?' },
   },
   {
@@ -576,7 +581,7 @@ const TABLE = [
     kind: 'boolean',
     targets: DO,
     default: () => 'false',
-    validate: (v) => (v === 'true' || v === 'false' ? undefined : 'use true or false (the flags: --media-cdn, --no-media-cdn)'),
+    validate: trueOrFalse('media-cdn'),
     prompt: { when: 'customise', message: "Serve the uploads through the bucket's CDN endpoint?" },
   },
   {
