@@ -63,7 +63,9 @@ export async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
   const files: PlannedFile[] = [];
 
   // The shipped infrastructure code, as the installed package has it.
-  const skip = new Set(['.terraform', 'group_vars', 'inventory', 'tests']);
+  // __pycache__: Python's bytecode of the playbook's own action plugin and
+  // module, when something ran them from the package directory.
+  const skip = new Set(['.terraform', 'group_vars', 'inventory', 'tests', '__pycache__']);
   for (const tree of doTarget ? ['terraform', 'ansible'] : ['ansible']) {
     const root = packagePath(tree);
     const shipped = await listFiles(root, skip).catch(() => {
