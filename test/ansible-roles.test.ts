@@ -959,4 +959,53 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
     },
     budget({ 'ansible-playbook': 3 }),
   );
+
+  it(
+    "site.yml's first check refuses new database nodes for a workspace that has held data before anything is installed, and only when every node is new",
+    async () => {
+      const dir = tmp('hawp-first-');
+      writeFileSync(path.join(dir, 'hosts.yml'), inventory());
+      const grastate = (uuid: string) => `# GALERA saved state\nversion: 2.1\nuuid:    ${uuid}\nseqno:   -1\nsafe_to_bootstrap: 0\n`;
+      writeFileSync(
+        path.join(dir, 'first.yml'),
+        yaml.dump([
+          {
+            name: 'the first check',
+            hosts: 'galera_cluster_node',
+            gather_facts: false,
+            vars: { galera_nodes: ['db1', 'db2', 'db3'] },
+            tasks: [{ name: 'check', 'ansible.builtin.include_role': { name: path.join(ROLES, 'galera'), tasks_from: 'first-check.yml' } }],
+          },
+        ]),
+      );
+      const run = async (files: Record<string, string>, extra: Record<string, unknown> = {}) => {
+        const states = tmp('hawp-first-state-');
+        for (const [host, text] of Object.entries(files)) writeFileSync(path.join(states, host), text);
+        // Extra vars outrank the role's own path to grastate.dat: each host reads its own file.
+        const vars = { __galera_grastate: `${states}/{{ inventory_hostname }}`, galera_held_data: true, galera_held_data_latest: '4f3a2b1c of 2026-11-30T12:00:00Z', ...extra };
+        return runTool('ansible-playbook', ['-i', path.join(dir, 'hosts.yml'), path.join(dir, 'first.yml'), '-e', JSON.stringify(vars)], {
+          env: ansibleEnv(),
+          allowFailure: true,
+        });
+      };
+      const zero = '00000000-0000-0000-0000-000000000000';
+      for (const files of [{}, { db1: grastate(zero), db2: grastate(zero) }]) {
+        const refused = await run(files);
+        expect(refused.code, refused.report).not.toBe(0);
+        const said = refused.stdout.replace(/\s+/g, ' ');
+        expect(said, refused.report).toMatch(/has held data: not starting an empty site\. The latest backup this workspace took is 4f3a2b1c of 2026-11-30T12:00:00Z\./);
+        expect(said, refused.report).toMatch(/--allow-empty-database/);
+      }
+      // One node has been in the cluster: not new, the galera play decides (join or recover).
+      const used = await run({ db2: grastate('6f1e7c52-93a0-11ee-8c6e-2b3f5d9a1c10') });
+      expect(used.code, used.report).toBe(0);
+      expect(used.stdout, used.report).not.toMatch(/has held data/);
+      // Told to start over, or a workspace that never held data.
+      for (const extra of [{ galera_allow_empty: true }, { galera_held_data: false }]) {
+        const allowed = await run({}, extra);
+        expect(allowed.code, allowed.report).toBe(0);
+      }
+    },
+    budget({ 'ansible-playbook': 5 }),
+  );
 });

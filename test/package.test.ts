@@ -24,7 +24,12 @@ beforeAll(
     api = await startFakeDoApi({ perPageCap: 3 });
     const packDir = tempDir('hawp-pack-');
     const npmEnv = { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
-    const { stdout } = await runTool('npm', ['pack', '--silent', '--pack-destination', packDir], { cwd: ROOT, env: npmEnv });
+    // --ignore-scripts: `npm pack` would run "prepare" (the build), and tsc
+    // rewriting dist/ in place while other test files start the CLI from it
+    // made one of them load a half-written file (CI once saw exit 1 from
+    // test/cli.test.ts). `npm test` has just built dist/; it is packed as it is.
+    expect(existsSync(path.join(ROOT, 'dist', 'cli.js')), 'dist/ is built (npm run build)').toBe(true);
+    const { stdout } = await runTool('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', packDir], { cwd: ROOT, env: npmEnv });
     const tarball = path.join(packDir, stdout.trim().split('\n').pop()!);
     installDir = tempDir('hawp-install-');
     writeFileSync(path.join(installDir, 'package.json'), JSON.stringify({ name: 'user-project', version: '1.0.0', private: true }));
