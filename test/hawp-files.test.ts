@@ -56,7 +56,11 @@ function workspace() {
     { name: 'Report', 'ansible.builtin.debug': { msg: 'CHANGED={{ written.changed }} PATHS={{ written.changed_paths | join(",") }};' } },
     // The same template through Ansible's own action, to compare bytes.
     { name: 'Render with the template action', 'ansible.builtin.template': { src: 'thing.conf.j2', dest: `${out}/builtin.conf`, mode: '0640' } },
-    { name: 'Check it', when: 'check_validate | default(false)', hawp_files: { files: [{ content: 'new\n', dest: `${out}/inline.conf`, mode: '0600', validate: '/bin/sh -c "grep -q never %s"' }] } },
+    {
+      name: 'Check it',
+      when: 'check_validate | default(false)',
+      hawp_files: { files: [{ content: 'new\n', dest: `${out}/inline.conf`, mode: '0600', validate: '/bin/sh -c "grep -q never %s"' }] },
+    },
   ];
   writeFileSync(path.join(role, 'tasks', 'main.yml'), yaml.dump(tasks));
   writeFileSync(path.join(dir, 'play.yml'), yaml.dump([{ name: 'hawp_files', hosts: 'localhost', gather_facts: false, roles: ['t'] }]));
@@ -84,74 +88,71 @@ const recapChanged = (stdout: string) => Number(/localhost\s*:.*changed=(\d+)/.e
 const modeOf = (p: string) => (statSync(p).mode & 0o7777).toString(8);
 
 describe('hawp_files: a group of files in one module run', () => {
-  when.describe(
-    'on localhost, as root (it sets owners)',
-    () => {
-      it(
-        'writes every kind of entry, the template byte for byte as ansible.builtin.template renders it; a second run changes nothing',
-        async () => {
-          const { dir, out } = workspace();
-          const first = await play(dir);
-          expect(first.code, first.report).toBe(0);
-          expect(first.stdout).toContain('CHANGED=True');
-          expect(pathsIn(first.stdout)).toEqual([
-            `${out}/sub/deeper`,
-            `${out}/sub/thing.conf`,
-            `${out}/plain.txt`,
-            `${out}/inline.conf`,
-            `${out}/thing-link.conf`,
-            `${out}/old.conf`,
-            `${out}/existing.txt`,
-          ]);
-          expect(readFileSync(`${out}/sub/thing.conf`)).toEqual(readFileSync(`${out}/builtin.conf`));
-          expect(readFileSync(`${out}/sub/thing.conf`, 'utf8')).toBe(
-            `# A title\nline 1: 2\nline 2: 4\nline 3: 6\nsecret = 'it's a "quote" and \\ a backslash'\nflag on`,
-          );
-          expect(readFileSync(`${out}/plain.txt`, 'utf8')).toBe('as it is {{ not templated }}\n');
-          expect(readFileSync(`${out}/inline.conf`, 'utf8')).toBe('port = 3306\n');
-          expect(existsSync(`${out}/never.conf`)).toBe(false);
-          expect(readlinkSync(`${out}/thing-link.conf`)).toBe(`${out}/sub/thing.conf`);
-          expect(existsSync(`${out}/old.conf`)).toBe(false);
-          expect(readFileSync(`${out}/existing.txt`, 'utf8')).toBe('kept\n');
-          expect([modeOf(`${out}/sub/deeper`), modeOf(`${out}/sub/thing.conf`), modeOf(`${out}/inline.conf`), modeOf(`${out}/existing.txt`)]).toEqual([
-            '750',
-            '640',
-            '600',
-            '644',
-          ]);
-          expect(lstatSync(`${out}/sub/deeper`).isDirectory()).toBe(true);
-          // No temporary file left beside any destination.
-          expect([...readdirSync(out), ...readdirSync(`${out}/sub`)].filter((n) => n.startsWith('.hawp-'))).toEqual([]);
+  when.describe('on localhost, as root (it sets owners)', () => {
+    it(
+      'writes every kind of entry, the template byte for byte as ansible.builtin.template renders it; a second run changes nothing',
+      async () => {
+        const { dir, out } = workspace();
+        const first = await play(dir);
+        expect(first.code, first.report).toBe(0);
+        expect(first.stdout).toContain('CHANGED=True');
+        expect(pathsIn(first.stdout)).toEqual([
+          `${out}/sub/deeper`,
+          `${out}/sub/thing.conf`,
+          `${out}/plain.txt`,
+          `${out}/inline.conf`,
+          `${out}/thing-link.conf`,
+          `${out}/old.conf`,
+          `${out}/existing.txt`,
+        ]);
+        expect(readFileSync(`${out}/sub/thing.conf`)).toEqual(readFileSync(`${out}/builtin.conf`));
+        expect(readFileSync(`${out}/sub/thing.conf`, 'utf8')).toBe(
+          `# A title\nline 1: 2\nline 2: 4\nline 3: 6\nsecret = 'it's a "quote" and \\ a backslash'\nflag on`,
+        );
+        expect(readFileSync(`${out}/plain.txt`, 'utf8')).toBe('as it is {{ not templated }}\n');
+        expect(readFileSync(`${out}/inline.conf`, 'utf8')).toBe('port = 3306\n');
+        expect(existsSync(`${out}/never.conf`)).toBe(false);
+        expect(readlinkSync(`${out}/thing-link.conf`)).toBe(`${out}/sub/thing.conf`);
+        expect(existsSync(`${out}/old.conf`)).toBe(false);
+        expect(readFileSync(`${out}/existing.txt`, 'utf8')).toBe('kept\n');
+        expect([modeOf(`${out}/sub/deeper`), modeOf(`${out}/sub/thing.conf`), modeOf(`${out}/inline.conf`), modeOf(`${out}/existing.txt`)]).toEqual([
+          '750',
+          '640',
+          '600',
+          '644',
+        ]);
+        expect(lstatSync(`${out}/sub/deeper`).isDirectory()).toBe(true);
+        // No temporary file left beside any destination.
+        expect([...readdirSync(out), ...readdirSync(`${out}/sub`)].filter((n) => n.startsWith('.hawp-'))).toEqual([]);
 
-          const second = await play(dir);
-          expect(second.code, second.report).toBe(0);
-          expect(second.stdout).toContain('CHANGED=False');
-          expect(recapChanged(second.stdout), second.report).toBe(0);
-        },
-        budget({ 'ansible-playbook': 2 }),
-      );
+        const second = await play(dir);
+        expect(second.code, second.report).toBe(0);
+        expect(second.stdout).toContain('CHANGED=False');
+        expect(recapChanged(second.stdout), second.report).toBe(0);
+      },
+      budget({ 'ansible-playbook': 2 }),
+    );
 
-      it(
-        'a file that fails its check is left as it was (no temporary file behind); check mode reports a change and makes none',
-        async () => {
-          const { dir, out } = workspace();
-          expect((await play(dir)).code).toBe(0);
-          const failed = await play(dir, '-e', 'check_validate=true');
-          expect(failed.code, failed.report).not.toBe(0);
-          expect(failed.stdout + failed.stderr).toMatch(/inline\.conf failed its check \(\/bin\/sh\),\s+left\s+as\s+it\s+was/);
-          expect(readFileSync(`${out}/inline.conf`, 'utf8')).toBe('port = 3306\n');
-          expect(readdirSync(out).filter((n) => n.startsWith('.hawp-'))).toEqual([]);
+    it(
+      'a file that fails its check is left as it was (no temporary file behind); check mode reports a change and makes none',
+      async () => {
+        const { dir, out } = workspace();
+        expect((await play(dir)).code).toBe(0);
+        const failed = await play(dir, '-e', 'check_validate=true');
+        expect(failed.code, failed.report).not.toBe(0);
+        expect(failed.stdout + failed.stderr).toMatch(/inline\.conf failed its check \(\/bin\/sh\),\s+left\s+as\s+it\s+was/);
+        expect(readFileSync(`${out}/inline.conf`, 'utf8')).toBe('port = 3306\n');
+        expect(readdirSync(out).filter((n) => n.startsWith('.hawp-'))).toEqual([]);
 
-          writeFileSync(`${out}/plain.txt`, 'edited by hand\n');
-          const checked = await play(dir, '--check', '-e', 'listen_port=5432');
-          expect(checked.code, checked.report).toBe(0);
-          expect(checked.stdout).toContain('CHANGED=True');
-          expect(pathsIn(checked.stdout)).toEqual([`${out}/plain.txt`, `${out}/inline.conf`]);
-          expect(readFileSync(`${out}/plain.txt`, 'utf8')).toBe('edited by hand\n');
-          expect(readFileSync(`${out}/inline.conf`, 'utf8')).toBe('port = 3306\n');
-        },
-        budget({ 'ansible-playbook': 3 }),
-      );
-    },
-  );
+        writeFileSync(`${out}/plain.txt`, 'edited by hand\n');
+        const checked = await play(dir, '--check', '-e', 'listen_port=5432');
+        expect(checked.code, checked.report).toBe(0);
+        expect(checked.stdout).toContain('CHANGED=True');
+        expect(pathsIn(checked.stdout)).toEqual([`${out}/plain.txt`, `${out}/inline.conf`]);
+        expect(readFileSync(`${out}/plain.txt`, 'utf8')).toBe('edited by hand\n');
+        expect(readFileSync(`${out}/inline.conf`, 'utf8')).toBe('port = 3306\n');
+      },
+      budget({ 'ansible-playbook': 3 }),
+    );
+  });
 });
