@@ -64,24 +64,34 @@ def _attrs_differ(st, uid, gid, mode):
     )
 
 
-def _directory(module, entry):
-    path = entry['path']
-    uid, gid, mode = _ids(entry)
+def _existing(module, path, is_kind, kind):
+    """The path's lstat, None when it does not exist; fails when it is not of the kind wanted."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        st = None
-    if st is not None and not stat.S_ISDIR(st.st_mode):
-        module.fail_json(msg='%s exists and is not a directory' % path)
+        return None
+    if is_kind is not None and not is_kind(st.st_mode):
+        module.fail_json(msg='%s exists and is not a %s' % (path, kind))
+    return st
+
+
+def _set_attrs(path, uid, gid, mode):
+    os.chown(path, uid, gid)
+    if mode is not None:
+        os.chmod(path, mode)
+
+
+def _directory(module, entry):
+    path = entry['path']
+    uid, gid, mode = _ids(entry)
+    st = _existing(module, path, stat.S_ISDIR, 'directory')
     if st is not None and not _attrs_differ(st, uid, gid, mode):
         return False
     if module.check_mode:
         return True
     if st is None:
         os.makedirs(path, mode=0o755 if mode is None else mode)
-    os.chown(path, uid, gid)
-    if mode is not None:
-        os.chmod(path, mode)
+    _set_attrs(path, uid, gid, mode)
     return True
 
 
@@ -115,16 +125,13 @@ def _absent(module, entry):
 def _attributes(module, entry):
     path = entry['path']
     uid, gid, mode = _ids(entry)
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
+    st = _existing(module, path, None, '')
+    if st is None:
         module.fail_json(msg='%s does not exist' % path)
     if not _attrs_differ(st, uid, gid, mode):
         return False
     if not module.check_mode:
-        os.chown(path, uid, gid)
-        if mode is not None:
-            os.chmod(path, mode)
+        _set_attrs(path, uid, gid, mode)
     return True
 
 
@@ -132,12 +139,7 @@ def _file(module, entry):
     path = entry['path']
     data = base64.b64decode(entry['content_b64'])
     uid, gid, mode = _ids(entry)
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        st = None
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        module.fail_json(msg='%s exists and is not a regular file' % path)
+    st = _existing(module, path, stat.S_ISREG, 'regular file')
     same_bytes = False
     if st is not None and st.st_size == len(data):
         with open(path, 'rb') as f:
@@ -147,9 +149,7 @@ def _file(module, entry):
     if module.check_mode:
         return True
     if same_bytes:
-        os.chown(path, uid, gid)
-        if mode is not None:
-            os.chmod(path, mode)
+        _set_attrs(path, uid, gid, mode)
         return True
     parent = os.path.dirname(path)
     if not os.path.isdir(parent):
