@@ -63,15 +63,15 @@ class ActionModule(ActionBase):
         kinds = [k for k in _KINDS if k in entry]
         if len(kinds) != 1:
             raise AnsibleActionFail('hawp_files: an entry needs exactly one of %s: %r' % (', '.join(_KINDS), sorted(entry)))
+        kind = kinds[0]
         unknown = set(entry) - set(_KINDS) - set(_PASSED) - {'dest', 'when'}
         if unknown:
-            raise AnsibleActionFail('hawp_files: unknown keys %s in the entry for %s' % (sorted(unknown), entry.get('dest') or entry.get('directory')))
+            raise AnsibleActionFail('hawp_files: unknown keys %s in the entry for %s' % (sorted(unknown), entry.get('dest') or entry[kind]))
         when = entry.get('when', True)
         if isinstance(when, str):
             when = when.strip().lower() in ('true', 'yes', '1')
         if not when:
             return None
-        kind = kinds[0]
         spec = {k: to_text(entry[k]) for k in _PASSED if entry.get(k) not in (None, '')}
         if kind in ('directory', 'absent', 'attributes'):
             spec.update(path=to_text(entry[kind]), state=kind)
