@@ -15,7 +15,10 @@ import { chmodSync, existsSync, mkdirSync, rmSync, mkdtempSync, readdirSync, rea
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createHash, randomBytes } from 'node:crypto';
+import { startS3Standin, type S3Standin } from '../src/lab/s3.js';
 import { MARIADB_TOOLS, startMariadb, type PrivateMariadb } from './support/mariadb.js';
+import { send, signed } from './support/s3-client.js';
 import { budget, missing, runTool, runToolSync, skipWhen, type ToolResult } from './support/tools.js';
 
 const SCRIPT = path.resolve(__dirname, '..', 'ansible', 'roles', 'backup', 'files', 'ha-wordpress-backup');
@@ -308,5 +311,95 @@ skipWhen(why).describe('ha-wordpress-backup against a real MariaDB server and a 
       expect(readFileSync(envFile, 'utf8')).toContain('RESTIC_REPOSITORY=');
     },
     budget({ other: 2 }),
+  );
+  // The uploads: the media bucket in the lab's S3 stand-in (loopback), mirrored by the real rclone.
+  skipWhen(missing('rclone')).it(
+    'uploads: a backup holds the media bucket; restore-media puts changed, deleted and later objects back as they were',
+    async () => {
+      const creds = { accessKey: `LAB${randomBytes(6).toString('hex').toUpperCase()}`, secretKey: randomBytes(24).toString('base64') };
+      const media = 'shop-media';
+      const standin: S3Standin = await startS3Standin({ address: '127.0.0.1', port: 0, directory: path.join(dir, 's3'), ...creds, buckets: [media] });
+      const port = Number(new URL(standin.url).port);
+      const put = async (key: string, body: Buffer) => {
+        const r = await send(
+          port,
+          signed(port, creds, { method: 'PUT', url: `/${media}/${key}`, body, headers: { 'x-amz-acl': 'public-read', 'content-type': 'image/jpeg' } }),
+        );
+        expect(r.status, r.body).toBe(200);
+      };
+      const del = async (key: string) => expect((await send(port, signed(port, creds, { method: 'DELETE', url: `/${media}/${key}` }))).status).toBe(204);
+      /** Fetched as a browser would (anonymous): the status and the content's SHA-256. */
+      const get = async (key: string) => {
+        const r = await send(port, { method: 'GET', url: `/${media}/${key}`, headers: { host: `127.0.0.1:${port}` } });
+        return r.status === 200 ? createHash('sha256').update(r.bytes).digest('hex') : r.status;
+      };
+      try {
+        const repoMedia = path.join(dir, 'repo-media');
+        const mediaEnv = path.join(dir, 'env-media');
+        const envText = (secret: string) =>
+          `RESTIC_REPOSITORY=${repoMedia}\nRESTIC_PASSWORD=${PASSWORD}\nAWS_ACCESS_KEY_ID=${creds.accessKey}\nAWS_SECRET_ACCESS_KEY=${secret}\n`;
+        writeFileSync(mediaEnv, envText(creds.secretKey), { mode: 0o600 });
+        const withMedia = path.join(dir, 'backup-media.json');
+        const base = JSON.parse(readFileSync(good, 'utf8')) as Record<string, unknown>;
+        writeFileSync(
+          withMedia,
+          JSON.stringify({ ...base, state_dir: path.join(dir, 'state-media'), media: { bucket: media, endpoint: standin.url, region: 'lab' } }),
+        );
+        await ok(['init'], good, mediaEnv);
+
+        // A backup taken before uploads were backed up: restoring it leaves the bucket alone.
+        const older = await ok(['backup'], good, mediaEnv);
+        expect(older.contents).toEqual(['database', 'settings']);
+
+        const files: Record<string, Buffer> = {
+          '2026/12/photo.jpg': randomBytes(180_000),
+          '2026/12/photo-150x150.jpg': randomBytes(9_000),
+          '2026/11/brochure.pdf': randomBytes(60_000),
+        };
+        for (const [k, b] of Object.entries(files)) await put(k, b);
+        const hashes = Object.fromEntries(Object.entries(files).map(([k, b]) => [k, createHash('sha256').update(b).digest('hex')]));
+
+        const taken = await ok(['backup'], withMedia, mediaEnv);
+        const bytes = Object.values(files).reduce((n, b) => n + b.length, 0);
+        expect(taken).toMatchObject({ ok: true, contents: ['database', 'media', 'settings'], media: { files: 3, bytes } });
+        const listed = (await ok(['snapshots'], withMedia, mediaEnv)) as unknown as { id: string; contents: string[]; media: unknown }[];
+        expect(listed.map((b) => [b.id, b.contents, b.media])).toEqual([
+          [older.snapshot, ['database', 'settings'], null],
+          [taken.snapshot, ['database', 'media', 'settings'], { files: 3, bytes }],
+        ]);
+        // The mirror is root's alone, like the rest of the state directory.
+        expect(statSync(path.join(dir, 'state-media', 'media', '2026', '12', 'photo.jpg')).mode & 0o077).toBe(0);
+
+        // After the backup: one file replaced, one deleted, one added.
+        await put('2026/12/photo.jpg', randomBytes(180_000));
+        await del('2026/11/brochure.pdf');
+        await put('2026/12/later.png', randomBytes(5_000));
+        expect(await get('2026/12/photo.jpg')).not.toBe(hashes['2026/12/photo.jpg']);
+
+        const olderRestore = await ok(['restore-media', '--snapshot', older.short_id as string], withMedia, mediaEnv);
+        expect(olderRestore).toMatchObject({ ok: true, restored: false, why: expect.stringMatching(/holds no uploads/) });
+        expect(await get('2026/12/later.png')).not.toBe(404);
+
+        const restored = await ok(['restore-media', '--snapshot', taken.short_id as string], withMedia, mediaEnv);
+        expect(restored).toMatchObject({ ok: true, restored: true, bucket: media, files: 3, bytes });
+        for (const [k, h] of Object.entries(hashes)) expect(await get(k), k).toBe(h);
+        // Gone (anonymous, a missing object is a 403 as on Spaces; signed, 404).
+        expect((await send(port, signed(port, creds, { method: 'GET', url: `/${media}/2026/12/later.png` }))).status).toBe(404);
+        // Again: nothing left to do, and the same result (an interrupted restore is finished this way).
+        expect(await ok(['restore-media', '--snapshot', taken.snapshot as string], withMedia, mediaEnv)).toMatchObject({ restored: true, files: 3 });
+        for (const [k, h] of Object.entries(hashes)) expect(await get(k), k).toBe(h);
+
+        // A key the bucket refuses: the backup fails in one line naming the bucket; the database snapshot it took is kept.
+        writeFileSync(mediaEnv, envText(creds.secretKey.split('').reverse().join('') + 'x'), { mode: 0o600 });
+        const line = await fails(['backup'], withMedia, mediaEnv);
+        expect(line).toMatch(/^ha-wordpress-backup backup: the database was saved \(snapshot [0-9a-f]{8}\) but the uploads were not: /);
+        expect(line).toMatch(/copying the media bucket shop-media failed: .*(SignatureDoesNotMatch|403)/);
+        expect(line).not.toContain(creds.secretKey);
+        expect((await ok(['state'], withMedia, mediaEnv)).last_backup).toMatchObject({ ok: false, error: expect.stringMatching(/uploads were not/) });
+      } finally {
+        await standin.close();
+      }
+    },
+    budget({ other: 10 }),
   );
 });

@@ -56,12 +56,19 @@ async function setup() {
 }
 
 describe('the backup keys and bucket, through the client, against the stand-in API', () => {
-  it('first up: a full-access key for terraform, the buckets, then a readwrite key on each bucket only; each stored at once', async () => {
+  it("first up: terraform's full-access key, the buckets, the database nodes' key on both, the web nodes' on media; each stored at once", async () => {
     const { deps, events, saved, fake } = await setup();
     const r = await ensureBackupStorage(deps, STATE);
     expect(fake.spacesKeys.map((k) => [k.name, k.grants])).toEqual([
       [terraformKeyName('shop'), [{ bucket: '', permission: 'fullaccess' }]],
-      [nodeKeyName('shop'), [{ bucket: BUCKET, permission: 'readwrite' }]],
+      // The database nodes back the uploads up and restore them: the media bucket too.
+      [
+        nodeKeyName('shop'),
+        [
+          { bucket: BUCKET, permission: 'readwrite' },
+          { bucket: MEDIA, permission: 'readwrite' },
+        ],
+      ],
       [mediaKeyName('shop'), [{ bucket: MEDIA, permission: 'readwrite' }]],
     ]);
     expect(events).toEqual([

@@ -13,6 +13,7 @@
  * the Debian packages. Minutes, not seconds: it runs the whole playbook.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -661,51 +662,68 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     expect(await xCache({ headers: { 'x-forwarded-proto': 'http' } })).toBe('MISS');
   });
 
+  /** A plain GET of a URL, as a visitor's browser makes it. */
+  const fetchBytes = (url: string) =>
+    new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+      http
+        .get(url, { timeout: 10_000 }, (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (d: Buffer) => parts.push(d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts) }));
+        })
+        .on('error', reject);
+    });
+
+  /**
+   * WordPress's media library through the REST API of one web node, as the
+   * load balancer asks it (the site's Host, HTTPS said by X-Forwarded-Proto),
+   * logged in with an application password made for the admin.
+   */
+  function mediaLibrary() {
+    const webs = inventory().filter((h) => h.group === 'wp_node');
+    const host = new URL(siteUrl()!).hostname;
+    // An application password for the admin, made on a node with WordPress loaded: the REST API's login for scripts.
+    const made = onNode(
+      webs[0]!.ip,
+      'sudo -u www-data php',
+      "<?php $_SERVER['HTTP_HOST'] = 'localhost'; require '/usr/share/wordpress/wp-load.php'; " +
+        "$u = get_user_by('login', 'hawp-admin'); [$pw] = WP_Application_Passwords::create_new_application_password($u->ID, ['name' => 'lab test " +
+        "' . uniqid()]); echo $pw;",
+    ).trim();
+    const auth = `Basic ${Buffer.from(`hawp-admin:${made}`).toString('base64')}`;
+    const asLb = { host, 'x-forwarded-proto': 'https', authorization: auth };
+    const upload = (ip: string, image: Buffer, filename = 'hawp-lab-upload.png') =>
+      new Promise<{ status: number; json: Record<string, unknown> }>((resolve, reject) => {
+        const req = http.request(
+          {
+            host: ip,
+            port: 80,
+            // ?rest_route=: the REST API without pretty permalinks (the site keeps WordPress's default links).
+            path: '/?rest_route=/wp/v2/media',
+            method: 'POST',
+            headers: { ...asLb, 'content-type': 'image/png', 'content-disposition': `attachment; filename="${filename}"` },
+            timeout: 60_000,
+          },
+          answerTo((a) => resolve({ status: a.status, json: JSON.parse(a.body) as Record<string, unknown> })),
+        );
+        req.on('error', reject);
+        req.end(image);
+      });
+    /** Deleted for good (not to the trash): WordPress deletes its objects from the bucket. */
+    const remove = (ip: string, id: unknown) => toNode(ip, `/?rest_route=/wp/v2/media/${String(id)}&force=true`, { method: 'DELETE', headers: asLb });
+    /** The URLs of an upload: the original and every size WordPress made. */
+    const urls = (json: Record<string, unknown>) => [
+      String(json.source_url),
+      ...Object.values((json.media_details as { sizes: Record<string, { source_url: string }> }).sizes).map((x) => x.source_url),
+    ];
+    return { webs, asLb, upload, fetchBytes, remove, urls };
+  }
+
   it(
     'an upload through one web node is in the media bucket: its URL and sizes answer with the same bytes every time; ' +
       'the same name through another node is not overwritten; delete removes it',
     async () => {
-      const webs = inventory().filter((h) => h.group === 'wp_node');
-      const host = new URL(siteUrl()!).hostname;
-      // An application password for the admin, made on a node with WordPress loaded: the REST API's login for scripts.
-      const made = onNode(
-        webs[0]!.ip,
-        'sudo -u www-data php',
-        "<?php $_SERVER['HTTP_HOST'] = 'localhost'; require '/usr/share/wordpress/wp-load.php'; " +
-          "$u = get_user_by('login', 'hawp-admin'); [$pw] = WP_Application_Passwords::create_new_application_password($u->ID, ['name' => 'lab test " +
-          "' . uniqid()]); echo $pw;",
-      ).trim();
-      const auth = `Basic ${Buffer.from(`hawp-admin:${made}`).toString('base64')}`;
-      // As the load balancer asks a node: the site's Host, and HTTPS said by X-Forwarded-Proto.
-      const asLb = { host, 'x-forwarded-proto': 'https', authorization: auth };
-      const upload = (ip: string, image: Buffer) =>
-        new Promise<{ status: number; json: Record<string, unknown> }>((resolve, reject) => {
-          const req = http.request(
-            {
-              host: ip,
-              port: 80,
-              // ?rest_route=: the REST API without pretty permalinks (the site keeps WordPress's default links).
-              path: '/?rest_route=/wp/v2/media',
-              method: 'POST',
-              headers: { ...asLb, 'content-type': 'image/png', 'content-disposition': 'attachment; filename="hawp-lab-upload.png"' },
-              timeout: 60_000,
-            },
-            answerTo((a) => resolve({ status: a.status, json: JSON.parse(a.body) as Record<string, unknown> })),
-          );
-          req.on('error', reject);
-          req.end(image);
-        });
-      const fetchBytes = (url: string) =>
-        new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
-          http
-            .get(url, { timeout: 10_000 }, (res) => {
-              const parts: Buffer[] = [];
-              res.on('data', (d: Buffer) => parts.push(d));
-              res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts) }));
-            })
-            .on('error', reject);
-        });
-
+      const { webs, asLb, upload, fetchBytes, remove } = mediaLibrary();
       const image = png(640, 480, 1);
       const one = await upload(webs[0]!.ip, image);
       expect(one.status, JSON.stringify(one.json)).toBe(201);
@@ -742,7 +760,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
         [webs[2]!, one],
         [webs[2]!, two],
       ] as const) {
-        const del = await toNode(n.ip, `/?rest_route=/wp/v2/media/${String(u.json.id)}&force=true`, { method: 'DELETE', headers: asLb });
+        const del = await remove(n.ip, u.json.id);
         expect(del.status, del.body).toBe(200);
       }
       for (const u of [url, ...sizes]) expect((await fetchBytes(u)).status, u).toBe(403);
@@ -908,7 +926,8 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     );
   }
 
-  let backedUp: { fingerprint: Record<string, string>; snapshot: string } | undefined;
+  let backedUp: { fingerprint: Record<string, string>; snapshot: string; uploads: Record<string, string> } | undefined;
+  const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
   it(
     'backup, then content changed and deleted, then restore: every WordPress table is exactly as it was at the snapshot, and the site serves it',
@@ -916,12 +935,22 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
       const db = inventory().filter((h) => h.group === 'galera_cluster_node');
       const { name } = wpDatabase(db[0]!.ip);
       writeContent(db[0]!.ip, name, 'one');
+      // An uploaded file too: its original and sizes, as visitors fetch them from the media bucket.
+      const media = mediaLibrary();
+      const kept = await media.upload(media.webs[0]!.ip, png(400, 300, 7), 'hawp-backup-kept.png');
+      expect(kept.status, JSON.stringify(kept.json)).toBe(201);
+      const uploads: Record<string, string> = {};
+      for (const u of media.urls(kept.json)) {
+        const r = await media.fetchBytes(u);
+        expect(r.status, u).toBe(200);
+        uploads[u] = sha256(r.body);
+      }
       const { tables, fingerprint: before } = wpDatabase(db[1]!.ip);
       const taken = await runCli(['backup', '--json', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 10 * MIN });
       expect(taken.code, taken.stderr).toBe(0);
       const b = JSON.parse(taken.stdout) as { snapshot: string; short_id: string; node: string; duration_s: number; bytes: number; contents: string[] };
       console.log(`backup: ${JSON.stringify(b)}`);
-      expect(b.contents).toContain('database');
+      expect(b.contents).toEqual(['database', 'media', 'settings']);
       expect(b.bytes).toBeGreaterThan(10_000);
       // The backup read a node that was not taking the writes, and left it Synced.
       expect(b.node).not.toBe(db[0]!.name);
@@ -948,6 +977,11 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
       );
       writeContent(db[0]!.ip, name, 'two');
       expect(wpDatabase(db[1]!.ip).fingerprint).not.toEqual(before);
+      // The upload deleted (WordPress deletes its objects), and another made after the backup.
+      expect((await media.remove(media.webs[1]!.ip, kept.json.id)).status).toBe(200);
+      for (const u of Object.keys(uploads)) expect((await media.fetchBytes(u)).status, u).toBe(403);
+      const later = await media.upload(media.webs[2]!.ip, png(200, 100, 8), 'hawp-backup-later.png');
+      expect(later.status, JSON.stringify(later.json)).toBe(201);
 
       const unknown = await runCli(['restore', '--yes', '--snapshot', 'abcdef12', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home } });
       expect(unknown.code).toBe(2);
@@ -961,6 +995,12 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
       expect(restored.code, restored.stderr).toBe(0);
       console.log(`restore: ${restored.stdout.trim().replace(/\s+/g, ' ')}`);
       for (const n of db) expect(wpDatabase(n.ip).fingerprint, n.name).toEqual(before);
+      // The media bucket as it was: the deleted upload's files back byte for byte, the later one gone.
+      for (const [u, h] of Object.entries(uploads)) {
+        const r = await media.fetchBytes(u);
+        expect([r.status, sha256(r.body)], u).toEqual([200, h]);
+      }
+      for (const u of media.urls(later.json)) expect((await media.fetchBytes(u)).status, u).toBe(403);
       // The first pages after the maintenance page can be slow (PHP and MariaDB caches are cold): healthy within a minute.
       let status = await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } });
       for (let i = 0; i < 12 && status.code !== 0; i++) {
@@ -970,7 +1010,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
       expect(status.code, status.stdout).toBe(0);
       const url = siteUrl()!;
       expect((await get(`${url}?name=backup-test-one`)).body).toContain('Backup test one');
-      backedUp = { fingerprint: before, snapshot: b.snapshot };
+      backedUp = { fingerprint: before, snapshot: b.snapshot, uploads };
     },
     40 * MIN,
   );
@@ -1045,8 +1085,12 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
       expect(back.code, back.stderr).toBe(0);
       const db = inventory().filter((h) => h.group === 'galera_cluster_node');
       for (const n of db) expect(wpDatabase(n.ip).fingerprint, n.name).toEqual(atDestroy);
-      // The post the restore test brought back is there too.
+      // The post the restore test brought back is there too, and the upload's files.
       expect(onNode(db[0]!.ip, `sudo mariadb -N -B -e "SELECT COUNT(*) FROM wp_posts WHERE post_name = 'backup-test-one'" ${dbName}`).trim()).toBe('1');
+      for (const [u, h] of Object.entries(backedUp!.uploads)) {
+        const r = await fetchBytes(u);
+        expect([r.status, sha256(r.body)], u).toEqual([200, h]);
+      }
     },
     70 * MIN,
   );

@@ -11,7 +11,7 @@
  * Spaces serves it, and nothing else is.
  */
 import { spawn } from 'node:child_process';
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HEALTH_PATH, PUBLIC_READS_FILE, startS3Standin, type S3Standin } from '../src/lab/s3.js';
 import { parseS3StandinConfig } from '../src/lab/s3-standin.js';
 import { ROOT, tempDir } from './support/cli.js';
+import { send, signed, type Answer } from './support/s3-client.js';
 import { budget, needs, runTool, STEP_TIMEOUT_MS, type ToolResult } from './support/tools.js';
 
 const MiB = 1024 * 1024;
@@ -132,67 +133,6 @@ async function recordingProxy(port: number): Promise<{ port: number; seen: Recor
         server.closeAllConnections();
       }),
   };
-}
-
-interface Answer {
-  status: number;
-  /** The body as text (S3's XML errors). */
-  body: string;
-  bytes: Buffer;
-  headers: http.IncomingHttpHeaders;
-}
-
-function send(port: number, r: { method: string; url: string; headers: http.OutgoingHttpHeaders; body?: Buffer }): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: r.method, path: r.url, headers: r.headers, agent: false }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => {
-        const bytes = Buffer.concat(parts);
-        resolve({ status: res.statusCode!, body: bytes.toString('utf8'), bytes, headers: res.headers });
-      });
-    });
-    req.on('error', reject);
-    req.end(r.body);
-  });
-}
-
-/**
- * A request signed as an S3 SDK signs it (SigV4, the Authorization header,
- * the body's real SHA-256), for the requests restic never makes. `url` is
- * already encoded as it goes on the wire.
- */
-function signed(
-  port: number,
-  creds: { accessKey: string; secretKey: string },
-  r: { method: string; url: string; headers?: Record<string, string>; body?: Buffer },
-): { method: string; url: string; headers: http.OutgoingHttpHeaders; body: Buffer } {
-  const body = r.body ?? Buffer.alloc(0);
-  const amzDate = new Date().toISOString().replace(/[-:]|\.\d{3}/g, '');
-  const day = amzDate.slice(0, 8);
-  const headers: Record<string, string> = {
-    ...r.headers,
-    host: `127.0.0.1:${port}`,
-    'x-amz-date': amzDate,
-    'x-amz-content-sha256': createHash('sha256').update(body).digest('hex'),
-  };
-  const names = Object.keys(headers).sort();
-  const [uri, query = ''] = r.url.split('?') as [string, string?];
-  const canonicalQuery = query
-    .split('&')
-    .filter(Boolean)
-    .map((kv) => (kv.includes('=') ? kv : `${kv}=`))
-    .sort()
-    .join('&');
-  const canonicalHeaders = names.map((n) => `${n}:${headers[n]!.trim()}\n`).join('');
-  const canonical = [r.method, uri, canonicalQuery, canonicalHeaders, names.join(';'), headers['x-amz-content-sha256']].join('\n');
-  const scope = `${day}/lab/s3/aws4_request`;
-  const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, createHash('sha256').update(canonical).digest('hex')].join('\n');
-  const hmac = (k: Buffer | string, data: string) => createHmac('sha256', k).update(data).digest();
-  const key = hmac(hmac(hmac(hmac(`AWS4${creds.secretKey}`, day), 'lab'), 's3'), 'aws4_request');
-  const signature = createHmac('sha256', key).update(toSign).digest('hex');
-  headers.authorization = `AWS4-HMAC-SHA256 Credential=${creds.accessKey}/${scope}, SignedHeaders=${names.join(';')}, Signature=${signature}`;
-  return { method: r.method, url: r.url, headers, body };
 }
 
 const restic = needs('restic');

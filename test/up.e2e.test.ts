@@ -175,9 +175,13 @@ describe('up --yes --non-interactive with stand-in terraform and ansible-playboo
       expect(c.env.SPACES_SECRET_ACCESS_KEY).toBe(api.spacesSecret(made.access_key));
       expect(c.argv.join(' ')).not.toContain(api.spacesSecret(made.access_key));
     }
-    const bucket = (yaml.load(readFileSync(path.join(ws, 'ha-wordpress.yml'), 'utf8')) as Record<string, string>)['backup-bucket'];
+    const settings = yaml.load(readFileSync(path.join(ws, 'ha-wordpress.yml'), 'utf8')) as Record<string, string>;
     const node = api.spacesKeys.find((k) => k.name === 'shop-backup')!;
-    expect(node.grants).toEqual([{ bucket, permission: 'readwrite' }]);
+    // The database nodes back the uploads up and restore them: the media bucket too.
+    expect(node.grants).toEqual([
+      { bucket: settings['backup-bucket'], permission: 'readwrite' },
+      { bucket: settings['spaces-bucket'], permission: 'readwrite' },
+    ]);
     const all = yaml.load(ansibleVaultDecrypt(path.join(ws, 'ansible/group_vars/all/vault.yml'), pwFile)) as Record<string, string>;
     expect(all.vault_backup_s3_access_key_id).toBe(node.access_key);
     expect(all.vault_backup_s3_secret_access_key).toBe(api.spacesSecret(node.access_key));

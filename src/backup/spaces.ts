@@ -6,8 +6,8 @@
  *     lifecycle on every plan needs full access), kept in terraform/vault.yml;
  *  2. the backup bucket, applied in terraform/backup/ with that key in
  *     terraform's environment (never in argv); destroy never runs there;
- *  3. a readwrite key scoped to the bucket for the nodes, kept in
- *     ansible/group_vars/all/vault.yml.
+ *  3. a readwrite key scoped to the backup and media buckets for the
+ *     database nodes, kept in ansible/group_vars/all/vault.yml.
  * A key is kept while the account still lists it with exactly its grants;
  * otherwise a new one is made, stored, and only then the old one deleted.
  */
@@ -55,6 +55,15 @@ export interface BackupStorageState {
 export const terraformKeyName = (project: string) => `${project}-terraform`;
 export const nodeKeyName = (project: string) => `${project}-backup`;
 export const mediaKeyName = (project: string) => `${project}-media`;
+
+/**
+ * The database nodes' key: the backup bucket, and the media bucket, which
+ * every backup mirrors and a restore writes back (docs/backups.md#the-uploads).
+ */
+export const nodeGrants = (s: Pick<BackupStorageState, 'bucket' | 'mediaBucket'>): SpacesGrant[] => [
+  { bucket: s.bucket, permission: 'readwrite' },
+  ...(s.mediaBucket ? [{ bucket: s.mediaBucket, permission: 'readwrite' as const }] : []),
+];
 
 const grantKey = (g: SpacesGrant) => `${g.permission}\u0000${g.bucket}`;
 const showGrants = (grants: SpacesGrant[]) => grants.map((g) => (g.permission === 'fullaccess' ? 'full access' : `${g.permission} on ${g.bucket}`)).join(', ');
@@ -105,9 +114,7 @@ export async function ensureBackupStorage(
     await ensureKey(deps, listed, terraformKeyName(s.project), [{ bucket: '', permission: 'fullaccess' }], s.terraformKey, deps.saveTerraformKey, 'terraform')
   ).key;
   await deps.applyBucket(terraformKey);
-  const nodeKey = (
-    await ensureKey(deps, listed, nodeKeyName(s.project), [{ bucket: s.bucket, permission: 'readwrite' }], s.nodeKey, deps.saveNodeKey, 'backups')
-  ).key;
+  const nodeKey = (await ensureKey(deps, listed, nodeKeyName(s.project), nodeGrants(s), s.nodeKey, deps.saveNodeKey, 'backups')).key;
   const own = s.mediaKey && listed.some((k) => k.accessKey === s.mediaKey!.accessKeyId && k.name !== mediaKeyName(s.project));
   const mediaKey = own
     ? s.mediaKey!

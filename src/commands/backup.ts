@@ -32,7 +32,14 @@ export interface Snapshot {
   tags: string[];
   contents: string[];
   size: number;
+  /** The uploads' companion snapshot: the media bucket's files when the backup was taken (null: not in this backup). */
+  media?: MediaCount | null;
   verified: string | null;
+}
+
+export interface MediaCount {
+  files: number | null;
+  bytes: number | null;
 }
 
 export interface BackupResult {
@@ -44,6 +51,7 @@ export interface BackupResult {
   bytes: number;
   added_bytes: number;
   contents: string[];
+  media?: MediaCount | null;
 }
 
 export interface VerifyResult {
@@ -171,7 +179,8 @@ export async function runBackup(ctx: OpContext): Promise<void> {
   if (ctx.options.json) return ctx.log.out(JSON.stringify(result, null, 2));
   ctx.log.success(
     `backup ${result.short_id} taken on ${result.node} in ${result.duration_s.toFixed(1)} s: ` +
-      `${bytes(result.bytes)} (${bytes(result.added_bytes)} new in the repository); ${result.contents.join(', ')}`,
+      `${bytes(result.bytes)}${result.media ? ` and ${result.media.files ?? 0} uploads (${bytes(result.media.bytes ?? 0)})` : ''} ` +
+      `(${bytes(result.added_bytes)} new in the repository); ${result.contents.join(', ')}`,
   );
 }
 
@@ -234,7 +243,8 @@ export async function runRestore(ctx: OpContext): Promise<void> {
   await withLockedWorkspace(ctx, 'restore', async (ws) => {
     const snapshot = pickSnapshot(await listSnapshots(ctx, ws), ctx.options.snapshot ?? 'latest');
     ctx.log.info(
-      `  Snapshot ${snapshot.short_id} of ${snapshot.time} (${snapshot.contents.join(', ')}) replaces the live database of ${ws.project}; ` +
+      `  Snapshot ${snapshot.short_id} of ${snapshot.time} (${snapshot.contents.join(', ')}) replaces the live database ` +
+        `${snapshot.contents.includes('media') ? "and the media bucket's uploads " : ''}of ${ws.project}; ` +
         'the site shows a maintenance page while it runs, and what was written since that snapshot is lost.',
     );
     if (!ctx.yes) {
