@@ -352,13 +352,19 @@ skipWhen(why).describe('ha-wordpress-backup against a real MariaDB server and a 
         expect(older.contents).toEqual(['database', 'settings']);
 
         const files: Record<string, Buffer> = {
-          '2026/12/photo.jpg': randomBytes(180_000),
-          '2026/12/photo-150x150.jpg': randomBytes(9_000),
-          '2026/11/brochure.pdf': randomBytes(60_000),
+          // Where the web nodes' plugin keeps an upload: wp-content/uploads/ and its path under the uploads directory.
+          'wp-content/uploads/2026/12/photo.jpg': randomBytes(180_000),
+          'wp-content/uploads/2026/12/photo-150x150.jpg': randomBytes(9_000),
+          'wp-content/uploads/2026/11/brochure.pdf': randomBytes(60_000),
         };
         for (const [k, b] of Object.entries(files)) await put(k, b);
         const hashes = Object.fromEntries(Object.entries(files).map(([k, b]) => [k, createHash('sha256').update(b).digest('hex')]));
 
+        // Two attachments in the database: one whose file is in the bucket, one whose file was lost before the backup.
+        sql(
+          'INSERT INTO wp_postmeta (post_id, meta_key, meta_value) ' +
+            "VALUES (1, '_wp_attached_file', '2026/12/photo.jpg'), (2, '_wp_attached_file', '2026/10/lost.jpg')",
+        );
         const taken = await ok(['backup'], withMedia, mediaEnv);
         const bytes = Object.values(files).reduce((n, b) => n + b.length, 0);
         expect(taken).toMatchObject({ ok: true, contents: ['database', 'media', 'settings'], media: { files: 3, bytes } });
@@ -368,23 +374,27 @@ skipWhen(why).describe('ha-wordpress-backup against a real MariaDB server and a 
           [taken.snapshot, ['database', 'media', 'settings'], { files: 3, bytes }],
         ]);
         // The mirror is root's alone, like the rest of the state directory.
-        expect(statSync(path.join(dir, 'state-media', 'media', '2026', '12', 'photo.jpg')).mode & 0o077).toBe(0);
+        expect(statSync(path.join(dir, 'state-media', 'media', 'wp-content', 'uploads', '2026', '12', 'photo.jpg')).mode & 0o077).toBe(0);
+
+        // verify says which attachments' files the backup lacks (reported, not failed: no backup can mend it).
+        const verified = await ok(['verify', '--snapshot', taken.short_id as string], withMedia, mediaEnv);
+        expect(verified).toMatchObject({ ok: true, check: 'ok', media: { files: 3, attachments: 2, missing: 1, missing_examples: ['2026/10/lost.jpg'] } });
 
         // After the backup: one file replaced, one deleted, one added.
-        await put('2026/12/photo.jpg', randomBytes(180_000));
-        await del('2026/11/brochure.pdf');
-        await put('2026/12/later.png', randomBytes(5_000));
-        expect(await get('2026/12/photo.jpg')).not.toBe(hashes['2026/12/photo.jpg']);
+        await put('wp-content/uploads/2026/12/photo.jpg', randomBytes(180_000));
+        await del('wp-content/uploads/2026/11/brochure.pdf');
+        await put('wp-content/uploads/2026/12/later.png', randomBytes(5_000));
+        expect(await get('wp-content/uploads/2026/12/photo.jpg')).not.toBe(hashes['wp-content/uploads/2026/12/photo.jpg']);
 
         const olderRestore = await ok(['restore-media', '--snapshot', older.short_id as string], withMedia, mediaEnv);
         expect(olderRestore).toMatchObject({ ok: true, restored: false, why: expect.stringMatching(/holds no uploads/) });
-        expect(await get('2026/12/later.png')).not.toBe(404);
+        expect(await get('wp-content/uploads/2026/12/later.png')).not.toBe(404);
 
         const restored = await ok(['restore-media', '--snapshot', taken.short_id as string], withMedia, mediaEnv);
         expect(restored).toMatchObject({ ok: true, restored: true, bucket: media, files: 3, bytes });
         for (const [k, h] of Object.entries(hashes)) expect(await get(k), k).toBe(h);
         // Gone (anonymous, a missing object is a 403 as on Spaces; signed, 404).
-        expect((await send(port, signed(port, creds, { method: 'GET', url: `/${media}/2026/12/later.png` }))).status).toBe(404);
+        expect((await send(port, signed(port, creds, { method: 'GET', url: `/${media}/wp-content/uploads/2026/12/later.png` }))).status).toBe(404);
         // Again: nothing left to do, and the same result (an interrupted restore is finished this way).
         expect(await ok(['restore-media', '--snapshot', taken.snapshot as string], withMedia, mediaEnv)).toMatchObject({ restored: true, files: 3 });
         for (const [k, h] of Object.entries(hashes)) expect(await get(k), k).toBe(h);

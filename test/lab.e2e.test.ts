@@ -962,12 +962,21 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
 
       const verified = await runCli(['backup', '--verify', '--json', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 10 * MIN });
       expect(verified.code, verified.stderr).toBe(0);
-      const v = JSON.parse(verified.stdout) as { snapshot: string; check: string; rows: Record<string, number>; tables: number };
+      const v = JSON.parse(verified.stdout) as {
+        snapshot: string;
+        check: string;
+        rows: Record<string, number>;
+        tables: number;
+        media: { attachments: number; missing: number } | null;
+      };
       expect(v.snapshot).toBe(b.snapshot);
       expect(v.check).toBe('ok');
       // Every table, the cron lease among them (the fingerprint leaves that one out).
       expect(v.tables).toBe(tables);
       expect(`${v.rows.wp_posts} rows`).toBe(before.wp_posts!.split(',')[0]);
+      // The upload's original is in the backup's uploads.
+      expect(v.media?.attachments).toBeGreaterThanOrEqual(1);
+      expect(v.media?.missing).toBe(0);
 
       // What a bad day does: a post deleted, an option changed, a stranger added.
       onNode(

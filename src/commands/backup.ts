@@ -59,6 +59,8 @@ export interface VerifyResult {
   tables: number;
   rows: Record<string, number>;
   check: string;
+  /** The uploads' part: how many attachments the dump names, and how many of their files the backup lacks (null: no uploads in it). */
+  media?: { files: number; attachments: number; missing: number; missing_examples: string[] } | null;
   duration_s: number;
   node?: string;
 }
@@ -171,8 +173,14 @@ export async function runBackup(ctx: OpContext): Promise<void> {
       .join(', ');
     ctx.log.success(
       `snapshot ${result.snapshot.slice(0, 8)} verified on ${result.node} in ${result.duration_s.toFixed(1)} s: ` +
-        `${result.tables} tables, CHECK TABLE ${result.check}; ${rows}`,
+        `${result.tables} tables, CHECK TABLE ${result.check}; ${rows}` +
+        (result.media ? `; uploads: ${result.media.files} files for ${result.media.attachments} attachments` : ''),
     );
+    if (result.media?.missing)
+      ctx.log.warn(
+        `${result.media.missing} attachments name a file that is not in the backup (it was not in the media bucket either), e.g. ` +
+          `${result.media.missing_examples.join(', ')}: those images are broken on the site too; upload them again in WordPress`,
+      );
     return;
   }
   const result = await takeBackup(ctx, ws, 'manual');
