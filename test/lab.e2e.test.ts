@@ -1085,6 +1085,8 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
       expect(refused.stderr).toContain(final!);
       expect(refused.stderr).toMatch(/ha-wordpress restore|--restore latest/);
       expect(refused.stderr).toContain('--allow-empty-database');
+      expect(refused.stderr).toContain('up stopped before starting an empty site');
+      expect(refused.stderr).not.toContain('--only ansible');
 
       const back = await runCli(['up', '--non-interactive', '--yes', '--restore', 'latest', '--vault-password-file', pwFile], {
         cwd: ws,

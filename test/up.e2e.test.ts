@@ -327,6 +327,20 @@ describe('a failing phase', () => {
     expect(r.stderr).toContain(`run \`ha-wordpress up --only ansible --dir ${ws}\``);
   });
 
+  it("the galera role's refusal to start an empty site ends with the two choices, not with resuming the same up", async () => {
+    const ws = await initWorkspace('emptyplay');
+    const r = await runCli(['up', '--yes', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], {
+      env: upEnv(path.join(root, 'emptyplay.jsonl'), { STANDIN_ANSIBLE_FAIL: 'empty' }),
+    });
+    expect(r.code).toBe(1);
+    const last = r.stderr.trimEnd().split('\n').at(-1)!;
+    expect(last).toMatch(/^error: up stopped before starting an empty site: /);
+    expect(last).toContain(`run \`ha-wordpress up --restore latest --dir ${ws}\` to bring it back, or \`ha-wordpress up --allow-empty-database --dir ${ws}\``);
+    expect(r.stderr).not.toContain('--only ansible');
+    // The refusal itself, with the backup it names, is in the lines shown above.
+    expect(r.stderr).toContain('The latest backup is 4f3a2b1c');
+  });
+
   it('a plan with changes is not applied without --yes when nothing can ask', async () => {
     const ws = await initWorkspace('noyes');
     const record = path.join(root, 'noyes.jsonl');

@@ -147,6 +147,8 @@ export async function phase<T>(
   resume: string,
   work: (p: { log: PhaseLog; onLine?: (line: string) => void; status: (text: string) => void; onInterrupt: (n: number) => void }) => Promise<T>,
   done: (result: T) => string,
+  /** A failure that is a refusal, not a fault: the line that says what to do instead of "fix the cause, then resume". */
+  refusal?: (err: StepFailure) => string | undefined,
 ): Promise<T> {
   const log = new PhaseLog(ws.logDir, name, ws.stamp);
   const started = Date.now();
@@ -170,6 +172,8 @@ export async function phase<T>(
     if (err instanceof StepFailure) {
       ctx.log.info(`The last lines of ${err.step}:`);
       for (const line of err.tail.filter((l) => l.trim() !== '')) ctx.log.info(`  │ ${line}`);
+      const instead = refusal?.(err);
+      if (instead) throw new UserError(`${instead}; full output in ${rel}`);
       throw new UserError(`the ${name} phase failed: ${err.message}; full output in ${rel}; fix the cause, then run \`${resume}\``);
     }
     if (err instanceof UserError) log.line(`error: ${err.message}`);

@@ -408,6 +408,16 @@ async function ansiblePhase(ctx: UpContext, ws: Workspace): Promise<RecapRow[]> 
       const changed = recap.reduce((n, r) => n + r.changed, 0);
       return `ansible: ${recap.length} hosts configured, ${changed} changed`;
     },
+    // The galera role's refusal to start an empty site (roles/galera/tasks/refuse-empty.yml): nothing to fix, a choice to make.
+    (err) =>
+      err.tail.some((l) => l.includes('not starting an empty site'))
+        ? "up stopped before starting an empty site: every database node is empty, but this workspace's cluster has held data " +
+          '(the latest backup is named above); run `' +
+          resumeCommand(ctx, 'up --restore latest') +
+          '` to bring it back, or `' +
+          resumeCommand(ctx, 'up --allow-empty-database') +
+          '` to really start over'
+        : undefined,
   );
 }
 

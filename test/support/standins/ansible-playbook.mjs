@@ -4,7 +4,9 @@
 // $STANDIN_RECORD, reads the vault password the way ansible does (runs the
 // --vault-password-file when it is executable, else reads it) and records
 // only its SHA-256, reads the inventory it was given and prints a play with
-// a PLAY RECAP for its hosts. STANDIN_ANSIBLE_FAIL=1 makes one host fail.
+// a PLAY RECAP for its hosts. STANDIN_ANSIBLE_FAIL=1 makes one host fail;
+// STANDIN_ANSIBLE_FAIL=empty makes it fail with the galera role's refusal to
+// start an empty site (its message's words, from refuse-empty.yml).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, appendFileSync, constants, readFileSync } from 'node:fs';
@@ -59,7 +61,13 @@ for (const h of hosts) out(`ok: [${h}]`);
 const failing = process.env.STANDIN_ANSIBLE_FAIL ? hosts[hosts.length - 1] : undefined;
 out(`\nTASK [common : Install base packages] ${'*'.repeat(40)}`);
 for (const h of hosts) {
-  if (h === failing) out(`fatal: [${h}]: FAILED! => {"changed": false, "msg": "Failed to update apt cache: unknown reason"}`);
+  if (h === failing && process.env.STANDIN_ANSIBLE_FAIL === 'empty')
+    out(
+      `fatal: [${h}]: FAILED! => {"changed": false, "msg": "Every database node is empty, but this workspace's cluster has held data: ` +
+        'not starting an empty site. The latest backup is 4f3a2b1c of 2026-12-01T10:00:00Z. Run `ha-wordpress up --restore latest` ' +
+        '(or --restore <id>) to bring the data back, or `ha-wordpress up --allow-empty-database` to really start over."}',
+    );
+  else if (h === failing) out(`fatal: [${h}]: FAILED! => {"changed": false, "msg": "Failed to update apt cache: unknown reason"}`);
   else out(`changed: [${h}]`);
 }
 out(`\nPLAY RECAP ${'*'.repeat(40)}`);
