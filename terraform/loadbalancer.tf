@@ -1,7 +1,9 @@
 locals {
-  # The wordpress Ansible role serves this static path, so the check does not
-  # depend on PHP sessions, redirects or the site's URL settings.
-  health_path = "/healthz"
+  # The health check, from one file that the local lab's stand-in load
+  # balancer reads too, so the lab checks as DigitalOcean does. The path is
+  # the wordpress role's /healthz (through PHP-FPM, never the database).
+  health      = jsondecode(file("${path.module}/lb-healthcheck.json"))
+  health_path = local.health.path
 }
 
 # The public entry. Backends are every droplet carrying the web tier tag, so
@@ -40,14 +42,14 @@ resource "digitalocean_loadbalancer" "public" {
   disable_lets_encrypt_dns_records = true
 
   healthcheck {
-    protocol = "http"
-    port     = 80
+    protocol = local.health.protocol
+    port     = local.health.port
     path     = local.health_path
-    # The API's minimums: a dead node leaves the pool after about 6 s and a
-    # recovered one returns as quickly.
-    check_interval_seconds   = 3
-    response_timeout_seconds = 3
-    unhealthy_threshold      = 2
-    healthy_threshold        = 2
+    # The API's minimums (3 s, 3 s, 2, 2): a dead node leaves the pool after
+    # about 6 s and a recovered one returns as quickly.
+    check_interval_seconds   = local.health.check_interval_seconds
+    response_timeout_seconds = local.health.response_timeout_seconds
+    unhealthy_threshold      = local.health.unhealthy_threshold
+    healthy_threshold        = local.health.healthy_threshold
   }
 }

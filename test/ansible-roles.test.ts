@@ -219,6 +219,8 @@ function renderPlaybook(varsFiles: string[], out: string): string {
       task('wordpress', 'nginx-site.conf.j2'),
       task('wordpress', 'wp-cron.service.j2'),
       task('wordpress', 'wp-cron.timer.j2'),
+      task('wordpress', 'drain.j2'),
+      task('wordpress', 'nginx-drain.conf.j2'),
       { ...task('wordpress', 'php-fpm.ini.j2', 'php-fpm-2048.ini'), vars: { __wordpress_node_size: { stdout: '2048 2' } } },
       // PHP-FPM sized to the node: what the role measured (MiB), or what group_vars set.
       ...POOL_CASES.map(([mem, set]) => ({
@@ -689,13 +691,34 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
 
     it('nginx site: /healthz goes through PHP-FPM (the health pool) to a script that answers ok without the database', () => {
       const site = file('web1', 'nginx-site.conf');
-      const health = /location = \/healthz \{([^}]*)\}/.exec(site)?.[1];
+      const health = /\n {4}location = \/healthz \{\n([\s\S]*?)\n {4}\}\n/.exec(site)?.[1];
       expect(health).toContain('fastcgi_pass unix:/run/php/ha-wordpress-health.sock;');
       expect(health).toContain('fastcgi_param SCRIPT_FILENAME /usr/local/lib/ha-wordpress/health/healthz.php;');
       const script = path.join(ROLES, 'wordpress', 'files', 'healthz.php');
       const r = runToolSync('php', [script]);
       expect(r.stdout).toBe('ok\n');
       expect(readFileSync(script, 'utf8')).not.toMatch(/mysqli|wp-load|wp-config|PDO/);
+    });
+
+    it('a clean stop drains: /healthz fails while the flag exists, nginx stops after the drain and before PHP-FPM', () => {
+      const health = /\n {4}location = \/healthz \{\n([\s\S]*?)\n {4}\}\n/.exec(file('web1', 'nginx-site.conf'))?.[1] ?? '';
+      expect(health).toMatch(/if \(-f \/run\/ha-wordpress\/draining\) \{\s*return 503;\s*\}/);
+      const drain = file('web1', 'drain');
+      expect(runToolSync('sh', ['-n', path.join(out, 'web1', 'drain')]).code).toBe(0);
+      expect(drain).toMatch(/^: > \/run\/ha-wordpress\/draining$/m);
+      // The load balancer's check (terraform/lb-healthcheck.json): 3 s × (2 failures + 1).
+      const lb = JSON.parse(readFileSync(path.join(ROOT, 'terraform', 'lb-healthcheck.json'), 'utf8')) as Record<string, number>;
+      expect(drain).toMatch(new RegExp(`^sleep ${lb.check_interval_seconds! * (lb.unhealthy_threshold! + 1)}$`, 'm'));
+      const unit = file('web1', 'nginx-drain.conf');
+      expect(unit).toMatch(/^After=php8\.2-fpm\.service$/m);
+      expect(unit).toMatch(/^ExecStartPre=-\/bin\/rm -f \/run\/ha-wordpress\/draining$/m);
+      // The list reset, the drain, then Debian's own stop.
+      expect(unit.match(/^ExecStop=.*$/gm)).toEqual([
+        'ExecStop=',
+        'ExecStop=-/usr/local/lib/ha-wordpress/drain',
+        'ExecStop=-/sbin/start-stop-daemon --quiet --stop --retry QUIT/5 --pidfile /run/nginx.pid',
+      ]);
+      expect(unit).toMatch(/^TimeoutStopSec=19$/m);
     });
 
     it('nginx site: xmlrpc.php answers 403 by default, security headers on every answer, no version in them', () => {

@@ -281,16 +281,24 @@ describe('the configuration, read by the HCL parser', () => {
     expect(await references(lb.vpc_uuid)).toEqual(['digitalocean_vpc.cluster.id']);
     expect(lb.forwarding_rule).toEqual([{ entry_protocol: 'http', entry_port: 80, target_protocol: 'http', target_port: 80 }]);
     expect(lb.healthcheck).toHaveLength(1);
+    // Every value from lb-healthcheck.json, which the lab's stand-in load balancer reads too.
     expect(lb.healthcheck[0]).toEqual({
-      protocol: 'http',
-      port: 80,
+      protocol: '${local.health.protocol}',
+      port: '${local.health.port}',
       path: '${local.health_path}',
-      check_interval_seconds: 3,
-      response_timeout_seconds: 3,
-      unhealthy_threshold: 2,
-      healthy_threshold: 2,
+      check_interval_seconds: '${local.health.check_interval_seconds}',
+      response_timeout_seconds: '${local.health.response_timeout_seconds}',
+      unhealthy_threshold: '${local.health.unhealthy_threshold}',
+      healthy_threshold: '${local.health.healthy_threshold}',
     });
-    expect(cfg.locals.health_path).toBe('/healthz');
+    expect(cfg.locals.health).toBe('${jsondecode(file("${path.module}/lb-healthcheck.json"))}');
+    expect(cfg.locals.health_path).toBe('${local.health.path}');
+    // Within DigitalOcean's limits (the API refuses less than 3 s, or thresholds outside 2-10).
+    const health = JSON.parse(readFileSync(path.join(TF_DIR, 'lb-healthcheck.json'), 'utf8')) as Record<string, unknown>;
+    expect(health).toMatchObject({ protocol: 'http', port: 80, path: '/healthz' });
+    expect(health.check_interval_seconds).toBeGreaterThanOrEqual(3);
+    expect(health.response_timeout_seconds).toBeGreaterThanOrEqual(3);
+    for (const k of ['unhealthy_threshold', 'healthy_threshold']) expect(health[k]).toSatisfy((n: number) => n >= 2 && n <= 10);
   });
 
   describe('cloud firewalls', () => {

@@ -48,6 +48,8 @@ import {
   deliveryAddress,
   droplets,
   haproxyConfig,
+  LB_HEALTHCHECK_FILE,
+  parseLbHealthcheck,
   LB_SITE_PEM,
   labHash,
   loadBalancer,
@@ -399,7 +401,7 @@ async function ensureLoadBalancer(ctx: Ctx, plan: LabPlan, tls?: LabTls & { doma
   }
   const cfgFile = path.join(root, 'etc/haproxy/haproxy.cfg');
   const pemFile = path.join(root, LB_SITE_PEM.slice(1));
-  const want = haproxyConfig(plan, tls);
+  const want = haproxyConfig(plan, parseLbHealthcheck(await fs.readFile(path.join(PACKAGE_ROOT, LB_HEALTHCHECK_FILE), 'utf8')), tls);
   let changed = (await fs.readFile(cfgFile, 'utf8').catch(() => '')) !== want;
   if (tls && (await fs.readFile(pemFile, 'utf8').catch(() => '')) !== tls.haproxyPem) {
     await fs.writeFile(pemFile, tls.haproxyPem, { mode: 0o600 });

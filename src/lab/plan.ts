@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { problemLine, SETTING, type Setting } from '../settings/table.js';
+import { UserError } from '../errors.js';
 
 export type Role = 'web' | 'db' | 'dblb' | 'lb';
 export type Group = 'wp_node' | 'galera_cluster_node' | 'galera_loadbalancer';
@@ -184,14 +185,55 @@ const forwarded = (proto: string, port: number) => [
 /** Where the stand-in load balancer's container keeps the site's certificate and key (lab/tls.ts), read by HAProxy. */
 export const LB_SITE_PEM = '/etc/haproxy/site.pem';
 
+/** The load balancer's health check as terraform/lb-healthcheck.json gives it to DigitalOcean (loadbalancer.tf). */
+export interface LbHealthcheck {
+  protocol: 'http';
+  port: number;
+  path: string;
+  check_interval_seconds: number;
+  response_timeout_seconds: number;
+  unhealthy_threshold: number;
+  healthy_threshold: number;
+}
+
+export const LB_HEALTHCHECK_FILE = 'terraform/lb-healthcheck.json';
+
+/** Parses lb-healthcheck.json; a value DigitalOcean would refuse (or HAProxy could not take) is an error naming the file. */
+export function parseLbHealthcheck(text: string, file = LB_HEALTHCHECK_FILE): LbHealthcheck {
+  let v: Record<string, unknown>;
+  try {
+    v = JSON.parse(text) as Record<string, unknown>;
+  } catch (err) {
+    throw new UserError(`${file} is not JSON (${(err as Error).message}); reinstall ha-wordpress`);
+  }
+  const int = (k: string, min: number, max: number) => {
+    const n = v[k];
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw new UserError(`${file}: ${k} must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+  if (v.protocol !== 'http') throw new UserError(`${file}: protocol must be "http" (the lab's stand-in checks over HTTP)`);
+  if (typeof v.path !== 'string' || !/^\/[A-Za-z0-9/_.-]*$/.test(v.path)) throw new UserError(`${file}: path must be an absolute URL path such as /healthz`);
+  return {
+    protocol: 'http',
+    port: int('port', 1, 65535),
+    path: v.path,
+    // DigitalOcean's API limits.
+    check_interval_seconds: int('check_interval_seconds', 3, 300),
+    response_timeout_seconds: int('response_timeout_seconds', 3, 300),
+    unhealthy_threshold: int('unhealthy_threshold', 2, 10),
+    healthy_threshold: int('healthy_threshold', 2, 10),
+  };
+}
+
 /**
  * The stand-in for DigitalOcean's load balancer, with the rules terraform/
  * loadbalancer.tf gives it: HTTP on :80 to every web node, health-checked
- * like the DO LB; with a domain (`tls`), also HTTPS on :443 terminated with
+ * with the values terraform gives DigitalOcean (lb-healthcheck.json: every
+ * 3 s, a 3 s timeout, out after 2 failures, back after 2 passes); with a domain (`tls`), also HTTPS on :443 terminated with
  * the lab's certificate and sent to the web nodes as plain HTTP, and :80
  * answered with a redirect to HTTPS (redirect_http_to_https).
  */
-export function haproxyConfig(p: LabPlan, tls?: { domain: string }): string {
+export function haproxyConfig(p: LabPlan, check: LbHealthcheck, tls?: { domain: string }): string {
   const web = p.nodes.filter((n) => n.role === 'web');
   const https = tls
     ? ['frontend public_https', `    bind :443 ssl crt ${LB_SITE_PEM}`, '    option forwardfor', ...forwarded('https', 443), '    default_backend web', '']
@@ -209,7 +251,7 @@ export function haproxyConfig(p: LabPlan, tls?: { domain: string }): string {
     '    timeout connect 1s',
     '    timeout client 60s',
     '    timeout server 60s',
-    '    timeout check 1s',
+    `    timeout check ${check.response_timeout_seconds}s`,
     '',
     'frontend public',
     '    bind :80',
@@ -218,9 +260,9 @@ export function haproxyConfig(p: LabPlan, tls?: { domain: string }): string {
     ...https,
     'backend web',
     '    balance roundrobin',
-    '    option httpchk GET /healthz',
-    '    default-server inter 1s fall 2 rise 2',
-    ...web.map((n) => `    server ${n.name} ${n.ip}:80 check`),
+    `    option httpchk GET ${check.path}`,
+    `    default-server inter ${check.check_interval_seconds}s fall ${check.unhealthy_threshold} rise ${check.healthy_threshold}`,
+    ...web.map((n) => `    server ${n.name} ${n.ip}:80 check port ${check.port}`),
     '',
   ].join('\n');
 }

@@ -175,8 +175,8 @@ run "the_load_balancer_sends_traffic_to_the_web_tier_by_tag" {
   }
 
   assert {
-    condition     = one(digitalocean_loadbalancer.public.healthcheck).path == "/healthz" && one(digitalocean_loadbalancer.public.healthcheck).port == 80
-    error_message = "The load balancer checks /healthz on port 80."
+    condition     = one(digitalocean_loadbalancer.public.healthcheck).path == "/healthz" && one(digitalocean_loadbalancer.public.healthcheck).port == 80 && one(digitalocean_loadbalancer.public.healthcheck).check_interval_seconds == 3 && one(digitalocean_loadbalancer.public.healthcheck).unhealthy_threshold == 2
+    error_message = "The load balancer checks /healthz on port 80 every 3 s, out after 2 failures (lb-healthcheck.json)."
   }
 
   assert {
