@@ -13,7 +13,7 @@
  * reported with the tool's output, and the timeouts allow for a busy CI
  * machine (ansible-playbook takes ~5 s idle, ~30 s beside the lab's containers).
  */
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -91,7 +91,7 @@ function inventory(): string {
 }
 
 /** group_vars as init renders them: the role-facing names point at vault_* values. */
-function groupVars(o: { metadataUrl: string; apiUrl: string; apiConfig: string }): string {
+function groupVars(o: { metadataUrl: string; apiUrl: string; apiConfig: string; out: string }): string {
   return yaml.dump({
     vault_wp_db_name: 'wordpress',
     vault_wp_db_user: 'wordpress',
@@ -163,6 +163,8 @@ function groupVars(o: { metadataUrl: string; apiUrl: string; apiConfig: string }
     __haproxy_anchor_ip: '198.51.100.121',
     __haproxy_vrrp_interface: 'eth1',
     __haproxy_api_config: o.apiConfig,
+    __haproxy_assign_script: path.join(o.out, 'lb1', 'reserved-ip-assign'),
+    __haproxy_vrrp_dir: path.join(o.out, 'lb1-vrrp'),
   });
 }
 
@@ -212,6 +214,9 @@ function renderPlaybook(varsFiles: string[], out: string): string {
       task('haproxy', 'keepalived.conf.j2'),
       task('haproxy', 'do-api.curlrc.j2'),
       task('haproxy', 'reserved-ip-assign.j2'),
+      task('haproxy', 'vrrp-notify.j2'),
+      task('haproxy', 'reserved-ip-check.service.j2'),
+      task('haproxy', 'reserved-ip-check.timer.j2'),
     ]),
     play('web1', [
       task('wordpress', 'config-default.php.j2'),
@@ -456,7 +461,14 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
 
   describe('templates rendered by Ansible with adversarial vault values', () => {
     const out = tmp('hawp-render-');
-    const state = { metadataActive: 'false', posts: [] as { auth: string | undefined; body: string; url: string }[] };
+    // The stand-in API behaves as DigitalOcean's: an assign is an action in progress, completed at its second
+    // poll (then the metadata service says the address is here); `refuse` assigns are answered "pending event" first.
+    const state = {
+      metadataActive: 'false',
+      posts: [] as { auth: string | undefined; body: string; url: string }[],
+      polls: 0,
+      refuse: 0,
+    };
     let server: http.Server;
     let base = '';
     let rendered: ToolResult;
@@ -474,8 +486,18 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
             if (req.method === 'GET' && url === '/metadata/v1/id') return res.end('4242');
             if (req.method === 'POST' && url.startsWith('/v2/reserved_ips/')) {
               state.posts.push({ auth: req.headers.authorization, body, url });
+              if (state.refuse > 0) {
+                state.refuse--;
+                res.statusCode = 422;
+                return res.end('{"id":"unprocessable_entity","message":"Droplet already has a pending event."}');
+              }
               res.statusCode = 201;
-              return res.end('{"action":{"status":"in-progress"}}');
+              return res.end('{"action":{"id":77,"status":"in-progress","type":"assign_ip"}}');
+            }
+            if (req.method === 'GET' && url === '/v2/reserved_ips/203.0.113.20/actions/77') {
+              const done = ++state.polls >= 2;
+              if (done) state.metadataActive = 'true';
+              return res.end(`{"action":{"id":77,"status":"${done ? 'completed' : 'in-progress'}"}}`);
             }
             res.statusCode = 404;
             res.end('not found');
@@ -488,7 +510,7 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
         writeFileSync(path.join(dir, 'hosts.yml'), inventory());
         writeFileSync(
           path.join(dir, 'values.yml'),
-          groupVars({ metadataUrl: `${base}/metadata/v1`, apiUrl: `${base}/`, apiConfig: path.join(out, 'lb1', 'do-api.curlrc') }),
+          groupVars({ metadataUrl: `${base}/metadata/v1`, apiUrl: `${base}/`, apiConfig: path.join(out, 'lb1', 'do-api.curlrc'), out }),
         );
         writeFileSync(path.join(dir, 'members.yml'), yaml.dump(MEMBERS));
         const varsFiles = [
@@ -798,7 +820,8 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
       expect(lb1).toMatch(/^\s*enable_script_security$/m);
       expect(lb1).toMatch(/^\s*script_user keepalived_script$/m);
       expect(lb1).not.toMatch(/^\s*virtual_ipaddress/m);
-      expect(lb1).toMatch(/^\s*notify_master \/usr\/local\/lib\/ha-wordpress\/reserved-ip-assign$/m);
+      expect(lb1).toMatch(/^\s*notify \/usr\/local\/lib\/ha-wordpress\/vrrp-notify$/m);
+      expect(lb1).not.toMatch(/notify_master/);
     });
 
     it('the API token reaches the Authorization header intact, never the script', () => {
@@ -806,28 +829,67 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
       expect(file('lb1', 'reserved-ip-assign')).not.toContain('quote\\back');
     });
 
-    needs('curl').it(
-      'reserved-ip-assign moves the reserved IP through the API, and leaves it when metadata says it is here',
+    needs('curl', 'python3', 'flock').it(
+      'reserved-ip-assign: waits for the action to complete, asks again after a pending event, leaves it when metadata says it is here; ' +
+        'vrrp-notify records the state and assigns on MASTER; the timer acts only on the MASTER',
       async () => {
         const script = path.join(out, 'lb1', 'reserved-ip-assign');
-        chmodSync(script, 0o755);
-        const syntax = await runTool('sh', ['-n', script], { allowFailure: true });
-        expect(syntax.code, syntax.report).toBe(0);
-        state.posts = [];
-        state.metadataActive = 'false';
-        const moved = await runTool('sh', [script], { allowFailure: true });
+        const notify = path.join(out, 'lb1', 'vrrp-notify');
+        for (const f of [script, notify]) {
+          chmodSync(f, 0o755);
+          const syntax = await runTool('sh', ['-n', f], { allowFailure: true });
+          expect(syntax.code, syntax.report).toBe(0);
+        }
+        const vrrp = path.join(out, 'lb1-vrrp');
+        mkdirSync(vrrp, { recursive: true });
+        const stateFile = path.join(vrrp, 'state');
+        const reset = (metadataActive: string, refuse = 0) => Object.assign(state, { metadataActive, posts: [], polls: 0, refuse });
+
+        // keepalived made this node MASTER: one assign, polled until completed, then the metadata service agrees.
+        reset('false');
+        const moved = await runTool(notify, ['INSTANCE', 'reserved_ip', 'MASTER', '150'], { allowFailure: true });
         expect(moved.code, moved.report).toBe(0);
+        expect(readFileSync(stateFile, 'utf8')).toBe('MASTER\n');
         expect(state.posts).toHaveLength(1);
         expect(state.posts[0]!.url).toBe('/v2/reserved_ips/203.0.113.20/actions');
         expect(state.posts[0]!.auth).toBe(`Bearer ${V.token}`);
         expect(JSON.parse(state.posts[0]!.body)).toEqual({ type: 'assign', droplet_id: 4242 });
+        expect(state.polls).toBe(2);
+        expect(state.metadataActive).toBe('true');
 
-        state.metadataActive = 'true';
-        const stayed = await runTool('sh', [script], { allowFailure: true });
-        expect(stayed.code, stayed.report).toBe(0);
+        // Another action in progress: DigitalOcean's 422 "pending event", asked again.
+        reset('false', 1);
+        const retried = await runTool('sh', [script], { allowFailure: true });
+        expect(retried.code, retried.report).toBe(0);
+        expect(state.posts).toHaveLength(2);
+        expect(state.metadataActive).toBe('true');
+
+        // Already here: nothing asked.
+        reset('true');
+        expect((await runTool('sh', [script], { allowFailure: true })).code).toBe(0);
+        expect(state.posts).toHaveLength(0);
+
+        // The reconciliation timer: nothing on a BACKUP, whatever the metadata says; an assign on the MASTER when the address is elsewhere.
+        await runTool(notify, ['INSTANCE', 'reserved_ip', 'BACKUP', '150']);
+        expect(readFileSync(stateFile, 'utf8')).toBe('BACKUP\n');
+        reset('false');
+        expect((await runTool('sh', [script, '--if-master'], { allowFailure: true })).code).toBe(0);
+        expect(state.posts).toHaveLength(0);
+        // keepalived's own run stops as soon as the node is no longer MASTER.
+        expect((await runTool('sh', [script], { allowFailure: true })).code).toBe(0);
+        expect(state.posts).toHaveLength(0);
+        writeFileSync(stateFile, 'MASTER\n');
+        const reconciled = await runTool('sh', [script, '--if-master'], { allowFailure: true });
+        expect(reconciled.code, reconciled.report).toBe(0);
         expect(state.posts).toHaveLength(1);
+        expect(state.metadataActive).toBe('true');
+
+        const unit = file('lb1', 'reserved-ip-check.service');
+        expect(unit).toMatch(/^User=keepalived_script$/m);
+        expect(unit).toMatch(new RegExp(`^ExecStart=${script.replace(/[.]/g, '\\.')} --if-master$`, 'm'));
+        expect(file('lb1', 'reserved-ip-check.timer')).toMatch(/^OnUnitActiveSec=10s$/m);
       },
-      budget({ other: 3 }),
+      budget({ other: 4 }),
     );
 
     it('the Galera health check: its login in JSON, verbatim; the unit runs the one long-lived check with that file', () => {

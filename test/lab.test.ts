@@ -565,17 +565,41 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     expect((await api('POST', `/v2/reserved_ips/${plan.reservedIp}/actions`, { type: 'assign', droplet_id: 12345 })).status).toBe(422);
 
     const t = Date.now();
-    const moved = await api('POST', `/v2/reserved_ips/${plan.reservedIp}/actions`, { type: 'assign', droplet_id: node('hwt-dblb-02').dropletId });
+    const actions = `/v2/reserved_ips/${plan.reservedIp}/actions`;
+    const moved = await api('POST', actions, { type: 'assign', droplet_id: node('hwt-dblb-02').dropletId });
     expect(moved.status).toBe(201);
-    expect(moved.json.action).toMatchObject({ status: 'completed', type: 'assign_ip', resource_type: 'reserved_ip' });
+    // As on DigitalOcean: in progress first; meanwhile a second action is refused, and the metadata service still names the old holder.
+    expect(moved.json.action).toMatchObject({ status: 'in-progress', type: 'assign_ip', resource_type: 'reserved_ip', completed_at: null });
+    expect(await api('POST', actions, { type: 'assign', droplet_id: node('hwt-dblb-01').dropletId })).toEqual({
+      status: 422,
+      json: { id: 'unprocessable_entity', message: 'Droplet already has a pending event.' },
+    });
+    expect(await metadata(node('hwt-dblb-02'), 'reserved_ip/ipv4/active')).toBe('false');
+    const status = async () => (await api('GET', `/v2/actions/${moved.json.action.id}`)).json.action.status as string;
+    expect(await status()).toBe('in-progress');
+    await expect.poll(status, { timeout: 15_000, interval: 200 }).toBe('completed');
+    timings.reservedIpAction = Date.now() - t;
     expect(await greet(web, plan.reservedIp, 3306)).toBe(`hwt-dblb-02 ${plan.bridgeIp}`);
     timings.reservedIpMove = Date.now() - t;
 
     const got = await api('GET', `/v2/reserved_ips/${plan.reservedIp}`);
     expect(got.json.reserved_ip).toMatchObject({ ip: plan.reservedIp, droplet: { id: node('hwt-dblb-02').dropletId, name: 'hwt-dblb-02' } });
-    expect((await api('GET', `/v2/actions/${moved.json.action.id}`)).json.action.id).toBe(moved.json.action.id);
+    expect((await api('GET', `/v2/actions/${moved.json.action.id}`)).json.action).toMatchObject({ id: moved.json.action.id, status: 'completed' });
     expect(await metadata(node('hwt-dblb-02'), 'reserved_ip/ipv4/active')).toBe('true');
     expect(await metadata(node('hwt-dblb-01'), 'reserved_ip/ipv4/active')).toBe('false');
+
+    // The lab's knobs (the drill's): the next assign refused as busy, then assigns that complete at once.
+    expect((await api('POST', '/lab/reserved-ip', { refuse_next: 1, delay_ms: 0 })).json).toEqual({ delay_ms: 0, refuse_next: 1, pending: null });
+    const again = () => api('POST', actions, { type: 'assign', droplet_id: node('hwt-dblb-02').dropletId });
+    expect((await again()).status).toBe(422);
+    const quick = await again();
+    expect(quick.status).toBe(201);
+    await expect
+      .poll(async () => (await api('GET', `/v2/actions/${quick.json.action.id}`)).json.action.status, { timeout: 5000, interval: 100 })
+      .toBe('completed');
+    expect(await greet(web, plan.reservedIp, 3306)).toBe(`hwt-dblb-02 ${plan.bridgeIp}`);
+    expect((await api('POST', '/lab/reserved-ip', { delay_ms: 3000 })).json).toMatchObject({ delay_ms: 3000, refuse_next: 0 });
+    expect((await api('POST', '/lab/reserved-ip', { delay_ms: -1 })).status).toBe(422);
   }, 120_000);
 
   it('the stand-in load balancer answers 503 without healthy web nodes, then serves through the one that passes /healthz', async () => {

@@ -8,8 +8,11 @@
  *   metadata port): answers for the droplet whose address the request comes
  *   from, in plain text like DigitalOcean;
  * - the API's reserved-IP endpoints, on http://<bridge>:<apiPort>/v2/…, with
- *   DigitalOcean's JSON shapes and errors; "assign" moves the reserved IP by
- *   swapping the one element of the lab's nftables map;
+ *   DigitalOcean's JSON shapes and errors; "assign" answers with an action
+ *   `in-progress`, refuses another while one is pending ("pending event"),
+ *   and completes it a few seconds later by swapping the one element of the
+ *   lab's nftables map; only then does the metadata service name the new
+ *   holder (docs/lab.md#the-reserved-ip);
  * - the lab's apt repository, on http://<bridge>:<apiPort>/repo/.
  *
  * Who holds the reserved IP is kept in holder.json beside the config, so a
@@ -29,14 +32,21 @@ export interface ServicesConfig {
   publicKey: string;
   repoDir: string;
   holderFile: string;
+  /** How long an assign or unassign stays `in-progress` (DigitalOcean: a few seconds). Default ASSIGN_DELAY_MS. */
+  assignDelayMs?: number;
 }
+
+/** An assign's time in progress when the config gives none: DigitalOcean's take a few seconds. */
+export const ASSIGN_DELAY_MS = 3000;
+/** DigitalOcean's answer to an action on a droplet (or reserved IP) that has one in progress. */
+export const PENDING_EVENT = 'Droplet already has a pending event.';
 
 export interface Action {
   id: number;
-  status: 'completed';
+  status: 'in-progress' | 'completed';
   type: 'assign_ip' | 'unassign_ip';
   started_at: string;
-  completed_at: string;
+  completed_at: string | null;
   resource_id: number;
   resource_type: 'reserved_ip';
   region: Record<string, unknown>;
@@ -90,6 +100,10 @@ export function startServices(cfg: ServicesConfig): Promise<{ api: http.Server; 
   let holder = readHolder(cfg.holderFile, plan);
   // Assignments one at a time: both keepalived nodes may call at once during a failover.
   let queue: Promise<unknown> = Promise.resolve();
+  // The action in progress, if any: in memory only (a restarted daemon forgets it, and its caller asks again).
+  let pending: Action | undefined;
+  // The lab's own knobs (POST /lab/reserved-ip): the drill makes assigns slow, or refuses the next one as DigitalOcean does when busy.
+  const knobs = { delayMs: cfg.assignDelayMs ?? ASSIGN_DELAY_MS, refuseNext: 0 };
 
   const byId = (id: number) => droplets.find((d) => d.dropletId === id);
   const bySource = (addr: string | undefined) => {
@@ -130,28 +144,49 @@ export function startServices(cfg: ServicesConfig): Promise<{ api: http.Server; 
   };
   const apiError = (res: http.ServerResponse, code: number, id: string, message: string) => send(res, code, { id, message });
 
-  async function assign(dropletId: number | null, type: Action['type']): Promise<Action> {
+  /** Moves the address (the DNAT), then records the action completed and the new holder: the metadata service follows. */
+  async function complete(action: Action, dropletId: number | null): Promise<void> {
     const target = dropletId === null ? undefined : byId(dropletId);
     const address = target ? deliveryAddress(target) : undefined;
     const nft = await run('nft', ['-f', '-'], nftAssign(plan, address));
     if (nft.code !== 0) throw new Error(`nft: ${nft.out}`);
     // Established flows keep their old translation until their conntrack entry goes; DigitalOcean moves them at once.
     await run('conntrack', ['-D', '--orig-dst', plan.reservedIp]);
-    const now = new Date().toISOString();
+    const done: Action = { ...action, status: 'completed', completed_at: new Date().toISOString() };
+    holder = { dropletId, nextActionId: holder.nextActionId, actions: [...holder.actions, done].slice(-200) };
+    await writeHolder(cfg.holderFile, holder);
+    log(`reserved IP ${plan.reservedIp} → ${target ? `${target.name} (${address})` : 'nobody'} (action ${action.id} completed)`);
+  }
+
+  /**
+   * Starts an action as DigitalOcean does: `in-progress` now, completed
+   * `knobs.delayMs` later. A second one meanwhile is refused (undefined).
+   */
+  async function begin(dropletId: number | null, type: Action['type']): Promise<Action | undefined> {
+    if (pending) return undefined;
     const action: Action = {
       id: holder.nextActionId,
-      status: 'completed',
+      status: 'in-progress',
       type,
-      started_at: now,
-      completed_at: now,
+      started_at: new Date().toISOString(),
+      completed_at: null,
       resource_id: ipToInt(plan.reservedIp),
       resource_type: 'reserved_ip',
       region: REGION,
       region_slug: REGION.slug,
     };
-    holder = { dropletId, nextActionId: holder.nextActionId + 1, actions: [...holder.actions, action].slice(-200) };
+    holder = { ...holder, nextActionId: holder.nextActionId + 1 };
     await writeHolder(cfg.holderFile, holder);
-    log(`reserved IP ${plan.reservedIp} → ${target ? `${target.name} (${address})` : 'nobody'} (action ${action.id})`);
+    pending = action;
+    setTimeout(() => {
+      queue = queue
+        .catch(() => undefined)
+        .then(() => complete(action, dropletId))
+        .catch((err: Error) => log(`action ${action.id} failed: ${err.message}`))
+        .finally(() => {
+          if (pending?.id === action.id) pending = undefined;
+        });
+    }, knobs.delayMs);
     return action;
   }
 
@@ -173,6 +208,28 @@ export function startServices(cfg: ServicesConfig): Promise<{ api: http.Server; 
     const method = req.method ?? 'GET';
     void (async () => {
       if (p === '/lab/health') return send(res, 200, { lab: plan.labId, config: cfg.configHash, pid: process.pid });
+      if (p === '/lab/reserved-ip') {
+        // The lab's knobs, for the drill: {"delay_ms": N} makes every assign take N ms; {"refuse_next": N}
+        // answers the next N assigns with DigitalOcean's pending-event 422. The API token, as for the API.
+        if (req.headers.authorization !== `Bearer ${cfg.apiToken}`) return apiError(res, 401, 'unauthorized', 'Unable to authenticate you');
+        if (method === 'POST') {
+          let body: { delay_ms?: unknown; refuse_next?: unknown };
+          try {
+            body = JSON.parse((await readBody(req)) || '{}') as typeof body;
+          } catch {
+            return apiError(res, 400, 'bad_request', 'The request body is not valid JSON.');
+          }
+          const n = (v: unknown, max: number) => (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= max ? (v as number) : undefined);
+          if (body.delay_ms !== undefined && n(body.delay_ms, 120_000) === undefined)
+            return apiError(res, 422, 'unprocessable_entity', 'delay_ms: 0 to 120000');
+          if (body.refuse_next !== undefined && n(body.refuse_next, 100) === undefined)
+            return apiError(res, 422, 'unprocessable_entity', 'refuse_next: 0 to 100');
+          if (body.delay_ms !== undefined) knobs.delayMs = body.delay_ms as number;
+          if (body.refuse_next !== undefined) knobs.refuseNext = body.refuse_next as number;
+          log(`lab knobs: assigns take ${knobs.delayMs} ms; the next ${knobs.refuseNext} refused`);
+        }
+        return send(res, 200, { delay_ms: knobs.delayMs, refuse_next: knobs.refuseNext, pending: pending?.id ?? null });
+      }
       if (p.startsWith('/repo/')) {
         // apt escapes '+' and '%' (epochs are stored as %3a) in file names.
         let name: string;
@@ -209,18 +266,18 @@ export function startServices(cfg: ServicesConfig): Promise<{ api: http.Server; 
             log(`POST ${p} assign ${String(body.droplet_id)} → 422`);
             return apiError(res, 422, 'unprocessable_entity', `Droplet ${String(body.droplet_id)} was not found in region ${REGION.slug}.`);
           }
-          const action = await (queue = queue.catch(() => undefined).then(() => assign(id, 'assign_ip')));
-          log(`POST ${p} assign ${id} → 201`);
-          return send(res, 201, { action });
+          const action = knobs.refuseNext > 0 ? (knobs.refuseNext--, undefined) : await begin(id, 'assign_ip');
+          log(`POST ${p} assign ${id} → ${action ? `201 (action ${action.id} in progress)` : '422 pending event'}`);
+          return action ? send(res, 201, { action }) : apiError(res, 422, 'unprocessable_entity', PENDING_EVENT);
         }
         if (body.type === 'unassign') {
-          const action = await (queue = queue.catch(() => undefined).then(() => assign(null, 'unassign_ip')));
-          return send(res, 201, { action });
+          const action = await begin(null, 'unassign_ip');
+          return action ? send(res, 201, { action }) : apiError(res, 422, 'unprocessable_entity', PENDING_EVENT);
         }
         return apiError(res, 422, 'unprocessable_entity', `Action type "${String(body.type)}" is not supported; use "assign" or "unassign".`);
       }
       if (method === 'GET' && ((m = p.match(/^\/v2\/actions\/(\d+)$/)) || (m = p.match(/^\/v2\/reserved_ips\/[0-9.]+\/actions\/(\d+)$/)))) {
-        const a = holder.actions.find((x) => x.id === Number(m![1]));
+        const a = pending?.id === Number(m[1]) ? pending : holder.actions.find((x) => x.id === Number(m![1]));
         return a ? send(res, 200, { action: a }) : apiError(res, 404, 'not_found', 'The resource you were accessing could not be found.');
       }
       if (method === 'GET' && p === '/v2/droplets') return send(res, 200, { droplets: droplets.map(dropletJson), links: {}, meta: { total: droplets.length } });
