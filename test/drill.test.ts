@@ -78,6 +78,8 @@ describe('drill: scenarios', () => {
       'web-node-stop': 5000,
       'one-of-each': 10_000,
       'haproxy-holder-kill': 5000,
+      'haproxy-holder-kill-slow-assign': 5000,
+      'haproxy-holder-kill-busy-api': 5000,
       'web-node-kill': 5000,
       'web-php-kill': 5000,
       'full-stop': null,
@@ -106,6 +108,11 @@ describe('drill: scenarios', () => {
         .victims(cluster, status)
         .map((v) => `${v.how} ${v.name}`);
     expect(of('haproxy-holder-kill')).toEqual(['kill s-dblb-01']);
+    // The same crash while the lab's reserved-IP API is slow (an assign in progress for 5 s) or busy (the first refused).
+    expect(of('haproxy-holder-kill-slow-assign')).toEqual(['kill s-dblb-01']);
+    expect(SCENARIOS.find((s) => s.name === 'haproxy-holder-kill-slow-assign')!.reservedIpApi).toEqual({ delay_ms: 5000 });
+    expect(of('haproxy-holder-kill-busy-api')).toEqual(['kill s-dblb-01']);
+    expect(SCENARIOS.find((s) => s.name === 'haproxy-holder-kill-busy-api')!.reservedIpApi).toEqual({ refuse_next: 1 });
     expect(of('web-node-kill')).toEqual(['kill s-wp-01']);
     expect(DEFAULT_SCENARIOS).not.toContain('haproxy-holder-kill');
     // Only PHP-FPM dies; the node stays up.

@@ -823,10 +823,12 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
   );
 
   it(
-    "drill, crash variants: the reserved-IP holder and a web node killed rather than shut down, and a web node's PHP-FPM killed, lose no write and heal",
+    'drill, crash variants: the reserved-IP holder killed (also with a slow or a busy API) and a web node killed rather than shut down, ' +
+      "and a web node's PHP-FPM killed, lose no write and heal",
     async () => {
-      const r = await drill(['--scenario', 'haproxy-holder-kill,web-node-kill,web-php-kill']);
-      expect(r.report.scenarios.map((s) => s.name)).toEqual(['haproxy-holder-kill', 'web-node-kill', 'web-php-kill']);
+      const names = ['haproxy-holder-kill', 'haproxy-holder-kill-slow-assign', 'haproxy-holder-kill-busy-api', 'web-node-kill', 'web-php-kill'];
+      const r = await drill(['--scenario', names.join(',')]);
+      expect(r.report.scenarios.map((s) => s.name)).toEqual(names);
       for (const sc of r.report.scenarios) {
         expect(sc.writes_lost, sc.name).toBe(0);
         expect(sc.healed_s, sc.name).not.toBeNull();

@@ -46,7 +46,12 @@ export interface Scenario {
   oneByOne?: boolean;
   /** The whole database tier: the restore is `up`, the recovery path a user takes. */
   restoreWithUp?: boolean;
+  /** The lab's reserved-IP API behaves so while the scenario runs (docs/lab.md#the-reserved-ip): a slower assign, or busy. */
+  reservedIpApi?: { delay_ms?: number; refuse_next?: number };
 }
+
+/** The lab's reserved-IP API outside those scenarios: an assign in progress for 3 s, nothing refused (lab/services.ts). */
+export const RESERVED_IP_API_DEFAULT = { delay_ms: 3000, refuse_next: 0 };
 
 const holder = (s: Seen): Victim => {
   if (!s.reserved_ip.holder) throw new UserError('no HAProxy node holds the reserved IP; run `ha-wordpress status`, then `ha-wordpress up`');
@@ -67,6 +72,21 @@ export const SCENARIOS: Scenario[] = [
     what: 'hard-kill the HAProxy node that holds the reserved IP',
     budgetMs: SINGLE_MS,
     victims: (_c, s) => [{ ...holder(s), how: 'kill' }],
+  },
+  // The same crash while DigitalOcean's API is slow, or busy: the failover script waits for the action, or asks again.
+  {
+    name: 'haproxy-holder-kill-slow-assign',
+    what: 'hard-kill the HAProxy node that holds the reserved IP, with the assign action taking 5 s to complete',
+    budgetMs: SINGLE_MS,
+    victims: (_c, s) => [{ ...holder(s), how: 'kill' }],
+    reservedIpApi: { delay_ms: 5000 },
+  },
+  {
+    name: 'haproxy-holder-kill-busy-api',
+    what: 'hard-kill the HAProxy node that holds the reserved IP, with the first assign refused ("pending event")',
+    budgetMs: SINGLE_MS,
+    victims: (_c, s) => [{ ...holder(s), how: 'kill' }],
+    reservedIpApi: { refuse_next: 1 },
   },
   { name: 'web-node-kill', what: 'hard-kill one web node', budgetMs: SINGLE_MS, victims: (c) => [{ ...firstWeb(c), how: 'kill' }] },
   // The node still answers (nginx: 502) and only the health check, which goes through PHP-FPM, takes it out;

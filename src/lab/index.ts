@@ -15,6 +15,7 @@
  * importing it does nothing by itself.
  */
 import { promises as fs, realpathSync } from 'node:fs';
+import http from 'node:http';
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { UserError } from '../errors.js';
@@ -485,9 +486,21 @@ export interface LabControl {
   exec(name: string, argv: string[], o?: { input?: string; timeoutMs?: number; okCodes?: number[] }): Promise<{ stdout: string; stderr: string; code: number }>;
   /** Starts argv in a running container as root with piped stdin/stdout, for long-running conversations. */
   spawn(name: string, argv: string[]): Promise<ChildProcess>;
+  /**
+   * The stand-in reserved-IP API's knobs (docs/lab.md#the-reserved-ip): how long an assign stays in progress,
+   * and how many of the next assigns are refused as DigitalOcean refuses one while another is pending.
+   */
+  reservedIpApi(knobs: ReservedIpKnobs): Promise<ReservedIpKnobs>;
 }
 
-export async function labControl(o: Pick<LabOptions, 'workspace' | 'project' | 'webNodes' | 'dbNodes' | 'log'>): Promise<LabControl | undefined> {
+export interface ReservedIpKnobs {
+  delay_ms?: number;
+  refuse_next?: number;
+}
+
+export async function labControl(
+  o: Pick<LabOptions, 'workspace' | 'project' | 'webNodes' | 'dbNodes' | 'log'> & { apiToken?: string },
+): Promise<LabControl | undefined> {
   const plan = await labPlan(o);
   const layout = await cgroupLayout();
   if (!plan || !layout) return undefined;
@@ -515,6 +528,32 @@ export async function labControl(o: Pick<LabOptions, 'workspace' | 'project' | '
       const r = await running(plan.labId, node(name));
       if (!r) throw new UserError(`${name} is not running; run \`ha-wordpress up\` again`);
       return spawnChild('nsenter', containerArgv(r.init, argv), { stdio: ['pipe', 'pipe', 'pipe'], env: hostEnv() });
+    },
+    async reservedIpApi(knobs) {
+      if (!o.apiToken) throw new UserError("the lab's reserved-IP API needs the workspace's API token");
+      const body = JSON.stringify(knobs);
+      const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = http.request(
+          {
+            host: plan.bridgeIp,
+            port: plan.apiPort,
+            path: '/lab/reserved-ip',
+            method: 'POST',
+            headers: { authorization: `Bearer ${o.apiToken}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+            timeout: 5000,
+          },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8').on('data', (c: string) => (text += c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          },
+        );
+        req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
+        req.on('error', reject);
+        req.end(body);
+      });
+      if (answer.status !== 200) throw new UserError(`the lab's reserved-IP API refused ${body}: ${answer.status} ${answer.text.slice(0, 200)}`);
+      return JSON.parse(answer.text) as ReservedIpKnobs;
     },
   };
 }
