@@ -215,6 +215,7 @@ function renderPlaybook(varsFiles: string[], out: string): string {
       task('haproxy', 'do-api.curlrc.j2'),
       task('haproxy', 'reserved-ip-assign.j2'),
       task('haproxy', 'vrrp-notify.j2'),
+      task('haproxy', 'haproxy-handover.j2'),
       task('haproxy', 'reserved-ip-check.service.j2'),
       task('haproxy', 'reserved-ip-check.timer.j2'),
     ]),
@@ -883,6 +884,22 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
         expect(reconciled.code, reconciled.report).toBe(0);
         expect(state.posts).toHaveLength(1);
         expect(state.metadataActive).toBe('true');
+
+        // A clean stop of the holder: HAProxy serves until the metadata service says the peer has the address.
+        const handover = path.join(out, 'lb1', 'haproxy-handover');
+        chmodSync(handover, 0o755);
+        reset('true');
+        const t0 = Date.now();
+        const moving = setTimeout(() => (state.metadataActive = 'false'), 2500);
+        const waited = await runTool('sh', [handover], { allowFailure: true });
+        clearTimeout(moving);
+        expect(waited.code, waited.report).toBe(0);
+        expect(Date.now() - t0).toBeGreaterThanOrEqual(2500);
+        expect(Date.now() - t0).toBeLessThan(8000);
+        // Not the holder: no wait at all.
+        const t1 = Date.now();
+        expect((await runTool('sh', [handover], { allowFailure: true })).code).toBe(0);
+        expect(Date.now() - t1).toBeLessThan(1500);
 
         const unit = file('lb1', 'reserved-ip-check.service');
         expect(unit).toMatch(/^User=keepalived_script$/m);
