@@ -33,6 +33,7 @@ skipWhen(why).describe('ha-wordpress-backup against a real MariaDB server and a 
   const optionFile = path.join(dir, 'root.cnf');
   let db: PrivateMariadb | undefined;
   const envFile = path.join(dir, 'env');
+  const holdFile = path.join(dir, 'hold');
 
   const config = (database: string, retention: Record<string, number> = { hourly: 24, daily: 7 }) => {
     const file = path.join(dir, `backup-${database}-${Object.keys(retention).join('-')}.json`);
@@ -53,7 +54,7 @@ skipWhen(why).describe('ha-wordpress-backup against a real MariaDB server and a 
   const good = config('wordpress');
   const script = (args: string[], cfg = good, env = envFile) =>
     runTool('python3', [SCRIPT, ...args], {
-      env: { ...process.env, HA_WORDPRESS_BACKUP_CONFIG: cfg, HA_WORDPRESS_BACKUP_ENV: env },
+      env: { ...process.env, HA_WORDPRESS_BACKUP_CONFIG: cfg, HA_WORDPRESS_BACKUP_ENV: env, HA_WORDPRESS_BACKUP_HOLD: holdFile },
       allowFailure: true,
     });
   const ok = async (args: string[], cfg = good, env = envFile) => {
@@ -296,6 +297,24 @@ skipWhen(why).describe('ha-wordpress-backup against a real MariaDB server and a 
       }
     },
     budget({ other: 6 }),
+  );
+
+  it(
+    "held (drill's hold file): the timers' runs do nothing and say so; a backup asked for by hand still runs",
+    async () => {
+      const count = resticSnapshots().length;
+      writeFileSync(holdFile, '');
+      try {
+        expect(await ok(['backup', '--tag', 'scheduled', '--if-elected'])).toEqual({ ok: true, skipped: true, held: holdFile, node: 'db-test' });
+        expect(await ok(['verify', '--if-elected'])).toEqual({ ok: true, skipped: true, held: holdFile, node: 'db-test' });
+        expect(resticSnapshots()).toHaveLength(count);
+        expect(await ok(['backup'])).toMatchObject({ ok: true, contents: ['database', 'settings'] });
+      } finally {
+        rmSync(holdFile, { force: true });
+      }
+      expect(resticSnapshots().length).toBeGreaterThan(count);
+    },
+    budget({ other: 4 }),
   );
 
   it(

@@ -28,6 +28,7 @@ import { readInventoryVars, siteUrlOf } from '../workspace/inventory.js';
 import { siteCa, siteRequest, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
 import { DEGRADED_EXIT, statusProbe } from './status.js';
 import { labOptions, upLocal } from './up.js';
+import type { LabControl } from '../lab/index.js';
 
 export type { ScenarioResult } from '../drill/report.js';
 
@@ -79,6 +80,12 @@ async function drill(ctx: DrillContext, ws: Workspace, chosen: ReturnType<typeof
 
   const results: ScenarioResult[] = [];
   const phpKilled = new Set<string>();
+  // A scheduled backup (a dump, restic, the media mirror, retention) on one database node takes seconds of
+  // CPU: in the lab every node shares this machine's cores, so one that fell inside a scenario starved the
+  // web nodes and showed as an outage of the site. Scheduled backups are skipped until the drill is over
+  // (the next tick takes one); on DigitalOcean each droplet has its own CPU.
+  await holdBackups(control, cluster.db, 'hold');
+  ctx.log.info("drill: scheduled backups are held until it ends (the lab's nodes share this machine's CPU)");
   try {
     traffic.start();
     writer.run();
@@ -120,6 +127,7 @@ async function drill(ctx: DrillContext, ws: Workspace, chosen: ReturnType<typeof
   } finally {
     process.off('SIGINT', onSigint);
     await Promise.all([traffic.stop(), writer.stop()]);
+    await holdBackups(control, cluster.db, 'release');
   }
   if (stop.signal.aborted) throw new CancelledError(INTERRUPTED);
   await writer.dropTable(cluster.db[0]!);
@@ -132,4 +140,20 @@ async function drill(ctx: DrillContext, ws: Workspace, chosen: ReturnType<typeof
     ctx.log.error(`drill failed: ${failures(results, chosen.length).join('; ')}`);
     process.exitCode = DEGRADED_EXIT;
   }
+}
+
+/** While it exists, the backup timers' runs do nothing (the backup script's HOLD_FILE). */
+const BACKUP_HOLD = '/run/ha-wordpress-backup.hold';
+
+/**
+ * Holds the scheduled backups and verifications on the lab's database nodes (and waits out one already
+ * running), or releases them. The timers stay active, so `status` is not disturbed; a node that does not
+ * answer is left as it is (the file is on /run: a restart of the node releases it).
+ */
+async function holdBackups(control: LabControl, db: string[], how: 'hold' | 'release'): Promise<void> {
+  const script =
+    how === 'hold'
+      ? `touch ${BACKUP_HOLD}; while systemctl is-active --quiet ha-wordpress-backup.service ha-wordpress-backup-verify.service; do sleep 1; done`
+      : `rm -f ${BACKUP_HOLD}`;
+  await Promise.all(db.map((name) => control.exec(name, ['sh', '-c', script], { timeoutMs: 300_000 }).catch(() => undefined)));
 }
