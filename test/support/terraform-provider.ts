@@ -96,7 +96,8 @@ export function terraformCopy(prefix = 'hawp-realprov-'): { dir: string; env: No
   const dir = path.join(parent, 'terraform');
   mkdirSync(dir);
   for (const f of readdirSync(TF_DIR, { withFileTypes: true })) {
-    if (f.isFile() && (f.name.endsWith('.tf') || f.name.endsWith('.tftpl'))) copyFileSync(path.join(TF_DIR, f.name), path.join(dir, f.name));
+    if (f.isFile() && (f.name.endsWith('.tf') || f.name.endsWith('.tftpl') || f.name.endsWith('.json')))
+      copyFileSync(path.join(TF_DIR, f.name), path.join(dir, f.name));
   }
   if (existsSync(path.join(TF_DIR, 'tests'))) cpSync(path.join(TF_DIR, 'tests'), path.join(dir, 'tests'), { recursive: true });
   return { dir, env: terraformEnv(writeCliConfig(parent)), remove: () => rmSync(parent, { recursive: true, force: true }) };
