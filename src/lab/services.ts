@@ -43,7 +43,7 @@ export const PENDING_EVENT = 'Droplet already has a pending event.';
 
 export interface Action {
   id: number;
-  status: 'in-progress' | 'completed';
+  status: 'in-progress' | 'completed' | 'errored';
   type: 'assign_ip' | 'unassign_ip';
   started_at: string;
   completed_at: string | null;
@@ -175,14 +175,20 @@ export function startServices(cfg: ServicesConfig): Promise<{ api: http.Server; 
       region: REGION,
       region_slug: REGION.slug,
     };
+    // Pending before the first await: two requests at once must not both start one.
+    pending = action;
     holder = { ...holder, nextActionId: holder.nextActionId + 1 };
     await writeHolder(cfg.holderFile, holder);
-    pending = action;
     setTimeout(() => {
       queue = queue
         .catch(() => undefined)
         .then(() => complete(action, dropletId))
-        .catch((err: Error) => log(`action ${action.id} failed: ${err.message}`))
+        .catch((err: Error) => {
+          // As DigitalOcean reports a failed action: `errored`, and the address where it was.
+          log(`action ${action.id} failed: ${err.message}`);
+          const errored: Action = { ...action, status: 'errored', completed_at: new Date().toISOString() };
+          holder = { ...holder, actions: [...holder.actions, errored].slice(-200) };
+        })
         .finally(() => {
           if (pending?.id === action.id) pending = undefined;
         });
