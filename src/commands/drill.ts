@@ -21,7 +21,7 @@
 import { CancelledError, UsageError, UserError } from '../errors.js';
 import { failures, reportTable, type ScenarioResult } from '../drill/report.js';
 import { HEAL_LIMIT_MS, runScenario } from '../drill/run.js';
-import { parseScenarios, RESERVED_IP_API_DEFAULT, type Cluster, type Victim } from '../drill/scenarios.js';
+import { parseScenarios, type Cluster, type Victim } from '../drill/scenarios.js';
 import { Traffic } from '../drill/traffic.js';
 import { Writer } from '../drill/writer.js';
 import { readInventoryVars, siteUrlOf } from '../workspace/inventory.js';
@@ -94,7 +94,7 @@ async function drill(ctx: DrillContext, ws: Workspace, chosen: ReturnType<typeof
         cluster,
         probe,
         breakNodes: async (victims) => {
-          if (sc.reservedIpApi) await control.reservedIpApi({ ...RESERVED_IP_API_DEFAULT, ...sc.reservedIpApi });
+          if (sc.reservedIpApi) await control.reservedIpApi({ reset: true, ...sc.reservedIpApi });
           const nodes = victims.filter((v): v is Victim & { how: 'stop' | 'kill' } => v.how !== 'kill-php-fpm');
           const php = victims.filter((v) => v.how === 'kill-php-fpm').map((v) => v.name);
           for (const name of php) phpKilled.add(name);
@@ -102,7 +102,7 @@ async function drill(ctx: DrillContext, ws: Workspace, chosen: ReturnType<typeof
         },
         // Starts what was stopped; PHP-FPM too, should systemd not have started it again yet.
         restart: async () => {
-          if (sc.reservedIpApi) await control.reservedIpApi(RESERVED_IP_API_DEFAULT);
+          if (sc.reservedIpApi) await control.reservedIpApi({ reset: true });
           await lab.labUp(labOpts);
           for (const name of phpKilled) await control.exec(name, ['systemctl', 'start', PHP_FPM_UNIT]);
           phpKilled.clear();

@@ -50,9 +50,6 @@ export interface Scenario {
   reservedIpApi?: { delay_ms?: number; refuse_next?: number };
 }
 
-/** The lab's reserved-IP API outside those scenarios: an assign in progress for 3 s, nothing refused (lab/services.ts). */
-export const RESERVED_IP_API_DEFAULT = { delay_ms: 3000, refuse_next: 0 };
-
 const holder = (s: Seen): Victim => {
   if (!s.reserved_ip.holder) throw new UserError('no HAProxy node holds the reserved IP; run `ha-wordpress status`, then `ha-wordpress up`');
   return { name: s.reserved_ip.holder, how: 'stop', why: 'the HAProxy node holding the reserved IP' };

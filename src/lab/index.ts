@@ -15,7 +15,6 @@
  * importing it does nothing by itself.
  */
 import { promises as fs, realpathSync } from 'node:fs';
-import http from 'node:http';
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { UserError } from '../errors.js';
@@ -496,6 +495,8 @@ export interface LabControl {
 export interface ReservedIpKnobs {
   delay_ms?: number;
   refuse_next?: number;
+  /** First back to the daemon's own settings (an assign in progress for 3 s, nothing refused). */
+  reset?: boolean;
 }
 
 export async function labControl(
@@ -532,28 +533,15 @@ export async function labControl(
     async reservedIpApi(knobs) {
       if (!o.apiToken) throw new UserError("the lab's reserved-IP API needs the workspace's API token");
       const body = JSON.stringify(knobs);
-      const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const req = http.request(
-          {
-            host: plan.bridgeIp,
-            port: plan.apiPort,
-            path: '/lab/reserved-ip',
-            method: 'POST',
-            headers: { authorization: `Bearer ${o.apiToken}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-            timeout: 5000,
-          },
-          (res) => {
-            let text = '';
-            res.setEncoding('utf8').on('data', (c: string) => (text += c));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-          },
-        );
-        req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
-        req.on('error', reject);
-        req.end(body);
+      const r = await fetch(`http://${plan.bridgeIp}:${plan.apiPort}/lab/reserved-ip`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${o.apiToken}`, 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(5000),
       });
-      if (answer.status !== 200) throw new UserError(`the lab's reserved-IP API refused ${body}: ${answer.status} ${answer.text.slice(0, 200)}`);
-      return JSON.parse(answer.text) as ReservedIpKnobs;
+      const text = await r.text();
+      if (r.status !== 200) throw new UserError(`the lab's reserved-IP API refused ${body}: ${r.status} ${text.slice(0, 200)}`);
+      return JSON.parse(text) as ReservedIpKnobs;
     },
   };
 }

@@ -103,7 +103,8 @@ export function startServices(cfg: ServicesConfig): Promise<{ api: http.Server; 
   // The action in progress, if any: in memory only (a restarted daemon forgets it, and its caller asks again).
   let pending: Action | undefined;
   // The lab's own knobs (POST /lab/reserved-ip): the drill makes assigns slow, or refuses the next one as DigitalOcean does when busy.
-  const knobs = { delayMs: cfg.assignDelayMs ?? ASSIGN_DELAY_MS, refuseNext: 0 };
+  const defaults = () => ({ delayMs: cfg.assignDelayMs ?? ASSIGN_DELAY_MS, refuseNext: 0 });
+  let knobs = defaults();
 
   const byId = (id: number) => droplets.find((d) => d.dropletId === id);
   const bySource = (addr: string | undefined) => {
@@ -143,6 +144,7 @@ export function startServices(cfg: ServicesConfig): Promise<{ api: http.Server; 
     res.end(text);
   };
   const apiError = (res: http.ServerResponse, code: number, id: string, message: string) => send(res, code, { id, message });
+  const authorized = (req: http.IncomingMessage) => req.headers.authorization === `Bearer ${cfg.apiToken}`;
 
   /** Moves the address (the DNAT), then records the action completed and the new holder: the metadata service follows. */
   async function complete(action: Action, dropletId: number | null): Promise<void> {
@@ -216,10 +218,11 @@ export function startServices(cfg: ServicesConfig): Promise<{ api: http.Server; 
       if (p === '/lab/health') return send(res, 200, { lab: plan.labId, config: cfg.configHash, pid: process.pid });
       if (p === '/lab/reserved-ip') {
         // The lab's knobs, for the drill: {"delay_ms": N} makes every assign take N ms; {"refuse_next": N}
-        // answers the next N assigns with DigitalOcean's pending-event 422. The API token, as for the API.
-        if (req.headers.authorization !== `Bearer ${cfg.apiToken}`) return apiError(res, 401, 'unauthorized', 'Unable to authenticate you');
+        // answers the next N assigns with DigitalOcean's pending-event 422; {"reset": true} first puts both
+        // back as the config has them. The API token, as for the API.
+        if (!authorized(req)) return apiError(res, 401, 'unauthorized', 'Unable to authenticate you');
         if (method === 'POST') {
-          let body: { delay_ms?: unknown; refuse_next?: unknown };
+          let body: { delay_ms?: unknown; refuse_next?: unknown; reset?: unknown };
           try {
             body = JSON.parse((await readBody(req)) || '{}') as typeof body;
           } catch {
@@ -230,6 +233,7 @@ export function startServices(cfg: ServicesConfig): Promise<{ api: http.Server; 
             return apiError(res, 422, 'unprocessable_entity', 'delay_ms: 0 to 120000');
           if (body.refuse_next !== undefined && n(body.refuse_next, 100) === undefined)
             return apiError(res, 422, 'unprocessable_entity', 'refuse_next: 0 to 100');
+          if (body.reset === true) knobs = defaults();
           if (body.delay_ms !== undefined) knobs.delayMs = body.delay_ms as number;
           if (body.refuse_next !== undefined) knobs.refuseNext = body.refuse_next as number;
           log(`lab knobs: assigns take ${knobs.delayMs} ms; the next ${knobs.refuseNext} refused`);
@@ -247,8 +251,7 @@ export function startServices(cfg: ServicesConfig): Promise<{ api: http.Server; 
         return serveRepo(name, method, res);
       }
       if (!p.startsWith('/v2/')) return apiError(res, 404, 'not_found', 'The resource you were accessing could not be found.');
-      const auth = req.headers.authorization ?? '';
-      if (auth !== `Bearer ${cfg.apiToken}`) {
+      if (!authorized(req)) {
         log(`${method} ${p} → 401`);
         return apiError(res, 401, 'unauthorized', 'Unable to authenticate you');
       }
