@@ -409,8 +409,9 @@ async function ansiblePhase(ctx: UpContext, ws: Workspace): Promise<RecapRow[]> 
       return `ansible: ${recap.length} hosts configured, ${changed} changed`;
     },
     // The galera role's refusal to start an empty site (roles/galera/tasks/refuse-empty.yml): nothing to fix, a choice to make.
+    // Matched across lines: the YAML result format folds a long message at 80 columns, anywhere.
     (err) =>
-      err.tail.some((l) => l.includes('not starting an empty site'))
+      /not\s+starting\s+an\s+empty\s+site/.test(err.tail.join(' '))
         ? "up stopped before starting an empty site: every database node is empty, but this workspace's cluster has held data " +
           '(the latest backup is named above); run `' +
           resumeCommand(ctx, 'up --restore latest') +

@@ -62,10 +62,17 @@ const failing = process.env.STANDIN_ANSIBLE_FAIL ? hosts[hosts.length - 1] : und
 out(`\nTASK [common : Install base packages] ${'*'.repeat(40)}`);
 for (const h of hosts) {
   if (h === failing && process.env.STANDIN_ANSIBLE_FAIL === 'empty')
+    // As real ansible-playbook prints it with ansible.cfg's callback_result_format = yaml:
+    // PyYAML folds the message at 80 columns, so its words are split across lines.
     out(
-      `fatal: [${h}]: FAILED! => {"changed": false, "msg": "Every database node is empty, but this workspace's cluster has held data: ` +
-        'not starting an empty site. The latest backup is 4f3a2b1c of 2026-12-01T10:00:00Z. Run `ha-wordpress up --restore latest` ' +
-        '(or --restore <id>) to bring the data back, or `ha-wordpress up --allow-empty-database` to really start over."}',
+      [
+        `fatal: [${h}]: FAILED! => `,
+        '    changed: false',
+        "    msg: 'Every database node is empty, but this workspace''s cluster has held data: not",
+        '      starting an empty site. The latest backup is 4f3a2b1c of 2026-12-01T10:00:00Z. Run',
+        '      `ha-wordpress up --restore latest` (or --restore <id>) to bring the data back, or',
+        "      `ha-wordpress up --allow-empty-database` to really start over.'",
+      ].join('\n'),
     );
   else if (h === failing) out(`fatal: [${h}]: FAILED! => {"changed": false, "msg": "Failed to update apt cache: unknown reason"}`);
   else out(`changed: [${h}]`);
