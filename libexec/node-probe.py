@@ -3,11 +3,28 @@
 # it), so nothing is installed on the nodes and no secret is involved. Prints
 # one JSON object.
 import json
+import re
 import socket
 import subprocess
 import sys
 import urllib.error
 import urllib.request
+
+def haproxy(command):
+    """One command on HAProxy's admin socket; its whole answer."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(3)
+    s.connect('/run/haproxy/admin.sock')
+    s.sendall(command.encode() + b'\n')
+    data = b''
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return data.decode()
+
 
 group = sys.argv[1] if len(sys.argv) > 1 else ''
 out = {'services': {}}
@@ -55,17 +72,7 @@ elif group == 'galera_loadbalancer':
     out['reserved_ip_active'] = code == 200 and body.strip() == 'true'
     backends = []
     try:
-        s = socket.socket(socket.AF_UNIX)
-        s.settimeout(3)
-        s.connect('/run/haproxy/admin.sock')
-        s.sendall(b'show stat\n')
-        data = b''
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        for line in data.decode().splitlines():
+        for line in haproxy('show stat').splitlines():
             f = line.split(',')
             if line.startswith('#') or len(f) < 18 or f[1] in ('FRONTEND', 'BACKEND') or f[0] == 'stats':
                 continue
@@ -73,5 +80,13 @@ elif group == 'galera_loadbalancer':
     except Exception:
         pass
     out['backends'] = backends
+    # The Galera node this HAProxy sends the writes to: the one entry of its
+    # writer table (haproxy.cfg, "one writer that stays"), by server name.
+    # None: no connection chose one yet, or the table is off.
+    try:
+        m = re.search(r'\bserver_key=(\S+)', haproxy('show table galera'))
+        out['writer'] = m.group(1) if m else None
+    except Exception:
+        out['writer'] = None
 
 print(json.dumps(out))

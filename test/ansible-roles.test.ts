@@ -807,6 +807,11 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
       expect(cfg).toMatch(/^\s*option httpchk/m);
       expect(cfg).toMatch(/^\s*source 10\.10\.0\.21$/m);
       expect(cfg.match(/^\s*server db\d 10\.10\.0\.1\d:3306 check/gm)).toHaveLength(3);
+      // The writer table, shared with the other HAProxy node (test/haproxy-writer.test.ts runs it).
+      expect(cfg).toMatch(/^\s*localpeer lb1$/m);
+      expect(cfg).toMatch(/^\s*peer lb1 10\.10\.0\.21:10000$/m);
+      expect(cfg).toMatch(/^\s*peer lb2 10\.10\.0\.22:10000$/m);
+      expect(cfg).toMatch(/^\s*stick on int\(1\)$/m);
     });
 
     it('keepalived.conf: unicast VRRP between the private addresses, no virtual_ipaddress, script security', () => {
@@ -945,6 +950,10 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
       expect(rules('lb1')).toContain('ip saddr { 10.10.0.31, 10.10.0.32, 192.0.2.1, 198.51.100.31, 198.51.100.32 } tcp dport 3306 accept');
       expect(rules('lb1')).toContain('ip saddr { 10.10.0.22 } ip protocol 112 accept');
       expect(rules('lb2')).toContain('ip saddr { 10.10.0.21 } ip protocol 112 accept');
+      // HAProxy peers (the shared writer table): only from the other HAProxy node.
+      expect(rules('lb1')).toContain('ip saddr { 10.10.0.22 } tcp dport 10000 accept');
+      expect(rules('lb2')).toContain('ip saddr { 10.10.0.21 } tcp dport 10000 accept');
+      expect(rules('db1').some((r) => /dport 10000/.test(r))).toBe(false);
       expect(rules('lb1').some((r) => /dport 8404 accept$/.test(r) && !/198\.51/.test(r))).toBe(true);
       expect(rules('web1')).toContain('tcp dport { 80 } accept');
       expect(rules('web1').some((r) => /3306|4567/.test(r))).toBe(false);

@@ -96,6 +96,14 @@ describe('drill: scenarios', () => {
       ['s-db-01', 'kill'],
       ['s-wp-01', 'stop'],
     ]);
+    // After a failover the writer stays where HAProxy moved it: the node status saw taking the writes is the one killed.
+    const moved = { ...status, galera: { writer: 's-db-02' } };
+    expect(
+      SCENARIOS.find((s) => s.name === 'galera-node-kill')!
+        .victims(cluster, moved)
+        .map((v) => v.name),
+    ).toEqual(['s-db-02']);
+    expect(SCENARIOS.find((s) => s.name === 'one-of-each')!.victims(cluster, moved)[1]!.name).toBe('s-db-02');
     const noHolder = { reserved_ip: { address: '10.0.0.3', holder: null } } as typeof status;
     expect(() => SCENARIOS[0]!.victims(cluster, noHolder)).toThrow(/no HAProxy node holds the reserved IP/);
   });

@@ -31,6 +31,7 @@ function healthy(): NodeStatus[] {
     services: { haproxy: 'active', keepalived: 'active' },
     holds_reserved_ip: i === 1,
     backends: [1, 2, 3].map((j) => ({ server: `s-db-0${j}`, status: 'UP' })),
+    writer: 's-db-01',
   });
   return [web(1), web(2), web(3), db(1), db(2), db(3), lb(1), lb(2)];
 }
@@ -42,7 +43,37 @@ describe('status: the verdict', () => {
     expect(s.problems).toEqual([]);
     expect(s.healthy).toBe(true);
     expect(s.reserved_ip).toEqual({ address: '203.0.113.50', holder: 's-dblb-01' });
-    expect(s.galera).toEqual({ cluster_size: 3, synced: ['s-db-01', 's-db-02', 's-db-03'], primary: ['s-db-01', 's-db-02', 's-db-03'] });
+    expect(s.galera).toEqual({
+      cluster_size: 3,
+      synced: ['s-db-01', 's-db-02', 's-db-03'],
+      primary: ['s-db-01', 's-db-02', 's-db-03'],
+      writer: 's-db-01',
+    });
+  });
+
+  it("names the writer from the reserved-IP holder's HAProxy, and HAProxy nodes that disagree on it (their peers connection is down)", () => {
+    const moved = healthy();
+    for (const i of [6, 7]) moved[i]!.writer = 's-db-02';
+    expect(assess(moved, ctx).galera.writer).toBe('s-db-02');
+    expect(assess(moved, ctx).healthy).toBe(true);
+
+    const split = healthy();
+    split[7]!.writer = 's-db-02';
+    const s = assess(split, ctx);
+    expect(s.galera.writer).toBe('s-db-01');
+    expect(s.problems).toEqual([
+      'the HAProxy nodes send writes to different database nodes (s-dblb-01: s-db-01, s-dblb-02: s-db-02): ' +
+        "their peers connection (tcp 10000 between their private addresses) is down; check both nodes' HAProxy log",
+    ]);
+
+    // A stopped HAProxy has no table to compare (its service is the problem named); the running one still names the writer.
+    const stopped = healthy();
+    stopped[6]!.services.haproxy = 'inactive';
+    stopped[6]!.writer = null;
+    stopped[6]!.holds_reserved_ip = false;
+    stopped[7]!.holds_reserved_ip = true;
+    expect(assess(stopped, ctx).problems).toEqual(['s-dblb-01: haproxy is inactive']);
+    expect(assess(stopped, ctx).galera.writer).toBe('s-db-01');
   });
 
   it('names a dead Galera node, the smaller cluster and the backend HAProxy marks DOWN', () => {

@@ -22,6 +22,8 @@ interface Probe {
   galera?: Record<string, string>;
   reserved_ip_active?: boolean;
   backends?: { proxy: string; server: string; status: string }[];
+  /** HAProxy nodes: the Galera node its writer table holds (null: none chosen yet). */
+  writer?: string | null;
   /** Galera nodes: what this node's backup program last did (state.json of the backup role). */
   backup?: { last_backup?: BackupRun | null; last_verify?: BackupRun | null } | null;
 }
@@ -48,6 +50,8 @@ export interface NodeStatus {
   healthz?: number;
   holds_reserved_ip?: boolean;
   backends?: { server: string; status: string }[];
+  /** HAProxy nodes: the Galera node it sends the writes to (null: none chosen yet). */
+  writer?: string | null;
   backup?: { last_backup?: BackupRun | null; last_verify?: BackupRun | null };
 }
 
@@ -55,7 +59,8 @@ export interface ClusterStatus {
   healthy: boolean;
   problems: string[];
   nodes: NodeStatus[];
-  galera: { cluster_size: number; synced: string[]; primary: string[] };
+  /** writer: the Galera node the reserved IP's HAProxy sends the writes to (null: unknown, or none chosen yet). */
+  galera: { cluster_size: number; synced: string[]; primary: string[]; writer: string | null };
   reserved_ip: { address: string; holder: string | null };
   /** With HTTPS, the certificate the load balancer presents (expires: ISO time), or null when no TLS handshake completed. */
   site: { url: string; answers: boolean; certificate?: { expires: string; days: number; verified: boolean; problem?: string } | null };
@@ -170,6 +175,7 @@ async function probeNode(h: Host, credentials: Parameters<typeof sshExec>[1], kn
     if (p.healthz !== undefined) n.healthz = p.healthz;
     if (p.reserved_ip_active !== undefined) n.holds_reserved_ip = p.reserved_ip_active;
     if (p.backends) n.backends = p.backends.map((b) => ({ server: b.server, status: b.status }));
+    if (p.writer !== undefined) n.writer = p.writer;
     if (p.backup) n.backup = { last_backup: p.backup.last_backup ?? null, last_verify: p.backup.last_verify ?? null };
     return n;
   } catch (err) {
@@ -228,6 +234,15 @@ export function assess(
   const holders = nodes.filter((n) => n.holds_reserved_ip).map((n) => n.name);
   if (holders.length !== 1)
     problems.push(holders.length === 0 ? 'no HAProxy node holds the reserved IP' : `the reserved IP is claimed by ${holders.join(' and ')}`);
+  // The two HAProxy share the writer over their peers connection: running HAProxy that disagree
+  // would send writes to two nodes once the reserved IP moves.
+  const running = nodes.filter((n) => n.group === 'galera_loadbalancer' && n.reachable && n.services.haproxy === 'active' && n.writer !== undefined);
+  if (new Set(running.map((n) => n.writer ?? null)).size > 1)
+    problems.push(
+      `the HAProxy nodes send writes to different database nodes (${running.map((n) => `${n.name}: ${n.writer ?? 'none yet'}`).join(', ')}): ` +
+        "their peers connection (tcp 10000 between their private addresses) is down; check both nodes' HAProxy log",
+    );
+  const writer = (nodes.find((n) => n.name === holders[0] && holders.length === 1) ?? running[0])?.writer ?? null;
   if (!c.siteAnswers) problems.push(`the site does not answer at ${c.url}`);
   const cert = c.certificate ? certificateStatus(c.certificate, c.now ?? c.backups?.now ?? Date.now()) : c.certificate;
   if (cert === null) problems.push(`the load balancer completes no TLS handshake for ${c.url}`);
@@ -241,7 +256,7 @@ export function assess(
     healthy: problems.length === 0,
     problems,
     nodes,
-    galera: { cluster_size: size, synced, primary },
+    galera: { cluster_size: size, synced, primary, writer },
     reserved_ip: { address: c.reservedIp, holder: holders.length === 1 ? holders[0]! : null },
     site: { url: c.url, answers: c.siteAnswers, ...(cert !== undefined ? { certificate: cert } : {}) },
     backup,
@@ -310,7 +325,7 @@ function table(s: ClusterStatus): string[] {
     `site             ${s.site.url} ${s.site.answers ? 'answers' : 'DOES NOT ANSWER'}`,
     ...(s.site.certificate ? [`certificate      valid until ${s.site.certificate.expires.slice(0, 10)} (${s.site.certificate.days} days)`] : []),
     `reserved IP      ${s.reserved_ip.address} on ${s.reserved_ip.holder ?? 'NO NODE'}`,
-    `galera           ${s.galera.synced.length} Synced, cluster size ${s.galera.cluster_size}`,
+    `galera           ${s.galera.synced.length} Synced, cluster size ${s.galera.cluster_size}${s.galera.writer ? `, writes go to ${s.galera.writer}` : ''}`,
     `last backup      ${runLine(s.backup.last_backup)}`,
     `last verified    ${runLine(s.backup.last_verify)}`,
     s.healthy ? 'cluster          healthy' : `cluster          DEGRADED:\n${s.problems.map((p) => `  - ${p}`).join('\n')}`,

@@ -14,15 +14,16 @@ export const COMBINED_MS = 10_000;
 /** `status` must report a break within this many seconds of it. */
 export const DETECT_BUDGET_S = 10;
 
-/** The lab's nodes by tier, in their order (the first database node is the one HAProxy sends queries to). */
+/** The lab's nodes by tier, in their order (HAProxy's first choice of writer is the first database node). */
 export interface Cluster {
   web: string[];
   db: string[];
 }
 
-/** What the victims are chosen from, besides the tiers: who holds the reserved IP, as `status` last saw it. */
+/** What the victims are chosen from, besides the tiers: who holds the reserved IP and which database node takes the writes, as `status` last saw it. */
 export interface Seen {
   reserved_ip: { holder: string | null };
+  galera?: { writer: string | null };
 }
 
 export interface Victim {
@@ -54,15 +55,19 @@ const holder = (s: Seen): Victim => {
   if (!s.reserved_ip.holder) throw new UserError('no HAProxy node holds the reserved IP; run `ha-wordpress status`, then `ha-wordpress up`');
   return { name: s.reserved_ip.holder, how: 'stop', why: 'the HAProxy node holding the reserved IP' };
 };
-// With haproxy_single_writer (the default) HAProxy sends every query to the first database node and keeps the others as backups.
-const writerDb = (c: Cluster): Victim => ({ name: c.db[0]!, how: 'kill', why: 'the database node HAProxy sends queries to' });
+// With haproxy_single_writer (the default) HAProxy sends every query to one database node, and keeps it
+// there after a failover (docs/cluster.md#one-writer-that-stays): the one status saw, else the first.
+const writerDb = (c: Cluster, s: Seen): Victim => {
+  const name = s.galera?.writer && c.db.includes(s.galera.writer) ? s.galera.writer : c.db[0]!;
+  return { name, how: 'kill', why: 'the database node HAProxy sends queries to' };
+};
 const firstWeb = (c: Cluster): Victim => ({ name: c.web[0]!, how: 'stop', why: 'a web node' });
 
 export const SCENARIOS: Scenario[] = [
   { name: 'haproxy-holder-stop', what: 'stop the HAProxy node that holds the reserved IP', budgetMs: SINGLE_MS, victims: (_c, s) => [holder(s)] },
-  { name: 'galera-node-kill', what: 'hard-kill the Galera node taking the writes', budgetMs: SINGLE_MS, victims: (c) => [writerDb(c)] },
+  { name: 'galera-node-kill', what: 'hard-kill the Galera node taking the writes', budgetMs: SINGLE_MS, victims: (c, s) => [writerDb(c, s)] },
   { name: 'web-node-stop', what: 'stop one web node', budgetMs: SINGLE_MS, victims: (c) => [firstWeb(c)] },
-  { name: 'one-of-each', what: 'one node of each tier at once', budgetMs: COMBINED_MS, victims: (c, s) => [holder(s), writerDb(c), firstWeb(c)] },
+  { name: 'one-of-each', what: 'one node of each tier at once', budgetMs: COMBINED_MS, victims: (c, s) => [holder(s), writerDb(c, s), firstWeb(c)] },
   // On request: the same single losses as a crash (no clean shutdown: the peer must notice missing VRRP adverts, the load balancer a dead backend).
   {
     name: 'haproxy-holder-kill',

@@ -68,6 +68,7 @@ const INSTALL: Record<string, string> = {
   mariadb: 'apt-get install mariadb-client',
   'mariadb-dump': 'apt-get install mariadb-client',
   restic: 'apt-get install restic',
+  haproxy: 'apt-get install haproxy',
   zipinfo: 'apt-get install unzip',
 };
 
