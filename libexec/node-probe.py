@@ -89,4 +89,13 @@ elif group == 'galera_loadbalancer':
     except Exception:
         out['writer'] = None
 
+# The configuration fingerprint up's playbook recorded here after its last
+# complete run (site.yml's last play; root only). None: never, or a run
+# stopped before it finished.
+try:
+    with open('/var/lib/ha-wordpress-converged', encoding='utf-8') as f:
+        out['converged'] = f.read().strip() or None
+except OSError:
+    out['converged'] = None
+
 print(json.dumps(out))

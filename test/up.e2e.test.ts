@@ -22,6 +22,7 @@ import { startSilentPort, startSshServer, type FakeSshHost } from './support/ssh
 import { listenOnLoopback80 } from './support/site.js';
 import { ansibleVaultDecrypt, budget, needs, runTool, tail } from './support/tools.js';
 import { md5Fingerprint } from '../src/ssh/keys.js';
+import { configFingerprint } from '../src/workspace/converged.js';
 import { issue, newCa } from '../src/secrets/pki.js';
 
 // A test or hook here runs the CLI up to three times; on a busy CI machine
@@ -237,6 +238,14 @@ describe('up --yes --non-interactive with stand-in terraform and ansible-playboo
     expect(env.DIGITALOCEAN_TOKEN).toBeUndefined();
     expect(env.ANSIBLE_CONFIG).toBe('ansible.cfg');
     expect(first.stderr).toContain('ansible: 8 hosts configured, 8 changed');
+  });
+
+  it("passes the configuration's fingerprint for site.yml's last play to record, after asking the nodes whether they have it", async () => {
+    const ap = calls.filter((c) => c.tool === 'ansible-playbook' && c.argv[0] !== '--version');
+    const extra = JSON.parse(ap[0]!.argv[ap[0]!.argv.indexOf('-e') + 1]!) as Record<string, unknown>;
+    expect(extra.ha_wordpress_converged).toBe(await configFingerprint(ws));
+    // The stand-in nodes cannot say (their SSH server runs no probe): the playbook runs.
+    expect(first.stderr).toContain('check: no node has this configuration yet: the playbook runs');
   });
 
   needs('ansible-playbook').it('site.yml passes real ansible-playbook --syntax-check against that inventory', async () => {

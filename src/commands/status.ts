@@ -24,6 +24,8 @@ interface Probe {
   backends?: { proxy: string; server: string; status: string }[];
   /** HAProxy nodes: the Galera node its writer table holds (null: none chosen yet). */
   writer?: string | null;
+  /** The configuration fingerprint the playbook last recorded here (workspace/converged.ts); null: none. */
+  converged?: string | null;
   /** Galera nodes: what this node's backup program last did (state.json of the backup role). */
   backup?: { last_backup?: BackupRun | null; last_verify?: BackupRun | null } | null;
 }
@@ -52,6 +54,8 @@ export interface NodeStatus {
   backends?: { server: string; status: string }[];
   /** HAProxy nodes: the Galera node it sends the writes to (null: none chosen yet). */
   writer?: string | null;
+  /** The configuration fingerprint `up`'s playbook last recorded on this node (null: none; `up` reads it). */
+  converged?: string | null;
   backup?: { last_backup?: BackupRun | null; last_verify?: BackupRun | null };
 }
 
@@ -176,6 +180,7 @@ async function probeNode(h: Host, credentials: Parameters<typeof sshExec>[1], kn
     if (p.reserved_ip_active !== undefined) n.holds_reserved_ip = p.reserved_ip_active;
     if (p.backends) n.backends = p.backends.map((b) => ({ server: b.server, status: b.status }));
     if (p.writer !== undefined) n.writer = p.writer;
+    if (p.converged !== undefined) n.converged = p.converged;
     if (p.backup) n.backup = { last_backup: p.backup.last_backup ?? null, last_verify: p.backup.last_verify ?? null };
     return n;
   } catch (err) {

@@ -34,6 +34,8 @@ import {
   type ClusterOutputs,
 } from '../workspace/inventory.js';
 import { ansiblePathProblem } from '../workspace/workspace.js';
+import { configFingerprint, whyConfigure } from '../workspace/converged.js';
+import { statusProbe } from './status.js';
 import { forgetRecreated, markRecreated, readRecreated } from '../workspace/recreated.js';
 import { HAPROXY_STATS_PORT } from '../secrets/catalog.js';
 import { confirmWorkspaceApiUrl } from '../settings/api-url.js';
@@ -93,11 +95,7 @@ async function upCloud(ctx: UpContext, ws: Workspace): Promise<void> {
     cluster = await terraformPhase(ctx, ws, sizes ?? []);
     if (!cluster) return; // the user declined the plan
   }
-  if (doAnsible) {
-    await waitPhase(ctx, ws, credentials!);
-    await ansiblePhase(ctx, ws);
-    await afterPlaybook(ctx, ws, startedAt);
-  }
+  if (doAnsible) await configure(ctx, ws, credentials!, startedAt);
   await finish(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible);
 }
 
@@ -144,11 +142,7 @@ export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
       (c) => `lab: ${hostCount(c)} containers up; inventory in ${INVENTORY_FILE}`,
     );
   }
-  if (doAnsible) {
-    await waitPhase(ctx, ws, credentials!);
-    await ansiblePhase(ctx, ws);
-    await afterPlaybook(ctx, ws, startedAt);
-  }
+  if (doAnsible) await configure(ctx, ws, credentials!, startedAt);
   await finish(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible);
 }
 
@@ -372,7 +366,37 @@ function hostKeyFile(keyLine: string): string {
   return `/etc/ssh/ssh_host_${short}_key.pub`;
 }
 
-async function ansiblePhase(ctx: UpContext, ws: Workspace): Promise<RecapRow[]> {
+/**
+ * The wait, then the playbook unless there is nothing to change
+ * (docs/architecture.md#nothing-to-change): every node recorded the
+ * workspace's current configuration and the cluster is healthy.
+ * `--only ansible`, `--restore` and `--allow-empty-database` always run it.
+ */
+async function configure(ctx: UpContext, ws: Workspace, credentials: Credentials, startedAt: number): Promise<void> {
+  await waitPhase(ctx, ws, credentials);
+  const config = await configFingerprint(ws.dir);
+  const forced = ctx.options.only === 'ansible' || ctx.options.restore !== undefined || ctx.options.allowEmptyDatabase;
+  if (!forced) {
+    const why = await phase(
+      ctx,
+      ws,
+      'check',
+      'check: whether every node has this configuration',
+      resumeCommand(ctx, 'up'),
+      async () => whyConfigure(await (await statusProbe(ctx, ws))(), config),
+      (reason) =>
+        reason === undefined
+          ? 'nothing to change: every node has this configuration and the cluster is healthy; ' +
+            `\`${resumeCommand(ctx, 'up --only ansible')}\` applies it again anyway`
+          : `check: ${reason}: the playbook runs`,
+    );
+    if (why === undefined) return rememberHeldData(ws.dir);
+  }
+  await ansiblePhase(ctx, ws, config);
+  await afterPlaybook(ctx, ws, startedAt);
+}
+
+async function ansiblePhase(ctx: UpContext, ws: Workspace, config: string): Promise<RecapRow[]> {
   return phase(
     ctx,
     ws,
@@ -389,7 +413,8 @@ async function ansiblePhase(ctx: UpContext, ws: Workspace): Promise<RecapRow[]> 
           workspace: ws.dir,
           env: baseEnv(ctx.env),
           vaultPassword: ws.vaultPassword,
-          extraVars: await heldDataVars(ctx, ws),
+          // The last play records the fingerprint on each node it configured.
+          extraVars: { ...(await heldDataVars(ctx, ws)), ha_wordpress_converged: config },
           log: p.log,
           onInterrupt: p.onInterrupt,
           onLine: (line) => {
