@@ -169,13 +169,6 @@ export function aptSources(p: LabPlan): string {
   return `# Written by ha-wordpress (local lab): the lab's package repository, served from the host.\ndeb [trusted=yes] http://${p.bridgeIp}:${p.apiPort}/repo/ ./\n`;
 }
 
-export function sudoersFile(user: string): string {
-  return `# Written by ha-wordpress (local lab), like cloud-init's 90-cloud-init-users on a droplet.\n${user} ALL=(ALL) NOPASSWD:ALL\n`;
-}
-
-export const SSHD_DROPIN =
-  '# Written by ha-wordpress (local lab), like cloud-init on a droplet: keys only.\nPasswordAuthentication no\nPermitRootLogin prohibit-password\n';
-
 /** The headers DigitalOcean's load balancer adds: how the visitor came in. */
 const forwarded = (proto: string, port: number) => [
   `    http-request set-header X-Forwarded-Proto ${proto}`,
@@ -242,6 +235,8 @@ export function haproxyConfig(p: LabPlan, check: LbHealthcheck, tls?: { domain: 
     '# Written by ha-wordpress (local lab): stands in for the DigitalOcean load balancer.',
     'global',
     '    log stdout format raw local0 notice',
+    // What the tests ask about the web nodes' state (root only; the service's runtime directory).
+    '    stats socket /run/haproxy/admin.sock mode 600 level user',
     '    maxconn 4096',
     '',
     'defaults',
