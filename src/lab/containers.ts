@@ -12,7 +12,8 @@ import { UserError } from '../errors.js';
 import { sleep } from '../util/sleep.js';
 import { CGROUP_DIR, labDir } from './dirs.js';
 import type { CgroupLayout } from './host.js';
-import { aptSources, hostsFile, networkdUnit, SSHD_DROPIN, sudoersFile, type LabNode, type LabPlan } from './plan.js';
+import { aptSources, hostsFile, networkdUnit, type LabNode, type LabPlan } from './plan.js';
+import { writeSeed } from './cloud-init.js';
 import { exists, findInit, findProcesses, hostEnv, isOurs, killProcesses, mountsUnder, readPid, removeTree, run, unmountUnder, type Ctx } from './sys.js';
 import { writeAtomic } from '../workspace/files.js';
 
@@ -57,12 +58,14 @@ async function mounted(root: string): Promise<boolean> {
 }
 
 /**
- * "cloud-init" for a container, before its first boot: identity, network,
- * the admin user exactly as the project's cloud-config makes it on a droplet
- * (terraform/cloud-init.yaml.tftpl: NOPASSWD sudo, bash, the key; root
- * disabled the way cloud-init's disable_root does it), apt → the lab repo.
+ * A container before its first boot: what DigitalOcean gives a droplet
+ * (identity, network, the apt mirror: here the lab repo) and the user data
+ * it boots with. cloud-init in the container then makes the admin user from
+ * the droplets' own cloud-config (terraform/cloud-init.yaml.tftpl: NOPASSWD
+ * sudo, bash, the key; root refused), and its host keys, as on a droplet
+ * (cloud-init.ts).
  */
-async function provision(ctx: Ctx, plan: LabPlan, node: LabNode, root: string, user: string, publicKey: string): Promise<void> {
+async function provision(plan: LabPlan, node: LabNode, root: string, user: string, publicKey: string): Promise<void> {
   const at = (p: string) => path.join(root, p);
   await fs.writeFile(at('etc/hostname'), `${node.name}\n`);
   await fs.writeFile(at('etc/hosts'), hostsFile(node));
@@ -71,29 +74,8 @@ async function provision(ctx: Ctx, plan: LabPlan, node: LabNode, root: string, u
   await fs.writeFile(at('etc/systemd/network/10-host0.network'), networkdUnit(node));
   await fs.writeFile(at('etc/apt/sources.list'), aptSources(plan));
   for (const f of await fs.readdir(at('etc/apt/sources.list.d')).catch(() => [] as string[])) await fs.rm(at(`etc/apt/sources.list.d/${f}`), { force: true });
-  await fs.mkdir(at('etc/ssh/sshd_config.d'), { recursive: true });
-  await fs.writeFile(at('etc/ssh/sshd_config.d/50-cloud-init.conf'), SSHD_DROPIN);
-  // Host keys made here, not at first boot, so every container has its own from its first SSH answer.
-  for (const f of await fs.readdir(at('etc/ssh'))) if (f.startsWith('ssh_host_')) await fs.rm(at(`etc/ssh/${f}`));
-  await run(ctx, 'chroot', [root, 'ssh-keygen', '-A'], { env: hostEnv() });
-
-  const entry = async () => (await fs.readFile(at('etc/passwd'), 'utf8')).split('\n').find((l) => l.startsWith(`${user}:`));
-  // useradd leaves the password locked, as cloud-init's lock_passwd does.
-  if (!(await entry())) await run(ctx, 'chroot', [root, 'useradd', '--create-home', '--shell', '/bin/bash', '--user-group', user], { env: hostEnv() });
-  const line = await entry();
-  if (!line) throw new UserError(`could not create the admin user ${user} in ${node.name}; see ${ctx.logFile ?? 'the lab log'}`);
-  const [, , uid, gid, , home] = line.split(':') as [string, string, string, string, string, string];
-  const sshDir = path.join(root, home, '.ssh');
-  await fs.mkdir(sshDir, { recursive: true, mode: 0o700 });
-  await fs.writeFile(path.join(sshDir, 'authorized_keys'), `${publicKey.trim()}\n`, { mode: 0o600 });
-  for (const p of [sshDir, path.join(sshDir, 'authorized_keys')]) await fs.chown(p, Number(uid), Number(gid));
-  await fs.mkdir(at('etc/sudoers.d'), { recursive: true });
-  await fs.writeFile(at('etc/sudoers.d/90-cloud-init-users'), sudoersFile(user), { mode: 0o440 });
-  await fs.mkdir(at('root/.ssh'), { recursive: true, mode: 0o700 });
-  const refuse =
-    'no-port-forwarding,no-agent-forwarding,no-X11-forwarding,' +
-    `command="echo 'Please login as the user \\"${user}\\" rather than the user \\"root\\".';echo;sleep 10;exit 142"`;
-  await fs.writeFile(at('root/.ssh/authorized_keys'), `${refuse} ${publicKey.trim()}\n`, { mode: 0o600 });
+  // A new instance id for every container made anew: cloud-init's once-per-instance modules run again.
+  await writeSeed(root, { instanceId: `${plan.labId}-${node.name}-${randomBytes(4).toString('hex')}`, hostname: node.name, adminUser: user, publicKey });
 }
 
 const PROVISIONED = 'etc/ha-wordpress-lab';
@@ -136,7 +118,7 @@ export async function ensureContainer(ctx: Ctx, o: StartOptions): Promise<'runni
   for (const d of [p.upper, p.work, p.root]) await fs.mkdir(d, { recursive: true });
   await run(ctx, 'mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${o.imageDir},upperdir=${p.upper},workdir=${p.work}`, p.root]);
   if (fresh) {
-    await provision(ctx, plan, node, p.root, o.adminUser, o.publicKey);
+    await provision(plan, node, p.root, o.adminUser, o.publicKey);
     await fs.writeFile(path.join(p.root, PROVISIONED), `${node.name} ${new Date().toISOString()}\n`);
   }
 

@@ -1,7 +1,7 @@
 /**
  * The Debian 12 base image every container starts from: debootstrap minbase
- * plus what a DigitalOcean image gives cloud-init to work with (systemd,
- * sshd, python3, sudo), prepared once and cached. It is the read-only lower
+ * plus what a DigitalOcean image has (systemd, sshd, python3, sudo and
+ * cloud-init), prepared once and cached. It is the read-only lower
  * layer of every container's overlay, so it is never modified after it is
  * built: a changed recipe makes a new image under a new name, and labs keep
  * the image they were created on.
@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
+import { CLOUD_CFG } from './cloud-init.js';
 import { CACHE_LOCK, IMAGES } from './dirs.js';
 import type { Mirrors } from './plan.js';
 import { alive, exists, findProcesses, killProcesses, removeTree, run, runLong, withLock, type Ctx } from './sys.js';
@@ -28,13 +29,19 @@ const INCLUDE = [
   'libpam-systemd',
   'procps',
 ];
+/**
+ * Installed with apt after debootstrap, whose own dependency resolution
+ * cannot follow theirs (virtual packages, alternatives). cloud-init makes
+ * the admin user from the droplets' own cloud-config (cloud-init.ts).
+ */
+const APT_INSTALL = ['cloud-init'];
 /** Bump when the preparation below changes: a new image is built beside the old one. */
-const RECIPE = 3;
+const RECIPE = 5;
 export const IMAGE_MARKER = 'etc/ha-wordpress-image';
 
 export function imageName(): string {
   const h = createHash('sha256')
-    .update(`${SUITE} ${RECIPE} ${INCLUDE.join(',')}`)
+    .update(`${SUITE} ${RECIPE} ${INCLUDE.join(',')} ${APT_INSTALL.join(',')}`)
     .digest('hex')
     .slice(0, 8);
   return `debian-12-${h}`;
@@ -98,12 +105,48 @@ export async function ensureImage(ctx: Ctx, mirrors: Mirrors): Promise<{ name: s
           `check that this machine reaches that mirror (see ${ctx.logFile ?? 'the lab log'}), then run the command again`,
       );
     }
+    try {
+      ctx.status(`installing ${APT_INSTALL.join(', ')} into the base image…`);
+      await aptInstall(ctx, tmp, mirrors);
+    } catch (err) {
+      await removeTree(ctx, tmp).catch(() => undefined);
+      throw new UserError(
+        `installing ${APT_INSTALL.join(', ')} into the lab's base image from ${mirrors.main} failed (${(err as Error).message.slice(0, 200)}); ` +
+          `see ${ctx.logFile ?? 'the lab log'}, then run the command again`,
+      );
+    }
     ctx.status('preparing the base image…');
     await prepare(ctx, tmp);
     await fs.writeFile(path.join(tmp, IMAGE_MARKER), `${name}\nbuilt ${new Date().toISOString()} from ${mirrors.main}\n`);
     await fs.rename(tmp, dir);
     return { name, dir, built: true, ms: Date.now() - start };
   });
+}
+
+/** APT_INSTALL into the debootstrapped tree, from the mirror debootstrap used (its sources are blanked by prepare). */
+async function aptInstall(ctx: Ctx, root: string, mirrors: Mirrors): Promise<void> {
+  const at = (p: string) => path.join(root, p);
+  // The mirror's key: the one debootstrap was given, else the image's own Debian keyring.
+  const keyring = mirrors.keyring ? '/etc/apt/trusted.gpg.d/ha-wordpress-mirror.gpg' : undefined;
+  if (mirrors.keyring) await fs.copyFile(mirrors.keyring, at(keyring!));
+  await fs.writeFile(at('etc/apt/sources.list'), `deb ${mirrors.main} ${SUITE} main\n`);
+  // The host's name service for the mirror (prepare blanks it again); apt's maintainer scripts want /proc.
+  await fs.rm(at('etc/resolv.conf'), { force: true });
+  await fs.copyFile('/etc/resolv.conf', at('etc/resolv.conf')).catch(() => undefined);
+  await run(ctx, 'mount', ['-t', 'proc', 'proc', at('proc')]);
+  try {
+    await run(ctx, 'chroot', [root, 'apt-get', '-q', 'update'], { timeoutMs: 10 * 60_000 });
+    await run(ctx, 'chroot', [root, 'apt-get', '-q', '-y', '--no-install-recommends', 'install', ...APT_INSTALL], { timeoutMs: 20 * 60_000 });
+    // The locale cloud-init sets (its default, en_US.UTF-8), generated as on DigitalOcean's image:
+    // minbase generates none, and cloud-init's locale module then fails the boot.
+    const gen = at('etc/locale.gen');
+    const listed = await fs.readFile(gen, 'utf8').catch(() => '');
+    if (!/^en_US\.UTF-8 UTF-8$/m.test(listed)) await fs.writeFile(gen, `${listed.replace(/\n?$/, '\n')}en_US.UTF-8 UTF-8\n`);
+    await run(ctx, 'chroot', [root, 'locale-gen'], { timeoutMs: 5 * 60_000 });
+  } finally {
+    await run(ctx, 'umount', [at('proc')]).catch(() => undefined);
+    if (keyring) await fs.rm(at(keyring), { force: true });
+  }
 }
 
 /** Turns a fresh debootstrap into something that boots as many distinct machines (docs/lab.md#the-base-image). */
@@ -115,7 +158,8 @@ async function prepare(ctx: Ctx, root: string): Promise<void> {
   await fs.rm(at('etc/hostname'), { force: true });
   await fs.writeFile(at('etc/machine-id'), '');
   for (const f of await fs.readdir(at('etc/ssh'))) if (f.startsWith('ssh_host_')) await fs.rm(at(`etc/ssh/${f}`));
-  // Keys are generated at provisioning; this drop-in only repairs a container whose keys went missing.
+  // cloud-init makes each container's keys at its first boot, before sshd starts (as on a droplet);
+  // this drop-in only repairs a container whose keys went missing.
   // `sshd -t` must come after the keys, so the list is reset and rebuilt.
   await fs.mkdir(at('etc/systemd/system/ssh.service.d'), { recursive: true });
   await fs.writeFile(
@@ -129,6 +173,8 @@ async function prepare(ctx: Ctx, root: string): Promise<void> {
   await run(ctx, 'chroot', [root, 'apt-get', 'clean']);
   for (const f of await fs.readdir(at('var/lib/apt/lists')).catch(() => [] as string[]))
     if (f !== 'partial' && f !== 'lock') await fs.rm(at(`var/lib/apt/lists/${f}`), { force: true, recursive: true });
+  await fs.mkdir(at('etc/cloud/cloud.cfg.d'), { recursive: true });
+  await fs.writeFile(at('etc/cloud/cloud.cfg.d/90-ha-wordpress-lab.cfg'), CLOUD_CFG);
   await run(ctx, 'chroot', [root, 'systemctl', 'enable', 'systemd-networkd.service', 'systemd-networkd.socket', 'ssh.service']);
   // wait-online would hold boot for two minutes on a network it cannot judge; the apt timers would race the roles' apt.
   await run(ctx, 'chroot', [root, 'systemctl', 'mask', 'systemd-networkd-wait-online.service', 'apt-daily.timer', 'apt-daily-upgrade.timer']);

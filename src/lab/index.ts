@@ -70,7 +70,7 @@ export interface LabOptions {
   project: string;
   webNodes: number;
   dbNodes: number;
-  /** Created in every container as cloud-init does on a droplet: NOPASSWD sudo, bash, publicKey in authorized_keys. */
+  /** Made in every container by cloud-init from the droplets' cloud-config (cloud-init.ts): NOPASSWD sudo, bash, publicKey in authorized_keys. */
   adminUser: string;
   publicKey: string;
   /** The only Bearer token the stand-in API accepts. */

@@ -46,7 +46,7 @@ export async function waitForHosts(o: WaitOptions): Promise<SeenKey[]> {
   // Any host key is accepted here: this is where it is first seen (and
   // recorded for ansible and status, which then accept only it).
   const attempt = async (h: Host, budgetMs: number): Promise<{ key: string; note?: string }> => {
-    // `--wait` blocks until cloud-init is done; 127: no cloud-init on this machine (the local lab).
+    // `--wait` blocks until cloud-init is done; 127: an image without cloud-init (nothing to wait for).
     const r = await sshExec(h, o.credentials, 'cloud-init status --wait', {
       timeoutMs: budgetMs,
       readyTimeoutMs: Math.max(1000, Math.min(budgetMs, 20_000)),
