@@ -383,7 +383,14 @@ async function configure(ctx: UpContext, ws: Workspace, credentials: Credentials
       'check',
       'check: whether every node has this configuration',
       resumeCommand(ctx, 'up'),
-      async () => whyConfigure(await (await statusProbe(ctx, ws))(), config),
+      // Asking is an optimisation: when it cannot be done, the playbook runs as it always did.
+      async () =>
+        statusProbe(ctx, ws)
+          .then((probe) => probe())
+          .then(
+            (status) => whyConfigure(status, config),
+            (err: Error) => `the nodes could not be asked (${err.message})`,
+          ),
       (reason) =>
         reason === undefined
           ? 'nothing to change: every node has this configuration and the cluster is healthy; ' +

@@ -81,6 +81,18 @@ async function provision(plan: LabPlan, node: LabNode, root: string, user: strin
 const PROVISIONED = 'etc/ha-wordpress-lab';
 
 /**
+ * A container's later boots skip cloud-init once it finished the first
+ * (its boot-finished file): on a droplet they run its stages again on the
+ * droplet's own CPU and change nothing, but in the lab every boot shares
+ * this machine's cores with the running cluster, and those stages' Python
+ * would slow the other nodes during a drill (docs/lab.md#cloud-init).
+ */
+async function skipCloudInitOnceDone(root: string): Promise<void> {
+  if (await exists(path.join(root, 'var/lib/cloud/instance/boot-finished')))
+    await fs.writeFile(path.join(root, 'etc/cloud/cloud-init.disabled'), "# ha-wordpress lab: cloud-init ran at this container's first boot.\n");
+}
+
+/**
  * Makes a container's apt lists look old, so the roles' next `apt` task (update_cache with
  * cache_valid_time) reads the lab's repository again: Ansible's apt module dates the lists by
  * apt's update-success stamp, else by the lists directory.
@@ -120,7 +132,7 @@ export async function ensureContainer(ctx: Ctx, o: StartOptions): Promise<'runni
   if (fresh) {
     await provision(plan, node, p.root, o.adminUser, o.publicKey);
     await fs.writeFile(path.join(p.root, PROVISIONED), `${node.name} ${new Date().toISOString()}\n`);
-  }
+  } else await skipCloudInitOnceDone(p.root);
 
   // Without a systemd on the host every container would share our cgroup and
   // their systemds would fight over it (status=219/CGROUP): each gets its own,
