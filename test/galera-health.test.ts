@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { MARIADB_TOOLS, startMariadb, type PrivateMariadb } from './support/mariadb.js';
+import { freePort } from './support/ports.js';
 import { budget, missing, skipWhen } from './support/tools.js';
 
 const DAEMON = path.resolve(__dirname, '..', 'ansible', 'roles', 'galera', 'files', 'galera-health');
@@ -22,14 +23,6 @@ const PASSWORD = 'He"al\'th#\\ $x;`y` {{z}}%';
 
 const pymysql = spawnSync(PYTHON, ['-c', 'import pymysql'], { stdio: 'ignore' }).status === 0;
 const why = missing(...MARIADB_TOOLS) ?? (pymysql ? undefined : `${PYTHON} cannot import pymysql (apt-get install python3-pymysql)`);
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** One raw HTTP exchange, as HAProxy's `option httpchk GET /` makes it; status, body, and how long it took. */
 async function check(port: number): Promise<{ status: number; body: string; ms: number }> {

@@ -18,6 +18,8 @@ import os from 'node:os';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { sleep } from '../src/util/sleep.js';
+import { freePort } from './support/ports.js';
 import { budget, needs, runTool } from './support/tools.js';
 
 const ROLE = path.resolve(__dirname, '..', 'ansible', 'roles', 'haproxy');
@@ -27,17 +29,6 @@ const LB = ['lb1', 'lb2'] as const;
 type Lb = (typeof LB)[number];
 const privateIp = (h: Db | Lb) => `127.0.0.${h.startsWith('db') ? 10 + Number(h[2]) : 20 + Number(h[2])}`;
 const anchorIp = (lb: Lb) => `127.0.0.${120 + Number(lb[2])}`;
-
-/** A port free on every loopback address the test uses (the kernel's pick on 127.0.0.1). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
   const end = Date.now() + ms;
