@@ -3,6 +3,7 @@
 # it), so nothing is installed on the nodes and no secret is involved. Prints
 # one JSON object.
 import json
+import os
 import re
 import socket
 import subprocess
@@ -58,6 +59,18 @@ elif group == 'galera_cluster_node':
         out['galera'] = dict(line.split('\t', 1) for line in r.stdout.splitlines() if '\t' in line)
     except Exception:
         out['galera'] = {}
+    # A backup running here desyncs this node on purpose. Its program writes
+    # its pid into the lock file it holds (ha-wordpress-backup's State.lock);
+    # the lock itself is not tried: that could make a starting backup fail.
+    out['backup_running'] = False
+    try:
+        with open('/var/lib/ha-wordpress-backup/lock', encoding='ascii') as f:
+            pid = f.read().strip()
+        if pid.isdigit():
+            with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                out['backup_running'] = b'ha-wordpress-backup' in f.read()
+    except OSError:
+        pass
     # This node's last backup and verification, written by ha-wordpress-backup
     # (root-only; the probe runs under sudo). null: none ran here yet.
     try:

@@ -76,6 +76,26 @@ describe('status: the verdict', () => {
     expect(assess(stopped, ctx).galera.writer).toBe('s-db-01');
   });
 
+  it('a node desynced by its running backup is out on purpose: not a problem, nor its DOWN backend; desynced without one is', () => {
+    const nodes = healthy();
+    nodes[4]!.galera = { ...nodes[4]!.galera!, state: 'Donor/Desynced', backup_running: true };
+    for (const i of [6, 7]) nodes[i]!.backends![1]!.status = 'DOWN';
+    const s = assess(nodes, ctx);
+    expect(s.problems).toEqual([]);
+    expect(s.galera.synced).toEqual(['s-db-01', 's-db-03']);
+
+    // The backup ended but left the node desynced (or something else did): that is a problem again.
+    const left = healthy();
+    left[4]!.galera!.state = 'Donor/Desynced';
+    left[6]!.backends![1]!.status = 'DOWN';
+    expect(assess(left, ctx).problems).toEqual(['s-db-02: Galera is Donor/Desynced', 's-dblb-01: backend s-db-02 is DOWN']);
+
+    // A backup running on a node that is not Synced for another reason (joining, say) excuses nothing.
+    const joining = healthy();
+    joining[4]!.galera = { ...joining[4]!.galera!, state: 'Joined', backup_running: true };
+    expect(assess(joining, ctx).problems).toEqual(['s-db-02: Galera is Joined']);
+  });
+
   it('names a dead Galera node, the smaller cluster and the backend HAProxy marks DOWN', () => {
     const nodes = healthy();
     nodes[4] = { ...nodes[4]!, reachable: false, services: {}, galera: undefined, error: 'timed out' };

@@ -28,6 +28,8 @@ interface Probe {
   converged?: string | null;
   /** Galera nodes: what this node's backup program last did (state.json of the backup role). */
   backup?: { last_backup?: BackupRun | null; last_verify?: BackupRun | null } | null;
+  /** Galera nodes: the backup program runs here now (it desyncs the node while it dumps). */
+  backup_running?: boolean;
 }
 
 /** One run of the node's backup program, as its state file records it. */
@@ -48,7 +50,8 @@ export interface NodeStatus {
   reachable: boolean;
   error?: string;
   services: Record<string, string>;
-  galera?: { state: string; cluster_size: number; primary: boolean };
+  /** `backup_running`: this node's backup program runs (a node desynced for a backup is out on purpose). */
+  galera?: { state: string; cluster_size: number; primary: boolean; backup_running?: boolean };
   healthz?: number;
   holds_reserved_ip?: boolean;
   backends?: { server: string; status: string }[];
@@ -175,6 +178,7 @@ async function probeNode(h: Host, credentials: Parameters<typeof sshExec>[1], kn
         state: p.galera.wsrep_local_state_comment ?? 'down',
         cluster_size: Number(p.galera.wsrep_cluster_size ?? 0),
         primary: p.galera.wsrep_cluster_status === 'Primary',
+        ...(p.backup_running ? { backup_running: true } : {}),
       };
     if (p.healthz !== undefined) n.healthz = p.healthz;
     if (p.reserved_ip_active !== undefined) n.holds_reserved_ip = p.reserved_ip_active;
@@ -229,10 +233,13 @@ export function assess(
   const synced = db.filter((n) => n.galera?.state === 'Synced').map((n) => n.name);
   const primary = db.filter((n) => n.galera?.primary).map((n) => n.name);
   const size = Math.max(0, ...db.map((n) => n.galera?.cluster_size ?? 0));
-  for (const n of db) if (n.reachable && n.galera?.state !== 'Synced') problems.push(`${n.name}: Galera is ${n.galera?.state ?? 'down'}`);
+  // A backup desyncs the node it dumps (never the writer) and HAProxy takes it out meanwhile: on purpose, not a problem.
+  const backingUp = new Set(db.filter((n) => n.galera?.backup_running && n.galera.state === 'Donor/Desynced').map((n) => n.name));
+  for (const n of db)
+    if (n.reachable && n.galera?.state !== 'Synced' && !backingUp.has(n.name)) problems.push(`${n.name}: Galera is ${n.galera?.state ?? 'down'}`);
   if (size !== c.dbNodes) problems.push(`Galera cluster size is ${size}, expected ${c.dbNodes}`);
   for (const n of nodes.filter((x) => x.group === 'galera_loadbalancer' && x.reachable)) {
-    const down = (n.backends ?? []).filter((b) => b.status !== 'UP');
+    const down = (n.backends ?? []).filter((b) => b.status !== 'UP' && !backingUp.has(b.server));
     if ((n.backends ?? []).length === 0) problems.push(`${n.name}: HAProxy reports no backends`);
     for (const b of down) problems.push(`${n.name}: backend ${b.server} is ${b.status}`);
   }
@@ -314,7 +321,10 @@ function table(s: ClusterStatus): string[] {
   const rows = s.nodes.map((n) => {
     const services = Object.entries(n.services).map(([u, st]) => (st === 'active' ? u : `${u} ${st.toUpperCase()}`));
     const detail: string[] = [...services];
-    if (n.galera) detail.push(`${n.galera.state}${n.galera.primary ? '' : ' NON-PRIMARY'}, size ${n.galera.cluster_size}`);
+    if (n.galera)
+      detail.push(
+        `${n.galera.state}${n.galera.backup_running ? ' (taking a backup)' : ''}${n.galera.primary ? '' : ' NON-PRIMARY'}, size ${n.galera.cluster_size}`,
+      );
     if (n.healthz !== undefined) detail.push(`/healthz ${n.healthz}`);
     if (n.backends) detail.push(`backends ${n.backends.filter((b) => b.status === 'UP').length}/${n.backends.length} UP`);
     if (n.holds_reserved_ip) detail.push('holds the reserved IP');
