@@ -544,9 +544,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     'a second up leaves the playbook out (every node has the configuration, the cluster is healthy); run anyway, it changes nothing (changed=0)',
     async () => {
       // The claim is about a healthy cluster: the test before restarted every service.
-      await expect
-        .poll(async () => (await runCli(['status'], { cwd: ws, env: { HOME: home } })).code, { timeout: 3 * MIN, interval: 5000 })
-        .toBe(0);
+      await expect.poll(async () => (await runCli(['status'], { cwd: ws, env: { HOME: home } })).code, { timeout: 3 * MIN, interval: 5000 }).toBe(0);
       const started = Date.now();
       const again = await runCli(['up', '--non-interactive', '--yes', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 15 * MIN });
       expect(again.code, again.stderr).toBe(0);
@@ -1095,7 +1093,10 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
         const t1 = performance.now();
         expect(taken.code, taken.stderr).toBe(0);
         console.log(`status while the backup ran: ${JSON.stringify(views.map((v) => [v.code, v.node?.name, v.node?.galera?.state]))}`);
-        expect(views.some((v) => v.node), 'status saw the backup running').toBe(true);
+        expect(
+          views.some((v) => v.node),
+          'status saw the backup running',
+        ).toBe(true);
         for (const v of views) expect(v.code, v.problems.join('; ')).toBe(0);
         await new Promise((r) => setTimeout(r, 2000));
         await writer.stop();

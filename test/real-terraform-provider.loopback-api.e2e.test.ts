@@ -433,6 +433,42 @@ describe.skipIf(SKIP)(
       6 * MINUTES,
     );
 
+    it(
+      'real terraform resize (loopback stand-in): a new --lb-size resizes the HAProxy droplets one at a time, never both off at once',
+      async () => {
+        const r = await runCli(['init', '--non-interactive', '--dir', shop, '--lb-size', 's-2vcpu-2gb', '--vault-password-file', pwFile], {
+          env: { HOME: home, DIGITALOCEAN_TOKEN: DEFAULT_TOKEN },
+        });
+        expect(r.code, r.stderr).toBe(0);
+        const mark = api.cloud.snapshot().power.length;
+        const started = Date.now();
+        const resized = await up(shop);
+        took.push(`two resizes in ${seconds(started)}`);
+        expect(resized.code, resized.stderr).toBe(0);
+        for (const n of ['shop-dblb-01', 'shop-dblb-02']) {
+          expect(resized.stderr).toContain(`${n} will be RESIZED (s-1vcpu-1gb → s-2vcpu-2gb)`);
+          expect(resized.stderr).toContain(`resizing ${n}: s-1vcpu-1gb → s-2vcpu-2gb`);
+        }
+        const s = api.cloud.snapshot();
+        expect(s.droplets.filter((d) => d.name.startsWith('shop-dblb-')).map((d) => [d.name, d.size_slug, d.status])).toEqual([
+          ['shop-dblb-01', 's-2vcpu-2gb', 'active'],
+          ['shop-dblb-02', 's-2vcpu-2gb', 'active'],
+        ]);
+        // Each droplet went off and on again, the second only after the first was back.
+        expect(s.power.slice(mark).map((e) => `${e.droplet} ${e.status}`)).toEqual([
+          'shop-dblb-01 off',
+          'shop-dblb-01 active',
+          'shop-dblb-02 off',
+          'shop-dblb-02 active',
+        ]);
+        // The next up finds nothing left to do.
+        const again = await up(shop);
+        expect(again.stderr).toContain('terraform plan: 0 to add, 0 to change, 0 to destroy');
+        ran.push('resize one at a time');
+      },
+      8 * MINUTES,
+    );
+
     describe('destroy', () => {
       let shopDown: CliResult;
       let labDown: CliResult;

@@ -36,6 +36,7 @@ import {
 import { ansiblePathProblem } from '../workspace/workspace.js';
 import { configFingerprint, whyConfigure } from '../workspace/converged.js';
 import { statusProbe } from './status.js';
+import { applyResizes, type Probe } from './resize.js';
 import { forgetRecreated, markRecreated, readRecreated } from '../workspace/recreated.js';
 import { HAPROXY_STATS_PORT } from '../secrets/catalog.js';
 import { confirmWorkspaceApiUrl } from '../settings/api-url.js';
@@ -220,6 +221,8 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
     if (cost) ctx.log.info(`  The cluster: ${cost}`);
     for (const a of planned.replaced) ctx.log.warn(`${a} will be REPLACED: everything on it is lost`);
     for (const a of planned.deleted) ctx.log.warn(`${a} will be DESTROYED`);
+    for (const r of planned.resized)
+      ctx.log.warn(`${r.name} will be RESIZED (${r.from} → ${r.to}): DigitalOcean shuts it down for it, so up resizes one droplet at a time`);
     const risky = planned.replaced.length + planned.deleted.length > 0;
     if (!ctx.yes) {
       if (!ctx.interactive)
@@ -228,7 +231,9 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
             `then run \`${resumeCommand(ctx, 'up --yes')}\` to apply it`,
         );
       const ok = await ctx.prompts.confirm({
-        message: `Apply this plan (${planned.add} to add, ${planned.change} to change, ${planned.destroy} to destroy)?`,
+        message:
+          `Apply this plan (${planned.add} to add, ${planned.change} to change` +
+          `${planned.resized.length ? ` of which ${planned.resized.length} resized one at a time` : ''}, ${planned.destroy} to destroy)?`,
         default: !risky,
       });
       if (!ok) {
@@ -246,12 +251,29 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
       async (p) => {
         // Before the droplets exist: an up that stops after the apply still expects their new host keys next time.
         await markRecreated(ws.dir, planned.newDroplets, 'terraform');
-        await tf.apply(tf.inPhase(dir, env, p), tf.PLAN_FILE);
+        const run = tf.inPhase(dir, env, p);
+        if (planned.resized.length === 0) return tf.apply(run, tf.PLAN_FILE);
+        await applyResizes({
+          run,
+          resized: planned.resized,
+          probe: await resizeGate(ctx, ws),
+          resume,
+          progress: (line) => {
+            p.status(`resizing ${line}`);
+            aside(() => ctx.log.info(`  resizing ${line}`));
+          },
+        });
+        // The plan the user confirmed is stale now: plan the rest again, and apply it only if it is no more than that plan's rest.
+        const rest = await tf.plan(run);
+        const beyond = beyondConfirmed(planned, rest);
+        if (beyond) throw new UserError(`the droplets are resized, but the rest of the plan changed meanwhile (${beyond}); run \`${resume}\` to review it`);
+        if (tf.hasChanges(rest)) await tf.apply(run, tf.PLAN_FILE);
       },
       () => 'terraform apply: the infrastructure is in place',
     );
   }
   await fs.rm(path.join(dir, tf.PLAN_FILE), { force: true });
+  await fs.rm(path.join(dir, tf.RESIZE_PLAN_FILE), { force: true });
 
   return phase(
     ctx,
@@ -266,6 +288,25 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
     },
     (c) => `inventory: ${INVENTORY_FILE} (${hostCount(c)} hosts)`,
   );
+}
+
+/**
+ * The gate between resizes once the cluster has held data: the status probe
+ * (commands/resize.ts). A cluster that never held data has nothing to lose
+ * and perhaps no configured node to ask.
+ */
+async function resizeGate(ctx: UpContext, ws: Workspace): Promise<Probe | undefined> {
+  if (!(await readHeldData(ws.dir))) return undefined;
+  return statusProbe(ctx, ws);
+}
+
+/** What the plan after the resizes has that the confirmed one did not, or undefined. */
+export function beyondConfirmed(confirmed: tf.PlanSummary, rest: tf.PlanSummary): string | undefined {
+  const extra = (now: string[], before: string[]) => now.filter((a) => !before.includes(a));
+  const more = [...extra(rest.replaced, confirmed.replaced), ...extra(rest.deleted, confirmed.deleted), ...rest.resized.map((r) => r.address)];
+  if (more.length) return `${more.join(', ')} would change too`;
+  if (rest.add > confirmed.add || rest.destroy > confirmed.destroy) return `${rest.add} to add and ${rest.destroy} to destroy now`;
+  return undefined;
 }
 
 /** The inventory for ansible: the hosts, and how to reach them (the project key, unless ssh-agent serves it). */

@@ -9,6 +9,8 @@ import { probe, runChild, type PhaseLog, type RunResult } from './process.js';
 
 export const PLAN_FILE = 'tfplan';
 export const DESTROY_PLAN_FILE = 'destroy.tfplan';
+/** One droplet's resize, planned on its own (`up` applies resizes one droplet at a time). */
+export const RESIZE_PLAN_FILE = 'resize.tfplan';
 
 export const TERRAFORM_HINT =
   "install Terraform 1.5 or newer (https://developer.hashicorp.com/terraform/install: HashiCorp's apt repository, or the zip on PATH)";
@@ -39,6 +41,19 @@ export interface PlanSummary {
    * names, terraform/outputs.tf): they answer SSH with new host keys.
    */
   newDroplets: string[];
+  /**
+   * Droplets the plan resizes in place. The provider shuts each one down for
+   * it, and applies a tier's droplets in parallel: `up` applies them one at a
+   * time instead (docs/operations.md#resize).
+   */
+  resized: Resize[];
+}
+
+export interface Resize {
+  address: string;
+  name: string;
+  from: string;
+  to: string;
 }
 
 /**
@@ -69,7 +84,7 @@ interface PlanJson {
     address: string;
     mode?: string;
     type?: string;
-    change: { actions: string[]; before?: { name?: unknown } | null; after?: { name?: unknown } | null };
+    change: { actions: string[]; before?: { name?: unknown; size?: unknown } | null; after?: { name?: unknown; size?: unknown } | null };
   }[];
   prior_state?: { values?: { root_module?: StateModule } };
 }
@@ -86,7 +101,7 @@ export function summarisePlan(json: string): PlanSummary {
   } catch {
     throw new UserError("terraform show -json did not print JSON; run `terraform show` in the workspace's terraform/ to see why");
   }
-  const s: PlanSummary = { add: 0, change: 0, destroy: 0, replaced: [], deleted: [], defaultVpcs: [], newDroplets: [] };
+  const s: PlanSummary = { add: 0, change: 0, destroy: 0, replaced: [], deleted: [], defaultVpcs: [], newDroplets: [], resized: [] };
   for (const rc of plan.resource_changes ?? []) {
     if (rc.mode === 'data') continue;
     const a = rc.change.actions;
@@ -103,7 +118,12 @@ export function summarisePlan(json: string): PlanSummary {
     else if (a.includes('delete')) {
       s.destroy++;
       s.deleted.push(rc.address);
-    } else if (a.includes('update')) s.change++;
+    } else if (a.includes('update')) {
+      s.change++;
+      const { before, after } = rc.change;
+      if (rc.type === 'digitalocean_droplet' && typeof before?.size === 'string' && typeof after?.size === 'string' && before.size !== after.size)
+        s.resized.push({ address: rc.address, name: String(after.name ?? before.name ?? rc.address), from: before.size, to: after.size });
+    }
   }
   // The provider's own `default` attribute, as the plan's refresh read it.
   const deleting = new Set([...s.deleted, ...s.replaced]);
@@ -172,9 +192,11 @@ export async function init(run: TerraformRun): Promise<void> {
   await terraform(run, ['init', '-input=false', '-no-color']);
 }
 
-export async function plan(run: TerraformRun, opts: { destroy?: boolean } = {}): Promise<PlanSummary> {
-  const file = opts.destroy ? DESTROY_PLAN_FILE : PLAN_FILE;
-  await terraform(run, ['plan', '-input=false', '-no-color', ...(opts.destroy ? ['-destroy'] : []), `-out=${file}`]);
+/** A plan into its file; `target`: of these resources only (and what they depend on), into RESIZE_PLAN_FILE. */
+export async function plan(run: TerraformRun, opts: { destroy?: boolean; target?: string[] } = {}): Promise<PlanSummary> {
+  const file = opts.destroy ? DESTROY_PLAN_FILE : opts.target ? RESIZE_PLAN_FILE : PLAN_FILE;
+  const targets = (opts.target ?? []).map((t) => `-target=${t}`);
+  await terraform(run, ['plan', '-input=false', '-no-color', ...(opts.destroy ? ['-destroy'] : []), ...targets, `-out=${file}`]);
   const shown = await terraform(run, ['show', '-json', '-no-color', file], true);
   return summarisePlan(shown.stdout);
 }

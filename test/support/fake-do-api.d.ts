@@ -281,6 +281,8 @@ declare module '*/fake-do-api.mjs' {
     firewalls: { id: string; name: string; status: string; tags: string[]; droplet_ids: number[]; inbound_rules: unknown[]; outbound_rules: unknown[] }[];
     /** Each project with the URNs of its resources (a reserved IP as do:floatingip:<ip>). */
     projects: { id: string; name: string; description: string; purpose: string; is_default: boolean; resources: string[] }[];
+    /** Each droplet's power changes (shut down, powered off or on), in the order the actions completed. */
+    power: { at: number; droplet: string; status: 'off' | 'active' }[];
     actions: DoAction[];
     certificates: DoCertificate[];
     /** Every record of the account's DNS domains, each with its domain (the SOA and NS records DigitalOcean makes too). */

@@ -147,6 +147,8 @@ export function createCloud(deps, options = {}) {
   /** Canonical URN → { project, assigned_at }: each resource is in exactly one project. */
   /** @type {Map<string, { project: string, assigned_at: string }>} */ const membership = new Map();
   /** @type {Map<number, CloudAction>} */ const actions = new Map();
+  /** Every change of a droplet's power, in order: how many were off at once. @type {{ at: number, droplet: string, status: string }[]} */
+  const power_log = [];
   /** @type {Map<string, any>} */ const certificates = new Map();
   /** Records of the account's DNS domains, by id; each knows its zone. */
   /** @type {Map<number, any>} */ const records = new Map();
@@ -635,18 +637,30 @@ export function createCloud(deps, options = {}) {
     if (!d) return reply(404, ERR_NOT_FOUND);
     const b = obj(body);
     /** @type {Record<string, () => void>} */
+    /** @param {string} status */
+    const power = (status) => () => {
+      if (d.status !== status) power_log.push({ at: now(), droplet: d.name, status });
+      d.status = status;
+    };
     const effects = {
-      shutdown: () => (d.status = 'off'),
-      power_off: () => (d.status = 'off'),
-      power_on: () => (d.status = 'active'),
-      reboot: () => (d.status = 'active'),
-      power_cycle: () => (d.status = 'active'),
+      shutdown: power('off'),
+      power_off: power('off'),
+      power_on: power('active'),
+      reboot: power('active'),
+      power_cycle: power('active'),
       rename: () => (d.name = String(b.name)),
+      // DigitalOcean resizes only a droplet that is off; the disk grows too unless `disk` is false (permanent either way here).
+      resize: () => (d.size_slug = String(b.size)),
     };
     const effect = effects[b.type];
     if (!effect) return unprocessable(`${JSON.stringify(b.type)} is not a droplet action this stand-in knows`);
     if (hasPendingEvent(id)) return reply(422, ERR_PENDING);
     if (b.type === 'rename' && (typeof b.name !== 'string' || b.name === '')) return unprocessable('Name is invalid');
+    if (b.type === 'resize') {
+      if (d.status !== 'off') return unprocessable('Droplet is currently on. Please power it off to run this event.');
+      const size = deps.sizes.find((x) => x.slug === b.size);
+      if (!size || !size.available || !size.regions.includes(d.region)) return unprocessable('Size is not available in this region.');
+    }
     const action = startAction({ type: b.type, resource_id: id, resource_type: 'droplet', region_slug: d.region, droplets: [id], effect });
     return reply(201, { action: actionJson(action) });
   }
@@ -1528,6 +1542,7 @@ export function createCloud(deps, options = {}) {
       certificates: [...certificates.values()].map(certificateJson),
       /** Every record of the account's DNS domains, with its domain. */
       records: [...records.values()].map((r) => ({ domain: r.zone, ...recordJson(r) })),
+      power: structuredClone(power_log),
     };
   }
 

@@ -1,0 +1,108 @@
+/**
+ * Droplet resizes, one droplet at a time (docs/operations.md#resize).
+ *
+ * The provider resizes a droplet in place by shutting it down, resizing and
+ * powering it on again, and terraform applies every droplet of a tier in
+ * parallel: a changed `--db-size` would stop all three Galera nodes at once,
+ * a full crash of the cluster. `up` instead plans and applies each resized
+ * droplet on its own (`terraform plan -target`), in an order that costs the
+ * least (web nodes, then the HAProxy node without the reserved IP, then its
+ * holder, then the Galera nodes with the writer last), and once the cluster
+ * has held data, gates every droplet: the cluster healthy before it, and
+ * healthy again after it, before the next. The first droplet that does not
+ * come back stops it; `up` again resizes the rest.
+ */
+import { UserError } from '../errors.js';
+import * as tf from '../runners/terraform.js';
+import { sleep } from '../util/sleep.js';
+import type { ClusterStatus } from './status.js';
+
+/** What the order needs from the cluster: who takes the writes, who holds the reserved IP. */
+export interface Roles {
+  writer?: string | null;
+  holder?: string | null;
+}
+
+const TIER: Record<string, number> = { web: 0, dblb: 1, db: 2 };
+
+/** The resource name of a droplet address: `digitalocean_droplet.db[1]` → `db`. */
+const tierOf = (address: string) => /digitalocean_droplet\.(\w+)/.exec(address)?.[1] ?? '';
+
+/**
+ * The order to resize in: the cheapest loss first. Web nodes (the load
+ * balancer has the others), the HAProxy node without the reserved IP before
+ * its holder, the Galera nodes with the writer last (every other node is
+ * resized and Synced before the writes move).
+ */
+export function resizeOrder(resized: tf.Resize[], roles: Roles = {}): tf.Resize[] {
+  const rank = (r: tf.Resize) => (TIER[tierOf(r.address)] ?? 3) * 10 + (r.name === roles.holder || r.name === roles.writer ? 1 : 0);
+  return [...resized].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name, 'en', { numeric: true }));
+}
+
+/** The cluster's health, asked again for each gate; undefined when the cluster has no data to protect yet. */
+export type Probe = () => Promise<Pick<ClusterStatus, 'healthy' | 'problems' | 'galera' | 'reserved_ip'>>;
+
+export interface ResizeRun {
+  run: tf.TerraformRun;
+  resized: tf.Resize[];
+  probe?: Probe;
+  /** How long a resized droplet may take to be healthy again. */
+  backWithinMs?: number;
+  /** How often the gate asks meanwhile. */
+  everyMs?: number;
+  /** The command that continues after a stop (`ha-wordpress up`). */
+  resume: string;
+  progress: (line: string) => void;
+  /** terraform's plan and apply (tests give their own). */
+  terraform?: Pick<typeof tf, 'plan' | 'apply'>;
+}
+
+const problem = (s: { problems: string[] }) => `${s.problems[0] ?? 'unknown'}${s.problems.length > 1 ? `, and ${s.problems.length - 1} more` : ''}`;
+
+/** Resizes each droplet on its own, gated; returns the names in the order they were resized. */
+export async function applyResizes(r: ResizeRun): Promise<string[]> {
+  const backWithin = r.backWithinMs ?? 15 * 60_000;
+  const terraform = r.terraform ?? tf;
+  let roles: Roles = {};
+  if (r.probe) {
+    const s = await r.probe();
+    if (!s.healthy)
+      throw new UserError(
+        `nothing was resized: the cluster is not healthy (${problem(s)}); a resize takes a node out, so fix that first, then run \`${r.resume}\``,
+      );
+    roles = { writer: s.galera.writer, holder: s.reserved_ip.holder };
+  }
+  const done: string[] = [];
+  for (const one of resizeOrder(r.resized, roles)) {
+    if (r.probe && done.length) {
+      const s = await r.probe();
+      if (!s.healthy) throw new UserError(`${one.name} was not resized: the cluster is not healthy (${problem(s)}); fix that, then run \`${r.resume}\``);
+    }
+    r.progress(`${one.name}: ${one.from} → ${one.to} (the droplet is shut down for it)`);
+    const planned = await terraform.plan(r.run, { target: [one.address] });
+    // Only this droplet, and nothing lost: a targeted plan that would replace or delete anything is not a resize.
+    const others = planned.resized.filter((x) => x.address !== one.address);
+    if (planned.replaced.length || planned.deleted.length || others.length || !planned.resized.some((x) => x.address === one.address))
+      throw new UserError(
+        `${one.name} was not resized: its plan (terraform plan -target=${one.address}) is not just its resize; run \`${r.resume}\` to plan again`,
+      );
+    await terraform.apply(r.run, tf.RESIZE_PLAN_FILE);
+    if (r.probe) await healthyAgain(r.probe, one.name, backWithin, r.everyMs ?? 5000, r.resume);
+    done.push(one.name);
+  }
+  return done;
+}
+
+async function healthyAgain(probe: Probe, name: string, withinMs: number, everyMs: number, resume: string): Promise<void> {
+  const end = Date.now() + withinMs;
+  for (;;) {
+    const s = await probe().catch((err: Error) => ({ healthy: false, problems: [err.message] }));
+    if (s.healthy) return;
+    if (Date.now() > end)
+      throw new UserError(
+        `${name} was resized but the cluster is not healthy ${Math.round(withinMs / 60_000)} min later (${problem(s)}); ` +
+          `nothing else was resized: once \`ha-wordpress status\` says healthy, run \`${resume}\` to resize the rest`,
+      );
+    await sleep(everyMs);
+  }
+}
