@@ -111,4 +111,15 @@ try:
 except OSError:
     out['converged'] = None
 
+# A package installed here (a kernel, libc, ...) takes effect only after a
+# reboot: Debian's packages and unattended-upgrades' kernel hook write these
+# files. Security updates are installed daily, reboots stay manual.
+try:
+    with open('/run/reboot-required.pkgs', encoding='utf-8') as f:
+        pkgs = sorted({line.strip() for line in f if line.strip()})
+except OSError:
+    pkgs = []
+if pkgs or os.path.exists('/run/reboot-required'):
+    out['reboot_required'] = pkgs
+
 print(json.dumps(out))

@@ -578,6 +578,17 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     }
     const again = await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } });
     expect(again.code, again.stdout).toBe(0);
+
+    // An update that waits for a reboot (what a kernel package leaves behind) is shown, and is not a problem.
+    onNode(web.ip, "printf 'linux-image-6.1.0-99-amd64\\n' | sudo tee /run/reboot-required.pkgs >/dev/null && sudo touch /run/reboot-required");
+    try {
+      const pending = await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } });
+      expect(pending.code, pending.stdout).toBe(0);
+      const node = (JSON.parse(pending.stdout) as { nodes: { name: string; reboot_required?: string[] }[] }).nodes.find((n) => n.name === 'hawp-wp-02');
+      expect(node?.reboot_required).toEqual(['linux-image-6.1.0-99-amd64']);
+    } finally {
+      onNode(web.ip, 'sudo rm -f /run/reboot-required /run/reboot-required.pkgs');
+    }
   });
 
   it(

@@ -4,7 +4,7 @@
  * The real probe runs against the lab in test/lab.e2e.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { assess, type NodeStatus } from '../src/commands/status.js';
+import { assess, table, type NodeStatus } from '../src/commands/status.js';
 
 function healthy(): NodeStatus[] {
   const web = (i: number): NodeStatus => ({
@@ -94,6 +94,19 @@ describe('status: the verdict', () => {
     const joining = healthy();
     joining[4]!.galera = { ...joining[4]!.galera!, state: 'Joined', backup_running: true };
     expect(assess(joining, ctx).problems).toEqual(['s-db-02: Galera is Joined']);
+  });
+
+  it('a pending reboot is shown on its node and in a line of its own, and is not a problem', () => {
+    const nodes = healthy();
+    nodes[3]!.reboot_required = ['linux-image-6.1.0-31-amd64'];
+    nodes[7]!.reboot_required = [];
+    const s = assess(nodes, ctx);
+    expect(s.healthy).toBe(true);
+    const out = table(s);
+    expect(out.find((l) => l.startsWith('s-db-01'))).toContain('reboot pending (linux-image-6.1.0-31-amd64)');
+    expect(out.find((l) => l.startsWith('s-dblb-02'))).toMatch(/reboot pending$/);
+    expect(out).toContain('reboot pending   s-db-01, s-dblb-02: installed updates take effect after a reboot; one node at a time, status healthy in between');
+    expect(table(assess(healthy(), ctx)).some((l) => l.includes('reboot'))).toBe(false);
   });
 
   it('names a dead Galera node, the smaller cluster and the backend HAProxy marks DOWN', () => {

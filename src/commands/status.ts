@@ -30,6 +30,8 @@ interface Probe {
   backup?: { last_backup?: BackupRun | null; last_verify?: BackupRun | null } | null;
   /** Galera nodes: the backup program runs here now (it desyncs the node while it dumps). */
   backup_running?: boolean;
+  /** A reboot is pending here: the packages that asked for it (none named: the flag file only). */
+  reboot_required?: string[];
 }
 
 /** One run of the node's backup program, as its state file records it. */
@@ -60,6 +62,8 @@ export interface NodeStatus {
   /** The configuration fingerprint `up`'s playbook last recorded on this node (null: none; `up` reads it). */
   converged?: string | null;
   backup?: { last_backup?: BackupRun | null; last_verify?: BackupRun | null };
+  /** Installed updates that take effect only after a reboot (a kernel, say): the packages that asked. Not a problem: reboots are the operator's. */
+  reboot_required?: string[];
 }
 
 export interface ClusterStatus {
@@ -185,6 +189,7 @@ async function probeNode(h: Host, credentials: Parameters<typeof sshExec>[1], kn
     if (p.backends) n.backends = p.backends.map((b) => ({ server: b.server, status: b.status }));
     if (p.writer !== undefined) n.writer = p.writer;
     if (p.converged !== undefined) n.converged = p.converged;
+    if (p.reboot_required) n.reboot_required = p.reboot_required;
     if (p.backup) n.backup = { last_backup: p.backup.last_backup ?? null, last_verify: p.backup.last_verify ?? null };
     return n;
   } catch (err) {
@@ -317,7 +322,15 @@ function runLine(r: BackupRun | null): string {
 
 const ROLE: Record<string, string> = { wp_node: 'web', galera_cluster_node: 'galera', galera_loadbalancer: 'haproxy' };
 
-function table(s: ClusterStatus): string[] {
+/** Nodes where installed updates wait for a reboot: not a problem (reboots are the operator's to time), but worth a line. */
+function rebootLine(s: ClusterStatus): string[] {
+  const waiting = s.nodes.filter((n) => n.reboot_required).map((n) => n.name);
+  return waiting.length
+    ? [`reboot pending   ${waiting.join(', ')}: installed updates take effect after a reboot; one node at a time, status healthy in between`]
+    : [];
+}
+
+export function table(s: ClusterStatus): string[] {
   const rows = s.nodes.map((n) => {
     const services = Object.entries(n.services).map(([u, st]) => (st === 'active' ? u : `${u} ${st.toUpperCase()}`));
     const detail: string[] = [...services];
@@ -328,6 +341,7 @@ function table(s: ClusterStatus): string[] {
     if (n.healthz !== undefined) detail.push(`/healthz ${n.healthz}`);
     if (n.backends) detail.push(`backends ${n.backends.filter((b) => b.status === 'UP').length}/${n.backends.length} UP`);
     if (n.holds_reserved_ip) detail.push('holds the reserved IP');
+    if (n.reboot_required) detail.push(`reboot pending${n.reboot_required.length ? ` (${n.reboot_required.join(', ')})` : ''}`);
     return [n.name, ROLE[n.group] ?? n.group, n.reachable ? 'yes' : 'NO', n.reachable ? detail.join(', ') : (n.error ?? '')];
   });
   const header = ['NODE', 'ROLE', 'REACHABLE', 'STATE'];
@@ -341,6 +355,7 @@ function table(s: ClusterStatus): string[] {
     ...(s.site.certificate ? [`certificate      valid until ${s.site.certificate.expires.slice(0, 10)} (${s.site.certificate.days} days)`] : []),
     `reserved IP      ${s.reserved_ip.address} on ${s.reserved_ip.holder ?? 'NO NODE'}`,
     `galera           ${s.galera.synced.length} Synced, cluster size ${s.galera.cluster_size}${s.galera.writer ? `, writes go to ${s.galera.writer}` : ''}`,
+    ...rebootLine(s),
     `last backup      ${runLine(s.backup.last_backup)}`,
     `last verified    ${runLine(s.backup.last_verify)}`,
     s.healthy ? 'cluster          healthy' : `cluster          DEGRADED:\n${s.problems.map((p) => `  - ${p}`).join('\n')}`,
