@@ -1132,6 +1132,46 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
   );
 
   it(
+    'a lower --web-nodes: the leaving node drains from the load balancer before its container goes, not one request failing; the rest is healthy',
+    async () => {
+      const lowered = await runCli(['init', '--non-interactive', '--web-nodes', '2', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home } });
+      expect(lowered.code, lowered.stderr).toBe(0);
+      let polling = true;
+      const failed: number[] = [];
+      let requests = 0;
+      const poll = (async () => {
+        while (polling) {
+          const ok = await get(siteUrl()!).then(
+            (a) => a.status === 200,
+            () => false,
+          );
+          requests++;
+          if (!ok) failed.push(Date.now());
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      })();
+      const started = Date.now();
+      const up = await runCli(['up', '--non-interactive', '--yes', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 20 * MIN });
+      polling = false;
+      await poll;
+      expect(up.code, up.stderr.slice(-3000)).toBe(0);
+      console.log(`web nodes 3 → 2: up took ${((Date.now() - started) / 1000).toFixed(0)} s, ${failed.length} of ${requests} requests failed`);
+      expect(up.stderr).toContain('taking out hawp-wp-03: draining from the load balancer');
+      expect(up.stderr).toMatch(/retire: hawp-wp-03 left the cluster cleanly/);
+      expect(requests).toBeGreaterThan(50);
+      expect(failed, `${failed.length} of ${requests} requests failed`).toEqual([]);
+      expect(
+        inventory()
+          .filter((h) => h.group === 'wp_node')
+          .map((h) => h.name),
+      ).toEqual(['hawp-wp-01', 'hawp-wp-02']);
+      const st = await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } });
+      expect(st.code, st.stdout).toBe(0);
+    },
+    25 * MIN,
+  );
+
+  it(
     'destroy takes a final backup; up on the empty lab refuses to bootstrap an empty database and names it; up --restore latest brings the content back',
     async () => {
       expect(backedUp, 'the backup test ran first').toBeDefined();

@@ -34,6 +34,7 @@ const summary = (over: Partial<PlanSummary> = {}): PlanSummary => ({
   defaultVpcs: [],
   newDroplets: [],
   resized: [],
+  deletedDroplets: [],
   ...over,
 });
 

@@ -28,6 +28,7 @@ import {
   LAB_CA_FILE,
   readInventory,
   readInventoryVars,
+  recordedHostKeys,
   renderInventory,
   siteUrlOf,
   writeInventory,
@@ -37,6 +38,8 @@ import { ansiblePathProblem } from '../workspace/workspace.js';
 import { configFingerprint, whyConfigure } from '../workspace/converged.js';
 import { statusProbe } from './status.js';
 import { applyResizes, type Probe } from './resize.js';
+import { retireNodes } from './retire.js';
+import { keysFor, sshExec } from '../ssh/exec.js';
 import { forgetRecreated, markRecreated, readRecreated } from '../workspace/recreated.js';
 import { HAPROXY_STATS_PORT } from '../secrets/catalog.js';
 import { confirmWorkspaceApiUrl } from '../settings/api-url.js';
@@ -121,6 +124,14 @@ export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
 
   let cluster: ClusterOutputs | undefined;
   if (doLab) {
+    // Containers the new shape has no more (a lower --web-nodes or --db-nodes) leave cleanly before the lab removes them.
+    const shape = await lab.labPlan({ workspace: ws.dir, project: ws.project, webNodes: ws.settings.webNodes, dbNodes: ws.settings.dbNodes });
+    if (shape)
+      await retireLeaving(
+        ctx,
+        ws,
+        (await inventoryNames(ws)).filter((n) => !shape.nodes.some((x) => x.name === n)),
+      );
     cluster = await phase(
       ctx,
       ws,
@@ -252,6 +263,7 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
         // Before the droplets exist: an up that stops after the apply still expects their new host keys next time.
         await markRecreated(ws.dir, planned.newDroplets, 'terraform');
         const run = tf.inPhase(dir, env, p);
+        await retireLeaving(ctx, ws, planned.deletedDroplets, p);
         if (planned.resized.length === 0) return tf.apply(run, tf.PLAN_FILE);
         await applyResizes({
           run,
@@ -287,6 +299,46 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
       return out;
     },
     (c) => `inventory: ${INVENTORY_FILE} (${hostCount(c)} hosts)`,
+  );
+}
+
+/** The hosts the inventory names now (none before the first up). */
+async function inventoryNames(ws: Workspace): Promise<string[]> {
+  return (await readInventory(ws.dir).catch(() => [])).map((h) => h.name);
+}
+
+/**
+ * Nodes about to be deleted (a lower --web-nodes or --db-nodes) leave the
+ * cluster cleanly first, one at a time (commands/retire.ts), once the
+ * cluster has held data: before that there is nothing to drain.
+ */
+async function retireLeaving(ctx: UpContext, ws: Workspace, names: string[], inPhase?: { status: (text: string) => void }): Promise<void> {
+  if (names.length === 0 || !(await readHeldData(ws.dir))) return;
+  const hosts = (await readInventory(ws.dir).catch(() => [])).filter((h) => names.includes(h.name));
+  if (hosts.length === 0) return;
+  const credentials = await sshCredentials(ctx, ws);
+  const known = await recordedHostKeys(ws.dir);
+  const work = async (status: (text: string) => void) =>
+    retireNodes({
+      leaving: hosts,
+      probe: await statusProbe(ctx, ws),
+      exec: (h, command) =>
+        sshExec(h, credentials, command, { timeoutMs: 120_000, readyTimeoutMs: 10_000, acceptKey: (k) => keysFor(known, h.address, h.port).includes(k) }),
+      resume: resumeCommand(ctx, 'up'),
+      progress: (line) => {
+        status(`taking out ${line}`);
+        aside(() => ctx.log.info(`  taking out ${line}`));
+      },
+    });
+  if (inPhase) return void (await work(inPhase.status));
+  await phase(
+    ctx,
+    ws,
+    'retire',
+    `retire: ${hosts.map((h) => h.name).join(', ')} leave the cluster`,
+    resumeCommand(ctx, 'up'),
+    (p) => work(p.status),
+    (order) => `retire: ${order.join(', ')} left the cluster cleanly, one at a time`,
   );
 }
 

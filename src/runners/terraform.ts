@@ -47,6 +47,8 @@ export interface PlanSummary {
    * time instead (docs/operations.md#resize).
    */
   resized: Resize[];
+  /** Droplets the plan only deletes (a lower count), by name: they leave the cluster cleanly first (commands/retire.ts). */
+  deletedDroplets: string[];
 }
 
 export interface Resize {
@@ -101,7 +103,7 @@ export function summarisePlan(json: string): PlanSummary {
   } catch {
     throw new UserError("terraform show -json did not print JSON; run `terraform show` in the workspace's terraform/ to see why");
   }
-  const s: PlanSummary = { add: 0, change: 0, destroy: 0, replaced: [], deleted: [], defaultVpcs: [], newDroplets: [], resized: [] };
+  const s: PlanSummary = { add: 0, change: 0, destroy: 0, replaced: [], deleted: [], defaultVpcs: [], newDroplets: [], resized: [], deletedDroplets: [] };
   for (const rc of plan.resource_changes ?? []) {
     if (rc.mode === 'data') continue;
     const a = rc.change.actions;
@@ -118,6 +120,7 @@ export function summarisePlan(json: string): PlanSummary {
     else if (a.includes('delete')) {
       s.destroy++;
       s.deleted.push(rc.address);
+      if (rc.type === 'digitalocean_droplet' && typeof rc.change.before?.name === 'string') s.deletedDroplets.push(rc.change.before.name);
     } else if (a.includes('update')) {
       s.change++;
       const { before, after } = rc.change;

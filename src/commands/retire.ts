@@ -1,0 +1,101 @@
+/**
+ * Nodes that leave the cluster leave it cleanly first (docs/operations.md#scale-down).
+ *
+ * A lower `--web-nodes` or `--db-nodes` deletes the highest-numbered
+ * droplets (or lab containers). Deleted as they run, a web node drops the
+ * requests it is serving and a Galera node vanishes from the cluster
+ * without a word. So before the deletion `up` takes each leaving node out
+ * the way a clean stop does, one at a time: a web node drains (stopping
+ * nginx fails its /healthz, waits for the load balancer to notice, then
+ * stops), a Galera node desyncs (HAProxy sends new connections elsewhere),
+ * then leaves the cluster as MariaDB stops; the writer last. After each, the
+ * cluster without the leaving nodes must be healthy before the next.
+ */
+import { UserError } from '../errors.js';
+import type { Host } from '../workspace/inventory.js';
+import { sleep } from '../util/sleep.js';
+import { assess, type ClusterStatus } from './status.js';
+
+/** How a leaving node is taken out, by its group. */
+const LEAVE: Record<string, string> = {
+  // The drain drop-in runs before nginx stops (docs/cluster.md#a-clean-stop-drains); cron runs on the others.
+  wp_node: 'sudo -n systemctl stop ha-wordpress-wp-cron.timer nginx.service',
+  // Desynced, the health check answers 503 and HAProxy moves new connections away; then a clean leave.
+  galera_cluster_node: "sudo -n mariadb -e 'SET GLOBAL wsrep_desync = ON' && sleep 3 && sudo -n systemctl stop ha-wordpress-backup.timer mariadb.service",
+};
+
+export interface RetireRun {
+  leaving: Host[];
+  /** The whole cluster's status, leaving nodes included. */
+  probe: () => Promise<ClusterStatus>;
+  /** Runs a command on a node over SSH; its exit code. */
+  exec: (h: Host, command: string) => Promise<{ code: number | null; stderr: string }>;
+  resume: string;
+  progress: (line: string) => void;
+  /** How long the rest may take to be healthy after one node left. */
+  settleWithinMs?: number;
+  everyMs?: number;
+}
+
+/**
+ * The status as it will be once these nodes are gone: they are left out,
+ * and so are HAProxy's backends for them and the cluster size they made.
+ */
+export function without(s: ClusterStatus, gone: Set<string>): ClusterStatus {
+  const nodes = s.nodes.filter((n) => !gone.has(n.name)).map((n) => (n.backends ? { ...n, backends: n.backends.filter((b) => !gone.has(b.server)) } : n));
+  return assess(nodes, {
+    dbNodes: nodes.filter((n) => n.group === 'galera_cluster_node').length,
+    reservedIp: s.reserved_ip.address,
+    url: s.site.url,
+    siteAnswers: s.site.answers,
+  });
+}
+
+const problem = (s: { problems: string[] }) => `${s.problems[0] ?? 'unknown'}${s.problems.length > 1 ? `, and ${s.problems.length - 1} more` : ''}`;
+
+/** Takes the leaving nodes out one at a time; returns their names in that order. */
+export async function retireNodes(r: RetireRun): Promise<string[]> {
+  const first = await r.probe();
+  // Leaving nodes that no longer answer are out already; the rest of the cluster must be healthy before anything leaves.
+  const gone = new Set(r.leaving.filter((h) => first.nodes.find((n) => n.name === h.name)?.reachable === false).map((h) => h.name));
+  const before = without(first, gone);
+  if (!before.healthy) throw new UserError(`no node was removed: the cluster is not healthy (${problem(before)}); fix that first, then run \`${r.resume}\``);
+  const writer = first.galera.writer;
+  const rank = (h: Host) => (h.group === 'wp_node' ? 0 : 1) * 10 + (h.name === writer ? 1 : 0);
+  const order = [...r.leaving].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name, 'en', { numeric: true }));
+  for (const h of order) {
+    const leave = LEAVE[h.group];
+    if (!leave) throw new UserError(`${h.name} cannot be removed: only web and database nodes can`);
+    if (gone.has(h.name)) {
+      r.progress(`${h.name}: unreachable, so already out`);
+      continue;
+    }
+    r.progress(`${h.name}: ${h.group === 'wp_node' ? 'draining from the load balancer' : 'leaving the Galera cluster'}`);
+    const done = await r.exec(h, leave);
+    if (done.code !== 0)
+      throw new UserError(
+        `${h.name} could not be taken out cleanly (${done.stderr.trim().split('\n').pop() || `exit ${done.code}`}); nothing was deleted: ` +
+          `fix it, then run \`${r.resume}\``,
+      );
+    gone.add(h.name);
+    await settled(r, gone, h.name);
+  }
+  return order.map((h) => h.name);
+}
+
+async function settled(r: RetireRun, gone: Set<string>, name: string): Promise<void> {
+  const end = Date.now() + (r.settleWithinMs ?? 5 * 60_000);
+  for (;;) {
+    const s = await r.probe().then(
+      (x) => without(x, gone),
+      (err: Error) => ({ healthy: false, problems: [err.message] }),
+    );
+    if (s.healthy) return;
+    if (Date.now() > end)
+      throw new UserError(
+        `${name} is out, but the rest of the cluster is not healthy (${problem(s)}); nothing was deleted: ` +
+          `once \`ha-wordpress status\` shows the rest healthy, run \`${r.resume}\``,
+      );
+    await sleep(r.everyMs ?? 3000);
+  }
+}

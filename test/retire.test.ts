@@ -1,0 +1,161 @@
+/**
+ * Nodes leaving the cluster (a lower --web-nodes or --db-nodes) are taken
+ * out cleanly, one at a time, before their droplets or containers go
+ * (src/commands/retire.ts). The nodes and their SSH are replaced by a
+ * recorder here; the lab test removes a web node under traffic.
+ */
+import { describe, expect, it } from 'vitest';
+import { retireNodes, without } from '../src/commands/retire.js';
+import { assess, type ClusterStatus, type NodeStatus } from '../src/commands/status.js';
+import type { Host } from '../src/workspace/inventory.js';
+
+const web = (i: number, over: Partial<NodeStatus> = {}): NodeStatus => ({
+  name: `s-wp-0${i}`,
+  group: 'wp_node',
+  address: `10.0.0.1${i}`,
+  reachable: true,
+  services: { nginx: 'active', 'php8.2-fpm': 'active' },
+  healthz: 200,
+  ...over,
+});
+const db = (i: number, size: number, over: Partial<NodeStatus> = {}): NodeStatus => ({
+  name: `s-db-0${i}`,
+  group: 'galera_cluster_node',
+  address: `10.0.0.2${i}`,
+  reachable: true,
+  services: { mariadb: 'active' },
+  galera: { state: 'Synced', cluster_size: size, primary: true },
+  ...over,
+});
+const lb = (i: number, dbs: number[], writer: string): NodeStatus => ({
+  name: `s-dblb-0${i}`,
+  group: 'galera_loadbalancer',
+  address: `10.0.0.3${i}`,
+  reachable: true,
+  services: { haproxy: 'active', keepalived: 'active' },
+  holds_reserved_ip: i === 1,
+  backends: dbs.map((j) => ({ server: `s-db-0${j}`, status: 'UP' })),
+  writer,
+});
+const ctx = { reservedIp: '203.0.113.50', url: 'http://shop.example.com/', siteAnswers: true };
+const cluster = (nodes: NodeStatus[]) => assess(nodes, { ...ctx, dbNodes: nodes.filter((n) => n.group === 'galera_cluster_node').length });
+const host = (n: NodeStatus): Host => ({ name: n.name, group: n.group as Host['group'], address: n.address, port: 22 });
+
+describe('without: the cluster as it will be once nodes are gone', () => {
+  it('leaves out the nodes, their HAProxy backends and their share of the cluster size', () => {
+    // s-db-05 has left (stopped): the other four form a cluster of 4; HAProxy sees it DOWN.
+    const nodes = [web(1), db(1, 4), db(2, 4), db(3, 4), db(4, 4), db(5, 0, { services: { mariadb: 'inactive' }, galera: undefined })];
+    const lbs = [1, 2].map((i) => lb(i, [1, 2, 3, 4, 5], 's-db-01'));
+    for (const l of lbs) l.backends![4]!.status = 'DOWN';
+    const s = cluster([...nodes, ...lbs]);
+    expect(s.healthy).toBe(false);
+    expect(without(s, new Set(['s-db-05'])).problems).toEqual([]);
+    // Leaving out what has not left yet shows what is still wrong.
+    expect(without(s, new Set(['s-db-04'])).healthy).toBe(false);
+  });
+});
+
+describe('retireNodes', () => {
+  it('web nodes first, then the Galera nodes with the writer last, each settled before the next', async () => {
+    const state = { out: new Set<string>() };
+    const all = () => {
+      const dbs = [1, 2, 3, 4, 5].filter((i) => !state.out.has(`s-db-0${i}`));
+      return cluster([
+        web(1),
+        web(2),
+        ...(state.out.has('s-wp-03') ? [web(3, { services: { nginx: 'inactive', 'php8.2-fpm': 'active' }, healthz: 0 })] : [web(3)]),
+        ...dbs.map((i) => db(i, dbs.length)),
+        ...[5, 4].filter((i) => state.out.has(`s-db-0${i}`)).map((i) => db(i, 0, { services: { mariadb: 'inactive' }, galera: undefined })),
+        lb(1, [1, 2, 3, 4, 5], 's-db-05'),
+        lb(2, [1, 2, 3, 4, 5], 's-db-05'),
+      ]);
+    };
+    const ran: string[] = [];
+    const leaving = all().nodes.filter((n) => ['s-db-05', 's-wp-03', 's-db-04'].includes(n.name));
+    const order = await retireNodes({
+      leaving: leaving.map(host),
+      probe: async () => {
+        ran.push('probe');
+        return all();
+      },
+      exec: async (h, command) => {
+        ran.push(`${h.name}: ${command}`);
+        state.out.add(h.name);
+        return { code: 0, stderr: '' };
+      },
+      resume: 'ha-wordpress up',
+      progress: () => {},
+      everyMs: 1,
+    });
+    expect(order).toEqual(['s-wp-03', 's-db-04', 's-db-05']);
+    expect(ran).toEqual([
+      'probe',
+      's-wp-03: sudo -n systemctl stop ha-wordpress-wp-cron.timer nginx.service',
+      'probe',
+      "s-db-04: sudo -n mariadb -e 'SET GLOBAL wsrep_desync = ON' && sleep 3 && sudo -n systemctl stop ha-wordpress-backup.timer mariadb.service",
+      'probe',
+      "s-db-05: sudo -n mariadb -e 'SET GLOBAL wsrep_desync = ON' && sleep 3 && sudo -n systemctl stop ha-wordpress-backup.timer mariadb.service",
+      'probe',
+    ]);
+  });
+
+  it('takes nothing out when the rest of the cluster is not healthy; skips a leaving node that is already unreachable', async () => {
+    const sick = cluster([web(1), web(2, { healthz: 502 }), web(3), db(1, 3), db(2, 3), db(3, 3), lb(1, [1, 2, 3], 's-db-01'), lb(2, [1, 2, 3], 's-db-01')]);
+    const ran: string[] = [];
+    const exec = async (h: Host) => {
+      ran.push(h.name);
+      return { code: 0, stderr: '' };
+    };
+    await expect(retireNodes({ leaving: [host(web(3))], probe: async () => sick, exec, resume: 'ha-wordpress up', progress: () => {} })).rejects.toThrow(
+      'no node was removed: the cluster is not healthy (s-wp-02: /healthz answers 502); fix that first, then run `ha-wordpress up`',
+    );
+    expect(ran).toEqual([]);
+
+    const dead: ClusterStatus = cluster([
+      web(1),
+      web(2),
+      web(3, { reachable: false, services: {}, healthz: undefined, error: 'timed out' }),
+      db(1, 3),
+      db(2, 3),
+      db(3, 3),
+      lb(1, [1, 2, 3], 's-db-01'),
+      lb(2, [1, 2, 3], 's-db-01'),
+    ]);
+    const lines: string[] = [];
+    expect(await retireNodes({ leaving: [host(web(3))], probe: async () => dead, exec, resume: 'ha-wordpress up', progress: (l) => lines.push(l) })).toEqual([
+      's-wp-03',
+    ]);
+    expect(ran).toEqual([]);
+    expect(lines).toEqual(['s-wp-03: unreachable, so already out']);
+  });
+
+  it('stops at a node that cannot be taken out cleanly, and at one after which the rest does not settle', async () => {
+    const healthy = cluster([web(1), web(2), web(3), db(1, 3), db(2, 3), db(3, 3), lb(1, [1, 2, 3], 's-db-01'), lb(2, [1, 2, 3], 's-db-01')]);
+    await expect(
+      retireNodes({
+        leaving: [host(web(3))],
+        probe: async () => healthy,
+        exec: async () => ({ code: 1, stderr: 'sudo: a password is required\n' }),
+        resume: 'ha-wordpress up',
+        progress: () => {},
+      }),
+    ).rejects.toThrow('s-wp-03 could not be taken out cleanly (sudo: a password is required); nothing was deleted: fix it, then run `ha-wordpress up`');
+
+    let n = 0;
+    const noSite = { ...healthy, site: { ...healthy.site, answers: false } };
+    await expect(
+      retireNodes({
+        leaving: [host(web(3)), host(web(2))],
+        probe: async () => (n++ === 0 ? healthy : noSite),
+        exec: async () => ({ code: 0, stderr: '' }),
+        resume: 'ha-wordpress up',
+        progress: () => {},
+        settleWithinMs: 20,
+        everyMs: 5,
+      }),
+    ).rejects.toThrow(
+      's-wp-02 is out, but the rest of the cluster is not healthy (the site does not answer at http://shop.example.com/); nothing was deleted: ' +
+        'once `ha-wordpress status` shows the rest healthy, run `ha-wordpress up`',
+    );
+  });
+});
