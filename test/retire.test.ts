@@ -126,7 +126,34 @@ describe('retireNodes', () => {
       's-wp-03',
     ]);
     expect(ran).toEqual([]);
-    expect(lines).toEqual(['s-wp-03: unreachable, so already out']);
+    expect(lines).toEqual(['s-wp-03: already out (unreachable)']);
+
+    // An up that stopped after taking a node out: the next one finds it out already and goes on.
+    const stopped = cluster([
+      web(1),
+      web(2),
+      web(3, { services: { nginx: 'inactive', 'php8.2-fpm': 'active' }, healthz: 0 }),
+      db(1, 3),
+      db(2, 3),
+      db(3, 0, { services: { mariadb: 'inactive' }, galera: undefined }),
+      db(4, 3),
+      lb(1, [1, 2, 4], 's-db-01'),
+      lb(2, [1, 2, 4], 's-db-01'),
+    ]);
+    const again: string[] = [];
+    expect(
+      await retireNodes({
+        leaving: [host(web(3)), host(db(3, 0)), host(db(4, 3))],
+        probe: async () => stopped,
+        exec,
+        resume: 'ha-wordpress up',
+        progress: (l) => again.push(l),
+        everyMs: 1,
+        settleWithinMs: 1,
+      }).catch((e: Error) => e.message),
+    ).toContain('s-db-04 is out, but the rest');
+    expect(again.slice(0, 2)).toEqual(['s-wp-03: already out (nginx is inactive)', 's-db-03: already out (mariadb is inactive)']);
+    expect(ran).toEqual(['s-db-04']);
   });
 
   it('stops at a node that cannot be taken out cleanly, and at one after which the rest does not settle', async () => {

@@ -14,7 +14,7 @@
 import { UserError } from '../errors.js';
 import type { Host } from '../workspace/inventory.js';
 import { sleep } from '../util/sleep.js';
-import { assess, type ClusterStatus } from './status.js';
+import { assess, type ClusterStatus, type NodeStatus } from './status.js';
 
 /** How a leaving node is taken out, by its group. */
 const LEAVE: Record<string, string> = {
@@ -56,8 +56,15 @@ const problem = (s: { problems: string[] }) => `${s.problems[0] ?? 'unknown'}${s
 /** Takes the leaving nodes out one at a time; returns their names in that order. */
 export async function retireNodes(r: RetireRun): Promise<string[]> {
   const first = await r.probe();
-  // Leaving nodes that no longer answer are out already; the rest of the cluster must be healthy before anything leaves.
-  const gone = new Set(r.leaving.filter((h) => first.nodes.find((n) => n.name === h.name)?.reachable === false).map((h) => h.name));
+  // Leaving nodes that are out already (unreachable, or taken out by an up that stopped after it) are skipped;
+  // the rest of the cluster must be healthy before anything leaves.
+  const out = new Map(
+    r.leaving.flatMap((h) => {
+      const why = outAlready(first.nodes.find((n) => n.name === h.name));
+      return why ? [[h.name, why] as const] : [];
+    }),
+  );
+  const gone = new Set(out.keys());
   const before = without(first, gone);
   if (!before.healthy) throw new UserError(`no node was removed: the cluster is not healthy (${problem(before)}); fix that first, then run \`${r.resume}\``);
   const writer = first.galera.writer;
@@ -66,8 +73,8 @@ export async function retireNodes(r: RetireRun): Promise<string[]> {
   for (const h of order) {
     const leave = LEAVE[h.group];
     if (!leave) throw new UserError(`${h.name} cannot be removed: only web and database nodes can`);
-    if (gone.has(h.name)) {
-      r.progress(`${h.name}: unreachable, so already out`);
+    if (out.has(h.name)) {
+      r.progress(`${h.name}: already out (${out.get(h.name)})`);
       continue;
     }
     r.progress(`${h.name}: ${h.group === 'wp_node' ? 'draining from the load balancer' : 'leaving the Galera cluster'}`);
@@ -81,6 +88,15 @@ export async function retireNodes(r: RetireRun): Promise<string[]> {
     await settled(r, gone, h.name);
   }
   return order.map((h) => h.name);
+}
+
+/** Why a node is out of its tier already, or undefined while it serves. */
+function outAlready(n: NodeStatus | undefined): string | undefined {
+  if (!n) return 'not in the status';
+  if (!n.reachable) return 'unreachable';
+  if (n.group === 'wp_node' && n.services.nginx !== 'active') return `nginx is ${n.services.nginx ?? 'unknown'}`;
+  if (n.group === 'galera_cluster_node' && n.services.mariadb !== 'active') return `mariadb is ${n.services.mariadb ?? 'unknown'}`;
+  return undefined;
 }
 
 async function settled(r: RetireRun, gone: Set<string>, name: string): Promise<void> {
