@@ -101,6 +101,31 @@ function onNode(host: string, command: string, input?: string): string {
   );
 }
 
+/** A request to the site every 200 ms until stopped: how many were sent, and when each failed one was. */
+function siteTraffic(): { stop: () => Promise<{ requests: number; failed: number[] }> } {
+  let polling = true;
+  const failed: number[] = [];
+  let requests = 0;
+  const poll = (async () => {
+    while (polling) {
+      const ok = await get(siteUrl()!).then(
+        (a) => a.status === 200,
+        () => false,
+      );
+      requests++;
+      if (!ok) failed.push(Date.now());
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+  return {
+    stop: async () => {
+      polling = false;
+      await poll;
+      return { requests, failed };
+    },
+  };
+}
+
 /** The lab's control (what drill uses: exec in a container, break nodes), for the workspace of this file's lab. */
 async function labCtl() {
   const { labControl } = await import('../src/lab/index.js');
@@ -498,23 +523,9 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
       const newCa = (vault('all').vault_db_tls_ca as string).match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/)![0];
       const client = (vault('wp_node').vault_db_tls_client as { cert: string }).cert;
 
-      let polling = true;
-      const failed: number[] = [];
-      let requests = 0;
-      const poll = (async () => {
-        while (polling) {
-          const ok = await get(siteUrl()!).then(
-            (a) => a.status === 200,
-            () => false,
-          );
-          requests++;
-          if (!ok) failed.push(Date.now());
-          await new Promise((r) => setTimeout(r, 200));
-        }
-      })();
+      const traffic = siteTraffic();
       const up = await runCli(['up', '--non-interactive', '--yes', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 20 * MIN });
-      polling = false;
-      await poll;
+      const { requests, failed } = await traffic.stop();
       expect(up.code, up.stderr.slice(-3000)).toBe(0);
       expect(requests).toBeGreaterThan(100);
       expect(failed, `${failed.length} of ${requests} requests failed`).toEqual([]);
@@ -1136,24 +1147,10 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     async () => {
       const lowered = await runCli(['init', '--non-interactive', '--web-nodes', '2', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home } });
       expect(lowered.code, lowered.stderr).toBe(0);
-      let polling = true;
-      const failed: number[] = [];
-      let requests = 0;
-      const poll = (async () => {
-        while (polling) {
-          const ok = await get(siteUrl()!).then(
-            (a) => a.status === 200,
-            () => false,
-          );
-          requests++;
-          if (!ok) failed.push(Date.now());
-          await new Promise((r) => setTimeout(r, 200));
-        }
-      })();
+      const traffic = siteTraffic();
       const started = Date.now();
       const up = await runCli(['up', '--non-interactive', '--yes', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 20 * MIN });
-      polling = false;
-      await poll;
+      const { requests, failed } = await traffic.stop();
       expect(up.code, up.stderr.slice(-3000)).toBe(0);
       console.log(`web nodes 3 → 2: up took ${((Date.now() - started) / 1000).toFixed(0)} s, ${failed.length} of ${requests} requests failed`);
       expect(up.stderr).toContain('taking out hawp-wp-03: draining from the load balancer');

@@ -6,46 +6,22 @@
  */
 import { describe, expect, it } from 'vitest';
 import { retireNodes, without } from '../src/commands/retire.js';
-import { assess, type ClusterStatus, type NodeStatus } from '../src/commands/status.js';
+import { assess, type NodeStatus } from '../src/commands/status.js';
 import type { Host } from '../src/workspace/inventory.js';
+import { dbNode, lbNode, webNode } from './support/cluster.js';
 
-const web = (i: number, over: Partial<NodeStatus> = {}): NodeStatus => ({
-  name: `s-wp-0${i}`,
-  group: 'wp_node',
-  address: `10.0.0.1${i}`,
-  reachable: true,
-  services: { nginx: 'active', 'php8.2-fpm': 'active' },
-  healthz: 200,
-  ...over,
-});
-const db = (i: number, size: number, over: Partial<NodeStatus> = {}): NodeStatus => ({
-  name: `s-db-0${i}`,
-  group: 'galera_cluster_node',
-  address: `10.0.0.2${i}`,
-  reachable: true,
-  services: { mariadb: 'active' },
-  galera: { state: 'Synced', cluster_size: size, primary: true },
-  ...over,
-});
-const lb = (i: number, dbs: number[], writer: string): NodeStatus => ({
-  name: `s-dblb-0${i}`,
-  group: 'galera_loadbalancer',
-  address: `10.0.0.3${i}`,
-  reachable: true,
-  services: { haproxy: 'active', keepalived: 'active' },
-  holds_reserved_ip: i === 1,
-  backends: dbs.map((j) => ({ server: `s-db-0${j}`, status: 'UP' })),
-  writer,
-});
 const ctx = { reservedIp: '203.0.113.50', url: 'http://shop.example.com/', siteAnswers: true };
 const cluster = (nodes: NodeStatus[]) => assess(nodes, { ...ctx, dbNodes: nodes.filter((n) => n.group === 'galera_cluster_node').length });
+/** Three nodes of each tier and two HAProxy, as the status after `up` shows them; web nodes 2 and 3 as given. */
+const usual = (wp2: Partial<NodeStatus> = {}, wp3: Partial<NodeStatus> = {}) =>
+  cluster([webNode(1), webNode(2, wp2), webNode(3, wp3), dbNode(1), dbNode(2), dbNode(3), lbNode(1), lbNode(2)]);
 const host = (n: NodeStatus): Host => ({ name: n.name, group: n.group as Host['group'], address: n.address, port: 22 });
 
 describe('without: the cluster as it will be once nodes are gone', () => {
   it('leaves out the nodes, their HAProxy backends and their share of the cluster size', () => {
     // s-db-05 has left (stopped): the other four form a cluster of 4; HAProxy sees it DOWN.
-    const nodes = [web(1), db(1, 4), db(2, 4), db(3, 4), db(4, 4), db(5, 0, { services: { mariadb: 'inactive' }, galera: undefined })];
-    const lbs = [1, 2].map((i) => lb(i, [1, 2, 3, 4, 5], 's-db-01'));
+    const nodes = [webNode(1), dbNode(1, 4), dbNode(2, 4), dbNode(3, 4), dbNode(4, 4), dbNode(5, 0, { services: { mariadb: 'inactive' }, galera: undefined })];
+    const lbs = [1, 2].map((i) => lbNode(i, [1, 2, 3, 4, 5], 's-db-01'));
     for (const l of lbs) l.backends![4]!.status = 'DOWN';
     const s = cluster([...nodes, ...lbs]);
     expect(s.healthy).toBe(false);
@@ -61,13 +37,13 @@ describe('retireNodes', () => {
     const all = () => {
       const dbs = [1, 2, 3, 4, 5].filter((i) => !state.out.has(`s-db-0${i}`));
       return cluster([
-        web(1),
-        web(2),
-        ...(state.out.has('s-wp-03') ? [web(3, { services: { nginx: 'inactive', 'php8.2-fpm': 'active' }, healthz: 0 })] : [web(3)]),
-        ...dbs.map((i) => db(i, dbs.length)),
-        ...[5, 4].filter((i) => state.out.has(`s-db-0${i}`)).map((i) => db(i, 0, { services: { mariadb: 'inactive' }, galera: undefined })),
-        lb(1, [1, 2, 3, 4, 5], 's-db-05'),
-        lb(2, [1, 2, 3, 4, 5], 's-db-05'),
+        webNode(1),
+        webNode(2),
+        ...(state.out.has('s-wp-03') ? [webNode(3, { services: { nginx: 'inactive', 'php8.2-fpm': 'active' }, healthz: 0 })] : [webNode(3)]),
+        ...dbs.map((i) => dbNode(i, dbs.length)),
+        ...[5, 4].filter((i) => state.out.has(`s-db-0${i}`)).map((i) => dbNode(i, 0, { services: { mariadb: 'inactive' }, galera: undefined })),
+        lbNode(1, [1, 2, 3, 4, 5], 's-db-05'),
+        lbNode(2, [1, 2, 3, 4, 5], 's-db-05'),
       ]);
     };
     const ran: string[] = [];
@@ -100,50 +76,41 @@ describe('retireNodes', () => {
   });
 
   it('takes nothing out when the rest of the cluster is not healthy; skips a leaving node that is already unreachable', async () => {
-    const sick = cluster([web(1), web(2, { healthz: 502 }), web(3), db(1, 3), db(2, 3), db(3, 3), lb(1, [1, 2, 3], 's-db-01'), lb(2, [1, 2, 3], 's-db-01')]);
+    const sick = usual({ healthz: 502 });
     const ran: string[] = [];
     const exec = async (h: Host) => {
       ran.push(h.name);
       return { code: 0, stderr: '' };
     };
-    await expect(retireNodes({ leaving: [host(web(3))], probe: async () => sick, exec, resume: 'ha-wordpress up', progress: () => {} })).rejects.toThrow(
+    await expect(retireNodes({ leaving: [host(webNode(3))], probe: async () => sick, exec, resume: 'ha-wordpress up', progress: () => {} })).rejects.toThrow(
       'no node was removed: the cluster is not healthy (s-wp-02: /healthz answers 502); fix that first, then run `ha-wordpress up`',
     );
     expect(ran).toEqual([]);
 
-    const dead: ClusterStatus = cluster([
-      web(1),
-      web(2),
-      web(3, { reachable: false, services: {}, healthz: undefined, error: 'timed out' }),
-      db(1, 3),
-      db(2, 3),
-      db(3, 3),
-      lb(1, [1, 2, 3], 's-db-01'),
-      lb(2, [1, 2, 3], 's-db-01'),
-    ]);
+    const dead = usual({}, { reachable: false, services: {}, healthz: undefined, error: 'timed out' });
     const lines: string[] = [];
-    expect(await retireNodes({ leaving: [host(web(3))], probe: async () => dead, exec, resume: 'ha-wordpress up', progress: (l) => lines.push(l) })).toEqual([
-      's-wp-03',
-    ]);
+    expect(
+      await retireNodes({ leaving: [host(webNode(3))], probe: async () => dead, exec, resume: 'ha-wordpress up', progress: (l) => lines.push(l) }),
+    ).toEqual(['s-wp-03']);
     expect(ran).toEqual([]);
     expect(lines).toEqual(['s-wp-03: already out (unreachable)']);
 
     // An up that stopped after taking a node out: the next one finds it out already and goes on.
     const stopped = cluster([
-      web(1),
-      web(2),
-      web(3, { services: { nginx: 'inactive', 'php8.2-fpm': 'active' }, healthz: 0 }),
-      db(1, 3),
-      db(2, 3),
-      db(3, 0, { services: { mariadb: 'inactive' }, galera: undefined }),
-      db(4, 3),
-      lb(1, [1, 2, 4], 's-db-01'),
-      lb(2, [1, 2, 4], 's-db-01'),
+      webNode(1),
+      webNode(2),
+      webNode(3, { services: { nginx: 'inactive', 'php8.2-fpm': 'active' }, healthz: 0 }),
+      dbNode(1, 3),
+      dbNode(2, 3),
+      dbNode(3, 0, { services: { mariadb: 'inactive' }, galera: undefined }),
+      dbNode(4, 3),
+      lbNode(1, [1, 2, 4], 's-db-01'),
+      lbNode(2, [1, 2, 4], 's-db-01'),
     ]);
     const again: string[] = [];
     expect(
       await retireNodes({
-        leaving: [host(web(3)), host(db(3, 0)), host(db(4, 3))],
+        leaving: [host(webNode(3)), host(dbNode(3, 0)), host(dbNode(4, 3))],
         probe: async () => stopped,
         exec,
         resume: 'ha-wordpress up',
@@ -157,10 +124,19 @@ describe('retireNodes', () => {
   });
 
   it('stops at a node that cannot be taken out cleanly, and at one after which the rest does not settle', async () => {
-    const healthy = cluster([web(1), web(2), web(3), db(1, 3), db(2, 3), db(3, 3), lb(1, [1, 2, 3], 's-db-01'), lb(2, [1, 2, 3], 's-db-01')]);
+    const healthy = cluster([
+      webNode(1),
+      webNode(2),
+      webNode(3),
+      dbNode(1, 3),
+      dbNode(2, 3),
+      dbNode(3, 3),
+      lbNode(1, [1, 2, 3], 's-db-01'),
+      lbNode(2, [1, 2, 3], 's-db-01'),
+    ]);
     await expect(
       retireNodes({
-        leaving: [host(web(3))],
+        leaving: [host(webNode(3))],
         probe: async () => healthy,
         exec: async () => ({ code: 1, stderr: 'sudo: a password is required\n' }),
         resume: 'ha-wordpress up',
@@ -172,7 +148,7 @@ describe('retireNodes', () => {
     const noSite = { ...healthy, site: { ...healthy.site, answers: false } };
     await expect(
       retireNodes({
-        leaving: [host(web(3)), host(web(2))],
+        leaving: [host(webNode(3)), host(webNode(2))],
         probe: async () => (n++ === 0 ? healthy : noSite),
         exec: async () => ({ code: 0, stderr: '' }),
         resume: 'ha-wordpress up',

@@ -5,35 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { assess, table, type NodeStatus } from '../src/commands/status.js';
+import { dbNode, lbNode, webNode } from './support/cluster.js';
 
 function healthy(): NodeStatus[] {
-  const web = (i: number): NodeStatus => ({
-    name: `s-wp-0${i}`,
-    group: 'wp_node',
-    address: `10.0.0.1${i}`,
-    reachable: true,
-    services: { nginx: 'active', 'php8.2-fpm': 'active' },
-    healthz: 200,
-  });
-  const db = (i: number): NodeStatus => ({
-    name: `s-db-0${i}`,
-    group: 'galera_cluster_node',
-    address: `10.0.0.2${i}`,
-    reachable: true,
-    services: { mariadb: 'active' },
-    galera: { state: 'Synced', cluster_size: 3, primary: true },
-  });
-  const lb = (i: number): NodeStatus => ({
-    name: `s-dblb-0${i}`,
-    group: 'galera_loadbalancer',
-    address: `10.0.0.3${i}`,
-    reachable: true,
-    services: { haproxy: 'active', keepalived: 'active' },
-    holds_reserved_ip: i === 1,
-    backends: [1, 2, 3].map((j) => ({ server: `s-db-0${j}`, status: 'UP' })),
-    writer: 's-db-01',
-  });
-  return [web(1), web(2), web(3), db(1), db(2), db(3), lb(1), lb(2)];
+  return [webNode(1), webNode(2), webNode(3), dbNode(1), dbNode(2), dbNode(3), lbNode(1), lbNode(2)];
 }
 const ctx = { dbNodes: 3, reservedIp: '203.0.113.50', url: 'http://shop.example.com/', siteAnswers: true };
 
