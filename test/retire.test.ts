@@ -66,7 +66,7 @@ describe('retireNodes', () => {
     expect(order).toEqual(['s-wp-03', 's-db-04', 's-db-05']);
     expect(ran).toEqual([
       'probe',
-      's-wp-03: sudo -n systemctl stop ha-wordpress-wp-cron.timer nginx.service',
+      's-wp-03: sudo -n /usr/local/lib/ha-wordpress/drain && sudo -n systemctl stop ha-wordpress-wp-cron.timer nginx.service',
       'probe',
       "s-db-04: sudo -n mariadb -e 'SET GLOBAL wsrep_desync = ON' && sleep 3 && sudo -n systemctl stop ha-wordpress-backup.timer mariadb.service",
       'probe',

@@ -5,9 +5,9 @@
  * droplets (or lab containers). Deleted as they run, a web node drops the
  * requests it is serving and a Galera node vanishes from the cluster
  * without a word. So before the deletion `up` takes each leaving node out
- * the way a clean stop does, one at a time: a web node drains (stopping
- * nginx fails its /healthz, waits for the load balancer to notice, then
- * stops), a Galera node desyncs (HAProxy sends new connections elsewhere),
+ * the way a clean stop does, one at a time: a web node drains (its
+ * /healthz fails while it waits, twice as long as a clean stop does, for the
+ * load balancer to take it out; then nginx stops), a Galera node desyncs (HAProxy sends new connections elsewhere),
  * then leaves the cluster as MariaDB stops; the writer last. After each, the
  * cluster without the leaving nodes must be healthy before the next.
  */
@@ -18,8 +18,9 @@ import { assess, type ClusterStatus, type NodeStatus } from './status.js';
 
 /** How a leaving node is taken out, by its group. */
 const LEAVE: Record<string, string> = {
-  // The drain drop-in runs before nginx stops (docs/cluster.md#a-clean-stop-drains); cron runs on the others.
-  wp_node: 'sudo -n systemctl stop ha-wordpress-wp-cron.timer nginx.service',
+  // The drain (docs/cluster.md#a-clean-stop-drains), once more before the one nginx's stop runs: a node
+  // that leaves for good can give the load balancer twice the time to take it out. Cron runs on the others.
+  wp_node: 'sudo -n /usr/local/lib/ha-wordpress/drain && sudo -n systemctl stop ha-wordpress-wp-cron.timer nginx.service',
   // Desynced, the health check answers 503 and HAProxy moves new connections away; then a clean leave.
   galera_cluster_node: "sudo -n mariadb -e 'SET GLOBAL wsrep_desync = ON' && sleep 3 && sudo -n systemctl stop ha-wordpress-backup.timer mariadb.service",
 };
