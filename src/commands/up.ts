@@ -263,8 +263,11 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
         // Before the droplets exist: an up that stops after the apply still expects their new host keys next time.
         await markRecreated(ws.dir, planned.newDroplets, 'terraform');
         const run = tf.inPhase(dir, env, p);
-        await retireLeaving(ctx, ws, planned.deletedDroplets, p);
-        if (planned.resized.length === 0) return tf.apply(run, tf.PLAN_FILE);
+        if (planned.resized.length === 0) {
+          await retireLeaving(ctx, ws, planned.deletedDroplets, p);
+          return tf.apply(run, tf.PLAN_FILE);
+        }
+        // Resizes first, on the whole healthy cluster; then the nodes that go leave; then the rest of the plan.
         await applyResizes({
           run,
           resized: planned.resized,
@@ -275,6 +278,7 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
             aside(() => ctx.log.info(`  resizing ${line}`));
           },
         });
+        await retireLeaving(ctx, ws, planned.deletedDroplets, p);
         // The plan the user confirmed is stale now: plan the rest again, and apply it only if it is no more than that plan's rest.
         const rest = await tf.plan(run);
         const beyond = beyondConfirmed(planned, rest);
