@@ -1158,7 +1158,10 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
       });
       const { requests, failed } = await traffic.stop();
       expect(up.code, up.stderr.slice(-3000)).toBe(0);
-      console.log(`web nodes 3 → 2: up took ${((Date.now() - started) / 1000).toFixed(0)} s, ${failed.length} of ${requests} requests failed`);
+      console.log(
+        `web nodes 3 → 2: up took ${((Date.now() - started) / 1000).toFixed(0)} s, ${failed.length} of ${requests} requests failed` +
+          (failed.length ? ` (at ${failed.map((t) => `${((t - started) / 1000).toFixed(1)} s`).join(', ')})` : ''),
+      );
       expect(up.stderr).toContain('taking out hawp-wp-03: draining from the load balancer');
       expect(up.stderr).toMatch(/retire: hawp-wp-03 left the cluster cleanly/);
       expect(requests).toBeGreaterThan(50);

@@ -409,7 +409,11 @@ async function ensureLoadBalancer(ctx: Ctx, plan: LabPlan, tls?: LabTls & { doma
   }
   if (changed) await fs.writeFile(cfgFile, want);
   const active = await inContainer(ctx, plan.labId, lb, ['systemctl', 'is-active', '--quiet', 'haproxy'], { okCodes: [1, 3, 4] });
-  if (changed || active.code !== 0) await inContainer(ctx, plan.labId, lb, ['systemctl', 'restart', 'haproxy'], { timeoutMs: 60_000 });
+  // A new backend set (a web node added or gone) as DigitalOcean's load balancer takes it: without dropping a
+  // connection. Debian's unit runs HAProxy as master and worker; a reload starts a new worker and the old one
+  // finishes what it serves.
+  if (active.code !== 0) await inContainer(ctx, plan.labId, lb, ['systemctl', 'restart', 'haproxy'], { timeoutMs: 60_000 });
+  else if (changed) await inContainer(ctx, plan.labId, lb, ['systemctl', 'reload', 'haproxy'], { timeoutMs: 60_000 });
   while (!(await httpAnswers(lb.ip, 80))) {
     if (Date.now() > deadline)
       throw new UserError(`the stand-in load balancer (${lb.name}) does not answer on http://${lb.ip}/; see ${ctx.logFile}, then run up again`);
