@@ -201,6 +201,9 @@ describe('beyondConfirmed: the plan after the resizes', () => {
   it('names what it has that the confirmed plan did not', () => {
     expect(beyondConfirmed(confirmed, summary({ deleted: ['digitalocean_droplet.db[2]'] }))).toBe('digitalocean_droplet.db[2] would change too');
     expect(beyondConfirmed(confirmed, summary({ resized: [resize('db', 1)] }))).toBe('digitalocean_droplet.db[1] would change too');
-    expect(beyondConfirmed(confirmed, summary({ add: 2 }))).toBe('2 to add and 0 to destroy now');
+    expect(beyondConfirmed(confirmed, summary({ add: 2 }))).toBe('2 to add, 0 to change and 0 to destroy now');
+    // Three changes confirmed, one of them the resize: a third change now is one nobody confirmed.
+    expect(beyondConfirmed(confirmed, summary({ change: 2 }))).toBeUndefined();
+    expect(beyondConfirmed(confirmed, summary({ change: 3 }))).toBe('0 to add, 3 to change and 0 to destroy now');
   });
 });

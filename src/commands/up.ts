@@ -361,7 +361,8 @@ export function beyondConfirmed(confirmed: tf.PlanSummary, rest: tf.PlanSummary)
   const extra = (now: string[], before: string[]) => now.filter((a) => !before.includes(a));
   const more = [...extra(rest.replaced, confirmed.replaced), ...extra(rest.deleted, confirmed.deleted), ...rest.resized.map((r) => r.address)];
   if (more.length) return `${more.join(', ')} would change too`;
-  if (rest.add > confirmed.add || rest.destroy > confirmed.destroy) return `${rest.add} to add and ${rest.destroy} to destroy now`;
+  if (rest.add > confirmed.add || rest.destroy > confirmed.destroy || rest.change > confirmed.change - confirmed.resized.length)
+    return `${rest.add} to add, ${rest.change} to change and ${rest.destroy} to destroy now`;
   return undefined;
 }
 
