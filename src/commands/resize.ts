@@ -15,7 +15,7 @@
 import { UserError } from '../errors.js';
 import * as tf from '../runners/terraform.js';
 import { sleep } from '../util/sleep.js';
-import type { ClusterStatus } from './status.js';
+import { problemSummary as problem, type ClusterStatus } from './status.js';
 
 /** What the order needs from the cluster: who takes the writes, who holds the reserved IP. */
 export interface Roles {
@@ -56,8 +56,6 @@ export interface ResizeRun {
   /** terraform's plan and apply (tests give their own). */
   terraform?: Pick<typeof tf, 'plan' | 'apply'>;
 }
-
-const problem = (s: { problems: string[] }) => `${s.problems[0] ?? 'unknown'}${s.problems.length > 1 ? `, and ${s.problems.length - 1} more` : ''}`;
 
 /** Resizes each droplet on its own, gated; returns the names in the order they were resized. */
 export async function applyResizes(r: ResizeRun): Promise<string[]> {

@@ -6,15 +6,16 @@
  * requests it is serving and a Galera node vanishes from the cluster
  * without a word. So before the deletion `up` takes each leaving node out
  * the way a clean stop does, one at a time: a web node drains (its
- * /healthz fails while it waits, twice as long as a clean stop does, for the
- * load balancer to take it out; then nginx stops), a Galera node desyncs (HAProxy sends new connections elsewhere),
- * then leaves the cluster as MariaDB stops; the writer last. After each, the
- * cluster without the leaving nodes must be healthy before the next.
+ * /healthz fails while it waits, twice as long as a clean stop does, for
+ * the load balancer to take it out; then nginx stops), a Galera node
+ * desyncs (HAProxy sends new connections elsewhere), then leaves the
+ * cluster as MariaDB stops; the writer last. After each, the cluster
+ * without the leaving nodes must be healthy before the next.
  */
 import { UserError } from '../errors.js';
 import type { Host } from '../workspace/inventory.js';
 import { sleep } from '../util/sleep.js';
-import { assess, type ClusterStatus, type NodeStatus } from './status.js';
+import { assess, problemSummary as problem, type ClusterStatus, type NodeStatus } from './status.js';
 
 /** How a leaving node is taken out, by its group. */
 const LEAVE: Record<string, string> = {
@@ -51,8 +52,6 @@ export function without(s: ClusterStatus, gone: Set<string>): ClusterStatus {
     siteAnswers: s.site.answers,
   });
 }
-
-const problem = (s: { problems: string[] }) => `${s.problems[0] ?? 'unknown'}${s.problems.length > 1 ? `, and ${s.problems.length - 1} more` : ''}`;
 
 /** Takes the leaving nodes out one at a time; returns their names in that order. */
 export async function retireNodes(r: RetireRun): Promise<string[]> {

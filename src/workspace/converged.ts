@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { ClusterStatus } from '../commands/status.js';
+import { problemSummary, type ClusterStatus } from '../commands/status.js';
 
 /** Where the playbook records the fingerprint on each node. */
 export const CONVERGED_FILE = '/var/lib/ha-wordpress-converged';
@@ -54,7 +54,6 @@ export function whyConfigure(status: Pick<ClusterStatus, 'healthy' | 'problems' 
   const behind = status.nodes.filter((n) => n.converged !== fingerprint).map((n) => n.name);
   if (behind.length === status.nodes.length) return 'no node has this configuration yet';
   if (behind.length) return `${behind.join(', ')} ${behind.length === 1 ? 'does' : 'do'} not have this configuration yet`;
-  if (!status.healthy)
-    return `the cluster is not healthy (${status.problems[0]}${status.problems.length > 1 ? `, and ${status.problems.length - 1} more` : ''})`;
+  if (!status.healthy) return `the cluster is not healthy (${problemSummary(status)})`;
   return undefined;
 }
