@@ -126,8 +126,8 @@ describe('applyResizes', () => {
       'plan digitalocean_droplet.db[0]',
       'apply resize.tfplan',
     ]);
-    // Asked before anything, twice after the first apply (unhealthy, then healthy), and before and after each other one.
-    expect(asked).toEqual([0, 2, 2, 2, 4, 4, 6]);
+    // Asked before anything, twice after the first apply (unhealthy, then healthy), and once after each other one.
+    expect(asked).toEqual([0, 2, 2, 4, 6]);
     expect(lines[0]).toBe('shop-db-02: s-1vcpu-2gb → s-2vcpu-4gb (the droplet is shut down for it)');
   });
 

@@ -15,7 +15,8 @@
 import { UserError } from '../errors.js';
 import * as tf from '../runners/terraform.js';
 import { sleep } from '../util/sleep.js';
-import { problemSummary as problem, type ClusterStatus } from './status.js';
+import { problemSummary as problem } from '../util/problems.js';
+import type { ClusterStatus } from './status.js';
 
 /** What the order needs from the cluster: who takes the writes, who holds the reserved IP. */
 export interface Roles {
@@ -71,11 +72,8 @@ export async function applyResizes(r: ResizeRun): Promise<string[]> {
     roles = { writer: s.galera.writer, holder: s.reserved_ip.holder };
   }
   const done: string[] = [];
+  // Healthy before the first; each later one follows a gate that waited for healthy again.
   for (const one of resizeOrder(r.resized, roles)) {
-    if (r.probe && done.length) {
-      const s = await r.probe();
-      if (!s.healthy) throw new UserError(`${one.name} was not resized: the cluster is not healthy (${problem(s)}); fix that, then run \`${r.resume}\``);
-    }
     r.progress(`${one.name}: ${one.from} → ${one.to} (the droplet is shut down for it)`);
     const planned = await terraform.plan(r.run, { target: [one.address] });
     // Only this droplet, and nothing lost: a targeted plan that would replace or delete anything is not a resize.

@@ -15,7 +15,8 @@
 import { UserError } from '../errors.js';
 import type { Host } from '../workspace/inventory.js';
 import { sleep } from '../util/sleep.js';
-import { assess, problemSummary as problem, type ClusterStatus, type NodeStatus } from './status.js';
+import { problemSummary as problem } from '../util/problems.js';
+import { assess, type ClusterStatus, type NodeStatus } from './status.js';
 
 /** How a leaving node is taken out, by its group. */
 const LEAVE: Record<string, string> = {

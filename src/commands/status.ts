@@ -214,11 +214,6 @@ function certificateProblems(c: NonNullable<ClusterStatus['site']['certificate']
   return [];
 }
 
-/** The first problem, and how many more: for one-line messages ("…, and 2 more"). */
-export function problemSummary(s: { problems: string[] }): string {
-  return `${s.problems[0] ?? 'unknown'}${s.problems.length > 1 ? `, and ${s.problems.length - 1} more` : ''}`;
-}
-
 /** The verdict, from what the nodes said: pure, so tests can give it any picture. */
 export function assess(
   nodes: NodeStatus[],

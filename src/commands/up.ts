@@ -36,8 +36,8 @@ import {
 } from '../workspace/inventory.js';
 import { ansiblePathProblem } from '../workspace/workspace.js';
 import { configFingerprint, whyConfigure } from '../workspace/converged.js';
-import { statusProbe } from './status.js';
-import { applyResizes, type Probe } from './resize.js';
+import { statusProbe, type ClusterStatus } from './status.js';
+import { applyResizes } from './resize.js';
 import { retireNodes } from './retire.js';
 import { keysFor, sshExec } from '../ssh/exec.js';
 import { forgetRecreated, markRecreated, readRecreated } from '../workspace/recreated.js';
@@ -126,12 +126,7 @@ export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
   if (doLab) {
     // Containers the new shape has no more (a lower --web-nodes or --db-nodes) leave cleanly before the lab removes them.
     const shape = await lab.labPlan({ workspace: ws.dir, project: ws.project, webNodes: ws.settings.webNodes, dbNodes: ws.settings.dbNodes });
-    if (shape)
-      await retireLeaving(
-        ctx,
-        ws,
-        (await inventoryNames(ws)).filter((n) => !shape.nodes.some((x) => x.name === n)),
-      );
+    if (shape) await retireLeaving(ctx, ws, (name) => !shape.nodes.some((x) => x.name === name));
     cluster = await phase(
       ctx,
       ws,
@@ -264,21 +259,21 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
         await markRecreated(ws.dir, planned.newDroplets, 'terraform');
         const run = tf.inPhase(dir, env, p);
         if (planned.resized.length === 0) {
-          await retireLeaving(ctx, ws, planned.deletedDroplets, p);
+          await retireLeaving(ctx, ws, (name) => planned.deletedDroplets.includes(name), p);
           return tf.apply(run, tf.PLAN_FILE);
         }
         // Resizes first, on the whole healthy cluster; then the nodes that go leave; then the rest of the plan.
         await applyResizes({
           run,
           resized: planned.resized,
-          probe: await resizeGate(ctx, ws),
+          probe: await clusterGate(ctx, ws),
           resume,
           progress: (line) => {
             p.status(`resizing ${line}`);
             aside(() => ctx.log.info(`  resizing ${line}`));
           },
         });
-        await retireLeaving(ctx, ws, planned.deletedDroplets, p);
+        await retireLeaving(ctx, ws, (name) => planned.deletedDroplets.includes(name), p);
         // The plan the user confirmed is stale now: plan the rest again, and apply it only if it is no more than that plan's rest.
         const rest = await tf.plan(run);
         const beyond = beyondConfirmed(planned, rest);
@@ -306,26 +301,23 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
   );
 }
 
-/** The hosts the inventory names now (none before the first up). */
-async function inventoryNames(ws: Workspace): Promise<string[]> {
-  return (await readInventory(ws.dir).catch(() => [])).map((h) => h.name);
-}
-
 /**
  * Nodes about to be deleted (a lower --web-nodes or --db-nodes) leave the
  * cluster cleanly first, one at a time (commands/retire.ts), once the
  * cluster has held data: before that there is nothing to drain.
  */
-async function retireLeaving(ctx: UpContext, ws: Workspace, names: string[], inPhase?: { status: (text: string) => void }): Promise<void> {
-  if (names.length === 0 || !(await readHeldData(ws.dir))) return;
-  const hosts = (await readInventory(ws.dir).catch(() => [])).filter((h) => names.includes(h.name));
+async function retireLeaving(ctx: UpContext, ws: Workspace, leaves: (name: string) => boolean, inPhase?: { status: (text: string) => void }): Promise<void> {
+  // The inventory still names every node up configured last time: the leaving ones among them.
+  const hosts = (await readInventory(ws.dir).catch(() => [])).filter((h) => leaves(h.name));
   if (hosts.length === 0) return;
+  const probe = await clusterGate(ctx, ws);
+  if (!probe) return;
   const credentials = await sshCredentials(ctx, ws);
   const known = await recordedHostKeys(ws.dir);
   const work = async (status: (text: string) => void) =>
     retireNodes({
       leaving: hosts,
-      probe: await statusProbe(ctx, ws),
+      probe,
       exec: (h, command) =>
         sshExec(h, credentials, command, { timeoutMs: 120_000, readyTimeoutMs: 10_000, acceptKey: (k) => keysFor(known, h.address, h.port).includes(k) }),
       resume: resumeCommand(ctx, 'up'),
@@ -347,11 +339,12 @@ async function retireLeaving(ctx: UpContext, ws: Workspace, names: string[], inP
 }
 
 /**
- * The gate between resizes once the cluster has held data: the status probe
- * (commands/resize.ts). A cluster that never held data has nothing to lose
- * and perhaps no configured node to ask.
+ * What resizes and leaving nodes are gated on once the cluster has held
+ * data: the status probe (commands/resize.ts, commands/retire.ts). A cluster
+ * that never held data has nothing to lose, and perhaps no configured node
+ * to ask.
  */
-async function resizeGate(ctx: UpContext, ws: Workspace): Promise<Probe | undefined> {
+async function clusterGate(ctx: UpContext, ws: Workspace): Promise<(() => Promise<ClusterStatus>) | undefined> {
   if (!(await readHeldData(ws.dir))) return undefined;
   return statusProbe(ctx, ws);
 }

@@ -14,7 +14,8 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { problemSummary, type ClusterStatus } from '../commands/status.js';
+import type { ClusterStatus } from '../commands/status.js';
+import { problemSummary } from '../util/problems.js';
 
 /** Where the playbook records the fingerprint on each node. */
 export const CONVERGED_FILE = '/var/lib/ha-wordpress-converged';
