@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type DoApi } from '../src/digitalocean/client.js';
 import { retryAfterMs } from '../src/digitalocean/http.js';
 import { UserError } from '../src/errors.js';
-import { md5Fingerprint } from '../src/ssh/keys.js';
+import { md5Fingerprint, newKeyPair } from '../src/ssh/keys.js';
 import { DEFAULT_TOKEN, defaultKeys, defaultRegions, defaultSizes, startFakeDoApi, type FakeDoApi, type FakeDoApiOptions } from './support/fake-do-api.mjs';
 
 let api: FakeDoApi | undefined;
@@ -216,8 +216,7 @@ describe('DigitalOcean client against a loopback stand-in API', () => {
     expect(found).toMatchObject({ uploaded: false, key: { fingerprint: mine.fingerprint } });
     expect(api!.requests.filter((r) => r.method === 'POST')).toHaveLength(0);
 
-    const { utils } = (await import('ssh2')).default;
-    const pub = utils.generateKeyPairSync('ed25519', { comment: 'new@test' }).public;
+    const pub = (await newKeyPair('new@test')).public;
     const up = await c.ensureSshKey('new key', pub, md5Fingerprint(pub));
     expect(up.uploaded).toBe(true);
     expect(api!.keys.filter((k) => k.fingerprint === md5Fingerprint(pub))).toHaveLength(1);
@@ -225,8 +224,7 @@ describe('DigitalOcean client against a loopback stand-in API', () => {
 
   it('never POSTs twice: when the upload answer is lost but the key landed, it is found by fingerprint', async () => {
     const c = await client();
-    const { utils } = (await import('ssh2')).default;
-    const pub = utils.generateKeyPairSync('ed25519', { comment: 'race@test' }).public;
+    const pub = (await newKeyPair('race@test')).public;
     const fp = md5Fingerprint(pub);
     // Another run uploaded it after our listing: our POST gets 422 "already in use".
     api!.keys.push({ id: 999, name: 'other run', fingerprint: fp, public_key: pub });

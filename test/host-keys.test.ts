@@ -15,17 +15,23 @@ import { fingerprint, knownHosts, type KeyChange, type SeenKey } from '../src/ss
 import { forgetRecreated, markRecreated, readRecreated, RECREATED_FILE } from '../src/workspace/recreated.js';
 import { needs } from './support/tools.js';
 
+// Synchronous, as the describes below need their keys while they are collected;
+// so it retries ssh2's unreadable pairs itself, as newKeyPair (src/ssh/keys.ts) does.
 function hostKey(type: 'ed25519' | 'ecdsa' = 'ed25519'): { line: string; pub: string } {
-  const pair = type === 'ecdsa' ? ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 }) : ssh2.utils.generateKeyPairSync('ed25519');
-  const parsed = ssh2.utils.parseKey(pair.public) as ssh2.ParsedKey;
-  return { line: `${parsed.type} ${parsed.getPublicSSH().toString('base64')}`, pub: pair.public };
+  for (;;) {
+    const pair = type === 'ecdsa' ? ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 }) : ssh2.utils.generateKeyPairSync('ed25519');
+    const parsed = ssh2.utils.parseKey(pair.public);
+    if (parsed instanceof Error || Array.isArray(parsed)) continue;
+    return { line: `${parsed.type} ${parsed.getPublicSSH().toString('base64')}`, pub: pair.public };
+  }
 }
+
+const keys = { a: hostKey(), b: hostKey(), ecdsa: hostKey('ecdsa') };
 
 const seen = (name: string, host: string, key: string, port = 22): SeenKey => ({ name, host, port, key });
 
 describe('knownHosts', () => {
-  const a = hostKey().line;
-  const b = hostKey().line;
+  const [a, b] = [keys.a.line, keys.b.line];
 
   it('a host whose address has no recorded key is new, not changed (trust on first use)', () => {
     const r = knownHosts([seen('shop-wp-01', '203.0.113.5', a)], `198.51.100.7 ${b}\n`);
@@ -45,7 +51,7 @@ describe('knownHosts', () => {
   });
 
   it('a key of another type than the recorded one is a change too (an impostor need only offer ECDSA)', () => {
-    const ecdsa = hostKey('ecdsa').line;
+    const ecdsa = keys.ecdsa.line;
     const r = knownHosts([seen('shop-wp-01', '203.0.113.5', ecdsa)], `203.0.113.5 ${a}\n`);
     expect(r.changed).toEqual([{ name: 'shop-wp-01', address: '203.0.113.5', before: [a], now: ecdsa }]);
   });
@@ -67,7 +73,7 @@ needs('ssh-keygen').it('fingerprint() prints what ssh-keygen -l prints for the s
 });
 
 describe('the line that stops up', () => {
-  const [a, b, c] = [hostKey().line, hostKey().line, hostKey('ecdsa').line];
+  const [a, b, c] = [keys.a.line, keys.b.line, keys.ecdsa.line];
   const wp: KeyChange = { name: 'shop-wp-01', address: '203.0.113.5', before: [a], now: b };
   const db: KeyChange = { name: 'shop-db-02', address: '203.0.113.9', before: [b], now: c };
   const resume = 'ha-wordpress up --only ansible --accept-new-host-keys --dir shop';

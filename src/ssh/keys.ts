@@ -141,16 +141,24 @@ export async function permissionProblem(keyPath: string): Promise<string | undef
 }
 
 /**
- * A new ed25519 pair in OpenSSH format. ssh2's generator now and then (about
- * 1 in 300) drops the leading zero byte of the public key, which makes both
- * halves unreadable (ssh-keygen: "error in libcrypto"): such a pair is never
- * written, a new one is made.
+ * A new pair in OpenSSH format (ed25519 unless asked otherwise). ssh2's
+ * generator now and then (about 1 in 300) drops the leading zero byte of the
+ * public key, which makes both halves unreadable (ssh-keygen: "error in
+ * libcrypto"): such a pair is never returned, a new one is made. The tests make
+ * their keys here too, for the same reason.
  */
-export async function newKeyPair(comment: string): Promise<{ private: string; public: string }> {
+export async function newKeyPair(
+  comment: string,
+  opts: { type?: 'ed25519' | 'ecdsa'; passphrase?: string } = {},
+): Promise<{ private: string; public: string }> {
   const utils = await ssh2Utils();
+  const { type = 'ed25519', passphrase } = opts;
   for (;;) {
-    const pair = utils.generateKeyPairSync('ed25519', { comment });
-    if (!(utils.parseKey(pair.private) instanceof Error) && !(utils.parseKey(pair.public) instanceof Error)) return pair;
+    const base = type === 'ecdsa' ? { comment, bits: 256 } : { comment };
+    const pair = passphrase
+      ? utils.generateKeyPairSync(type, { ...base, passphrase, cipher: 'aes256-ctr', rounds: 16 })
+      : utils.generateKeyPairSync(type, base);
+    if (!(utils.parseKey(pair.private, passphrase) instanceof Error) && !(utils.parseKey(pair.public) instanceof Error)) return pair;
   }
 }
 
