@@ -122,4 +122,19 @@ except OSError:
 if pkgs or os.path.exists('/run/reboot-required'):
     out['reboot_required'] = pkgs
 
+# Updates waiting for `ha-wordpress upgrade`: the file the common role's
+# pending-updates writes after each apt run (docs/operations.md#upgrade).
+try:
+    with open('/var/lib/ha-wordpress/pending-updates.json', encoding='utf-8') as f:
+        pending = json.load(f)
+    names = [p['name'] for p in pending.get('packages', [])]
+    if names:
+        out['pending_updates'] = {
+            'packages': names,
+            'security': [p['name'] for p in pending['packages'] if p.get('security')],
+            'checked': pending.get('checked'),
+        }
+except (OSError, ValueError, KeyError, TypeError):
+    pass
+
 print(json.dumps(out))

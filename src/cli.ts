@@ -22,6 +22,7 @@ const RUN: Record<string, () => Promise<(ctx: Context) => Promise<void>>> = {
   backup: async () => (await import('./commands/backup.js')).runBackup,
   backups: async () => (await import('./commands/backup.js')).runBackups,
   restore: async () => (await import('./commands/backup.js')).runRestore,
+  upgrade: async () => (await import('./commands/upgrade.js')).runUpgrade,
 };
 
 /** What every command needs from the command line and the process. */

@@ -68,9 +68,9 @@ describe('retireNodes', () => {
       'probe',
       's-wp-03: sudo -n /usr/local/lib/ha-wordpress/drain && sudo -n systemctl stop ha-wordpress-wp-cron.timer nginx.service',
       'probe',
-      "s-db-04: sudo -n mariadb -e 'SET GLOBAL wsrep_desync = ON' && sleep 3 && sudo -n systemctl stop ha-wordpress-backup.timer mariadb.service",
+      "s-db-04: sudo -n mariadb -e 'SET GLOBAL wsrep_desync = ON' && sleep 3 && sudo -n systemctl stop 'ha-wordpress-backup*.timer' mariadb.service",
       'probe',
-      "s-db-05: sudo -n mariadb -e 'SET GLOBAL wsrep_desync = ON' && sleep 3 && sudo -n systemctl stop ha-wordpress-backup.timer mariadb.service",
+      "s-db-05: sudo -n mariadb -e 'SET GLOBAL wsrep_desync = ON' && sleep 3 && sudo -n systemctl stop 'ha-wordpress-backup*.timer' mariadb.service",
       'probe',
     ]);
   });

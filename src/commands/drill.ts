@@ -28,6 +28,7 @@ import { readInventoryVars, siteUrlOf } from '../workspace/inventory.js';
 import { siteCa, siteRequest, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
 import { DEGRADED_EXIT, statusProbe } from './status.js';
 import { labOptions, upLocal } from './up.js';
+import { PHP_FPM_UNIT } from './tiers.js';
 import type { LabControl } from '../lab/index.js';
 
 export type { ScenarioResult } from '../drill/report.js';
@@ -35,7 +36,6 @@ export type { ScenarioResult } from '../drill/report.js';
 export type DrillContext = OpContext;
 
 /** The web nodes' PHP-FPM (Debian 12's), which web-php-kill kills. */
-const PHP_FPM_UNIT = 'php8.2-fpm.service';
 const INTERRUPTED = 'drill interrupted; the nodes it broke were started again (`ha-wordpress status` shows when the cluster is whole)';
 
 export async function runDrill(ctx: DrillContext): Promise<void> {

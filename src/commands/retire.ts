@@ -17,14 +17,14 @@ import type { Host } from '../workspace/inventory.js';
 import { sleep } from '../util/sleep.js';
 import { problemSummary as problem } from '../util/problems.js';
 import { assess, type ClusterStatus, type NodeStatus } from './status.js';
+import { TAKE_OUT } from './tiers.js';
 
-/** How a leaving node is taken out, by its group. */
+/** How a leaving node is taken out, by its group (tiers.ts). */
 const LEAVE: Record<string, string> = {
   // The drain (docs/cluster.md#a-clean-stop-drains), once more before the one nginx's stop runs: a node
   // that leaves for good can give the load balancer twice the time to take it out. Cron runs on the others.
-  wp_node: 'sudo -n /usr/local/lib/ha-wordpress/drain && sudo -n systemctl stop ha-wordpress-wp-cron.timer nginx.service',
-  // Desynced, the health check answers 503 and HAProxy moves new connections away; then a clean leave.
-  galera_cluster_node: "sudo -n mariadb -e 'SET GLOBAL wsrep_desync = ON' && sleep 3 && sudo -n systemctl stop ha-wordpress-backup.timer mariadb.service",
+  wp_node: `sudo -n /usr/local/lib/ha-wordpress/drain && ${TAKE_OUT.wp_node}`,
+  galera_cluster_node: TAKE_OUT.galera_cluster_node,
 };
 
 export interface RetireRun {

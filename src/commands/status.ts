@@ -32,6 +32,17 @@ interface Probe {
   backup_running?: boolean;
   /** A reboot is pending here: the packages that asked for it (none named: the flag file only). */
   reboot_required?: string[];
+  /** Updates waiting for `ha-wordpress upgrade` (the common role's pending-updates file); absent: none. */
+  pending_updates?: PendingUpdates;
+}
+
+/** What a node's last apt run found to upgrade. */
+export interface PendingUpdates {
+  packages: string[];
+  /** Those from a -security archive. */
+  security: string[];
+  /** When the package lists were last read against what is installed. */
+  checked?: string | null;
 }
 
 /** One run of the node's backup program, as its state file records it. */
@@ -64,6 +75,8 @@ export interface NodeStatus {
   backup?: { last_backup?: BackupRun | null; last_verify?: BackupRun | null };
   /** Installed updates that take effect only after a reboot (a kernel, say): the packages that asked. Not a problem: reboots are the operator's. */
   reboot_required?: string[];
+  /** Updates waiting for `ha-wordpress upgrade`. Not a problem: the operator chooses when (the cluster's services are held back from unattended-upgrades). */
+  pending_updates?: PendingUpdates;
 }
 
 export interface ClusterStatus {
@@ -190,6 +203,7 @@ async function probeNode(h: Host, credentials: Parameters<typeof sshExec>[1], kn
     if (p.writer !== undefined) n.writer = p.writer;
     if (p.converged !== undefined) n.converged = p.converged;
     if (p.reboot_required) n.reboot_required = p.reboot_required;
+    if (p.pending_updates?.packages.length) n.pending_updates = p.pending_updates;
     if (p.backup) n.backup = { last_backup: p.backup.last_backup ?? null, last_verify: p.backup.last_verify ?? null };
     return n;
   } catch (err) {
@@ -330,6 +344,15 @@ function rebootLine(s: ClusterStatus): string[] {
     : [];
 }
 
+/** Nodes with updates waiting: not a problem either, but the command that applies them. */
+function updatesLine(s: ClusterStatus): string[] {
+  const waiting = s.nodes.filter((n) => n.pending_updates);
+  if (!waiting.length) return [];
+  const security = waiting.some((n) => n.pending_updates!.security.length);
+  const nodes = waiting.map((n) => `${n.name} (${n.pending_updates!.packages.length})`).join(', ');
+  return [`updates pending  ${nodes}${security ? ', security updates among them' : ''}: \`ha-wordpress upgrade\` applies them one node at a time`];
+}
+
 export function table(s: ClusterStatus): string[] {
   const rows = s.nodes.map((n) => {
     const services = Object.entries(n.services).map(([u, st]) => (st === 'active' ? u : `${u} ${st.toUpperCase()}`));
@@ -342,6 +365,10 @@ export function table(s: ClusterStatus): string[] {
     if (n.backends) detail.push(`backends ${n.backends.filter((b) => b.status === 'UP').length}/${n.backends.length} UP`);
     if (n.holds_reserved_ip) detail.push('holds the reserved IP');
     if (n.reboot_required) detail.push(`reboot pending${n.reboot_required.length ? ` (${n.reboot_required.join(', ')})` : ''}`);
+    if (n.pending_updates) {
+      const u = n.pending_updates;
+      detail.push(`${u.packages.length} update${u.packages.length === 1 ? '' : 's'} pending${u.security.length ? ` (${u.security.length} security)` : ''}`);
+    }
     return [n.name, ROLE[n.group] ?? n.group, n.reachable ? 'yes' : 'NO', n.reachable ? detail.join(', ') : (n.error ?? '')];
   });
   const header = ['NODE', 'ROLE', 'REACHABLE', 'STATE'];
@@ -356,6 +383,7 @@ export function table(s: ClusterStatus): string[] {
     `reserved IP      ${s.reserved_ip.address} on ${s.reserved_ip.holder ?? 'NO NODE'}`,
     `galera           ${s.galera.synced.length} Synced, cluster size ${s.galera.cluster_size}${s.galera.writer ? `, writes go to ${s.galera.writer}` : ''}`,
     ...rebootLine(s),
+    ...updatesLine(s),
     `last backup      ${runLine(s.backup.last_backup)}`,
     `last verified    ${runLine(s.backup.last_verify)}`,
     s.healthy ? 'cluster          healthy' : `cluster          DEGRADED:\n${s.problems.map((p) => `  - ${p}`).join('\n')}`,

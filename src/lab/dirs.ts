@@ -29,5 +29,12 @@ export const CGROUP_DIR = 'ha-wordpress';
 export const S3_ROOT = '/var/lib/ha-wordpress/s3';
 
 export const labDir = (labId: string) => path.join(STATE_ROOT, labId);
+/**
+ * The lab's updates channel: a second flat repository, empty until someone
+ * puts newer .debs there and indexes them (repo.ts's indexRepo), as Debian
+ * publishes a point release; `ha-wordpress upgrade` then finds them
+ * (docs/lab.md#updates).
+ */
+export const labUpdatesDir = (labId: string) => path.join(labDir(labId), 'updates');
 export const s3DataDir = (labId: string) => path.join(S3_ROOT, labId);
 export const labLock = (labId: string) => path.join(LOCKS, `${labId}.lock`);

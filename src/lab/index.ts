@@ -38,7 +38,7 @@ import {
   stopContainer,
 } from './containers.js';
 import { ensureDaemon, ensureS3Daemon, daemonFiles, stopDaemon, stopS3Daemon, type S3Keys } from './daemon.js';
-import { CGROUP_DIR, IMAGES, labDir, labLock, REPOS, S3_ROOT, s3DataDir, STATE_ROOT } from './dirs.js';
+import { CGROUP_DIR, IMAGES, labDir, labLock, labUpdatesDir, REPOS, S3_ROOT, s3DataDir, STATE_ROOT } from './dirs.js';
 import { cgroupLayout, ensureHostPackages, labCheck as check } from './host.js';
 import { ensureImage, IMAGE_MARKER, sweepBuilds } from './image.js';
 import { ensureBridge, ensureTable, pickOctet, removeNetwork } from './network.js';
@@ -59,7 +59,7 @@ import {
   type Group,
   type LabPlan,
 } from './plan.js';
-import { ensureRepo, packageList } from './repo.js';
+import { ensureRepo, ensureUpdatesChannel, packageList } from './repo.js';
 import { readHolder } from './services.js';
 import { exists, hostEnv, removeTree, unmountUnder, withLock, type Ctx } from './sys.js';
 import { writeAtomic } from '../workspace/files.js';
@@ -268,7 +268,11 @@ async function up(ctx: Ctx, o: LabOptions, id: ReturnType<typeof identity>): Pro
     await ensureBridge(ctx, plan);
     await ensureTable(ctx, plan, holderNode ? deliveryAddress(holderNode) : undefined);
   });
-  await time('services', () => ensureDaemon(ctx, { plan, apiToken: o.apiToken, publicKey: o.publicKey.trim(), repoDir: repo.dir, holderFile: files.holder }));
+  const updatesDir = labUpdatesDir(id.labId);
+  await ensureUpdatesChannel(ctx, updatesDir);
+  await time('services', () =>
+    ensureDaemon(ctx, { plan, apiToken: o.apiToken, publicKey: o.publicKey.trim(), repoDir: repo.dir, updatesDir, holderFile: files.holder }),
+  );
   await time('s3', async () => {
     if (o.s3Keys) return ensureS3Daemon(ctx, plan, o.s3Keys, o.s3Buckets);
     // Its keys are gone from the vault: a stand-in still running would take keys nobody has any more.

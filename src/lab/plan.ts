@@ -166,7 +166,13 @@ export function hostsFile(node: LabNode): string {
 }
 
 export function aptSources(p: LabPlan): string {
-  return `# Written by ha-wordpress (local lab): the lab's package repository, served from the host.\ndeb [trusted=yes] http://${p.bridgeIp}:${p.apiPort}/repo/ ./\n`;
+  return [
+    "# Written by ha-wordpress (local lab): the lab's package repository, served from the host,",
+    '# and its updates channel (empty until a newer package is published there).',
+    `deb [trusted=yes] http://${p.bridgeIp}:${p.apiPort}/repo/ ./`,
+    `deb [trusted=yes] http://${p.bridgeIp}:${p.apiPort}/updates/ ./`,
+    '',
+  ].join('\n');
 }
 
 /** The headers DigitalOcean's load balancer adds: how the visitor came in. */

@@ -19,6 +19,13 @@ import { DEFAULT_PACKAGES, parseAptSimulation, parsePackageList, type Mirrors } 
 import { exists, removeTree, run, runLong, withLock, type Ctx } from './sys.js';
 
 export const PACKAGE_LIST = 'ansible/debian-packages.txt';
+/** The updates channel, empty but valid (an index of no package) until something is published there. */
+export async function ensureUpdatesChannel(ctx: Ctx, dir: string): Promise<void> {
+  if (await exists(path.join(dir, 'Release'))) return;
+  await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+  await indexRepo(ctx, dir);
+}
+
 /** The stand-in load balancer installs HAProxy from the same repo. */
 const LAB_PACKAGES = ['haproxy'];
 
@@ -58,7 +65,7 @@ export async function ensureRepo(
       ctx.status(`indexing ${files.length} packages…`);
       await fs.mkdir(tmp, { recursive: true });
       for (const f of files) await fs.link(path.join(POOL, f), path.join(tmp, f));
-      await index(ctx, tmp);
+      await indexRepo(ctx, tmp);
       await fs.rename(tmp, dir);
       await removeTree(ctx, work);
       await prune(ctx, key, o.keepKeys ?? []);
@@ -142,7 +149,13 @@ async function download(ctx: Ctx, o: { imageDir: string; names: string[]; mirror
   return plan.map((p) => p.file);
 }
 
-async function index(ctx: Ctx, dir: string): Promise<void> {
+/**
+ * Indexes a directory of .debs as a flat repository apt reads with
+ * [trusted=yes]: Packages, Packages.gz and a Release with their sums. The lab
+ * repository is indexed once when it is built; the updates channel whenever
+ * a package is published there.
+ */
+export async function indexRepo(ctx: Ctx, dir: string): Promise<void> {
   const scan = await run(ctx, 'dpkg-scanpackages', ['--multiversion', '.', '/dev/null'], { cwd: dir, timeoutMs: 10 * 60_000 });
   const packages = Buffer.from(scan.stdout, 'utf8');
   await fs.writeFile(path.join(dir, 'Packages'), packages);

@@ -13,7 +13,8 @@
  *   and completes it a few seconds later by swapping the one element of the
  *   lab's nftables map; only then does the metadata service name the new
  *   holder (docs/lab.md#the-reserved-ip);
- * - the lab's apt repository, on http://<bridge>:<apiPort>/repo/.
+ * - the lab's apt repository, on http://<bridge>:<apiPort>/repo/, and its
+ *   updates channel on /updates/.
  *
  * Who holds the reserved IP is kept in holder.json beside the config, so a
  * restarted daemon (or a later labUp) agrees with the DNAT it left behind.
@@ -31,6 +32,8 @@ export interface ServicesConfig {
   apiToken: string;
   publicKey: string;
   repoDir: string;
+  /** The updates channel (dirs.ts labUpdatesDir), served on /updates/. */
+  updatesDir: string;
   holderFile: string;
   /** How long an assign or unassign stays `in-progress` (DigitalOcean: a few seconds). Default ASSIGN_DELAY_MS. */
   assignDelayMs?: number;
@@ -240,15 +243,16 @@ export function startServices(cfg: ServicesConfig): Promise<{ api: http.Server; 
         }
         return send(res, 200, { delay_ms: knobs.delayMs, refuse_next: knobs.refuseNext, pending: pending?.id ?? null });
       }
-      if (p.startsWith('/repo/')) {
+      const repo = p.startsWith('/repo/') ? cfg.repoDir : p.startsWith('/updates/') ? cfg.updatesDir : undefined;
+      if (repo) {
         // apt escapes '+' and '%' (epochs are stored as %3a) in file names.
         let name: string;
         try {
-          name = decodeURIComponent(p.slice('/repo/'.length));
+          name = decodeURIComponent(p.slice(p.indexOf('/', 1) + 1));
         } catch {
           return send(res, 404, 'not found\n', 'text/plain');
         }
-        return serveRepo(name, method, res);
+        return serveRepo(repo, name, method, res);
       }
       if (!p.startsWith('/v2/')) return apiError(res, 404, 'not_found', 'The resource you were accessing could not be found.');
       if (!authorized(req)) {
@@ -302,10 +306,10 @@ export function startServices(cfg: ServicesConfig): Promise<{ api: http.Server; 
     });
   });
 
-  async function serveRepo(name: string, method: string, res: http.ServerResponse): Promise<void> {
+  async function serveRepo(dir: string, name: string, method: string, res: http.ServerResponse): Promise<void> {
     // A flat repository: file names only, never a path.
     if (!/^[A-Za-z0-9][A-Za-z0-9._+%~-]*$/.test(name)) return send(res, 404, 'not found\n', 'text/plain');
-    const file = path.join(cfg.repoDir, name);
+    const file = path.join(dir, name);
     const st = await fs.stat(file).catch(() => undefined);
     if (!st?.isFile()) return send(res, 404, 'not found\n', 'text/plain');
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': st.size, 'last-modified': st.mtime.toUTCString() });

@@ -307,6 +307,33 @@ Every node is asked at once over SSH with the project key, trusting only the
 host keys that up recorded; the site is asked through the load balancer.`,
   },
   {
+    name: 'upgrade',
+    description: 'apply pending package updates, one node at a time',
+    options: [
+      'dir',
+      ['yes', 'upgrade without asking (the plan is still printed)'],
+      ['json', 'print what each node got as JSON'],
+      ['nonInteractive', 'never prompt; without --yes this prints the plan, refuses and changes nothing'],
+      'vaultPasswordFile',
+    ],
+    examples: `
+Examples:
+  $ cd shop && ha-wordpress upgrade
+      reads every node's package lists, shows what each would get, asks, then
+      upgrades them one at a time: web nodes, HAProxy (the reserved IP's
+      holder last), Galera (the writer last)
+
+  $ ha-wordpress upgrade --dir shop --yes --json
+      scripted: no question; each node's packages, restart or reboot, seconds
+
+Each node is taken out of its tier first (drained, the reserved IP handed
+over, or desynced), upgraded, its services restarted (rebooted when an update
+asks for it), and the whole cluster must be healthy again before the next.
+The first node that is not stops it; Ctrl-C stops after the node in progress.
+unattended-upgrades still installs the other security updates daily; it
+leaves the cluster's own services to this command.`,
+  },
+  {
     name: 'drill',
     description: 'break lab nodes under load; measure outages, lost writes',
     options: [

@@ -1,0 +1,45 @@
+/**
+ * How a node is taken out of its tier and brought back, over SSH as the
+ * admin user (sudo without a password): the steps `upgrade` runs around a
+ * node's packages and `up` runs before a node leaves for good
+ * (docs/operations.md#one-node-at-a-time).
+ *
+ * - A web node: nginx stops, and its stop drains first (the drain script in
+ *   nginx's ExecStop: /healthz fails until the load balancer has taken the
+ *   node out; docs/cluster.md#a-clean-stop-drains). WordPress's cron timer
+ *   stops with it; the other web nodes run the events meanwhile.
+ * - An HAProxy node: HAProxy stops, and on the reserved IP's holder its stop
+ *   hands the IP over first (haproxy-handover: the peer takes it); then
+ *   keepalived. Started again, keepalived comes back as the backup
+ *   (nopreempt): the IP stays where it is.
+ * - A Galera node: desynced first, so its health check answers 503 and
+ *   HAProxy sends new connections (the writes too) elsewhere; then MariaDB
+ *   stops, a clean leave. Started again it rejoins by IST. Its backup timers
+ *   stop with it and start again if they are enabled.
+ */
+
+export type Tier = 'wp_node' | 'galera_loadbalancer' | 'galera_cluster_node';
+
+export const PHP_FPM_UNIT = 'php8.2-fpm.service';
+
+const BACKUP_TIMERS = ['ha-wordpress-backup.timer', 'ha-wordpress-backup-verify.timer'];
+
+export const TAKE_OUT: Record<Tier, string> = {
+  wp_node: 'sudo -n systemctl stop ha-wordpress-wp-cron.timer nginx.service',
+  galera_loadbalancer: 'sudo -n systemctl stop haproxy.service && sudo -n systemctl stop keepalived.service',
+  // A glob stops only the timers that are loaded: a cluster without backups has none, and that is no error.
+  galera_cluster_node: "sudo -n mariadb -e 'SET GLOBAL wsrep_desync = ON' && sleep 3 && sudo -n systemctl stop 'ha-wordpress-backup*.timer' mariadb.service",
+};
+
+/** The services again, on a node whose packages may be new: every service of its tier restarted, so none runs old code. */
+export const BRING_BACK: Record<Tier, string> = {
+  wp_node: `sudo -n systemctl restart ${PHP_FPM_UNIT} && sudo -n systemctl start nginx.service ha-wordpress-wp-cron.timer`,
+  galera_loadbalancer: 'sudo -n systemctl start haproxy.service && sudo -n systemctl start keepalived.service',
+  galera_cluster_node:
+    'sudo -n systemctl start mariadb.service && ' +
+    `for t in ${BACKUP_TIMERS.join(' ')}; do ! sudo -n systemctl is-enabled -q "$t" || sudo -n systemctl start "$t" || exit 1; done`,
+};
+
+export const isTier = (group: string): group is Tier => group in TAKE_OUT;
+
+export const TIER_NAME: Record<Tier, string> = { wp_node: 'web', galera_loadbalancer: 'haproxy', galera_cluster_node: 'galera' };
