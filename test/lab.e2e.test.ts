@@ -14,7 +14,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
@@ -127,10 +127,10 @@ function siteTraffic(): { stop: () => Promise<{ requests: number; failed: number
 }
 
 /** The lab's control (what drill uses: exec in a container, break nodes), for the workspace of this file's lab. */
-async function labCtl() {
+async function labCtl(webNodes = 3) {
   const { labControl } = await import('../src/lab/index.js');
   const quiet = { info() {}, warn() {}, error() {}, success() {}, out() {} };
-  const control = await labControl({ workspace: ws, project: 'hawp', webNodes: 3, dbNodes: 3, log: quiet });
+  const control = await labControl({ workspace: ws, project: 'hawp', webNodes, dbNodes: 3, log: quiet });
   expect(control, 'the lab is there').toBeDefined();
   return control!;
 }
@@ -1175,6 +1175,90 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
       expect(st.code, st.stdout).toBe(0);
     },
     25 * MIN,
+  );
+
+  it(
+    "upgrade: a newer package in the lab's updates channel reaches every node one node at a time under traffic and writes, " +
+      'not one request failing and no acknowledged write lost; status shows it pending before, and not after',
+    async () => {
+      const control = await labCtl(2);
+      const { indexRepo } = await import('../src/lab/repo.js');
+      const { labUpdatesDir, REPOS } = await import('../src/lab/dirs.js');
+      // A point release, as Debian would publish one: nftables (on every node, from the lab's repository) again, with a
+      // higher version. Nothing depends on its exact version, and it restarts no service of the cluster.
+      const was = (await control.exec('hawp-wp-01', ['dpkg-query', '-W', '-f=${Version}', 'nftables'])).stdout.trim();
+      const next = `${was}+hawp1`;
+      const debName = (v: string) => `nftables_${v.replace(/:/g, '%3a')}_amd64.deb`;
+      const deb = readdirSync(REPOS)
+        .map((d) => path.join(REPOS, d, debName(was)))
+        .find((f) => existsSync(f));
+      expect(deb, `nftables ${was} in ${REPOS}`).toBeDefined();
+      const unpacked = mkdtempSync(path.join(root, 'deb-'));
+      execFileSync('dpkg-deb', ['-R', deb!, unpacked]);
+      const control_ = path.join(unpacked, 'DEBIAN', 'control');
+      writeFileSync(control_, readFileSync(control_, 'utf8').replace(/^Version: .*$/m, `Version: ${next}`));
+      const updates = labUpdatesDir(control.plan.labId);
+      execFileSync('dpkg-deb', ['-b', unpacked, path.join(updates, debName(next))], { stdio: 'ignore' });
+      const quiet = { info() {}, warn() {}, error() {}, success() {}, out() {} };
+      await indexRepo({ log: quiet, status: () => undefined }, updates);
+
+      // Without --yes and a terminal: the lists are read anew and the plan printed, then nothing changes.
+      const asked = await runCli(['upgrade', '--non-interactive', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 10 * MIN });
+      expect(asked.code, asked.stderr.slice(-2000)).toBe(2);
+      expect(asked.stderr).toContain('upgrade: 7 of 7 nodes, one at a time');
+      expect(asked.stderr).toMatch(/upgrade: not confirmed; .* \(nothing was changed\)/);
+      const pending = JSON.parse((await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } })).stdout) as {
+        nodes: { name: string; pending_updates?: { packages: string[] } }[];
+      };
+      for (const n of pending.nodes) expect(n.pending_updates?.packages, n.name).toContain('nftables');
+
+      const { Writer } = await import('../src/drill/writer.js');
+      const db = inventory().filter((h) => h.group === 'galera_cluster_node');
+      const writer = await Writer.start(control, 'hawp-wp-01', { everyMs: 100 });
+      writer.run();
+      const traffic = siteTraffic();
+      const t0 = performance.now();
+      const started = Date.now();
+      try {
+        const up = await runCli(['upgrade', '--yes', '--json', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 30 * MIN });
+        const t1 = performance.now();
+        const { requests, failed } = await traffic.stop();
+        await new Promise((r) => setTimeout(r, 2000));
+        await writer.stop();
+        expect(up.code, up.stderr.slice(-3000)).toBe(0);
+        const result = JSON.parse(up.stdout) as { nodes: { name: string; action: string; duration_s: number }[]; duration_s: number };
+        const writes = await writer.check(
+          t0,
+          t1,
+          db.map((n) => n.name),
+        );
+        console.log(
+          `upgrade of 7 nodes: ${result.duration_s} s (${result.nodes.map((n) => `${n.name} ${n.duration_s} s`).join(', ')}); ` +
+            `${failed.length} of ${requests} requests failed` +
+            (failed.length ? ` (at ${failed.map((t) => `${((t - started) / 1000).toFixed(1)} s`).join(', ')})` : '') +
+            `; writes ${JSON.stringify({ ...writes, lost: writes.lost.length, failed: writes.failed })}, longest write ${writer.latency(t0, t1).max} ms`,
+        );
+        const names = result.nodes.map((n) => n.name);
+        expect(names.slice(0, 2)).toEqual(['hawp-wp-01', 'hawp-wp-02']);
+        expect(names.slice(2, 4).sort()).toEqual(['hawp-dblb-01', 'hawp-dblb-02']);
+        expect(names.slice(4).sort()).toEqual(db.map((n) => n.name).sort());
+        expect(result.nodes.every((n) => n.action === 'restarted')).toBe(true);
+        expect(requests).toBeGreaterThan(50);
+        expect(failed, `${failed.length} of ${requests} requests failed`).toEqual([]);
+        expect(writer.error, writer.error?.message).toBeUndefined();
+        expect(writes.acknowledged).toBeGreaterThan(50);
+        expect(writes.lost).toEqual([]);
+      } finally {
+        await traffic.stop();
+        await writer.stop();
+        await writer.dropTable(db[0]!.name);
+      }
+      for (const h of inventory()) expect((await control.exec(h.name, ['dpkg-query', '-W', '-f=${Version}', 'nftables'])).stdout.trim(), h.name).toBe(next);
+      const after = await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } });
+      expect(after.code, after.stdout.slice(-2000)).toBe(0);
+      expect((JSON.parse(after.stdout) as { nodes: { pending_updates?: unknown }[] }).nodes.filter((n) => n.pending_updates)).toEqual([]);
+    },
+    40 * MIN,
   );
 
   it(

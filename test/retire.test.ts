@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { retireNodes, without } from '../src/commands/retire.js';
 import { assess, type NodeStatus } from '../src/commands/status.js';
+import { TAKE_OUT } from '../src/commands/tiers.js';
 import type { Host } from '../src/workspace/inventory.js';
 import { dbNode, lbNode, webNode } from './support/cluster.js';
 
@@ -66,11 +67,11 @@ describe('retireNodes', () => {
     expect(order).toEqual(['s-wp-03', 's-db-04', 's-db-05']);
     expect(ran).toEqual([
       'probe',
-      's-wp-03: sudo -n /usr/local/lib/ha-wordpress/drain && sudo -n systemctl stop ha-wordpress-wp-cron.timer nginx.service',
+      `s-wp-03: sudo -n /usr/local/lib/ha-wordpress/drain && ${TAKE_OUT.wp_node}`,
       'probe',
-      "s-db-04: sudo -n mariadb -e 'SET GLOBAL wsrep_desync = ON' && sleep 3 && sudo -n systemctl stop 'ha-wordpress-backup*.timer' mariadb.service",
+      `s-db-04: ${TAKE_OUT.galera_cluster_node}`,
       'probe',
-      "s-db-05: sudo -n mariadb -e 'SET GLOBAL wsrep_desync = ON' && sleep 3 && sudo -n systemctl stop 'ha-wordpress-backup*.timer' mariadb.service",
+      `s-db-05: ${TAKE_OUT.galera_cluster_node}`,
       'probe',
     ]);
   });

@@ -15,7 +15,8 @@
  * - A Galera node: desynced first, so its health check answers 503 and
  *   HAProxy sends new connections (the writes too) elsewhere; then MariaDB
  *   stops, a clean leave. Started again it rejoins by IST. Its backup timers
- *   stop with it and start again if they are enabled.
+ *   stop first (a backup that runs is waited for) and start again if they
+ *   are enabled.
  */
 
 export type Tier = 'wp_node' | 'galera_loadbalancer' | 'galera_cluster_node';
@@ -23,12 +24,18 @@ export type Tier = 'wp_node' | 'galera_loadbalancer' | 'galera_cluster_node';
 export const PHP_FPM_UNIT = 'php8.2-fpm.service';
 
 const BACKUP_TIMERS = ['ha-wordpress-backup.timer', 'ha-wordpress-backup-verify.timer'];
+/** What the backup program holds while it runs (the backup role's state directory). */
+const BACKUP_LOCK = '/var/lib/ha-wordpress-backup/lock';
 
 export const TAKE_OUT: Record<Tier, string> = {
   wp_node: 'sudo -n systemctl stop ha-wordpress-wp-cron.timer nginx.service',
   galera_loadbalancer: 'sudo -n systemctl stop haproxy.service && sudo -n systemctl stop keepalived.service',
-  // A glob stops only the timers that are loaded: a cluster without backups has none, and that is no error.
-  galera_cluster_node: "sudo -n mariadb -e 'SET GLOBAL wsrep_desync = ON' && sleep 3 && sudo -n systemctl stop 'ha-wordpress-backup*.timer' mariadb.service",
+  // No backup starts from now on (a glob stops only the timers that are loaded: a cluster without backups has none, and
+  // that is no error), and one that runs is waited for (it holds its lock file) rather than cut off and failed.
+  galera_cluster_node:
+    "sudo -n systemctl stop 'ha-wordpress-backup*.timer' && " +
+    `sudo -n sh -c '[ ! -e ${BACKUP_LOCK} ] || flock -w 1800 ${BACKUP_LOCK} true' && ` +
+    "sudo -n mariadb -e 'SET GLOBAL wsrep_desync = ON' && sleep 3 && sudo -n systemctl stop mariadb.service",
 };
 
 /** The services again, on a node whose packages may be new: every service of its tier restarted, so none runs old code. */
