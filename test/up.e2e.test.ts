@@ -480,6 +480,45 @@ describe('the wait phase, against SSH servers on 127.0.0.1', () => {
       await late.close();
     }
   });
+
+  it('a host configured before that no longer answers is left out after --wait-timeout: ansible runs without it, its key is kept, and up says so', async () => {
+    const silent = await startSilentPort();
+    try {
+      repoint('waiting-wp-03', ssh.port);
+      repoint('waiting-db-02', silent.port);
+      // Its key recorded, as up records every host it reached: it was configured before, and is down now.
+      const file = path.join(ws, '.ha-wordpress', 'known_hosts');
+      const key = readFileSync(file, 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith(`[127.0.0.1]:${ssh.port} `))!
+        .split(' ')
+        .slice(1)
+        .join(' ');
+      const recorded = `[127.0.0.1]:${silent.port} ${key}`;
+      writeFileSync(file, `${readFileSync(file, 'utf8')}${recorded}\n`, { mode: 0o600 });
+      const record = path.join(root, 'waiting-missing.jsonl');
+      const r = await runCli(['up', '--only', 'ansible', '--wait-timeout', '5', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], {
+        env: upEnv(record),
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain(`waiting-db-02 (127.0.0.1) does not answer (SSH did not answer within 5 s): up goes on without it`);
+      expect(r.stderr).toContain('wait: 7 of 8 hosts ready; waiting-db-02 left out (not answering)');
+      const playbook = readCalls(record).find((c) => c.tool === 'ansible-playbook' && c.argv[0] !== '--version');
+      expect(playbook?.argv.slice(playbook.argv.indexOf('--limit'), playbook.argv.indexOf('--limit') + 2)).toEqual(['--limit', 'all:!waiting-db-02']);
+      expect(r.stderr).toMatch(/up configured every node but waiting-db-02, which did not answer; `ha-wordpress status` says DEGRADED until it is back/);
+      expect(readFileSync(file, 'utf8')).toContain(recorded);
+      // A restore rebuilds every node: refused while one is missing, before anything runs.
+      const restore = await runCli(
+        ['up', '--only', 'ansible', '--restore', 'latest', '--wait-timeout', '5', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile],
+        { env: upEnv(path.join(root, 'waiting-missing-restore.jsonl')) },
+      );
+      expect(restore.code).toBe(1);
+      expect(restore.stderr).toContain('error: waiting-db-02 does not answer, and --restore rebuilds the whole cluster: bring every node back');
+    } finally {
+      await silent.close();
+      repoint('waiting-db-02', ssh.port);
+    }
+  });
 });
 
 describe('destroy', () => {

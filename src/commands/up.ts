@@ -33,6 +33,7 @@ import {
   siteUrlOf,
   writeInventory,
   type ClusterOutputs,
+  type Host,
 } from '../workspace/inventory.js';
 import { ansiblePathProblem } from '../workspace/workspace.js';
 import { configFingerprint, whyConfigure } from '../workspace/converged.js';
@@ -99,8 +100,8 @@ async function upCloud(ctx: UpContext, ws: Workspace): Promise<void> {
     cluster = await terraformPhase(ctx, ws, sizes ?? []);
     if (!cluster) return; // the user declined the plan
   }
-  if (doAnsible) await configure(ctx, ws, credentials!, startedAt);
-  await finish(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible);
+  const left = doAnsible ? await configure(ctx, ws, credentials!, startedAt) : [];
+  await finish(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible, left);
 }
 
 /**
@@ -149,8 +150,8 @@ export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
       (c) => `lab: ${hostCount(c)} containers up; inventory in ${INVENTORY_FILE}`,
     );
   }
-  if (doAnsible) await configure(ctx, ws, credentials!, startedAt);
-  await finish(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible);
+  const left = doAnsible ? await configure(ctx, ws, credentials!, startedAt) : [];
+  await finish(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible, left);
 }
 
 /** What the lab needs to converge this workspace's containers (shared with `drill`, which restarts what it broke through it). */
@@ -376,9 +377,17 @@ function clusterCost(ws: Workspace, sizes: Size[]): string | undefined {
   return cost === undefined ? undefined : `${n} droplets in ${region} ≈ $${cost}/month at today's prices, plus the load balancer`;
 }
 
-async function waitPhase(ctx: UpContext, ws: Workspace, credentials: Credentials): Promise<void> {
+/**
+ * Waits for every host, and returns those left out: a host configured before
+ * (its key recorded) and not made anew that does not answer within 90 s is
+ * down, and up goes on without it (docs/operations.md#a-node-missing).
+ */
+async function waitPhase(ctx: UpContext, ws: Workspace, credentials: Credentials): Promise<Host[]> {
   const hosts = await readInventory(ws.dir);
-  await phase(
+  // None yet on a first wait: every host is new then.
+  const known = (await readIfExists(path.join(ws.dir, KNOWN_HOSTS_FILE))) ?? '';
+  const recreated = await readRecreated(ws.dir);
+  return phase(
     ctx,
     ws,
     'wait',
@@ -386,10 +395,11 @@ async function waitPhase(ctx: UpContext, ws: Workspace, credentials: Credentials
     resumeCommand(ctx, 'up --only ansible'),
     async (p) => {
       let ready = 0;
-      const seen = await waitForHosts({
+      const { seen, missing } = await waitForHosts({
         hosts,
         credentials,
         timeoutMs: ctx.options.waitTimeout * 1000,
+        mayBeMissing: (h) => keysFor(known, h.address, h.port).length > 0 && !recreated.has(h.name),
         onReady: (h, ms, note) => {
           ready += 1;
           p.log.line(`${h.name} (${h.address}) ready after ${Math.round(ms / 1000)} s${note ? `: ${note}` : ''}`);
@@ -398,15 +408,33 @@ async function waitPhase(ctx: UpContext, ws: Workspace, credentials: Credentials
           else if (ctx.verbose || !process.stderr.isTTY) ctx.log.info(`  ${h.name} ready`);
         },
       });
+      if (missing.length === hosts.length)
+        throw new UserError(
+          `no host answered (${missing.map((m) => `${m.host.name}: ${m.reason}`).join('; ')}); ` +
+            `check the droplets in the DigitalOcean control panel, then run \`${resumeCommand(ctx, 'up --only ansible')}\``,
+        );
+      for (const m of missing) {
+        p.log.line(`${m.host.name} (${m.host.address}) left out: ${m.reason}`);
+        aside(() => ctx.log.warn(`${m.host.name} (${m.host.address}) does not answer (${m.reason}): up goes on without it`));
+      }
       const file = path.join(ws.dir, KNOWN_HOSTS_FILE);
-      const { text, changed } = knownHosts(seen, await readIfExists(file));
+      const { text, changed } = knownHosts(
+        seen,
+        await readIfExists(file),
+        missing.map((m) => ({ host: m.host.address, port: m.host.port })),
+      );
       await judgeChangedKeys(ctx, ws, changed);
       await writeAtomic(file, text, 0o600);
-      const names = hosts.map((h) => h.name);
-      await forgetRecreated(ws.dir, names); // their new keys are recorded
-      return hosts.length;
+      await forgetRecreated(
+        ws.dir,
+        seen.map((s) => s.name),
+      ); // their new keys are recorded
+      return missing.map((m) => m.host);
     },
-    (n) => `wait: all ${n} hosts accept SSH and cloud-init has finished`,
+    (left) =>
+      left.length
+        ? `wait: ${hosts.length - left.length} of ${hosts.length} hosts ready; ${left.map((h) => h.name).join(', ')} left out (not answering)`
+        : `wait: all ${hosts.length} hosts accept SSH and cloud-init has finished`,
   );
 }
 
@@ -463,8 +491,14 @@ function hostKeyFile(keyLine: string): string {
  * workspace's current configuration and the cluster is healthy.
  * `--only ansible`, `--restore` and `--allow-empty-database` always run it.
  */
-async function configure(ctx: UpContext, ws: Workspace, credentials: Credentials, startedAt: number): Promise<void> {
-  await waitPhase(ctx, ws, credentials);
+async function configure(ctx: UpContext, ws: Workspace, credentials: Credentials, startedAt: number): Promise<string[]> {
+  const left = (await waitPhase(ctx, ws, credentials)).map((h) => h.name);
+  // A restore, or an empty start, rebuilds every database node: none may be missing.
+  if (left.length && (ctx.options.restore !== undefined || ctx.options.allowEmptyDatabase))
+    throw new UserError(
+      `${left.join(', ')} ${left.length === 1 ? 'does' : 'do'} not answer, and ${ctx.options.restore !== undefined ? '--restore' : '--allow-empty-database'} ` +
+        'rebuilds the whole cluster: bring every node back (`ha-wordpress status` shows which), then run the command again',
+    );
   const config = await configFingerprint(ws.dir);
   const forced = ctx.options.only === 'ansible' || ctx.options.restore !== undefined || ctx.options.allowEmptyDatabase;
   if (!forced) {
@@ -488,13 +522,17 @@ async function configure(ctx: UpContext, ws: Workspace, credentials: Credentials
             `\`${resumeCommand(ctx, 'up --only ansible')}\` applies it again anyway`
           : `check: ${reason}: the playbook runs`,
     );
-    if (why === undefined) return rememberHeldData(ws.dir);
+    if (why === undefined) {
+      await rememberHeldData(ws.dir);
+      return left;
+    }
   }
-  await ansiblePhase(ctx, ws, config);
+  await ansiblePhase(ctx, ws, config, left);
   await afterPlaybook(ctx, ws, startedAt);
+  return left;
 }
 
-async function ansiblePhase(ctx: UpContext, ws: Workspace, config: string): Promise<RecapRow[]> {
+async function ansiblePhase(ctx: UpContext, ws: Workspace, config: string, without: string[] = []): Promise<RecapRow[]> {
   return phase(
     ctx,
     ws,
@@ -513,6 +551,7 @@ async function ansiblePhase(ctx: UpContext, ws: Workspace, config: string): Prom
           vaultPassword: ws.vaultPassword,
           // The last play records the fingerprint on each node it configured.
           extraVars: { ...(await heldDataVars(ctx, ws)), ha_wordpress_converged: config },
+          without,
           log: p.log,
           onInterrupt: p.onInterrupt,
           onLine: (line) => {
@@ -591,7 +630,7 @@ async function clusterFromInventory(ws: Workspace): Promise<ClusterOutputs | und
  * up says the cluster is up. The load balancer marks a web node healthy only
  * after its checks pass (2 in a row), so this polls for a while.
  */
-async function finish(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefined, configured: boolean): Promise<void> {
+async function finish(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefined, configured: boolean, left: string[] = []): Promise<void> {
   let answered: boolean | undefined;
   if (configured && c) {
     const ca = await siteCa(ws);
@@ -600,6 +639,14 @@ async function finish(ctx: UpContext, ws: Workspace, c: ClusterOutputs | undefin
     );
   }
   summary(ctx, ws, c, configured, answered);
+  if (left.length) {
+    const [it, is] = left.length === 1 ? ['it', 'it is'] : ['them', 'they are'];
+    const start =
+      ws.target === 'local'
+        ? `\`${resumeCommand(ctx, 'up')}\` starts ${it} and configures ${it}`
+        : `start ${it} in DigitalOcean's control panel, then run \`${resumeCommand(ctx, 'up')}\``;
+    ctx.log.warn(`up configured every node but ${left.join(', ')}, which did not answer; \`ha-wordpress status\` says DEGRADED until ${is} back: ${start}`);
+  }
 }
 
 const SITE_WAIT_MS = 120_000;

@@ -48,6 +48,8 @@ export interface PlaybookRun {
   log: PhaseLog;
   onLine?: (line: string) => void;
   onInterrupt?: (n: number) => void;
+  /** Hosts the run leaves out (`--limit all:!h`): nodes that do not answer. */
+  without?: string[];
 }
 
 export async function runPlaybook(run: PlaybookRun): Promise<RecapRow[]> {
@@ -74,6 +76,7 @@ export async function runPlaybook(run: PlaybookRun): Promise<RecapRow[]> {
   });
   const args = ['-i', 'inventory/hosts.yml', run.playbook ?? 'site.yml', '--vault-password-file', VAULT_PASSWORD_SCRIPT];
   if (run.extraVars && Object.keys(run.extraVars).length) args.push('-e', JSON.stringify(run.extraVars));
+  if (run.without?.length) args.push('--limit', ['all', ...run.without.map((h) => `!${h}`)].join(':'));
   await runChild('ansible-playbook', args, { cwd: dir, env, log: run.log, onLine, onInterrupt: run.onInterrupt });
   return recap;
 }

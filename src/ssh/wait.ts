@@ -33,14 +33,31 @@ export interface WaitOptions {
   /** Pause between attempts on one host. */
   retryMs?: number;
   onReady?: (host: Host, elapsedMs: number, note?: string) => void;
+  /**
+   * Hosts that may be left out when they do not answer within `missingAfterMs`
+   * (a node configured before, now down: docs/operations.md#a-node-missing);
+   * any other host is waited for to the end of `timeoutMs`.
+   */
+  mayBeMissing?: (host: Host) => boolean;
+  missingAfterMs?: number;
 }
+
+/** What the wait found: the host keys of the hosts that answered, and the hosts left out. */
+export interface WaitResult {
+  seen: SeenKey[];
+  missing: { host: Host; reason: string }[];
+}
+
+/** How long a host configured before may stay silent before up goes on without it. */
+export const MISSING_AFTER_MS = 90_000;
 
 /** cloud-init finished with errors: retrying will not help. */
 class CloudInitFailed extends Error {}
 
-export async function waitForHosts(o: WaitOptions): Promise<SeenKey[]> {
+export async function waitForHosts(o: WaitOptions): Promise<WaitResult> {
   const start = Date.now();
-  const deadline = start + o.timeoutMs;
+  const fullDeadline = start + o.timeoutMs;
+  const missingDeadline = start + Math.min(o.timeoutMs, o.missingAfterMs ?? MISSING_AFTER_MS);
   const retryMs = o.retryMs ?? 2000;
 
   // Any host key is accepted here: this is where it is first seen (and
@@ -61,8 +78,11 @@ export async function waitForHosts(o: WaitOptions): Promise<SeenKey[]> {
     throw new CloudInitFailed(`cloud-init failed (${last || `exit ${r.code}`}); see /var/log/cloud-init-output.log on the host`);
   };
 
-  const one = async (h: Host): Promise<SeenKey> => {
+  const missing: WaitResult['missing'] = [];
+  const one = async (h: Host): Promise<SeenKey | undefined> => {
     let last: Error | undefined;
+    const mayBeMissing = o.mayBeMissing?.(h) ?? false;
+    const deadline = mayBeMissing ? missingDeadline : fullDeadline;
     for (;;) {
       const left = deadline - Date.now();
       if (left <= 0) break;
@@ -77,6 +97,10 @@ export async function waitForHosts(o: WaitOptions): Promise<SeenKey[]> {
       }
       await sleep(Math.min(retryMs, Math.max(0, deadline - Date.now())));
     }
+    if (mayBeMissing) {
+      missing.push({ host: h, reason: `${describe(last, o.credentials.user)} within ${Math.round((deadline - start) / 1000)} s` });
+      return undefined;
+    }
     throw new UserError(
       `${h.name} (${h.address}${h.port === 22 ? '' : `:${h.port}`}) was not ready within ${Math.round(o.timeoutMs / 1000)} s: ` +
         `${describe(last, o.credentials.user)}; check it in the DigitalOcean control panel, then run \`ha-wordpress up --only ansible\``,
@@ -88,7 +112,8 @@ export async function waitForHosts(o: WaitOptions): Promise<SeenKey[]> {
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
   if (failed.length === 1) throw failed[0];
   if (failed.length > 1) throw new UserError(failed.map((e) => e.message).join('\n'));
-  return results.map((r) => (r as PromiseFulfilledResult<SeenKey>).value);
+  const seen = results.map((r) => (r as PromiseFulfilledResult<SeenKey | undefined>).value).filter((k): k is SeenKey => k !== undefined);
+  return { seen, missing };
 }
 
 function describe(err: Error | undefined, user: string): string {
@@ -122,9 +147,10 @@ export interface KeyChange {
  * `previous`. A host is compared with every key recorded for its address,
  * whatever their type: a host that used to present an ed25519 key and now
  * offers only an ECDSA one has changed too. An address with no recorded key
- * is new (trust on first use).
+ * is new (trust on first use). The hosts in `keep` (left out of this run:
+ * not seen, not gone) keep the keys recorded for them.
  */
-export function knownHosts(seen: SeenKey[], previous: string | undefined): { text: string; changed: KeyChange[] } {
+export function knownHosts(seen: SeenKey[], previous: string | undefined, keep: { host: string; port: number }[] = []): { text: string; changed: KeyChange[] } {
   const name = (s: SeenKey) => knownHostName(s.host, s.port);
   const before = new Map<string, string[]>();
   for (const line of (previous ?? '').split('\n')) {
@@ -140,6 +166,7 @@ export function knownHosts(seen: SeenKey[], previous: string | undefined): { tex
     if (old.length > 0 && !old.includes(key)) changed.push({ name: s.name, address: s.port === 22 ? s.host : `${s.host}:${s.port}`, before: old, now: key });
     lines.add(`${name(s)} ${key}`);
   }
+  for (const k of keep) for (const key of before.get(knownHostName(k.host, k.port)) ?? []) lines.add(`${knownHostName(k.host, k.port)} ${key}`);
   return { text: [...lines].join('\n') + '\n', changed };
 }
 
