@@ -1251,14 +1251,17 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
         await new Promise((r) => setTimeout(r, 2000));
         await writer.stop();
         expect(up.code, up.stderr.slice(-3000)).toBe(0);
-        const result = JSON.parse(up.stdout) as { nodes: { name: string; action: string; duration_s: number }[]; duration_s: number };
+        const result = JSON.parse(up.stdout) as {
+          nodes: { name: string; action: string; duration_s: number; steps: Record<string, number> }[];
+          duration_s: number;
+        };
         const writes = await writer.check(
           t0,
           t1,
           db.map((n) => n.name),
         );
         console.log(
-          `upgrade of ${nodes.length} nodes: ${result.duration_s} s (${result.nodes.map((n) => `${n.name} ${n.duration_s} s`).join(', ')}); ` +
+          `upgrade of ${nodes.length} nodes: ${result.duration_s} s (${result.nodes.map((n) => `${n.name} ${n.duration_s} s ${JSON.stringify(n.steps)}`).join(', ')}); ` +
             `${failed.length} of ${requests} requests failed` +
             (failed.length ? ` (at ${failed.map((t) => `${((t - started) / 1000).toFixed(1)} s`).join(', ')})` : '') +
             `; writes ${JSON.stringify({ ...writes, lost: writes.lost.length, failed: writes.failed })}, longest write ${writer.latency(t0, t1).max} ms`,

@@ -47,6 +47,8 @@ export interface NodeResult {
   /** restarted: its tier's services; rebooted: the node. */
   action: 'restarted' | 'rebooted';
   duration_s: number;
+  /** Where the node's time went: taken out, upgraded, its services back (or rebooted), the cluster healthy again. */
+  steps: { out_s: number; upgrade_s: number; back_s: number; healthy_s: number };
 }
 
 export interface UpgradeRun {
@@ -90,6 +92,7 @@ export async function rollUpgrade(r: UpgradeRun): Promise<NodeResult[]> {
   for (const [i, n] of order.entries()) {
     const h = n.host;
     const started = Date.now();
+    const marks: number[] = [];
     const untouched = order.slice(i + 1).map((x) => x.host.name);
     const rest = untouched.length ? `; ${untouched.join(', ')} untouched` : '';
     r.progress(`${h.name}: taking it out of the ${TIER_NAME[h.group]} tier`);
@@ -98,6 +101,7 @@ export async function rollUpgrade(r: UpgradeRun): Promise<NodeResult[]> {
       await r.exec(h, BRING_BACK[h.group], 10 * 60_000).catch(() => undefined);
       throw new UserError(`${h.name} could not be taken out cleanly (${lastLine(out)}); it was not upgraded${rest}: fix it, then run \`${r.resume}\``);
     }
+    marks.push(Date.now());
     r.progress(`${h.name}: upgrading ${n.packages.length} package${n.packages.length === 1 ? '' : 's'}`);
     const applied = n.packages.length ? await r.exec(h, `sudo -n ${APPLY_UPDATES}`, 30 * 60_000) : { code: 0, stdout: '', stderr: '' };
     if (applied.code !== 0) {
@@ -109,6 +113,7 @@ export async function rollUpgrade(r: UpgradeRun): Promise<NodeResult[]> {
           `fix it (\`sudo apt-get -f install\` on ${h.name} shows what apt needs), then run \`${r.resume}\``,
       );
     }
+    marks.push(Date.now());
     const reboot = n.reboot || /^reboot$/m.test(applied.stdout);
     if (reboot) {
       r.progress(`${h.name}: rebooting`);
@@ -122,15 +127,19 @@ export async function rollUpgrade(r: UpgradeRun): Promise<NodeResult[]> {
             `see \`journalctl -xe\` on ${h.name}; \`ha-wordpress up\` starts them, then run \`${r.resume}\``,
         );
     }
+    marks.push(Date.now());
     r.progress(`${h.name}: waiting for the cluster to be healthy again`);
     await healthyAgain(r, h.name, rest);
-    if (h.group === 'wp_node') await sleep(r.lbRiseMs);
+    // The load balancer lets a web node back in only after its own checks pass: before the next web node drains.
+    if (h.group === 'wp_node' && order[i + 1]?.host.group === 'wp_node') await sleep(r.lbRiseMs);
+    const [a, b, c] = marks as [number, number, number];
     done.push({
       name: h.name,
       group: h.group,
       packages: n.packages.length,
       action: reboot ? 'rebooted' : 'restarted',
       duration_s: seconds(Date.now() - started),
+      steps: { out_s: seconds(a - started), upgrade_s: seconds(b - a), back_s: seconds(c - b), healthy_s: seconds(Date.now() - c) },
     });
     if (untouched.length && r.stopRequested?.())
       throw new CancelledError(`upgrade stopped at Ctrl-C after ${h.name}, which is back and healthy${rest}: run \`${r.resume}\` to go on`);
