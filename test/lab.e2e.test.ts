@@ -574,7 +574,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
         expect(degraded.code, degraded.stdout).toBe(3);
         expect(degraded.stdout).toMatch(/hawp-db-03 .*NO/);
         // --wait-timeout: how long a node configured before may stay silent before up goes on without it.
-        const forced = await runCli(['up', '--only', 'ansible', '--wait-timeout', '30', '--non-interactive', '--yes', '--vault-password-file', pwFile], {
+        const forced = await runCli(['up', '--only', 'ansible', '--wait-timeout', '15', '--non-interactive', '--yes', '--vault-password-file', pwFile], {
           cwd: ws,
           env: { HOME: home },
           timeoutMs: 15 * MIN,
