@@ -158,7 +158,7 @@ describe("a node's pending updates", () => {
 
   it('the plan names each node, its packages and what follows, and status shows them without calling the cluster degraded', () => {
     const lines = planLines([plan(webNode(1), ['nginx', 'nginx-common', 'libssl3', 'openssl', 'tzdata']), plan(dbNode(1), [], true)]);
-    expect(lines[0]).toBe('  s-wp-01  web      5 packages: nginx, nginx-common, libssl3, openssl, …; then its services restarted (~30 s)');
+    expect(lines[0]).toBe('  s-wp-01  web      5 packages: nginx, nginx-common, libssl3, openssl, …; then its services restarted (~45 s)');
     expect(lines[1]).toBe('  s-db-01  galera   no package; then a reboot (~135 s)');
     const s = assess(
       [webNode(1, { pending_updates: { packages: ['nginx'], security: ['nginx'] } }), webNode(2), dbNode(1), dbNode(2), dbNode(3), lbNode(1), lbNode(2)],

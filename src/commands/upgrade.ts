@@ -164,8 +164,8 @@ async function healthyAgain(r: UpgradeRun, name: string, rest: string): Promise<
   }
 }
 
-/** What one tier's node takes, roughly: for the question before anything starts. */
-const EXPECTED_S: Record<Tier, number> = { wp_node: 30, galera_loadbalancer: 20, galera_cluster_node: 45 };
+/** What one tier's node takes, roughly (measured in the lab, docs/operations.md#upgrade): for the question before anything starts. */
+const EXPECTED_S: Record<Tier, number> = { wp_node: 45, galera_loadbalancer: 35, galera_cluster_node: 45 };
 const REBOOT_S = 90;
 
 export function planLines(nodes: NodePlan[]): string[] {
@@ -244,9 +244,16 @@ async function upgrade(ctx: OpContext, ws: Workspace): Promise<void> {
 
   let stopping = false;
   const onSigint = () => {
-    if (stopping) return;
+    if (stopping) {
+      // A second Ctrl-C is the user's to give: stop now, and say what that may have left behind.
+      ctx.log.error(
+        'upgrade: stopped at once (a second Ctrl-C): the node in progress may be out of its tier; `ha-wordpress status` shows it, ' +
+          `\`${resumeCommand(ctx, 'up')}\` starts its services again, then \`${resume}\` goes on`,
+      );
+      process.exit(130);
+    }
     stopping = true;
-    ctx.log.warn('upgrade: Ctrl-C: finishing the node in progress (it is brought back and the cluster healthy), then stopping');
+    ctx.log.warn('upgrade: Ctrl-C: finishing the node in progress (it is brought back and the cluster healthy), then stopping; Ctrl-C again stops at once');
   };
   process.on('SIGINT', onSigint);
   const started = Date.now();
