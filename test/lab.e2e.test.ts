@@ -1282,7 +1282,10 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
         await writer.stop();
         await writer.dropTable(db[0]!.name);
       }
-      for (const h of nodes) expect((await control.exec(h.name, ['dpkg-query', '-W', '-f=${Version}', 'nftables'])).stdout.trim(), h.name).toBe(next);
+      for (const h of nodes) {
+        const version = (await control.exec(h.name, ['dpkg-query', '-W', '-f=${Version}', 'nftables'])).stdout.trim();
+        expect(version, h.name).toBe(next);
+      }
       const after = await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } });
       expect(after.code, after.stdout.slice(-2000)).toBe(0);
       expect((JSON.parse(after.stdout) as { nodes: { pending_updates?: unknown }[] }).nodes.filter((n) => n.pending_updates)).toEqual([]);
