@@ -1260,8 +1260,9 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
           t1,
           db.map((n) => n.name),
         );
+        const perNode = result.nodes.map((n) => `${n.name} ${n.duration_s} s ${JSON.stringify(n.steps)}`).join(', ');
         console.log(
-          `upgrade of ${nodes.length} nodes: ${result.duration_s} s (${result.nodes.map((n) => `${n.name} ${n.duration_s} s ${JSON.stringify(n.steps)}`).join(', ')}); ` +
+          `upgrade of ${nodes.length} nodes: ${result.duration_s} s (${perNode}); ` +
             `${failed.length} of ${requests} requests failed` +
             (failed.length ? ` (at ${failed.map((t) => `${((t - started) / 1000).toFixed(1)} s`).join(', ')})` : '') +
             `; writes ${JSON.stringify({ ...writes, lost: writes.lost.length, failed: writes.failed })}, longest write ${writer.latency(t0, t1).max} ms`,
