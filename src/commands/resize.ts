@@ -14,8 +14,7 @@
  */
 import { UserError } from '../errors.js';
 import * as tf from '../runners/terraform.js';
-import { sleep } from '../util/sleep.js';
-import { problemSummary as problem } from '../util/problems.js';
+import { problemSummary as problem, untilHealthy } from '../util/problems.js';
 import type { ClusterStatus } from './status.js';
 
 /** What the order needs from the cluster: who takes the writes, who holds the reserved IP. */
@@ -83,22 +82,17 @@ export async function applyResizes(r: ResizeRun): Promise<string[]> {
         `${one.name} was not resized: its plan (terraform plan -target=${one.address}) is not just its resize; run \`${r.resume}\` to plan again`,
       );
     await terraform.apply(r.run, tf.RESIZE_PLAN_FILE);
-    if (r.probe) await healthyAgain(r.probe, one.name, backWithin, r.everyMs ?? 5000, r.resume);
+    if (r.probe)
+      await untilHealthy(
+        r.probe,
+        { withinMs: backWithin, everyMs: r.everyMs ?? 5000 },
+        (s) =>
+          new UserError(
+            `${one.name} was resized but the cluster is not healthy ${Math.round(backWithin / 60_000)} min later (${problem(s)}); ` +
+              `nothing else was resized: once \`ha-wordpress status\` says healthy, run \`${r.resume}\` to resize the rest`,
+          ),
+      );
     done.push(one.name);
   }
   return done;
-}
-
-async function healthyAgain(probe: Probe, name: string, withinMs: number, everyMs: number, resume: string): Promise<void> {
-  const end = Date.now() + withinMs;
-  for (;;) {
-    const s = await probe().catch((err: Error) => ({ healthy: false, problems: [err.message] }));
-    if (s.healthy) return;
-    if (Date.now() > end)
-      throw new UserError(
-        `${name} was resized but the cluster is not healthy ${Math.round(withinMs / 60_000)} min later (${problem(s)}); ` +
-          `nothing else was resized: once \`ha-wordpress status\` says healthy, run \`${resume}\` to resize the rest`,
-      );
-    await sleep(everyMs);
-  }
 }

@@ -14,8 +14,7 @@
  */
 import { UserError } from '../errors.js';
 import type { Host } from '../workspace/inventory.js';
-import { sleep } from '../util/sleep.js';
-import { problemSummary as problem } from '../util/problems.js';
+import { problemSummary as problem, untilHealthy } from '../util/problems.js';
 import { assess, type ClusterStatus, type NodeStatus } from './status.js';
 import { TAKE_OUT } from './tiers.js';
 
@@ -86,7 +85,16 @@ export async function retireNodes(r: RetireRun): Promise<string[]> {
           `fix it, then run \`${r.resume}\``,
       );
     gone.add(h.name);
-    await settled(r, gone, h.name);
+    // The rest, judged without the nodes that left.
+    await untilHealthy(
+      () => r.probe().then((x) => without(x, gone)),
+      { withinMs: r.settleWithinMs ?? 5 * 60_000, everyMs: r.everyMs ?? 3000 },
+      (s) =>
+        new UserError(
+          `${h.name} is out, but the rest of the cluster is not healthy (${problem(s)}); nothing was deleted: ` +
+            `once \`ha-wordpress status\` shows the rest healthy, run \`${r.resume}\``,
+        ),
+    );
   }
   return order.map((h) => h.name);
 }
@@ -98,21 +106,4 @@ function outAlready(n: NodeStatus | undefined): string | undefined {
   if (n.group === 'wp_node' && n.services.nginx !== 'active') return `nginx is ${n.services.nginx ?? 'unknown'}`;
   if (n.group === 'galera_cluster_node' && n.services.mariadb !== 'active') return `mariadb is ${n.services.mariadb ?? 'unknown'}`;
   return undefined;
-}
-
-async function settled(r: RetireRun, gone: Set<string>, name: string): Promise<void> {
-  const end = Date.now() + (r.settleWithinMs ?? 5 * 60_000);
-  for (;;) {
-    const s = await r.probe().then(
-      (x) => without(x, gone),
-      (err: Error) => ({ healthy: false, problems: [err.message] }),
-    );
-    if (s.healthy) return;
-    if (Date.now() > end)
-      throw new UserError(
-        `${name} is out, but the rest of the cluster is not healthy (${problem(s)}); nothing was deleted: ` +
-          `once \`ha-wordpress status\` shows the rest healthy, run \`${r.resume}\``,
-      );
-    await sleep(r.everyMs ?? 3000);
-  }
 }

@@ -20,7 +20,7 @@ import { CancelledError, UsageError, UserError } from '../errors.js';
 import { parseLbHealthcheck } from '../lab/plan.js';
 import { packagePath } from '../paths.js';
 import { keysFor, sshExec } from '../ssh/exec.js';
-import { problemSummary as problem } from '../util/problems.js';
+import { problemSummary as problem, untilHealthy } from '../util/problems.js';
 import { sleep } from '../util/sleep.js';
 import { readInventory, recordedHostKeys, type Host } from '../workspace/inventory.js';
 import { resumeCommand, sshCredentials, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
@@ -129,7 +129,16 @@ export async function rollUpgrade(r: UpgradeRun): Promise<NodeResult[]> {
     }
     marks.push(Date.now());
     r.progress(`${h.name}: waiting for the cluster to be healthy again`);
-    await healthyAgain(r, h.name, rest);
+    const within = r.backWithinMs ?? 15 * 60_000;
+    await untilHealthy(
+      r.probe,
+      { withinMs: within, everyMs: r.everyMs ?? 3000 },
+      (s) =>
+        new UserError(
+          `${h.name} was upgraded but the cluster is not healthy ${Math.round(within / 60_000)} min later (${problem(s)})${rest}: ` +
+            `once \`ha-wordpress status\` says healthy, run \`${r.resume}\` to upgrade the rest`,
+        ),
+    );
     // The load balancer lets a web node back in only after its own checks pass: before the next web node drains.
     if (h.group === 'wp_node' && order[i + 1]?.host.group === 'wp_node') await sleep(r.lbRiseMs);
     const [a, b, c] = marks as [number, number, number];
@@ -148,21 +157,6 @@ export async function rollUpgrade(r: UpgradeRun): Promise<NodeResult[]> {
 }
 
 const seconds = (ms: number) => Math.round(ms / 100) / 10;
-
-async function healthyAgain(r: UpgradeRun, name: string, rest: string): Promise<void> {
-  const within = r.backWithinMs ?? 15 * 60_000;
-  const end = Date.now() + within;
-  for (;;) {
-    const s = await r.probe().catch((err: Error) => ({ healthy: false, problems: [err.message] }));
-    if (s.healthy) return;
-    if (Date.now() > end)
-      throw new UserError(
-        `${name} was upgraded but the cluster is not healthy ${Math.round(within / 60_000)} min later (${problem(s)})${rest}: ` +
-          `once \`ha-wordpress status\` says healthy, run \`${r.resume}\` to upgrade the rest`,
-      );
-    await sleep(r.everyMs ?? 3000);
-  }
-}
 
 /** What one tier's node takes, roughly (measured in the lab, docs/operations.md#upgrade): for the question before anything starts. */
 const EXPECTED_S: Record<Tier, number> = { wp_node: 45, galera_loadbalancer: 35, galera_cluster_node: 45 };
