@@ -8,7 +8,7 @@ import path from 'node:path';
 import { UsageError, UserError } from '../errors.js';
 import type { Vaults } from '../secrets/catalog.js';
 import { expandHome, readKey, type KeyInfo } from '../ssh/keys.js';
-import type { Credentials } from '../ssh/exec.js';
+import { keysFor, sshExec, type Credentials } from '../ssh/exec.js';
 import { readSettings, SETTINGS_FILE, type WorkspaceSettings } from '../settings/stored.js';
 import type { Target } from '../settings/table.js';
 import type { Context } from './context.js';
@@ -21,7 +21,7 @@ import { shellQuote } from '../render/escape.js';
 import { openingPassword } from '../workspace/vault-password.js';
 import { withWorkspaceLock } from '../workspace/lock.js';
 import { readIfExists } from '../workspace/files.js';
-import { LAB_CA_FILE } from '../workspace/inventory.js';
+import { LAB_CA_FILE, recordedHostKeys, type Host } from '../workspace/inventory.js';
 
 export type OpContext = Context;
 
@@ -118,6 +118,28 @@ export async function sshCredentials(ctx: OpContext, ws: Pick<Workspace, 'settin
       `${key.path} has a passphrase and no ssh-agent is running: start one (eval "$(ssh-agent)"), run \`ssh-add ${key.path}\`, then try again`,
     );
   return { user, agent: ctx.env.SSH_AUTH_SOCK };
+}
+
+/** A command on a node, as the commands that change nodes one at a time run it (retire, upgrade). */
+export type NodeExec = (h: Host, command: string, timeoutMs: number) => Promise<{ code: number | null; stdout: string; stderr: string }>;
+
+/** The last line a command printed (stderr first), else how it ended: for one-line messages. */
+export const lastLine = (r: { code: number | null; stdout?: string; stderr: string }) =>
+  (r.stderr || r.stdout || '').trim().split('\n').pop() || (r.code === null ? 'the connection closed' : `exit ${r.code}`);
+
+/**
+ * Runs commands on the nodes over SSH as the admin user, trusting only the
+ * host keys `up` recorded. A connection that fails is an answer like any
+ * other (code null, its message as stderr): the step that asked says what it
+ * means for the cluster.
+ */
+export async function nodeExec(ctx: OpContext, ws: Pick<Workspace, 'dir' | 'settings'>): Promise<NodeExec> {
+  const credentials = await sshCredentials(ctx, ws);
+  const known = await recordedHostKeys(ws.dir);
+  return (h, command, timeoutMs) =>
+    sshExec(h, credentials, command, { timeoutMs, readyTimeoutMs: 10_000, acceptKey: (k) => keysFor(known, h.address, h.port).includes(k) }).catch(
+      (err: Error) => ({ code: null, stdout: '', stderr: err.message }),
+    );
 }
 
 /** The project's SSH key, as ha-wordpress.yml names it. */

@@ -17,6 +17,7 @@ import type { Host } from '../workspace/inventory.js';
 import { problemSummary as problem, untilHealthy } from '../util/problems.js';
 import { assess, type ClusterStatus, type NodeStatus } from './status.js';
 import { TAKE_OUT } from './tiers.js';
+import { lastLine } from './operate.js';
 
 /** How a leaving node is taken out, by its group (tiers.ts). */
 const LEAVE: Record<string, string> = {
@@ -80,10 +81,7 @@ export async function retireNodes(r: RetireRun): Promise<string[]> {
     r.progress(`${h.name}: ${h.group === 'wp_node' ? 'draining from the load balancer' : 'leaving the Galera cluster'}`);
     const done = await r.exec(h, leave);
     if (done.code !== 0)
-      throw new UserError(
-        `${h.name} could not be taken out cleanly (${done.stderr.trim().split('\n').pop() || `exit ${done.code}`}); nothing was deleted: ` +
-          `fix it, then run \`${r.resume}\``,
-      );
+      throw new UserError(`${h.name} could not be taken out cleanly (${lastLine(done)}); nothing was deleted: ` + `fix it, then run \`${r.resume}\``);
     gone.add(h.name);
     // The rest, judged without the nodes that left.
     await untilHealthy(

@@ -10,7 +10,7 @@ import { packagePath } from '../paths.js';
 import { HostKeyRejected, keysFor, sshExec } from '../ssh/exec.js';
 import { peerCertificate, type PeerCertificate } from '../net/http-probe.js';
 import { readInventory, readInventoryVars, recordedHostKeys, siteUrlOf, type Host } from '../workspace/inventory.js';
-import { locateWorkspace, siteAnswers, siteCa, sshCredentials, type OpContext, type Workspace } from './operate.js';
+import { lastLine, locateWorkspace, siteAnswers, siteCa, sshCredentials, type OpContext, type Workspace } from './operate.js';
 
 export const DEGRADED_EXIT = 3;
 
@@ -186,7 +186,7 @@ async function probeNode(h: Host, credentials: Parameters<typeof sshExec>[1], kn
       return {
         ...base,
         reachable: true,
-        error: `the probe failed: ${(r.stderr || r.stdout).trim().split('\n').pop() || (r.code == null ? 'the connection closed' : `exit ${r.code}`)}`,
+        error: `the probe failed: ${lastLine(r)}`,
       };
     }
     const n: NodeStatus = { ...base, reachable: true, services: p.services ?? {} };

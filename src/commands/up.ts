@@ -28,7 +28,6 @@ import {
   LAB_CA_FILE,
   readInventory,
   readInventoryVars,
-  recordedHostKeys,
   renderInventory,
   siteUrlOf,
   writeInventory,
@@ -40,7 +39,7 @@ import { configFingerprint, whyConfigure } from '../workspace/converged.js';
 import { statusProbe, type ClusterStatus } from './status.js';
 import { applyResizes } from './resize.js';
 import { retireNodes } from './retire.js';
-import { keysFor, sshExec } from '../ssh/exec.js';
+import { keysFor } from '../ssh/exec.js';
 import { forgetRecreated, markRecreated, readRecreated } from '../workspace/recreated.js';
 import { HAPROXY_STATS_PORT } from '../secrets/catalog.js';
 import { confirmWorkspaceApiUrl } from '../settings/api-url.js';
@@ -48,6 +47,7 @@ import { httpOnlyWarning } from '../init/https.js';
 import { sshOpenWarning } from '../validation/rules.js';
 import {
   baseEnv,
+  nodeExec,
   phase,
   preflightTools,
   projectKey,
@@ -313,14 +313,12 @@ async function retireLeaving(ctx: UpContext, ws: Workspace, leaves: (name: strin
   if (hosts.length === 0) return;
   const probe = await clusterGate(ctx, ws);
   if (!probe) return;
-  const credentials = await sshCredentials(ctx, ws);
-  const known = await recordedHostKeys(ws.dir);
+  const exec = await nodeExec(ctx, ws);
   const work = async (status: (text: string) => void) =>
     retireNodes({
       leaving: hosts,
       probe,
-      exec: (h, command) =>
-        sshExec(h, credentials, command, { timeoutMs: 120_000, readyTimeoutMs: 10_000, acceptKey: (k) => keysFor(known, h.address, h.port).includes(k) }),
+      exec: (h, command) => exec(h, command, 120_000),
       resume: resumeCommand(ctx, 'up'),
       progress: (line) => {
         status(`taking out ${line}`);

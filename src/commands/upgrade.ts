@@ -19,11 +19,10 @@ import { promises as fs } from 'node:fs';
 import { CancelledError, UsageError, UserError } from '../errors.js';
 import { parseLbHealthcheck } from '../lab/plan.js';
 import { packagePath } from '../paths.js';
-import { keysFor, sshExec } from '../ssh/exec.js';
 import { problemSummary as problem, untilHealthy } from '../util/problems.js';
 import { sleep } from '../util/sleep.js';
-import { readInventory, recordedHostKeys, type Host } from '../workspace/inventory.js';
-import { resumeCommand, sshCredentials, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
+import { readInventory, type Host } from '../workspace/inventory.js';
+import { lastLine, nodeExec, resumeCommand, withLockedWorkspace, type NodeExec, type OpContext, type Workspace } from './operate.js';
 import { statusProbe, type ClusterStatus } from './status.js';
 import { BRING_BACK, isTier, TAKE_OUT, TIER_NAME, type Tier } from './tiers.js';
 import { labOptions } from './up.js';
@@ -54,7 +53,7 @@ export interface NodeResult {
 export interface UpgradeRun {
   nodes: NodePlan[];
   probe: () => Promise<ClusterStatus>;
-  exec: (h: Host, command: string, timeoutMs: number) => Promise<{ code: number | null; stdout: string; stderr: string }>;
+  exec: NodeExec;
   /** Reboots the node; resolves once it runs again (its services then start as at any boot). */
   reboot: (h: Host) => Promise<void>;
   /** After a web node is healthy again: the load balancer's own checks to let it back in (interval × healthy threshold). */
@@ -79,9 +78,6 @@ const unhealthy = (s: Pick<ClusterStatus, 'problems'>, resume: string) =>
   new UserError(
     `nothing was upgraded: the cluster is not healthy (${problem(s)}); an upgrade takes one node out at a time, ` + `so fix that first, then run \`${resume}\``,
   );
-
-const lastLine = (r: { code: number | null; stdout?: string; stderr: string }) =>
-  (r.stderr || r.stdout || '').trim().split('\n').pop() || (r.code === null ? 'the connection closed' : `exit ${r.code}`);
 
 /** Upgrades each node on its own, gated; returns what each got, in order. */
 export async function rollUpgrade(r: UpgradeRun): Promise<NodeResult[]> {
@@ -194,13 +190,7 @@ export async function runUpgrade(ctx: OpContext): Promise<void> {
 
 async function upgrade(ctx: OpContext, ws: Workspace): Promise<void> {
   const hosts = await readInventory(ws.dir);
-  const credentials = await sshCredentials(ctx, ws);
-  const known = await recordedHostKeys(ws.dir);
-  // A connection that fails is an answer like any other: the step that asked says what it means.
-  const exec = (h: Host, command: string, timeoutMs: number) =>
-    sshExec(h, credentials, command, { timeoutMs, readyTimeoutMs: 10_000, acceptKey: (k) => keysFor(known, h.address, h.port).includes(k) }).catch(
-      (err: Error) => ({ code: null, stdout: '', stderr: err.message }),
-    );
+  const exec = await nodeExec(ctx, ws);
   const probe = await statusProbe(ctx, ws);
   const resume = resumeCommand(ctx, 'upgrade');
 
