@@ -16,17 +16,13 @@ import { UserError } from '../errors.js';
 import * as tf from '../runners/terraform.js';
 import { problemSummary as problem, untilHealthy } from '../util/problems.js';
 import type { ClusterStatus } from './status.js';
+import { leastCostOrder, type Roles, type Tier } from './tiers.js';
 
-/** What the order needs from the cluster: who takes the writes, who holds the reserved IP. */
-export interface Roles {
-  writer?: string | null;
-  holder?: string | null;
-}
+/** The terraform resource of each tier's droplets. */
+const TIER_OF: Record<string, Tier> = { web: 'wp_node', dblb: 'galera_loadbalancer', db: 'galera_cluster_node' };
 
-const TIER: Record<string, number> = { web: 0, dblb: 1, db: 2 };
-
-/** The resource name of a droplet address: `digitalocean_droplet.db[1]` → `db`. */
-const tierOf = (address: string) => /digitalocean_droplet\.(\w+)/.exec(address)?.[1] ?? '';
+/** The tier of a droplet address: `digitalocean_droplet.db[1]` → the Galera nodes. */
+const tierOf = (address: string) => TIER_OF[/digitalocean_droplet\.(\w+)/.exec(address)?.[1] ?? ''] ?? '';
 
 /**
  * The order to resize in: the cheapest loss first. Web nodes (the load
@@ -35,8 +31,7 @@ const tierOf = (address: string) => /digitalocean_droplet\.(\w+)/.exec(address)?
  * resized and Synced before the writes move).
  */
 export function resizeOrder(resized: tf.Resize[], roles: Roles = {}): tf.Resize[] {
-  const rank = (r: tf.Resize) => (TIER[tierOf(r.address)] ?? 3) * 10 + (r.name === roles.holder || r.name === roles.writer ? 1 : 0);
-  return [...resized].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name, 'en', { numeric: true }));
+  return leastCostOrder(resized, (r) => ({ tier: tierOf(r.address), name: r.name }), roles);
 }
 
 /** The cluster's health, asked again for each gate; undefined when the cluster has no data to protect yet. */

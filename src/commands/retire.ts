@@ -16,7 +16,7 @@ import { UserError } from '../errors.js';
 import type { Host } from '../workspace/inventory.js';
 import { problemSummary as problem, untilHealthy } from '../util/problems.js';
 import { assess, type ClusterStatus, type NodeStatus } from './status.js';
-import { TAKE_OUT } from './tiers.js';
+import { leastCostOrder, TAKE_OUT } from './tiers.js';
 import { lastLine } from './operate.js';
 
 /** How a leaving node is taken out, by its group (tiers.ts). */
@@ -69,8 +69,7 @@ export async function retireNodes(r: RetireRun): Promise<string[]> {
   const before = without(first, gone);
   if (!before.healthy) throw new UserError(`no node was removed: the cluster is not healthy (${problem(before)}); fix that first, then run \`${r.resume}\``);
   const writer = first.galera.writer;
-  const rank = (h: Host) => (h.group === 'wp_node' ? 0 : 1) * 10 + (h.name === writer ? 1 : 0);
-  const order = [...r.leaving].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name, 'en', { numeric: true }));
+  const order = leastCostOrder(r.leaving, (h) => ({ tier: h.group, name: h.name }), { writer });
   for (const h of order) {
     const leave = LEAVE[h.group];
     if (!leave) throw new UserError(`${h.name} cannot be removed: only web and database nodes can`);

@@ -47,6 +47,29 @@ export const BRING_BACK: Record<Tier, string> = {
     `for t in ${BACKUP_TIMERS.join(' ')}; do ! sudo -n systemctl is-enabled -q "$t" || sudo -n systemctl start "$t" || exit 1; done`,
 };
 
+/** Who takes the writes and who holds the reserved IP: each goes last in its tier. */
+export interface Roles {
+  writer?: string | null;
+  holder?: string | null;
+}
+
+const TIER_RANK: Record<Tier, number> = { wp_node: 0, galera_loadbalancer: 1, galera_cluster_node: 2 };
+
+/**
+ * The order a rolling change costs least in: web nodes (the load balancer
+ * has the others), then the HAProxy node without the reserved IP before its
+ * holder, then the Galera nodes with the writer last (every other node is
+ * back and Synced before the writes move); by number within a tier. Resizes,
+ * leaving nodes and upgrades all go in it.
+ */
+export function leastCostOrder<T>(items: T[], of: (t: T) => { tier: string; name: string }, roles: Roles = {}): T[] {
+  const rank = (t: T) => {
+    const { tier, name } = of(t);
+    return (isTier(tier) ? TIER_RANK[tier] : 3) * 10 + (name === roles.holder || name === roles.writer ? 1 : 0);
+  };
+  return [...items].sort((a, b) => rank(a) - rank(b) || of(a).name.localeCompare(of(b).name, 'en', { numeric: true }));
+}
+
 export const isTier = (group: string): group is Tier => group in TAKE_OUT;
 
 export const TIER_NAME: Record<Tier, string> = { wp_node: 'web', galera_loadbalancer: 'haproxy', galera_cluster_node: 'galera' };

@@ -24,7 +24,7 @@ import { sleep } from '../util/sleep.js';
 import { readInventory, type Host } from '../workspace/inventory.js';
 import { lastLine, nodeExec, resumeCommand, withLockedWorkspace, type NodeExec, type OpContext, type Workspace } from './operate.js';
 import { statusProbe, type ClusterStatus } from './status.js';
-import { BRING_BACK, isTier, TAKE_OUT, TIER_NAME, type Tier } from './tiers.js';
+import { BRING_BACK, isTier, leastCostOrder, TAKE_OUT, TIER_NAME, type Roles, type Tier } from './tiers.js';
 import { labOptions } from './up.js';
 
 /** The common role's programs on every node. */
@@ -67,12 +67,9 @@ export interface UpgradeRun {
   everyMs?: number;
 }
 
-/** The least costly order: web nodes, the HAProxy node without the reserved IP, its holder, the Galera nodes with the writer last. */
-export function upgradeOrder<T extends { host: Host }>(nodes: T[], roles: { writer?: string | null; holder?: string | null }): T[] {
-  const tier: Record<string, number> = { wp_node: 0, galera_loadbalancer: 1, galera_cluster_node: 2 };
-  const rank = (n: T) => (tier[n.host.group] ?? 3) * 10 + (n.host.name === roles.holder || n.host.name === roles.writer ? 1 : 0);
-  return [...nodes].sort((a, b) => rank(a) - rank(b) || a.host.name.localeCompare(b.host.name, 'en', { numeric: true }));
-}
+/** The least costly order (tiers.ts). */
+export const upgradeOrder = <T extends { host: Host }>(nodes: T[], roles: Roles) =>
+  leastCostOrder(nodes, (n) => ({ tier: n.host.group, name: n.host.name }), roles);
 
 const unhealthy = (s: Pick<ClusterStatus, 'problems'>, resume: string) =>
   new UserError(
