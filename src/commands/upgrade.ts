@@ -78,6 +78,8 @@ const unhealthy = (s: Pick<ClusterStatus, 'problems'>, resume: string) =>
 
 /** Upgrades each node on its own, gated; returns what each got, in order. */
 export async function rollUpgrade(r: UpgradeRun): Promise<NodeResult[]> {
+  // Asked again, not taken from the plan's status: the question before may have waited minutes, and the holder or
+  // the writer may have moved meanwhile.
   const first = await r.probe();
   if (!first.healthy) throw unhealthy(first, r.resume);
   const order = upgradeOrder(r.nodes, { writer: first.galera.writer, holder: first.reserved_ip.holder });
