@@ -51,13 +51,23 @@ describe('status: the verdict', () => {
     expect(assess(stopped, ctx).galera.writer).toBe('s-db-01');
   });
 
-  it('a node desynced by its running backup is out on purpose: not a problem, nor its DOWN backend; desynced without one is', () => {
+  it('a node desynced by its running backup is out on purpose: not a problem, nor its DOWN backend until HAProxy has it back; desynced without one is', () => {
     const nodes = healthy();
     nodes[4]!.galera = { ...nodes[4]!.galera!, state: 'Donor/Desynced', backup_running: true };
     for (const i of [6, 7]) nodes[i]!.backends![1]!.status = 'DOWN';
     const s = assess(nodes, ctx);
     expect(s.problems).toEqual([]);
     expect(s.galera.synced).toEqual(['s-db-01', 's-db-03']);
+
+    // Synced again, the backup still holds its lock while HAProxy's rise checks pass: the backend rising is not a problem yet.
+    const rising = healthy();
+    rising[4]!.galera = { ...rising[4]!.galera!, backup_running: true };
+    rising[6]!.backends![1]!.status = 'DOWN 1/2';
+    rising[7]!.backends![1]!.status = 'DOWN';
+    expect(assess(rising, ctx).problems).toEqual([]);
+    // The lock released, a backend still DOWN is one.
+    rising[4]!.galera!.backup_running = false;
+    expect(assess(rising, ctx).problems).toEqual(['s-dblb-01: backend s-db-02 is DOWN 1/2', 's-dblb-02: backend s-db-02 is DOWN']);
 
     // The backup ended but left the node desynced (or something else did): that is a problem again.
     const left = healthy();

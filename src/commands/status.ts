@@ -253,7 +253,9 @@ export function assess(
   const primary = db.filter((n) => n.galera?.primary).map((n) => n.name);
   const size = Math.max(0, ...db.map((n) => n.galera?.cluster_size ?? 0));
   // A backup desyncs the node it dumps (never the writer) and HAProxy takes it out meanwhile: on purpose, not a problem.
-  const backingUp = new Set(db.filter((n) => n.galera?.backup_running && n.galera.state === 'Donor/Desynced').map((n) => n.name));
+  // Synced again, the node is still DOWN in HAProxy until its check has passed `rise` times; the backup holds its lock
+  // (and so counts as running) until then.
+  const backingUp = new Set(db.filter((n) => n.galera?.backup_running && ['Donor/Desynced', 'Synced'].includes(n.galera.state)).map((n) => n.name));
   for (const n of db)
     if (n.reachable && n.galera?.state !== 'Synced' && !backingUp.has(n.name)) problems.push(`${n.name}: Galera is ${n.galera?.state ?? 'down'}`);
   if (size !== c.dbNodes) problems.push(`Galera cluster size is ${size}, expected ${c.dbNodes}`);
