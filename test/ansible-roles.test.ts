@@ -592,6 +592,8 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
         expect(galera['wsrep-sst-auth']).toBe(`sst:${V.sstPass}`);
         expect(galera['wsrep-cluster-address']).toBe('gcomm://10.10.0.11,10.10.0.12,10.10.0.13');
         expect(galera['wsrep-node-address']).toBe('10.10.0.11');
+        // MariaDB reads the donor list without its quotes; the trailing comma lets any node donate when these cannot.
+        expect(galera['wsrep-sst-donor']).toBe('db2,db3,');
         expect(galera['wsrep-provider']).toBe('/usr/lib/galera/libgalera_smm.so');
         const mysqld = optionGroup(path.join(out, 'db1', '60-galera.cnf'), 'mysqld');
         expect(mysqld['innodb-autoinc-lock-mode']).toBe('2');

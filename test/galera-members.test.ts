@@ -105,13 +105,15 @@ skipWhen(missing('ansible-playbook') ?? noMysqlGroup).describe('Galera configura
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('a node is restarted for a changed setting, not for a member added or replaced (the list is read only at start)', () => {
+  it('a node is restarted for a changed setting, not for a member added or replaced (the list, and the SST donors from it, are read only at start)', () => {
     expect(run.code, run.report).toBe(0);
     expect(result('first')).toEqual({ changed: true, restart: true });
     expect(result('again')).toEqual({ changed: false, restart: false });
     // The file does carry the new list, for the node's next start.
     expect(result('members')).toEqual({ changed: true, restart: false });
     expect(readFileSync(config, 'utf8')).toMatch(/^wsrep_cluster_address = "gcomm:\/\/10\.10\.0\.11,10\.10\.0\.22,10\.10\.0\.23,10\.10\.0\.14"$/m);
+    // And the preferred SST donors that follow from it: every member but the first in HAProxy's order (the writer), any after them.
+    expect(readFileSync(config, 'utf8')).toMatch(/^wsrep_sst_donor = "db2,db3,db4,"$/m);
     expect(result('gcache-and-members')).toEqual({ changed: true, restart: true });
   });
 });
