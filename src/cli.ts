@@ -23,6 +23,7 @@ const RUN: Record<string, () => Promise<(ctx: Context) => Promise<void>>> = {
   backups: async () => (await import('./commands/backup.js')).runBackups,
   restore: async () => (await import('./commands/backup.js')).runRestore,
   upgrade: async () => (await import('./commands/upgrade.js')).runUpgrade,
+  scale: async () => (await import('./commands/scale.js')).runScale,
 };
 
 /** What every command needs from the command line and the process. */

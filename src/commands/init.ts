@@ -40,8 +40,11 @@ const SETTLED_FIRST = new Set<SettingKey>([
   'sshKey',
 ]);
 
-/** `next: false` leaves out the closing "Next: ha-wordpress up" (when up itself called init). */
-export async function runInit(ctx: Context, o: { next?: boolean } = {}): Promise<void> {
+/**
+ * `next: false` leaves out the closing "Next: ha-wordpress up" (when up itself called init); `locked`: the
+ * caller holds the workspace's lock already (scale, which changes the settings and then runs up under one lock).
+ */
+export async function runInit(ctx: Context, o: { next?: boolean; locked?: boolean } = {}): Promise<void> {
   const { log } = ctx;
   const rotate = parseRotate(ctx.options.rotate);
   for (const f of RETIRED_FLAGS) {
@@ -51,7 +54,7 @@ export async function runInit(ctx: Context, o: { next?: boolean } = {}): Promise
   const r = new Resolver(ctx);
   const where = await locate(ctx, r);
   // A new workspace is written all at once (applyPlan stages it); an existing one is locked against other commands.
-  if (!where.stored) return initIn(ctx, r, where, rotate, o);
+  if (!where.stored || o.locked) return initIn(ctx, r, where, rotate, o);
   await withWorkspaceLock(where.dir, 'init', () => initIn(ctx, r, where, rotate, o));
 }
 

@@ -64,6 +64,18 @@ import {
 
 type UpContext = OpContext;
 
+/**
+ * What a command that runs up for one change (scale) confirmed: the droplets it adds and deletes. The plan may
+ * hold nothing else that creates, deletes, replaces or resizes a droplet; in-place changes that follow (the load
+ * balancer's and firewalls' droplet lists) are part of it.
+ */
+export interface ConfirmedChange {
+  add: string[];
+  remove: string[];
+  /** How to go on when the plan holds more: the user reviews it with up. */
+  review: string;
+}
+
 export async function runUp(given: UpContext): Promise<void> {
   const ctx = given.options.target === 'local' ? await ensureLabWorkspace(given) : given;
   await withLockedWorkspace(ctx, 'up', async (ws) => {
@@ -76,7 +88,7 @@ export async function runUp(given: UpContext): Promise<void> {
 }
 
 /** The DigitalOcean target: terraform, then the wait and the playbook. */
-async function upCloud(ctx: UpContext, ws: Workspace): Promise<void> {
+export async function upCloud(ctx: UpContext, ws: Workspace, confirmed?: ConfirmedChange): Promise<void> {
   const startedAt = Date.now();
   const doTerraform = ctx.options.only !== 'ansible';
   const doAnsible = ctx.options.only !== 'terraform';
@@ -97,7 +109,7 @@ async function upCloud(ctx: UpContext, ws: Workspace): Promise<void> {
     // The backups' bucket and keys first: the cluster's playbook needs the nodes' key.
     await requireFile(ws, `${BACKUP_TF_DIR}/terraform.tf`, "the backup bucket's terraform code");
     await upBackupStorage(ctx, ws);
-    cluster = await terraformPhase(ctx, ws, sizes ?? []);
+    cluster = await terraformPhase(ctx, ws, sizes ?? [], confirmed);
     if (!cluster) return; // the user declined the plan
   }
   const left = doAnsible ? await configure(ctx, ws, credentials!, startedAt) : [];
@@ -202,7 +214,7 @@ async function checkAccount(ctx: UpContext, ws: Workspace): Promise<Size[]> {
   return sizes;
 }
 
-async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Promise<ClusterOutputs | undefined> {
+async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[], confirmed?: ConfirmedChange): Promise<ClusterOutputs | undefined> {
   const dir = path.join(ws.dir, 'terraform');
   const env = terraformEnv(ctx, ws);
   const resume = resumeCommand(ctx, 'up');
@@ -223,6 +235,13 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[]): Pro
     (s) => `terraform plan: ${s.add} to add, ${s.change} to change, ${s.destroy} to destroy`,
   );
 
+  if (confirmed) {
+    const beyond = beyondChange(planned, confirmed);
+    if (beyond) {
+      await fs.rm(path.join(dir, tf.PLAN_FILE), { force: true });
+      throw new UserError(`terraform: the plan holds more than what was confirmed (${beyond}); nothing was applied: ${confirmed.review}`);
+    }
+  }
   if (tf.hasChanges(planned)) {
     const cost = clusterCost(ws, sizes);
     if (cost) ctx.log.info(`  The cluster: ${cost}`);
@@ -346,6 +365,21 @@ async function retireLeaving(ctx: UpContext, ws: Workspace, leaves: (name: strin
 async function clusterGate(ctx: UpContext, ws: Workspace): Promise<(() => Promise<ClusterStatus>) | undefined> {
   if (!(await readHeldData(ws.dir))) return undefined;
   return statusProbe(ctx, ws);
+}
+
+/** What a plan holds beyond the droplets a confirmed change adds and deletes, or undefined. */
+export function beyondChange(plan: tf.PlanSummary, c: Pick<ConfirmedChange, 'add' | 'remove'>): string | undefined {
+  const more = [
+    ...plan.replaced.map((a) => `${a} replaced`),
+    ...plan.resized.map((r) => `${r.name} resized`),
+    ...plan.newDroplets.filter((n) => !c.add.includes(n)).map((n) => `${n} created`),
+    ...plan.deletedDroplets.filter((n) => !c.remove.includes(n)).map((n) => `${n} deleted`),
+    ...c.add.filter((n) => !plan.newDroplets.includes(n)).map((n) => `${n} not created`),
+    ...c.remove.filter((n) => !plan.deletedDroplets.includes(n)).map((n) => `${n} not deleted`),
+  ];
+  // Deleted resources that are not droplets (a volume, a firewall, the load balancer) were never part of a scale.
+  if (plan.deleted.length > plan.deletedDroplets.length) more.push(`${plan.deleted.length - plan.deletedDroplets.length} other resources deleted`);
+  return more.length ? more.join(', ') : undefined;
 }
 
 /** What the plan after the resizes has that the confirmed one did not, or undefined. */

@@ -8,7 +8,7 @@
  * (it imports only the validators).
  */
 import { pathLength } from '../validation/paths.js';
-import { integerIn, type Check } from '../validation/rules.js';
+import { dbNodes, integerIn, webNodes, type Check } from '../validation/rules.js';
 
 export interface OptionDef {
   /** Long flag without dashes. */
@@ -101,6 +101,9 @@ export const OPTIONS = {
     description: 'let a workspace whose cluster held data start over with an empty database (otherwise up refuses and names the latest backup)',
   },
   rotate: { flag: 'rotate', arg: '<names>', description: 'comma-separated secrets to regenerate on an existing workspace, or "all"' },
+  // init's --web-nodes and --db-nodes (settings/table.ts), checked by the same rules.
+  webNodes: { flag: 'web-nodes', arg: '<n>', description: 'WordPress nodes wanted (2-10)', validate: webNodes },
+  dbNodes: { flag: 'db-nodes', arg: '<n>', description: 'Galera database nodes wanted (odd, 3-9)', validate: dbNodes },
 } satisfies Record<string, OptionDef>;
 
 export type OptionKey = keyof typeof OPTIONS;
@@ -126,6 +129,8 @@ export interface CommandFlags {
   finalBackup: boolean;
   restore?: string;
   allowEmptyDatabase: boolean;
+  webNodes?: number;
+  dbNodes?: number;
 }
 
 export interface CommandDef {
@@ -334,6 +339,38 @@ unattended-upgrades still installs the other security updates daily; it
 leaves the cluster's own services to this command.`,
   },
   {
+    name: 'scale',
+    description: 'add or remove web or database nodes on a running cluster',
+    options: [
+      'dir',
+      'webNodes',
+      'dbNodes',
+      ['yes', 'scale without asking (the plan is still printed)'],
+      ['json', 'print what came and went as JSON'],
+      ['nonInteractive', 'never prompt; without --yes this prints the plan, refuses and changes nothing'],
+      'waitTimeout',
+      'verbose',
+      'vaultPasswordFile',
+    ],
+    examples: `
+Examples:
+  $ cd shop && ha-wordpress scale --web-nodes 4
+      one more WordPress node: created, configured, then served by the load
+      balancer once its health check passes
+
+  $ ha-wordpress scale --dir shop --db-nodes 5 --yes
+      two more Galera nodes, each joining by a state transfer from a member
+      other than the writer; no running node is restarted
+
+  $ ha-wordpress scale --web-nodes 3 --db-nodes 3 --yes --json
+      back down: each leaving node drained or desynced first, one at a time
+
+The cluster must be healthy first, and is healthy again when scale ends.
+Leaving nodes are the highest-numbered ones. On DigitalOcean, terraform's plan
+may hold only the droplets named in the question (and the load balancer's
+and firewalls' lists that follow), or nothing is applied.`,
+  },
+  {
     name: 'drill',
     description: 'break lab nodes under load; measure outages, lost writes',
     options: [
@@ -407,6 +444,8 @@ export function parseFlags(cmd: CommandDef, raw: Record<string, unknown>): { fla
     finalBackup: raw.finalBackup !== false,
     restore: str('restore'),
     allowEmptyDatabase: raw.allowEmptyDatabase === true,
+    webNodes: str('webNodes') === undefined ? undefined : Number(str('webNodes')),
+    dbNodes: str('dbNodes') === undefined ? undefined : Number(str('dbNodes')),
   };
   return { flags, problems };
 }
