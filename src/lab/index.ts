@@ -48,6 +48,7 @@ import {
   deliveryAddress,
   droplets,
   haproxyConfig,
+  lbServerState,
   LB_HEALTHCHECK_FILE,
   parseLbHealthcheck,
   LB_SITE_PEM,
@@ -405,7 +406,8 @@ async function ensureLoadBalancer(ctx: Ctx, plan: LabPlan, tls?: LabTls & { doma
   }
   const cfgFile = path.join(root, 'etc/haproxy/haproxy.cfg');
   const pemFile = path.join(root, LB_SITE_PEM.slice(1));
-  const want = haproxyConfig(plan, parseLbHealthcheck(await fs.readFile(path.join(PACKAGE_ROOT, LB_HEALTHCHECK_FILE), 'utf8')), tls);
+  const check = parseLbHealthcheck(await fs.readFile(path.join(PACKAGE_ROOT, LB_HEALTHCHECK_FILE), 'utf8'));
+  const want = haproxyConfig(plan, check, tls);
   let changed = (await fs.readFile(cfgFile, 'utf8').catch(() => '')) !== want;
   if (tls && (await fs.readFile(pemFile, 'utf8').catch(() => '')) !== tls.haproxyPem) {
     await fs.writeFile(pemFile, tls.haproxyPem, { mode: 0o600 });
@@ -415,7 +417,8 @@ async function ensureLoadBalancer(ctx: Ctx, plan: LabPlan, tls?: LabTls & { doma
   const active = await inContainer(ctx, plan.labId, lb, ['systemctl', 'is-active', '--quiet', 'haproxy'], { okCodes: [1, 3, 4] });
   // A new backend set (a web node added or gone) as DigitalOcean's load balancer takes it: without dropping a
   // connection. Debian's unit runs HAProxy as master and worker; a reload starts a new worker and the old one
-  // finishes what it serves.
+  // finishes what it serves. The nodes' check states carry over, and a new node starts DOWN (lbServerState).
+  if (active.code !== 0 || changed) await inContainer(ctx, plan.labId, lb, lbServerState(plan, check).argv, { timeoutMs: 30_000 });
   if (active.code !== 0) await inContainer(ctx, plan.labId, lb, ['systemctl', 'restart', 'haproxy'], { timeoutMs: 60_000 });
   else if (changed) await inContainer(ctx, plan.labId, lb, ['systemctl', 'reload', 'haproxy'], { timeoutMs: 60_000 });
   while (!(await httpAnswers(lb.ip, 80))) {

@@ -183,6 +183,8 @@ const forwarded = (proto: string, port: number) => [
 
 /** Where the stand-in load balancer's container keeps the site's certificate and key (lab/tls.ts), read by HAProxy. */
 export const LB_SITE_PEM = '/etc/haproxy/site.pem';
+/** Where the stand-in keeps its web nodes' check states across a reload (HAProxy's server-state-file). */
+export const LB_SERVER_STATE = '/var/lib/haproxy/server-state';
 
 /** The load balancer's health check as terraform/lb-healthcheck.json gives it to DigitalOcean (loadbalancer.tf). */
 export interface LbHealthcheck {
@@ -244,6 +246,8 @@ export function haproxyConfig(p: LabPlan, check: LbHealthcheck, tls?: { domain: 
     // What the tests ask about the web nodes' state (root only; the service's runtime directory).
     '    stats socket /run/haproxy/admin.sock mode 600 level user',
     '    maxconn 4096',
+    // Each node's check state survives a reload, and a node new to the set starts DOWN (lbServerState).
+    `    server-state-file ${LB_SERVER_STATE}`,
     '',
     'defaults',
     '    mode http',
@@ -253,6 +257,7 @@ export function haproxyConfig(p: LabPlan, check: LbHealthcheck, tls?: { domain: 
     '    timeout client 60s',
     '    timeout server 60s',
     `    timeout check ${check.response_timeout_seconds}s`,
+    '    load-server-state-from-file global',
     '',
     'frontend public',
     '    bind :80',
@@ -266,6 +271,52 @@ export function haproxyConfig(p: LabPlan, check: LbHealthcheck, tls?: { domain: 
     ...web.map((n) => `    server ${n.name} ${n.ip}:80 check port ${check.port}`),
     '',
   ].join('\n');
+}
+
+/**
+ * A program run in the stand-in's container before HAProxy starts or reloads
+ * with a new backend set: it writes the server-state file from the running
+ * HAProxy's own states (`show servers state`), plus a DOWN line for every web
+ * node it does not know yet. So a node that is down stays down across the
+ * reload, and a new node (a scale-up, a fresh lab) gets traffic only after
+ * its health check has passed `healthy_threshold` times, as on DigitalOcean;
+ * HAProxy alone would count a new server UP until its first check fails.
+ * Argument per node: name,address,port,check port.
+ */
+export function lbServerState(p: LabPlan, check: LbHealthcheck): { argv: string[] } {
+  const script = [
+    'import socket, sys',
+    'lines = []',
+    'try:',
+    '    s = socket.socket(socket.AF_UNIX)',
+    '    s.settimeout(5)',
+    "    s.connect('/run/haproxy/admin.sock')",
+    "    s.sendall(b'show servers state web\\n')",
+    "    out = b''",
+    '    while True:',
+    '        d = s.recv(65536)',
+    '        if not d:',
+    '            break',
+    '        out += d',
+    "    lines = [l for l in out.decode().splitlines() if l.strip() and not l.startswith('#') and len(l.split()) > 20]",
+    'except OSError:',
+    '    pass',
+    'known = {l.split()[3] for l in lines}',
+    'for node in sys.argv[1:]:',
+    "    name, addr, port, cport = node.split(',')",
+    '    if name not in known:',
+    // be_id and srv_id 0: HAProxy matches the line by backend and server name. Stopped, health 0: `rise` passes to go UP.
+    "        lines.append('0 web 0 %s %s 0 0 1 1 0 1 0 0 6 0 0 0 - %s - 0 %s - - 0' % (name, addr, port, cport))",
+    `with open('${LB_SERVER_STATE}.new', 'w') as f:`,
+    "    f.write('1\\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight '",
+    "            'srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state '",
+    "            'bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr '",
+    "            'srv_agent_addr srv_agent_port\\n' + ''.join(l + '\\n' for l in lines))",
+    'import os',
+    `os.replace('${LB_SERVER_STATE}.new', '${LB_SERVER_STATE}')`,
+  ].join('\n');
+  const web = p.nodes.filter((n) => n.role === 'web');
+  return { argv: ['python3', '-c', script, ...web.map((n) => `${n.name},${n.ip},80,${check.port}`)] };
 }
 
 // ---------------------------------------------------------------------------
