@@ -126,6 +126,18 @@ function siteTraffic(): { stop: () => Promise<{ requests: number; failed: number
   };
 }
 
+/**
+ * How the stand-in load balancer's HAProxy sees a web node, from its stats socket: its state ("UP", "DOWN", "UP 1/2"…)
+ * and how many requests it has sent it.
+ */
+async function lbStat(control: Awaited<ReturnType<typeof labCtl>>, node: string): Promise<{ status: string; served: number }> {
+  const ask =
+    "import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/haproxy/admin.sock'); s.sendall(b'show stat\\n'); " +
+    "d = b''.join(iter(lambda: s.recv(65536), b'')); print(d.decode())";
+  const row = (await control.exec('hawp-lb', ['python3', '-c', ask])).stdout.split('\n').find((l) => l.startsWith(`web,${node},`));
+  return { status: row?.split(',')[17] ?? 'unknown', served: Number(row?.split(',')[7] ?? -1) };
+}
+
 /** The lab's control (what drill uses: exec in a container, break nodes), for the workspace of this file's lab. */
 async function labCtl(webNodes = 3) {
   const { labControl } = await import('../src/lab/index.js');
@@ -631,19 +643,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     async () => {
       const web = inventory().find((h) => h.name === 'hawp-wp-02')!;
       const control = await labCtl();
-      // How the stand-in load balancer's HAProxy sees this node now ("UP", "DOWN", "UP 1/2"…), from its stats socket.
-      const lbSees = async () => {
-        const ask =
-          "import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/haproxy/admin.sock'); s.sendall(b'show stat\\n'); " +
-          "d = b''.join(iter(lambda: s.recv(65536), b'')); print(d.decode())";
-        const out = (await control.exec('hawp-lb', ['python3', '-c', ask])).stdout;
-        return (
-          out
-            .split('\n')
-            .find((l) => l.startsWith('web,hawp-wp-02,'))
-            ?.split(',')[17] ?? 'unknown'
-        );
-      };
+      const lbSees = async () => (await lbStat(control, 'hawp-wp-02')).status;
       const healthz = async () =>
         (
           await toNode(web.ip, '/healthz').then(
@@ -1166,38 +1166,49 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
   );
 
   it(
-    'a lower --web-nodes: the leaving node drains from the load balancer before its container goes, not one request failing; the rest is healthy',
+    'scale --web-nodes 4, then 2: the new node is served only once its check passes, the leaving ones drain first, one at a time; ' +
+      'not one request failing; the rest is healthy',
     async () => {
-      const lowered = await runCli(['init', '--non-interactive', '--web-nodes', '2', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home } });
-      expect(lowered.code, lowered.stderr).toBe(0);
-      const traffic = siteTraffic();
-      const started = Date.now();
-      // The lab side only (the containers, as terraform would the droplets): the playbook that follows in a plain up
-      // changes only the other nodes' lists of web nodes, and costs CI minutes it does not have.
-      const up = await runCli(['up', '--only', 'terraform', '--non-interactive', '--yes', '--vault-password-file', pwFile], {
-        cwd: ws,
-        env: { HOME: home },
-        timeoutMs: 10 * MIN,
-      });
-      const { requests, failed } = await traffic.stop();
-      expect(up.code, up.stderr.slice(-3000)).toBe(0);
-      console.log(
-        `web nodes 3 → 2: up took ${((Date.now() - started) / 1000).toFixed(0)} s, ${failed.length} of ${requests} requests failed` +
-          (failed.length ? ` (at ${failed.map((t) => `${((t - started) / 1000).toFixed(1)} s`).join(', ')})` : ''),
-      );
-      expect(up.stderr).toContain('taking out hawp-wp-03: draining from the load balancer');
-      expect(up.stderr).toMatch(/retire: hawp-wp-03 left the cluster cleanly/);
-      expect(requests).toBeGreaterThan(50);
-      expect(failed, `${failed.length} of ${requests} requests failed`).toEqual([]);
-      expect(
+      const scale = (n: number) =>
+        runCli(['scale', '--web-nodes', String(n), '--yes', '--json', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 25 * MIN });
+      const webNames = () =>
         inventory()
           .filter((h) => h.group === 'wp_node')
-          .map((h) => h.name),
-      ).toEqual(['hawp-wp-01', 'hawp-wp-02']);
+          .map((h) => h.name);
+      const control = await labCtl(4);
+      const traffic = siteTraffic();
+      const started = Date.now();
+      const up = await scale(4);
+      const upS = (Date.now() - started) / 1000;
+      expect(up.code, up.stderr.slice(-3000)).toBe(0);
+      expect(JSON.parse(up.stdout)).toMatchObject({ web_nodes: { from: 3, to: 4 }, added: ['hawp-wp-04'], removed: [] });
+      expect(up.stderr).toMatch(/\+ hawp-wp-04 +a new web node/);
+      expect(webNames()).toEqual(['hawp-wp-01', 'hawp-wp-02', 'hawp-wp-03', 'hawp-wp-04']);
+      await new Promise((r) => setTimeout(r, 3000));
+      const newcomer = await lbStat(control, 'hawp-wp-04');
+      expect(newcomer.status, 'the new node is in the load balancer').toBe('UP');
+      expect(newcomer.served, 'the new node serves').toBeGreaterThan(0);
+
+      const down0 = Date.now();
+      const down = await scale(2);
+      const downS = (Date.now() - down0) / 1000;
+      const { requests, failed } = await traffic.stop();
+      expect(down.code, down.stderr.slice(-3000)).toBe(0);
+      console.log(
+        `scale web 3 → 4: ${upS.toFixed(0)} s; 4 → 2: ${downS.toFixed(0)} s; ${failed.length} of ${requests} requests failed` +
+          (failed.length ? ` (at ${failed.map((t) => `${((t - started) / 1000).toFixed(1)} s`).join(', ')})` : ''),
+      );
+      expect(JSON.parse(down.stdout)).toMatchObject({ web_nodes: { from: 4, to: 2 }, added: [], removed: ['hawp-wp-04', 'hawp-wp-03'] });
+      // One at a time, the highest-numbered first, each drained before its container goes.
+      const order = [...down.stderr.matchAll(/taking out (hawp-wp-0\d): draining from the load balancer/g)].map((m) => m[1]);
+      expect(order).toEqual(['hawp-wp-04', 'hawp-wp-03']);
+      expect(requests).toBeGreaterThan(100);
+      expect(failed, `${failed.length} of ${requests} requests failed`).toEqual([]);
+      expect(webNames()).toEqual(['hawp-wp-01', 'hawp-wp-02']);
       const st = await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } });
       expect(st.code, st.stdout).toBe(0);
     },
-    25 * MIN,
+    50 * MIN,
   );
 
   it(
