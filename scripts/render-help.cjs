@@ -7,7 +7,11 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { buildProgram } = require('../dist/cli.js');
 
-const at = (width) => buildProgram(false).configureHelp({ helpWidth: width }).helpInformation();
+// configureHelp() with settings replaces the program's own: they are kept, the width added.
+const at = (width) => {
+  const program = buildProgram(false);
+  return program.configureHelp({ ...program.configureHelp(), helpWidth: width }).helpInformation();
+};
 const text = at(80);
 // Same text at 80 and 250 columns: nothing wraps, so the cached text is what
 // commander would print on any terminal at least 80 columns wide.

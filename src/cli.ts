@@ -5,7 +5,7 @@
  * load at start-up; each command's code is imported when it runs, so
  * `--help` and `--version` stay close to bare `node` start-up.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, Help, Option } from 'commander';
 import { CancelledError, capValues, UsageError, UserError } from './errors.js';
 import { toolVersion } from './paths.js';
 import type { Context } from './commands/context.js';
@@ -24,6 +24,7 @@ const RUN: Record<string, () => Promise<(ctx: Context) => Promise<void>>> = {
   restore: async () => (await import('./commands/backup.js')).runRestore,
   upgrade: async () => (await import('./commands/upgrade.js')).runUpgrade,
   scale: async () => (await import('./commands/scale.js')).runScale,
+  replace: async () => (await import('./commands/replace.js')).runReplace,
 };
 
 /** What every command needs from the command line and the process. */
@@ -59,20 +60,21 @@ export function buildProgram(withInitOptions = true): Command {
     .description('A highly available WordPress cluster on DigitalOcean, or in a local lab.')
     .version(toolVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
-    .configureHelp({ sortSubcommands: false, showGlobalOptions: false })
+    // The list of commands names no argument (`replace`'s <node> would widen every line past 80 columns); each command's own --help does.
+    .configureHelp({ sortSubcommands: false, showGlobalOptions: false, subcommandTerm: (c) => new Help().subcommandTerm(c).replace(/ <[^>]+>/g, '') })
     // commander quotes what it did not understand ("unknown option '--…'"), however long.
     .configureOutput({ outputError: (text, write) => write(capValues(text)) })
     .exitOverride();
 
   for (const def of COMMANDS) {
-    const cmd = program
-      .command(def.name)
-      .description(def.description)
-      .exitOverride()
-      .action(async (raw: Record<string, unknown>) => {
-        const [run, ctx] = await Promise.all([RUN[def.name]!(), context(def, raw)]);
-        await run(ctx);
-      });
+    const cmd = program.command(def.name).description(def.description).exitOverride();
+    if (def.argument) cmd.argument(def.argument.name, def.argument.description);
+    // commander passes the command's argument first (when it has one), then the options.
+    cmd.action(async (...given: unknown[]) => {
+      const raw = (def.argument ? given[1] : given[0]) as Record<string, unknown>;
+      const [run, ctx] = await Promise.all([RUN[def.name]!(), context(def, raw)]);
+      await run(def.argument ? { ...ctx, args: [given[0] as string] } : ctx);
+    });
     for (const o of commandOptions(def)) cmd.addOption(toOption(o));
     // init's cluster settings come from the settings table and are added only
     // when init is named on the command line (`init …`, `help init`): plain

@@ -14,6 +14,8 @@ export interface Context {
    */
   flags: Record<string, unknown>;
   options: CommandFlags;
+  /** The command's argument, for a command that takes one (`replace <node>`). */
+  args?: string[];
   env: NodeJS.ProcessEnv;
   cwd: string;
   home: string;

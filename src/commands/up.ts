@@ -72,6 +72,8 @@ type UpContext = OpContext;
 export interface ConfirmedChange {
   add: string[];
   remove: string[];
+  /** Droplets to destroy and create again, by terraform address (`ha-wordpress replace`); their names are in `add`. */
+  replace?: string[];
   /** How to go on when the plan holds more: the user reviews it with up. */
   review: string;
 }
@@ -230,7 +232,7 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[], conf
       p.status('terraform init…');
       await tf.init(run);
       p.status('terraform plan…');
-      return tf.plan(run);
+      return tf.plan(run, confirmed?.replace ? { replace: confirmed.replace } : {});
     },
     (s) => `terraform plan: ${s.add} to add, ${s.change} to change, ${s.destroy} to destroy`,
   );
@@ -368,9 +370,10 @@ async function clusterGate(ctx: UpContext, ws: Workspace): Promise<(() => Promis
 }
 
 /** What a plan holds beyond the droplets a confirmed change adds and deletes, or undefined. */
-export function beyondChange(plan: tf.PlanSummary, c: Pick<ConfirmedChange, 'add' | 'remove'>): string | undefined {
+export function beyondChange(plan: tf.PlanSummary, c: Pick<ConfirmedChange, 'add' | 'remove' | 'replace'>): string | undefined {
   const more = [
-    ...plan.replaced.map((a) => `${a} replaced`),
+    ...plan.replaced.filter((a) => !c.replace?.includes(a)).map((a) => `${a} replaced`),
+    ...(c.replace ?? []).filter((a) => !plan.replaced.includes(a)).map((a) => `${a} not replaced`),
     ...plan.resized.map((r) => `${r.name} resized`),
     ...plan.newDroplets.filter((n) => !c.add.includes(n)).map((n) => `${n} created`),
     ...plan.deletedDroplets.filter((n) => !c.remove.includes(n)).map((n) => `${n} deleted`),

@@ -492,6 +492,8 @@ export interface LabControl {
    * nothing says goodbye (no VRRP priority 0, no Galera leave message).
    */
   breakNodes(nodes: { name: string; how: 'stop' | 'kill' }[]): Promise<void>;
+  /** Removes these containers with everything on them, as deleting a droplet would; `up` makes them anew. */
+  removeNodes(names: string[]): Promise<void>;
   /** Runs argv in a running container as root, to completion. */
   exec(name: string, argv: string[], o?: { input?: string; timeoutMs?: number; okCodes?: number[] }): Promise<{ stdout: string; stderr: string; code: number }>;
   /** Starts argv in a running container as root with piped stdin/stdout, for long-running conversations. */
@@ -534,6 +536,9 @@ export async function labControl(
           } else await stopContainer(ctx, plan.labId, name, layout);
         }),
       );
+    },
+    async removeNodes(names) {
+      for (const name of names) await removeContainer(ctx, plan.labId, node(name).name, layout);
     },
     exec: (name, argv, opts = {}) => inContainer(ctx, plan.labId, node(name), argv, opts),
     async spawn(name, argv) {

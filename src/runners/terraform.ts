@@ -195,11 +195,15 @@ export async function init(run: TerraformRun): Promise<void> {
   await terraform(run, ['init', '-input=false', '-no-color']);
 }
 
-/** A plan into its file; `target`: of these resources only (and what they depend on), into RESIZE_PLAN_FILE. */
-export async function plan(run: TerraformRun, opts: { destroy?: boolean; target?: string[] } = {}): Promise<PlanSummary> {
+/**
+ * A plan into its file; `target`: of these resources only (and what they depend on), into RESIZE_PLAN_FILE;
+ * `replace`: these resources destroyed and created again (`ha-wordpress replace`).
+ */
+export async function plan(run: TerraformRun, opts: { destroy?: boolean; target?: string[]; replace?: string[] } = {}): Promise<PlanSummary> {
   const file = opts.destroy ? DESTROY_PLAN_FILE : opts.target ? RESIZE_PLAN_FILE : PLAN_FILE;
   const targets = (opts.target ?? []).map((t) => `-target=${t}`);
-  await terraform(run, ['plan', '-input=false', '-no-color', ...(opts.destroy ? ['-destroy'] : []), ...targets, `-out=${file}`]);
+  const replace = (opts.replace ?? []).map((t) => `-replace=${t}`);
+  await terraform(run, ['plan', '-input=false', '-no-color', ...(opts.destroy ? ['-destroy'] : []), ...targets, ...replace, `-out=${file}`]);
   const shown = await terraform(run, ['show', '-json', '-no-color', file], true);
   return summarisePlan(shown.stdout);
 }

@@ -102,6 +102,10 @@ export const OPTIONS = {
   },
   rotate: { flag: 'rotate', arg: '<names>', description: 'comma-separated secrets to regenerate on an existing workspace, or "all"' },
   // init's --web-nodes and --db-nodes (settings/table.ts), checked by the same rules.
+  force: {
+    flag: 'force',
+    description: 'go on although the cluster is not healthy, when the node named is what is wrong with it (the rest must be healthy)',
+  },
   webNodes: { flag: 'web-nodes', arg: '<n>', description: 'WordPress nodes wanted (2-10)', validate: webNodes },
   dbNodes: { flag: 'db-nodes', arg: '<n>', description: 'Galera database nodes wanted (odd, 3-9)', validate: dbNodes },
 } satisfies Record<string, OptionDef>;
@@ -131,6 +135,7 @@ export interface CommandFlags {
   allowEmptyDatabase: boolean;
   webNodes?: number;
   dbNodes?: number;
+  force: boolean;
 }
 
 export interface CommandDef {
@@ -140,6 +145,8 @@ export interface CommandDef {
   options: readonly (OptionKey | readonly [OptionKey, string])[];
   /** init also takes every cluster setting of table.ts. */
   settings?: boolean;
+  /** Its one argument, e.g. `<node>` (commander's syntax: required in angle brackets). */
+  argument?: { name: string; description: string };
   examples: string;
 }
 
@@ -371,6 +378,37 @@ may hold only the droplets named in the question (and the load balancer's
 and firewalls' lists that follow), or nothing is applied.`,
   },
   {
+    name: 'replace',
+    description: 'make one node anew (dead, or on request), back in its tier',
+    argument: { name: '<node>', description: "the node's name, as `ha-wordpress status` shows it (e.g. shop-db-02)" },
+    options: [
+      'dir',
+      'force',
+      ['yes', 'replace without asking (the plan is still printed)'],
+      ['json', 'print what was done as JSON'],
+      ['nonInteractive', 'never prompt; without --yes this prints the plan, refuses and changes nothing'],
+      'waitTimeout',
+      'verbose',
+      'vaultPasswordFile',
+    ],
+    examples: `
+Examples:
+  $ cd shop && ha-wordpress replace shop-db-02
+      takes the node out (a Galera node desyncs and leaves cleanly), deletes its
+      droplet, creates it again from the image and configures it; it rejoins
+      by a state transfer from a member other than the writer
+
+  $ ha-wordpress replace shop-wp-03 --force --yes
+      the node is dead and status says DEGRADED for it: --force goes on as long
+      as the rest of the cluster is healthy without it
+
+The cluster must be healthy first (or, with --force, without this node), and is
+healthy again when replace ends. Nothing on the node is kept: a Galera node's
+data comes back from the others, a web node's from the playbook and the media
+bucket. On DigitalOcean, terraform's plan may hold only this droplet's
+replacement (and the in-place changes that follow), or nothing is applied.`,
+  },
+  {
     name: 'drill',
     description: 'break lab nodes under load; measure outages, lost writes',
     options: [
@@ -446,6 +484,7 @@ export function parseFlags(cmd: CommandDef, raw: Record<string, unknown>): { fla
     allowEmptyDatabase: raw.allowEmptyDatabase === true,
     webNodes: str('webNodes') === undefined ? undefined : Number(str('webNodes')),
     dbNodes: str('dbNodes') === undefined ? undefined : Number(str('dbNodes')),
+    force: raw.force === true,
   };
   return { flags, problems };
 }

@@ -1,16 +1,20 @@
 /**
- * `ha-wordpress scale` (src/commands/scale.ts): which nodes come and go, what
- * the question says, the guard on terraform's plan, and the CLI's answers
- * before anything changes (bad counts, nothing to do, no cluster yet). The
- * lab test scales a running cluster under traffic.
+ * `ha-wordpress scale` and `replace` (src/commands/scale.ts, replace.ts):
+ * which nodes come and go, what the question says, when a replacement may
+ * start, the guard on terraform's plan, and the CLI's answers before
+ * anything changes (bad counts or names, nothing to do, no cluster yet).
+ * The lab tests scale and replace nodes of a running cluster under traffic.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { dropletAddress, replaceRefusal } from '../src/commands/replace.js';
 import { expectedSeconds, planLines, scaleSteps } from '../src/commands/scale.js';
+import { assess } from '../src/commands/status.js';
 import { beyondChange } from '../src/commands/up.js';
 import type { PlanSummary } from '../src/runners/terraform.js';
 import { homeWithKey, runCli, tempDir } from './support/cli.js';
+import { dbNode, lbNode, webNode } from './support/cluster.js';
 import { budget } from './support/tools.js';
 
 describe('scale: the nodes that come and go', () => {
@@ -73,6 +77,37 @@ describe('scale on DigitalOcean: the plan may hold only the confirmed droplets',
   });
 });
 
+describe('replace: which droplet, and when it may start', () => {
+  it("names the droplet's terraform address from the node's name", () => {
+    expect(dropletAddress('shop', { name: 'shop-wp-03', group: 'wp_node' })).toBe('digitalocean_droplet.web[2]');
+    expect(dropletAddress('shop', { name: 'shop-db-01', group: 'galera_cluster_node' })).toBe('digitalocean_droplet.db[0]');
+    expect(dropletAddress('shop', { name: 'shop-dblb-02', group: 'galera_loadbalancer' })).toBe('digitalocean_droplet.dblb[1]');
+    expect(() => dropletAddress('shop', { name: 'blog-db-01', group: 'galera_cluster_node' })).toThrow(/is not named as terraform names/);
+  });
+
+  const ctx = { reservedIp: '203.0.113.50', url: 'http://shop.example.com/', siteAnswers: true, dbNodes: 3 };
+  const nodes = () => [webNode(1), webNode(2), dbNode(1), dbNode(2), dbNode(3), lbNode(1), lbNode(2)];
+  const resume = 'ha-wordpress replace s-db-02';
+
+  it('starts on a healthy cluster; a degraded one only with --force, and only when the node named is what is wrong', () => {
+    expect(replaceRefusal(assess(nodes(), ctx), 's-db-02', false, resume)).toBeUndefined();
+
+    // s-db-02 dead: the others see a cluster of 2 and HAProxy has it DOWN.
+    const dead = nodes();
+    dead[3] = { ...dead[3]!, reachable: false, services: {}, galera: undefined, error: 'timed out' };
+    for (const i of [2, 4]) dead[i]!.galera!.cluster_size = 2;
+    for (const i of [5, 6]) dead[i]!.backends![1]!.status = 'DOWN';
+    const status = assess(dead, ctx);
+    expect(status.healthy).toBe(false);
+    const refused = replaceRefusal(status, 's-db-02', false, resume);
+    expect(refused).toMatch(/^replace: the cluster is not healthy \(.*s-db-02: unreachable.*\); nothing was changed: /);
+    expect(refused).toMatch(/: if s-db-02 is what is wrong, `ha-wordpress replace s-db-02 --force` replaces it; otherwise fix that first$/);
+    expect(replaceRefusal(status, 's-db-02', true, resume)).toBeUndefined();
+    // Another node is what is wrong: replacing this one would not mend it, force or not.
+    expect(replaceRefusal(status, 's-db-03', true, 'ha-wordpress replace s-db-03')).toMatch(/^replace: even without s-db-03 the cluster is not healthy \(/);
+  });
+});
+
 describe('scale from the command line, before anything changes', () => {
   vi.setConfig({ testTimeout: budget({ cli: 3 }) });
   let root: string;
@@ -118,6 +153,15 @@ describe('scale from the command line, before anything changes', () => {
     const r = await scale('--web-nodes', '3', '--db-nodes', '3', '--json');
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ web_nodes: { from: 3, to: 3 }, db_nodes: { from: 3, to: 3 }, added: [], removed: [], duration_s: 0 });
+  });
+
+  it('replace: a name that is not a node of the cluster, or no cluster yet, is one line naming <node>, exit 2', async () => {
+    const none = await runCli(['replace', 'shop-db-02', '--dir', ws, '--vault-password-file', pw(), '--yes'], { env: { HOME: home } });
+    expect(none.code).toBe(2);
+    expect(none.stderr.trim()).toBe('error: <node>: this workspace has no cluster yet (no inventory); `ha-wordpress up` makes it');
+    const missing = await runCli(['replace'], { env: { HOME: home } });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("error: missing required argument 'node'");
   });
 
   it('refuses a workspace with no cluster yet, changing nothing', async () => {
