@@ -41,6 +41,9 @@ import { DEFAULT_TOKEN, defaultKeys, startFakeDoApi, type CloudSnapshot, type Fa
 import { homeWithKey, runCli, tempDir, type CliResult } from './support/cli.js';
 import { REQUIRE_ENV, REQUIRED, SKIP as NO_PROVIDER, terraformEnv, writeCliConfig } from './support/terraform-provider.js';
 import { missing } from './support/tools.js';
+import { dropletAddress } from '../src/commands/replace.js';
+import { beyondChange } from '../src/commands/up.js';
+import { summarisePlan } from '../src/runners/terraform.js';
 import { startFakeSpaces, type FakeSpaces } from './support/fake-spaces.js';
 import { md5Fingerprint } from '../src/ssh/keys.js';
 import { issue, newCa, type KeyPair } from '../src/secrets/pki.js';
@@ -469,6 +472,45 @@ describe.skipIf(SKIP)(
         ran.push('resize one at a time');
       },
       8 * MINUTES,
+    );
+
+    it(
+      'real terraform plans for scale and replace (loopback stand-in): one web node more or less, and shop-db-02 made anew, ' +
+        'hold exactly what the commands confirm, and the guard names anything beyond',
+      async () => {
+        const dir = path.join(shop, 'terraform');
+        const env = terraformEnv(cliConfig, { DIGITALOCEAN_TOKEN: DEFAULT_TOKEN, DIGITALOCEAN_API_URL: api.url });
+        const mark = api.requests.length;
+        const planOf = async (args: string[]) => {
+          const made = await terraform(['plan', '-input=false', '-no-color', '-lock=false', '-out=check.tfplan', ...args], dir, env);
+          expect(made.code, made.out).toBe(0);
+          const shown = await terraform(['show', '-json', '-no-color', 'check.tfplan'], dir, env);
+          expect(shown.code, shown.out).toBe(0);
+          return summarisePlan(shown.out);
+        };
+        try {
+          const more = await planOf(['-var', 'web_count=4']);
+          expect(more.newDroplets).toEqual(['shop-wp-04']);
+          expect(beyondChange(more, { add: ['shop-wp-04'], remove: [] })).toBeUndefined();
+          const fewer = await planOf(['-var', 'web_count=2']);
+          expect(fewer.deletedDroplets).toEqual(['shop-wp-03']);
+          expect(beyondChange(fewer, { add: [], remove: ['shop-wp-03'] })).toBeUndefined();
+          const address = dropletAddress('shop', { name: 'shop-db-02', group: 'galera_cluster_node' });
+          const anew = await planOf([`-replace=${address}`]);
+          expect(anew.replaced).toEqual([address]);
+          expect(beyondChange(anew, { add: ['shop-db-02'], remove: [], replace: [address] })).toBeUndefined();
+          // A plan that replaces a droplet is not what a scale confirmed.
+          expect(beyondChange(anew, { add: ['shop-wp-04'], remove: [] })).toBe(
+            'digitalocean_droplet.db[1] replaced, shop-db-02 created, shop-wp-04 not created',
+          );
+        } finally {
+          rmSync(path.join(dir, 'check.tfplan'), { force: true });
+        }
+        // Plans only: DigitalOcean was asked, never told.
+        expect(changesSince(api, mark)).toEqual([]);
+        ran.push('scale and replace plans');
+      },
+      6 * MINUTES,
     );
 
     describe('destroy', () => {
