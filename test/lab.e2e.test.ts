@@ -1306,6 +1306,70 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
   );
 
   it(
+    'replace hawp-db-02 under traffic and writes: taken out, made anew, rejoined by a state transfer from a member other than the writer, ' +
+      'no other node restarted; not one request failing and no acknowledged write lost',
+    async () => {
+      const webNodes = inventory().filter((h) => h.group === 'wp_node');
+      const db = inventory().filter((h) => h.group === 'galera_cluster_node');
+      const control = await labCtl(webNodes.length);
+      const uptime = async (name: string) =>
+        Number((await control.exec(name, ['mariadb', '-N', '-B', '-e', "SHOW GLOBAL STATUS LIKE 'Uptime'"])).stdout.trim().split(/\s+/)[1]);
+      const others = ['hawp-db-01', 'hawp-db-03'];
+      const before = await Promise.all(others.map(uptime));
+      const { Writer } = await import('../src/drill/writer.js');
+      const writer = await Writer.start(control, 'hawp-wp-01', { everyMs: 100 });
+      writer.run();
+      const traffic = siteTraffic();
+      const t0 = performance.now();
+      const started = Date.now();
+      try {
+        const r = await runCli(['replace', 'hawp-db-02', '--yes', '--json', '--vault-password-file', pwFile], {
+          cwd: ws,
+          env: { HOME: home },
+          timeoutMs: 30 * MIN,
+        });
+        const t1 = performance.now();
+        const { requests, failed } = await traffic.stop();
+        await new Promise((res) => setTimeout(res, 2000));
+        await writer.stop();
+        expect(r.code, r.stderr.slice(-3000)).toBe(0);
+        expect(JSON.parse(r.stdout)).toMatchObject({ node: 'hawp-db-02', group: 'galera_cluster_node', taken_out: true });
+        const writes = await writer.check(
+          t0,
+          t1,
+          db.map((n) => n.name),
+        );
+        console.log(
+          `replace hawp-db-02: ${((Date.now() - started) / 1000).toFixed(0)} s; ${failed.length} of ${requests} requests failed` +
+            (failed.length ? ` (at ${failed.map((t) => `${((t - started) / 1000).toFixed(1)} s`).join(', ')})` : '') +
+            `; writes ${JSON.stringify({ ...writes, lost: writes.lost.length })}, longest write ${writer.latency(t0, t1).max} ms`,
+        );
+        expect(r.stderr).toContain('hawp-db-02: taking it out of the galera tier');
+        expect(r.stderr).toContain('hawp-db-02: removing its container');
+        expect(requests).toBeGreaterThan(50);
+        expect(failed, `${failed.length} of ${requests} requests failed`).toEqual([]);
+        expect(writer.error, writer.error?.message).toBeUndefined();
+        expect(writes.acknowledged).toBeGreaterThan(50);
+        expect(writes.lost).toEqual([]);
+      } finally {
+        await traffic.stop();
+        await writer.stop();
+        await writer.dropTable(db[0]!.name);
+      }
+      // A new node: it asked for a full state transfer, and Galera chose the member that is not the writer.
+      const log = (await control.exec('hawp-db-02', ['journalctl', '-u', 'mariadb', '--no-pager', '-o', 'cat'])).stdout;
+      expect(log).toMatch(/requested state transfer from 'hawp-db-03,'/);
+      expect(log).toMatch(/Selected [\d.]+ \(hawp-db-03\)\(SYNCED\) as donor/);
+      // The others kept running throughout: their new member list restarted nothing.
+      const after = await Promise.all(others.map(uptime));
+      others.forEach((name, i) => expect(after[i], `${name} was restarted`).toBeGreaterThan(before[i]!));
+      const st = await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } });
+      expect(st.code, st.stdout.slice(-2000)).toBe(0);
+    },
+    35 * MIN,
+  );
+
+  it(
     'destroy takes a final backup; up on the empty lab refuses to bootstrap an empty database and names it; up --restore latest brings the content back',
     async () => {
       expect(backedUp, 'the backup test ran first').toBeDefined();
