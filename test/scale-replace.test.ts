@@ -18,17 +18,17 @@ import { dbNode, lbNode, webNode } from './support/cluster.js';
 import { budget } from './support/tools.js';
 
 describe('scale: the nodes that come and go', () => {
-  it('numbers new nodes on from the last, and takes the highest-numbered away first (as a lower count deletes them)', () => {
+  it('numbers new nodes on from the last, and takes the highest-numbered away (as a lower count deletes them), in the order they leave', () => {
     expect(scaleSteps('shop', { web: 3, db: 3 }, { web: 4, db: 5 })).toEqual([
       { name: 'shop-wp-04', group: 'wp_node', change: 'add' },
       { name: 'shop-db-04', group: 'galera_cluster_node', change: 'add' },
       { name: 'shop-db-05', group: 'galera_cluster_node', change: 'add' },
     ]);
     expect(scaleSteps('shop', { web: 4, db: 5 }, { web: 2, db: 3 }).map((s) => `${s.change} ${s.name}`)).toEqual([
-      'remove shop-wp-04',
       'remove shop-wp-03',
-      'remove shop-db-05',
+      'remove shop-wp-04',
       'remove shop-db-04',
+      'remove shop-db-05',
     ]);
     expect(scaleSteps('shop', { web: 3, db: 3 }, { web: 3, db: 3 })).toEqual([]);
   });
@@ -37,7 +37,7 @@ describe('scale: the nodes that come and go', () => {
     const steps = scaleSteps('shop', { web: 3, db: 5 }, { web: 4, db: 3 });
     const lines = planLines(steps);
     expect(lines[0]).toMatch(/^ {2}\+ shop-wp-04 {2}a new web node, .*the load balancer serves it once its health check passes$/);
-    expect(lines[1]).toMatch(/^ {2}- shop-db-05 {2}desynced, leaves the cluster as MariaDB stops, then deleted$/);
+    expect(lines[1]).toMatch(/^ {2}- shop-db-04 {2}desynced, leaves the cluster as MariaDB stops, then deleted$/);
     expect(lines).toHaveLength(3);
     expect(expectedSeconds(steps)).toBe(expectedSeconds(steps.slice(0, 1)) + 60);
     expect(expectedSeconds(scaleSteps('shop', { web: 3, db: 3 }, { web: 5, db: 3 }))).toBe(expectedSeconds(steps.slice(0, 1)));

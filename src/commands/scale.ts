@@ -39,12 +39,15 @@ export function nodeName(project: string, group: ScaleStep['group'], i: number):
   return `${project}-${group === 'wp_node' ? 'wp' : 'db'}-${String(i).padStart(2, '0')}`;
 }
 
-/** The nodes that come (numbered on) and go (the highest-numbered first, as a lower count deletes them). */
+/**
+ * The nodes that come (numbered on) and go (the highest-numbered, as a lower count deletes them), in the order they
+ * leave: by number within a tier, web nodes first (tiers.ts leastCostOrder; up moves the writer last).
+ */
 export function scaleSteps(project: string, from: Counts, to: Counts): ScaleStep[] {
   const steps: ScaleStep[] = [];
   const tier = (group: ScaleStep['group'], a: number, b: number) => {
     for (let i = a + 1; i <= b; i++) steps.push({ name: nodeName(project, group, i), group, change: 'add' });
-    for (let i = a; i > b; i--) steps.push({ name: nodeName(project, group, i), group, change: 'remove' });
+    for (let i = b + 1; i <= a; i++) steps.push({ name: nodeName(project, group, i), group, change: 'remove' });
   };
   tier('wp_node', from.web, to.web);
   tier('galera_cluster_node', from.db, to.db);
