@@ -5,6 +5,7 @@
  * resizes against the loopback stand-in in
  * test/real-terraform-provider.loopback-api.e2e.test.ts.
  */
+import { planSummary } from './support/plan.js';
 import { describe, expect, it } from 'vitest';
 import { applyResizes, resizeOrder, type Probe } from '../src/commands/resize.js';
 import { beyondConfirmed } from '../src/commands/up.js';
@@ -25,18 +26,7 @@ const resize = (tier: 'web' | 'dblb' | 'db', i: number): Resize => ({
   to: 's-2vcpu-4gb',
 });
 
-const summary = (over: Partial<PlanSummary> = {}): PlanSummary => ({
-  add: 0,
-  change: 0,
-  destroy: 0,
-  replaced: [],
-  deleted: [],
-  defaultVpcs: [],
-  newDroplets: [],
-  resized: [],
-  deletedDroplets: [],
-  ...over,
-});
+const summary = planSummary;
 
 describe('summarisePlan: resizes', () => {
   it('lists droplets whose size changes in place, with both sizes, and nothing else as a resize', () => {

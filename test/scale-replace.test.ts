@@ -12,9 +12,9 @@ import { dropletAddress, replaceRefusal } from '../src/commands/replace.js';
 import { expectedSeconds, planLines, scaleSteps } from '../src/commands/scale.js';
 import { assess } from '../src/commands/status.js';
 import { beyondChange } from '../src/commands/up.js';
-import type { PlanSummary } from '../src/runners/terraform.js';
 import { homeWithKey, runCli, tempDir } from './support/cli.js';
 import { dbNode, lbNode, webNode } from './support/cluster.js';
+import { planSummary } from './support/plan.js';
 import { budget } from './support/tools.js';
 
 describe('scale: the nodes that come and go', () => {
@@ -45,18 +45,7 @@ describe('scale: the nodes that come and go', () => {
 });
 
 describe('scale on DigitalOcean: the plan may hold only the confirmed droplets', () => {
-  const plan = (p: Partial<PlanSummary>): PlanSummary => ({
-    add: 0,
-    change: 0,
-    destroy: 0,
-    replaced: [],
-    deleted: [],
-    defaultVpcs: [],
-    newDroplets: [],
-    resized: [],
-    deletedDroplets: [],
-    ...p,
-  });
+  const plan = planSummary;
   const change = { add: ['shop-wp-04'], remove: ['shop-db-05'] };
 
   it('accepts exactly those droplets, with the in-place changes that follow (load balancer, firewalls, project)', () => {
