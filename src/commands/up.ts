@@ -65,7 +65,7 @@ import {
 type UpContext = OpContext;
 
 /**
- * What a command that runs up for one change (scale) confirmed: the droplets it adds and deletes. The plan may
+ * What a command that runs up for one change (scale, replace) confirmed: the droplets it adds, deletes or makes anew. The plan may
  * hold nothing else that creates, deletes, replaces or resizes a droplet; in-place changes that follow (the load
  * balancer's and firewalls' droplet lists) are part of it.
  */
