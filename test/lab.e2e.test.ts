@@ -138,6 +138,48 @@ async function lbStat(control: Awaited<ReturnType<typeof labCtl>>, node: string)
   return { status: row?.split(',')[17] ?? 'unknown', served: Number(row?.split(',')[7] ?? -1) };
 }
 
+/**
+ * A live operation under the drill's writer (a write every 100 ms through hawp-wp-01) and a site request every
+ * 200 ms: prints what it cost, after `what` says what it was, and asserts what no planned change may cost: a failed
+ * request, or an acknowledged write lost. `op` checks its own outcome (its failure still stops the load).
+ */
+async function underLoad<T>(control: Awaited<ReturnType<typeof labCtl>>, op: () => Promise<T>, what: (result: T) => string): Promise<T> {
+  const { Writer } = await import('../src/drill/writer.js');
+  const db = inventory().filter((h) => h.group === 'galera_cluster_node');
+  const writer = await Writer.start(control, 'hawp-wp-01', { everyMs: 100 });
+  writer.run();
+  const traffic = siteTraffic();
+  const t0 = performance.now();
+  const started = Date.now();
+  try {
+    const result = await op();
+    const t1 = performance.now();
+    const { requests, failed } = await traffic.stop();
+    await new Promise((r) => setTimeout(r, 2000));
+    await writer.stop();
+    const writes = await writer.check(
+      t0,
+      t1,
+      db.map((n) => n.name),
+    );
+    console.log(
+      `${what(result)}; ${failed.length} of ${requests} requests failed` +
+        (failed.length ? ` (at ${failed.map((t) => `${((t - started) / 1000).toFixed(1)} s`).join(', ')})` : '') +
+        `; writes ${JSON.stringify({ ...writes, lost: writes.lost.length })}, longest write ${writer.latency(t0, t1).max} ms`,
+    );
+    expect(requests).toBeGreaterThan(50);
+    expect(failed, `${failed.length} of ${requests} requests failed`).toEqual([]);
+    expect(writer.error, writer.error?.message).toBeUndefined();
+    expect(writes.acknowledged).toBeGreaterThan(50);
+    expect(writes.lost).toEqual([]);
+    return result;
+  } finally {
+    await traffic.stop();
+    await writer.stop();
+    await writer.dropTable(db[0]!.name);
+  }
+}
+
 /** The lab's control (what drill uses: exec in a container, break nodes), for the workspace of this file's lab. */
 async function labCtl(webNodes = 3) {
   const { labControl } = await import('../src/lab/index.js');
@@ -1248,52 +1290,26 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
       };
       for (const n of pending.nodes) expect(n.pending_updates?.packages, n.name).toContain('nftables');
 
-      const { Writer } = await import('../src/drill/writer.js');
       const db = inventory().filter((h) => h.group === 'galera_cluster_node');
-      const writer = await Writer.start(control, 'hawp-wp-01', { everyMs: 100 });
-      writer.run();
-      const traffic = siteTraffic();
-      const t0 = performance.now();
-      const started = Date.now();
-      try {
-        const up = await runCli(['upgrade', '--yes', '--json', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 30 * MIN });
-        const t1 = performance.now();
-        const { requests, failed } = await traffic.stop();
-        await new Promise((r) => setTimeout(r, 2000));
-        await writer.stop();
-        expect(up.code, up.stderr.slice(-3000)).toBe(0);
-        const result = JSON.parse(up.stdout) as {
-          nodes: { name: string; action: string; duration_s: number; steps: Record<string, number> }[];
-          duration_s: number;
-        };
-        const writes = await writer.check(
-          t0,
-          t1,
-          db.map((n) => n.name),
-        );
-        const perNode = result.nodes.map((n) => `${n.name} ${n.duration_s} s ${JSON.stringify(n.steps)}`).join(', ');
-        console.log(
-          `upgrade of ${nodes.length} nodes: ${result.duration_s} s (${perNode}); ` +
-            `${failed.length} of ${requests} requests failed` +
-            (failed.length ? ` (at ${failed.map((t) => `${((t - started) / 1000).toFixed(1)} s`).join(', ')})` : '') +
-            `; writes ${JSON.stringify({ ...writes, lost: writes.lost.length, failed: writes.failed })}, longest write ${writer.latency(t0, t1).max} ms`,
-        );
-        const names = result.nodes.map((n) => n.name);
-        const w = webNodes.length;
-        expect(names.slice(0, w)).toEqual(webNodes);
-        expect(names.slice(w, w + 2).sort()).toEqual(['hawp-dblb-01', 'hawp-dblb-02']);
-        expect(names.slice(w + 2).sort()).toEqual(db.map((n) => n.name).sort());
-        expect(result.nodes.every((n) => n.action === 'restarted')).toBe(true);
-        expect(requests).toBeGreaterThan(50);
-        expect(failed, `${failed.length} of ${requests} requests failed`).toEqual([]);
-        expect(writer.error, writer.error?.message).toBeUndefined();
-        expect(writes.acknowledged).toBeGreaterThan(50);
-        expect(writes.lost).toEqual([]);
-      } finally {
-        await traffic.stop();
-        await writer.stop();
-        await writer.dropTable(db[0]!.name);
-      }
+      const result = await underLoad(
+        control,
+        async () => {
+          const up = await runCli(['upgrade', '--yes', '--json', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 30 * MIN });
+          expect(up.code, up.stderr.slice(-3000)).toBe(0);
+          return JSON.parse(up.stdout) as {
+            nodes: { name: string; action: string; duration_s: number; steps: Record<string, number> }[];
+            duration_s: number;
+          };
+        },
+        (r) =>
+          `upgrade of ${nodes.length} nodes: ${r.duration_s} s (${r.nodes.map((n) => `${n.name} ${n.duration_s} s ${JSON.stringify(n.steps)}`).join(', ')})`,
+      );
+      const names = result.nodes.map((n) => n.name);
+      const w = webNodes.length;
+      expect(names.slice(0, w)).toEqual(webNodes);
+      expect(names.slice(w, w + 2).sort()).toEqual(['hawp-dblb-01', 'hawp-dblb-02']);
+      expect(names.slice(w + 2).sort()).toEqual(db.map((n) => n.name).sort());
+      expect(result.nodes.every((n) => n.action === 'restarted')).toBe(true);
       for (const h of nodes) {
         const version = (await control.exec(h.name, ['dpkg-query', '-W', '-f=${Version}', 'nftables'])).stdout.trim();
         expect(version, h.name).toBe(next);
@@ -1313,53 +1329,27 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     'replace hawp-db-02 under traffic and writes: taken out, made anew, rejoined by a state transfer from a member other than the writer, ' +
       'no other node restarted; not one request failing and no acknowledged write lost',
     async () => {
-      const webNodes = inventory().filter((h) => h.group === 'wp_node');
-      const db = inventory().filter((h) => h.group === 'galera_cluster_node');
-      const control = await labCtl(webNodes.length);
+      const control = await labCtl(inventory().filter((h) => h.group === 'wp_node').length);
       const uptime = async (name: string) =>
         Number((await control.exec(name, ['mariadb', '-N', '-B', '-e', "SHOW GLOBAL STATUS LIKE 'Uptime'"])).stdout.trim().split(/\s+/)[1]);
       const others = ['hawp-db-01', 'hawp-db-03'];
       const before = await Promise.all(others.map(uptime));
-      const { Writer } = await import('../src/drill/writer.js');
-      const writer = await Writer.start(control, 'hawp-wp-01', { everyMs: 100 });
-      writer.run();
-      const traffic = siteTraffic();
-      const t0 = performance.now();
       const started = Date.now();
-      try {
-        const r = await runCli(['replace', 'hawp-db-02', '--yes', '--json', '--vault-password-file', pwFile], {
-          cwd: ws,
-          env: { HOME: home },
-          timeoutMs: 30 * MIN,
-        });
-        const t1 = performance.now();
-        const { requests, failed } = await traffic.stop();
-        await new Promise((res) => setTimeout(res, 2000));
-        await writer.stop();
-        expect(r.code, r.stderr.slice(-3000)).toBe(0);
-        expect(JSON.parse(r.stdout)).toMatchObject({ node: 'hawp-db-02', group: 'galera_cluster_node', taken_out: true });
-        const writes = await writer.check(
-          t0,
-          t1,
-          db.map((n) => n.name),
-        );
-        console.log(
-          `replace hawp-db-02: ${((Date.now() - started) / 1000).toFixed(0)} s; ${failed.length} of ${requests} requests failed` +
-            (failed.length ? ` (at ${failed.map((t) => `${((t - started) / 1000).toFixed(1)} s`).join(', ')})` : '') +
-            `; writes ${JSON.stringify({ ...writes, lost: writes.lost.length })}, longest write ${writer.latency(t0, t1).max} ms`,
-        );
-        expect(r.stderr).toContain('hawp-db-02: taking it out of the galera tier');
-        expect(r.stderr).toContain('hawp-db-02: removing its container');
-        expect(requests).toBeGreaterThan(50);
-        expect(failed, `${failed.length} of ${requests} requests failed`).toEqual([]);
-        expect(writer.error, writer.error?.message).toBeUndefined();
-        expect(writes.acknowledged).toBeGreaterThan(50);
-        expect(writes.lost).toEqual([]);
-      } finally {
-        await traffic.stop();
-        await writer.stop();
-        await writer.dropTable(db[0]!.name);
-      }
+      await underLoad(
+        control,
+        async () => {
+          const r = await runCli(['replace', 'hawp-db-02', '--yes', '--json', '--vault-password-file', pwFile], {
+            cwd: ws,
+            env: { HOME: home },
+            timeoutMs: 30 * MIN,
+          });
+          expect(r.code, r.stderr.slice(-3000)).toBe(0);
+          expect(JSON.parse(r.stdout)).toMatchObject({ node: 'hawp-db-02', group: 'galera_cluster_node', taken_out: true });
+          expect(r.stderr).toContain('hawp-db-02: taking it out of the galera tier');
+          expect(r.stderr).toContain('hawp-db-02: removing its container');
+        },
+        () => `replace hawp-db-02: ${((Date.now() - started) / 1000).toFixed(0)} s`,
+      );
       // A new node: it asked for a full state transfer, and Galera chose the member that is not the writer.
       const log = (await control.exec('hawp-db-02', ['journalctl', '-u', 'mariadb', '--no-pager', '-o', 'cat'])).stdout;
       expect(log).toMatch(/requested state transfer from 'hawp-db-03,'/);
