@@ -19,20 +19,19 @@
 import { UsageError, UserError } from '../errors.js';
 import { problemSummary as problem, untilHealthy } from '../util/problems.js';
 import { readInventory, type Host } from '../workspace/inventory.js';
-import { lastLine, nodeExec, openWorkspace, resumeCommand, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
+import { lastLine, nodeExec, resumeCommand, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
 import { without } from './retire.js';
 import { statusProbe, type ClusterStatus } from './status.js';
-import { isTier, TAKE_OUT, TIER_NAME, type Tier } from './tiers.js';
+import { DROPLET, isTier, nodeName, TAKE_OUT, TIER_NAME, type Tier } from './tiers.js';
 import type { ConfirmedChange } from './up.js';
 
-const RESOURCE: Record<Tier, string> = { wp_node: 'web', galera_cluster_node: 'db', galera_loadbalancer: 'dblb' };
-
-/** The droplet's terraform address, from its name (terraform/web.tf, database.tf: `<project>-<kind>-NN` is index NN-1). */
+/** The droplet's terraform address, from its name (tiers.ts DROPLET). */
 export function dropletAddress(project: string, h: { name: string; group: Tier }): string {
-  const kind = RESOURCE[h.group];
-  const m = new RegExp(`^${project.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-${kind === 'web' ? 'wp' : kind}-(\\d+)$`).exec(h.name);
-  if (!m) throw new UserError(`${h.name} is not named as terraform names a ${TIER_NAME[h.group]} node of ${project}; replace it by hand`);
-  return `digitalocean_droplet.${kind}[${Number(m[1]) - 1}]`;
+  const { prefix, resource } = DROPLET[h.group];
+  const m = /-(\d+)$/.exec(h.name);
+  if (!m || h.name !== nodeName(project, h.group, Number(m[1])))
+    throw new UserError(`${h.name} is not named as terraform names a ${TIER_NAME[h.group]} node of ${project} (${project}-${prefix}-NN); replace it by hand`);
+  return `digitalocean_droplet.${resource}[${Number(m[1]) - 1}]`;
 }
 
 const WHAT: Record<Tier, string> = {
@@ -104,14 +103,13 @@ async function replace(ctx: OpContext, ws: Workspace, name: string): Promise<voi
 
   const upCtx: OpContext = { ...ctx, yes: true };
   const up = await import('./up.js');
-  const changed = await openWorkspace(upCtx);
   if (ws.target === 'local') {
     const lab = await import('../lab/index.js');
     const control = await lab.labControl(await up.labOptions(ctx, ws));
     if (!control) throw new UserError(`this workspace has no lab on this machine; \`${resumeCommand(ctx, 'up')}\` makes it`);
     ctx.log.info(`  ${name}: removing its container`);
     await control.removeNodes([name]);
-    await up.upLocal(upCtx, changed);
+    await up.upLocal(upCtx, ws);
   } else {
     const confirmed: ConfirmedChange = {
       add: [name],
@@ -119,12 +117,12 @@ async function replace(ctx: OpContext, ws: Workspace, name: string): Promise<voi
       replace: [address!],
       review: `${name} is out of its tier; run \`${resumeCommand(ctx, 'up')}\` to review the plan (it brings ${name} back as it is)`,
     };
-    await up.upCloud(upCtx, changed, confirmed);
+    await up.upCloud(upCtx, ws, confirmed);
   }
 
   // Asked of the inventory and host keys as up left them: a new droplet has a new address and a new key.
   await untilHealthy(
-    await statusProbe(ctx, changed),
+    await statusProbe(ctx, ws),
     { withinMs: 15 * 60_000, everyMs: 3000 },
     (s) =>
       new UserError(

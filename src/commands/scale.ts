@@ -20,7 +20,7 @@ import { problemSummary as problem, untilHealthy } from '../util/problems.js';
 import { readInventory } from '../workspace/inventory.js';
 import { openWorkspace, resumeCommand, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
 import { statusProbe } from './status.js';
-import type { Tier } from './tiers.js';
+import { nodeName, type Tier } from './tiers.js';
 import type { ConfirmedChange } from './up.js';
 
 export interface Counts {
@@ -32,11 +32,6 @@ export interface ScaleStep {
   name: string;
   group: Extract<Tier, 'wp_node' | 'galera_cluster_node'>;
   change: 'add' | 'remove';
-}
-
-/** The node names terraform and the lab give (terraform/web.tf, database.tf; lab/plan.ts): numbered from 01. */
-export function nodeName(project: string, group: ScaleStep['group'], i: number): string {
-  return `${project}-${group === 'wp_node' ? 'wp' : 'db'}-${String(i).padStart(2, '0')}`;
 }
 
 /**

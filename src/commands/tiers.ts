@@ -73,3 +73,15 @@ export function leastCostOrder<T>(items: T[], of: (t: T) => { tier: string; name
 export const isTier = (group: string): group is Tier => group in TAKE_OUT;
 
 export const TIER_NAME: Record<Tier, string> = { wp_node: 'web', galera_loadbalancer: 'haproxy', galera_cluster_node: 'galera' };
+
+/**
+ * How a tier's droplets are named and declared (terraform/web.tf, database.tf; the lab's containers alike):
+ * `<project>-<prefix>-NN` is `digitalocean_droplet.<resource>[NN-1]`.
+ */
+export const DROPLET: Record<Tier, { prefix: string; resource: string }> = {
+  wp_node: { prefix: 'wp', resource: 'web' },
+  galera_cluster_node: { prefix: 'db', resource: 'db' },
+  galera_loadbalancer: { prefix: 'dblb', resource: 'dblb' },
+};
+
+export const nodeName = (project: string, tier: Tier, i: number) => `${project}-${DROPLET[tier].prefix}-${String(i).padStart(2, '0')}`;
