@@ -1388,8 +1388,11 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
       expect(refused.stderr).toContain(final!);
       expect(refused.stderr).toMatch(/ha-wordpress restore|--restore latest/);
       expect(refused.stderr).toContain('--allow-empty-database');
-      expect(refused.stderr).toContain('up stopped before starting an empty site');
+      expect(refused.stderr).toContain('up stopped before starting an empty site: every database node would be new');
+      expect(refused.stderr).toContain('no container was created');
       expect(refused.stderr).not.toContain('--only ansible');
+      const { labContainers } = await import('../src/lab/index.js');
+      expect(await labContainers({ workspace: ws, project: 'hawp' })).toEqual([]);
 
       const back = await runCli(['up', '--non-interactive', '--yes', '--restore', 'latest', '--vault-password-file', pwFile], {
         cwd: ws,

@@ -23,6 +23,7 @@ import { listenOnLoopback80 } from './support/site.js';
 import { ansibleVaultDecrypt, budget, needs, runTool, tail } from './support/tools.js';
 import { md5Fingerprint } from '../src/ssh/keys.js';
 import { configFingerprint } from '../src/workspace/converged.js';
+import { HELD_DATA_FILE } from '../src/commands/backup.js';
 import { issue, newCa } from '../src/secrets/pki.js';
 
 // A test or hook here runs the CLI up to three times; on a busy CI machine
@@ -348,6 +349,33 @@ describe('a failing phase', () => {
     expect(r.stderr).not.toContain('--only ansible');
     // The refusal itself, with the backup it names, is in the lines shown above.
     expect(r.stderr).toContain('The latest backup is 4f3a2b1c');
+  });
+
+  it('a workspace whose cluster held data, with every database droplet to be created (after a destroy): refused before the apply, naming the latest backup', async () => {
+    const ws = await initWorkspace('heldplan');
+    const held = path.join(ws, HELD_DATA_FILE);
+    writeFileSync(held, JSON.stringify({ since: '2026-11-01T00:00:00.000Z', snapshot: '9a8b7c6d5e4f', time: '2026-11-30T03:00:00Z' }), { mode: 0o600 });
+    const record = path.join(root, 'heldplan.jsonl');
+    const r = await runCli(['up', '--yes', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: upEnv(record) });
+    expect(r.code).toBe(1);
+    const last = r.stderr.trimEnd().split('\n').at(-1)!;
+    expect(last).toMatch(/^error: up stopped before starting an empty site: every database node would be new, /);
+    expect(last).toContain('(latest backup 9a8b7c6d of 2026-11-30T03:00:00Z); no droplet was created');
+    expect(last).toContain(`run \`ha-wordpress up --restore latest --dir ${ws}\` to bring it back, or \`ha-wordpress up --allow-empty-database --dir ${ws}\``);
+    const calls = readCalls(record);
+    const cluster = (cs: Call[]) => cs.filter((c) => c.cwd === path.join(ws, 'terraform'));
+    expect(tfArgs(cluster(calls)).some((a) => a.startsWith('plan'))).toBe(true);
+    expect(tfArgs(cluster(calls)).some((a) => a.startsWith('apply'))).toBe(false);
+    expect(calls.some((c) => c.tool === 'ansible-playbook' && c.argv[0] !== '--version')).toBe(false);
+    expect(existsSync(path.join(ws, 'terraform', 'tfplan'))).toBe(false);
+
+    // The user's choice to start over is taken: the whole plan is applied and the playbook runs.
+    const record2 = path.join(root, 'heldplan-2.jsonl');
+    const over = await runCli(['up', '--yes', '--non-interactive', '--allow-empty-database', '--dir', ws, '--vault-password-file', pwFile], {
+      env: upEnv(record2),
+    });
+    expect(over.code, over.stderr).toBe(0);
+    expect(tfArgs(cluster(readCalls(record2))).some((a) => a.startsWith('apply'))).toBe(true);
   });
 
   it('a plan with changes is not applied without --yes when nothing can ask', async () => {

@@ -39,6 +39,7 @@ import { configFingerprint, whyConfigure } from '../workspace/converged.js';
 import { statusProbe, type ClusterStatus } from './status.js';
 import { applyResizes } from './resize.js';
 import { retireNodes } from './retire.js';
+import { nodeName } from './tiers.js';
 import { keysFor } from '../ssh/exec.js';
 import { forgetRecreated, markRecreated, readRecreated } from '../workspace/recreated.js';
 import { HAPROXY_STATS_PORT } from '../secrets/catalog.js';
@@ -141,6 +142,8 @@ export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
   if (doLab) {
     // Containers the new shape has no more (a lower --web-nodes or --db-nodes) leave cleanly before the lab removes them.
     const shape = await lab.labPlan({ workspace: ws.dir, project: ws.project, webNodes: ws.settings.webNodes, dbNodes: ws.settings.dbNodes });
+    const existing = new Set(await lab.labContainers({ workspace: ws.dir, project: ws.project }));
+    await refuseEmptyStart(ctx, ws, (name) => !existing.has(name), 'container');
     if (shape) await retireLeaving(ctx, ws, (name) => !shape.nodes.some((x) => x.name === name));
     cluster = await phase(
       ctx,
@@ -244,6 +247,10 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[], conf
       throw new UserError(`terraform: the plan holds more than what was confirmed (${beyond}); nothing was applied: ${confirmed.review}`);
     }
   }
+  await refuseEmptyStart(ctx, ws, (name) => planned.newDroplets.includes(name), 'droplet').catch(async (err: unknown) => {
+    await fs.rm(path.join(dir, tf.PLAN_FILE), { force: true });
+    throw err;
+  });
   if (tf.hasChanges(planned)) {
     const cost = clusterCost(ws, sizes);
     if (cost) ctx.log.info(`  The cluster: ${cost}`);
@@ -607,15 +614,31 @@ async function ansiblePhase(ctx: UpContext, ws: Workspace, config: string, witho
     },
     // The galera role's refusal to start an empty site (roles/galera/tasks/refuse-empty.yml): nothing to fix, a choice to make.
     // Matched across lines: the YAML result format folds a long message at 80 columns, anywhere.
-    (err) =>
-      /not\s+starting\s+an\s+empty\s+site/.test(err.tail.join(' '))
-        ? "up stopped before starting an empty site: every database node is empty, but this workspace's cluster has held data " +
-          '(the latest backup is named above); run `' +
-          resumeCommand(ctx, 'up --restore latest') +
-          '` to bring it back, or `' +
-          resumeCommand(ctx, 'up --allow-empty-database') +
-          '` to really start over'
-        : undefined,
+    (err) => (/not\s+starting\s+an\s+empty\s+site/.test(err.tail.join(' ')) ? emptyStartMessage(ctx, 'is empty', '(the latest backup is named above)') : undefined),
+  );
+}
+
+/**
+ * The same refusal as the galera role's, before anything is created: every
+ * database node would be a new droplet or container, so empty, while this
+ * workspace's cluster has held data (after a destroy, say). Without it, up
+ * would build the whole cluster only for the playbook to stop it there.
+ * The role's check stays: nodes that exist may still be empty.
+ */
+async function refuseEmptyStart(ctx: UpContext, ws: Workspace, isNew: (name: string) => boolean, what: string): Promise<void> {
+  if (ctx.options.restore !== undefined || ctx.options.allowEmptyDatabase) return;
+  const held = await readHeldData(ws.dir);
+  if (!held) return;
+  const db = Array.from({ length: ws.settings.dbNodes }, (_, i) => nodeName(ws.project, 'galera_cluster_node', i + 1));
+  if (!db.every(isNew)) return;
+  const latest = held.snapshot ? `latest backup ${held.snapshot.slice(0, 8)} of ${held.time ?? 'an unknown time'}` : 'no backup recorded in this workspace';
+  throw new UserError(emptyStartMessage(ctx, 'would be new', `(${latest}); no ${what} was created`));
+}
+
+function emptyStartMessage(ctx: UpContext, dbState: string, detail: string): string {
+  return (
+    `up stopped before starting an empty site: every database node ${dbState}, but this workspace's cluster has held data ${detail}; ` +
+    `run \`${resumeCommand(ctx, 'up --restore latest')}\` to bring it back, or \`${resumeCommand(ctx, 'up --allow-empty-database')}\` to really start over`
   );
 }
 

@@ -180,6 +180,12 @@ export async function labPlan(o: Pick<LabOptions, 'workspace' | 'project' | 'web
   return state ? makePlan({ workspace: id.workspace, project: o.project, webNodes: o.webNodes, dbNodes: o.dbNodes, octet: state.octet }) : undefined;
 }
 
+/** The containers this workspace's lab has now, by name (none when it has no lab). */
+export async function labContainers(o: Pick<LabOptions, 'workspace' | 'project'>): Promise<string[]> {
+  const id = identity(o.workspace, o.project);
+  return fs.readdir(path.join(labDir(id.labId), 'containers')).catch(() => []);
+}
+
 export async function labUp(o: LabOptions): Promise<LabCluster> {
   const problems = await check();
   if (problems.length) throw new UserError(problems.join('; '));
