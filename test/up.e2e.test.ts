@@ -351,7 +351,7 @@ describe('a failing phase', () => {
     expect(r.stderr).toContain('The latest backup is 4f3a2b1c');
   });
 
-  it('a workspace whose cluster held data, with every database droplet to be created (after a destroy): refused before the apply, naming the latest backup', async () => {
+  it('a workspace whose cluster held data, every database droplet to be created (after a destroy): refused before the apply, naming the backup', async () => {
     const ws = await initWorkspace('heldplan');
     const held = path.join(ws, HELD_DATA_FILE);
     writeFileSync(held, JSON.stringify({ since: '2026-11-01T00:00:00.000Z', snapshot: '9a8b7c6d5e4f', time: '2026-11-30T03:00:00Z' }), { mode: 0o600 });

@@ -614,7 +614,8 @@ async function ansiblePhase(ctx: UpContext, ws: Workspace, config: string, witho
     },
     // The galera role's refusal to start an empty site (roles/galera/tasks/refuse-empty.yml): nothing to fix, a choice to make.
     // Matched across lines: the YAML result format folds a long message at 80 columns, anywhere.
-    (err) => (/not\s+starting\s+an\s+empty\s+site/.test(err.tail.join(' ')) ? emptyStartMessage(ctx, 'is empty', '(the latest backup is named above)') : undefined),
+    (err) =>
+      /not\s+starting\s+an\s+empty\s+site/.test(err.tail.join(' ')) ? emptyStartMessage(ctx, 'is empty', '(the latest backup is named above)') : undefined,
   );
 }
 
