@@ -15,7 +15,7 @@ import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'no
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../src/errors.js';
-import { PhaseLog, probe, runChild, StepFailure } from '../src/runners/process.js';
+import { finishOnInterrupt, PhaseLog, probe, runChild, StepFailure, stopRequested } from '../src/runners/process.js';
 import { redact } from '../src/ui/logger.js';
 import { ROOT, tempDir } from './support/cli.js';
 
@@ -117,6 +117,28 @@ describe('runChild', () => {
     // Nothing of the parent's environment (PATH, HOME, the vitest variables) leaks in.
     expect(shown.env).toEqual({ ONLY: 'this', EMPTY: '' });
     expect(await logText(log)).toContain(`$ ${NODE} ${script('show.mjs')}`);
+  });
+
+  it('after a Ctrl-C that a command finishes its step for (finishOnInterrupt), no new child starts; released, children run again', async () => {
+    const said: string[] = [];
+    const guard = finishOnInterrupt(
+      () => said.push('finishing'),
+      () => said.push('at once'),
+    );
+    try {
+      expect(stopRequested()).toBe(false);
+      // No child runs: the handler's own path, which must not exit.
+      process.emit('SIGINT');
+      expect(stopRequested()).toBe(true);
+      expect(said).toEqual(['finishing']);
+      const err = await runChild(NODE, [script('show.mjs')], { cwd: dir, env: {}, log: newLog('not-started') }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: 'CancelledError', exitCode: 130, message: 'Interrupted: node was not started.' });
+    } finally {
+      guard.release();
+    }
+    expect(stopRequested()).toBe(false);
+    const r = await runChild(NODE, [script('show.mjs')], { cwd: dir, env: {}, log: newLog('started'), capture: true });
+    expect(JSON.parse(r.stdout)).toMatchObject({ argv: [] });
   });
 
   it('a non-zero exit is a StepFailure with its exit code and the last lines, stderr included', async () => {

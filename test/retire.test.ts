@@ -5,6 +5,7 @@
  * recorder here; the lab test removes a web node under traffic.
  */
 import { describe, expect, it } from 'vitest';
+import { finishOnInterrupt } from '../src/runners/process.js';
 import { retireNodes, without } from '../src/commands/retire.js';
 import { assess, type NodeStatus } from '../src/commands/status.js';
 import { TAKE_OUT } from '../src/commands/tiers.js';
@@ -74,6 +75,55 @@ describe('retireNodes', () => {
       `s-db-05: ${TAKE_OUT.galera_cluster_node}`,
       'probe',
     ]);
+  });
+
+  it('a Ctrl-C while a node leaves: that node finishes leaving and the rest settles, then it stops before the next, saying how to go on', async () => {
+    const state = { out: new Set<string>() };
+    const all = () =>
+      cluster([
+        webNode(1),
+        ...[2, 3].map((i) => (state.out.has(`s-wp-0${i}`) ? webNode(i, { services: { nginx: 'inactive', 'php8.2-fpm': 'active' }, healthz: 0 }) : webNode(i))),
+        dbNode(1),
+        dbNode(2),
+        dbNode(3),
+        lbNode(1),
+        lbNode(2),
+      ]);
+    const notes: string[] = [];
+    const guard = finishOnInterrupt(
+      () => notes.push('first'),
+      () => notes.push('second'),
+    );
+    const ran: string[] = [];
+    try {
+      const stopped = retireNodes({
+        leaving: all()
+          .nodes.filter((n) => ['s-wp-02', 's-wp-03'].includes(n.name))
+          .map(host),
+        probe: async () => all(),
+        exec: async (h) => {
+          ran.push(h.name);
+          // The user presses Ctrl-C while the first node drains (no child process runs: the handler's own path).
+          process.emit('SIGINT');
+          state.out.add(h.name);
+          return { code: 0, stderr: '' };
+        },
+        resume: 'ha-wordpress up',
+        progress: () => {},
+        everyMs: 1,
+      });
+      await expect(stopped).rejects.toMatchObject({
+        name: 'CancelledError',
+        exitCode: 130,
+        message:
+          'stopped at Ctrl-C after s-wp-02 left (the rest is healthy without it); s-wp-03 still serves, ' +
+          'and nothing was deleted: run `ha-wordpress up` to go on',
+      });
+    } finally {
+      guard.release();
+    }
+    expect(ran).toEqual(['s-wp-02']);
+    expect(notes).toEqual(['first']);
   });
 
   it('takes nothing out when the rest of the cluster is not healthy; skips a leaving node that is already unreachable', async () => {

@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { UsageError, UserError } from '../errors.js';
+import { CancelledError, UsageError, UserError } from '../errors.js';
 import type { Vaults } from '../secrets/catalog.js';
 import { expandHome, readKey, type KeyInfo } from '../ssh/keys.js';
 import { keysFor, sshExec, type Credentials } from '../ssh/exec.js';
@@ -15,7 +15,7 @@ import type { Context } from './context.js';
 import { startSpinner } from '../ui/spinner.js';
 import { doToken } from '../validation/rules.js';
 import { childEnv } from '../runners/env.js';
-import { logStamp, PhaseLog, StepFailure } from '../runners/process.js';
+import { finishOnInterrupt, logStamp, PhaseLog, StepFailure } from '../runners/process.js';
 import { isWorkspace, readSettingsFile, readWorkspaceSecrets } from '../workspace/workspace.js';
 import { shellQuote } from '../render/escape.js';
 import { openingPassword } from '../workspace/vault-password.js';
@@ -198,10 +198,38 @@ export async function phase<T>(
       if (instead) throw new UserError(`${instead}; full output in ${rel}`);
       throw new UserError(`the ${name} phase failed: ${err.message}; full output in ${rel}; fix the cause, then run \`${resume}\``);
     }
+    // A child stopped (or not started) at Ctrl-C: what goes on from here.
+    if (err instanceof CancelledError && err.message.startsWith('Interrupted: ')) {
+      log.line(err.message);
+      throw new CancelledError(`${err.message} Run \`${resume}\` to go on.`);
+    }
     if (err instanceof UserError) log.line(`error: ${err.message}`);
     throw err;
   } finally {
     await log.close();
+  }
+}
+
+/**
+ * A change to a live cluster (scale, replace) under Ctrl-C: the first one
+ * finishes the step in progress to a safe point and stops there (a leaving
+ * node finishes leaving, terraform and ansible-playbook stop cleanly, and
+ * nothing new starts: runners/process.ts finishOnInterrupt); a second one
+ * stops at once, saying what that may leave.
+ */
+export async function finishingOnInterrupt<T>(ctx: OpContext, command: string, work: () => Promise<T>): Promise<T> {
+  const guard = finishOnInterrupt(
+    () => ctx.log.warn(`${command}: Ctrl-C: finishing the step in progress to a safe point, then stopping; Ctrl-C again stops at once`),
+    () =>
+      ctx.log.error(
+        `${command}: stopped at once (a second Ctrl-C): a node may be half out of its tier; \`ha-wordpress status\` shows it, ` +
+          `and \`${resumeCommand(ctx, 'up')}\` brings it back`,
+      ),
+  );
+  try {
+    return await work();
+  } finally {
+    guard.release();
   }
 }
 

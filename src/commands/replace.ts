@@ -16,10 +16,11 @@
  * and a healthy cluster after. On DigitalOcean the plan may hold only this
  * droplet's replacement, or nothing is applied.
  */
-import { UsageError, UserError } from '../errors.js';
+import { CancelledError, UsageError, UserError } from '../errors.js';
+import { stopRequested } from '../runners/process.js';
 import { problemSummary as problem, untilHealthy } from '../util/problems.js';
 import { readInventory, type Host } from '../workspace/inventory.js';
-import { lastLine, nodeExec, resumeCommand, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
+import { finishingOnInterrupt, lastLine, nodeExec, resumeCommand, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
 import { without } from './retire.js';
 import { statusProbe, type ClusterStatus } from './status.js';
 import { DROPLET, isTier, nodeName, TAKE_OUT, TIER_NAME, type Tier } from './tiers.js';
@@ -93,12 +94,38 @@ async function replace(ctx: OpContext, ws: Workspace, name: string): Promise<voi
   }
 
   const started = Date.now();
+  await finishingOnInterrupt(ctx, 'replace', () => remake(ctx, ws, h, address, answers, resume));
+
+  // Asked of the inventory and host keys as up left them: a new droplet has a new address and a new key.
+  await untilHealthy(
+    await statusProbe(ctx, ws),
+    { withinMs: 15 * 60_000, everyMs: 3000 },
+    (s) =>
+      new UserError(
+        `replace: ${name} is made anew, but the cluster is not healthy 15 min later (${problem(s)}): ` +
+          `see \`ha-wordpress status\`; \`${resumeCommand(ctx, 'up')}\` continues`,
+      ),
+  );
+  const duration = Math.round((Date.now() - started) / 100) / 10;
+  if (ctx.options.json) ctx.log.out(JSON.stringify({ node: name, group: h.group, taken_out: answers, duration_s: duration }, null, 2));
+  else ctx.log.success(`Replaced ${name} in ${Math.round(duration)} s; the cluster is healthy.`);
+}
+
+/** The node out of its tier (when it answers), then made anew by up: its container removed first in the lab, `-replace` on DigitalOcean. */
+async function remake(ctx: OpContext, ws: Workspace, h: Host & { group: Tier }, address: string | undefined, answers: boolean, resume: string): Promise<void> {
+  const name = h.name;
   if (answers) {
     ctx.log.info(`  ${name}: taking it out of the ${TIER_NAME[h.group]} tier`);
     const exec = await nodeExec(ctx, ws);
     const out = await exec(h, TAKE_OUT[h.group], 5 * 60_000);
     // It is to be destroyed anyway: a node that cannot be taken out cleanly is only a node that is gone a little sooner.
     if (out.code !== 0) ctx.log.warn(`${name} could not be taken out cleanly (${lastLine(out)}); it is replaced all the same`);
+    // A Ctrl-C meanwhile: the node is out and nothing is deleted yet, a safe point to stop at.
+    if (stopRequested())
+      throw new CancelledError(
+        `replace stopped at Ctrl-C: ${name} is out of its tier, nothing was deleted; run \`${resume} --force\` to go on, ` +
+          `or \`${resumeCommand(ctx, 'up')}\` to bring it back as it is`,
+      );
   }
 
   const upCtx: OpContext = { ...ctx, yes: true };
@@ -119,18 +146,4 @@ async function replace(ctx: OpContext, ws: Workspace, name: string): Promise<voi
     };
     await up.upCloud(upCtx, ws, confirmed);
   }
-
-  // Asked of the inventory and host keys as up left them: a new droplet has a new address and a new key.
-  await untilHealthy(
-    await statusProbe(ctx, ws),
-    { withinMs: 15 * 60_000, everyMs: 3000 },
-    (s) =>
-      new UserError(
-        `replace: ${name} is made anew, but the cluster is not healthy 15 min later (${problem(s)}): ` +
-          `see \`ha-wordpress status\`; \`${resumeCommand(ctx, 'up')}\` continues`,
-      ),
-  );
-  const duration = Math.round((Date.now() - started) / 100) / 10;
-  if (ctx.options.json) ctx.log.out(JSON.stringify({ node: name, group: h.group, taken_out: answers, duration_s: duration }, null, 2));
-  else ctx.log.success(`Replaced ${name} in ${Math.round(duration)} s; the cluster is healthy.`);
 }

@@ -12,7 +12,8 @@
  * cluster as MariaDB stops; the writer last. After each, the cluster
  * without the leaving nodes must be healthy before the next.
  */
-import { UserError } from '../errors.js';
+import { CancelledError, UserError } from '../errors.js';
+import { stopRequested } from '../runners/process.js';
 import type { Host } from '../workspace/inventory.js';
 import { problemSummary as problem, untilHealthy } from '../util/problems.js';
 import { assess, type ClusterStatus, type NodeStatus } from './status.js';
@@ -92,6 +93,13 @@ export async function retireNodes(r: RetireRun): Promise<string[]> {
             `once \`ha-wordpress status\` shows the rest healthy, run \`${r.resume}\``,
         ),
     );
+    // A Ctrl-C meanwhile (scale, replace): this node is out and the rest healthy, a safe point to stop at.
+    const next = order.slice(order.indexOf(h) + 1).filter((x) => !out.has(x.name));
+    if (stopRequested() && next.length)
+      throw new CancelledError(
+        `stopped at Ctrl-C after ${h.name} left (the rest is healthy without it); ` +
+          `${next.map((x) => x.name).join(', ')} still serve${next.length === 1 ? 's' : ''}, and nothing was deleted: run \`${r.resume}\` to go on`,
+      );
   }
   return order.map((h) => h.name);
 }

@@ -18,7 +18,7 @@
 import { UsageError, UserError } from '../errors.js';
 import { problemSummary as problem, untilHealthy } from '../util/problems.js';
 import { readInventory } from '../workspace/inventory.js';
-import { openWorkspace, resumeCommand, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
+import { finishingOnInterrupt, openWorkspace, resumeCommand, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
 import { statusProbe } from './status.js';
 import { nodeName, type Tier } from './tiers.js';
 import type { ConfirmedChange } from './up.js';
@@ -146,7 +146,7 @@ async function scale(ctx: OpContext, ws: Workspace, to: Counts): Promise<void> {
     review: `the workspace asks for ${to.web} web and ${to.db} database nodes now; run \`${resumeCommand(ctx, 'up')}\` to review the plan`,
   };
   const up = await import('./up.js');
-  await (changed.target === 'local' ? up.upLocal(upCtx, changed) : up.upCloud(upCtx, changed, confirmed));
+  await finishingOnInterrupt(ctx, 'scale', () => (changed.target === 'local' ? up.upLocal(upCtx, changed) : up.upCloud(upCtx, changed, confirmed)));
 
   // up has waited for the site; the whole cluster (the new Galera members Synced, every backend UP) before saying done,
   // asked of the nodes the inventory names now.

@@ -123,6 +123,36 @@ interface Running {
 let current: Running | undefined;
 let handlersInstalled = false;
 
+/**
+ * A command that changes a live cluster node by node (scale, replace) and
+ * finishes the node in progress on a Ctrl-C: the first Ctrl-C, between
+ * children, asks it to stop at its next safe point instead of exiting, and
+ * with a child running it goes to the child as always; either way no new
+ * child starts after it. A second Ctrl-C exits at once.
+ */
+interface Finisher {
+  requested: boolean;
+  onFirst: () => void;
+  onSecond: () => void;
+}
+let finisher: Finisher | undefined;
+
+/** Ctrl-C finishes the node in progress until `release` (see Finisher); `requested` says whether it was pressed. */
+export function finishOnInterrupt(onFirst: () => void, onSecond: () => void): { requested: () => boolean; release: () => void } {
+  installSignalHandlers();
+  const me: Finisher = { requested: false, onFirst, onSecond };
+  finisher = me;
+  return {
+    requested: () => me.requested,
+    release: () => {
+      if (finisher === me) finisher = undefined;
+    },
+  };
+}
+
+/** Whether a Ctrl-C asked the command in progress to stop at its next safe point (finishOnInterrupt). */
+export const stopRequested = (): boolean => finisher?.requested ?? false;
+
 function signalGroup(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(-pid, sig);
@@ -144,9 +174,16 @@ function installSignalHandlers(): void {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.on(sig, () => {
       if (!current) {
+        if (finisher && !finisher.requested) {
+          finisher.requested = true;
+          finisher.onFirst();
+          return;
+        }
+        finisher?.onSecond();
         // Nothing to wait for: behave like the default handler.
         process.exit(sig === 'SIGINT' ? 130 : 143);
       }
+      if (finisher) finisher.requested = true;
       current.interrupted = true;
       escalate(current, sig);
       current.onInterrupt?.(current.stage);
@@ -163,8 +200,9 @@ function installSignalHandlers(): void {
 export async function runChild(cmd: string, args: string[], opts: RunOptions): Promise<RunResult> {
   // Before the first await: a Ctrl-C from here on is ours to handle.
   installSignalHandlers();
-  const { execa } = await loadExeca();
   const name = path.basename(cmd);
+  if (finisher?.requested) throw new CancelledError(`Interrupted: ${name} was not started.`);
+  const { execa } = await loadExeca();
   const step = opts.step ?? name;
   opts.log.line(`$ ${[cmd, ...args].join(' ')}`);
 
