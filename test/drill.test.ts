@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { failures, reportTable, shortfalls, type ScenarioResult } from '../src/drill/report.js';
-import { DEFAULT_SCENARIOS, parseScenarios, SCENARIOS } from '../src/drill/scenarios.js';
+import { DEFAULT_SCENARIOS, parseScenarios, SCENARIOS, SINGLE_MS } from '../src/drill/scenarios.js';
 import { longestOutage, lostWrites, parseIds } from '../src/drill/measure.js';
 
 const every200 = (oks: boolean[], from = 0) => oks.map((ok, i) => ({ at: from + i * 200, ok }));
@@ -67,7 +67,7 @@ describe('drill: scenarios', () => {
     expect(DEFAULT_SCENARIOS).not.toContain('full-stop');
     expect(DEFAULT_SCENARIOS).not.toContain('full-crash');
     expect(parseScenarios(['full-stop,web-node-stop']).map((s) => s.name)).toEqual(['full-stop', 'web-node-stop']);
-    expect(parseScenarios(['all'])).toHaveLength(SCENARIOS.length);
+    expect(parseScenarios(['all'])).toHaveLength(SCENARIOS.filter((s) => !s.operation).length);
   });
 
   it('holds single losses to 5 s and one of each tier to 10 s, and judges the whole database tier by its recovery only', () => {
@@ -84,6 +84,10 @@ describe('drill: scenarios', () => {
       'web-php-kill': 5000,
       'full-stop': null,
       'full-crash': null,
+      'rolling-upgrade': 5000,
+      'scale-web': 0,
+      'scale-db': 5000,
+      'replace-db': 5000,
     });
   });
 
@@ -142,9 +146,22 @@ describe('drill: scenarios', () => {
     expect(crash.restoreWithUp).toBeFalsy();
   });
 
+  it('runs planned changes (upgrade, scale, replace) only when named: all is every break, none of them', () => {
+    const changes = ['rolling-upgrade', 'scale-web', 'scale-db', 'replace-db'];
+    expect(parseScenarios(['all']).every((s) => !s.operation)).toBe(true);
+    const named = parseScenarios([changes.join(',')]);
+    expect(named.map((s) => [s.name, s.operation])).toEqual(changes.map((c) => [c, c]));
+    // No request may fail while web nodes come and go; a Galera change may cost what losing one node does.
+    expect(named.map((s) => s.budgetMs)).toEqual([SINGLE_MS, 0, SINGLE_MS, SINGLE_MS]);
+    for (const s of named) expect(s.victims({ web: ['w1'], db: ['d1'] }, { reserved_ip: { holder: 'h1' } })).toEqual([]);
+  });
+
   it('refuses an unknown scenario with the flag and the choices', () => {
     expect(() => parseScenarios(['web-node-stop,reboot-everything'])).toThrow(
-      /--scenario: no scenario "reboot-everything"; choose from haproxy-holder-stop, .*web-node-kill, web-php-kill, full-stop, full-crash, or all/,
+      new RegExp(
+        '--scenario: no scenario "reboot-everything"; choose from haproxy-holder-stop, .*web-php-kill, full-stop, full-crash, ' +
+          'rolling-upgrade, scale-web, scale-db, replace-db, or all \\(every break\\)',
+      ),
     );
   });
 
@@ -181,6 +198,18 @@ describe('drill: the verdict and the report', () => {
     expect(shortfalls({ ...ok, longest_outage_ms: 5000 })).toEqual(['galera-node-kill: 5.0 s outage (budget 5 s)']);
     expect(shortfalls({ ...ok, detected_s: 10.1 })).toEqual(['galera-node-kill: status did not report the failure within 10 s']);
     expect(shortfalls({ ...ok, detected_s: null })).toEqual(['galera-node-kill: status did not report the failure within 10 s']);
+  });
+
+  it('judges a planned change without a break to see: a budget of 0 means not one failed request', () => {
+    const change: ScenarioResult = { ...ok, name: 'scale-web', failed: 0, longest_outage_ms: 0, detected_s: null, budget_ms: 0, change: { duration_s: 312.4 } };
+    expect(shortfalls(change)).toEqual([]);
+    expect(shortfalls({ ...change, failed: 1, longest_outage_ms: 200 })).toEqual(['scale-web: 1 requests failed (none may)']);
+    expect(shortfalls({ ...change, name: 'replace-db', budget_ms: 5000, failed: 3, longest_outage_ms: 600 })).toEqual([]);
+    expect(shortfalls({ ...change, writes_lost: 1 })).toEqual(['scale-web lost 1 acknowledged writes']);
+    const lines = reportTable([ok, change]);
+    expect(lines[0]!.split(/\s{2,}/).at(-1)).toBe('DURATION');
+    expect(lines[1]!.split(/\s{2,}/).slice(-2)).toEqual(['-', 'ok']);
+    expect(lines[2]!.split(/\s{2,}/)).toEqual(['scale-web', '140', '0', '0.0 s', 'none fails', '-', '12.4 s', '130', '0', '312.4 s', 'ok']);
   });
 
   it('counts the scenarios that never ran as a failure', () => {

@@ -21,11 +21,11 @@
 import { CancelledError, UsageError, UserError } from '../errors.js';
 import { failures, reportTable, type ScenarioResult } from '../drill/report.js';
 import { HEAL_LIMIT_MS, runScenario } from '../drill/run.js';
-import { parseScenarios, type Cluster, type Victim } from '../drill/scenarios.js';
+import { parseScenarios, type Cluster, type Operation, type Victim } from '../drill/scenarios.js';
 import { Traffic } from '../drill/traffic.js';
 import { Writer } from '../drill/writer.js';
 import { readInventoryVars, siteUrlOf } from '../workspace/inventory.js';
-import { siteCa, siteRequest, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
+import { openWorkspace, siteCa, siteRequest, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
 import { DEGRADED_EXIT, statusProbe } from './status.js';
 import { labOptions, upLocal } from './up.js';
 import { PHP_FPM_UNIT } from './tiers.js';
@@ -58,7 +58,10 @@ async function drill(ctx: DrillContext, ws: Workspace, chosen: ReturnType<typeof
   // status one run at a time (drill/run.ts), so a node that stopped mid-probe is given up on sooner than
   // status itself would: the lab's containers share this machine's cores, and status's SSH logins
   // to every node every second, several at once, took the CPU the site needed (docs/operations.md#drill).
-  const probe = await statusProbe(ctx, ws, { readyMs: 3000, totalMs: 6000 });
+  const drillProbe = (w: Workspace) => statusProbe(ctx, w, { readyMs: 3000, totalMs: 6000 });
+  // Made again after a planned change: the nodes, their addresses and host keys may be new.
+  let probeNow = await drillProbe(ws);
+  const probe = () => probeNow();
   const before = await probe();
   if (!before.healthy)
     throw new UserError(`the cluster is not healthy before the drill (${before.problems[0]}); run \`ha-wordpress status\`, then \`ha-wordpress up\``);
@@ -108,6 +111,11 @@ async function drill(ctx: DrillContext, ws: Workspace, chosen: ReturnType<typeof
           phpKilled.clear();
         },
         recover: () => upLocal({ ...ctx, options: { ...ctx.options, only: undefined } }, ws),
+        operate: async (op) => {
+          const changed = await operate(ctx, ws, op, control, (await probe()).galera.writer);
+          probeNow = await drillProbe(await openWorkspace(ctx));
+          return changed;
+        },
         traffic,
         writer,
         signal: stop.signal,
@@ -156,4 +164,45 @@ async function holdBackups(control: LabControl, db: string[], how: 'hold' | 'rel
       ? `touch ${BACKUP_HOLD}; while systemctl is-active --quiet ha-wordpress-backup.service ha-wordpress-backup-verify.service; do sleep 1; done`
       : `rm -f ${BACKUP_HOLD}`;
   await Promise.all(db.map((name) => control.exec(name, ['sh', '-c', script], { timeoutMs: 300_000 }).catch(() => undefined)));
+}
+
+/**
+ * A planned change, run as the user runs it (the same code as the command,
+ * under the drill's workspace lock, answered yes): the nodes it changed.
+ * - rolling-upgrade: a point release of nftables (on every node; restarts no
+ *   service of the cluster) published in the lab's updates channel, then
+ *   `upgrade`, which rolls it through every node;
+ * - scale-web, scale-db: one more web node (two more Galera nodes: the count
+ *   stays odd), then back to the count the cluster had;
+ * - replace-db: the last Galera node that does not take the writes.
+ */
+async function operate(ctx: DrillContext, ws: Workspace, op: Operation, control: LabControl, writer: string | null): Promise<string[]> {
+  const quiet: DrillContext = { ...ctx, yes: true, options: { ...ctx.options, json: false } };
+  const { web, db } = { web: ws.settings.webNodes, db: ws.settings.dbNodes };
+  const nodes = (group: string) => control.plan.nodes.filter((n) => n.group === group).map((n) => n.name);
+  switch (op) {
+    case 'rolling-upgrade': {
+      const version = await control.publishUpdate('nftables');
+      ctx.log.info(`  nftables ${version} published in the lab's updates channel`);
+      const { upgradeNodes } = await import('./upgrade.js');
+      await upgradeNodes(quiet, ws);
+      return control.plan.nodes.filter((n) => n.dropletId !== undefined).map((n) => n.name);
+    }
+    case 'scale-web':
+    case 'scale-db': {
+      const { scaleSteps, scaleTo } = await import('./scale.js');
+      const more = op === 'scale-web' ? { web: web + 1, db } : { web, db: db + 2 };
+      await scaleTo(quiet, ws, more);
+      await scaleTo(quiet, await openWorkspace(quiet), { web, db });
+      return scaleSteps(ws.project, { web, db }, more).map((s) => s.name);
+    }
+    case 'replace-db': {
+      const name = nodes('galera_cluster_node')
+        .filter((n) => n !== writer)
+        .at(-1)!;
+      const { replaceNode } = await import('./replace.js');
+      await replaceNode(quiet, ws, name);
+      return [name];
+    }
+  }
 }

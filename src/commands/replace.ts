@@ -61,10 +61,11 @@ export function replaceRefusal(before: ClusterStatus, name: string, force: boole
 
 export async function runReplace(ctx: OpContext): Promise<void> {
   const name = ctx.args?.[0] ?? '';
-  await withLockedWorkspace(ctx, 'replace', (ws) => replace(ctx, ws, name));
+  await withLockedWorkspace(ctx, 'replace', (ws) => replaceNode(ctx, ws, name));
 }
 
-async function replace(ctx: OpContext, ws: Workspace, name: string): Promise<void> {
+/** The replacement itself, on a workspace whose lock the caller holds (runReplace; drill's replace-db). */
+export async function replaceNode(ctx: OpContext, ws: Workspace, name: string): Promise<void> {
   const hosts = await readInventory(ws.dir).catch(() => [] as Host[]);
   const found = hosts.find((h) => h.name === name);
   if (!found || !isTier(found.group))

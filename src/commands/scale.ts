@@ -79,10 +79,11 @@ export async function runScale(ctx: OpContext): Promise<void> {
   const { webNodes, dbNodes } = ctx.options;
   if (webNodes === undefined && dbNodes === undefined)
     throw new UsageError('scale: give --web-nodes N (2-10), --db-nodes N (odd, 3-9) or both, e.g. ha-wordpress scale --web-nodes 4');
-  await withLockedWorkspace(ctx, 'scale', (ws) => scale(ctx, ws, { web: webNodes ?? ws.settings.webNodes, db: dbNodes ?? ws.settings.dbNodes }));
+  await withLockedWorkspace(ctx, 'scale', (ws) => scaleTo(ctx, ws, { web: webNodes ?? ws.settings.webNodes, db: dbNodes ?? ws.settings.dbNodes }));
 }
 
-async function scale(ctx: OpContext, ws: Workspace, to: Counts): Promise<void> {
+/** The scale itself, on a workspace whose lock the caller holds (runScale; drill's scale-web and scale-db). */
+export async function scaleTo(ctx: OpContext, ws: Workspace, to: Counts): Promise<void> {
   const from: Counts = { web: ws.settings.webNodes, db: ws.settings.dbNodes };
   const steps = scaleSteps(ws.project, from, to);
   const resume = resumeCommand(ctx, `scale${to.web !== from.web ? ` --web-nodes ${to.web}` : ''}${to.db !== from.db ? ` --db-nodes ${to.db}` : ''}`);

@@ -184,10 +184,11 @@ export function parsePending(name: string, r: { code: number | null; stdout: str
 }
 
 export async function runUpgrade(ctx: OpContext): Promise<void> {
-  await withLockedWorkspace(ctx, 'upgrade', (ws) => upgrade(ctx, ws));
+  await withLockedWorkspace(ctx, 'upgrade', (ws) => upgradeNodes(ctx, ws));
 }
 
-async function upgrade(ctx: OpContext, ws: Workspace): Promise<void> {
+/** The upgrade itself, on a workspace whose lock the caller holds (runUpgrade; drill's rolling-upgrade). */
+export async function upgradeNodes(ctx: OpContext, ws: Workspace): Promise<void> {
   const hosts = await readInventory(ws.dir);
   const exec = await nodeExec(ctx, ws);
   const probe = await statusProbe(ctx, ws);

@@ -19,6 +19,8 @@ export interface ScenarioResult {
   detected_s: number | null;
   broken: string[];
   budget_ms: number | null;
+  /** A planned change (scale, replace, upgrade) rather than a break: nothing for status to report, and its duration. */
+  change?: { duration_s: number };
   passed: boolean;
 }
 
@@ -31,9 +33,11 @@ export function shortfalls(r: Omit<ScenarioResult, 'passed'>): string[] {
   const out: string[] = [];
   if (r.healed_s === null) out.push(`${r.name} did not heal`);
   if (r.writes_lost) out.push(`${r.name} lost ${r.writes_lost} acknowledged writes`);
-  if (r.budget_ms !== null && r.longest_outage_ms >= r.budget_ms)
+  if (r.budget_ms === 0 && r.failed) out.push(`${r.name}: ${r.failed} requests failed (none may)`);
+  else if (r.budget_ms !== null && r.budget_ms > 0 && r.longest_outage_ms >= r.budget_ms)
     out.push(`${r.name}: ${(r.longest_outage_ms / 1000).toFixed(1)} s outage (budget ${r.budget_ms / 1000} s)`);
-  if (r.detected_s === null || r.detected_s > DETECT_BUDGET_S) out.push(`${r.name}: status did not report the failure within ${DETECT_BUDGET_S} s`);
+  if (!r.change && (r.detected_s === null || r.detected_s > DETECT_BUDGET_S))
+    out.push(`${r.name}: status did not report the failure within ${DETECT_BUDGET_S} s`);
   return out;
 }
 
@@ -47,17 +51,32 @@ export function failures(results: ScenarioResult[], expected: number): string[] 
 /** The results as an aligned table, one line per scenario under a header. */
 export function reportTable(results: ScenarioResult[]): string[] {
   const s = (n: number | null, unit: string) => (n === null ? 'never' : `${n.toFixed(1)} ${unit}`);
-  const header = ['SCENARIO', 'REQUESTS', 'FAILED', 'LONGEST OUTAGE', 'BUDGET', 'STATUS SAW IT', 'HEALED AFTER', 'WRITES ACKED', 'LOST', ''];
+  // A planned change has no break for status to see, and its own duration; the column only when one ran.
+  const changes = results.some((r) => r.change);
+  const header = [
+    'SCENARIO',
+    'REQUESTS',
+    'FAILED',
+    'LONGEST OUTAGE',
+    'BUDGET',
+    'STATUS SAW IT',
+    'HEALED AFTER',
+    'WRITES ACKED',
+    'LOST',
+    ...(changes ? ['DURATION'] : []),
+    '',
+  ];
   const rows = results.map((r) => [
     r.name,
     String(r.requests),
     String(r.failed),
     s(r.longest_outage_ms / 1000, 's'),
-    r.budget_ms === null ? '-' : `< ${r.budget_ms / 1000} s`,
-    s(r.detected_s, 's'),
+    r.budget_ms === null ? '-' : r.budget_ms === 0 ? 'none fails' : `< ${r.budget_ms / 1000} s`,
+    r.change ? '-' : s(r.detected_s, 's'),
     s(r.healed_s, 's'),
     String(r.writes_acknowledged),
     String(r.writes_lost),
+    ...(changes ? [r.change ? s(r.change.duration_s, 's') : '-'] : []),
     r.passed ? 'ok' : 'FAILED',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../ui/logger.js';
 import { sleep } from '../util/sleep.js';
 import { shortfalls, type ScenarioResult } from './report.js';
-import type { Cluster, Scenario, Seen, Victim } from './scenarios.js';
+import type { Cluster, Operation, Scenario, Seen, Victim } from './scenarios.js';
 import type { Traffic } from './traffic.js';
 import { FailureWatch, untilHealthy, type Health } from './watch.js';
 import type { Writer } from './writer.js';
@@ -36,6 +36,8 @@ export interface Rig {
   restart(): Promise<unknown>;
   /** The full `up`, the recovery path of a scenario that takes the whole database tier down. */
   recover(): Promise<unknown>;
+  /** Runs a planned change to its end (scale, replace, upgrade: drill.ts); the nodes it changed. */
+  operate(op: Operation): Promise<string[]>;
   traffic: Traffic;
   writer: Writer;
   /** Ctrl-C: every wait ends, the broken nodes are started again, nothing more is measured. */
@@ -44,6 +46,7 @@ export interface Rig {
 }
 
 export async function runScenario(sc: Scenario, rig: Rig): Promise<ScenarioResult> {
+  if (sc.operation) return runChange(sc, sc.operation, rig);
   const { probe, signal, log } = rig;
   const start = performance.now();
   const victims = sc.victims(rig.cluster, await probe());
@@ -89,7 +92,36 @@ export async function runScenario(sc: Scenario, rig: Rig): Promise<ScenarioResul
     if (!signal.aborted) healed = await untilHealthy(probe, { since: t1, limitMs: restarted + HEAL_LIMIT_MS, signal });
   }
   log.info(healed === null ? '  not healthy again in time' : `  healthy again after ${healed.toFixed(1)} s`);
+  return measured(sc, rig, { start, healed, detected, broken: victims.map((v) => v.name) });
+}
+
+/**
+ * A planned change under the same traffic and writes: 3 s of calm, the
+ * change run to its end (its duration reported), `status` polled until the
+ * cluster is healthy, 3 s more; measured over the whole window like a break.
+ */
+async function runChange(sc: Scenario, op: Operation, rig: Rig): Promise<ScenarioResult> {
+  const { signal, log } = rig;
+  const start = performance.now();
+  log.info(`→ ${sc.name}: ${sc.what}`);
   await sleep(CALM_MS, signal);
+  const t0 = performance.now();
+  const changed = await rig.operate(op);
+  const t1 = performance.now();
+  log.info(`  ${sc.name} done in ${((t1 - t0) / 1000).toFixed(1)} s (${changed.join(', ') || 'no node'}); waiting for the cluster to be healthy`);
+  const healed = signal.aborted ? null : await untilHealthy(rig.probe, { since: t1, limitMs: HEAL_LIMIT_MS, signal });
+  log.info(healed === null ? '  not healthy in time' : `  healthy after ${healed.toFixed(1)} s`);
+  return measured(sc, rig, { start, healed, detected: null, broken: changed, change: { duration_s: round1((t1 - t0) / 1000) } });
+}
+
+/** The figures of a scenario's window (from `start` to 3 s of calm from now) and its verdict. */
+async function measured(
+  sc: Scenario,
+  rig: Rig,
+  m: { start: number; healed: number | null; detected: number | null; broken: string[]; change?: { duration_s: number } },
+): Promise<ScenarioResult> {
+  const { start, healed, detected } = m;
+  await sleep(CALM_MS, rig.signal);
   const end = performance.now();
 
   const t = rig.traffic.measure(start, end);
@@ -104,10 +136,11 @@ export async function runScenario(sc: Scenario, rig: Rig): Promise<ScenarioResul
     writes_lost: w.lost.length,
     writes_failed: w.failed,
     detected_s: detected === null ? null : round1(detected),
-    broken: victims.map((v) => v.name),
+    broken: m.broken,
     budget_ms: sc.budgetMs,
+    ...(m.change ? { change: m.change } : {}),
   };
-  log.info(
+  rig.log.info(
     `  ${t.failed} of ${t.requests} requests failed, longest outage ${(t.longestOutageMs / 1000).toFixed(1)} s; ` +
       `${w.acknowledged} writes acknowledged, ${w.lost.length} lost`,
   );

@@ -49,7 +49,19 @@ export interface Scenario {
   restoreWithUp?: boolean;
   /** The lab's reserved-IP API behaves so while the scenario runs (docs/lab.md#the-reserved-ip): a slower assign, or busy. */
   reservedIpApi?: { delay_ms?: number; refuse_next?: number };
+  /**
+   * A planned change instead of a break (docs/operations.md#changing-the-cluster): the command it runs
+   * under the same traffic and writes. Nothing breaks, so there is nothing for `status` to see; the
+   * budget is what the change may cost.
+   */
+  operation?: Operation;
 }
+
+/** The changes to a live cluster a drill can run (drill.ts says how each one is run). */
+export type Operation = 'rolling-upgrade' | 'scale-web' | 'scale-db' | 'replace-db';
+
+/** A change's budget of 0: not one request may fail (web and HAProxy nodes are taken out before they are touched). */
+export const NO_FAILED_REQUEST = 0;
 
 const holder = (s: Seen): Victim => {
   if (!s.reserved_ip.holder) throw new UserError('no HAProxy node holds the reserved IP; run `ha-wordpress status`, then `ha-wordpress up`');
@@ -118,6 +130,37 @@ export const SCENARIOS: Scenario[] = [
     budgetMs: null,
     victims: (c) => c.db.map((name) => ({ name, how: 'kill', why: 'every database node' })),
   },
+  // Planned changes, on request (each takes minutes: they run up or upgrade): what an operator's change costs
+  // under the same traffic and writes. Web and HAProxy nodes are taken out before they are touched, so no
+  // request may fail; a Galera change may cost what losing one node costs, at most.
+  {
+    name: 'rolling-upgrade',
+    what: "publish a point release (nftables, on every node) in the lab's updates channel, then `upgrade`: every node, one at a time",
+    budgetMs: SINGLE_MS,
+    victims: () => [],
+    operation: 'rolling-upgrade',
+  },
+  {
+    name: 'scale-web',
+    what: '`scale --web-nodes N+1`, then back to N: a new web node joins, then leaves drained',
+    budgetMs: NO_FAILED_REQUEST,
+    victims: () => [],
+    operation: 'scale-web',
+  },
+  {
+    name: 'scale-db',
+    what: '`scale --db-nodes N+2`, then back to N: two Galera nodes join by state transfer, then leave one at a time',
+    budgetMs: SINGLE_MS,
+    victims: () => [],
+    operation: 'scale-db',
+  },
+  {
+    name: 'replace-db',
+    what: '`replace` of a Galera node that does not take the writes: taken out, made anew, joined again by state transfer',
+    budgetMs: SINGLE_MS,
+    victims: () => [],
+    operation: 'replace-db',
+  },
 ];
 
 /** What `drill` runs without --scenario: the four losses the cluster must survive by itself (the others on request). */
@@ -130,10 +173,11 @@ export function parseScenarios(given: string[] | undefined): Scenario[] {
     .flatMap((g) => g.split(','))
     .map((n) => n.trim())
     .filter(Boolean);
-  const choices = `choose from ${SCENARIOS.map((x) => x.name).join(', ')}, or all`;
+  const choices = `choose from ${SCENARIOS.map((x) => x.name).join(', ')}, or all (every break)`;
   // An empty list would run nothing and report a pass.
   if (names.length === 0) throw new UsageError(`--scenario: no scenario named; ${choices}`);
-  if (names.includes('all')) return SCENARIOS;
+  // `all`: every break; the planned changes (minutes each, and they change the cluster) only when named.
+  if (names.includes('all')) return SCENARIOS.filter((s) => !s.operation);
   return names.map((n) => {
     const s = SCENARIOS.find((x) => x.name === n);
     if (!s) throw new UsageError(`--scenario: no scenario "${n}"; ${choices}`);

@@ -60,7 +60,7 @@ import {
   type Group,
   type LabPlan,
 } from './plan.js';
-import { ensureRepo, ensureUpdatesChannel, packageList } from './repo.js';
+import { ensureRepo, ensureUpdatesChannel, packageList, publishPointRelease } from './repo.js';
 import { readHolder } from './services.js';
 import { exists, hostEnv, removeTree, unmountUnder, withLock, type Ctx } from './sys.js';
 import { writeAtomic } from '../workspace/files.js';
@@ -509,6 +509,8 @@ export interface LabControl {
    * and how many of the next assigns are refused as DigitalOcean refuses one while another is pending.
    */
   reservedIpApi(knobs: ReservedIpKnobs): Promise<ReservedIpKnobs>;
+  /** A point release of `pkg` (the version the first node has, rebuilt higher) in the lab's updates channel; its version. */
+  publishUpdate(pkg: string): Promise<string>;
 }
 
 export interface ReservedIpKnobs {
@@ -564,6 +566,11 @@ export async function labControl(
       const text = await r.text();
       if (r.status !== 200) throw new UserError(`the lab's reserved-IP API refused ${body}: ${r.status} ${text.slice(0, 200)}`);
       return JSON.parse(text) as ReservedIpKnobs;
+    },
+    async publishUpdate(pkg) {
+      const first = plan.nodes.find((n) => n.dropletId !== undefined)!;
+      const have = await inContainer(ctx, plan.labId, first, ['dpkg-query', '-W', '-f=${Version}', pkg], {});
+      return publishPointRelease(ctx, plan.labId, pkg, have.stdout.trim());
     },
   };
 }

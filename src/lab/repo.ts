@@ -13,7 +13,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { UserError } from '../errors.js';
-import { APT_DIR, CACHE_LOCK, POOL, REPOS, STATE_ROOT } from './dirs.js';
+import { APT_DIR, CACHE_LOCK, POOL, REPOS, STATE_ROOT, labUpdatesDir } from './dirs.js';
 import { SUITE, sweepBuilds } from './image.js';
 import { DEFAULT_PACKAGES, parseAptSimulation, parsePackageList, type Mirrors } from './plan.js';
 import { exists, removeTree, run, runLong, withLock, type Ctx } from './sys.js';
@@ -197,4 +197,35 @@ async function prune(ctx: Ctx, current: string, keep: string[]): Promise<void> {
     const st = await fs.stat(path.join(POOL, f)).catch(() => undefined);
     if (st && st.nlink === 1) await fs.rm(path.join(POOL, f), { force: true });
   }
+}
+
+/**
+ * A point release, as Debian publishes one: the lab repository's `.deb` of
+ * `pkg` at `version` built again with a higher version (`<version>+hawpN`),
+ * put in the lab's updates channel and indexed, so the nodes' next
+ * `apt-get update` sees an upgrade. What `drill --scenario rolling-upgrade`
+ * (and the lab test of `upgrade`) upgrades. The new version.
+ */
+export async function publishPointRelease(ctx: Ctx, labId: string, pkg: string, version: string): Promise<string> {
+  const debName = (v: string) => `${pkg}_${v.replace(/:/g, '%3a')}_amd64.deb`;
+  let deb: string | undefined;
+  for (const d of await fs.readdir(REPOS).catch(() => [] as string[]))
+    if (await exists(path.join(REPOS, d, debName(version)))) deb = path.join(REPOS, d, debName(version));
+  if (!deb) throw new UserError(`the lab's repository (${REPOS}) has no ${debName(version)} to publish a point release of`);
+  const updates = labUpdatesDir(labId);
+  const taken = new Set(await fs.readdir(updates).catch(() => [] as string[]));
+  let n = 1;
+  while (taken.has(debName(`${version}+hawp${n}`))) n++;
+  const next = `${version}+hawp${n}`;
+  const unpacked = await fs.mkdtemp(path.join(updates, '.build-'));
+  try {
+    await run(ctx, 'dpkg-deb', ['-R', deb, unpacked], { timeoutMs: 5 * 60_000 });
+    const control = path.join(unpacked, 'DEBIAN', 'control');
+    await fs.writeFile(control, (await fs.readFile(control, 'utf8')).replace(/^Version: .*$/m, `Version: ${next}`));
+    await run(ctx, 'dpkg-deb', ['-b', unpacked, path.join(updates, debName(next))], { timeoutMs: 5 * 60_000 });
+  } finally {
+    await removeTree(ctx, unpacked);
+  }
+  await indexRepo(ctx, updates);
+  return next;
 }

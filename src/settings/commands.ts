@@ -78,7 +78,7 @@ export const OPTIONS = {
       "trust hosts whose SSH host key changed although up did not replace their droplets (check the new fingerprints on the droplets' consoles first)",
   },
   purge: { flag: 'purge', description: 'also delete the workspace directory after a successful destroy' },
-  scenario: { flag: 'scenario', arg: '<names>', description: 'comma-separated scenarios to run, or all (default: the four single-failure ones)' },
+  scenario: { flag: 'scenario', arg: '<names>', description: 'comma-separated scenarios to run, or all breaks (default: the four single-failure ones)' },
   verify: {
     flag: 'verify',
     description: 'instead of a backup, restore the latest snapshot (or --snapshot) into a scratch database on one node and check it',
@@ -429,10 +429,16 @@ Examples:
       chosen scenarios; full-stop shuts every database node down and recovers
       with up (full-crash kills them all at once; starting them is enough)
 
+  $ ha-wordpress drill --scenario rolling-upgrade,scale-web,scale-db,replace-db
+      planned changes under the same load: upgrade, scale up and back, replace
+      a Galera node; what each cost, and how long it took
+
 Scenarios: haproxy-holder-stop, galera-node-kill, web-node-stop, one-of-each
 (the default set); haproxy-holder-kill, web-node-kill, web-php-kill,
-full-stop, full-crash on request. Exit code 0 when every outage is within budget (5 s for one
-node, 10 s for one of each tier), no acknowledged write is lost, every
+full-stop, full-crash on request (all: every one of these). Planned changes,
+only when named: rolling-upgrade, scale-web, scale-db, replace-db. Exit code 0
+when every outage is within budget (5 s for one node, 10 s for one of each
+tier, no failed request for scale-web), no acknowledged write is lost, every
 scenario healed and status saw each failure within 10 s; 3 otherwise.
 Local target only: it breaks nodes on purpose.`,
   },
