@@ -14,7 +14,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
@@ -1260,25 +1260,11 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
       const nodes = inventory();
       const webNodes = nodes.filter((h) => h.group === 'wp_node').map((h) => h.name);
       const control = await labCtl(webNodes.length);
-      const { indexRepo } = await import('../src/lab/repo.js');
-      const { labUpdatesDir, REPOS } = await import('../src/lab/dirs.js');
       // A point release, as Debian would publish one: nftables (on every node, from the lab's repository) again, with a
       // higher version. Nothing depends on its exact version, and it restarts no service of the cluster.
       const was = (await control.exec('hawp-wp-01', ['dpkg-query', '-W', '-f=${Version}', 'nftables'])).stdout.trim();
-      const next = `${was}+hawp1`;
-      const debName = (v: string) => `nftables_${v.replace(/:/g, '%3a')}_amd64.deb`;
-      const deb = readdirSync(REPOS)
-        .map((d) => path.join(REPOS, d, debName(was)))
-        .find((f) => existsSync(f));
-      expect(deb, `nftables ${was} in ${REPOS}`).toBeDefined();
-      const unpacked = mkdtempSync(path.join(root, 'deb-'));
-      execFileSync('dpkg-deb', ['-R', deb!, unpacked]);
-      const control_ = path.join(unpacked, 'DEBIAN', 'control');
-      writeFileSync(control_, readFileSync(control_, 'utf8').replace(/^Version: .*$/m, `Version: ${next}`));
-      const updates = labUpdatesDir(control.plan.labId);
-      execFileSync('dpkg-deb', ['-b', unpacked, path.join(updates, debName(next))], { stdio: 'ignore' });
-      const quiet = { info() {}, warn() {}, error() {}, success() {}, out() {} };
-      await indexRepo({ log: quiet, status: () => undefined }, updates);
+      const next = await control.publishUpdate('nftables');
+      expect(next).toBe(`${was}+hawp1`);
 
       // Without --yes and a terminal: the lists are read anew and the plan printed, then nothing changes.
       const asked = await runCli(['upgrade', '--non-interactive', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home }, timeoutMs: 10 * MIN });
