@@ -171,6 +171,42 @@ describe('applyResizes', () => {
     expect(t.calls).toEqual(['plan digitalocean_droplet.db[0]']);
   });
 
+  it('takes each node out of its tier after its plan and before its shutdown; one that cannot be taken out stops it, unresized', async () => {
+    const resized = [resize('web', 0), resize('web', 1)];
+    const t = recorder(resized);
+    const takeOut = async (name: string) => {
+      t.calls.push(`take out ${name}`);
+      if (name === 'shop-wp-02') throw new Error('Failed to stop nginx.service: Unit nginx.service not loaded.');
+    };
+    const err = await applyResizes({
+      run,
+      resized,
+      probe: async () => view(true),
+      takeOut,
+      resume: 'ha-wordpress up',
+      progress: () => {},
+      terraform: t.terraform,
+      everyMs: 1,
+    }).catch((e: unknown) => e);
+    expect(t.calls).toEqual([
+      'plan digitalocean_droplet.web[0]',
+      'take out shop-wp-01',
+      'apply resize.tfplan',
+      'plan digitalocean_droplet.web[1]',
+      'take out shop-wp-02',
+    ]);
+    expect((err as Error).message).toBe(
+      'shop-wp-02 was not resized: it could not be taken out of its tier cleanly (Failed to stop nginx.service: Unit nginx.service not loaded.); ' +
+        'nothing else was resized: see `ha-wordpress status`, then run `ha-wordpress up`',
+    );
+    // A cluster that never held data has nothing to take out.
+    const fresh = recorder(resized);
+    const before = t.calls.length;
+    await applyResizes({ run, resized, takeOut, resume: 'ha-wordpress up', progress: () => {}, terraform: fresh.terraform });
+    expect(fresh.calls).toHaveLength(4);
+    expect(t.calls.slice(before)).toEqual([]);
+  });
+
   it('without a gate (a cluster that never held data) still goes one droplet at a time', async () => {
     const resized = [resize('dblb', 1), resize('dblb', 0)];
     const t = recorder(resized);

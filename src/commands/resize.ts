@@ -8,8 +8,10 @@
  * droplet on its own (`terraform plan -target`), in an order that costs the
  * least (web nodes, then the HAProxy node without the reserved IP, then its
  * holder, then the Galera nodes with the writer last), and once the cluster
- * has held data, gates every droplet: the cluster healthy before it, and
- * healthy again after it, before the next. The first droplet that does not
+ * has held data, gates every droplet: the cluster healthy before it, the
+ * node taken out of its tier (drained, the reserved IP handed over,
+ * desynced) so the shutdown costs nothing, and the cluster healthy again
+ * after it, before the next. The first droplet that does not
  * come back stops it; `up` again resizes the rest.
  */
 import { UserError } from '../errors.js';
@@ -50,6 +52,12 @@ export interface ResizeRun {
   progress: (line: string) => void;
   /** terraform's plan and apply (tests give their own). */
   terraform?: Pick<typeof tf, 'plan' | 'apply'>;
+  /**
+   * Takes a node out of its tier before its droplet is shut down (tiers.ts TAKE_OUT: drained, the reserved IP
+   * handed over, desynced), once the cluster holds data; it fails when the node could not be taken out cleanly.
+   * The droplet's services start again at its boot.
+   */
+  takeOut?: (name: string) => Promise<void>;
 }
 
 /** Resizes each droplet on its own, gated; returns the names in the order they were resized. */
@@ -76,6 +84,15 @@ export async function applyResizes(r: ResizeRun): Promise<string[]> {
       throw new UserError(
         `${one.name} was not resized: its plan (terraform plan -target=${one.address}) is not just its resize; run \`${r.resume}\` to plan again`,
       );
+    if (r.probe && r.takeOut) {
+      r.progress(`${one.name}: taking it out of its tier first`);
+      await r.takeOut(one.name).catch((err: Error) => {
+        throw new UserError(
+          `${one.name} was not resized: it could not be taken out of its tier cleanly (${err.message}); ` +
+            `nothing else was resized: see \`ha-wordpress status\`, then run \`${r.resume}\``,
+        );
+      });
+    }
     await terraform.apply(r.run, tf.RESIZE_PLAN_FILE);
     if (r.probe)
       await untilHealthy(

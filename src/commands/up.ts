@@ -39,7 +39,7 @@ import { configFingerprint, whyConfigure } from '../workspace/converged.js';
 import { statusProbe, type ClusterStatus } from './status.js';
 import { applyResizes } from './resize.js';
 import { retireNodes } from './retire.js';
-import { nodeName } from './tiers.js';
+import { isTier, nodeName, TAKE_OUT } from './tiers.js';
 import { keysFor } from '../ssh/exec.js';
 import { forgetRecreated, markRecreated, readRecreated } from '../workspace/recreated.js';
 import { HAPROXY_STATS_PORT } from '../secrets/catalog.js';
@@ -48,6 +48,7 @@ import { httpOnlyWarning } from '../init/https.js';
 import { sshOpenWarning } from '../validation/rules.js';
 import {
   baseEnv,
+  lastLine,
   nodeExec,
   phase,
   preflightTools,
@@ -296,6 +297,7 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[], conf
           run,
           resized: planned.resized,
           probe: await clusterGate(ctx, ws),
+          takeOut: await takeOutNode(ctx, ws),
           resume,
           progress: (line) => {
             p.status(`resizing ${line}`);
@@ -377,6 +379,18 @@ async function clusterGate(ctx: UpContext, ws: Workspace): Promise<(() => Promis
 }
 
 /** What a plan holds beyond the droplets a confirmed change adds and deletes, or undefined. */
+/** Takes one node of the inventory out of its tier over SSH (tiers.ts TAKE_OUT); rejects with the command's last line when it fails. */
+async function takeOutNode(ctx: UpContext, ws: Workspace): Promise<(name: string) => Promise<void>> {
+  const hosts = await readInventory(ws.dir).catch(() => [] as Host[]);
+  const exec = await nodeExec(ctx, ws);
+  return async (name) => {
+    const h = hosts.find((x) => x.name === name);
+    if (!h || !isTier(h.group)) throw new Error(`${name} is not in the inventory`);
+    const out = await exec(h, TAKE_OUT[h.group], 30 * 60_000);
+    if (out.code !== 0) throw new Error(lastLine(out));
+  };
+}
+
 export function beyondChange(plan: tf.PlanSummary, c: Pick<ConfirmedChange, 'add' | 'remove' | 'replace'>): string | undefined {
   const more = [
     ...plan.replaced.filter((a) => !c.replace?.includes(a)).map((a) => `${a} replaced`),
