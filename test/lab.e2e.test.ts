@@ -896,8 +896,8 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     5 * MIN,
   );
 
-  const drill = async (args: string[]) => {
-    const r = await runCli(['drill', '--json', '--vault-password-file', pwFile, ...args], { cwd: ws, env: { HOME: home }, timeoutMs: 45 * MIN });
+  const drill = async (args: string[], timeoutMs = 45 * MIN) => {
+    const r = await runCli(['drill', '--json', '--vault-password-file', pwFile, ...args], { cwd: ws, env: { HOME: home }, timeoutMs });
     let report: { scenarios: ScenarioResult[]; passed: boolean } | undefined;
     try {
       report = JSON.parse(r.stdout) as { scenarios: ScenarioResult[]; passed: boolean };
@@ -1347,6 +1347,38 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
       expect(st.code, st.stdout.slice(-2000)).toBe(0);
     },
     35 * MIN,
+  );
+
+  // Every planned change through the drill's own machinery, for the table the README quotes (about 35 min on 2 cores:
+  // each scale runs up twice); HA_WORDPRESS_LAB_CHANGES=1 runs it (docs/testing.md).
+  skipWhen(
+    process.env.HA_WORDPRESS_LAB_CHANGES === '1' ? undefined : 'the drill of every planned change, left out of CI for time; HA_WORDPRESS_LAB_CHANGES=1 runs it',
+  ).it(
+    'drill --scenario rolling-upgrade,scale-web,scale-db,replace-db: each change under traffic and writes heals, loses no acknowledged write, ' +
+      'and the cluster has its shape back',
+    async () => {
+      const shape = () => inventory().map((h) => h.name);
+      const before = shape();
+      const r = await drill(['--scenario', 'rolling-upgrade,scale-web,scale-db,replace-db'], 80 * MIN);
+      expect(r.report.scenarios.map((s) => s.name)).toEqual(['rolling-upgrade', 'scale-web', 'scale-db', 'replace-db']);
+      for (const sc of r.report.scenarios) {
+        expect(sc.requests, sc.name).toBeGreaterThan(50);
+        expect(sc.writes_acknowledged, sc.name).toBeGreaterThan(50);
+        expect(sc.writes_lost, sc.name).toBe(0);
+        expect(sc.healed_s, sc.name).not.toBeNull();
+        expect(sc.change?.duration_s, sc.name).toBeGreaterThan(0);
+      }
+      const [, web, db] = r.report.scenarios;
+      expect(web!.broken).toHaveLength(1);
+      expect(db!.broken).toHaveLength(2);
+      // Figures against budgets (0: every one met), not asserted beyond the verdict's own consistency.
+      expect([0, 3], r.stderr).toContain(r.code);
+      expect(r.code === 0, r.stderr).toBe(r.report.passed);
+      expect(shape()).toEqual(before);
+      const after = await runCli(['status', '--json'], { cwd: ws, env: { HOME: home } });
+      expect(after.code, after.stdout.slice(-2000)).toBe(0);
+    },
+    85 * MIN,
   );
 
   it(
