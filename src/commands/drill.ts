@@ -24,6 +24,7 @@ import { HEAL_LIMIT_MS, runScenario } from '../drill/run.js';
 import { parseScenarios, type Cluster, type Operation, type Victim } from '../drill/scenarios.js';
 import { Traffic } from '../drill/traffic.js';
 import { Writer } from '../drill/writer.js';
+import { finishOnInterrupt } from '../runners/process.js';
 import { readInventoryVars, siteUrlOf } from '../workspace/inventory.js';
 import { openWorkspace, siteCa, siteRequest, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
 import { DEGRADED_EXIT, statusProbe } from './status.js';
@@ -67,8 +68,12 @@ async function drill(ctx: DrillContext, ws: Workspace, chosen: ReturnType<typeof
     throw new UserError(`the cluster is not healthy before the drill (${before.problems[0]}); run \`ha-wordpress status\`, then \`ha-wordpress up\``);
 
   const stop = new AbortController();
-  const onSigint = () => stop.abort(new CancelledError(INTERRUPTED));
-  process.on('SIGINT', onSigint);
+  // Through the one process-wide handler (runners/process.ts): the first Ctrl-C ends every wait and the broken
+  // nodes are started again, also after a scenario's `up` ran ansible-playbook; a second one stops at once.
+  const interrupts = finishOnInterrupt(
+    () => stop.abort(new CancelledError(INTERRUPTED)),
+    () => ctx.log.error('drill: stopped at once (a second Ctrl-C): nodes it broke may still be down; `ha-wordpress up` starts them'),
+  );
   const lb = control.plan.nodes.find((n) => n.role === 'lb')!;
   // The site as a visitor reaches it: over HTTPS, the lab CA's certificate verified, when the lab has a domain.
   const ca = await siteCa(ws);
@@ -133,7 +138,7 @@ async function drill(ctx: DrillContext, ws: Workspace, chosen: ReturnType<typeof
     if (stop.signal.aborted) throw new CancelledError(INTERRUPTED);
     throw err;
   } finally {
-    process.off('SIGINT', onSigint);
+    interrupts.release();
     await Promise.all([traffic.stop(), writer.stop()]);
     await holdBackups(control, cluster.db, 'release');
   }

@@ -17,6 +17,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { CancelledError, UsageError, UserError } from '../errors.js';
+import { finishOnInterrupt } from '../runners/process.js';
 import { parseLbHealthcheck } from '../lab/plan.js';
 import { packagePath } from '../paths.js';
 import { problemSummary as problem, untilHealthy } from '../util/problems.js';
@@ -226,20 +227,17 @@ export async function upgradeNodes(ctx: OpContext, ws: Workspace): Promise<void>
     if (!(await ctx.prompts.confirm({ message: `Upgrade these ${todo.length} nodes now?`, default: true }))) throw new UserError('nothing was upgraded');
   }
 
-  let stopping = false;
-  const onSigint = () => {
-    if (stopping) {
-      // A second Ctrl-C is the user's to give: stop now, and say what that may have left behind.
+  // Through the one process-wide handler (runners/process.ts), as scale and replace: a second Ctrl-C is the user's to
+  // give, and stops now, saying what that may have left behind.
+  const interrupts = finishOnInterrupt(
+    () =>
+      ctx.log.warn('upgrade: Ctrl-C: finishing the node in progress (it is brought back and the cluster healthy), then stopping; Ctrl-C again stops at once'),
+    () =>
       ctx.log.error(
         'upgrade: stopped at once (a second Ctrl-C): the node in progress may be out of its tier; `ha-wordpress status` shows it, ' +
           `\`${resumeCommand(ctx, 'up')}\` starts its services again, then \`${resume}\` goes on`,
-      );
-      process.exit(130);
-    }
-    stopping = true;
-    ctx.log.warn('upgrade: Ctrl-C: finishing the node in progress (it is brought back and the cluster healthy), then stopping; Ctrl-C again stops at once');
-  };
-  process.on('SIGINT', onSigint);
+      ),
+  );
   const started = Date.now();
   try {
     const results = await rollUpgrade({
@@ -250,7 +248,7 @@ export async function upgradeNodes(ctx: OpContext, ws: Workspace): Promise<void>
       lbRiseMs: await lbRiseMs(),
       resume,
       progress: (line) => ctx.log.info(`  ${line}`),
-      stopRequested: () => stopping,
+      stopRequested: interrupts.requested,
     });
     const duration = seconds(Date.now() - started);
     if (ctx.options.json) ctx.log.out(JSON.stringify({ nodes: results, duration_s: duration }, null, 2));
@@ -262,7 +260,7 @@ export async function upgradeNodes(ctx: OpContext, ws: Workspace): Promise<void>
       ctx.log.success(`Upgraded ${results.length} node${results.length === 1 ? '' : 's'} one at a time in ${Math.round(duration)} s; the cluster is healthy.`);
     }
   } finally {
-    process.off('SIGINT', onSigint);
+    interrupts.release();
   }
 }
 

@@ -124,34 +124,36 @@ let current: Running | undefined;
 let handlersInstalled = false;
 
 /**
- * A command that changes a live cluster node by node (scale, replace) and
- * finishes the node in progress on a Ctrl-C: the first Ctrl-C, between
- * children, asks it to stop at its next safe point instead of exiting, and
- * with a child running it goes to the child as always; either way no new
- * child starts after it. A second Ctrl-C exits at once.
+ * A command that finishes its step in progress on a Ctrl-C (scale and
+ * replace finish the node in progress; drill starts what it broke again):
+ * the first Ctrl-C calls its onFirst instead of exiting, and a child that
+ * runs gets it too, as always; no new child starts after it. A second
+ * Ctrl-C with no child running exits at once, after onSecond.
  */
 interface Finisher {
   requested: boolean;
   onFirst: () => void;
   onSecond: () => void;
 }
-let finisher: Finisher | undefined;
+/** Innermost last: a drill that runs a scale holds one, and the scale another; a Ctrl-C reaches both. */
+const finishers: Finisher[] = [];
 
-/** Ctrl-C finishes the node in progress until `release` (see Finisher); `requested` says whether it was pressed. */
+/** Ctrl-C finishes the step in progress until `release` (see Finisher); `requested` says whether it was pressed. */
 export function finishOnInterrupt(onFirst: () => void, onSecond: () => void): { requested: () => boolean; release: () => void } {
   installSignalHandlers();
   const me: Finisher = { requested: false, onFirst, onSecond };
-  finisher = me;
+  finishers.push(me);
   return {
     requested: () => me.requested,
     release: () => {
-      if (finisher === me) finisher = undefined;
+      const i = finishers.indexOf(me);
+      if (i >= 0) finishers.splice(i, 1);
     },
   };
 }
 
 /** Whether a Ctrl-C asked the command in progress to stop at its next safe point (finishOnInterrupt). */
-export const stopRequested = (): boolean => finisher?.requested ?? false;
+export const stopRequested = (): boolean => finishers.some((f) => f.requested);
 
 function signalGroup(pid: number, sig: NodeJS.Signals): void {
   try {
@@ -173,17 +175,18 @@ function installSignalHandlers(): void {
   handlersInstalled = true;
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.on(sig, () => {
+      // Commands finishing their step: the first Ctrl-C is theirs to act on (and a running child's, below).
+      const first = finishers.filter((f) => !f.requested);
+      for (const f of first) {
+        f.requested = true;
+        f.onFirst();
+      }
       if (!current) {
-        if (finisher && !finisher.requested) {
-          finisher.requested = true;
-          finisher.onFirst();
-          return;
-        }
-        finisher?.onSecond();
+        if (first.length) return;
+        for (const f of finishers) f.onSecond();
         // Nothing to wait for: behave like the default handler.
         process.exit(sig === 'SIGINT' ? 130 : 143);
       }
-      if (finisher) finisher.requested = true;
       current.interrupted = true;
       escalate(current, sig);
       current.onInterrupt?.(current.stage);
@@ -201,7 +204,7 @@ export async function runChild(cmd: string, args: string[], opts: RunOptions): P
   // Before the first await: a Ctrl-C from here on is ours to handle.
   installSignalHandlers();
   const name = path.basename(cmd);
-  if (finisher?.requested) throw new CancelledError(`Interrupted: ${name} was not started.`);
+  if (stopRequested()) throw new CancelledError(`Interrupted: ${name} was not started.`);
   const { execa } = await loadExeca();
   const step = opts.step ?? name;
   opts.log.line(`$ ${[cmd, ...args].join(' ')}`);
