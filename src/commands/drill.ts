@@ -30,6 +30,7 @@ import { openWorkspace, siteCa, siteRequest, withLockedWorkspace, type OpContext
 import { DEGRADED_EXIT, statusProbe } from './status.js';
 import { labOptions, upLocal } from './up.js';
 import { PHP_FPM_UNIT } from './tiers.js';
+import { MAX_DB_NODES, MAX_WEB_NODES } from '../validation/rules.js';
 import type { LabControl } from '../lab/index.js';
 
 export type { ScenarioResult } from '../drill/report.js';
@@ -178,7 +179,8 @@ async function holdBackups(control: LabControl, db: string[], how: 'hold' | 'rel
  *   service of the cluster) published in the lab's updates channel, then
  *   `upgrade`, which rolls it through every node;
  * - scale-web, scale-db: one more web node (two more Galera nodes: the count
- *   stays odd), then back to the count the cluster had;
+ *   stays odd), then back to the count the cluster had (one fewer first, at
+ *   the most nodes init allows);
  * - replace-db: the last Galera node that does not take the writes.
  */
 async function operate(ctx: DrillContext, ws: Workspace, op: Operation, control: LabControl, writer: string | null): Promise<string[]> {
@@ -196,7 +198,8 @@ async function operate(ctx: DrillContext, ws: Workspace, op: Operation, control:
     case 'scale-web':
     case 'scale-db': {
       const { scaleSteps, scaleTo } = await import('./scale.js');
-      const more = op === 'scale-web' ? { web: web + 1, db } : { web, db: db + 2 };
+      // Up and back; at the most nodes init allows, down and back.
+      const more = op === 'scale-web' ? { web: web < MAX_WEB_NODES ? web + 1 : web - 1, db } : { web, db: db < MAX_DB_NODES ? db + 2 : db - 2 };
       await scaleTo(quiet, ws, more);
       await scaleTo(quiet, await openWorkspace(quiet), { web, db });
       return scaleSteps(ws.project, { web, db }, more).map((s) => s.name);

@@ -60,10 +60,13 @@ export const integerIn =
     return extra?.(n);
   };
 
-export const webNodes = integerIn(2, 10);
+/** The most web and Galera nodes a cluster may have (drill's scale scenarios go down and back from there). */
+export const MAX_WEB_NODES = 10;
+export const MAX_DB_NODES = 9;
+export const webNodes = integerIn(2, MAX_WEB_NODES);
 // Galera needs a majority to stay primary: an even count survives no more
 // failures than the odd count below it and risks split brain at 50/50.
-export const dbNodes = integerIn(3, 9, (n) =>
+export const dbNodes = integerIn(3, MAX_DB_NODES, (n) =>
   n % 2 === 0 ? 'use an odd number (3, 5, 7 or 9) so the cluster keeps a majority after a node failure' : undefined,
 );
 
