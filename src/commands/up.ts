@@ -293,11 +293,13 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[], conf
           return tf.apply(run, tf.PLAN_FILE);
         }
         // Resizes first, on the whole healthy cluster; then the nodes that go leave; then the rest of the plan.
+        const probe = await clusterGate(ctx, ws);
         await applyResizes({
           run,
           resized: planned.resized,
-          probe: await clusterGate(ctx, ws),
-          takeOut: await takeOutNode(ctx, ws),
+          probe,
+          // Only a cluster that has held data has nodes to take out (and their host keys recorded).
+          takeOut: probe ? await takeOutNode(ctx, ws) : undefined,
           resume,
           progress: (line) => {
             p.status(`resizing ${line}`);
