@@ -180,10 +180,12 @@ export async function labPlan(o: Pick<LabOptions, 'workspace' | 'project' | 'web
   return state ? makePlan({ workspace: id.workspace, project: o.project, webNodes: o.webNodes, dbNodes: o.dbNodes, octet: state.octet }) : undefined;
 }
 
+/** The containers a lab has now, by name (none when it has no lab). */
+const containerNames = (labId: string): Promise<string[]> => fs.readdir(path.join(labDir(labId), 'containers')).catch(() => []);
+
 /** The containers this workspace's lab has now, by name (none when it has no lab). */
 export async function labContainers(o: Pick<LabOptions, 'workspace' | 'project'>): Promise<string[]> {
-  const id = identity(o.workspace, o.project);
-  return fs.readdir(path.join(labDir(id.labId), 'containers')).catch(() => []);
+  return containerNames(identity(o.workspace, o.project).labId);
 }
 
 export async function labUp(o: LabOptions): Promise<LabCluster> {
@@ -289,7 +291,7 @@ async function up(ctx: Ctx, o: LabOptions, id: ReturnType<typeof identity>): Pro
 
   // Nodes the lab no longer has (web-nodes or db-nodes lowered): gone, like terraform would destroy their droplets.
   const wanted = new Set(plan.nodes.map((n) => n.name));
-  for (const name of await fs.readdir(path.join(labDir(id.labId), 'containers')).catch(() => [] as string[])) {
+  for (const name of await containerNames(id.labId)) {
     if (wanted.has(name)) continue;
     ctx.log.warn(`lab: removing ${name} (no longer in the cluster's shape)`);
     await removeContainer(ctx, id.labId, name, layout);
@@ -455,7 +457,7 @@ export async function labDestroy(o: Pick<LabOptions, 'workspace' | 'project' | '
     ctx.status('lab: stopping the services daemon and the S3 stand-in…');
     await Promise.all([stopDaemon(id.labId), stopS3Daemon(id.labId)]);
     const state = await readState(id.labId);
-    const names = new Set([...(state?.nodes ?? []), ...(await fs.readdir(path.join(dir, 'containers')).catch(() => [] as string[]))]);
+    const names = new Set([...(state?.nodes ?? []), ...(await containerNames(id.labId))]);
     ctx.status(`lab: stopping ${names.size} containers…`);
     if (layout) {
       await Promise.all([...names].map((n) => stopContainer(ctx, id.labId, n, layout)));
