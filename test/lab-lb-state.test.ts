@@ -4,7 +4,8 @@
  * front of web nodes that are node HTTP servers. HAProxy alone would count
  * a server new to the set UP until its first check fails, and a reload
  * would forget that a node is DOWN; DigitalOcean's load balancer sends a
- * new droplet nothing until its health check passes. Only the addresses,
+ * new droplet nothing until its health check passes. A reload must not reset
+ * a visitor's idle kept-alive connection either. Only the addresses,
  * ports and file paths of the lab's configuration are changed here.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -117,5 +118,40 @@ needs('haproxy', 'python3').describe("the stand-in load balancer's check states 
     // Right after the reload: only the node that was UP serves; no 503 from the down one, nothing from the new one.
     expect(new Set(seen)).toEqual(new Set(['wp-01']));
     await until(front, 'wp-03', 15_000);
+  }, 60_000);
+
+  it("a visitor's kept-alive connection survives a reload: its next request is answered by the old worker, which then closes it", async () => {
+    const [front, p1] = [await freePort(), await freePort()];
+    await web('wp-01', p1);
+    const cfgFile = path.join(dir, 'keepalive.cfg');
+    const lab = files(1, [p1], front);
+    writeFileSync(cfgFile, lab.cfg);
+    expect(lab.state().status).toBe(0);
+    const old = start(cfgFile);
+    await until(front, 'wp-01', 15_000);
+
+    // One connection, kept alive between requests, as a browser keeps it.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const visit = () =>
+      new Promise<{ status: number; reused: boolean; connection?: string }>((resolve, reject) => {
+        const req = http.get({ host: '127.0.0.1', port: front, path: '/', agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket, connection: res.headers.connection }));
+        });
+        req.on('error', reject);
+      });
+    try {
+      expect(await visit()).toMatchObject({ status: 200, reused: false });
+      expect(await visit()).toMatchObject({ status: 200, reused: true });
+      // A reload (a web node added or gone): a new process takes the port, the old one is told to finish.
+      start(cfgFile, old);
+      await sleep(1000);
+      // Without idle-close-on-response the old worker has closed the idle connection by now, and the request would go
+      // on a new one (or, sent at the wrong moment, be reset); with it the old worker answers it and says it closes.
+      expect(await visit()).toEqual({ status: 200, reused: true, connection: 'close' });
+      expect(await visit()).toMatchObject({ status: 200, reused: false });
+    } finally {
+      agent.destroy();
+    }
   }, 60_000);
 });

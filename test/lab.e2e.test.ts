@@ -101,19 +101,22 @@ function onNode(host: string, command: string, input?: string): string {
   );
 }
 
-/** A request to the site every 200 ms until stopped: how many were sent, and when each failed one was. */
-function siteTraffic(): { stop: () => Promise<{ requests: number; failed: number[] }> } {
+/** A request to the site every 200 ms until stopped: how many were sent, and when each failed one was sent and what it got. */
+function siteTraffic(): { stop: () => Promise<{ requests: number; failed: Failure[] }> } {
   let polling = true;
-  const failed: number[] = [];
+  const failed: Failure[] = [];
   let requests = 0;
   const poll = (async () => {
     while (polling) {
-      const ok = await get(siteUrl()!).then(
-        (a) => a.status === 200,
-        () => false,
+      const at = Date.now();
+      // A request on a kept-alive connection, as a browser sends them: a connection the load balancer drops under
+      // one is a failure too.
+      const why = await get(siteUrl()!).then(
+        (a) => (a.status === 200 ? undefined : `HTTP ${a.status}`),
+        (err: NodeJS.ErrnoException) => `${err.code ?? 'error'}: ${err.message}`,
       );
       requests++;
-      if (!ok) failed.push(Date.now());
+      if (why) failed.push({ at, why });
       await new Promise((r) => setTimeout(r, 200));
     }
   })();
@@ -124,6 +127,17 @@ function siteTraffic(): { stop: () => Promise<{ requests: number; failed: number
       return { requests, failed };
     },
   };
+}
+
+/** A request of siteTraffic's that did not get its page: when it was sent (ms since the epoch), and what it got. */
+interface Failure {
+  at: number;
+  why: string;
+}
+
+/** The failures, each as its time from `started` and what it got: for the log line a test prints. */
+function failuresSince(started: number, failed: Failure[]): string {
+  return failed.length ? ` (${failed.map((f) => `at ${((f.at - started) / 1000).toFixed(1)} s: ${f.why}`).join('; ')})` : '';
 }
 
 /**
@@ -164,7 +178,7 @@ async function underLoad<T>(control: Awaited<ReturnType<typeof labCtl>>, op: () 
     );
     console.log(
       `${what(result)}; ${failed.length} of ${requests} requests failed` +
-        (failed.length ? ` (at ${failed.map((t) => `${((t - started) / 1000).toFixed(1)} s`).join(', ')})` : '') +
+        failuresSince(started, failed) +
         `; writes ${JSON.stringify({ ...writes, lost: writes.lost.length })}, longest write ${writer.latency(t0, t1).max} ms`,
     );
     expect(requests).toBeGreaterThan(50);
@@ -1241,8 +1255,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
       const { requests, failed } = await traffic.stop();
       expect(down.code, down.stderr.slice(-3000)).toBe(0);
       console.log(
-        `scale web 3 → 4: ${upS.toFixed(0)} s; 4 → 2: ${downS.toFixed(0)} s; ${failed.length} of ${requests} requests failed` +
-          (failed.length ? ` (at ${failed.map((t) => `${((t - started) / 1000).toFixed(1)} s`).join(', ')})` : ''),
+        `scale web 3 → 4: ${upS.toFixed(0)} s; 4 → 2: ${downS.toFixed(0)} s; ${failed.length} of ${requests} requests failed` + failuresSince(started, failed),
       );
       expect(JSON.parse(down.stdout)).toMatchObject({ web_nodes: { from: 4, to: 2 }, added: [], removed: ['hawp-wp-03', 'hawp-wp-04'] });
       // The highest-numbered go, one at a time in the order the plan said, each drained before its container goes.

@@ -258,6 +258,10 @@ export function haproxyConfig(p: LabPlan, check: LbHealthcheck, tls?: { domain: 
     '    timeout server 60s',
     `    timeout check ${check.response_timeout_seconds}s`,
     '    load-server-state-from-file global',
+    // A reload (a web node added or gone) must not cost a visitor a request. The old worker would close its idle
+    // keep-alive connections at once, racing a request the client is sending on one (a reset it sees as an error).
+    // With this it answers that next request, then closes; a managed load balancer drops no connection either.
+    '    option idle-close-on-response',
     '',
     'frontend public',
     '    bind :80',
