@@ -670,6 +670,8 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
         expect(maxSpare).toBeLessThanOrEqual(max!);
         // The health check's pool: one child of its own, on the socket nginx's /healthz uses.
         expect(pools['ha-wordpress-health']).toMatchObject({ listen: '/run/php/ha-wordpress-health.sock', pm: 'static', 'pm.max_children': '1' });
+        // A reload (the pool sized anew) waits for the requests in flight, as long as one may run, instead of killing them.
+        expect(pools.global).toEqual({ process_control_timeout: `${www.request_terminate_timeout}s` });
         const opcache = /OPcache = [^\n]*\n;\s+memory for every pool[^:]*: (\d+)/.exec(readFileSync(path.join(out, 'web1', poolFile(mem, set)), 'utf8'))?.[1];
         return [mem, max, Number(opcache)];
       });
