@@ -149,7 +149,7 @@ describe('lab layout (pure)', () => {
     ]);
   });
 
-  it('gives the inventory the S3 endpoint next to the API URL, and sizes PHP-FPM for one vCPU per container', () => {
+  it("gives the inventory the S3 endpoint next to the API URL, and sizes PHP-FPM for the web size's vCPUs (one without a size)", () => {
     const c = labCluster(plan, {});
     expect(c.extraVars).toEqual({
       lab_api_url: 'http://10.213.77.1:8055',
@@ -157,6 +157,22 @@ describe('lab layout (pure)', () => {
       lab_mysql_client_sources: ['10.213.77.1'],
       wordpress_fpm_cpus: 1,
     });
+    const sized = makePlan({
+      workspace: '/tmp/ws',
+      project: 'shop',
+      webNodes: 3,
+      dbNodes: 3,
+      octet: 77,
+      sizes: { web: 's-2vcpu-4gb', db: 's-2vcpu-4gb', lb: 's-1vcpu-1gb' },
+    });
+    expect(labCluster(sized, {}).extraVars.wordpress_fpm_cpus).toBe(2);
+    expect(sized.nodes.map((n) => [n.role, n.size])).toEqual([
+      ...[1, 2, 3].map(() => ['web', 's-2vcpu-4gb']),
+      ...[1, 2, 3].map(() => ['db', 's-2vcpu-4gb']),
+      ['dblb', 's-1vcpu-1gb'],
+      ['dblb', 's-1vcpu-1gb'],
+      ['lb', undefined],
+    ]);
   });
 
   it("keeps the S3 stand-in's buckets outside the lab's directory, which destroy removes", () => {

@@ -39,31 +39,75 @@ export function resizeOrder(resized: tf.Resize[], roles: Roles = {}): tf.Resize[
 /** The cluster's health, asked again for each gate; undefined when the cluster has no data to protect yet. */
 export type Probe = () => Promise<Pick<ClusterStatus, 'healthy' | 'problems' | 'galera' | 'reserved_ip'>>;
 
-export interface ResizeRun {
-  run: tf.TerraformRun;
-  resized: tf.Resize[];
+/** What the gates need, on either target. */
+interface Gates {
   probe?: Probe;
-  /** How long a resized droplet may take to be healthy again. */
+  /** How long a resized node may take to be healthy again. */
   backWithinMs?: number;
   /** How often the gate asks meanwhile. */
   everyMs?: number;
   /** The command that continues after a stop (`ha-wordpress up`). */
   resume: string;
   progress: (line: string) => void;
-  /** terraform's plan and apply (tests give their own). */
-  terraform?: Pick<typeof tf, 'plan' | 'apply'>;
   /**
-   * Takes a node out of its tier before its droplet is shut down (tiers.ts TAKE_OUT: drained, the reserved IP
-   * handed over, desynced), once the cluster holds data; it fails when the node could not be taken out cleanly.
-   * The droplet's services start again at its boot.
+   * Takes a node out of its tier before it is shut down (tiers.ts TAKE_OUT: drained, the reserved IP handed over,
+   * desynced), once the cluster holds data; it fails when the node could not be taken out cleanly. The node's
+   * services start again at its boot.
    */
   takeOut?: (name: string) => Promise<void>;
 }
 
+export interface ResizeRun extends Gates {
+  run: tf.TerraformRun;
+  resized: tf.Resize[];
+  /** terraform's plan and apply (tests give their own). */
+  terraform?: Pick<typeof tf, 'plan' | 'apply'>;
+}
+
 /** Resizes each droplet on its own, gated; returns the names in the order they were resized. */
 export async function applyResizes(r: ResizeRun): Promise<string[]> {
-  const backWithin = r.backWithinMs ?? 15 * 60_000;
   const terraform = r.terraform ?? tf;
+  const address = new Map(r.resized.map((x) => [x.name, x.address]));
+  return rollResizes({
+    ...r,
+    resized: r.resized.map((x) => ({ name: x.name, from: x.from, to: x.to, tier: tierOf(x.address) })),
+    what: 'droplet',
+    // Only this droplet, and nothing lost: a targeted plan that would replace or delete anything is not a resize.
+    prepare: async (one) => {
+      const at = address.get(one.name)!;
+      const planned = await terraform.plan(r.run, { target: [at] });
+      const others = planned.resized.filter((x) => x.address !== at);
+      if (planned.replaced.length || planned.deleted.length || others.length || !planned.resized.some((x) => x.address === at))
+        throw new UserError(`${one.name} was not resized: its plan (terraform plan -target=${at}) is not just its resize; run \`${r.resume}\` to plan again`);
+    },
+    apply: () => terraform.apply(r.run, tf.RESIZE_PLAN_FILE),
+  });
+}
+
+/** One node to resize: a droplet on DigitalOcean, a container's limits in the lab. */
+export interface Resizing {
+  name: string;
+  from: string;
+  to: string;
+  tier: Tier | '';
+}
+
+export interface RollingResize extends Gates {
+  resized: Resizing[];
+  /** What is shut down for a resize, for the messages: "droplet" or "container". */
+  what: string;
+  /** Before the node is taken out: a check that may still refuse it, with nothing changed. */
+  prepare?: (one: Resizing) => Promise<void>;
+  /** The resize itself: the node is shut down, resized and started again. */
+  apply: (one: Resizing) => Promise<void>;
+}
+
+/**
+ * The rolling path either target's resize takes: in the order that costs least, each node prepared, taken out (once
+ * the cluster holds data), resized, and the cluster healthy again before the next; returns the names in that order.
+ */
+export async function rollResizes(r: RollingResize): Promise<string[]> {
+  const backWithin = r.backWithinMs ?? 15 * 60_000;
   let roles: Roles = {};
   if (r.probe) {
     const s = await r.probe();
@@ -75,15 +119,9 @@ export async function applyResizes(r: ResizeRun): Promise<string[]> {
   }
   const done: string[] = [];
   // Healthy before the first; each later one follows a gate that waited for healthy again.
-  for (const one of resizeOrder(r.resized, roles)) {
-    r.progress(`${one.name}: ${one.from} → ${one.to} (the droplet is shut down for it)`);
-    const planned = await terraform.plan(r.run, { target: [one.address] });
-    // Only this droplet, and nothing lost: a targeted plan that would replace or delete anything is not a resize.
-    const others = planned.resized.filter((x) => x.address !== one.address);
-    if (planned.replaced.length || planned.deleted.length || others.length || !planned.resized.some((x) => x.address === one.address))
-      throw new UserError(
-        `${one.name} was not resized: its plan (terraform plan -target=${one.address}) is not just its resize; run \`${r.resume}\` to plan again`,
-      );
+  for (const one of leastCostOrder(r.resized, (x) => x, roles)) {
+    r.progress(`${one.name}: ${one.from} → ${one.to} (the ${r.what} is shut down for it)`);
+    await r.prepare?.(one);
     if (r.probe && r.takeOut) {
       r.progress(`${one.name}: taking it out of its tier first`);
       await r.takeOut(one.name).catch((err: Error) => {
@@ -93,7 +131,7 @@ export async function applyResizes(r: ResizeRun): Promise<string[]> {
         );
       });
     }
-    await terraform.apply(r.run, tf.RESIZE_PLAN_FILE);
+    await r.apply(one);
     if (r.probe)
       await untilHealthy(
         r.probe,

@@ -10,7 +10,8 @@ import { UsageError, UserError } from '../errors.js';
 import { BACKUP_TF_DIR, upBackupStorage } from '../backup/spaces.js';
 import { DB_LB_NODES, monthlyCost } from '../digitalocean/cost.js';
 import type { Size } from '../digitalocean/client.js';
-import type { LabOptions } from '../lab/index.js';
+import type { LabOptions, LabResize } from '../lab/index.js';
+import type { LabSizes } from '../lab/plan.js';
 import { STATE_ROOT } from '../lab/dirs.js';
 import { ansibleVersion, ANSIBLE_HINT, runPlaybook, type RecapRow } from '../runners/ansible.js';
 import { countPlays, PlaybookProgress } from '../runners/playbook-progress.js';
@@ -37,7 +38,7 @@ import {
 import { ansiblePathProblem } from '../workspace/workspace.js';
 import { configFingerprint, whyConfigure } from '../workspace/converged.js';
 import { statusProbe, type ClusterStatus } from './status.js';
-import { applyResizes } from './resize.js';
+import { applyResizes, rollResizes } from './resize.js';
 import { retireNodes } from './retire.js';
 import { isTier, nodeName, TAKE_OUT } from './tiers.js';
 import { keysFor } from '../ssh/exec.js';
@@ -142,9 +143,14 @@ export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
   let cluster: ClusterOutputs | undefined;
   if (doLab) {
     // Containers the new shape has no more (a lower --web-nodes or --db-nodes) leave cleanly before the lab removes them.
-    const shape = await lab.labPlan({ workspace: ws.dir, project: ws.project, webNodes: ws.settings.webNodes, dbNodes: ws.settings.dbNodes });
+    const wanted = { workspace: ws.dir, project: ws.project, webNodes: ws.settings.webNodes, dbNodes: ws.settings.dbNodes, sizes: labSizes(ws) };
+    const shape = await lab.labPlan(wanted);
     const existing = new Set(await lab.labContainers({ workspace: ws.dir, project: ws.project }));
     await refuseEmptyStart(ctx, ws, (name) => !existing.has(name), 'container');
+    // A changed size: each running container it concerns is stopped, given its new limits and started, one at a time
+    // and gated, before anything else changes (as the droplets' resizes come first on DigitalOcean).
+    const resized = await lab.labResizes(wanted);
+    if (resized.length) await resizeContainers(ctx, ws, resized);
     if (shape) await retireLeaving(ctx, ws, (name) => !shape.nodes.some((x) => x.name === name));
     cluster = await phase(
       ctx,
@@ -172,6 +178,42 @@ export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
   await finish(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible, left);
 }
 
+/** The lab's rolling resize of running containers (a changed web-size, db-size or lb-size); gated like a droplet's. */
+async function resizeContainers(ctx: UpContext, ws: Workspace, resized: LabResize[]): Promise<void> {
+  const lab = await import('../lab/index.js');
+  const resume = resumeCommand(ctx, 'up');
+  for (const r of resized)
+    ctx.log.warn(`${r.name} will be RESIZED (${r.from} → ${r.to}): the lab stops its container for it, so up resizes one container at a time`);
+  const options = await labOptions(ctx, ws);
+  await phase(
+    ctx,
+    ws,
+    'resize',
+    `resize: ${resized.length} container${resized.length === 1 ? '' : 's'}, one at a time`,
+    resume,
+    async (p) => {
+      const probe = await clusterGate(ctx, ws);
+      return rollResizes({
+        resized,
+        what: 'container',
+        probe,
+        // Only a cluster that has held data has nodes to take out (and their host keys recorded).
+        takeOut: probe ? await takeOutNode(ctx, ws) : undefined,
+        resume,
+        progress: (line) => {
+          p.status(`resizing ${line}`);
+          aside(() => ctx.log.info(`  resizing ${line}`));
+        },
+        apply: (one) => lab.labResizeNode({ ...options, onStatus: p.status }, one.name),
+      });
+    },
+    (done) => `resize: ${done.join(', ')} resized, one at a time`,
+  );
+}
+
+/** The tiers' droplet sizes, which the lab gives its containers as limits. */
+const labSizes = (ws: Workspace): LabSizes => ({ web: ws.settings.webSize, db: ws.settings.dbSize, lb: ws.settings.lbSize });
+
 /** What the lab needs to converge this workspace's containers (shared with `drill`, which restarts what it broke through it). */
 export async function labOptions(ctx: OpContext, ws: Workspace): Promise<LabOptions> {
   const key = await projectKey(ws);
@@ -195,6 +237,7 @@ export async function labOptions(ctx: OpContext, ws: Workspace): Promise<LabOpti
     // A container made anew has new host keys, like a replaced droplet: the wait phase expects them.
     onCreated: (name) => markRecreated(ws.dir, [name], 'lab'),
     ...(ws.settings.domain ? { domain: ws.settings.domain } : {}),
+    sizes: labSizes(ws),
   };
 }
 

@@ -3,6 +3,7 @@
  * cgroup layout, overlayfs, and a few Debian packages (installed on consent).
  */
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { UserError } from '../errors.js';
 import { exists, hostEnv, run, type Ctx } from './sys.js';
 
@@ -22,15 +23,34 @@ export interface CgroupLayout {
   roots: string[];
   /** The cgroup v2 root, whose `cgroup.kill` stops a whole container at once. */
   unified: string;
+  /**
+   * Where a container's memory and CPU limits (its droplet size, limits.ts) are written: `v2` in its unified cgroup;
+   * `v1` in the memory and cpu hierarchies at these roots (a hybrid host binds those controllers to v1; the roots are
+   * then among `roots`). Undefined: this machine offers neither, and the containers run without limits.
+   */
+  limits?: { kind: 'v2' } | { kind: 'v1'; memory: string; cpu: string };
 }
 
-/** Hybrid (v1 name=systemd + v2 at unified/, as on these machines) or pure v2. */
+/** The cgroup v1 hierarchies a hybrid host's containers join for their limits (the memory and the CPU bandwidth). */
+const V1_LIMIT_ROOTS = { memory: '/sys/fs/cgroup/memory', cpu: '/sys/fs/cgroup/cpu' };
+
+/** Hybrid (v1 name=systemd and controllers + v2 at unified/, as on these machines) or pure v2. */
 export async function cgroupLayout(): Promise<CgroupLayout | undefined> {
-  if (await exists('/sys/fs/cgroup/cgroup.controllers')) return { roots: ['/sys/fs/cgroup'], unified: '/sys/fs/cgroup' };
+  const controllers = async (dir: string) => (await fs.readFile(path.join(dir, 'cgroup.controllers'), 'utf8').catch(() => '')).split(/\s+/);
+  if (await exists('/sys/fs/cgroup/cgroup.controllers')) {
+    const v2 = await controllers('/sys/fs/cgroup');
+    const limits = v2.includes('memory') && v2.includes('cpu') ? { limits: { kind: 'v2' as const } } : {};
+    return { roots: ['/sys/fs/cgroup'], unified: '/sys/fs/cgroup', ...limits };
+  }
   if (await exists('/sys/fs/cgroup/unified/cgroup.procs')) {
     const roots = ['/sys/fs/cgroup/unified'];
     if (await exists('/sys/fs/cgroup/systemd/cgroup.procs')) roots.unshift('/sys/fs/cgroup/systemd');
-    return { roots, unified: '/sys/fs/cgroup/unified' };
+    const v1 = (await exists(path.join(V1_LIMIT_ROOTS.memory, 'memory.limit_in_bytes'))) && (await exists(path.join(V1_LIMIT_ROOTS.cpu, 'cpu.cfs_quota_us')));
+    return {
+      roots: v1 ? [...roots, V1_LIMIT_ROOTS.memory, V1_LIMIT_ROOTS.cpu] : roots,
+      unified: '/sys/fs/cgroup/unified',
+      ...(v1 ? { limits: { kind: 'v1' as const, ...V1_LIMIT_ROOTS } } : {}),
+    };
   }
   return undefined;
 }

@@ -56,10 +56,13 @@ import {
   loadBalancer,
   makePlan,
   parseAptSources,
+  SIZE_FLAG,
   type AptSource,
   type Group,
   type LabPlan,
+  type LabSizes,
 } from './plan.js';
+import { limitsOf, recordedSize, sizeLimits } from './limits.js';
 import { ensureRepo, ensureUpdatesChannel, packageList, publishPointRelease } from './repo.js';
 import { readHolder } from './services.js';
 import { exists, hostEnv, removeTree, unmountUnder, withLock, type Ctx } from './sys.js';
@@ -94,6 +97,8 @@ export interface LabOptions {
   onCreated?: (name: string) => Promise<void>;
   /** The site's domain: the stand-in load balancer then terminates HTTPS for it with the lab CA's certificate (lab/tls.ts). */
   domain?: string;
+  /** The tiers' droplet sizes: each container's memory and CPU limits (limits.ts); absent, none. */
+  sizes?: LabSizes;
 }
 
 // A type alias, not an interface: it must fit inventory.ts's Record<string, unknown> host vars.
@@ -174,10 +179,63 @@ function newCtx(o: { log: Logger; onStatus?: (t: string) => void }, labId: strin
 }
 
 /** The layout of this workspace's lab if it exists on this machine (names, addresses, droplet ids), for status/ssh and tests. */
-export async function labPlan(o: Pick<LabOptions, 'workspace' | 'project' | 'webNodes' | 'dbNodes'>): Promise<LabPlan | undefined> {
+export async function labPlan(o: Pick<LabOptions, 'workspace' | 'project' | 'webNodes' | 'dbNodes' | 'sizes'>): Promise<LabPlan | undefined> {
   const id = identity(o.workspace, o.project);
   const state = await readState(id.labId);
-  return state ? makePlan({ workspace: id.workspace, project: o.project, webNodes: o.webNodes, dbNodes: o.dbNodes, octet: state.octet }) : undefined;
+  return state
+    ? makePlan({ workspace: id.workspace, project: o.project, webNodes: o.webNodes, dbNodes: o.dbNodes, octet: state.octet, sizes: o.sizes })
+    : undefined;
+}
+
+/** Each size the workspace gives, checked: one the lab cannot turn into limits is an error naming its flag. */
+function checkSizes(sizes: LabSizes | undefined): void {
+  if (!sizes) return;
+  limitsOf(sizes.web, SIZE_FLAG.web);
+  limitsOf(sizes.db, SIZE_FLAG.db);
+  limitsOf(sizes.lb, SIZE_FLAG.dblb);
+}
+
+/** A running container whose size is not the workspace's any more: up resizes it (stop, new limits, start), gated. */
+export interface LabResize {
+  name: string;
+  /** The size it runs with; 'no limits' for one started before the lab had sizes. */
+  from: string;
+  to: string;
+  tier: Group;
+}
+
+/** The running containers a changed web-size, db-size or lb-size resizes; none without a lab. */
+export async function labResizes(o: Pick<LabOptions, 'workspace' | 'project' | 'webNodes' | 'dbNodes' | 'sizes'>): Promise<LabResize[]> {
+  checkSizes(o.sizes);
+  const plan = await labPlan(o);
+  if (!plan) return [];
+  const out: LabResize[] = [];
+  for (const node of droplets(plan)) {
+    if (!node.size || !node.group || !(await running(plan.labId, node))) continue;
+    const was = await recordedSize(plan.labId, node.name);
+    if (was !== node.size) out.push({ name: node.name, from: was || 'no limits', to: node.size, tier: node.group });
+  }
+  return out;
+}
+
+/**
+ * Resizes one running container as DigitalOcean resizes a droplet: a clean shutdown, its new limits, a start; done
+ * once it answers SSH again (its services start at its boot; whether its tier has it back is the caller's gate).
+ */
+export async function labResizeNode(o: LabOptions, name: string): Promise<void> {
+  checkSizes(o.sizes);
+  const id = identity(o.workspace, o.project);
+  const ctx = newCtx(o, id.labId);
+  await withLock(ctx, labLock(id.labId), `the lab ${id.labId}`, async () => {
+    const state = await readState(id.labId);
+    const plan = state && makePlan({ ...o, workspace: id.workspace, octet: state.octet });
+    const node = plan?.nodes.find((n) => n.name === name);
+    if (!state || !plan || !node) throw new UserError(`the lab has no ${name} to resize; run \`ha-wordpress up\``);
+    const layout = (await cgroupLayout())!;
+    await stopContainer(ctx, plan.labId, name, layout);
+    await ensureContainer(ctx, { plan, node, imageDir: state.imageDir, layout, adminUser: o.adminUser, publicKey: o.publicKey });
+    await waitForSsh(ctx, plan, 1, [node]);
+  });
 }
 
 /** The containers a lab has now, by name (none when it has no lab). */
@@ -193,6 +251,7 @@ export async function labUp(o: LabOptions): Promise<LabCluster> {
   if (problems.length) throw new UserError(problems.join('; '));
   const bad = checkShape(o);
   if (bad) throw new UserError(`${bad}; fix it, then run up again`);
+  checkSizes(o.sizes);
   if (!/^(ssh-|ecdsa-|sk-)\S+ \S+/.test(o.publicKey.trim()))
     throw new UserError("the project's public key is not an OpenSSH public key line: check ssh-key in ha-wordpress.yml");
   const id = identity(o.workspace, o.project);
@@ -248,7 +307,7 @@ async function up(ctx: Ctx, o: LabOptions, id: ReturnType<typeof identity>): Pro
       await saveState(picked, undefined, '');
       return picked;
     }));
-  const plan = makePlan({ workspace: id.workspace, project: o.project, webNodes: o.webNodes, dbNodes: o.dbNodes, octet });
+  const plan = makePlan({ workspace: id.workspace, project: o.project, webNodes: o.webNodes, dbNodes: o.dbNodes, octet, sizes: o.sizes });
   const mirrors = await hostMirrors();
 
   await sweepBuilds(ctx, IMAGES);
@@ -362,16 +421,15 @@ export function cluster(plan: LabPlan, timings: Record<string, number>, domain?:
       lab_s3_endpoint: `http://${plan.bridgeIp}:${plan.s3Port}`,
       // Reserved-IP traffic reaches HAProxy SNATed to the bridge address (see plan.ts nftRuleset).
       lab_mysql_client_sources: [plan.bridgeIp],
-      // Every container sees all of this machine's cores, which all the nodes share: PHP-FPM is sized
-      // for one vCPU each (the default web droplet's), not for the whole machine (docs/lab.md).
-      wordpress_fpm_cpus: 1,
+      // Every container sees all of this machine's cores (its CPU limit does not show in /proc/cpuinfo): PHP-FPM is
+      // sized for the web droplet size's vCPUs, not for the whole machine (docs/lab.md#sizes).
+      wordpress_fpm_cpus: sizeLimits(plan.nodes.find((n) => n.role === 'web')?.size ?? '')?.cpus ?? 1,
     },
     timings,
   };
 }
 
-async function waitForSsh(ctx: Ctx, plan: LabPlan, started: number): Promise<void> {
-  const nodes = droplets(plan);
+async function waitForSsh(ctx: Ctx, plan: LabPlan, started: number, nodes = droplets(plan)): Promise<void> {
   const deadline = Date.now() + 180_000;
   const pending = new Set(nodes);
   while (pending.size) {

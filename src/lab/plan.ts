@@ -24,7 +24,19 @@ export interface LabNode {
   anchorIp?: string;
   /** Stand-in droplet id; the public load balancer is not a droplet. */
   dropletId?: number;
+  /** The droplet size it stands for: its container's memory and CPU limits (limits.ts); none for the load balancer. */
+  size?: string;
 }
+
+/** The droplet sizes of a workspace's tiers (web-size, db-size, lb-size). */
+export interface LabSizes {
+  web: string;
+  db: string;
+  lb: string;
+}
+
+/** The flag that sets each role's size, for the errors about one. */
+export const SIZE_FLAG: Record<'web' | 'db' | 'dblb', string> = { web: 'web-size', db: 'db-size', dblb: 'lb-size' };
 
 export interface LabPlan {
   labId: string;
@@ -75,7 +87,7 @@ export function checkShape(o: { project: string; webNodes: number; dbNodes: numb
   return undefined;
 }
 
-export function makePlan(o: { workspace: string; project: string; webNodes: number; dbNodes: number; octet: number }): LabPlan {
+export function makePlan(o: { workspace: string; project: string; webNodes: number; dbNodes: number; octet: number; sizes?: LabSizes }): LabPlan {
   const hash = labHash(o.workspace, o.project);
   const net = `10.213.${o.octet}`;
   // Droplet ids look like DigitalOcean's (nine digits), stable for the lab, distinct between labs in practice.
@@ -87,9 +99,16 @@ export function makePlan(o: { workspace: string; project: string; webNodes: numb
   const host = (ip: string) => Number(ip.split('.')[3]);
   const add = (node: Omit<LabNode, 'dropletId'>) => nodes.push({ ...node, dropletId: idBase + host(node.ip) });
   for (let i = 1; i <= o.webNodes; i++)
-    add({ name: `${o.project}-wp-${two(i)}`, role: 'web', group: 'wp_node', machine: `${hash}-w${two(i)}`, ip: `${net}.${10 + i}` });
+    add({ name: `${o.project}-wp-${two(i)}`, role: 'web', group: 'wp_node', machine: `${hash}-w${two(i)}`, ip: `${net}.${10 + i}`, size: o.sizes?.web });
   for (let i = 1; i <= o.dbNodes; i++)
-    add({ name: `${o.project}-db-${two(i)}`, role: 'db', group: 'galera_cluster_node', machine: `${hash}-d${two(i)}`, ip: `${net}.${30 + i}` });
+    add({
+      name: `${o.project}-db-${two(i)}`,
+      role: 'db',
+      group: 'galera_cluster_node',
+      machine: `${hash}-d${two(i)}`,
+      ip: `${net}.${30 + i}`,
+      size: o.sizes?.db,
+    });
   for (let i = 1; i <= 2; i++)
     add({
       name: `${o.project}-dblb-${two(i)}`,
@@ -98,6 +117,7 @@ export function makePlan(o: { workspace: string; project: string; webNodes: numb
       machine: `${hash}-b${two(i)}`,
       ip: `${net}.${40 + i}`,
       anchorIp: `${net}.${50 + i}`,
+      size: o.sizes?.lb,
     });
   nodes.push({ name: `${o.project}-lb`, role: 'lb', machine: `${hash}-lb`, ip: `${net}.2` });
   return {
