@@ -12,7 +12,8 @@
  * node taken out of its tier (drained, the reserved IP handed over,
  * desynced) so the shutdown costs nothing, and the cluster healthy again
  * after it, before the next. The first droplet that does not
- * come back stops it; `up` again resizes the rest.
+ * come back stops it; `up` again resizes the rest. The lab's resizes (a
+ * container's limits, lab/limits.ts) take the same path: rollResizes.
  */
 import { UserError } from '../errors.js';
 import * as tf from '../runners/terraform.js';
