@@ -192,23 +192,30 @@ async function resizeContainers(ctx: UpContext, ws: Workspace, resized: LabResiz
     `resize: ${resized.length} container${resized.length === 1 ? '' : 's'}, one at a time`,
     resume,
     async (p) => {
-      const probe = await clusterGate(ctx, ws);
       return rollResizes({
+        ...(await resizeGates(ctx, ws, resume, p)),
         resized,
         what: 'container',
-        probe,
-        // Only a cluster that has held data has nodes to take out (and their host keys recorded).
-        takeOut: probe ? await takeOutNode(ctx, ws) : undefined,
-        resume,
-        progress: (line) => {
-          p.status(`resizing ${line}`);
-          aside(() => ctx.log.info(`  resizing ${line}`));
-        },
         apply: (one) => lab.labResizeNode({ ...options, onStatus: p.status }, one.name),
       });
     },
     (done) => `resize: ${done.join(', ')} resized, one at a time`,
   );
+}
+
+/** What a rolling resize is gated by on either target: the cluster's health, each node taken out, progress shown. */
+async function resizeGates(ctx: UpContext, ws: Workspace, resume: string, p: { status: (text: string) => void }) {
+  const probe = await clusterGate(ctx, ws);
+  return {
+    probe,
+    // Only a cluster that has held data has nodes to take out (and their host keys recorded).
+    takeOut: probe ? await takeOutNode(ctx, ws) : undefined,
+    resume,
+    progress: (line: string) => {
+      p.status(`resizing ${line}`);
+      aside(() => ctx.log.info(`  resizing ${line}`));
+    },
+  };
 }
 
 /** The tiers' droplet sizes, which the lab gives its containers as limits. */
@@ -336,19 +343,7 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[], conf
           return tf.apply(run, tf.PLAN_FILE);
         }
         // Resizes first, on the whole healthy cluster; then the nodes that go leave; then the rest of the plan.
-        const probe = await clusterGate(ctx, ws);
-        await applyResizes({
-          run,
-          resized: planned.resized,
-          probe,
-          // Only a cluster that has held data has nodes to take out (and their host keys recorded).
-          takeOut: probe ? await takeOutNode(ctx, ws) : undefined,
-          resume,
-          progress: (line) => {
-            p.status(`resizing ${line}`);
-            aside(() => ctx.log.info(`  resizing ${line}`));
-          },
-        });
+        await applyResizes({ ...(await resizeGates(ctx, ws, resume, p)), run, resized: planned.resized });
         await retireLeaving(ctx, ws, (name) => planned.deletedDroplets.includes(name), p);
         // The plan the user confirmed is stale now: plan the rest again, and apply it only if it is no more than that plan's rest.
         const rest = await tf.plan(run);
