@@ -88,6 +88,7 @@ describe('drill: scenarios', () => {
       'scale-web': 0,
       'scale-db': 5000,
       'replace-db': 5000,
+      'resize-db': 5000,
     });
   });
 
@@ -146,13 +147,13 @@ describe('drill: scenarios', () => {
     expect(crash.restoreWithUp).toBeFalsy();
   });
 
-  it('runs planned changes (upgrade, scale, replace) only when named: all is every break, none of them', () => {
-    const changes = ['rolling-upgrade', 'scale-web', 'scale-db', 'replace-db'];
+  it('runs planned changes (upgrade, scale, replace, resize) only when named: all is every break, none of them', () => {
+    const changes = ['rolling-upgrade', 'scale-web', 'scale-db', 'replace-db', 'resize-db'];
     expect(parseScenarios(['all']).every((s) => !s.operation)).toBe(true);
     const named = parseScenarios([changes.join(',')]);
     expect(named.map((s) => [s.name, s.operation])).toEqual(changes.map((c) => [c, c]));
     // No request may fail while web nodes come and go; a Galera change may cost what losing one node does.
-    expect(named.map((s) => s.budgetMs)).toEqual([SINGLE_MS, 0, SINGLE_MS, SINGLE_MS]);
+    expect(named.map((s) => s.budgetMs)).toEqual([SINGLE_MS, 0, SINGLE_MS, SINGLE_MS, SINGLE_MS]);
     for (const s of named) expect(s.victims({ web: ['w1'], db: ['d1'] }, { reserved_ip: { holder: 'h1' } })).toEqual([]);
   });
 
@@ -160,7 +161,7 @@ describe('drill: scenarios', () => {
     expect(() => parseScenarios(['web-node-stop,reboot-everything'])).toThrow(
       new RegExp(
         '--scenario: no scenario "reboot-everything"; choose from haproxy-holder-stop, .*web-php-kill, full-stop, full-crash, ' +
-          'rolling-upgrade, scale-web, scale-db, replace-db, or all \\(every break\\)',
+          'rolling-upgrade, scale-web, scale-db, replace-db, resize-db, or all \\(every break\\)',
       ),
     );
   });

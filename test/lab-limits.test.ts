@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CGROUP_DIR } from '../src/lab/dirs.js';
-import { limitsOf, sizeLimits, writeLimits } from '../src/lab/limits.js';
+import { limitsOf, otherSize, sizeLimits, writeLimits } from '../src/lab/limits.js';
 
 describe('sizeLimits', () => {
   it("reads a slug's vCPUs and memory", () => {
@@ -19,6 +19,14 @@ describe('sizeLimits', () => {
     expect(sizeLimits('s-1vcpu-512mb-10gb')).toEqual({ slug: 's-1vcpu-512mb-10gb', cpus: 1, memoryMiB: 512 });
     expect(sizeLimits('g-2vcpu-8gb')).toEqual({ slug: 'g-2vcpu-8gb', cpus: 2, memoryMiB: 8192 });
     expect(sizeLimits('s-4vcpu-8gb-amd')).toEqual({ slug: 's-4vcpu-8gb-amd', cpus: 4, memoryMiB: 8192 });
+  });
+
+  it("drill's resize-db goes to the same vCPUs with half the memory (twice it below 2 GiB), and back", () => {
+    expect(otherSize('s-2vcpu-4gb')).toBe('s-2vcpu-2gb');
+    expect(otherSize('s-1vcpu-2gb')).toBe('s-1vcpu-1gb');
+    expect(otherSize('s-1vcpu-1gb')).toBe('s-1vcpu-2gb');
+    expect(otherSize('s-1vcpu-512mb-10gb')).toBe('s-1vcpu-1gb');
+    expect(otherSize('g-4vcpu-16gb')).toBe('s-4vcpu-8gb');
   });
 
   it('has nothing for a slug that does not say them; limitsOf names the flag', () => {

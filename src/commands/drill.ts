@@ -28,10 +28,11 @@ import { finishOnInterrupt } from '../runners/process.js';
 import { readInventoryVars, siteUrlOf } from '../workspace/inventory.js';
 import { openWorkspace, siteCa, siteRequest, withLockedWorkspace, type OpContext, type Workspace } from './operate.js';
 import { DEGRADED_EXIT, statusProbe } from './status.js';
-import { labOptions, upLocal } from './up.js';
+import { labOptions, labSizes, resizeContainers, upLocal } from './up.js';
 import { PHP_FPM_UNIT } from './tiers.js';
 import { MAX_DB_NODES, MAX_WEB_NODES } from '../validation/rules.js';
 import type { LabControl } from '../lab/index.js';
+import { otherSize } from '../lab/limits.js';
 
 export type { ScenarioResult } from '../drill/report.js';
 
@@ -211,6 +212,14 @@ async function operate(ctx: DrillContext, ws: Workspace, op: Operation, control:
       const { replaceNode } = await import('./replace.js');
       await replaceNode(quiet, ws, name);
       return [name];
+    }
+    case 'resize-db': {
+      const sizes = labSizes(ws);
+      const other = { ...sizes, db: otherSize(sizes.db) };
+      ctx.log.info(`  the Galera nodes: ${sizes.db} → ${other.db}, then back`);
+      const there = await resizeContainers(quiet, ws, other);
+      await resizeContainers(quiet, ws, sizes);
+      return there;
     }
   }
 }

@@ -10,7 +10,7 @@ import { UsageError, UserError } from '../errors.js';
 import { BACKUP_TF_DIR, upBackupStorage } from '../backup/spaces.js';
 import { DB_LB_NODES, monthlyCost } from '../digitalocean/cost.js';
 import type { Size } from '../digitalocean/client.js';
-import type { LabOptions, LabResize } from '../lab/index.js';
+import type { LabOptions } from '../lab/index.js';
 import type { LabSizes } from '../lab/plan.js';
 import { STATE_ROOT } from '../lab/dirs.js';
 import { ansibleVersion, ANSIBLE_HINT, runPlaybook, type RecapRow } from '../runners/ansible.js';
@@ -149,8 +149,7 @@ export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
     await refuseEmptyStart(ctx, ws, (name) => !existing.has(name), 'container');
     // A changed size: each running container it concerns is stopped, given its new limits and started, one at a time
     // and gated, before anything else changes (as the droplets' resizes come first on DigitalOcean).
-    const resized = await lab.labResizes(wanted);
-    if (resized.length) await resizeContainers(ctx, ws, resized);
+    await resizeContainers(ctx, ws, wanted.sizes);
     if (shape) await retireLeaving(ctx, ws, (name) => !shape.nodes.some((x) => x.name === name));
     cluster = await phase(
       ctx,
@@ -178,14 +177,19 @@ export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
   await finish(ctx, ws, cluster ?? (await clusterFromInventory(ws)), doAnsible, left);
 }
 
-/** The lab's rolling resize of running containers (a changed web-size, db-size or lb-size); gated like a droplet's. */
-async function resizeContainers(ctx: UpContext, ws: Workspace, resized: LabResize[]): Promise<void> {
+/**
+ * The lab's rolling resize of the running containers whose size is not `sizes` (a changed web-size, db-size or
+ * lb-size; `drill --scenario resize-db` gives others), gated like a droplet's; returns the names resized, in order.
+ */
+export async function resizeContainers(ctx: UpContext, ws: Workspace, sizes: LabSizes): Promise<string[]> {
   const lab = await import('../lab/index.js');
+  const resized = await lab.labResizes({ workspace: ws.dir, project: ws.project, webNodes: ws.settings.webNodes, dbNodes: ws.settings.dbNodes, sizes });
+  if (!resized.length) return [];
   const resume = resumeCommand(ctx, 'up');
   for (const r of resized)
     ctx.log.warn(`${r.name} will be RESIZED (${r.from} → ${r.to}): the lab stops its container for it, so up resizes one container at a time`);
-  const options = await labOptions(ctx, ws);
-  await phase(
+  const options = { ...(await labOptions(ctx, ws)), sizes };
+  return phase(
     ctx,
     ws,
     'resize',
@@ -219,7 +223,7 @@ async function resizeGates(ctx: UpContext, ws: Workspace, resume: string, p: { s
 }
 
 /** The tiers' droplet sizes, which the lab gives its containers as limits. */
-const labSizes = (ws: Workspace): LabSizes => ({ web: ws.settings.webSize, db: ws.settings.dbSize, lb: ws.settings.lbSize });
+export const labSizes = (ws: Workspace): LabSizes => ({ web: ws.settings.webSize, db: ws.settings.dbSize, lb: ws.settings.lbSize });
 
 /** What the lab needs to converge this workspace's containers (shared with `drill`, which restarts what it broke through it). */
 export async function labOptions(ctx: OpContext, ws: Workspace): Promise<LabOptions> {

@@ -58,7 +58,7 @@ export interface Scenario {
 }
 
 /** The changes to a live cluster a drill can run (drill.ts says how each one is run). */
-export type Operation = 'rolling-upgrade' | 'scale-web' | 'scale-db' | 'replace-db';
+export type Operation = 'rolling-upgrade' | 'scale-web' | 'scale-db' | 'replace-db' | 'resize-db';
 
 /** A change's budget of 0: not one request may fail (web and HAProxy nodes are taken out before they are touched). */
 export const NO_FAILED_REQUEST = 0;
@@ -160,6 +160,13 @@ export const SCENARIOS: Scenario[] = [
     budgetMs: SINGLE_MS,
     victims: () => [],
     operation: 'replace-db',
+  },
+  {
+    name: 'resize-db',
+    what: "every Galera node resized (the lab: its container's limits) to half or twice its memory, then back, as up resizes: one at a time",
+    budgetMs: SINGLE_MS,
+    victims: () => [],
+    operation: 'resize-db',
   },
 ];
 

@@ -42,6 +42,13 @@ export function limitsOf(slug: string, flag: string): Limits {
   return l;
 }
 
+/** A size of the same vCPUs and half the memory (twice it, below 2 GiB): what a resize there and back goes through. */
+export function otherSize(slug: string): string {
+  const l = limitsOf(slug, 'db-size');
+  const mib = l.memoryMiB >= 2048 ? l.memoryMiB / 2 : l.memoryMiB * 2;
+  return `s-${l.cpus}vcpu-${mib % 1024 === 0 ? `${mib / 1024}gb` : `${mib}mb`}`;
+}
+
 /** CFS period: the quota is this many µs of CPU time per period for each vCPU. */
 const CPU_PERIOD_US = 100_000;
 

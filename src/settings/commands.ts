@@ -429,17 +429,19 @@ Examples:
       chosen scenarios; full-stop shuts every database node down and recovers
       with up (full-crash kills them all at once; starting them is enough)
 
-  $ ha-wordpress drill --scenario rolling-upgrade,scale-web,scale-db,replace-db
+  $ ha-wordpress drill --scenario rolling-upgrade,scale-web,scale-db,replace-db,resize-db
       planned changes under the same load: upgrade, scale up and back, replace
-      a Galera node; what each cost, and how long it took
+      a Galera node, resize the Galera nodes and back; what each cost, and how
+      long it took
 
 Scenarios: haproxy-holder-stop, galera-node-kill, web-node-stop, one-of-each
 (the default set); haproxy-holder-kill, web-node-kill, web-php-kill,
 full-stop, full-crash on request (all: every one of these). Planned changes,
-only when named: rolling-upgrade, scale-web, scale-db, replace-db. Exit code 0
-when every outage is within budget (5 s for one node, 10 s for one of each
-tier, no failed request for scale-web), no acknowledged write is lost, every
-scenario healed and status saw each failure within 10 s; 3 otherwise.
+only when named: rolling-upgrade, scale-web, scale-db, replace-db, resize-db.
+Exit code 0 when every outage is within budget (5 s for one node, 10 s for
+one of each tier, no failed request for scale-web), no acknowledged write is
+lost, every scenario healed and status saw each failure within 10 s; 3
+otherwise.
 Local target only: it breaks nodes on purpose.`,
   },
 ];
