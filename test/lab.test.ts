@@ -166,7 +166,11 @@ describe('lab layout (pure)', () => {
       sizes: { web: 's-2vcpu-4gb', db: 's-2vcpu-4gb', lb: 's-1vcpu-1gb' },
     });
     expect(labCluster(sized, {}).extraVars.wordpress_fpm_cpus).toBe(2);
-    expect(sized.nodes.map((n) => [n.role, n.size])).toEqual([
+    // A size the lab cannot read is refused where the plan is made, naming its flag.
+    expect(() =>
+      makePlan({ workspace: '/tmp/ws', project: 'shop', webNodes: 3, dbNodes: 3, octet: 77, sizes: { web: 's-1vcpu-2gb', db: 'c-2', lb: 's-1vcpu-1gb' } }),
+    ).toThrow(/^--db-size c-2: the lab cannot tell/);
+    expect(sized.nodes.map((n) => [n.role, n.limits?.slug])).toEqual([
       ...[1, 2, 3].map(() => ['web', 's-2vcpu-4gb']),
       ...[1, 2, 3].map(() => ['db', 's-2vcpu-4gb']),
       ['dblb', 's-1vcpu-1gb'],

@@ -195,14 +195,13 @@ export async function resizeContainers(ctx: UpContext, ws: Workspace, sizes: Lab
     'resize',
     `resize: ${resized.length} container${resized.length === 1 ? '' : 's'}, one at a time`,
     resume,
-    async (p) => {
-      return rollResizes({
+    async (p) =>
+      rollResizes({
         ...(await resizeGates(ctx, ws, resume, p)),
         resized,
         what: 'container',
         apply: (one) => lab.labResizeNode({ ...options, onStatus: p.status }, one.name),
-      });
-    },
+      }),
     (done) => `resize: ${done.join(', ')} resized, one at a time`,
   );
 }

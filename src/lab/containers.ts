@@ -12,8 +12,8 @@ import { UserError } from '../errors.js';
 import { sleep } from '../util/sleep.js';
 import { CGROUP_DIR, labDir } from './dirs.js';
 import type { CgroupLayout } from './host.js';
-import { limitsOf, recordSize, writeLimits } from './limits.js';
-import { aptSources, hostsFile, networkdUnit, SIZE_FLAG, type LabNode, type LabPlan } from './plan.js';
+import { recordSize, writeLimits } from './limits.js';
+import { aptSources, hostsFile, networkdUnit, type LabNode, type LabPlan } from './plan.js';
 import { writeSeed } from './cloud-init.js';
 import { exists, findInit, findProcesses, hostEnv, isOurs, killProcesses, mountsUnder, readPid, removeTree, run, unmountUnder, type Ctx } from './sys.js';
 import { writeAtomic } from '../workspace/files.js';
@@ -141,9 +141,9 @@ export async function ensureContainer(ctx: Ctx, o: StartOptions): Promise<'runni
   const cgs = cgroupDirs(o.layout, plan.labId, node.name);
   for (const cg of cgs) await fs.mkdir(cg, { recursive: true });
   // Its droplet size, as limits the container starts under (a resize is a stop and a start with new ones).
-  if (node.size && node.role !== 'lb') {
-    await writeLimits(o.layout, plan.labId, node.name, limitsOf(node.size, SIZE_FLAG[node.role]));
-    await recordSize(plan.labId, node.name, node.size);
+  if (node.limits) {
+    await writeLimits(o.layout, plan.labId, node.name, node.limits);
+    await recordSize(plan.labId, node.name, node.limits.slug);
   }
   const args = [
     '--boot',

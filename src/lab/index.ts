@@ -56,13 +56,12 @@ import {
   loadBalancer,
   makePlan,
   parseAptSources,
-  SIZE_FLAG,
   type AptSource,
   type Group,
   type LabPlan,
   type LabSizes,
 } from './plan.js';
-import { limitsOf, recordedSize, sizeLimits } from './limits.js';
+import { recordedSize } from './limits.js';
 import { ensureRepo, ensureUpdatesChannel, packageList, publishPointRelease } from './repo.js';
 import { readHolder } from './services.js';
 import { exists, hostEnv, removeTree, unmountUnder, withLock, type Ctx } from './sys.js';
@@ -187,14 +186,6 @@ export async function labPlan(o: Pick<LabOptions, 'workspace' | 'project' | 'web
     : undefined;
 }
 
-/** Each size the workspace gives, checked: one the lab cannot turn into limits is an error naming its flag. */
-function checkSizes(sizes: LabSizes | undefined): void {
-  if (!sizes) return;
-  limitsOf(sizes.web, SIZE_FLAG.web);
-  limitsOf(sizes.db, SIZE_FLAG.db);
-  limitsOf(sizes.lb, SIZE_FLAG.dblb);
-}
-
 /** A running container whose size is not the workspace's any more: up resizes it (stop, new limits, start), gated. */
 export interface LabResize {
   name: string;
@@ -206,14 +197,13 @@ export interface LabResize {
 
 /** The running containers a changed web-size, db-size or lb-size resizes; none without a lab. */
 export async function labResizes(o: Pick<LabOptions, 'workspace' | 'project' | 'webNodes' | 'dbNodes' | 'sizes'>): Promise<LabResize[]> {
-  checkSizes(o.sizes);
   const plan = await labPlan(o);
   if (!plan) return [];
   const out: LabResize[] = [];
   for (const node of droplets(plan)) {
-    if (!node.size || !node.group || !(await running(plan.labId, node))) continue;
+    if (!node.limits || !node.group || !(await running(plan.labId, node))) continue;
     const was = await recordedSize(plan.labId, node.name);
-    if (was !== node.size) out.push({ name: node.name, from: was || 'no limits', to: node.size, tier: node.group });
+    if (was !== node.limits.slug) out.push({ name: node.name, from: was || 'no limits', to: node.limits.slug, tier: node.group });
   }
   return out;
 }
@@ -223,7 +213,6 @@ export async function labResizes(o: Pick<LabOptions, 'workspace' | 'project' | '
  * once it answers SSH again (its services start at its boot; whether its tier has it back is the caller's gate).
  */
 export async function labResizeNode(o: LabOptions, name: string): Promise<void> {
-  checkSizes(o.sizes);
   const id = identity(o.workspace, o.project);
   const ctx = newCtx(o, id.labId);
   await withLock(ctx, labLock(id.labId), `the lab ${id.labId}`, async () => {
@@ -251,7 +240,8 @@ export async function labUp(o: LabOptions): Promise<LabCluster> {
   if (problems.length) throw new UserError(problems.join('; '));
   const bad = checkShape(o);
   if (bad) throw new UserError(`${bad}; fix it, then run up again`);
-  checkSizes(o.sizes);
+  // makePlan reads the sizes: one the lab cannot turn into limits is refused before anything is made.
+  makePlan({ ...o, octet: 1 });
   if (!/^(ssh-|ecdsa-|sk-)\S+ \S+/.test(o.publicKey.trim()))
     throw new UserError("the project's public key is not an OpenSSH public key line: check ssh-key in ha-wordpress.yml");
   const id = identity(o.workspace, o.project);
@@ -423,7 +413,7 @@ export function cluster(plan: LabPlan, timings: Record<string, number>, domain?:
       lab_mysql_client_sources: [plan.bridgeIp],
       // Every container sees all of this machine's cores (its CPU limit does not show in /proc/cpuinfo): PHP-FPM is
       // sized for the web droplet size's vCPUs, not for the whole machine (docs/lab.md#sizes).
-      wordpress_fpm_cpus: sizeLimits(plan.nodes.find((n) => n.role === 'web')?.size ?? '')?.cpus ?? 1,
+      wordpress_fpm_cpus: plan.nodes.find((n) => n.role === 'web')?.limits?.cpus ?? 1,
     },
     timings,
   };

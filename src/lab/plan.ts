@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { problemLine, SETTING, type Setting } from '../settings/table.js';
 import { UserError } from '../errors.js';
+import { limitsOf, type Limits } from './limits.js';
 
 export type Role = 'web' | 'db' | 'dblb' | 'lb';
 export type Group = 'wp_node' | 'galera_cluster_node' | 'galera_loadbalancer';
@@ -24,8 +25,8 @@ export interface LabNode {
   anchorIp?: string;
   /** Stand-in droplet id; the public load balancer is not a droplet. */
   dropletId?: number;
-  /** The droplet size it stands for: its container's memory and CPU limits (limits.ts); none for the load balancer. */
-  size?: string;
+  /** The droplet size it stands for, as its container's memory and CPU limits (limits.ts); none for the load balancer. */
+  limits?: Limits;
 }
 
 /** The droplet sizes of a workspace's tiers (web-size, db-size, lb-size). */
@@ -34,9 +35,6 @@ export interface LabSizes {
   db: string;
   lb: string;
 }
-
-/** The flag that sets each role's size, for the errors about one. */
-export const SIZE_FLAG: Record<'web' | 'db' | 'dblb', string> = { web: 'web-size', db: 'db-size', dblb: 'lb-size' };
 
 export interface LabPlan {
   labId: string;
@@ -98,8 +96,10 @@ export function makePlan(o: { workspace: string; project: string; webNodes: numb
   // never gives an existing node (or the reserved IP's holder record) another identity.
   const host = (ip: string) => Number(ip.split('.')[3]);
   const add = (node: Omit<LabNode, 'dropletId'>) => nodes.push({ ...node, dropletId: idBase + host(node.ip) });
+  // Each size read once, here: a slug the lab cannot turn into limits stops whoever asked, naming its flag.
+  const limits = o.sizes && { web: limitsOf(o.sizes.web, 'web-size'), db: limitsOf(o.sizes.db, 'db-size'), lb: limitsOf(o.sizes.lb, 'lb-size') };
   for (let i = 1; i <= o.webNodes; i++)
-    add({ name: `${o.project}-wp-${two(i)}`, role: 'web', group: 'wp_node', machine: `${hash}-w${two(i)}`, ip: `${net}.${10 + i}`, size: o.sizes?.web });
+    add({ name: `${o.project}-wp-${two(i)}`, role: 'web', group: 'wp_node', machine: `${hash}-w${two(i)}`, ip: `${net}.${10 + i}`, limits: limits?.web });
   for (let i = 1; i <= o.dbNodes; i++)
     add({
       name: `${o.project}-db-${two(i)}`,
@@ -107,7 +107,7 @@ export function makePlan(o: { workspace: string; project: string; webNodes: numb
       group: 'galera_cluster_node',
       machine: `${hash}-d${two(i)}`,
       ip: `${net}.${30 + i}`,
-      size: o.sizes?.db,
+      limits: limits?.db,
     });
   for (let i = 1; i <= 2; i++)
     add({
@@ -117,7 +117,7 @@ export function makePlan(o: { workspace: string; project: string; webNodes: numb
       machine: `${hash}-b${two(i)}`,
       ip: `${net}.${40 + i}`,
       anchorIp: `${net}.${50 + i}`,
-      size: o.sizes?.lb,
+      limits: limits?.lb,
     });
   nodes.push({ name: `${o.project}-lb`, role: 'lb', machine: `${hash}-lb`, ip: `${net}.2` });
   return {
