@@ -79,7 +79,6 @@ function inventory(): string {
         load_balancer_ip: '203.0.113.10',
         db_reserved_ip: '203.0.113.20',
         lab_api_url: 'http://192.0.2.1:8080',
-        lab_mysql_client_sources: ['192.0.2.1'],
       },
       children: {
         wp_node: { hosts: pick('web1', 'web2') },
@@ -951,7 +950,10 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
       expect(rules('db1')).toContain(`ip saddr { ${cluster} } tcp dport { 3306, 4444, 4567, 4568, 9200 } accept`);
       expect(rules('db1')).toContain(`ip saddr { ${cluster} } udp dport { 4567 } accept`);
       expect(rules('db1').some((r) => / 80 /.test(r) || /dport 8404/.test(r))).toBe(false);
-      expect(rules('lb1')).toContain('ip saddr { 10.10.0.31, 10.10.0.32, 192.0.2.1, 198.51.100.31, 198.51.100.32 } tcp dport 3306 accept');
+      // The reserved IP arrives from the web nodes' public addresses; their VPC addresses are there for HAProxy's own address.
+      expect(rules('lb1')).toContain('ip saddr { 10.10.0.31, 10.10.0.32, 198.51.100.31, 198.51.100.32 } tcp dport 3306 accept');
+      // Galera's ports from the VPC only: no rule on a database node names a public address.
+      expect(rules('db1').filter((r) => /198\.51\.100\./.test(r))).toEqual([]);
       expect(rules('lb1')).toContain('ip saddr { 10.10.0.22 } ip protocol 112 accept');
       expect(rules('lb2')).toContain('ip saddr { 10.10.0.21 } ip protocol 112 accept');
       // HAProxy peers (the shared writer table): only from the other HAProxy node.

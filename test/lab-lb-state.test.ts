@@ -49,7 +49,7 @@ needs('haproxy', 'python3').describe("the stand-in load balancer's check states 
       .replace('bind :80', `bind 127.0.0.1:${front}`);
     plan.nodes
       .filter((n) => n.role === 'web')
-      .forEach((n, i) => (cfg = cfg.replace(`${n.ip}:80 check port ${check.port}`, `127.0.0.1:${ports[i]} check port ${ports[i]}`)));
+      .forEach((n, i) => (cfg = cfg.replace(`${n.vpcIp}:80 check port ${check.port}`, `127.0.0.1:${ports[i]} check port ${ports[i]}`)));
     const { argv } = lbServerState(plan, check);
     const script = argv[2]!.replaceAll('/run/haproxy/admin.sock', sock).replaceAll(LB_SERVER_STATE, state);
     const args = argv.slice(3).map((a, i) => a.replace(/^([^,]+),[^,]+,80,\d+$/, `$1,127.0.0.1,${ports[i]},${ports[i]}`));

@@ -203,11 +203,13 @@ async function labCtl(webNodes = 3) {
   return control!;
 }
 
-function inventory(): { group: string; name: string; ip: string }[] {
+function inventory(): { group: string; name: string; ip: string; privateIp: string }[] {
   const inv = yaml.load(readFileSync(path.join(ws, 'ansible', 'inventory', 'hosts.yml'), 'utf8')) as {
-    all: { children: Record<string, { hosts: Record<string, { ansible_host: string }> }> };
+    all: { children: Record<string, { hosts: Record<string, { ansible_host: string; private_ip: string }> }> };
   };
-  return Object.entries(inv.all.children).flatMap(([group, g]) => Object.entries(g.hosts).map(([name, h]) => ({ group, name, ip: h.ansible_host })));
+  return Object.entries(inv.all.children).flatMap(([group, g]) =>
+    Object.entries(g.hosts).map(([name, h]) => ({ group, name, ip: h.ansible_host, privateIp: h.private_ip })),
+  );
 }
 
 /** The inventory's variables (the lab's addresses and endpoints). */
@@ -450,7 +452,7 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
     const vault = yaml.load(ansibleVaultDecrypt(path.join(ws, 'ansible/group_vars/galera_loadbalancer/vault.yml'), pwFile)) as Record<string, string | number>;
     for (const n of inventory().filter((h) => h.group === 'galera_loadbalancer')) {
       // The stats credentials go to curl on stdin (-K -), not on a command line.
-      const config = `user = "${vault.vault_haproxy_stats_user}:${vault.vault_haproxy_stats_pass}"\nurl = "http://${n.ip}:${vault.vault_haproxy_stats_port}/;csv"\n`;
+      const config = `user = "${vault.vault_haproxy_stats_user}:${vault.vault_haproxy_stats_pass}"\nurl = "http://${n.privateIp}:${vault.vault_haproxy_stats_port}/;csv"\n`;
       const csv = onNode(n.ip, 'curl -sf -K -', config);
       const rows = csv
         .split('\n')
@@ -462,6 +464,42 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
         `${n.name}: ${csv}`,
       ).toHaveLength(3);
     }
+  });
+
+  it("the network is a droplet's: Galera's ports only on the VPC, and HAProxy sees a web node's public address through the reserved IP", () => {
+    const [db] = inventory().filter((h) => h.group === 'galera_cluster_node');
+    const lbs = inventory().filter((h) => h.group === 'galera_loadbalancer');
+    const web = inventory().find((h) => h.group === 'wp_node')!;
+    // From a HAProxy node: the database node's VPC address answers on every Galera port; its public address is
+    // dropped by the host firewall (a timeout, not a refusal: nothing answers at all).
+    const probe = (to: string, port: number) =>
+      onNode(
+        lbs[0]!.ip,
+        `python3 -c "import socket\ntry:\n socket.create_connection(('${to}', ${port}), timeout=3); print('open')\n` +
+          `except socket.timeout: print('timeout')\nexcept OSError as e: print('refused' if e.errno == 111 else e)"`,
+      ).trim();
+    for (const port of [3306, 4567, 9200]) {
+      expect(probe(db!.privateIp, port), `VPC :${port}`).toBe('open');
+      expect(probe(db!.ip, port), `public :${port}`).toBe('timeout');
+    }
+    // A connection from the web node to the reserved IP, held open while the holder is asked who is connected.
+    const reserved = labVars().db_reserved_ip!;
+    onNode(web.ip, `setsid python3 -c "import socket, time; s = socket.create_connection(('${reserved}', 3306)); time.sleep(8)" </dev/null >/dev/null 2>&1 &`);
+    const peers = () =>
+      lbs.flatMap((n) =>
+        onNode(n.ip, "sudo ss -Htn state established '( sport = :3306 )'")
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => l.trim().split(/\s+/).pop()!.replace(/:\d+$/, '')),
+      );
+    let seen: string[] = [];
+    for (let i = 0; i < 20 && !seen.includes(web.ip); i++) {
+      seen = peers();
+      if (!seen.includes(web.ip)) execFileSync('sleep', ['0.3']);
+    }
+    expect(seen).toContain(web.ip);
+    expect(seen).not.toContain(web.privateIp);
   });
 
   it('status --json reports the cluster healthy (exit 0): 8 nodes reachable, Galera 3 Synced, one reserved-IP holder, the site answering', async () => {

@@ -19,6 +19,7 @@ import {
   DEFAULT_PACKAGES,
   debianMirrors,
   makePlan,
+  networkdUnits,
   nftRuleset,
   parseAptSimulation,
   parseAptSources,
@@ -42,7 +43,7 @@ const inside = (parent: string, child: string) => {
 describe('lab layout (pure)', () => {
   const plan = makePlan({ workspace: '/w', project: 'hawp', webNodes: 3, dbNodes: 5, octet: 77 });
 
-  it('names hosts like terraform and gives each an address on the lab /24', () => {
+  it('names hosts like terraform and gives each a public and a VPC address, as a droplet has', () => {
     expect(plan.nodes.map((n) => n.name)).toEqual([
       'hawp-wp-01',
       'hawp-wp-02',
@@ -58,10 +59,13 @@ describe('lab layout (pure)', () => {
     ]);
     expect(new Set(plan.nodes.map((n) => n.ip)).size).toBe(plan.nodes.length);
     for (const n of plan.nodes) expect(n.ip).toMatch(/^10\.213\.77\.\d+$/);
+    for (const n of plan.nodes) expect(n.vpcIp).toBe(n.ip.replace(/^10\.213\./, '10.214.'));
+    expect([plan.subnet, plan.vpcSubnet]).toEqual(['10.213.77.0/24', '10.214.77.0/24']);
     expect(plan.nodes.filter((n) => n.anchorIp).map((n) => n.name)).toEqual(['hawp-dblb-01', 'hawp-dblb-02']);
-    // veth names are vb-<machine>: must fit IFNAMSIZ (15) and differ between labs.
+    // veth names are vb-<machine> and vp-<machine>: must fit IFNAMSIZ (15) and differ between labs.
     for (const n of plan.nodes) expect(`vb-${n.machine}`.length).toBeLessThanOrEqual(15);
-    expect(plan.bridge.length).toBeLessThanOrEqual(15);
+    for (const b of [plan.bridge, plan.vpcBridge]) expect(b.length).toBeLessThanOrEqual(15);
+    expect(plan.bridge).not.toBe(plan.vpcBridge);
     expect(makePlan({ workspace: '/other', project: 'hawp', webNodes: 3, dbNodes: 3, octet: 77 }).nodes[0]!.machine).not.toBe(plan.nodes[0]!.machine);
     expect(new Set(plan.nodes.filter((n) => n.dropletId).map((n) => n.dropletId)).size).toBe(10);
   });
@@ -125,13 +129,29 @@ describe('lab layout (pure)', () => {
     ]);
   });
 
-  it('keeps forwarding bridge-only and DNATs the reserved IP to the holder', () => {
+  it('keeps forwarding bridge-only and DNATs the reserved IP to the holder, with no SNAT (the holder sees the client)', () => {
     const rules = nftRuleset(plan, '10.213.77.51', 'stamp');
     expect(rules).toContain(`iifname "${plan.bridge}" oifname "${plan.bridge}" accept`);
     expect(rules).toContain(`iifname "${plan.bridge}" drop`);
     expect(rules).toContain(`oifname "${plan.bridge}" drop`);
     expect(rules).toContain(`elements = { ${plan.reservedIp} : 10.213.77.51 }`);
-    expect(rules).toContain(`snat to ${plan.bridgeIp}`);
+    expect(rules).not.toMatch(/snat|masquerade/);
+  });
+
+  it("routes each node's public traffic through the host and keeps the VPC a plain /24 (networkd files)", () => {
+    const dblb = plan.nodes.find((n) => n.name === 'hawp-dblb-01')!;
+    const units = networkdUnits(plan, dblb);
+    expect(Object.keys(units)).toEqual(['10-eth0.network', '20-eth1.network']);
+    const eth0 = units['10-eth0.network']!;
+    expect(eth0).toMatch(/^Name=eth0$/m);
+    // A /32: no other node is on-link, so what it sends to one goes to the host (where the reserved IP is translated).
+    expect(eth0.match(/^Address=.*$/gm)).toEqual([`Address=${dblb.ip}/32`, `Address=${dblb.anchorIp}/32`]);
+    expect(eth0).toContain(`Destination=${plan.subnet}\nGateway=${plan.bridgeIp}\nGatewayOnLink=yes\nPreferredSource=${dblb.ip}\n`);
+    expect(eth0).not.toMatch(/0\.0\.0\.0|Gateway=.*\n(?!GatewayOnLink)/);
+    const eth1 = units['20-eth1.network']!;
+    expect(eth1).toMatch(/^Name=eth1$/m);
+    expect(eth1.match(/^Address=.*$/gm)).toEqual([`Address=${dblb.vpcIp}/24`]);
+    expect(eth1).not.toMatch(/Gateway|Route/);
   });
 
   it("lets the containers reach the S3 stand-in's port on the bridge address as they reach the services' ports", () => {
@@ -154,7 +174,6 @@ describe('lab layout (pure)', () => {
     expect(c.extraVars).toEqual({
       lab_api_url: 'http://10.213.77.1:8055',
       lab_s3_endpoint: 'http://10.213.77.1:8057',
-      lab_mysql_client_sources: ['10.213.77.1'],
       wordpress_fpm_cpus: 1,
     });
     const sized = makePlan({
@@ -493,11 +512,12 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     expect(Object.keys(cluster.inventory.galera_cluster_node)).toEqual(['hwt-db-01', 'hwt-db-02', 'hwt-db-03']);
     expect(Object.keys(cluster.inventory.galera_loadbalancer)).toEqual(['hwt-dblb-01', 'hwt-dblb-02']);
     for (const g of Object.values(cluster.inventory))
-      for (const h of Object.values(g)) expect(h).toEqual({ ansible_host: expect.stringMatching(/^10\.213\.\d+\.\d+$/), private_ip: h.ansible_host });
+      for (const h of Object.values(g))
+        expect(h).toEqual({ ansible_host: expect.stringMatching(/^10\.213\.\d+\.\d+$/), private_ip: h.ansible_host.replace(/^10\.213\./, '10.214.') });
     expect(cluster.loadBalancerIp).toBe(node('hwt-lb').ip);
     expect(cluster.dbReservedIp).toBe(plan.reservedIp);
     expect(cluster.apiUrl).toBe(`http://${plan.bridgeIp}:8055`);
-    expect(cluster.extraVars).toMatchObject({ lab_api_url: cluster.apiUrl, lab_mysql_client_sources: [plan.bridgeIp] });
+    expect(cluster.extraVars).toMatchObject({ lab_api_url: cluster.apiUrl });
     expect(cluster.extraVars.lab_s3_endpoint).toBe(`http://${plan.bridgeIp}:8057`);
     expect(lines.filter((l) => l.startsWith('warn '))).toEqual([]);
   }, 600_000);
@@ -553,7 +573,7 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     expect(await metadata(wp, 'id')).toBe(String(wp.dropletId));
     expect(await metadata(wp, 'hostname')).toBe('hwt-wp-01');
     expect(await metadata(wp, 'interfaces/public/0/ipv4/address')).toBe(wp.ip);
-    expect(await metadata(wp, 'interfaces/private/0/ipv4/address')).toBe(wp.ip);
+    expect(await metadata(wp, 'interfaces/private/0/ipv4/address')).toBe(wp.vpcIp);
     expect(await metadata(wp, 'interfaces/public/0/anchor_ipv4/address')).toBe('HTTP 404');
     expect(await metadata(wp, 'reserved_ip/ipv4/active')).toBe('false');
     for (const name of ['hwt-dblb-01', 'hwt-dblb-02']) {
@@ -568,6 +588,19 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     expect(await metadata(node('hwt-dblb-02'), 'reserved_ip/ipv4/ip_address')).toBe('HTTP 404');
   }, 120_000);
 
+  it("each container has a droplet's two interfaces: eth0 public, eth1 on the VPC bridge, which the host has no address on", async () => {
+    type Addr = { ifname: string; addr_info: { local: string; prefixlen: number }[] };
+    for (const n of [node('hwt-wp-01'), node('hwt-dblb-01'), node('hwt-lb')]) {
+      const addrs = JSON.parse((await sh(n, 'ip -j -4 addr show')).stdout) as Addr[];
+      const of = (i: string) => addrs.find((a) => a.ifname === i)?.addr_info.map((x) => `${x.local}/${x.prefixlen}`);
+      expect(of('eth0'), n.name).toEqual([`${n.ip}/32`, ...(n.anchorIp ? [`${n.anchorIp}/32`] : [])]);
+      expect(of('eth1'), n.name).toEqual([`${n.vpcIp}/24`]);
+    }
+    const host = await runTool('ip', ['-4', '-o', 'addr', 'show', 'dev', plan.vpcBridge]);
+    expect(host.code).toBe(0);
+    expect(host.stdout.trim()).toBe('');
+  }, 60_000);
+
   it('the API moves the reserved IP like DigitalOcean and traffic to it follows; a wrong token gets 401', async () => {
     // A listener on each HAProxy node that says who it is and who it sees (in /var/tmp: nspawn gives /tmp a tmpfs).
     const listener =
@@ -579,7 +612,10 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     await fs.writeFile(path.join(labDir(plan.labId), 'containers', 'hwt-dblb-02', 'root', 'var', 'tmp', 'listen.py'), listener);
     for (const name of ['hwt-dblb-01', 'hwt-dblb-02']) await sh(node(name), 'setsid python3 /var/tmp/listen.py </dev/null >/dev/null 2>&1 &');
     const web = node('hwt-wp-01');
-    await expect.poll(() => greet(web, plan.reservedIp, 3306).catch(() => ''), { timeout: 30_000 }).toBe(`hwt-dblb-01 ${plan.bridgeIp}`);
+    // The holder sees the web node's own public address, as on DigitalOcean (no NAT of the source on the way).
+    await expect.poll(() => greet(web, plan.reservedIp, 3306).catch(() => ''), { timeout: 30_000 }).toBe(`hwt-dblb-01 ${web.ip}`);
+    // And on the VPC, the HAProxy node's own private address answers from the web node's private address.
+    expect(await greet(web, node('hwt-dblb-02').vpcIp, 3306)).toBe(`hwt-dblb-02 ${web.vpcIp}`);
 
     const wrong = await api(
       'POST',
@@ -605,7 +641,7 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     expect(await status()).toBe('in-progress');
     await expect.poll(status, { timeout: 15_000, interval: 200 }).toBe('completed');
     timings.reservedIpAction = Date.now() - t;
-    expect(await greet(web, plan.reservedIp, 3306)).toBe(`hwt-dblb-02 ${plan.bridgeIp}`);
+    expect(await greet(web, plan.reservedIp, 3306)).toBe(`hwt-dblb-02 ${web.ip}`);
     timings.reservedIpMove = Date.now() - t;
 
     const got = await api('GET', `/v2/reserved_ips/${plan.reservedIp}`);
@@ -623,7 +659,7 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     await expect
       .poll(async () => (await api('GET', `/v2/actions/${quick.json.action.id}`)).json.action.status, { timeout: 5000, interval: 100 })
       .toBe('completed');
-    expect(await greet(web, plan.reservedIp, 3306)).toBe(`hwt-dblb-02 ${plan.bridgeIp}`);
+    expect(await greet(web, plan.reservedIp, 3306)).toBe(`hwt-dblb-02 ${web.ip}`);
     // Back to the daemon's own settings, as the drill puts them back after a scenario (through the lab's control).
     expect(await (await lab.labControl(opts))!.reservedIpApi({ reset: true })).toMatchObject({ delay_ms: 3000, refuse_next: 0 });
     expect((await api('POST', '/lab/reserved-ip', { delay_ms: -1 })).status).toBe(422);
@@ -691,7 +727,8 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     for (const root of ['/sys/fs/cgroup', '/sys/fs/cgroup/unified', '/sys/fs/cgroup/systemd'])
       expect(existsSync(path.join(root, CGROUP_DIR, plan.labId))).toBe(false);
     const { execFileSync } = await import('node:child_process');
-    expect(execFileSync('ip', ['-br', 'link'], { encoding: 'utf8' })).not.toContain(plan.bridge);
+    const links = execFileSync('ip', ['-br', 'link'], { encoding: 'utf8' });
+    for (const name of [plan.bridge, plan.vpcBridge, ...plan.nodes.flatMap((n) => [`vb-${n.machine}`, `vp-${n.machine}`])]) expect(links).not.toContain(name);
     expect(execFileSync('ip', ['-4', 'addr'], { encoding: 'utf8' })).not.toContain(`10.213.${plan.octet}.`);
     expect(execFileSync('ip', ['-4', 'route'], { encoding: 'utf8' })).not.toContain(`10.213.${plan.octet}.`);
     expect(execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' })).not.toContain(plan.nftTable);

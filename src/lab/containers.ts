@@ -13,8 +13,9 @@ import { sleep } from '../util/sleep.js';
 import { CGROUP_DIR, labDir } from './dirs.js';
 import type { CgroupLayout } from './host.js';
 import { recordSize, writeLimits } from './limits.js';
-import { aptSources, hostsFile, networkdUnit, type LabNode, type LabPlan } from './plan.js';
+import { aptSources, hostsFile, networkdUnits, type LabNode, type LabPlan } from './plan.js';
 import { writeSeed } from './cloud-init.js';
+import { linkExists } from './network.js';
 import { exists, findInit, findProcesses, hostEnv, isOurs, killProcesses, mountsUnder, readPid, removeTree, run, unmountUnder, type Ctx } from './sys.js';
 import { writeAtomic } from '../workspace/files.js';
 
@@ -72,7 +73,7 @@ async function provision(plan: LabPlan, node: LabNode, root: string, user: strin
   await fs.writeFile(at('etc/hosts'), hostsFile(node));
   await fs.writeFile(at('etc/machine-id'), `${randomBytes(16).toString('hex')}\n`, { mode: 0o444 });
   await fs.mkdir(at('etc/systemd/network'), { recursive: true });
-  await fs.writeFile(at('etc/systemd/network/10-host0.network'), networkdUnit(node));
+  for (const [name, text] of Object.entries(networkdUnits(plan, node))) await fs.writeFile(at(`etc/systemd/network/${name}`), text);
   await fs.writeFile(at('etc/apt/sources.list'), aptSources(plan));
   for (const f of await fs.readdir(at('etc/apt/sources.list.d')).catch(() => [] as string[])) await fs.rm(at(`etc/apt/sources.list.d/${f}`), { force: true });
   // A new instance id for every container made anew: cloud-init's once-per-instance modules run again.
@@ -152,7 +153,8 @@ export async function ensureContainer(ctx: Ctx, o: StartOptions): Promise<'runni
     // Host PID 1 is not systemd here: no machined to register with, no unit to create.
     '--register=no',
     '--keep-unit',
-    `--network-bridge=${plan.bridge}`,
+    // A droplet's two interfaces (eth0 public, eth1 VPC); attachVeths puts their host ends on the lab's bridges.
+    ...veths(node).map((v) => `--network-veth-extra=${v.host}:${v.inside}`),
     '--console=passive',
     '--capability=CAP_NET_ADMIN,CAP_NET_RAW',
     '--resolv-conf=off',
@@ -162,8 +164,8 @@ export async function ensureContainer(ctx: Ctx, o: StartOptions): Promise<'runni
   // A container killed with its nspawn (cgroup.kill) leaves the host end of
   // its veth until the kernel tears its network namespace down, which can
   // take longer than a quick restart: nspawn then fails with "Failed to add
-  // new veth interfaces: File exists". Nothing else owns that name.
-  await run(ctx, 'ip', ['link', 'delete', `vb-${node.machine}`]).catch(() => undefined);
+  // new veth interfaces: File exists". Nothing else owns those names.
+  for (const v of veths(node)) await run(ctx, 'ip', ['link', 'delete', v.host]).catch(() => undefined);
   const out = openSync(p.console, 'a');
   try {
     const child = spawn(
@@ -186,10 +188,41 @@ export async function ensureContainer(ctx: Ctx, o: StartOptions): Promise<'runni
     if (!child.pid) throw new UserError(`could not start systemd-nspawn for ${node.name}; see ${p.console}`);
     child.unref();
     await writeAtomic(p.pidFile, `${child.pid}\n`);
+    await attachVeths(ctx, plan, node, child.pid, p.console);
   } finally {
     closeSync(out);
   }
   return fresh ? 'created' : 'started';
+}
+
+/** A node's interfaces: the host end's name (≤ 15 characters: the machine name is ≤ 12), its name inside, and its bridge. */
+function veths(node: LabNode, plan?: Pick<LabPlan, 'bridge' | 'vpcBridge'>) {
+  return [
+    { host: `vb-${node.machine}`, inside: 'eth0', bridge: plan?.bridge ?? '' },
+    { host: `vp-${node.machine}`, inside: 'eth1', bridge: plan?.vpcBridge ?? '' },
+  ];
+}
+
+/**
+ * nspawn makes the veth pairs as it starts the container; their host ends go on the bridges here.
+ * Until then the container's networkd sees no carrier and waits, as a droplet does for its link.
+ */
+async function attachVeths(ctx: Ctx, plan: LabPlan, node: LabNode, pid: number, consoleFile: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (const v of veths(node, plan)) {
+    while (!(await linkExists(ctx, v.host))) {
+      const alive = await fs.stat(`/proc/${pid}`).then(
+        () => true,
+        () => false,
+      );
+      if (!alive || Date.now() > deadline) {
+        const what = alive ? 'made no' : 'exited before making its';
+        throw new UserError(`${node.name}: systemd-nspawn ${what} interface ${v.host}; see ${consoleFile}, then run up again`);
+      }
+      await sleep(50);
+    }
+    await run(ctx, 'ip', ['link', 'set', v.host, 'master', v.bridge, 'up']);
+  }
 }
 
 /** Stops a container (clean poweroff, then kill), and removes its cgroups and overlay mount. Idempotent. */

@@ -41,7 +41,7 @@ import { ensureDaemon, ensureS3Daemon, daemonFiles, stopDaemon, stopS3Daemon, ty
 import { CGROUP_DIR, IMAGES, labDir, labLock, labUpdatesDir, REPOS, S3_ROOT, s3DataDir, STATE_ROOT } from './dirs.js';
 import { cgroupLayout, ensureHostPackages, labCheck as check } from './host.js';
 import { ensureImage, IMAGE_MARKER, sweepBuilds } from './image.js';
-import { ensureBridge, ensureTable, pickOctet, removeNetwork } from './network.js';
+import { ensureBridges, ensureTable, pickOctet, removeNetwork } from './network.js';
 import {
   checkShape,
   debianMirrors,
@@ -53,6 +53,7 @@ import {
   parseLbHealthcheck,
   LB_SITE_PEM,
   labHash,
+  labNetNames,
   loadBalancer,
   makePlan,
   parseAptSources,
@@ -135,6 +136,8 @@ interface LabState {
   repoKey: string;
   nodes: string[];
   created: string;
+  /** 2: each node has a public and a VPC interface. Absent: a lab made before that, with one. */
+  networks?: 2;
 }
 
 export async function labCheck(): Promise<string[]> {
@@ -266,6 +269,14 @@ async function up(ctx: Ctx, o: LabOptions, id: ReturnType<typeof identity>): Pro
   const layout = (await cgroupLayout())!;
 
   const prev = await readState(id.labId);
+  // A lab made before the nodes had two interfaces cannot take them running: every node's private address
+  // (Galera's, HAProxy's backends) would change at once. Its data survives a destroy in the backups.
+  if (prev && prev.networks !== 2 && (await containerNames(id.labId)).length)
+    throw new UserError(
+      'this lab was made by an earlier ha-wordpress, with one network interface per node; the nodes now have a public ' +
+        'and a VPC interface, as droplets do, and a running lab cannot be moved: run `ha-wordpress backup`, ' +
+        '`ha-wordpress destroy --yes`, then `ha-wordpress up --restore latest`',
+    );
   // Node names do not depend on the subnet.
   const nodeNames = makePlan({ workspace: id.workspace, project: o.project, webNodes: o.webNodes, dbNodes: o.dbNodes, octet: 1 }).nodes.map((n) => n.name);
   const saveState = (octet: number, image: { name: string; dir: string } | undefined, repoKey: string) =>
@@ -283,6 +294,7 @@ async function up(ctx: Ctx, o: LabOptions, id: ReturnType<typeof identity>): Pro
           repoKey,
           nodes: nodeNames,
           created: prev?.created ?? new Date().toISOString(),
+          networks: 2,
         } satisfies LabState,
         null,
         2,
@@ -323,7 +335,7 @@ async function up(ctx: Ctx, o: LabOptions, id: ReturnType<typeof identity>): Pro
   const holder = readHolder(files.holder, plan);
   const holderNode = plan.nodes.find((n) => n.dropletId !== undefined && n.dropletId === holder.dropletId);
   await time('network', async () => {
-    await ensureBridge(ctx, plan);
+    await ensureBridges(ctx, plan);
     await ensureTable(ctx, plan, holderNode ? deliveryAddress(holderNode) : undefined);
   });
   const updatesDir = labUpdatesDir(id.labId);
@@ -397,7 +409,7 @@ export const S3_KEYS_MISSING =
 /** What labUp returns for a plan; exported for the unit tests. */
 export function cluster(plan: LabPlan, timings: Record<string, number>, domain?: string): LabCluster {
   const inventory: LabCluster['inventory'] = { wp_node: {}, galera_cluster_node: {}, galera_loadbalancer: {} };
-  for (const n of droplets(plan)) inventory[n.group!][n.name] = { ansible_host: n.ip, private_ip: n.ip };
+  for (const n of droplets(plan)) inventory[n.group!][n.name] = { ansible_host: n.ip, private_ip: n.vpcIp };
   const apiUrl = `http://${plan.bridgeIp}:${plan.apiPort}`;
   return {
     inventory,
@@ -409,8 +421,6 @@ export function cluster(plan: LabPlan, timings: Record<string, number>, domain?:
       lab_api_url: apiUrl,
       // The S3 stand-in for Spaces: the backup role's endpoint in the lab (backup_s3_endpoint).
       lab_s3_endpoint: `http://${plan.bridgeIp}:${plan.s3Port}`,
-      // Reserved-IP traffic reaches HAProxy SNATed to the bridge address (see plan.ts nftRuleset).
-      lab_mysql_client_sources: [plan.bridgeIp],
       // Every container sees all of this machine's cores (its CPU limit does not show in /proc/cpuinfo): PHP-FPM is
       // sized for the web droplet size's vCPUs, not for the whole machine (docs/lab.md#sizes).
       wordpress_fpm_cpus: plan.nodes.find((n) => n.role === 'web')?.limits?.cpus ?? 1,
@@ -498,7 +508,7 @@ export async function labDestroy(o: Pick<LabOptions, 'workspace' | 'project' | '
   const ctx = newCtx(o, id.labId);
   const dir = labDir(id.labId);
   const layout = await cgroupLayout();
-  const plan = { bridge: `hw-${id.hash}`, nftTable: `ha_wordpress_${id.hash}` };
+  const plan = labNetNames(id.hash);
   // Without a state dir there is no log to append to (and writing one would recreate the dir).
   if (!(await exists(dir))) ctx.logFile = undefined;
   await withLock(ctx, labLock(id.labId), `the lab ${id.labId}`, async () => {

@@ -20,7 +20,10 @@ export interface LabNode {
   group?: Group;
   /** systemd-nspawn machine name: lab-unique so two labs' veths (`vb-<machine>`) never collide, and ≤ 12 chars so that name fits IFNAMSIZ. */
   machine: string;
+  /** Its public address (eth0, on the lab's public bridge): SSH, the metadata service, and what a reserved-IP connection comes from. */
   ip: string;
+  /** Its VPC address (eth1, on the lab's VPC bridge): the inventory's private_ip, as on a droplet. */
+  vpcIp: string;
   /** HAProxy nodes only: the address reserved-IP traffic is delivered to. */
   anchorIp?: string;
   /** Stand-in droplet id; the public load balancer is not a droplet. */
@@ -41,10 +44,14 @@ export interface LabPlan {
   hash: string;
   project: string;
   workspace: string;
+  /** The public network's bridge (the host is on it, as `bridgeIp`). */
   bridge: string;
+  /** The VPC network's bridge: the nodes' private addresses, and nothing of the host's (docs/lab.md#network). */
+  vpcBridge: string;
   nftTable: string;
   octet: number;
   subnet: string;
+  vpcSubnet: string;
   bridgeIp: string;
   reservedIp: string;
   apiPort: number;
@@ -60,6 +67,13 @@ export const METADATA_PORT = 8056;
 /** The S3 stand-in's own daemon, on the same bridge address (`lab_s3_endpoint`). */
 export const S3_PORT = 8057;
 export const METADATA_IP = '169.254.169.254';
+
+/** The first two octets of the lab's networks: 10.213.X.0/24 public, 10.214.X.0/24 VPC (X per lab). */
+export const PUBLIC_PREFIX = '10.213';
+export const VPC_PREFIX = '10.214';
+
+/** The names of a lab's bridges and nftables table, from its hash alone (destroy needs no plan). */
+export const labNetNames = (hash: string) => ({ bridge: `hw-${hash}`, vpcBridge: `hv-${hash}`, nftTable: `ha_wordpress_${hash}` });
 
 export function labHash(workspace: string, project: string): string {
   return createHash('sha256').update(`${workspace}\0${project}`).digest('hex').slice(0, 8);
@@ -87,7 +101,8 @@ export function checkShape(o: { project: string; webNodes: number; dbNodes: numb
 
 export function makePlan(o: { workspace: string; project: string; webNodes: number; dbNodes: number; octet: number; sizes?: LabSizes }): LabPlan {
   const hash = labHash(o.workspace, o.project);
-  const net = `10.213.${o.octet}`;
+  const net = `${PUBLIC_PREFIX}.${o.octet}`;
+  const vpc = `${VPC_PREFIX}.${o.octet}`;
   // Droplet ids look like DigitalOcean's (nine digits), stable for the lab, distinct between labs in practice.
   const idBase = 300_000_000 + (parseInt(hash, 16) % 6_000_000) * 100;
   const two = (n: number) => String(n).padStart(2, '0');
@@ -95,7 +110,7 @@ export function makePlan(o: { workspace: string; project: string; webNodes: numb
   // Ids and addresses follow the node's name, not its position, so changing web-nodes or db-nodes
   // never gives an existing node (or the reserved IP's holder record) another identity.
   const host = (ip: string) => Number(ip.split('.')[3]);
-  const add = (node: Omit<LabNode, 'dropletId'>) => nodes.push({ ...node, dropletId: idBase + host(node.ip) });
+  const add = (node: Omit<LabNode, 'dropletId' | 'vpcIp'>) => nodes.push({ ...node, vpcIp: `${vpc}.${host(node.ip)}`, dropletId: idBase + host(node.ip) });
   // Each size read once, here: a slug the lab cannot turn into limits stops whoever asked, naming its flag.
   const limits = o.sizes && { web: limitsOf(o.sizes.web, 'web-size'), db: limitsOf(o.sizes.db, 'db-size'), lb: limitsOf(o.sizes.lb, 'lb-size') };
   for (let i = 1; i <= o.webNodes; i++)
@@ -119,16 +134,16 @@ export function makePlan(o: { workspace: string; project: string; webNodes: numb
       anchorIp: `${net}.${50 + i}`,
       limits: limits?.lb,
     });
-  nodes.push({ name: `${o.project}-lb`, role: 'lb', machine: `${hash}-lb`, ip: `${net}.2` });
+  nodes.push({ name: `${o.project}-lb`, role: 'lb', machine: `${hash}-lb`, ip: `${net}.2`, vpcIp: `${vpc}.2` });
   return {
     labId: `${o.project}-${hash}`,
     hash,
     project: o.project,
     workspace: o.workspace,
-    bridge: `hw-${hash}`,
-    nftTable: `ha_wordpress_${hash}`,
+    ...labNetNames(hash),
     octet: o.octet,
     subnet: `${net}.0/24`,
+    vpcSubnet: `${vpc}.0/24`,
     bridgeIp: `${net}.1`,
     reservedIp: `${net}.3`,
     apiPort: API_PORT,
@@ -150,26 +165,58 @@ export const deliveryAddress = (node: LabNode) => node.anchorIp ?? node.ip;
 // ---------------------------------------------------------------------------
 // Files written into each container before its first boot (what cloud-init does on a droplet)
 
-export function networkdUnit(node: LabNode): string {
-  return [
-    "# Written by ha-wordpress (local lab): the droplet's static address.",
+/**
+ * The droplet's two interfaces, as systemd-networkd files (name → text):
+ * eth0 on the public bridge, eth1 on the VPC bridge.
+ *
+ * The public address is a /32 with the rest of the public network behind
+ * the host, which stands in for DigitalOcean's hypervisor: every packet
+ * between droplets' public addresses passes it, so the reserved IP's
+ * translation sees both directions, and the HAProxy node sees the web
+ * node's own public address as the client, as on a droplet (a shared /24
+ * would let the reply skip the translation). The VPC is a plain /24 with
+ * nothing of the host's on it.
+ */
+export function networkdUnits(p: Pick<LabPlan, 'bridgeIp' | 'subnet'>, node: LabNode): Record<string, string> {
+  const eth0 = [
+    "# Written by ha-wordpress (local lab): the droplet's public interface.",
     '[Match]',
-    'Name=host0',
+    'Name=eth0',
     '',
     '[Network]',
-    `Address=${node.ip}/24`,
-    // A /32 anchor adds no prefix route, so the /24 address stays the source of
+    `Address=${node.ip}/32`,
+    // A /32 anchor adds no prefix route, and the route below names the public address as the source of
     // everything the node sends; only reserved-IP traffic arrives on the anchor.
     ...(node.anchorIp ? [`Address=${node.anchorIp}/32`] : []),
     'LinkLocalAddressing=no',
     'IPv6AcceptRA=no',
     '',
-    '# The metadata service, like on a droplet. There is deliberately no default route.',
+    '# The public network, through the host. There is deliberately no default route.',
+    '[Route]',
+    `Destination=${p.subnet}`,
+    `Gateway=${p.bridgeIp}`,
+    'GatewayOnLink=yes',
+    `PreferredSource=${node.ip}`,
+    '',
+    '# The metadata service, like on a droplet.',
     '[Route]',
     `Destination=${METADATA_IP}/32`,
     'Scope=link',
+    `PreferredSource=${node.ip}`,
     '',
-  ].join('\n');
+  ];
+  const eth1 = [
+    "# Written by ha-wordpress (local lab): the droplet's VPC interface.",
+    '[Match]',
+    'Name=eth1',
+    '',
+    '[Network]',
+    `Address=${node.vpcIp}/24`,
+    'LinkLocalAddressing=no',
+    'IPv6AcceptRA=no',
+    '',
+  ];
+  return { '10-eth0.network': eth0.join('\n'), '20-eth1.network': eth1.join('\n') };
 }
 
 export function hostsFile(node: LabNode): string {
@@ -248,7 +295,8 @@ export function parseLbHealthcheck(text: string, file = LB_HEALTHCHECK_FILE): Lb
 
 /**
  * The stand-in for DigitalOcean's load balancer, with the rules terraform/
- * loadbalancer.tf gives it: HTTP on :80 to every web node, health-checked
+ * loadbalancer.tf gives it: HTTP on :80 to every web node's VPC address (a
+ * load balancer in the VPC reaches droplets there), health-checked
  * with the values terraform gives DigitalOcean (lb-healthcheck.json: every
  * 3 s, a 3 s timeout, out after 2 failures, back after 2 passes); with a domain (`tls`), also HTTPS on :443 terminated with
  * the lab's certificate and sent to the web nodes as plain HTTP, and :80
@@ -292,7 +340,7 @@ export function haproxyConfig(p: LabPlan, check: LbHealthcheck, tls?: { domain: 
     '    balance roundrobin',
     `    option httpchk GET ${check.path}`,
     `    default-server inter ${check.check_interval_seconds}s fall ${check.unhealthy_threshold} rise ${check.healthy_threshold}`,
-    ...web.map((n) => `    server ${n.name} ${n.ip}:80 check port ${check.port}`),
+    ...web.map((n) => `    server ${n.name} ${n.vpcIp}:80 check port ${check.port}`),
     '',
   ].join('\n');
 }
@@ -340,7 +388,7 @@ export function lbServerState(p: LabPlan, check: LbHealthcheck): { argv: string[
     `os.replace('${LB_SERVER_STATE}.new', '${LB_SERVER_STATE}')`,
   ].join('\n');
   const web = p.nodes.filter((n) => n.role === 'web');
-  return { argv: ['python3', '-c', script, ...web.map((n) => `${n.name},${n.ip},80,${check.port}`)] };
+  return { argv: ['python3', '-c', script, ...web.map((n) => `${n.name},${n.vpcIp},80,${check.port}`)] };
 }
 
 // ---------------------------------------------------------------------------
@@ -353,12 +401,15 @@ export function lbServerState(p: LabPlan, check: LbHealthcheck): { argv: string[
  *   rather than a listener on 169.254.169.254:80, so two labs on one host, or
  *   another lab that does listen there, never fight over that socket);
  * - the reserved IP → its holder's anchor (a one-element map the daemon
- *   swaps on "assign"), plus a SNAT to the bridge address so the replies come
- *   back through the host (the holder sees the bridge address as the client);
- * - forwarding only from the bridge to itself;
- * - no ICMP redirects out of the bridge: the reserved IP's traffic leaves the
- *   interface it came in on, and a redirect would teach the sender to skip
- *   the DNAT.
+ *   swaps on "assign"). No SNAT: the nodes reach each other's public
+ *   addresses through the host (networkdUnits), so the replies pass the
+ *   translation on their way back, and the holder sees the client's own
+ *   public address, as on DigitalOcean;
+ * - forwarding only from the public bridge to itself (the VPC bridge has no
+ *   address of the host's: nothing is routed there);
+ * - no ICMP redirects out of the bridge: the traffic the host forwards
+ *   leaves the interface it came in on, and a redirect would teach the
+ *   sender to skip the host (and with it the DNAT's way back).
  *
  * There is no input chain: what the containers send to the host's daemons
  * on the bridge address (services on apiPort and metadataPort, the S3
@@ -385,10 +436,6 @@ export function nftRuleset(p: LabPlan, holderAddress: string | undefined, stamp:
     '  chain output {',
     '    type nat hook output priority -100; policy accept;',
     `    ip daddr ${p.reservedIp} dnat to ip daddr map @reserved`,
-    '  }',
-    '  chain postrouting {',
-    '    type nat hook postrouting priority srcnat; policy accept;',
-    `    oifname "${br}" ct status dnat ip daddr ${p.subnet} snat to ${p.bridgeIp}`,
     '  }',
     '  chain forward {',
     '    type filter hook forward priority filter; policy accept;',

@@ -112,7 +112,7 @@ export function startServices(cfg: ServicesConfig): Promise<{ api: http.Server; 
   const byId = (id: number) => droplets.find((d) => d.dropletId === id);
   const bySource = (addr: string | undefined) => {
     const a = (addr ?? '').replace(/^::ffff:/, '');
-    return droplets.find((d) => d.ip === a || d.anchorIp === a);
+    return droplets.find((d) => d.ip === a || d.vpcIp === a || d.anchorIp === a);
   };
 
   const dropletJson = (d: LabNode) => ({
@@ -129,7 +129,7 @@ export function startServices(cfg: ServicesConfig): Promise<{ api: http.Server; 
     networks: {
       v4: [
         { ip_address: d.ip, netmask: '255.255.255.0', gateway: plan.bridgeIp, type: 'public' },
-        { ip_address: d.ip, netmask: '255.255.255.0', gateway: plan.bridgeIp, type: 'private' },
+        { ip_address: d.vpcIp, netmask: '255.255.255.0', gateway: '', type: 'private' },
       ],
       v6: [],
     },
@@ -319,15 +319,22 @@ export function startServices(cfg: ServicesConfig): Promise<{ api: http.Server; 
       .pipe(res);
   }
 
+  /** A stable made-up MAC per address (the metadata service names one per interface; nothing in the lab reads it). */
+  const mac = (ip: string) =>
+    `02:00:${ip
+      .split('.')
+      .map((o) => Number(o).toString(16).padStart(2, '0'))
+      .join(':')}`;
+
   /** The metadata tree of one droplet; leaves are plain text, like DigitalOcean's. */
   function metadataFor(d: LabNode): Record<string, unknown> {
     const holds = holder.dropletId === d.dropletId;
     const reserved = { ipv4: { active: holds ? 'true' : 'false', ...(holds ? { ip_address: plan.reservedIp } : {}) } };
     const iface = (type: 'public' | 'private') => ({
       '0': {
-        mac: `02:00:0a:d5:${plan.octet.toString(16).padStart(2, '0')}:${Number(d.ip.split('.')[3]).toString(16).padStart(2, '0')}`,
+        mac: mac(type === 'public' ? d.ip : d.vpcIp),
         type,
-        ipv4: { address: d.ip, netmask: '255.255.255.0', gateway: plan.bridgeIp },
+        ipv4: type === 'public' ? { address: d.ip, netmask: '255.255.255.0', gateway: plan.bridgeIp } : { address: d.vpcIp, netmask: '255.255.255.0' },
         ...(type === 'public' && d.anchorIp ? { anchor_ipv4: { address: d.anchorIp, netmask: '255.255.255.255', gateway: plan.bridgeIp } } : {}),
       },
     });
@@ -351,7 +358,8 @@ export function startServices(cfg: ServicesConfig): Promise<{ api: http.Server; 
     const holds = holder.dropletId === d.dropletId;
     const iface = (type: 'public' | 'private') => [
       {
-        ipv4: { ip_address: d.ip, netmask: '255.255.255.0', gateway: plan.bridgeIp },
+        mac: mac(type === 'public' ? d.ip : d.vpcIp),
+        ipv4: type === 'public' ? { ip_address: d.ip, netmask: '255.255.255.0', gateway: plan.bridgeIp } : { ip_address: d.vpcIp, netmask: '255.255.255.0' },
         ...(type === 'public' && d.anchorIp ? { anchor_ipv4: { ip_address: d.anchorIp, netmask: '255.255.255.255', gateway: plan.bridgeIp } } : {}),
         type,
       },
