@@ -481,12 +481,14 @@ function clusterCost(ws: Workspace, sizes: Size[]): string | undefined {
  * (its key recorded) and not made anew that does not answer within 90 s is
  * down, and up goes on without it (docs/operations.md#a-node-missing).
  */
-async function waitPhase(ctx: UpContext, ws: Workspace, credentials: Credentials): Promise<Host[]> {
+async function waitPhase(ctx: UpContext, ws: Workspace, credentials: Credentials): Promise<{ left: Host[]; allNew: boolean }> {
   const hosts = await readInventory(ws.dir);
   // None yet on a first wait: every host is new then.
   const known = (await readIfExists(path.join(ws.dir, KNOWN_HOSTS_FILE))) ?? '';
   const recreated = await readRecreated(ws.dir);
-  return phase(
+  // Every host made in this run (or never reached before): none can hold a configuration yet.
+  const allNew = hosts.every((h) => keysFor(known, h.address, h.port).length === 0 || recreated.has(h.name));
+  const left = await phase(
     ctx,
     ws,
     'wait',
@@ -535,6 +537,7 @@ async function waitPhase(ctx: UpContext, ws: Workspace, credentials: Credentials
         ? `wait: ${hosts.length - left.length} of ${hosts.length} hosts ready; ${left.map((h) => h.name).join(', ')} left out (not answering)`
         : `wait: all ${hosts.length} hosts accept SSH and cloud-init has finished`,
   );
+  return { left, allNew };
 }
 
 /**
@@ -591,7 +594,8 @@ function hostKeyFile(keyLine: string): string {
  * `--only ansible`, `--restore` and `--allow-empty-database` always run it.
  */
 async function configure(ctx: UpContext, ws: Workspace, credentials: Credentials, startedAt: number): Promise<string[]> {
-  const left = (await waitPhase(ctx, ws, credentials)).map((h) => h.name);
+  const waited = await waitPhase(ctx, ws, credentials);
+  const left = waited.left.map((h) => h.name);
   // A restore, or an empty start, rebuilds every database node: none may be missing.
   if (left.length && (ctx.options.restore !== undefined || ctx.options.allowEmptyDatabase))
     throw new UserError(
@@ -600,7 +604,9 @@ async function configure(ctx: UpContext, ws: Workspace, credentials: Credentials
     );
   const config = await configFingerprint(ws.dir);
   const forced = ctx.options.only === 'ansible' || ctx.options.restore !== undefined || ctx.options.allowEmptyDatabase;
-  if (!forced) {
+  // Asking new nodes whether they have the configuration would cost seconds to learn that they do not.
+  if (waited.allNew && !forced) ctx.log.success('check: every node is new: the playbook runs');
+  else if (!forced) {
     const why = await phase(
       ctx,
       ws,
