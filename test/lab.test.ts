@@ -5,6 +5,7 @@
  * The real part uses the machine's caches (/var/cache/ha-wordpress); a cold
  * first run also builds them (debootstrap + package download, ~2 minutes).
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -18,6 +19,8 @@ import {
   checkShape,
   DEFAULT_PACKAGES,
   debianMirrors,
+  labHash,
+  labNetNames,
   makePlan,
   networkdUnits,
   nftRuleset,
@@ -674,6 +677,27 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     await expect.poll(() => httpGet(cluster.loadBalancerIp, '/healthz'), { timeout: 30_000, interval: 250 }).toBe(200);
   }, 120_000);
 
+  it('refuses a lab made before the nodes had two interfaces, saying how to rebuild it, and changes nothing of it', async () => {
+    const ws = path.join(path.dirname(opts.workspace), 'old-ws');
+    await fs.mkdir(ws, { recursive: true });
+    const project = 'hwo';
+    const labId = `${project}-${labHash(realpathSync(ws), project)}`;
+    const dir = labDir(labId);
+    // What an earlier ha-wordpress left: a state without `networks`, and a container.
+    const state = { version: 1, labId, project, workspace: realpathSync(ws), octet: 250, image: '', imageDir: '', repoKey: '', nodes: [], created: 'x' };
+    await fs.mkdir(path.join(dir, 'containers', `${project}-db-01`), { recursive: true });
+    await fs.writeFile(path.join(dir, 'state.json'), JSON.stringify(state));
+    try {
+      await expect(lab.labUp({ ...opts, workspace: ws, project })).rejects.toThrow(
+        /made by an earlier ha-wordpress, with one network interface per node.*`ha-wordpress destroy --yes`.*`ha-wordpress up --restore latest`/,
+      );
+      expect(JSON.parse(readFileSync(path.join(dir, 'state.json'), 'utf8'))).toEqual(state);
+      expect(execFileSync('ip', ['-br', 'link'], { encoding: 'utf8' })).not.toContain(labNetNames(labHash(realpathSync(ws), project)).bridge);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('a second labUp is quick and changes nothing', async () => {
     const pids = await Promise.all(plan.nodes.map((n) => running(plan.labId, n).then((r) => r?.nspawn)));
     const daemon = readFileSync(path.join(labDir(plan.labId), 'services.pid'), 'utf8');
@@ -726,7 +750,6 @@ describe.skipIf(whyNot !== undefined)(`the local lab on this machine${whyNot ? `
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(dir);
     for (const root of ['/sys/fs/cgroup', '/sys/fs/cgroup/unified', '/sys/fs/cgroup/systemd'])
       expect(existsSync(path.join(root, CGROUP_DIR, plan.labId))).toBe(false);
-    const { execFileSync } = await import('node:child_process');
     const links = execFileSync('ip', ['-br', 'link'], { encoding: 'utf8' });
     for (const name of [plan.bridge, plan.vpcBridge, ...plan.nodes.flatMap((n) => [`vb-${n.machine}`, `vp-${n.machine}`])]) expect(links).not.toContain(name);
     expect(execFileSync('ip', ['-4', 'addr'], { encoding: 'utf8' })).not.toContain(`10.213.${plan.octet}.`);

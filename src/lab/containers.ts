@@ -119,8 +119,13 @@ export interface StartOptions {
 /** Starts the container unless it runs; cleans up what a dead earlier one left (processes, cgroups, mount) first. */
 export async function ensureContainer(ctx: Ctx, o: StartOptions): Promise<'running' | 'started' | 'created'> {
   const { plan, node } = o;
-  if (await running(plan.labId, node)) return 'running';
   const p = containerPaths(plan.labId, node.name);
+  const alive = await running(plan.labId, node);
+  if (alive) {
+    // Its interfaces on their bridges again, in case an earlier run stopped between the start and the attach.
+    await attachVeths(ctx, plan, node, alive.nspawn, p.console);
+    return 'running';
+  }
   const fresh = !(await exists(path.join(p.upper, PROVISIONED)));
   await stopContainer(ctx, plan.labId, node.name, o.layout);
 

@@ -274,8 +274,8 @@ async function up(ctx: Ctx, o: LabOptions, id: ReturnType<typeof identity>): Pro
   if (prev && prev.networks !== 2 && (await containerNames(id.labId)).length)
     throw new UserError(
       'this lab was made by an earlier ha-wordpress, with one network interface per node; the nodes now have a public ' +
-        'and a VPC interface, as droplets do, and a running lab cannot be moved: run `ha-wordpress backup`, ' +
-        '`ha-wordpress destroy --yes`, then `ha-wordpress up --restore latest`',
+        'and a VPC interface, as droplets do, and a running lab cannot be moved: run `ha-wordpress destroy --yes` ' +
+        '(it takes a final backup), then `ha-wordpress up --restore latest`',
     );
   // Node names do not depend on the subnet.
   const nodeNames = makePlan({ workspace: id.workspace, project: o.project, webNodes: o.webNodes, dbNodes: o.dbNodes, octet: 1 }).nodes.map((n) => n.name);
