@@ -374,10 +374,7 @@ if (labArg > 0) {
     lab.push(['first up on this machine, incl. base image and package cache (warm-up)', await time([bin, ...up], env, { cwd: ws })]);
     await time([bin, ...down, '--no-final-backup'], env, { cwd: ws });
     // The workspace's cluster has held data: starting it empty again must be said.
-    lab.push([
-      'up: fresh containers to WordPress serving (budget 180 s, goal 150 s)',
-      await time([bin, ...up, '--allow-empty-database'], env, { cwd: ws }),
-    ]);
+    lab.push(['up: fresh containers to WordPress serving (budget 180 s, goal 150 s)', await time([bin, ...up, '--allow-empty-database'], env, { cwd: ws })]);
     lab.push(['up again, nothing to change (budget 30 s, goal 20 s)', await time([bin, ...up], env, { cwd: ws })]);
     // The whole playbook on the unchanged cluster (what every second up cost before the check).
     lab.push(['up --only ansible on an unchanged cluster (changed=0)', await time([bin, ...up, '--only', 'ansible'], env, { cwd: ws })]);
