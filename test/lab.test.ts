@@ -63,7 +63,7 @@ describe('lab layout (pure)', () => {
     expect(new Set(plan.nodes.map((n) => n.ip)).size).toBe(plan.nodes.length);
     for (const n of plan.nodes) expect(n.ip).toMatch(/^10\.213\.77\.\d+$/);
     for (const n of plan.nodes) expect(n.vpcIp).toBe(n.ip.replace(/^10\.213\./, '10.214.'));
-    expect([plan.subnet, plan.vpcSubnet]).toEqual(['10.213.77.0/24', '10.214.77.0/24']);
+    expect(plan.subnet).toBe('10.213.77.0/24');
     expect(plan.nodes.filter((n) => n.anchorIp).map((n) => n.name)).toEqual(['hawp-dblb-01', 'hawp-dblb-02']);
     // veth names are vb-<machine> and vp-<machine>: must fit IFNAMSIZ (15) and differ between labs.
     for (const n of plan.nodes) expect(`vb-${n.machine}`.length).toBeLessThanOrEqual(15);

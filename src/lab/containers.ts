@@ -16,7 +16,21 @@ import { recordSize, writeLimits } from './limits.js';
 import { aptSources, hostsFile, networkdUnits, type LabNode, type LabPlan } from './plan.js';
 import { writeSeed } from './cloud-init.js';
 import { linkExists } from './network.js';
-import { exists, findInit, findProcesses, hostEnv, isOurs, killProcesses, mountsUnder, readPid, removeTree, run, unmountUnder, type Ctx } from './sys.js';
+import {
+  alive,
+  exists,
+  findInit,
+  findProcesses,
+  hostEnv,
+  isOurs,
+  killProcesses,
+  mountsUnder,
+  readPid,
+  removeTree,
+  run,
+  unmountUnder,
+  type Ctx,
+} from './sys.js';
 import { writeAtomic } from '../workspace/files.js';
 
 export interface ContainerPaths {
@@ -120,10 +134,10 @@ export interface StartOptions {
 export async function ensureContainer(ctx: Ctx, o: StartOptions): Promise<'running' | 'started' | 'created'> {
   const { plan, node } = o;
   const p = containerPaths(plan.labId, node.name);
-  const alive = await running(plan.labId, node);
-  if (alive) {
+  const runs = await running(plan.labId, node);
+  if (runs) {
     // Its interfaces on their bridges again, in case an earlier run stopped between the start and the attach.
-    await attachVeths(ctx, plan, node, alive.nspawn, p.console);
+    await attachVeths(ctx, plan, node, runs.nspawn, p.console);
     return 'running';
   }
   const fresh = !(await exists(path.join(p.upper, PROVISIONED)));
@@ -159,7 +173,7 @@ export async function ensureContainer(ctx: Ctx, o: StartOptions): Promise<'runni
     '--register=no',
     '--keep-unit',
     // A droplet's two interfaces (eth0 public, eth1 VPC); attachVeths puts their host ends on the lab's bridges.
-    ...veths(node).map((v) => `--network-veth-extra=${v.host}:${v.inside}`),
+    ...veths(plan, node).map((v) => `--network-veth-extra=${v.host}:${v.inside}`),
     '--console=passive',
     '--capability=CAP_NET_ADMIN,CAP_NET_RAW',
     '--resolv-conf=off',
@@ -170,7 +184,7 @@ export async function ensureContainer(ctx: Ctx, o: StartOptions): Promise<'runni
   // its veth until the kernel tears its network namespace down, which can
   // take longer than a quick restart: nspawn then fails with "Failed to add
   // new veth interfaces: File exists". Nothing else owns those names.
-  for (const v of veths(node)) await run(ctx, 'ip', ['link', 'delete', v.host]).catch(() => undefined);
+  for (const v of veths(plan, node)) await run(ctx, 'ip', ['link', 'delete', v.host]).catch(() => undefined);
   const out = openSync(p.console, 'a');
   try {
     const child = spawn(
@@ -201,10 +215,10 @@ export async function ensureContainer(ctx: Ctx, o: StartOptions): Promise<'runni
 }
 
 /** A node's interfaces: the host end's name (≤ 15 characters: the machine name is ≤ 12), its name inside, and its bridge. */
-function veths(node: LabNode, plan?: Pick<LabPlan, 'bridge' | 'vpcBridge'>) {
+function veths(plan: Pick<LabPlan, 'bridge' | 'vpcBridge'>, node: LabNode) {
   return [
-    { host: `vb-${node.machine}`, inside: 'eth0', bridge: plan?.bridge ?? '' },
-    { host: `vp-${node.machine}`, inside: 'eth1', bridge: plan?.vpcBridge ?? '' },
+    { host: `vb-${node.machine}`, inside: 'eth0', bridge: plan.bridge },
+    { host: `vp-${node.machine}`, inside: 'eth1', bridge: plan.vpcBridge },
   ];
 }
 
@@ -214,14 +228,11 @@ function veths(node: LabNode, plan?: Pick<LabPlan, 'bridge' | 'vpcBridge'>) {
  */
 async function attachVeths(ctx: Ctx, plan: LabPlan, node: LabNode, pid: number, consoleFile: string): Promise<void> {
   const deadline = Date.now() + 20_000;
-  for (const v of veths(node, plan)) {
+  for (const v of veths(plan, node)) {
     while (!(await linkExists(ctx, v.host))) {
-      const alive = await fs.stat(`/proc/${pid}`).then(
-        () => true,
-        () => false,
-      );
-      if (!alive || Date.now() > deadline) {
-        const what = alive ? 'made no' : 'exited before making its';
+      const up = alive(pid);
+      if (!up || Date.now() > deadline) {
+        const what = up ? 'made no' : 'exited before making its';
         throw new UserError(`${node.name}: systemd-nspawn ${what} interface ${v.host}; see ${consoleFile}, then run up again`);
       }
       await sleep(50);

@@ -51,7 +51,6 @@ export interface LabPlan {
   nftTable: string;
   octet: number;
   subnet: string;
-  vpcSubnet: string;
   bridgeIp: string;
   reservedIp: string;
   apiPort: number;
@@ -143,7 +142,6 @@ export function makePlan(o: { workspace: string; project: string; webNodes: numb
     ...labNetNames(hash),
     octet: o.octet,
     subnet: `${net}.0/24`,
-    vpcSubnet: `${vpc}.0/24`,
     bridgeIp: `${net}.1`,
     reservedIp: `${net}.3`,
     apiPort: API_PORT,
