@@ -417,6 +417,40 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
     budget({ 'ansible-lint': 1 }),
   );
 
+  it("site.yml starts each background install in a play before the one that waits for it, under the job name the wait uses", () => {
+    type Task = Record<string, unknown>;
+    const plays = yaml.load(readFileSync(path.join(ANSIBLE_DIR, 'site.yml'), 'utf8')) as Task[];
+    const load = (role: string, file: string) => (yaml.load(readFileSync(path.join(ROLES, role, 'tasks', file), 'utf8')) as Task[]) ?? [];
+    /** The packages_job of every include of the packages role's `from` tasks in these tasks. */
+    const jobs = (tasks: Task[], from: string) =>
+      tasks
+        .filter((t) => (t['ansible.builtin.include_role'] as Task | undefined)?.name === 'packages')
+        .filter((t) => (t['ansible.builtin.include_role'] as Task).tasks_from === from)
+        .map((t) => (t.vars as Task).packages_job as string);
+    const started: string[] = [];
+    for (const [i, play] of plays.entries()) {
+      for (const task of (play.tasks as Task[] | undefined) ?? []) {
+        const inc = task['ansible.builtin.include_role'] as Task | undefined;
+        if (inc?.tasks_from !== 'packages-start.yml') continue;
+        const role = inc.name as string;
+        const [job] = jobs(load(role, 'packages-start.yml'), 'start.yml');
+        expect(job, `${role}/tasks/packages-start.yml starts a job`).toBeTruthy();
+        // The role's own play comes later and waits under the same name.
+        const later = plays.slice(i + 1).findIndex((p) => ((p.roles as Task[] | undefined) ?? []).some((r) => r.role === role));
+        expect(later, `a play after "${String(play.name)}" applies the ${role} role`).toBeGreaterThanOrEqual(0);
+        expect(jobs(load(role, 'main.yml'), 'wait.yml'), `${role}/tasks/main.yml waits for "${job}"`).toEqual([job]);
+        started.push(role);
+      }
+    }
+    expect(started.sort()).toEqual(['backup', 'haproxy', 'wordpress']);
+    // Every start records its job, and every wait reads the record.
+    const start = readFileSync(path.join(ROLES, 'packages', 'tasks', 'start.yml'), 'utf8');
+    const wait = readFileSync(path.join(ROLES, 'packages', 'tasks', 'wait.yml'), 'utf8');
+    expect(start).toMatch(/poll: 0/);
+    expect(start).toMatch(/combine\(\{packages_job: __packages_started\.ansible_job_id\}\)/);
+    expect(wait).toMatch(/jid: "\{\{ __packages_jobs\[packages_job\] \}\}"/);
+  });
+
   it('debian-packages.txt lists every package a role installs (the lab serves only those)', () => {
     const listed = new Set(
       readFileSync(path.join(ANSIBLE_DIR, 'debian-packages.txt'), 'utf8')
@@ -441,12 +475,17 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
         const task = node as Record<string, unknown>;
         const apt = (task['ansible.builtin.apt'] ?? task['apt']) as { name?: unknown } | undefined;
         if (apt?.name !== undefined) {
-          const name = apt.name;
-          // A Jinja expression: every role variable it names may be installed (`a + (b if … else [])`).
-          const refs = typeof name === 'string' && name.includes('{{') ? (name.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []).filter((v) => v in vars) : [];
-          const values = typeof name === 'string' && name.includes('{{') ? refs.map((v) => vars[v]) : [name];
-          expect(values.length, `${role}: apt name ${String(name)} names a role variable`).toBeGreaterThan(0);
-          for (const value of values) installed.push(...(Array.isArray(value) ? (value as string[]) : [String(value)]));
+          // A Jinja expression: every role variable it names may be installed
+          // (`a + (b if … else [])`), and a variable that is itself an
+          // expression is read the same way.
+          const resolve = (name: unknown, depth: number): unknown[] => {
+            if (typeof name !== 'string' || !name.includes('{{')) return [name];
+            const refs = (name.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []).filter((v) => v in vars);
+            expect(refs.length, `${role}: apt name ${name} names a role variable`).toBeGreaterThan(0);
+            expect(depth, `${role}: ${name} refers back to itself`).toBeLessThan(5);
+            return refs.flatMap((v) => resolve(vars[v], depth + 1));
+          };
+          for (const value of resolve(apt.name, 0)) installed.push(...(Array.isArray(value) ? (value as string[]) : [String(value)]));
         }
         for (const k of ['block', 'rescue', 'always']) visit(task[k]);
       };
