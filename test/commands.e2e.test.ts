@@ -10,7 +10,7 @@ import path from 'node:path';
 import yaml from 'js-yaml';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { decryptVault, encryptVault } from '../src/secrets/vault.js';
-import { homeWithKey, runCli, tempDir } from './support/cli.js';
+import { homeWithKey, ROOT as ROOT_DIR, runCli, tempDir } from './support/cli.js';
 import { budget } from './support/tools.js';
 
 // Each test runs the CLI two or three times.
@@ -180,5 +180,68 @@ describe('one command at a time on a workspace', () => {
     const r = await runCli(['init', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: { HOME: home } });
     expect(r.code, r.stderr).toBe(0);
     expect(existsSync(path.join(ws, '.ha-wordpress/lock'))).toBe(false);
+  });
+});
+
+describe("a workspace whose playbook is another version's", () => {
+  const sha = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+  const manifestFile = (ws: string) => path.join(ws, '.ha-wordpress/manifest.json');
+  /** What an earlier ha-wordpress's init left: its own site.yml, recorded as written. */
+  function olderSiteYml(ws: string): string {
+    const file = path.join(ws, 'ansible/site.yml');
+    const older = readFileSync(file, 'utf8').replace('- name: Record the configuration this run applied', '- name: Record what this run applied');
+    writeFileSync(file, older);
+    const manifest = JSON.parse(readFileSync(manifestFile(ws), 'utf8')) as { files: Record<string, string> };
+    manifest.files['ansible/site.yml'] = sha(older);
+    writeFileSync(manifestFile(ws), JSON.stringify(manifest));
+    return older;
+  }
+
+  it.each([
+    ['up', ['up', '--only', 'ansible', '--non-interactive']],
+    ['drill', ['drill']],
+  ])('stops %s in one line naming init and the file, before anything runs or changes', async (name, args) => {
+    const ws = await localWorkspace(`older-${name}`);
+    const older = olderSiteYml(ws);
+    const manifest = readFileSync(manifestFile(ws), 'utf8');
+    const r = await runCli([...args, '--dir', ws, '--vault-password-file', pwFile], { env: { HOME: home } });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      "error: the workspace's ansible/ is from another version of ha-wordpress (1 file differs from this one's, such as ansible/site.yml): " +
+        `run \`ha-wordpress init\` in ${ws} to update it (files you edited are kept, the new version beside each as .new), ` +
+        `then \`ha-wordpress ${name}\`; nothing was changed`,
+    );
+    expect(r.children).toEqual([]);
+    expect(readFileSync(path.join(ws, 'ansible/site.yml'), 'utf8')).toBe(older);
+    expect(readFileSync(manifestFile(ws), 'utf8')).toBe(manifest);
+    expect(existsSync(path.join(ws, '.ha-wordpress/lock'))).toBe(false);
+  });
+
+  it('init brings it up to date, after which it is current; a hand edit alone is not another version', async () => {
+    const { shippedDrift } = await import('../src/workspace/shipped.js');
+    const ws = await localWorkspace('older-init');
+    expect(await shippedDrift(ws, 'local')).toEqual([]);
+    olderSiteYml(ws);
+    expect(await shippedDrift(ws, 'local')).toEqual(['ansible/site.yml']);
+    const r = await runCli(['init', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: { HOME: home } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(path.join(ws, 'ansible/site.yml'), 'utf8')).toBe(readFileSync(path.join(ROOT_DIR, 'ansible/site.yml'), 'utf8'));
+    expect(await shippedDrift(ws, 'local')).toEqual([]);
+    // Edited by hand: kept, and still this version's as far as init knows.
+    writeFileSync(path.join(ws, 'ansible/site.yml'), '# mine\n');
+    expect(await shippedDrift(ws, 'local')).toEqual([]);
+  });
+
+  it('a hand-edited file that init offered the new version of (.new) is current', async () => {
+    const { shippedDrift } = await import('../src/workspace/shipped.js');
+    const ws = await localWorkspace('older-edited');
+    olderSiteYml(ws);
+    writeFileSync(path.join(ws, 'ansible/site.yml'), '# mine\n');
+    expect(await shippedDrift(ws, 'local')).toEqual(['ansible/site.yml']);
+    const r = await runCli(['init', '--non-interactive', '--dir', ws, '--vault-password-file', pwFile], { env: { HOME: home } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(path.join(ws, 'ansible/site.yml'), 'utf8')).toBe('# mine\n');
+    expect(readFileSync(path.join(ws, 'ansible/site.yml.new'), 'utf8')).toBe(readFileSync(path.join(ROOT_DIR, 'ansible/site.yml'), 'utf8'));
+    expect(await shippedDrift(ws, 'local')).toEqual([]);
   });
 });

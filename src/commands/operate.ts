@@ -22,6 +22,7 @@ import { openingPassword } from '../workspace/vault-password.js';
 import { withWorkspaceLock } from '../workspace/lock.js';
 import { readIfExists } from '../workspace/files.js';
 import { LAB_CA_FILE, recordedHostKeys, type Host } from '../workspace/inventory.js';
+import { requireCurrentShipped } from '../workspace/shipped.js';
 
 export type OpContext = Context;
 
@@ -66,6 +67,11 @@ export async function locateWorkspace(ctx: OpContext): Promise<Pick<Workspace, '
  */
 export async function withLockedWorkspace<T>(ctx: OpContext, command: string, fn: (ws: Workspace) => Promise<T>): Promise<T> {
   const located = await locateWorkspace(ctx);
+  // Every command but destroy runs this version's logic against the
+  // workspace's copy of the playbook and terraform code, so the two must be
+  // the same version. destroy removes what the workspace's own terraform
+  // code made, whichever version that is.
+  if (command !== 'destroy') await requireCurrentShipped(located.dir, located.target, command);
   return withWorkspaceLock(located.dir, command, async () => fn(await openWorkspace(ctx, located)));
 }
 

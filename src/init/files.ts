@@ -4,14 +4,12 @@
  * terraform.tfvars, group_vars and the vaults. Nothing is written here;
  * workspace/workspace.ts applies the plan.
  */
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import yaml from 'js-yaml';
 import { UsageError, UserError } from '../errors.js';
 import { LAB_BACKUP_REGION } from '../backup/regions.js';
 import { retentionMap } from '../backup/retention.js';
-import { packagePath, toolVersion } from '../paths.js';
+import { toolVersion } from '../paths.js';
 import { renderTemplate } from '../render/render.js';
 import { dbClientSubject, dbHostName } from '../secrets/db-tls.js';
 import { VAULT_GROUPS, type SecretChange, type Vaults } from '../secrets/catalog.js';
@@ -19,7 +17,7 @@ import { SETTINGS_FILE, settingsFileText, templateSettings } from '../settings/s
 import { SETTING, type Target, type Values } from '../settings/table.js';
 import type { KeyInfo } from '../ssh/keys.js';
 import type { HttpsPlan } from './https.js';
-import { listFiles } from '../workspace/files.js';
+import { shippedFiles } from '../workspace/shipped.js';
 import { TF_SPACES_ID, TF_SPACES_SECRET, TF_TLS_KEY, TF_VAULT, vaultRel, type PlannedFile, type TerraformSpacesKey } from '../workspace/workspace.js';
 
 export interface PlanInput {
@@ -60,23 +58,8 @@ export async function planFiles(p: PlanInput): Promise<PlannedFile[]> {
     },
     db: { hostName: dbHostName(p.values.project!), clientSubject: dbClientSubject(p.values.project!) },
   };
-  const files: PlannedFile[] = [];
-
   // The shipped infrastructure code, as the installed package has it.
-  // __pycache__: Python's bytecode of the playbook's own action plugin and
-  // module, when something ran them from the package directory.
-  const skip = new Set(['.terraform', 'group_vars', 'inventory', 'tests', '__pycache__']);
-  for (const tree of doTarget ? ['terraform', 'ansible'] : ['ansible']) {
-    const root = packagePath(tree);
-    const shipped = await listFiles(root, skip).catch(() => {
-      throw new UserError(`this installation of ha-wordpress has no ${tree}/ directory (${root}); reinstall the package`);
-    });
-    for (const rel of shipped) {
-      if (/\.tfstate|\.tfvars$|\.new$/.test(rel)) continue;
-      const policy = path.posix.basename(rel) === '.terraform.lock.hcl' ? 'seed' : 'managed';
-      files.push({ rel: `${tree}/${rel}`, content: await fs.readFile(path.join(root, rel), 'utf8'), mode: 0o644, policy });
-    }
-  }
+  const files: PlannedFile[] = await shippedFiles(p.target);
 
   files.push({ rel: SETTINGS_FILE, content: settingsText, mode: 0o644, policy: 'owned' });
   files.push({ rel: '.gitignore', content: await renderTemplate('gitignore', model), mode: 0o644, policy: 'managed' });
