@@ -4,12 +4,13 @@
  * from what the nodes recorded and how healthy the cluster is. The lab test
  * runs it for real (a second `up` with nothing to change).
  */
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { NodeStatus } from '../src/commands/status.js';
-import { configFingerprint, whyConfigure } from '../src/workspace/converged.js';
+import yaml from 'js-yaml';
+import { CONVERGED_FILE, configFingerprint, whyConfigure } from '../src/workspace/converged.js';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -94,5 +95,17 @@ describe('whether the playbook must run', () => {
   it('must when the cluster is not healthy, even with the configuration everywhere (the playbook starts what stopped)', () => {
     const sick = { healthy: false, problems: ['s-wp-01: nginx is inactive', 'the site does not answer at http://x/'] };
     expect(whyConfigure({ ...sick, nodes: [node('a', FP)] }, FP)).toBe('the cluster is not healthy (s-wp-01: nginx is inactive, and 1 more)');
+  });
+});
+
+describe('the recorded configuration on the node', () => {
+  const ANSIBLE = path.resolve(__dirname, '..', 'ansible');
+  it("is written by site.yml's last play where status reads it, and PHP-FPM's reload looks for it there", () => {
+    const plays = yaml.load(readFileSync(path.join(ANSIBLE, 'site.yml'), 'utf8')) as { tasks?: Record<string, { dest?: string }>[] }[];
+    const last = plays[plays.length - 1]!.tasks!;
+    expect(last.map((t) => t['ansible.builtin.copy']?.dest)).toEqual([CONVERGED_FILE]);
+    // Without it (a node's first run) a reload needs no drain: nothing is served yet.
+    const reload = readFileSync(path.join(ANSIBLE, 'roles/wordpress/templates/php-fpm-reload.j2'), 'utf8');
+    expect(reload).toContain(`[ ! -e ${CONVERGED_FILE} ]`);
   });
 });

@@ -7,9 +7,10 @@
  * site.yml, group_vars with the vault files, and the inventory `up` writes
  * from terraform's outputs or the lab. Its fingerprint is passed to the
  * playbook, whose last play records it on every node it configured
- * (/var/lib/ha-wordpress-converged, root only); its first play removes it,
- * so a run that stops half-way leaves no node looking configured.
- * `status`'s probe reads it back.
+ * (/var/lib/ha-wordpress-converged, root only): a run that stops half-way
+ * records nothing new, so its nodes still show the configuration before it.
+ * `status`'s probe reads it back; PHP-FPM's drained reload (the wordpress
+ * role) takes a node without it for one that serves nothing yet.
  */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
