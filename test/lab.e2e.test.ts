@@ -1380,6 +1380,13 @@ describe.skipIf(!CAN_LAB)('the local target, end to end (real containers, real s
         env: { HOME: home },
       });
       expect(resized.code, resized.stderr).toBe(0);
+      // Not without a yes, as a droplet's resize is in the plan up asks about.
+      const unasked = await runCli(['up', '--non-interactive', '--vault-password-file', pwFile], { cwd: ws, env: { HOME: home } });
+      expect(unasked.code, unasked.stderr).toBe(2);
+      expect(unasked.stderr).toContain(
+        `error: resize: ${db.length} containers would be resized and up is not interactive; run \`ha-wordpress up --yes\` to resize them one at a time`,
+      );
+      for (const n of db) expect(await limit(n), `${n} untouched`).toBe(String(4 * 1024 ** 3));
       const started = Date.now();
       const up = await underLoad(
         control,

@@ -217,7 +217,8 @@ async function operate(ctx: DrillContext, ws: Workspace, op: Operation, control:
       const sizes = labSizes(ws);
       const other = { ...sizes, db: otherSize(sizes.db) };
       ctx.log.info(`  the Galera nodes: ${sizes.db} → ${other.db}, then back`);
-      const there = await resizeContainers(quiet, ws, other);
+      // The drill was the consent: it asks nothing more.
+      const there = (await resizeContainers(quiet, ws, other)) ?? [];
       await resizeContainers(quiet, ws, sizes);
       return there;
     }

@@ -149,7 +149,8 @@ export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
     await refuseEmptyStart(ctx, ws, (name) => !existing.has(name), 'container');
     // A changed size: each running container it concerns is stopped, given its new limits and started, one at a time
     // and gated, before anything else changes (as the droplets' resizes come first on DigitalOcean).
-    await resizeContainers(ctx, ws, wanted.sizes);
+    // Asked first, as the droplets' resizes are in terraform's plan.
+    if ((await resizeContainers(ctx, ws, wanted.sizes, { ask: true })) === undefined) return;
     if (shape) await retireLeaving(ctx, ws, (name) => !shape.nodes.some((x) => x.name === name));
     cluster = await phase(
       ctx,
@@ -180,20 +181,31 @@ export async function upLocal(ctx: UpContext, ws: Workspace): Promise<void> {
 /**
  * The lab's rolling resize of the running containers whose size is not `sizes` (a changed web-size, db-size or
  * lb-size; `drill --scenario resize-db` gives others), gated like a droplet's; returns the names resized, in order.
+ * With `ask` (up), a resize is applied only after a yes at the prompt or with --yes, as a droplet's plan is;
+ * undefined when the user declined.
  */
-export async function resizeContainers(ctx: UpContext, ws: Workspace, sizes: LabSizes): Promise<string[]> {
+export async function resizeContainers(ctx: UpContext, ws: Workspace, sizes: LabSizes, o: { ask?: boolean } = {}): Promise<string[] | undefined> {
   const lab = await import('../lab/index.js');
   const resized = await lab.labResizes({ workspace: ws.dir, project: ws.project, webNodes: ws.settings.webNodes, dbNodes: ws.settings.dbNodes, sizes });
   if (!resized.length) return [];
   const resume = resumeCommand(ctx, 'up');
   for (const r of resized)
     ctx.log.warn(`${r.name} will be RESIZED (${r.from} → ${r.to}): the lab stops its container for it, so up resizes one container at a time`);
+  const what = `${resized.length} container${resized.length === 1 ? '' : 's'}`;
+  if (o.ask && !ctx.yes) {
+    if (!ctx.interactive)
+      throw new UsageError(`resize: ${what} would be resized and up is not interactive; run \`${resumeCommand(ctx, 'up --yes')}\` to resize them one at a time`);
+    if (!(await ctx.prompts.confirm({ message: `Resize ${what}, one at a time?`, default: true }))) {
+      ctx.log.info('Nothing was changed.');
+      return undefined;
+    }
+  }
   const options = { ...(await labOptions(ctx, ws)), sizes };
   return phase(
     ctx,
     ws,
     'resize',
-    `resize: ${resized.length} container${resized.length === 1 ? '' : 's'}, one at a time`,
+    `resize: ${what}, one at a time`,
     resume,
     async (p) =>
       rollResizes({
