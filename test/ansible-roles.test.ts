@@ -417,7 +417,7 @@ needs('ansible-playbook').describe('ansible/ roles and site.yml', () => {
     budget({ 'ansible-lint': 1 }),
   );
 
-  it("site.yml starts each background install in a play before the one that waits for it, under the job name the wait uses", () => {
+  it('site.yml starts each background install in a play before the one that waits for it, under the job name the wait uses', () => {
     type Task = Record<string, unknown>;
     const plays = yaml.load(readFileSync(path.join(ANSIBLE_DIR, 'site.yml'), 'utf8')) as Task[];
     const load = (role: string, file: string) => (yaml.load(readFileSync(path.join(ROLES, role, 'tasks', file), 'utf8')) as Task[]) ?? [];

@@ -194,7 +194,9 @@ export async function resizeContainers(ctx: UpContext, ws: Workspace, sizes: Lab
   const what = `${resized.length} container${resized.length === 1 ? '' : 's'}`;
   if (o.ask && !ctx.yes) {
     if (!ctx.interactive)
-      throw new UsageError(`resize: ${what} would be resized and up is not interactive; run \`${resumeCommand(ctx, 'up --yes')}\` to resize them one at a time`);
+      throw new UsageError(
+        `resize: ${what} would be resized and up is not interactive; run \`${resumeCommand(ctx, 'up --yes')}\` to resize ${resized.length === 1 ? 'it' : 'them'} one at a time`,
+      );
     if (!(await ctx.prompts.confirm({ message: `Resize ${what}, one at a time?`, default: true }))) {
       ctx.log.info('Nothing was changed.');
       return undefined;

@@ -6,7 +6,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import yaml from 'js-yaml';
-import { UsageError, UserError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { LAB_BACKUP_REGION } from '../backup/regions.js';
 import { retentionMap } from '../backup/retention.js';
 import { toolVersion } from '../paths.js';
