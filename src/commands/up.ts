@@ -191,11 +191,11 @@ export async function resizeContainers(ctx: UpContext, ws: Workspace, sizes: Lab
   const resume = resumeCommand(ctx, 'up');
   for (const r of resized)
     ctx.log.warn(`${r.name} will be RESIZED (${r.from} → ${r.to}): the lab stops its container for it, so up resizes one container at a time`);
-  const what = `${resized.length} container${resized.length === 1 ? '' : 's'}`;
+  const [what, them] = resized.length === 1 ? ['1 container', 'it'] : [`${resized.length} containers`, 'them'];
   if (o.ask && !ctx.yes) {
     if (!ctx.interactive)
       throw new UsageError(
-        `resize: ${what} would be resized and up is not interactive; run \`${resumeCommand(ctx, 'up --yes')}\` to resize ${resized.length === 1 ? 'it' : 'them'} one at a time`,
+        `resize: ${what} would be resized and up is not interactive; run \`${resumeCommand(ctx, 'up --yes')}\` to resize ${them} one at a time`,
       );
     if (!(await ctx.prompts.confirm({ message: `Resize ${what}, one at a time?`, default: true }))) {
       ctx.log.info('Nothing was changed.');
