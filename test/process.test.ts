@@ -58,6 +58,17 @@ const SCRIPTS: Record<string, string> = {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     setInterval(() => {}, 1000);`,
+  // A step that takes a while (a droplet's resize): stops on SIGINT like terraform, else ends well after 1.5 s.
+  'step.mjs': `
+    import { writeFileSync } from 'node:fs';
+    let n = 0;
+    process.on('SIGINT', () => {
+      n += 1;
+      if (n > 1) return;
+      setTimeout(() => { writeFileSync(process.env.RECORD, 'interrupts=' + n); process.exit(1); }, 300);
+    });
+    console.log('ready');
+    setTimeout(() => { writeFileSync(process.env.RECORD, 'interrupts=' + n); console.log('step done'); process.exit(0); }, 1500);`,
   // Never ends on its own, ignores SIGINT.
   'hang.mjs': `process.on('SIGINT', () => console.log('ignoring SIGINT')); console.log('ready'); setInterval(() => {}, 1000);`,
 };
@@ -78,8 +89,27 @@ runChild(process.execPath, [child], {
   (err) => log.close().then(() => { process.stderr.write(err.name + ': ' + err.message + '\\n'); process.exit(err.exitCode ?? 1); }),
 );`;
 
+/** The driver of a command that finishes its step (finishOnInterrupt) around a child whose first Ctrl-C it holds. */
+const HELD_DRIVER = `
+const { runChild, PhaseLog, finishOnInterrupt } = require(${JSON.stringify(path.join(ROOT, 'dist', 'runners', 'process.js'))});
+const [child, logDir] = process.argv.slice(2);
+const log = new PhaseLog(logDir, 'driven', 'stamp');
+const guard = finishOnInterrupt(() => process.stderr.write('first Ctrl-C\\n'), () => process.stderr.write('second Ctrl-C\\n'));
+runChild(process.execPath, [child], {
+  cwd: logDir,
+  env: { RECORD: process.env.RECORD },
+  log,
+  holdFirstInterrupt: true,
+  onLine: (l) => process.stderr.write('line: ' + l + '\\n'),
+  onInterrupt: (n) => process.stderr.write('stage ' + n + '\\n'),
+}).then(
+  () => log.close().then(() => { process.stderr.write('finished; stop requested: ' + guard.requested() + '\\n'); process.exit(0); }),
+  (err) => log.close().then(() => { process.stderr.write(err.name + ': ' + err.message + '\\n'); process.exit(err.exitCode ?? 1); }),
+);`;
+
 beforeAll(() => {
   dir = tempDir('hawp-process-');
+  writeFileSync(script('held-driver.cjs'), HELD_DRIVER);
   for (const [name, text] of Object.entries(SCRIPTS)) writeFileSync(script(name), text);
   writeFileSync(script('driver.cjs'), DRIVER);
 });
@@ -232,9 +262,9 @@ describe('probe', () => {
 });
 
 /** The driver as a shell job: its own process group, like a command typed at a terminal. */
-function drive(child: string, record = path.join(dir, 'unused')) {
-  const logDir = path.join(dir, `driven-${child}`);
-  const p = spawn(NODE, [script('driver.cjs'), script(child), logDir], { env: { RECORD: record }, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+function drive(child: string, record = path.join(dir, 'unused'), driver = 'driver.cjs') {
+  const logDir = path.join(dir, `driven-${child}-${driver}`);
+  const p = spawn(NODE, [script(driver), script(child), logDir], { env: { RECORD: record }, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
   leftovers.push(p.pid!);
   let stderr = '';
   const waiters: { text: string; resolve: () => void }[] = [];
@@ -281,6 +311,33 @@ describe('Ctrl-C', () => {
     expect(d.stderr()).not.toContain('stage 2');
     expect(d.stderr()).toContain('CancelledError: Interrupted: node stopped cleanly.');
     expect(d.log()).toContain('Interrupt received, finishing the current step');
+  });
+
+  it('a step the command holds runs to its end on the first Ctrl-C, which the command then acts on', async () => {
+    const record = path.join(dir, 'held-record');
+    const d = drive('step.mjs', record, 'held-driver.cjs');
+    await d.waitFor('line: ready');
+    d.ctrlC();
+    expect(await d.exited).toBe(0);
+    expect(readFileSync(record, 'utf8')).toBe('interrupts=0');
+    expect(d.stderr()).toContain('first Ctrl-C\n');
+    expect(d.stderr()).toContain('line: step done\n');
+    expect(d.stderr()).not.toContain('stage ');
+    expect(d.stderr()).toContain('finished; stop requested: true\n');
+  });
+
+  it('a second Ctrl-C passes one SIGINT on to a held step', async () => {
+    const record = path.join(dir, 'held-twice-record');
+    const d = drive('step.mjs', record, 'held-driver.cjs');
+    await d.waitFor('line: ready');
+    d.ctrlC();
+    await d.waitFor('first Ctrl-C');
+    d.ctrlC();
+    expect(await d.exited).toBe(130);
+    expect(readFileSync(record, 'utf8')).toBe('interrupts=1');
+    expect(d.stderr()).toContain('stage 1\n');
+    expect(d.stderr()).not.toContain('stage 2');
+    expect(d.stderr()).not.toContain('step done');
   });
 
   it('kills the child and everything in its process group on the second Ctrl-C', async () => {

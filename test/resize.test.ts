@@ -9,7 +9,7 @@ import { planSummary } from './support/plan.js';
 import { describe, expect, it } from 'vitest';
 import { applyResizes, resizeOrder, type Probe } from '../src/commands/resize.js';
 import { beyondConfirmed } from '../src/commands/up.js';
-import { UserError } from '../src/errors.js';
+import { CancelledError, UserError } from '../src/errors.js';
 import { summarisePlan, type PlanSummary, type Resize, type TerraformRun } from '../src/runners/terraform.js';
 
 const droplet = (address: string, name: string, before: string, after: string, actions = ['update']) => ({
@@ -119,6 +119,54 @@ describe('applyResizes', () => {
     // Asked before anything, twice after the first apply (unhealthy, then healthy), and once after each other one.
     expect(asked).toEqual([0, 2, 2, 4, 6]);
     expect(lines[0]).toBe('shop-db-02: s-1vcpu-2gb → s-2vcpu-4gb (the droplet is shut down for it)');
+  });
+
+  it('a Ctrl-C stops it after the node in progress is resized and the cluster healthy again, touching no other; its apply is held', async () => {
+    const resized = [resize('db', 0), resize('db', 1), resize('db', 2)];
+    const t = recorder(resized);
+    const held: (boolean | undefined)[] = [];
+    const terraform = {
+      ...t.terraform,
+      apply: async (r: TerraformRun, file: string) => {
+        held.push(r.holdFirstInterrupt);
+        // The Ctrl-C comes while the first droplet is being resized.
+        pressed = true;
+        return t.terraform.apply(r, file);
+      },
+    };
+    let pressed = false;
+    const asked: string[] = [];
+    const probe: Probe = async () => {
+      asked.push(t.calls.at(-1) ?? 'before');
+      return view(true);
+    };
+    const err = await applyResizes({
+      run,
+      resized,
+      probe,
+      resume: 'ha-wordpress up',
+      progress: () => undefined,
+      terraform,
+      everyMs: 1,
+      stopRequested: () => pressed,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CancelledError);
+    expect((err as Error).message).toBe(
+      'resize stopped at Ctrl-C after shop-db-02, which is resized and the cluster healthy again; ' +
+        'shop-db-03, shop-db-01 keep their size: run `ha-wordpress up` to resize them',
+    );
+    expect(t.calls).toEqual(['plan digitalocean_droplet.db[1]', 'apply resize.tfplan']);
+    // The cluster was asked after the apply: the stop comes once it is healthy again.
+    expect(asked).toEqual(['before', 'apply resize.tfplan']);
+    // terraform's apply of the droplet is not cut short by the first Ctrl-C (runners/process.ts holdFirstInterrupt).
+    expect(held).toEqual([true]);
+  });
+
+  it('a Ctrl-C during the last one lets it finish: nothing is left to stop before', async () => {
+    const resized = [resize('web', 0)];
+    const t = recorder(resized);
+    const done = await applyResizes({ run, resized, resume: 'ha-wordpress up', progress: () => undefined, terraform: t.terraform, stopRequested: () => true });
+    expect(done).toEqual(['shop-wp-01']);
   });
 
   it('resizes nothing when the cluster is not healthy before it starts', async () => {

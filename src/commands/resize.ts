@@ -15,7 +15,7 @@
  * come back stops it; `up` again resizes the rest. The lab's resizes (a
  * container's limits, lab/limits.ts) take the same path: rollResizes.
  */
-import { UserError } from '../errors.js';
+import { CancelledError, UserError } from '../errors.js';
 import * as tf from '../runners/terraform.js';
 import { problemSummary as problem, untilHealthy } from '../util/problems.js';
 import type { ClusterStatus } from './status.js';
@@ -51,6 +51,11 @@ interface Gates {
   resume: string;
   progress: (line: string) => void;
   /**
+   * Whether a Ctrl-C asked to stop at the next safe point (runners/process.ts stopRequested): after a node is resized
+   * and the cluster healthy again, before the next.
+   */
+  stopRequested?: () => boolean;
+  /**
    * Takes a node out of its tier before it is shut down (tiers.ts TAKE_OUT: drained, the reserved IP handed over,
    * desynced), once the cluster holds data; it fails when the node could not be taken out cleanly. The node's
    * services start again at its boot.
@@ -81,7 +86,8 @@ export async function applyResizes(r: ResizeRun): Promise<string[]> {
       if (planned.replaced.length || planned.deleted.length || others.length || !planned.resized.some((x) => x.address === at))
         throw new UserError(`${one.name} was not resized: its plan (terraform plan -target=${at}) is not just its resize; run \`${r.resume}\` to plan again`);
     },
-    apply: () => terraform.apply(r.run, tf.RESIZE_PLAN_FILE),
+    // A Ctrl-C does not cut a droplet's resize short: it is shut down, resized and started by then.
+    apply: () => terraform.apply({ ...r.run, holdFirstInterrupt: true }, tf.RESIZE_PLAN_FILE),
   });
 }
 
@@ -120,7 +126,8 @@ export async function rollResizes(r: RollingResize): Promise<string[]> {
   }
   const done: string[] = [];
   // Healthy before the first; each later one follows a gate that waited for healthy again.
-  for (const one of leastCostOrder(r.resized, (x) => x, roles)) {
+  const order = leastCostOrder(r.resized, (x) => x, roles);
+  for (const one of order) {
     r.progress(`${one.name}: ${one.from} → ${one.to} (the ${r.what} is shut down for it)`);
     await r.prepare?.(one);
     if (r.probe && r.takeOut) {
@@ -144,6 +151,14 @@ export async function rollResizes(r: RollingResize): Promise<string[]> {
           ),
       );
     done.push(one.name);
+    const rest = order.filter((x) => !done.includes(x.name)).map((x) => x.name);
+    if (rest.length && r.stopRequested?.()) {
+      const [keeps, them] = rest.length === 1 ? ['keeps its', 'it'] : ['keep their', 'them'];
+      throw new CancelledError(
+        `resize stopped at Ctrl-C after ${one.name}, which is resized${r.probe ? ' and the cluster healthy again' : ''}; ` +
+          `${rest.join(', ')} ${keeps} size: run \`${r.resume}\` to resize ${them}`,
+      );
+    }
   }
   return done;
 }

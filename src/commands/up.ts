@@ -6,7 +6,8 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { UsageError, UserError } from '../errors.js';
+import { CancelledError, UsageError, UserError } from '../errors.js';
+import { finishOnInterrupt } from '../runners/process.js';
 import { BACKUP_TF_DIR, upBackupStorage } from '../backup/spaces.js';
 import { DB_LB_NODES, monthlyCost } from '../digitalocean/cost.js';
 import type { Size } from '../digitalocean/client.js';
@@ -209,15 +210,37 @@ export async function resizeContainers(ctx: UpContext, ws: Workspace, sizes: Lab
     'resize',
     `resize: ${what}, one at a time`,
     resume,
-    async (p) =>
-      rollResizes({
-        ...(await resizeGates(ctx, ws, resume, p)),
-        resized,
-        what: 'container',
-        apply: (one) => lab.labResizeNode({ ...options, onStatus: p.status }, one.name),
-      }),
+    async (p) => {
+      const gates = await resizeGates(ctx, ws, resume, p);
+      return heldResize(ctx, resume, (stopRequested) =>
+        rollResizes({ ...gates, stopRequested, resized, what: 'container', apply: (one) => lab.labResizeNode({ ...options, onStatus: p.status }, one.name) }),
+      );
+    },
     (done) => `resize: ${done.join(', ')} resized, one at a time`,
   );
+}
+
+/**
+ * A rolling resize that a Ctrl-C stops at its next safe point: the node in progress is resized and the cluster
+ * healthy again (on DigitalOcean terraform's apply of that droplet is not interrupted), then nothing more is changed,
+ * not even the rest of up. A second Ctrl-C stops at once.
+ */
+async function heldResize(ctx: UpContext, resume: string, roll: (stopRequested: () => boolean) => Promise<string[]>): Promise<string[]> {
+  const guard = finishOnInterrupt(
+    () => ctx.log.warn('up: Ctrl-C: the node being resized is finished and the cluster checked, then up stops; Ctrl-C again stops at once'),
+    () =>
+      ctx.log.error(
+        `up: stopped at once (a second Ctrl-C): a node may be out of its tier or half resized; \`ha-wordpress status\` shows it, and \`${resume}\` goes on`,
+      ),
+  );
+  try {
+    const done = await roll(guard.requested);
+    if (guard.requested())
+      throw new CancelledError(`up stopped at Ctrl-C after the resizes (${done.join(', ')}); nothing else was changed: run \`${resume}\` to go on`);
+    return done;
+  } finally {
+    guard.release();
+  }
 }
 
 /** What a rolling resize is gated by on either target: the cluster's health, each node taken out, progress shown. */
@@ -360,7 +383,8 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[], conf
           return tf.apply(run, tf.PLAN_FILE);
         }
         // Resizes first, on the whole healthy cluster; then the nodes that go leave; then the rest of the plan.
-        await applyResizes({ ...(await resizeGates(ctx, ws, resume, p)), run, resized: planned.resized });
+        const gates = await resizeGates(ctx, ws, resume, p);
+        await heldResize(ctx, resume, (stopRequested) => applyResizes({ ...gates, stopRequested, run, resized: planned.resized }));
         await retireLeaving(ctx, ws, (name) => planned.deletedDroplets.includes(name), p);
         // The plan the user confirmed is stale now: plan the rest again, and apply it only if it is no more than that plan's rest.
         const rest = await tf.plan(run);

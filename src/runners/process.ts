@@ -98,6 +98,12 @@ export interface RunOptions {
   timeoutMs?: number;
   /** How long a timed-out child has to stop after its SIGINT; 30 s when absent. */
   graceMs?: number;
+  /**
+   * A step that must not be cut short (a droplet half-way through its resize): under a command that finishes its step
+   * (finishOnInterrupt), the first Ctrl-C is not passed on, and the child runs to its end; a second one asks it to
+   * stop, a third kills it.
+   */
+  holdFirstInterrupt?: boolean;
 }
 
 export interface RunResult {
@@ -117,6 +123,8 @@ interface Running {
   interrupted: boolean;
   timedOut: boolean;
   onInterrupt?: (stage: number) => void;
+  /** RunOptions.holdFirstInterrupt. */
+  hold?: boolean;
 }
 
 /** The child currently running, so the process-wide signal handler can reach it. */
@@ -187,6 +195,8 @@ function installSignalHandlers(): void {
         // Nothing to wait for: behave like the default handler.
         process.exit(sig === 'SIGINT' ? 130 : 143);
       }
+      // The command's first Ctrl-C, while a step it holds runs: that step finishes; the command stops after it.
+      if (current.hold && current.stage === 0 && first.length) return;
       current.interrupted = true;
       escalate(current, sig);
       current.onInterrupt?.(current.stage);
@@ -242,7 +252,9 @@ export async function runChild(cmd: string, args: string[], opts: RunOptions): P
     reject: false,
   });
   const me: Running | undefined =
-    subprocess.pid === undefined ? undefined : { pid: subprocess.pid, stage: 0, interrupted: false, timedOut: false, onInterrupt: opts.onInterrupt };
+    subprocess.pid === undefined
+      ? undefined
+      : { pid: subprocess.pid, stage: 0, interrupted: false, timedOut: false, onInterrupt: opts.onInterrupt, hold: opts.holdFirstInterrupt };
   if (me) current = me;
   const timers: NodeJS.Timeout[] = [];
   if (me && opts.timeoutMs !== undefined) {

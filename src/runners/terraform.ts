@@ -167,6 +167,8 @@ export interface TerraformRun {
   log: PhaseLog;
   onLine?: (line: string) => void;
   onInterrupt?: (n: number) => void;
+  /** A run a command's first Ctrl-C must not cut short (runners/process.ts RunOptions.holdFirstInterrupt). */
+  holdFirstInterrupt?: boolean;
 }
 
 /** terraform in `dir` as part of a phase (commands/operate.ts phase): the phase's log, streamed lines and Ctrl-C handling. */
@@ -187,6 +189,7 @@ export function terraform(run: TerraformRun, args: string[], capture = false): P
     step: `terraform ${args[0]}`,
     onLine: run.onLine,
     onInterrupt: run.onInterrupt,
+    holdFirstInterrupt: run.holdFirstInterrupt,
     capture,
   });
 }
