@@ -221,9 +221,10 @@ export async function phase<T>(
  * finishes the step in progress to a safe point and stops there (a leaving
  * node finishes leaving, terraform and ansible-playbook stop cleanly, and
  * nothing new starts: runners/process.ts finishOnInterrupt); a second one
- * stops at once, saying what that may leave.
+ * stops at once, saying what that may leave. `work` is told whether the
+ * first one came, to stop at its own safe points.
  */
-export async function finishingOnInterrupt<T>(ctx: OpContext, command: string, work: () => Promise<T>): Promise<T> {
+export async function finishingOnInterrupt<T>(ctx: OpContext, command: string, work: (requested: () => boolean) => Promise<T>): Promise<T> {
   const guard = finishOnInterrupt(
     () => ctx.log.warn(`${command}: Ctrl-C: finishing the step in progress to a safe point, then stopping; Ctrl-C again stops at once`),
     () =>
@@ -233,10 +234,22 @@ export async function finishingOnInterrupt<T>(ctx: OpContext, command: string, w
       ),
   );
   try {
-    return await work();
+    return await work(guard.requested);
   } finally {
     guard.release();
   }
+}
+
+/**
+ * A change applied only after a yes at the prompt or with --yes; without a
+ * terminal, `refusal` (exit 2). False when the user declined: nothing was changed.
+ */
+export async function consented(ctx: OpContext, question: { message: string; default: boolean }, refusal: string): Promise<boolean> {
+  if (ctx.yes) return true;
+  if (!ctx.interactive) throw new UsageError(refusal);
+  if (await ctx.prompts.confirm(question)) return true;
+  ctx.log.info('Nothing was changed.');
+  return false;
 }
 
 function seconds(ms: number): string {

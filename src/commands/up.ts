@@ -7,7 +7,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { CancelledError, UsageError, UserError } from '../errors.js';
-import { finishOnInterrupt } from '../runners/process.js';
 import { BACKUP_TF_DIR, upBackupStorage } from '../backup/spaces.js';
 import { DB_LB_NODES, monthlyCost } from '../digitalocean/cost.js';
 import type { Size } from '../digitalocean/client.js';
@@ -50,6 +49,8 @@ import { httpOnlyWarning } from '../init/https.js';
 import { sshOpenWarning } from '../validation/rules.js';
 import {
   baseEnv,
+  consented,
+  finishingOnInterrupt,
   lastLine,
   nodeExec,
   phase,
@@ -193,16 +194,15 @@ export async function resizeContainers(ctx: UpContext, ws: Workspace, sizes: Lab
   for (const r of resized)
     ctx.log.warn(`${r.name} will be RESIZED (${r.from} → ${r.to}): the lab stops its container for it, so up resizes one container at a time`);
   const [what, them] = resized.length === 1 ? ['1 container', 'it'] : [`${resized.length} containers`, 'them'];
-  if (o.ask && !ctx.yes) {
-    if (!ctx.interactive)
-      throw new UsageError(
-        `resize: ${what} would be resized and up is not interactive; run \`${resumeCommand(ctx, 'up --yes')}\` to resize ${them} one at a time`,
-      );
-    if (!(await ctx.prompts.confirm({ message: `Resize ${what}, one at a time?`, default: true }))) {
-      ctx.log.info('Nothing was changed.');
-      return undefined;
-    }
-  }
+  if (
+    o.ask &&
+    !(await consented(
+      ctx,
+      { message: `Resize ${what}, one at a time?`, default: true },
+      `resize: ${what} would be resized and up is not interactive; run \`${resumeCommand(ctx, 'up --yes')}\` to resize ${them} one at a time`,
+    ))
+  )
+    return undefined;
   const options = { ...(await labOptions(ctx, ws)), sizes };
   return phase(
     ctx,
@@ -225,22 +225,13 @@ export async function resizeContainers(ctx: UpContext, ws: Workspace, sizes: Lab
  * healthy again (on DigitalOcean terraform's apply of that droplet is not interrupted), then nothing more is changed,
  * not even the rest of up. A second Ctrl-C stops at once.
  */
-async function heldResize(ctx: UpContext, resume: string, roll: (stopRequested: () => boolean) => Promise<string[]>): Promise<string[]> {
-  const guard = finishOnInterrupt(
-    () => ctx.log.warn('up: Ctrl-C: the node being resized is finished and the cluster checked, then up stops; Ctrl-C again stops at once'),
-    () =>
-      ctx.log.error(
-        `up: stopped at once (a second Ctrl-C): a node may be out of its tier or half resized; \`ha-wordpress status\` shows it, and \`${resume}\` goes on`,
-      ),
-  );
-  try {
-    const done = await roll(guard.requested);
-    if (guard.requested())
+function heldResize(ctx: UpContext, resume: string, roll: (stopRequested: () => boolean) => Promise<string[]>): Promise<string[]> {
+  return finishingOnInterrupt(ctx, 'up', async (requested) => {
+    const done = await roll(requested);
+    if (requested())
       throw new CancelledError(`up stopped at Ctrl-C after the resizes (${done.join(', ')}); nothing else was changed: run \`${resume}\` to go on`);
     return done;
-  } finally {
-    guard.release();
-  }
+  });
 }
 
 /** What a rolling resize is gated by on either target: the cluster's health, each node taken out, progress shown. */
@@ -350,23 +341,20 @@ async function terraformPhase(ctx: UpContext, ws: Workspace, sizes: Size[], conf
     for (const r of planned.resized)
       ctx.log.warn(`${r.name} will be RESIZED (${r.from} → ${r.to}): DigitalOcean shuts it down for it, so up resizes one droplet at a time`);
     const risky = planned.replaced.length + planned.deleted.length > 0;
-    if (!ctx.yes) {
-      if (!ctx.interactive)
-        throw new UsageError(
-          `terraform: the plan has changes and up is not interactive; review it (${path.relative(ctx.cwd, ws.logDir) || ws.logDir}), ` +
-            `then run \`${resumeCommand(ctx, 'up --yes')}\` to apply it`,
-        );
-      const ok = await ctx.prompts.confirm({
+    const ok = await consented(
+      ctx,
+      {
         message:
           `Apply this plan (${planned.add} to add, ${planned.change} to change` +
           `${planned.resized.length ? ` of which ${planned.resized.length} resized one at a time` : ''}, ${planned.destroy} to destroy)?`,
         default: !risky,
-      });
-      if (!ok) {
-        await fs.rm(path.join(dir, tf.PLAN_FILE), { force: true });
-        ctx.log.info('Nothing was changed.');
-        return undefined;
-      }
+      },
+      `terraform: the plan has changes and up is not interactive; review it (${path.relative(ctx.cwd, ws.logDir) || ws.logDir}), ` +
+        `then run \`${resumeCommand(ctx, 'up --yes')}\` to apply it`,
+    );
+    if (!ok) {
+      await fs.rm(path.join(dir, tf.PLAN_FILE), { force: true });
+      return undefined;
     }
     await phase(
       ctx,
